@@ -1,0 +1,332 @@
+//! Settings, read once from the environment at cold start. Every error names the variable.
+
+use crate::error::{Error, Result};
+use crate::plan::retention::Retention;
+use std::collections::HashMap;
+
+/// Where settings come from: the process environment in production, a map in tests.
+pub trait Vars {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Vars for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Vars for HashMap<&str, &str> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).map(|v| v.to_string())
+    }
+}
+
+/// A setting that is unset or blank counts as unset.
+pub fn optional(vars: &dyn Vars, name: &'static str) -> Option<String> {
+    vars.var(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+pub fn required(vars: &dyn Vars, name: &'static str) -> Result<String> {
+    optional(vars, name).ok_or_else(|| Error::config(name, "is required but not set"))
+}
+
+pub fn parse_optional<T: std::str::FromStr>(vars: &dyn Vars, name: &'static str, what: &str) -> Result<Option<T>> {
+    optional(vars, name)
+        .map(|v| {
+            v.parse::<T>()
+                .map_err(|_| Error::config(name, format!("{v:?} is not {what}")))
+        })
+        .transpose()
+}
+
+pub fn parse_bool(vars: &dyn Vars, name: &'static str, default: bool) -> Result<bool> {
+    match optional(vars, name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(other) => Err(Error::config(name, format!("{other:?} is not true or false"))),
+    }
+}
+
+/// A comma-separated list; blanks are dropped, duplicates removed, order kept.
+pub fn list(vars: &dyn Vars, name: &'static str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in optional(vars, name).unwrap_or_default().split(',') {
+        let item = item.trim();
+        if !item.is_empty() && !out.iter().any(|o| o == item) {
+            out.push(item.to_string());
+        }
+    }
+    out
+}
+
+/// An AWS region name such as `us-east-1` or `us-gov-west-1`.
+pub fn region(vars: &dyn Vars, name: &'static str) -> Result<String> {
+    let r = required(vars, name)?;
+    let parts: Vec<&str> = r.split('-').collect();
+    let well_formed = parts.len() >= 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
+    if well_formed {
+        Ok(r)
+    } else {
+        Err(Error::config(
+            name,
+            format!("{r:?} is not an AWS region name (like us-east-1)"),
+        ))
+    }
+}
+
+/// The region field of an ARN (`arn:partition:service:region:account:resource`).
+pub fn arn_region(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    (parts.next() == Some("arn")).then_some(())?;
+    let (_partition, _service, region) = (parts.next()?, parts.next()?, parts.next()?);
+    Some(region)
+}
+
+/// An SNS topic ARN; its region decides which regional endpoint publishes to it.
+pub fn topic_arn(vars: &dyn Vars, name: &'static str) -> Result<String> {
+    let arn = required(vars, name)?;
+    let is_sns = arn.split(':').nth(2) == Some("sns") && arn.split(':').count() == 6;
+    match arn_region(&arn) {
+        Some(r) if is_sns && !r.is_empty() => Ok(arn),
+        _ => Err(Error::config(
+            name,
+            format!("{arn:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"),
+        )),
+    }
+}
+
+/// Which source databases drpilot protects: explicit identifiers and/or a tag.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Selection {
+    pub instances: Vec<String>,
+    pub clusters: Vec<String>,
+    /// `(key, Some(value))` matches that exact value; `(key, None)` any value.
+    pub tag: Option<(String, Option<String>)>,
+}
+
+pub const DEFAULT_MAX_COPIES_IN_FLIGHT: u32 = 20;
+/// AWS allows 20 snapshot copies in progress per destination region and account.
+pub const AWS_COPIES_IN_FLIGHT_QUOTA: u32 = 20;
+pub const DEFAULT_RETAIN_COUNT: u32 = 7;
+
+/// The snapshot copier's settings.
+#[derive(Debug, Clone)]
+pub struct CopierConfig {
+    pub source_region: String,
+    pub dr_region: String,
+    pub selection: Selection,
+    /// KMS key in the DR region that encrypted copies are re-encrypted with.
+    pub dr_kms_key_id: Option<String>,
+    pub max_copies_in_flight: u32,
+    pub retention: Retention,
+    pub copy_source_tags: bool,
+    pub notify_topic_arn: String,
+}
+
+impl CopierConfig {
+    pub fn from_env() -> Result<Self> {
+        Self::from_vars(&ProcessEnv)
+    }
+
+    pub fn from_vars(vars: &dyn Vars) -> Result<Self> {
+        let source_region = region(vars, "DRPILOT_SOURCE_REGION")?;
+        let dr_region = region(vars, "DRPILOT_DR_REGION")?;
+        if dr_region == source_region {
+            return Err(Error::config(
+                "DRPILOT_DR_REGION",
+                format!("must differ from DRPILOT_SOURCE_REGION (both are {dr_region})"),
+            ));
+        }
+
+        let selection = Selection {
+            instances: list(vars, "DRPILOT_DB_INSTANCES"),
+            clusters: list(vars, "DRPILOT_DB_CLUSTERS"),
+            tag: optional(vars, "DRPILOT_SELECT_TAG").map(|t| match t.split_once('=') {
+                Some((k, v)) => (k.trim().to_string(), Some(v.trim().to_string())),
+                None => (t, None),
+            }),
+        };
+        if let Some((key, _)) = &selection.tag {
+            if key.is_empty() {
+                return Err(Error::config(
+                    "DRPILOT_SELECT_TAG",
+                    "has an empty tag key (expected KEY=VALUE or KEY)",
+                ));
+            }
+        }
+        if selection.instances.is_empty() && selection.clusters.is_empty() && selection.tag.is_none() {
+            return Err(Error::config(
+                "DRPILOT_DB_INSTANCES",
+                "nothing to protect: set DRPILOT_DB_INSTANCES, DRPILOT_DB_CLUSTERS and/or DRPILOT_SELECT_TAG",
+            ));
+        }
+
+        let dr_kms_key_id = optional(vars, "DRPILOT_DR_KMS_KEY_ID");
+        if let Some(key) = &dr_kms_key_id {
+            if let Some(r) = arn_region(key) {
+                if r != dr_region {
+                    return Err(Error::config(
+                        "DRPILOT_DR_KMS_KEY_ID",
+                        format!("key {key} is in {r}, but copies are made in the DR region {dr_region}"),
+                    ));
+                }
+            }
+        }
+
+        let max_copies_in_flight = parse_optional::<u32>(vars, "DRPILOT_MAX_COPIES_IN_FLIGHT", "a whole number")?
+            .unwrap_or(DEFAULT_MAX_COPIES_IN_FLIGHT);
+        if !(1..=AWS_COPIES_IN_FLIGHT_QUOTA).contains(&max_copies_in_flight) {
+            return Err(Error::config(
+                "DRPILOT_MAX_COPIES_IN_FLIGHT",
+                format!("{max_copies_in_flight} is outside 1..={AWS_COPIES_IN_FLIGHT_QUOTA} (AWS allows {AWS_COPIES_IN_FLIGHT_QUOTA} copies in flight per destination region)"),
+            ));
+        }
+
+        let keep_last = parse_optional::<u32>(vars, "DRPILOT_RETAIN_COUNT", "a whole number")?;
+        let max_age_days = parse_optional::<u32>(vars, "DRPILOT_RETAIN_DAYS", "a whole number of days")?;
+        if keep_last == Some(0) {
+            return Err(Error::config("DRPILOT_RETAIN_COUNT", "must be at least 1"));
+        }
+        if max_age_days == Some(0) {
+            return Err(Error::config("DRPILOT_RETAIN_DAYS", "must be at least 1"));
+        }
+        let retention = match (keep_last, max_age_days) {
+            (None, None) => Retention {
+                keep_last: Some(DEFAULT_RETAIN_COUNT),
+                max_age_days: None,
+            },
+            _ => Retention {
+                keep_last,
+                max_age_days,
+            },
+        };
+
+        Ok(CopierConfig {
+            source_region,
+            dr_region,
+            selection,
+            dr_kms_key_id,
+            max_copies_in_flight,
+            retention,
+            copy_source_tags: parse_bool(vars, "DRPILOT_COPY_SOURCE_TAGS", true)?,
+            notify_topic_arn: topic_arn(vars, "DRPILOT_NOTIFY_TOPIC_ARN")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            ("DRPILOT_SOURCE_REGION", "us-east-1"),
+            ("DRPILOT_DR_REGION", "us-west-2"),
+            ("DRPILOT_SELECT_TAG", "drpilot:copy=true"),
+            ("DRPILOT_NOTIFY_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:drpilot"),
+        ])
+    }
+
+    fn err_var(vars: HashMap<&str, &str>) -> &'static str {
+        match CopierConfig::from_vars(&vars) {
+            Err(Error::Config { var, .. }) => var,
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn minimal_settings_get_safe_defaults() {
+        let c = CopierConfig::from_vars(&base()).unwrap();
+        assert_eq!(c.max_copies_in_flight, 20);
+        assert_eq!(
+            c.retention,
+            Retention {
+                keep_last: Some(7),
+                max_age_days: None
+            }
+        );
+        assert_eq!(c.selection.tag, Some(("drpilot:copy".into(), Some("true".into()))));
+        assert!(c.copy_source_tags);
+    }
+
+    #[test]
+    fn every_bad_setting_names_its_variable() {
+        let cases: Vec<(&str, Option<&str>, &str)> = vec![
+            ("DRPILOT_SOURCE_REGION", None, "DRPILOT_SOURCE_REGION"),
+            ("DRPILOT_SOURCE_REGION", Some("Virginia"), "DRPILOT_SOURCE_REGION"),
+            ("DRPILOT_DR_REGION", Some("us-east-1"), "DRPILOT_DR_REGION"),
+            ("DRPILOT_DR_REGION", Some("us-west"), "DRPILOT_DR_REGION"),
+            ("DRPILOT_NOTIFY_TOPIC_ARN", None, "DRPILOT_NOTIFY_TOPIC_ARN"),
+            (
+                "DRPILOT_NOTIFY_TOPIC_ARN",
+                Some("drpilot-topic"),
+                "DRPILOT_NOTIFY_TOPIC_ARN",
+            ),
+            (
+                "DRPILOT_MAX_COPIES_IN_FLIGHT",
+                Some("21"),
+                "DRPILOT_MAX_COPIES_IN_FLIGHT",
+            ),
+            (
+                "DRPILOT_MAX_COPIES_IN_FLIGHT",
+                Some("0"),
+                "DRPILOT_MAX_COPIES_IN_FLIGHT",
+            ),
+            (
+                "DRPILOT_MAX_COPIES_IN_FLIGHT",
+                Some("many"),
+                "DRPILOT_MAX_COPIES_IN_FLIGHT",
+            ),
+            ("DRPILOT_RETAIN_COUNT", Some("0"), "DRPILOT_RETAIN_COUNT"),
+            ("DRPILOT_RETAIN_DAYS", Some("-3"), "DRPILOT_RETAIN_DAYS"),
+            ("DRPILOT_COPY_SOURCE_TAGS", Some("maybe"), "DRPILOT_COPY_SOURCE_TAGS"),
+            (
+                "DRPILOT_DR_KMS_KEY_ID",
+                Some("arn:aws:kms:us-east-1:123456789012:key/abc"),
+                "DRPILOT_DR_KMS_KEY_ID",
+            ),
+            ("DRPILOT_SELECT_TAG", Some("=x"), "DRPILOT_SELECT_TAG"),
+        ];
+        for (var, value, expected) in cases {
+            let mut vars = base();
+            match value {
+                Some(v) => vars.insert(var, v),
+                None => vars.remove(var),
+            };
+            assert_eq!(err_var(vars), expected, "{var}={value:?}");
+        }
+    }
+
+    #[test]
+    fn nothing_selected_is_an_error() {
+        let mut vars = base();
+        vars.remove("DRPILOT_SELECT_TAG");
+        assert_eq!(err_var(vars), "DRPILOT_DB_INSTANCES");
+    }
+
+    #[test]
+    fn lists_and_tags_parse() {
+        let mut vars = base();
+        vars.insert("DRPILOT_DB_INSTANCES", " orders , billing,,orders ");
+        vars.insert("DRPILOT_SELECT_TAG", "backup");
+        vars.insert("DRPILOT_RETAIN_DAYS", "14");
+        vars.insert("DRPILOT_DR_KMS_KEY_ID", "arn:aws:kms:us-west-2:123456789012:key/abc");
+        let c = CopierConfig::from_vars(&vars).unwrap();
+        assert_eq!(c.selection.instances, vec!["orders", "billing"]);
+        assert_eq!(c.selection.tag, Some(("backup".into(), None)));
+        assert_eq!(
+            c.retention,
+            Retention {
+                keep_last: None,
+                max_age_days: Some(14)
+            }
+        );
+    }
+}

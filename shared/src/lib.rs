@@ -1,0 +1,15 @@
+//! drpilot's common crate: settings, pure DR decisions, small ports, and their AWS adapters.
+//! Each function under `functions/` is a thin `main.rs` over this crate.
+
+pub mod aws;
+pub mod config;
+pub mod copier;
+pub mod error;
+pub mod lambda;
+pub mod model;
+pub mod notice;
+pub mod plan;
+pub mod ports;
+pub mod table;
+
+pub use error::{Error, Result};
