@@ -1,1 +1,94 @@
+//! The end-to-end test bed: an AWS account as a user would have it, on moto server.
+//!
+//! `make test` (via `tests/emulator/with-moto.sh`) starts moto and sets
+//! `DRPILOT_EMULATOR_URL`. Tests never skip when it is missing: they fail and say how to run.
+//! Names are unique per test, and each test uses its own pair of regions where region-wide
+//! listings matter, so tests run in parallel on one server.
 
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub mod account;
+
+pub const ACCOUNT_ID: &str = "123456789012";
+
+/// The emulator's address; panics with instructions when the tests were not started by make.
+pub fn emulator_url() -> String {
+    std::env::var("DRPILOT_EMULATOR_URL").unwrap_or_else(|_| {
+        panic!(
+            "DRPILOT_EMULATOR_URL is not set: the AWS emulator is not running. Run `make test` \
+             (it installs and starts moto server and points the tests at it)."
+        )
+    })
+}
+
+/// SDK configuration for `region`, aimed at the emulator with dummy credentials.
+pub async fn sdk(region: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(emulator_url())
+        .region(Region::new(region.to_string()))
+        .credentials_provider(aws_sdk_sns::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "drpilot-tests",
+        ))
+        .load()
+        .await
+}
+
+/// A name no other test (or earlier run on the same server) uses.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{}-{:x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        nanos % 0xfffff
+    )
+}
+
+/// A function binary built by `make test` (`cargo build --workspace --bins`) beside this test.
+pub fn function_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `make test` (it builds the function binaries first)",
+        path.display()
+    );
+    path
+}
+
+pub fn repo_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+}
+
+/// Environment for running a function binary against the emulator.
+pub fn function_env(settings: &[(&str, String)]) -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> = [
+        ("AWS_ENDPOINT_URL", emulator_url()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("PATH", std::env::var("PATH").unwrap_or_default()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    env
+}

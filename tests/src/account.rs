@@ -1,0 +1,289 @@
+//! Builds a two-region account on the emulator the way a user's account would look.
+
+use crate::sdk;
+use aws_sdk_rds::types::Tag;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+pub struct Regions {
+    pub source: String,
+    pub dr: String,
+    pub rds_source: aws_sdk_rds::Client,
+    pub rds_dr: aws_sdk_rds::Client,
+    pub sdk_source: aws_config::SdkConfig,
+}
+
+impl Regions {
+    pub async fn new(source: &str, dr: &str) -> Self {
+        let sdk_source = sdk(source).await;
+        Regions {
+            source: source.into(),
+            dr: dr.into(),
+            rds_source: aws_sdk_rds::Client::new(&sdk_source),
+            rds_dr: aws_sdk_rds::Client::new(&sdk(dr).await),
+            sdk_source,
+        }
+    }
+
+    /// A customer-managed KMS key in the DR region, as Terraform would create it.
+    pub async fn dr_kms_key(&self) -> String {
+        let kms = aws_sdk_kms::Client::new(&sdk(&self.dr).await);
+        let key = kms
+            .create_key()
+            .description("drpilot DR snapshot copies")
+            .send()
+            .await
+            .unwrap();
+        key.key_metadata().unwrap().arn().unwrap().to_string()
+    }
+
+    pub async fn create_instance(&self, id: &str, encrypted: bool, tags: &[(&str, &str)]) {
+        self.rds_source
+            .create_db_instance()
+            .db_instance_identifier(id)
+            .engine("postgres")
+            .db_instance_class("db.t3.micro")
+            .allocated_storage(20)
+            .master_username("app")
+            .master_user_password("correct-horse-battery")
+            .storage_encrypted(encrypted)
+            .backup_retention_period(7)
+            .set_tags(Some(rds_tags(tags)))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    pub async fn create_cluster(&self, id: &str, encrypted: bool, tags: &[(&str, &str)]) {
+        self.rds_source
+            .create_db_cluster()
+            .db_cluster_identifier(id)
+            .engine("aurora-postgresql")
+            .master_username("app")
+            .master_user_password("correct-horse-battery")
+            .storage_encrypted(encrypted)
+            .set_tags(Some(rds_tags(tags)))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// A manual snapshot in the source region; returns its ARN.
+    pub async fn snapshot_instance(&self, db: &str, snapshot: &str, tags: &[(&str, &str)]) -> String {
+        let out = self
+            .rds_source
+            .create_db_snapshot()
+            .db_instance_identifier(db)
+            .db_snapshot_identifier(snapshot)
+            .set_tags(Some(rds_tags(tags)))
+            .send()
+            .await
+            .unwrap();
+        out.db_snapshot().unwrap().db_snapshot_arn().unwrap().to_string()
+    }
+
+    pub async fn snapshot_cluster(&self, cluster: &str, snapshot: &str) -> String {
+        let out = self
+            .rds_source
+            .create_db_cluster_snapshot()
+            .db_cluster_identifier(cluster)
+            .db_cluster_snapshot_identifier(snapshot)
+            .send()
+            .await
+            .unwrap();
+        out.db_cluster_snapshot()
+            .unwrap()
+            .db_cluster_snapshot_arn()
+            .unwrap()
+            .to_string()
+    }
+
+    /// All DB snapshots of `db` in the source region (automated and manual).
+    pub async fn source_snapshot_ids(&self, db: &str) -> Vec<String> {
+        let out = self
+            .rds_source
+            .describe_db_snapshots()
+            .db_instance_identifier(db)
+            .send()
+            .await
+            .unwrap();
+        let mut ids: Vec<String> = out
+            .db_snapshots()
+            .iter()
+            .filter_map(|s| s.db_snapshot_identifier().map(str::to_string))
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// DR-region DB snapshots whose drpilot:source-db tag is `db`.
+    pub async fn dr_copies_of(&self, db: &str) -> Vec<aws_sdk_rds::types::DbSnapshot> {
+        let out = self
+            .rds_dr
+            .describe_db_snapshots()
+            .snapshot_type("manual")
+            .send()
+            .await
+            .unwrap();
+        out.db_snapshots()
+            .iter()
+            .filter(|s| {
+                s.tag_list()
+                    .iter()
+                    .any(|t| t.key() == Some("drpilot:source-db") && t.value() == Some(db))
+            })
+            .cloned()
+            .collect()
+    }
+
+    pub async fn dr_cluster_copies_of(&self, cluster: &str) -> Vec<aws_sdk_rds::types::DbClusterSnapshot> {
+        let out = self
+            .rds_dr
+            .describe_db_cluster_snapshots()
+            .snapshot_type("manual")
+            .send()
+            .await
+            .unwrap();
+        out.db_cluster_snapshots()
+            .iter()
+            .filter(|s| {
+                s.tag_list()
+                    .iter()
+                    .any(|t| t.key() == Some("drpilot:source-db") && t.value() == Some(cluster))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Every DB and DB cluster snapshot identifier in the DR region.
+    pub async fn dr_snapshot_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = Vec::new();
+        let out = self.rds_dr.describe_db_snapshots().send().await.unwrap();
+        ids.extend(
+            out.db_snapshots()
+                .iter()
+                .filter_map(|s| s.db_snapshot_identifier().map(str::to_string)),
+        );
+        let out = self.rds_dr.describe_db_cluster_snapshots().send().await.unwrap();
+        ids.extend(
+            out.db_cluster_snapshots()
+                .iter()
+                .filter_map(|s| s.db_cluster_snapshot_identifier().map(str::to_string)),
+        );
+        ids.sort();
+        ids
+    }
+}
+
+pub fn rds_tags(tags: &[(&str, &str)]) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+        .collect()
+}
+
+pub fn tags_of(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+        .collect()
+}
+
+/// The responders' SNS topic with an SQS queue subscribed: what a responder got is read back
+/// from the queue.
+pub struct Responders {
+    pub topic_arn: String,
+    queue_url: String,
+    sqs: aws_sdk_sqs::Client,
+}
+
+/// The SNS envelope as delivered to an SQS subscriber.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Received {
+    #[serde(rename = "Subject", default)]
+    pub subject: String,
+    #[serde(rename = "Message")]
+    pub message: String,
+    #[serde(rename = "MessageAttributes", default)]
+    pub attributes: BTreeMap<String, serde_json::Value>,
+}
+
+impl Received {
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes.get(name)?.get("Value")?.as_str()
+    }
+}
+
+impl Responders {
+    pub async fn new(region: &str, name: &str) -> Self {
+        let conf = sdk(region).await;
+        let sns = aws_sdk_sns::Client::new(&conf);
+        let sqs = aws_sdk_sqs::Client::new(&conf);
+        let topic_arn = sns
+            .create_topic()
+            .name(name)
+            .send()
+            .await
+            .unwrap()
+            .topic_arn()
+            .unwrap()
+            .to_string();
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .unwrap()
+            .queue_url()
+            .unwrap()
+            .to_string();
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap();
+        let queue_arn = attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await
+            .unwrap();
+        Responders {
+            topic_arn,
+            queue_url,
+            sqs,
+        }
+    }
+
+    /// Every notice delivered so far, in order, removing them from the queue.
+    pub async fn received(&self) -> Vec<Received> {
+        let mut out = Vec::new();
+        loop {
+            let batch = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .unwrap();
+            let messages = batch.messages();
+            if messages.is_empty() {
+                return out;
+            }
+            for m in messages {
+                out.push(serde_json::from_str(m.body().unwrap()).unwrap());
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}

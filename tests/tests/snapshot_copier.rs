@@ -1,0 +1,424 @@
+//! snapshot-copier end to end: the real handler and binary against moto server, on a
+//! two-region account. Each test has its own region pair: copies and retention are
+//! region-wide, so this keeps parallel tests out of each other's way.
+
+use drpilot::config::CopierConfig;
+use drpilot::copier::{handle, CopierPorts};
+use drpilot::Error;
+use drpilot_tests::account::{tags_of, Regions, Responders};
+use drpilot_tests::{function_binary, function_env, repo_path, unique};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+fn schedule() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(repo_path("events/snapshot-copier/schedule.json")).unwrap()).unwrap()
+}
+
+fn config(r: &Regions, topic: &str, extra: &[(&'static str, &str)]) -> CopierConfig {
+    let mut vars: HashMap<&str, &str> = HashMap::from([
+        ("DRPILOT_SOURCE_REGION", r.source.as_str()),
+        ("DRPILOT_DR_REGION", r.dr.as_str()),
+        ("DRPILOT_NOTIFY_TOPIC_ARN", topic),
+    ]);
+    vars.extend(extra.iter().copied());
+    CopierConfig::from_vars(&vars).unwrap()
+}
+
+async fn run_handler(r: &Regions, cfg: &CopierConfig, event: Value) -> Result<Value, Error> {
+    let ports = CopierPorts::aws(&r.sdk_source, cfg);
+    handle(&ports, cfg, event, chrono::Utc::now()).await
+}
+
+fn status_of<'a>(response: &'a Value, db: &str) -> &'a str {
+    response["dbs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["db"] == db)
+        .unwrap_or_else(|| panic!("{db} not in {response:#}"))["status"]
+        .as_str()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn copies_encrypted_unencrypted_and_aurora_to_the_dr_region_with_the_dr_key() {
+    let r = Regions::new("us-east-1", "us-west-2").await;
+    let key = r.dr_kms_key().await;
+    let tag = unique("protect");
+    let selector = format!("drpilot:copy={tag}");
+    let (enc, plain, cluster) = (unique("orders"), unique("reports"), unique("ledger"));
+    r.create_instance(&enc, true, &[("drpilot:copy", &tag)]).await;
+    r.create_instance(&plain, false, &[("drpilot:copy", &tag)]).await;
+    r.create_cluster(&cluster, true, &[("drpilot:copy", &tag)]).await;
+    let newest = r
+        .snapshot_instance(&enc, &format!("{enc}-before-migration"), &[("team", "payments")])
+        .await;
+    let cluster_snap = r.snapshot_cluster(&cluster, &format!("{cluster}-manual")).await;
+    let responders = Responders::new("us-east-1", &unique("responders")).await;
+    let cfg = config(
+        &r,
+        &responders.topic_arn,
+        &[("DRPILOT_SELECT_TAG", &selector), ("DRPILOT_DR_KMS_KEY_ID", &key)],
+    );
+
+    let response = run_handler(&r, &cfg, schedule()).await.expect("run succeeds");
+    for db in [&enc, &plain, &cluster] {
+        assert_eq!(status_of(&response, db), "copied", "{response:#}");
+    }
+
+    // The encrypted instance's newest snapshot is in the DR region, re-encrypted with the DR key,
+    // carrying its source tags and drpilot's own.
+    let copies = r.dr_copies_of(&enc).await;
+    assert_eq!(copies.len(), 1);
+    let copy = &copies[0];
+    assert_eq!(copy.kms_key_id(), Some(key.as_str()));
+    assert_eq!(copy.encrypted(), Some(true));
+    let tags = tags_of(copy.tag_list());
+    assert_eq!(tags["drpilot:source-arn"], newest);
+    assert_eq!(tags["drpilot:managed-by"], "drpilot");
+    assert_eq!(tags["drpilot:source-region"], "us-east-1");
+    assert_eq!(tags["team"], "payments");
+    assert!(tags.contains_key("drpilot:source-snapshot-time"));
+
+    // The unencrypted one is copied as it is.
+    let copies = r.dr_copies_of(&plain).await;
+    assert_eq!(copies.len(), 1);
+    assert_ne!(copies[0].encrypted(), Some(true));
+
+    // The Aurora cluster's newest snapshot, with the DR key.
+    let copies = r.dr_cluster_copies_of(&cluster).await;
+    assert_eq!(copies.len(), 1);
+    assert_eq!(copies[0].kms_key_id(), Some(key.as_str()));
+    assert_eq!(tags_of(copies[0].tag_list())["drpilot:source-arn"], cluster_snap);
+
+    // A rerun (or a duplicate event) is a no-op: nothing new in the DR region.
+    let before = r.dr_snapshot_ids().await;
+    let again = run_handler(&r, &cfg, schedule()).await.expect("rerun succeeds");
+    for db in [&enc, &plain, &cluster] {
+        assert_eq!(status_of(&again, db), "already-present", "{again:#}");
+    }
+    assert_eq!(r.dr_snapshot_ids().await, before);
+    assert!(
+        responders.received().await.is_empty(),
+        "a successful run sends no notice"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_duplicate_events_create_exactly_one_copy() {
+    let r = Regions::new("us-east-2", "us-west-1").await;
+    let db = unique("inventory");
+    r.create_instance(&db, false, &[]).await;
+    let responders = Responders::new("us-east-2", &unique("responders")).await;
+    let cfg = config(&r, &responders.topic_arn, &[("DRPILOT_DB_INSTANCES", &db)]);
+
+    let runs = (0..6).map(|_| run_handler(&r, &cfg, schedule()));
+    let results = futures::future::join_all(runs).await;
+    let statuses: Vec<String> = results
+        .iter()
+        .map(|res| status_of(res.as_ref().expect("each run succeeds"), &db).to_string())
+        .collect();
+    assert_eq!(
+        r.dr_copies_of(&db).await.len(),
+        1,
+        "one copy, whatever the interleaving: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| s == "copied" || s == "already-present"),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn retention_prunes_exactly_the_expired_copies_and_nothing_else() {
+    let r = Regions::new("eu-west-1", "eu-central-1").await;
+    let db = unique("billing");
+    r.create_instance(&db, false, &[]).await;
+    // Copies drpilot made on earlier days (moto cannot age a snapshot, so the copies carry the
+    // source snapshot times a real history would have; retention reads that tag).
+    let now = chrono::Utc::now();
+    let mut seeded = Vec::new();
+    for days in [1i64, 3, 10, 20] {
+        let snap = r.snapshot_instance(&db, &format!("{db}-day-{days}"), &[]).await;
+        let copy_id = format!("{db}-copy-{days}");
+        let time = (now - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        r.rds_dr
+            .copy_db_snapshot()
+            .source_db_snapshot_identifier(snap)
+            .target_db_snapshot_identifier(&copy_id)
+            .set_tags(Some(drpilot_tests::account::rds_tags(&[
+                ("drpilot:managed-by", "drpilot"),
+                ("drpilot:source-db", &db),
+                ("drpilot:source-region", "eu-west-1"),
+                ("drpilot:source-snapshot-time", &time),
+            ])))
+            .send()
+            .await
+            .unwrap();
+        seeded.push(copy_id);
+    }
+    // A copy someone made by hand (untagged), old: never drpilot's to delete.
+    let hand = r.snapshot_instance(&db, &format!("{db}-hand"), &[]).await;
+    let hand_copy = format!("{db}-hand-copy");
+    r.rds_dr
+        .copy_db_snapshot()
+        .source_db_snapshot_identifier(hand)
+        .target_db_snapshot_identifier(&hand_copy)
+        .send()
+        .await
+        .unwrap();
+    let source_before = r.source_snapshot_ids(&db).await;
+
+    let responders = Responders::new("eu-west-1", &unique("responders")).await;
+    let cfg = config(
+        &r,
+        &responders.topic_arn,
+        &[("DRPILOT_DB_INSTANCES", &db), ("DRPILOT_RETAIN_DAYS", "5")],
+    );
+    let response = run_handler(&r, &cfg, schedule()).await.expect("run succeeds");
+
+    let entry = response["dbs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["db"] == db.as_str())
+        .unwrap();
+    let mut pruned: Vec<&str> = entry["pruned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    pruned.sort();
+    assert_eq!(pruned, vec![seeded[2].as_str(), seeded[3].as_str()], "{response:#}");
+    let left = r.dr_snapshot_ids().await;
+    assert!(!left.contains(&seeded[2]) && !left.contains(&seeded[3]));
+    assert!(
+        left.contains(&seeded[0]) && left.contains(&seeded[1]),
+        "copies within 5 days stay"
+    );
+    assert!(left.contains(&hand_copy), "an untagged snapshot is never pruned");
+    assert_eq!(
+        r.source_snapshot_ids(&db).await,
+        source_before,
+        "source snapshots are never touched"
+    );
+}
+
+#[tokio::test]
+async fn retention_never_deletes_the_newest_copy_even_when_all_are_expired() {
+    let r = Regions::new("ap-southeast-1", "ap-northeast-1").await;
+    let db = unique("archive");
+    r.create_instance(&db, false, &[]).await;
+    let now = chrono::Utc::now();
+    let mut seeded = Vec::new();
+    for days in [30i64, 60] {
+        let snap = r.snapshot_instance(&db, &format!("{db}-day-{days}"), &[]).await;
+        let copy_id = format!("{db}-copy-{days}");
+        let time = (now - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        r.rds_dr
+            .copy_db_snapshot()
+            .source_db_snapshot_identifier(snap)
+            .target_db_snapshot_identifier(&copy_id)
+            .set_tags(Some(drpilot_tests::account::rds_tags(&[
+                ("drpilot:managed-by", "drpilot"),
+                ("drpilot:source-db", &db),
+                ("drpilot:source-region", "ap-southeast-1"),
+                ("drpilot:source-snapshot-time", &time),
+            ])))
+            .send()
+            .await
+            .unwrap();
+        seeded.push(copy_id);
+    }
+    // The DB is no longer selected (say it was deleted): only retention applies to its copies.
+    let other = unique("other");
+    r.create_instance(&other, false, &[]).await;
+    let responders = Responders::new("ap-southeast-1", &unique("responders")).await;
+    let cfg = config(
+        &r,
+        &responders.topic_arn,
+        &[("DRPILOT_DB_INSTANCES", &other), ("DRPILOT_RETAIN_DAYS", "1")],
+    );
+    let response = run_handler(&r, &cfg, schedule()).await.expect("run succeeds");
+    assert_eq!(status_of(&response, &db), "not-selected");
+    let left = r.dr_snapshot_ids().await;
+    assert!(
+        left.contains(&seeded[0]),
+        "the newest copy of a DB survives any retention"
+    );
+    assert!(!left.contains(&seeded[1]));
+}
+
+#[tokio::test]
+async fn in_flight_limit_queues_the_rest_quietly_and_a_later_run_picks_them_up() {
+    let r = Regions::new("ca-central-1", "sa-east-1").await;
+    let tag = unique("batch");
+    let dbs: Vec<String> = (0..3).map(|i| unique(&format!("shard{i}"))).collect();
+    for db in &dbs {
+        r.create_instance(db, false, &[("drpilot:copy", &tag)]).await;
+    }
+    let responders = Responders::new("ca-central-1", &unique("responders")).await;
+    let selector = format!("drpilot:copy={tag}");
+    let cfg = config(
+        &r,
+        &responders.topic_arn,
+        &[("DRPILOT_SELECT_TAG", &selector), ("DRPILOT_MAX_COPIES_IN_FLIGHT", "2")],
+    );
+
+    let first = run_handler(&r, &cfg, schedule())
+        .await
+        .expect("queued is not a failure");
+    let statuses: Vec<&str> = dbs.iter().map(|db| status_of(&first, db)).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == "copied").count(), 2, "{first:#}");
+    assert_eq!(statuses.iter().filter(|s| **s == "queued").count(), 1, "{first:#}");
+    assert!(
+        responders.received().await.is_empty(),
+        "queued copies do not alarm anyone"
+    );
+
+    // moto makes copies available at once (AWS takes minutes), so the next run has free slots.
+    let second = run_handler(&r, &cfg, schedule()).await.expect("second run");
+    let queued = dbs.iter().find(|db| status_of(&first, db) == "queued").unwrap();
+    assert_eq!(status_of(&second, queued), "copied");
+    for db in &dbs {
+        assert_eq!(r.dr_copies_of(db).await.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn failing_dbs_yield_one_notice_and_the_others_are_still_copied() {
+    let r = Regions::new("eu-west-2", "eu-north-1").await;
+    let tag = unique("mixed");
+    let (secret, open) = (unique("secrets"), unique("catalog"));
+    let missing = unique("decommissioned");
+    r.create_instance(&secret, true, &[("drpilot:copy", &tag)]).await;
+    r.create_instance(&open, false, &[("drpilot:copy", &tag)]).await;
+    let responders = Responders::new("eu-west-2", &unique("responders")).await;
+    // The DR key named in the settings does not exist: the encrypted copy fails at AWS.
+    let bad_key = format!(
+        "arn:aws:kms:eu-north-1:{}:key/00000000-0000-0000-0000-000000000000",
+        drpilot_tests::ACCOUNT_ID
+    );
+    let selector = format!("drpilot:copy={tag}");
+    let cfg = config(
+        &r,
+        &responders.topic_arn,
+        &[
+            ("DRPILOT_SELECT_TAG", &selector),
+            ("DRPILOT_DB_INSTANCES", &missing),
+            ("DRPILOT_DR_KMS_KEY_ID", &bad_key),
+        ],
+    );
+
+    let err = run_handler(&r, &cfg, schedule())
+        .await
+        .expect_err("a failed DB fails the invocation");
+    assert!(matches!(err, Error::RunFailed(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains(&secret) && message.contains(&missing), "{message}");
+
+    assert_eq!(r.dr_copies_of(&open).await.len(), 1, "the healthy DB is still copied");
+    assert!(r.dr_copies_of(&secret).await.is_empty());
+
+    let notices = responders.received().await;
+    assert_eq!(notices.len(), 1, "exactly one notice per run: {notices:?}");
+    let n = &notices[0];
+    assert_eq!(
+        n.subject,
+        "drpilot: DR snapshot copy failed for 2 of 3 DBs (eu-west-2 -> eu-north-1)"
+    );
+    assert!(
+        n.message.contains(&format!(
+            "FAILED instance {secret}: CopyDBSnapshot failed: KMSKeyNotAccessibleFault"
+        )),
+        "{}",
+        n.message
+    );
+    assert!(
+        n.message.contains(&format!(
+            "FAILED instance {missing}: DB instance {missing} was not found"
+        )),
+        "{}",
+        n.message
+    );
+    assert!(n.message.contains("1 copied"), "{}", n.message);
+    assert_eq!(n.attribute("severity"), Some("warning"));
+    assert_eq!(n.attribute("source"), Some("drpilot.snapshot-copier"));
+}
+
+/// Runs the built binary locally with `--event`, as the README shows.
+fn run_binary(env: &std::collections::BTreeMap<String, String>, event: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(function_binary("snapshot-copier"))
+        .args(["--event", "-"])
+        .env_clear()
+        .envs(env)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(event.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn the_binary_runs_once_locally_and_a_malformed_event_changes_nothing() {
+    let r = Regions::new("ap-south-1", "ap-southeast-2").await;
+    let db = unique("ledger");
+    r.create_instance(&db, false, &[]).await;
+    let responders = Responders::new("ap-south-1", &unique("responders")).await;
+    let env = function_env(&[
+        ("DRPILOT_SOURCE_REGION", "ap-south-1".into()),
+        ("DRPILOT_DR_REGION", "ap-southeast-2".into()),
+        ("DRPILOT_DB_INSTANCES", db.clone()),
+        ("DRPILOT_NOTIFY_TOPIC_ARN", responders.topic_arn.clone()),
+    ]);
+
+    for bad in [
+        "not json",
+        "[1, 2]",
+        r#"{"source": "aws.rds", "detail-type": "RDS DB Snapshot Event"}"#,
+        r#"{"action": "purge"}"#,
+    ] {
+        let out = run_binary(&env, bad);
+        assert!(!out.status.success(), "{bad}");
+        assert!(out.stdout.is_empty(), "no response on stdout for {bad}");
+    }
+    let out = run_binary(&env, r#"{"action": "purge"}"#);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("drpilot.BadEvent") && stderr.contains("unknown action"),
+        "{stderr}"
+    );
+    assert!(r.dr_snapshot_ids().await.is_empty(), "a malformed event copies nothing");
+    assert!(responders.received().await.is_empty(), "and notifies no one");
+
+    let event = std::fs::read_to_string(repo_path("events/snapshot-copier/schedule.json")).unwrap();
+    let out = run_binary(&env, &event);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let response: Value = serde_json::from_slice(&out.stdout).expect("stdout is the JSON response");
+    assert_eq!(status_of(&response, &db), "copied");
+    assert_eq!(r.dr_copies_of(&db).await.len(), 1);
+}
+
+#[test]
+fn a_missing_setting_fails_at_cold_start_naming_the_variable() {
+    let mut env = function_env(&[
+        ("DRPILOT_SOURCE_REGION", "us-east-1".into()),
+        ("DRPILOT_DB_INSTANCES", "orders".into()),
+        (
+            "DRPILOT_NOTIFY_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:123456789012:t".into(),
+        ),
+    ]);
+    env.insert("AWS_ENDPOINT_URL".into(), "http://127.0.0.1:9".into()); // nothing may be called
+    let out = run_binary(&env, &json!({"action": "run"}).to_string());
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("DRPILOT_DR_REGION: is required but not set"),
+        "{stderr}"
+    );
+}
