@@ -9,7 +9,7 @@ use crate::plan::retention::prunable;
 use crate::plan::select::select;
 use crate::ports::{CopyStarted, DrSnapshotStore, Notifier, SourceCatalog};
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn};
 
@@ -98,7 +98,7 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DbStatus {
     Copied,
@@ -123,7 +123,7 @@ impl DbStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DbReport {
     pub db: String,
     pub kind: DbKind,
@@ -135,7 +135,7 @@ pub struct DbReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub pruned: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prune_errors: Vec<String>,
 }
 
@@ -164,7 +164,7 @@ impl DbReport {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CopyReport {
     pub trigger: String,
     pub started_at: String,

@@ -1,7 +1,7 @@
 //! The domain: source databases, their snapshots, and drpilot's copies of them.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Tag keys drpilot writes on every copy it makes, and reads back to recognise its own.
@@ -14,7 +14,7 @@ pub mod tags {
     pub const SOURCE_SNAPSHOT_TIME: &str = "drpilot:source-snapshot-time";
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DbKind {
     /// An RDS DB instance (DB snapshots).

@@ -55,21 +55,17 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// A function binary built by `make test` (`cargo build --workspace --bins`) beside this test.
+/// A function binary built by `make test` / `make demo` (`cargo build --workspace --bins`):
+/// beside the running executable (the demo) or one level up (a test in `deps/`).
 pub fn function_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run `make test` (it builds the function binaries first)",
-        path.display()
-    );
-    path
+    let exe = std::env::current_exe().expect("executable path");
+    let dir = exe.parent().expect("target dir");
+    [dir.join(name), dir.parent().unwrap_or(dir).join(name)]
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("function binary {name} is not built: run `make test` or `make demo` (they build it)")
+        })
 }
 
 pub fn repo_path(relative: &str) -> PathBuf {

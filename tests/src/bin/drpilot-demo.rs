@@ -1,0 +1,149 @@
+//! `make demo`: a two-region account on the emulator, and drpilot's real function binaries
+//! run on it as Lambda would run them, printed as a responder would want to read it.
+
+use drpilot::copier::CopyReport;
+use drpilot_tests::account::{Regions, Responders};
+use drpilot_tests::{function_binary, function_env, repo_path};
+use std::process::Command;
+
+const SOURCE: &str = "us-east-1";
+const DR: &str = "us-west-2";
+
+fn step(title: &str) {
+    println!("\n== {title}");
+}
+
+fn run_copier(env: &std::collections::BTreeMap<String, String>, event: &str) -> Result<CopyReport, String> {
+    let out = Command::new(function_binary("snapshot-copier"))
+        .args(["--event", &repo_path(event).display().to_string()])
+        .env_clear()
+        .envs(env)
+        .env("RUST_LOG", "warn")
+        .output()
+        .map_err(|e| format!("cannot run snapshot-copier: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "snapshot-copier failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("unexpected response: {e}"))
+}
+
+async fn demo() -> Result<(), String> {
+    let started = std::time::Instant::now();
+    step(&format!("Seeding a two-region account: primary {SOURCE}, DR {DR}"));
+    let r = Regions::new(SOURCE, DR).await;
+    let key = r.dr_kms_key().await;
+    let responders = Responders::new(SOURCE, "drpilot-responders").await;
+    r.create_instance("orders-db", true, &[("drpilot:copy", "true"), ("team", "payments")])
+        .await;
+    r.create_instance("reports-db", false, &[("drpilot:copy", "true")])
+        .await;
+    r.create_instance("scratch-db", false, &[]).await;
+    r.create_cluster("ledger", true, &[("drpilot:copy", "true")]).await;
+    // Yesterday's and last week's copies, as earlier runs of drpilot would have left them
+    // (the emulator cannot age a snapshot, so the source-time tag carries the age).
+    for days in [1i64, 9, 16] {
+        let arn = r
+            .snapshot_instance("orders-db", &format!("orders-db-day-minus-{days}"), &[])
+            .await;
+        let time =
+            (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        r.rds_dr
+            .copy_db_snapshot()
+            .source_db_snapshot_identifier(arn)
+            .target_db_snapshot_identifier(format!("drpilot-orders-db-nightly-{days}d-ago"))
+            .kms_key_id(&key)
+            .set_tags(Some(drpilot_tests::account::rds_tags(&[
+                ("drpilot:managed-by", "drpilot"),
+                ("drpilot:source-db", "orders-db"),
+                ("drpilot:source-region", SOURCE),
+                ("drpilot:source-snapshot-time", &time),
+            ])))
+            .send()
+            .await
+            .map_err(|e| format!("seeding: {e}"))?;
+    }
+    // the newest snapshot of orders-db: taken by hand just now, before a migration
+    r.snapshot_instance("orders-db", "orders-db-before-migration", &[("team", "payments")])
+        .await;
+    println!("  orders-db (encrypted), reports-db, ledger (Aurora, encrypted): tagged drpilot:copy=true");
+    println!("  scratch-db: not tagged, not protected");
+    println!("  DR region already holds 3 older copies of orders-db (1, 9 and 16 days old)");
+
+    let env = function_env(&[
+        ("DRPILOT_SOURCE_REGION", SOURCE.into()),
+        ("DRPILOT_DR_REGION", DR.into()),
+        ("DRPILOT_SELECT_TAG", "drpilot:copy=true".into()),
+        ("DRPILOT_DR_KMS_KEY_ID", key.clone()),
+        ("DRPILOT_RETAIN_DAYS", "7".into()),
+        ("DRPILOT_NOTIFY_TOPIC_ARN", responders.topic_arn.clone()),
+    ]);
+
+    step("snapshot-copier, scheduled run (events/snapshot-copier/schedule.json)");
+    let first = run_copier(&env, "events/snapshot-copier/schedule.json")?;
+    print!("{}", first.table());
+    println!("  {}", first.summary());
+
+    step("snapshot-copier again, on an RDS snapshot-created event (duplicate work is a no-op)");
+    let second = run_copier(&env, "events/snapshot-copier/rds-automated-snapshot-created.json")?;
+    print!("{}", second.table());
+
+    step(&format!("What the DR region ({DR}) now holds"));
+    let mut rows = Vec::new();
+    for db in ["orders-db", "reports-db"] {
+        for c in r.dr_copies_of(db).await {
+            let tags = drpilot_tests::account::tags_of(c.tag_list());
+            rows.push(vec![
+                c.db_snapshot_identifier().unwrap_or_default().to_string(),
+                db.to_string(),
+                tags.get("drpilot:source-snapshot-time").cloned().unwrap_or_default(),
+                c.kms_key_id()
+                    .map(|k| if k == key { "DR key".to_string() } else { k.to_string() })
+                    .unwrap_or_else(|| "unencrypted".into()),
+            ]);
+        }
+    }
+    for c in r.dr_cluster_copies_of("ledger").await {
+        let tags = drpilot_tests::account::tags_of(c.tag_list());
+        rows.push(vec![
+            c.db_cluster_snapshot_identifier().unwrap_or_default().to_string(),
+            "ledger".into(),
+            tags.get("drpilot:source-snapshot-time").cloned().unwrap_or_default(),
+            c.kms_key_id()
+                .map(|k| if k == key { "DR key".to_string() } else { k.to_string() })
+                .unwrap_or_else(|| "unencrypted".into()),
+        ]);
+    }
+    rows.sort();
+    print!(
+        "{}",
+        drpilot::table::render(&["DR COPY", "SOURCE DB", "RECOVERY POINT", "ENCRYPTION"], &rows)
+    );
+
+    let notices = responders.received().await;
+    step(&format!("Notices to responders: {}", notices.len()));
+    for n in &notices {
+        println!("  {}\n{}", n.subject, n.message);
+    }
+    let ok = first.is_success() && second.is_success() && first.dbs.iter().any(|d| !d.pruned.is_empty());
+    println!(
+        "\ndemo {} in {:.1}s",
+        if ok { "passed" } else { "FAILED" },
+        started.elapsed().as_secs_f64()
+    );
+    if ok {
+        Ok(())
+    } else {
+        Err("the copier did not do what the demo expects".into())
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = demo().await {
+        eprintln!("demo failed: {e}");
+        std::process::exit(1);
+    }
+}
