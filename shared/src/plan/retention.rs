@@ -15,14 +15,17 @@ pub struct Retention {
     pub max_age_days: Option<u32>,
 }
 
-/// The copies to delete, grouped by source database (kind, id).
+/// A source database, as retention groups copies: (kind, identifier).
+pub type DbKey = (DbKind, String);
+
+/// The copies to delete, grouped by source database.
 pub fn prunable<'a>(
     dr: &'a [Snapshot],
     keep: &Retention,
     source_region: &str,
     now: DateTime<Utc>,
-) -> BTreeMap<(DbKind, String), Vec<&'a Snapshot>> {
-    let mut groups: BTreeMap<(DbKind, String), Vec<(DateTime<Utc>, &Snapshot)>> = BTreeMap::new();
+) -> BTreeMap<DbKey, Vec<&'a Snapshot>> {
+    let mut groups: BTreeMap<DbKey, Vec<(DateTime<Utc>, &Snapshot)>> = BTreeMap::new();
     for s in dr
         .iter()
         .filter(|s| s.is_managed_copy() && s.is_available() && s.tag(tags::SOURCE_REGION) == Some(source_region))
