@@ -102,6 +102,56 @@ pub fn topic_arn(vars: &dyn Vars, name: &'static str) -> Result<String> {
     }
 }
 
+/// `DRPILOT_SOURCE_REGION` and `DRPILOT_DR_REGION`, which must differ.
+pub fn region_pair(vars: &dyn Vars) -> Result<(String, String)> {
+    let source_region = region(vars, "DRPILOT_SOURCE_REGION")?;
+    let dr_region = region(vars, "DRPILOT_DR_REGION")?;
+    if dr_region == source_region {
+        return Err(Error::config(
+            "DRPILOT_DR_REGION",
+            format!("must differ from DRPILOT_SOURCE_REGION (both are {dr_region})"),
+        ));
+    }
+    Ok((source_region, dr_region))
+}
+
+/// Where drpilot keeps its small state objects: a bucket in the DR region (it must
+/// survive the primary region), with conditional writes as the lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateLocation {
+    pub bucket: String,
+    pub prefix: String,
+}
+
+impl StateLocation {
+    pub fn from_vars(vars: &dyn Vars) -> Result<Self> {
+        let bucket = required(vars, "DRPILOT_STATE_BUCKET")?;
+        if !valid_bucket_name(&bucket) {
+            return Err(Error::config(
+                "DRPILOT_STATE_BUCKET",
+                format!("{bucket:?} is not an S3 bucket name"),
+            ));
+        }
+        let mut prefix = optional(vars, "DRPILOT_STATE_PREFIX").unwrap_or_else(|| "drpilot/".into());
+        if !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        Ok(StateLocation { bucket, prefix })
+    }
+
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+}
+
+pub fn valid_bucket_name(b: &str) -> bool {
+    (3..=63).contains(&b.len())
+        && b.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && b.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && b.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
 /// Which source databases drpilot protects: explicit identifiers and/or a tag.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Selection {
@@ -136,14 +186,7 @@ impl CopierConfig {
     }
 
     pub fn from_vars(vars: &dyn Vars) -> Result<Self> {
-        let source_region = region(vars, "DRPILOT_SOURCE_REGION")?;
-        let dr_region = region(vars, "DRPILOT_DR_REGION")?;
-        if dr_region == source_region {
-            return Err(Error::config(
-                "DRPILOT_DR_REGION",
-                format!("must differ from DRPILOT_SOURCE_REGION (both are {dr_region})"),
-            ));
-        }
+        let (source_region, dr_region) = region_pair(vars)?;
 
         let selection = Selection {
             instances: list(vars, "DRPILOT_DB_INSTANCES"),
@@ -220,6 +263,202 @@ impl CopierConfig {
         })
     }
 }
+
+/// What the lag checker measures, one entry of `DRPILOT_RESOURCES`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// A cross-region RDS read replica (identifier in the DR region).
+    RdsReplica { replica: String },
+    /// The secondary cluster of an Aurora global database (identifier in the DR region).
+    AuroraGlobal { cluster: String },
+    /// The snapshot copier's newest DR copy of a database.
+    SnapshotCopies { db: crate::model::ProtectedDb },
+    /// An S3 bucket backed up or replicated to a DR bucket: compared object by object.
+    S3Backup {
+        source_bucket: String,
+        dr_bucket: String,
+        prefix: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceSpec {
+    /// The resource's name in metrics, notices and the dashboard.
+    pub name: String,
+    pub rpo_seconds: f64,
+    pub target: Target,
+}
+
+impl ResourceSpec {
+    pub fn kind(&self) -> &'static str {
+        match self.target {
+            Target::RdsReplica { .. } => "rds-replica",
+            Target::AuroraGlobal { .. } => "aurora-global",
+            Target::SnapshotCopies { .. } => "snapshot",
+            Target::S3Backup { .. } => "s3-backup",
+        }
+    }
+}
+
+const RESOURCES_VAR: &str = "DRPILOT_RESOURCES";
+const RESOURCES_HELP: &str = r#"a JSON array like [{"name": "orders", "kind": "rds-replica", "replica": "orders-dr", "rpo_seconds": 60}]; kinds: rds-replica (replica), aurora-global (cluster), snapshot (db, db_kind instance|cluster), s3-backup (source_bucket, dr_bucket, prefix)"#;
+
+/// Parses `DRPILOT_RESOURCES`; errors name the entry and the field.
+pub fn resources(vars: &dyn Vars) -> Result<Vec<ResourceSpec>> {
+    let text = required(vars, RESOURCES_VAR)?;
+    let bad = |why: String| Error::config(RESOURCES_VAR, format!("{why}; expected {RESOURCES_HELP}"));
+    let entries: Vec<serde_json::Value> =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not a JSON array of objects ({e})")))?;
+    if entries.is_empty() {
+        return Err(bad("is empty".into()));
+    }
+    let mut out: Vec<ResourceSpec> = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let obj = entry
+            .as_object()
+            .ok_or_else(|| bad(format!("entry {i} is not an object")))?;
+        let text_field = |k: &str| -> Result<String> {
+            match obj.get(k) {
+                Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+                _ => Err(bad(format!("entry {i} needs a non-empty string {k:?}"))),
+            }
+        };
+        let name = text_field("name")?;
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c)) || name.len() > 200 {
+            return Err(bad(format!(
+                "entry {i}: name {name:?} may hold only letters, digits and - _ . : /"
+            )));
+        }
+        if out.iter().any(|r| r.name == name) {
+            return Err(bad(format!("entry {i}: name {name:?} is used twice")));
+        }
+        let rpo_seconds = obj
+            .get("rpo_seconds")
+            .and_then(serde_json::Value::as_f64)
+            .filter(|v| *v > 0.0)
+            .ok_or_else(|| bad(format!("entry {i} ({name}) needs rpo_seconds, a number above 0")))?;
+        let kind = text_field("kind")?;
+        let allowed: &[&str] = match kind.as_str() {
+            "rds-replica" => &["replica"],
+            "aurora-global" => &["cluster"],
+            "snapshot" => &["db", "db_kind"],
+            "s3-backup" => &["source_bucket", "dr_bucket", "prefix"],
+            other => return Err(bad(format!("entry {i} ({name}): unknown kind {other:?}"))),
+        };
+        if let Some(unknown) = obj
+            .keys()
+            .find(|k| !["name", "kind", "rpo_seconds"].contains(&k.as_str()) && !allowed.contains(&k.as_str()))
+        {
+            return Err(bad(format!(
+                "entry {i} ({name}): unknown field {unknown:?} for kind {kind}"
+            )));
+        }
+        let bucket = |k: &str| -> Result<String> {
+            let b = text_field(k)?;
+            if valid_bucket_name(&b) {
+                Ok(b)
+            } else {
+                Err(bad(format!("entry {i} ({name}): {k} {b:?} is not an S3 bucket name")))
+            }
+        };
+        let target = match kind.as_str() {
+            "rds-replica" => Target::RdsReplica {
+                replica: text_field("replica")?,
+            },
+            "aurora-global" => Target::AuroraGlobal {
+                cluster: text_field("cluster")?,
+            },
+            "snapshot" => {
+                let kind = match obj
+                    .get("db_kind")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("instance")
+                {
+                    "instance" => crate::model::DbKind::Instance,
+                    "cluster" => crate::model::DbKind::Cluster,
+                    other => {
+                        return Err(bad(format!(
+                            "entry {i} ({name}): db_kind {other:?} is not instance or cluster"
+                        )))
+                    }
+                };
+                Target::SnapshotCopies {
+                    db: crate::model::ProtectedDb {
+                        kind,
+                        id: text_field("db")?,
+                    },
+                }
+            }
+            _ => Target::S3Backup {
+                source_bucket: bucket("source_bucket")?,
+                dr_bucket: bucket("dr_bucket")?,
+                prefix: obj
+                    .get("prefix")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            },
+        };
+        out.push(ResourceSpec {
+            name,
+            rpo_seconds,
+            target,
+        });
+    }
+    Ok(out)
+}
+
+/// The lag checker's settings.
+#[derive(Debug, Clone)]
+pub struct LagConfig {
+    pub source_region: String,
+    pub dr_region: String,
+    pub resources: Vec<ResourceSpec>,
+    /// A lag metric with no datapoint this recent means replication is not reporting.
+    pub window_seconds: u32,
+    /// CloudWatch namespace of drpilot's own metrics, published in the DR region.
+    pub namespace: String,
+    pub state: StateLocation,
+    pub notify_topic_arn: String,
+    pub s3_force_path_style: bool,
+}
+
+impl LagConfig {
+    pub fn from_env() -> Result<Self> {
+        Self::from_vars(&ProcessEnv)
+    }
+
+    pub fn from_vars(vars: &dyn Vars) -> Result<Self> {
+        let (source_region, dr_region) = region_pair(vars)?;
+        let window_seconds =
+            parse_optional::<u32>(vars, "DRPILOT_LAG_WINDOW_SECONDS", "a whole number of seconds")?.unwrap_or(300);
+        if !(60..=86_400).contains(&window_seconds) {
+            return Err(Error::config(
+                "DRPILOT_LAG_WINDOW_SECONDS",
+                format!("{window_seconds} is outside 60..=86400 (lag metrics come every 60 s)"),
+            ));
+        }
+        let namespace = optional(vars, "DRPILOT_METRIC_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into());
+        if namespace.starts_with("AWS/") || namespace.len() > 255 {
+            return Err(Error::config(
+                "DRPILOT_METRIC_NAMESPACE",
+                format!("{namespace:?}: a custom namespace may not start with AWS/"),
+            ));
+        }
+        Ok(LagConfig {
+            source_region,
+            dr_region,
+            resources: resources(vars)?,
+            window_seconds,
+            namespace,
+            state: StateLocation::from_vars(vars)?,
+            notify_topic_arn: topic_arn(vars, "DRPILOT_NOTIFY_TOPIC_ARN")?,
+            s3_force_path_style: parse_bool(vars, "DRPILOT_S3_FORCE_PATH_STYLE", false)?,
+        })
+    }
+}
+
+pub const DEFAULT_NAMESPACE: &str = "drpilot";
 
 #[cfg(test)]
 mod tests {
@@ -309,6 +548,94 @@ mod tests {
         let mut vars = base();
         vars.remove("DRPILOT_SELECT_TAG");
         assert_eq!(err_var(vars), "DRPILOT_DB_INSTANCES");
+    }
+
+    fn lag_base() -> HashMap<&'static str, &'static str> {
+        let mut v = base();
+        v.insert("DRPILOT_STATE_BUCKET", "drpilot-state-dr");
+        v.insert(
+            "DRPILOT_RESOURCES",
+            r#"[{"name": "orders", "kind": "rds-replica", "replica": "orders-dr", "rpo_seconds": 60},
+                {"name": "ledger", "kind": "aurora-global", "cluster": "ledger-dr", "rpo_seconds": 5},
+                {"name": "orders-copies", "kind": "snapshot", "db": "orders", "rpo_seconds": 90000},
+                {"name": "assets", "kind": "s3-backup", "source_bucket": "assets-prod", "dr_bucket": "assets-dr", "rpo_seconds": 900}]"#,
+        );
+        v
+    }
+
+    #[test]
+    fn lag_settings_parse_every_kind() {
+        let c = LagConfig::from_vars(&lag_base()).unwrap();
+        assert_eq!(c.resources.len(), 4);
+        assert_eq!(
+            c.resources[0].target,
+            Target::RdsReplica {
+                replica: "orders-dr".into()
+            }
+        );
+        assert_eq!(c.resources[2].kind(), "snapshot");
+        assert_eq!(
+            (c.window_seconds, c.namespace.as_str(), c.state.key("x")),
+            (300, "drpilot", "drpilot/x".into())
+        );
+    }
+
+    #[test]
+    fn bad_resources_name_the_variable_and_the_entry() {
+        for (bad, expect) in [
+            ("not json", "not a JSON array"),
+            ("[]", "is empty"),
+            (
+                r#"[{"name": "a", "kind": "rds-replica", "rpo_seconds": 60}]"#,
+                r#"entry 0 needs a non-empty string "replica""#,
+            ),
+            (
+                r#"[{"name": "a", "kind": "rds-replica", "replica": "r", "rpo_seconds": 0}]"#,
+                "rpo_seconds",
+            ),
+            (r#"[{"name": "a", "kind": "dynamo", "rpo_seconds": 5}]"#, "unknown kind"),
+            (
+                r#"[{"name": "a", "kind": "rds-replica", "replica": "r", "rpo_seconds": 5, "replika": "x"}]"#,
+                "unknown field \"replika\"",
+            ),
+            (
+                r#"[{"name": "a", "kind": "s3-backup", "source_bucket": "Bad_Bucket", "dr_bucket": "b-dr", "rpo_seconds": 5}]"#,
+                "not an S3 bucket name",
+            ),
+            (
+                r#"[{"name": "a", "kind": "aurora-global", "cluster": "c", "rpo_seconds": 5}, {"name": "a", "kind": "aurora-global", "cluster": "d", "rpo_seconds": 5}]"#,
+                "used twice",
+            ),
+        ] {
+            let mut vars = lag_base();
+            vars.insert("DRPILOT_RESOURCES", bad);
+            match LagConfig::from_vars(&vars) {
+                Err(Error::Config {
+                    var: "DRPILOT_RESOURCES",
+                    reason,
+                }) => assert!(reason.contains(expect), "{bad}: {reason}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        let mut vars = lag_base();
+        vars.insert("DRPILOT_LAG_WINDOW_SECONDS", "30");
+        assert_eq!(
+            err_var_of(LagConfig::from_vars(&vars).map(|_| ())),
+            "DRPILOT_LAG_WINDOW_SECONDS"
+        );
+        let mut vars = lag_base();
+        vars.remove("DRPILOT_STATE_BUCKET");
+        assert_eq!(
+            err_var_of(LagConfig::from_vars(&vars).map(|_| ())),
+            "DRPILOT_STATE_BUCKET"
+        );
+    }
+
+    fn err_var_of(r: Result<()>) -> &'static str {
+        match r {
+            Err(Error::Config { var, .. }) => var,
+            other => panic!("expected a config error, got {other:?}"),
+        }
     }
 
     #[test]

@@ -87,6 +87,15 @@ pub fn parse_event(event: &Value, cfg: &CopierConfig) -> Result<Trigger> {
     }
 }
 
+/// A short description of an event for error messages: its source and detail-type, or its shape.
+pub fn describe(event: &Value) -> String {
+    let field = |k: &str| event.get(k).and_then(Value::as_str);
+    match (field("source"), field("detail-type")) {
+        (None, None) => format!("({})", kind_of(event)),
+        (source, detail_type) => format!("(source {source:?}, detail-type {detail_type:?})"),
+    }
+}
+
 fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",

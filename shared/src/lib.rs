@@ -5,6 +5,7 @@ pub mod aws;
 pub mod config;
 pub mod copier;
 pub mod error;
+pub mod lagcheck;
 pub mod lambda;
 pub mod model;
 pub mod notice;

@@ -38,3 +38,92 @@ pub trait DrSnapshotStore: Sync {
 pub trait Notifier: Sync {
     fn notify(&self, notice: &Notice) -> impl Future<Output = Result<()>> + Send;
 }
+
+/// A CloudWatch metric, identified as CloudWatch identifies it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricId {
+    pub namespace: String,
+    pub name: String,
+    pub dimensions: Vec<(String, String)>,
+}
+
+impl MetricId {
+    pub fn new(namespace: &str, name: &str, dimensions: &[(&str, &str)]) -> Self {
+        MetricId {
+            namespace: namespace.into(),
+            name: name.into(),
+            dimensions: dimensions.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricUnit {
+    Seconds,
+    Count,
+}
+
+/// One value to publish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricValue {
+    pub name: String,
+    pub dimensions: Vec<(String, String)>,
+    pub value: f64,
+    pub unit: MetricUnit,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// CloudWatch metrics in one region.
+pub trait Metrics: Sync {
+    /// The newest one-minute `Maximum` of the metric between `from` and `to`, if any.
+    fn newest(
+        &self,
+        metric: &MetricId,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<Option<crate::plan::lag::Datapoint>>> + Send;
+    fn publish(&self, namespace: &str, values: &[MetricValue]) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Replication links as the DR region's RDS API reports them.
+pub trait ReplicaView: Sync {
+    /// A cross-region read replica (DB instance in the DR region).
+    fn replica_link(&self, replica: &str) -> impl Future<Output = Result<crate::plan::lag::Link>> + Send;
+    /// The secondary DB cluster of an Aurora global database.
+    fn secondary_cluster_link(&self, cluster: &str) -> impl Future<Output = Result<crate::plan::lag::Link>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: i64,
+    pub last_modified: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Object listings of buckets in one region.
+pub trait BucketListing: Sync {
+    fn list(&self, bucket: &str, prefix: &str) -> impl Future<Output = Result<Vec<ObjectInfo>>> + Send;
+}
+
+/// A stored object and the version tag a conditional write must match.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned {
+    pub body: Vec<u8>,
+    pub etag: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Saved {
+    Written {
+        etag: String,
+    },
+    /// Someone else wrote first: the caller's view is stale. Nothing was written.
+    Conflict,
+}
+
+/// Small state objects with compare-and-swap writes.
+pub trait StateStore: Sync {
+    fn load(&self, key: &str) -> impl Future<Output = Result<Option<Versioned>>> + Send;
+    /// Writes only if the object is still at `expected` (`None`: only if it does not exist).
+    fn save(&self, key: &str, body: &[u8], expected: Option<&str>) -> impl Future<Output = Result<Saved>> + Send;
+}

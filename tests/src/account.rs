@@ -287,3 +287,111 @@ impl Responders {
         }
     }
 }
+
+impl Regions {
+    /// A cross-region read replica of `primary` in the DR region.
+    pub async fn create_replica(&self, primary: &str, replica: &str) {
+        let arn = format!("arn:aws:rds:{}:{}:db:{primary}", self.source, crate::ACCOUNT_ID);
+        self.rds_dr
+            .create_db_instance_read_replica()
+            .db_instance_identifier(replica)
+            .source_db_instance_identifier(arn)
+            .db_instance_class("db.t3.micro")
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// A bucket in `region` (with versioning, as DR buckets have).
+    pub async fn create_bucket(&self, region: &str, name: &str) -> aws_sdk_s3::Client {
+        let s3 = s3_client(region).await;
+        let mut create = s3.create_bucket().bucket(name);
+        if region != "us-east-1" {
+            create = create.create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region))
+                    .build(),
+            );
+        }
+        create.send().await.unwrap();
+        s3
+    }
+}
+
+pub async fn s3_client(region: &str) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(&sdk(region).await)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// CloudWatch in one region: seeding AWS's own metrics (moto never reports replica lag) and
+/// reading back what drpilot published.
+pub struct Cloudwatch(pub aws_sdk_cloudwatch::Client);
+
+impl Cloudwatch {
+    pub async fn new(region: &str) -> Self {
+        Cloudwatch(aws_sdk_cloudwatch::Client::new(&sdk(region).await))
+    }
+
+    /// One `ReplicaLag` datapoint, as RDS would report it every minute.
+    pub async fn put(
+        &self,
+        namespace: &str,
+        name: &str,
+        dimension: (&str, &str),
+        value: f64,
+        at: chrono::DateTime<chrono::Utc>,
+    ) {
+        use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+        self.0
+            .put_metric_data()
+            .namespace(namespace)
+            .metric_data(
+                MetricDatum::builder()
+                    .metric_name(name)
+                    .dimensions(Dimension::builder().name(dimension.0).value(dimension.1).build())
+                    .value(value)
+                    .timestamp(aws_smithy_time(at))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Every (time, value) of a metric in the last day, oldest first.
+    pub async fn values(&self, namespace: &str, name: &str, dimension: (&str, &str)) -> Vec<(i64, f64)> {
+        use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+        let now = chrono::Utc::now();
+        let out = self
+            .0
+            .get_metric_statistics()
+            .namespace(namespace)
+            .metric_name(name)
+            .dimensions(Dimension::builder().name(dimension.0).value(dimension.1).build())
+            .start_time(aws_smithy_time(now - chrono::Duration::days(1)))
+            .end_time(aws_smithy_time(now + chrono::Duration::minutes(5)))
+            .period(60)
+            .statistics(Statistic::Maximum)
+            .send()
+            .await
+            .unwrap();
+        let mut points: Vec<(i64, f64)> = out
+            .datapoints()
+            .iter()
+            .map(|d| {
+                (
+                    d.timestamp().map(|t| t.secs()).unwrap_or_default(),
+                    d.maximum().unwrap_or_default(),
+                )
+            })
+            .collect();
+        points.sort_by_key(|p| p.0);
+        points
+    }
+}
+
+fn aws_smithy_time(t: chrono::DateTime<chrono::Utc>) -> aws_sdk_cloudwatch::primitives::DateTime {
+    aws_sdk_cloudwatch::primitives::DateTime::from_millis(t.timestamp_millis())
+}

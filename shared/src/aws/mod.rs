@@ -2,7 +2,9 @@
 //! from the standard SDK configuration (so `AWS_ENDPOINT_URL`, `AWS_REGION`, credentials and
 //! profiles all work as usual) and pinned to the region they serve.
 
+pub mod cloudwatch;
 pub mod rds;
+pub mod s3;
 pub mod sns;
 
 use crate::error::Error;

@@ -263,3 +263,78 @@ impl DrSnapshotStore for RdsDr {
         }
     }
 }
+
+/// Replication links, as the DR region's RDS API reports them.
+pub struct RdsReplicas {
+    client: Client,
+}
+
+impl RdsReplicas {
+    pub fn new(client: Client) -> Self {
+        RdsReplicas { client }
+    }
+}
+
+/// Instance states in which a replica cannot be replicating.
+const DEAD_INSTANCE_STATES: &[&str] = &[
+    "failed",
+    "stopped",
+    "stopping",
+    "storage-full",
+    "inaccessible-encryption-credentials",
+    "incompatible-parameters",
+    "incompatible-restore",
+    "restore-error",
+];
+
+impl crate::ports::ReplicaView for RdsReplicas {
+    async fn replica_link(&self, replica: &str) -> Result<crate::plan::lag::Link> {
+        use crate::plan::lag::Link;
+        let out = self
+            .client
+            .describe_db_instances()
+            .db_instance_identifier(replica)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeDBInstances", e))?;
+        let Some(db) = out.db_instances().first() else {
+            return Ok(Link::Broken(format!("replica {replica} is not listed")));
+        };
+        let status = db.db_instance_status().unwrap_or_default();
+        if DEAD_INSTANCE_STATES.contains(&status) {
+            return Ok(Link::Broken(format!("replica instance {replica} is {status}")));
+        }
+        if db.read_replica_source_db_instance_identifier().is_none() {
+            return Ok(Link::Broken(format!(
+                "{replica} is no longer a read replica (promoted?)"
+            )));
+        }
+        for info in db.status_infos() {
+            let state = info.status().unwrap_or_default();
+            if info.status_type() == Some("read replication") && matches!(state, "error" | "stopped" | "terminated") {
+                let why = info.message().map(|m| format!(": {m}")).unwrap_or_default();
+                return Ok(Link::Broken(format!("replication status is {state}{why}")));
+            }
+        }
+        Ok(Link::Running)
+    }
+
+    async fn secondary_cluster_link(&self, cluster: &str) -> Result<crate::plan::lag::Link> {
+        use crate::plan::lag::Link;
+        let out = self
+            .client
+            .describe_db_clusters()
+            .db_cluster_identifier(cluster)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeDBClusters", e))?;
+        let Some(c) = out.db_clusters().first() else {
+            return Ok(Link::Broken(format!("cluster {cluster} is not listed")));
+        };
+        let status = c.status().unwrap_or_default();
+        if DEAD_INSTANCE_STATES.contains(&status) {
+            return Ok(Link::Broken(format!("secondary cluster {cluster} is {status}")));
+        }
+        Ok(Link::Running)
+    }
+}

@@ -1,0 +1,14 @@
+//! lag-checker: measures how much data each protected resource would lose right now,
+//! publishes it, and alerts on transitions. Wiring only; the logic is `drpilot::lagcheck`.
+
+use drpilot::config::LagConfig;
+use drpilot::lagcheck::{handle, LagPorts};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    drpilot::lambda::init_tracing();
+    let cfg = drpilot::lambda::or_exit(LagConfig::from_env()); // fail at cold start, naming the setting
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await; // honours AWS_ENDPOINT_URL
+    let ports = LagPorts::aws(&sdk, &cfg);
+    drpilot::lambda::serve(|event, _ctx| handle(&ports, &cfg, event, chrono::Utc::now())).await
+}

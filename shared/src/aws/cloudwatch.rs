@@ -1,0 +1,118 @@
+//! CloudWatch: reading lag metrics and publishing drpilot's own.
+
+use super::{aws_error, to_chrono};
+use crate::error::Result;
+use crate::plan::lag::Datapoint;
+use crate::ports::{MetricId, MetricUnit, MetricValue, Metrics};
+use aws_config::SdkConfig;
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, ScanBy, StandardUnit};
+use aws_sdk_cloudwatch::Client;
+use chrono::{DateTime, Utc};
+
+/// PutMetricData takes at most 1000 values per call.
+const MAX_PUT: usize = 1000;
+
+pub struct CloudWatchMetrics {
+    client: Client,
+}
+
+impl CloudWatchMetrics {
+    pub fn new(sdk: &SdkConfig, region: &str) -> Self {
+        let conf = aws_sdk_cloudwatch::config::Builder::from(sdk)
+            .region(aws_sdk_cloudwatch::config::Region::new(region.to_string()))
+            .build();
+        CloudWatchMetrics {
+            client: Client::from_conf(conf),
+        }
+    }
+
+    pub fn with_client(client: Client) -> Self {
+        CloudWatchMetrics { client }
+    }
+}
+
+fn smithy_time(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
+    aws_smithy_types::DateTime::from_millis(t.timestamp_millis())
+}
+
+impl Metrics for CloudWatchMetrics {
+    async fn newest(&self, metric: &MetricId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Option<Datapoint>> {
+        let dims: Vec<Dimension> = metric
+            .dimensions
+            .iter()
+            .map(|(k, v)| Dimension::builder().name(k).value(v).build())
+            .collect();
+        let query = MetricDataQuery::builder()
+            .id("newest")
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(
+                        Metric::builder()
+                            .namespace(&metric.namespace)
+                            .metric_name(&metric.name)
+                            .set_dimensions(Some(dims))
+                            .build(),
+                    )
+                    .period(60)
+                    .stat("Maximum")
+                    .build(),
+            )
+            .return_data(true)
+            .build();
+        let out = self
+            .client
+            .get_metric_data()
+            .metric_data_queries(query)
+            .start_time(smithy_time(from))
+            .end_time(smithy_time(to))
+            .scan_by(ScanBy::TimestampDescending)
+            .send()
+            .await
+            .map_err(|e| aws_error("GetMetricData", e))?;
+        let newest = out
+            .metric_data_results()
+            .iter()
+            .flat_map(|r| r.timestamps().iter().zip(r.values().iter()))
+            .filter_map(|(t, v)| {
+                Some(Datapoint {
+                    at: to_chrono(t)?,
+                    value: *v,
+                })
+            })
+            .max_by_key(|d| d.at);
+        Ok(newest)
+    }
+
+    async fn publish(&self, namespace: &str, values: &[MetricValue]) -> Result<()> {
+        for chunk in values.chunks(MAX_PUT) {
+            let data: Vec<MetricDatum> = chunk
+                .iter()
+                .map(|v| {
+                    MetricDatum::builder()
+                        .metric_name(&v.name)
+                        .set_dimensions(Some(
+                            v.dimensions
+                                .iter()
+                                .map(|(k, d)| Dimension::builder().name(k).value(d).build())
+                                .collect(),
+                        ))
+                        .value(v.value)
+                        .unit(match v.unit {
+                            MetricUnit::Seconds => StandardUnit::Seconds,
+                            MetricUnit::Count => StandardUnit::Count,
+                        })
+                        .timestamp(smithy_time(v.at))
+                        .build()
+                })
+                .collect();
+            self.client
+                .put_metric_data()
+                .namespace(namespace)
+                .set_metric_data(Some(data))
+                .send()
+                .await
+                .map_err(|e| aws_error("PutMetricData", e))?;
+        }
+        Ok(())
+    }
+}

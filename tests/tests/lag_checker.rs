@@ -1,0 +1,419 @@
+//! lag-checker end to end on moto server. moto never reports replication lag, so each test
+//! puts the `ReplicaLag` datapoints CloudWatch would have (AWS/RDS, DR region) and runs the
+//! checker at the matching times.
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use drpilot::config::LagConfig;
+use drpilot::lagcheck::{handle, LagPorts};
+use drpilot::Error;
+use drpilot_tests::account::{Cloudwatch, Regions, Responders};
+use drpilot_tests::{function_binary, function_env, unique};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+struct Bed {
+    r: Regions,
+    responders: Responders,
+    state_bucket: String,
+    cw: Cloudwatch,
+}
+
+async fn bed(source: &str, dr: &str) -> Bed {
+    let r = Regions::new(source, dr).await;
+    let state_bucket = unique("drpilot-state");
+    r.create_bucket(dr, &state_bucket).await;
+    Bed {
+        responders: Responders::new(dr, &unique("responders")).await,
+        cw: Cloudwatch::new(dr).await,
+        r,
+        state_bucket,
+    }
+}
+
+fn config(b: &Bed, resources: Value) -> LagConfig {
+    let resources = resources.to_string();
+    LagConfig::from_vars(&HashMap::from([
+        ("DRPILOT_SOURCE_REGION", b.r.source.as_str()),
+        ("DRPILOT_DR_REGION", b.r.dr.as_str()),
+        ("DRPILOT_RESOURCES", resources.as_str()),
+        ("DRPILOT_LAG_WINDOW_SECONDS", "120"),
+        ("DRPILOT_STATE_BUCKET", b.state_bucket.as_str()),
+        ("DRPILOT_NOTIFY_TOPIC_ARN", b.responders.topic_arn.as_str()),
+        ("DRPILOT_S3_FORCE_PATH_STYLE", "true"),
+    ]))
+    .unwrap()
+}
+
+async fn check(b: &Bed, cfg: &LagConfig, at: DateTime<Utc>) -> Result<Value, Error> {
+    let ports = LagPorts::aws(&b.r.sdk_source, cfg);
+    handle(&ports, cfg, json!({"action": "check"}), at).await
+}
+
+fn entry<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap()
+}
+
+/// A minute boundary half an hour ago: the test's clock starts there.
+fn base() -> DateTime<Utc> {
+    (Utc::now() - Duration::minutes(30))
+        .duration_trunc(Duration::minutes(1))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_breach_lasting_ten_checks_sends_one_notice_and_recovery_sends_one_more() {
+    let b = bed("us-east-1", "us-west-2").await;
+    let (primary, replica) = (unique("orders"), unique("orders-dr"));
+    b.r.create_instance(&primary, false, &[]).await;
+    b.r.create_replica(&primary, &replica).await;
+    let name = unique("orders-replica");
+    let cfg = config(
+        &b,
+        json!([{"name": name, "kind": "rds-replica", "replica": replica, "rpo_seconds": 60}]),
+    );
+    let t0 = base();
+
+    // Ten minutes of a replica 5 minutes behind, checked every minute.
+    for i in 0..10 {
+        let at = t0 + Duration::minutes(i);
+        b.cw.put(
+            "AWS/RDS",
+            "ReplicaLag",
+            ("DBInstanceIdentifier", &replica),
+            300.0 + i as f64,
+            at,
+        )
+        .await;
+        let report = check(&b, &cfg, at + Duration::seconds(30))
+            .await
+            .expect("check succeeds");
+        let e = entry(&report, &name);
+        assert_eq!(e["status"], "breached", "{report:#}");
+        assert_eq!(e["recovery_point_seconds"], 300.0 + i as f64);
+        assert_eq!(
+            e["since"],
+            (t0 + Duration::seconds(30)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+    }
+    let notices = b.responders.received().await;
+    assert_eq!(notices.len(), 1, "one notice for one breach: {notices:#?}");
+    let n = &notices[0];
+    assert_eq!(
+        n.subject,
+        format!("drpilot: RPO breached: {name} is 5m behind (budget 60s)")
+    );
+    assert!(
+        n.message
+            .contains("would lose about 5m of data if us-east-1 failed now"),
+        "{}",
+        n.message
+    );
+    assert!(n.message.contains("What to do:"), "{}", n.message);
+    assert_eq!(n.attribute("severity"), Some("warning"));
+    assert_eq!(n.attribute("resource"), Some(name.as_str()));
+
+    // Caught up.
+    let at = t0 + Duration::minutes(10);
+    b.cw.put("AWS/RDS", "ReplicaLag", ("DBInstanceIdentifier", &replica), 4.0, at)
+        .await;
+    let report = check(&b, &cfg, at + Duration::seconds(30)).await.unwrap();
+    assert_eq!(entry(&report, &name)["status"], "healthy");
+    let notices = b.responders.received().await;
+    assert_eq!(notices.len(), 1);
+    assert_eq!(
+        notices[0].subject,
+        format!("drpilot: recovered: {name} back within RPO (4s, budget 60s)")
+    );
+    assert!(
+        notices[0].message.contains("it was breached from"),
+        "{}",
+        notices[0].message
+    );
+    assert_eq!(notices[0].attribute("severity"), Some("info"));
+
+    // What was published, in the DR region, is the history the promoter's lag gate reads.
+    let published =
+        b.cw.values("drpilot", "RecoveryPointSeconds", ("Resource", &name))
+            .await;
+    assert_eq!(published.len(), 11);
+    assert_eq!(published.first().unwrap().1, 300.0);
+    assert_eq!(published.last().unwrap().1, 4.0);
+    let breached = b.cw.values("drpilot", "RpoBudgetBreached", ("Resource", &name)).await;
+    assert_eq!(breached.iter().map(|p| p.1).sum::<f64>(), 10.0);
+}
+
+#[tokio::test]
+async fn minus_one_and_silence_are_broken_never_zero_lag() {
+    let b = bed("us-east-2", "us-west-1").await;
+    let (p1, r1, p2, r2) = (unique("a"), unique("a-dr"), unique("b"), unique("b-dr"));
+    for (p, r) in [(&p1, &r1), (&p2, &r2)] {
+        b.r.create_instance(p, false, &[]).await;
+        b.r.create_replica(p, r).await;
+    }
+    let (n1, n2) = (unique("stopped-replica"), unique("silent-replica"));
+    let cfg = config(
+        &b,
+        json!([
+            {"name": n1, "kind": "rds-replica", "replica": r1, "rpo_seconds": 60},
+            {"name": n2, "kind": "rds-replica", "replica": r2, "rpo_seconds": 60}
+        ]),
+    );
+    let t0 = base();
+    b.cw.put("AWS/RDS", "ReplicaLag", ("DBInstanceIdentifier", &r1), -1.0, t0)
+        .await;
+    // r2's last datapoint is 10 minutes older than the check: replication stopped reporting.
+    b.cw.put(
+        "AWS/RDS",
+        "ReplicaLag",
+        ("DBInstanceIdentifier", &r2),
+        0.0,
+        t0 - Duration::minutes(10),
+    )
+    .await;
+    let report = check(&b, &cfg, t0 + Duration::seconds(30)).await.unwrap();
+    for n in [&n1, &n2] {
+        let e = entry(&report, n);
+        assert_eq!(e["status"], "broken", "{report:#}");
+        assert_eq!(e["recovery_point_seconds"], Value::Null);
+    }
+    assert!(entry(&report, &n1)["detail"]
+        .as_str()
+        .unwrap()
+        .contains("ReplicaLag is -1"));
+    assert!(entry(&report, &n2)["detail"]
+        .as_str()
+        .unwrap()
+        .contains("stopped reporting"));
+
+    let mut notices = b.responders.received().await;
+    notices.sort_by(|a, b| a.subject.cmp(&b.subject));
+    assert_eq!(notices.len(), 2);
+    assert!(notices
+        .iter()
+        .all(|n| n.subject.starts_with("drpilot: replication BROKEN: ")));
+    assert!(notices.iter().all(|n| n.attribute("severity") == Some("critical")));
+    for n in [&n1, &n2] {
+        assert!(
+            b.cw.values("drpilot", "RecoveryPointSeconds", ("Resource", n))
+                .await
+                .is_empty(),
+            "no lag is published for a broken link"
+        );
+        assert_eq!(
+            b.cw.values("drpilot", "ReplicationHealthy", ("Resource", n))
+                .await
+                .last()
+                .unwrap()
+                .1,
+            0.0
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_checks_during_a_breach_notify_once() {
+    let b = bed("eu-west-1", "eu-central-1").await;
+    let (primary, replica) = (unique("cart"), unique("cart-dr"));
+    b.r.create_instance(&primary, false, &[]).await;
+    b.r.create_replica(&primary, &replica).await;
+    let name = unique("cart-replica");
+    let cfg = config(
+        &b,
+        json!([{"name": name, "kind": "rds-replica", "replica": replica, "rpo_seconds": 30}]),
+    );
+    let t0 = base();
+    b.cw.put("AWS/RDS", "ReplicaLag", ("DBInstanceIdentifier", &replica), 90.0, t0)
+        .await;
+    let runs = (0..10).map(|_| check(&b, &cfg, t0 + Duration::seconds(30)));
+    for result in futures::future::join_all(runs).await {
+        assert_eq!(
+            entry(&result.expect("each check succeeds"), &name)["status"],
+            "breached"
+        );
+    }
+    assert_eq!(
+        b.responders.received().await.len(),
+        1,
+        "the state object's conditional write lets one run notify"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_resource_is_unknown_the_others_are_measured_and_the_run_fails() {
+    let b = bed("ap-southeast-1", "ap-northeast-1").await;
+    let (primary, replica) = (unique("users"), unique("users-dr"));
+    b.r.create_instance(&primary, false, &[]).await;
+    b.r.create_replica(&primary, &replica).await;
+    let (good, gone) = (unique("users-replica"), unique("deleted-replica"));
+    let cfg = config(
+        &b,
+        json!([
+            {"name": gone, "kind": "rds-replica", "replica": unique("never-created"), "rpo_seconds": 60},
+            {"name": good, "kind": "rds-replica", "replica": replica, "rpo_seconds": 60}
+        ]),
+    );
+    let t0 = base();
+    b.cw.put("AWS/RDS", "ReplicaLag", ("DBInstanceIdentifier", &replica), 2.0, t0)
+        .await;
+    let err = check(&b, &cfg, t0 + Duration::seconds(30))
+        .await
+        .expect_err("an unknown resource fails the run");
+    assert!(
+        err.to_string().contains(&gone) && err.to_string().contains("does not exist"),
+        "{err}"
+    );
+    assert_eq!(
+        b.cw.values("drpilot", "RecoveryPointSeconds", ("Resource", &good))
+            .await
+            .last()
+            .unwrap()
+            .1,
+        2.0
+    );
+    assert!(
+        b.cw.values("drpilot", "ReplicationHealthy", ("Resource", &gone))
+            .await
+            .is_empty(),
+        "no verdict for an unknown"
+    );
+    assert!(
+        b.responders.received().await.is_empty(),
+        "unknown is not a transition; the Errors alarm covers it"
+    );
+}
+
+#[tokio::test]
+async fn snapshot_age_and_s3_backlog_are_recovery_points_too() {
+    let b = bed("ca-central-1", "sa-east-1").await;
+    let db = unique("invoices");
+    b.r.create_instance(&db, false, &[]).await;
+    let snap = b.r.snapshot_instance(&db, &format!("{db}-nightly"), &[]).await;
+    let taken = (Utc::now() - Duration::hours(2)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    b.r.rds_dr
+        .copy_db_snapshot()
+        .source_db_snapshot_identifier(snap)
+        .target_db_snapshot_identifier(format!("{db}-copy"))
+        .set_tags(Some(drpilot_tests::account::rds_tags(&[
+            ("drpilot:managed-by", "drpilot"),
+            ("drpilot:source-db", &db),
+            ("drpilot:source-region", "ca-central-1"),
+            ("drpilot:source-snapshot-time", &taken),
+        ])))
+        .send()
+        .await
+        .unwrap();
+    let (src_bucket, dr_bucket) = (unique("assets"), unique("assets-dr"));
+    let s3_src = b.r.create_bucket("ca-central-1", &src_bucket).await;
+    let s3_dr = b.r.create_bucket("sa-east-1", &dr_bucket).await;
+    for key in ["a.txt", "b.txt", "c.txt"] {
+        s3_src
+            .put_object()
+            .bucket(&src_bucket)
+            .key(key)
+            .body(key.as_bytes().to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    s3_dr
+        .put_object()
+        .bucket(&dr_bucket)
+        .key("a.txt")
+        .body(b"a.txt".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+
+    let (copies, bucket) = (unique("invoices-copies"), unique("assets-backup"));
+    let cfg = config(
+        &b,
+        json!([
+            {"name": copies, "kind": "snapshot", "db": db, "rpo_seconds": 3600},
+            {"name": bucket, "kind": "s3-backup", "source_bucket": src_bucket, "dr_bucket": dr_bucket, "rpo_seconds": 900}
+        ]),
+    );
+    let later = Utc::now() + Duration::minutes(20);
+    let report = check(&b, &cfg, later).await.unwrap();
+    let e = entry(&report, &copies);
+    assert_eq!(e["status"], "breached", "{report:#}");
+    assert!(
+        (e["recovery_point_seconds"].as_f64().unwrap() - 8400.0).abs() < 120.0,
+        "about 2h20m: {e}"
+    );
+    let e = entry(&report, &bucket);
+    assert_eq!(
+        e["status"], "breached",
+        "two objects waiting for 20 minutes: {report:#}"
+    );
+    assert!(e["detail"].as_str().unwrap().contains("2 object(s)"), "{e}");
+
+    for key in ["b.txt", "c.txt"] {
+        s3_dr
+            .put_object()
+            .bucket(&dr_bucket)
+            .key(key)
+            .body(key.as_bytes().to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let report = check(&b, &cfg, later + Duration::minutes(1)).await.unwrap();
+    assert_eq!(entry(&report, &bucket)["status"], "healthy");
+    assert_eq!(entry(&report, &bucket)["recovery_point_seconds"], 0.0);
+}
+
+#[test]
+fn the_binary_rejects_a_malformed_event_and_publishes_nothing() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let b = rt.block_on(bed("eu-west-2", "eu-north-1"));
+    let name = unique("never-measured");
+    let resources = json!([{"name": name, "kind": "rds-replica", "replica": "r", "rpo_seconds": 60}]).to_string();
+    let env = function_env(&[
+        ("DRPILOT_SOURCE_REGION", "eu-west-2".into()),
+        ("DRPILOT_DR_REGION", "eu-north-1".into()),
+        ("DRPILOT_RESOURCES", resources),
+        ("DRPILOT_STATE_BUCKET", b.state_bucket.clone()),
+        ("DRPILOT_NOTIFY_TOPIC_ARN", b.responders.topic_arn.clone()),
+        ("DRPILOT_S3_FORCE_PATH_STYLE", "true".into()),
+    ]);
+    let out = std::process::Command::new(function_binary("lag-checker"))
+        .args(["--event", "-"])
+        .env_clear()
+        .envs(&env)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(br#"{"action": "promote"}"#)?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("drpilot.BadEvent"));
+    assert!(rt
+        .block_on(b.cw.values("drpilot", "RpoBudgetSeconds", ("Resource", &name)))
+        .is_empty());
+
+    let mut env = env;
+    env.insert("DRPILOT_RESOURCES".into(), "[{\"name\": \"x\"}]".into());
+    let out = std::process::Command::new(function_binary("lag-checker"))
+        .args(["--event", "-"])
+        .env_clear()
+        .envs(&env)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("DRPILOT_RESOURCES"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
