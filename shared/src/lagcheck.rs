@@ -34,6 +34,11 @@ pub mod metric {
 
 pub const STATE_OBJECT: &str = "lag-checker/state.json";
 
+/// The end of a metric query is one period past now: CloudWatch aligns datapoints to the
+/// period and truncates times to the second, so a datapoint from this very second or minute
+/// would otherwise fall outside the query.
+const PERIOD: Duration = Duration::seconds(60);
+
 /// Lag metrics are read this far beyond the window, so that a stale datapoint is reported
 /// as "stopped reporting N minutes ago" rather than just "none".
 const LOOKBACK: Duration = Duration::hours(1);
@@ -180,7 +185,11 @@ where
                 Err(e) => return unknown("the replica's status", e),
             };
             let id = MetricId::new("AWS/RDS", "ReplicaLag", &[("DBInstanceIdentifier", replica)]);
-            match ports.dr_metrics.newest(&id, now - window - LOOKBACK, now).await {
+            match ports
+                .dr_metrics
+                .newest(&id, now - window - LOOKBACK, now + PERIOD)
+                .await
+            {
                 Ok(newest) => classify_lag(
                     &link,
                     &LagSignal {
@@ -212,7 +221,11 @@ where
             };
             for metric in ["AuroraGlobalDBRPOLag", "AuroraGlobalDBReplicationLag"] {
                 let id = MetricId::new("AWS/RDS", metric, &[("DBClusterIdentifier", cluster)]);
-                match ports.dr_metrics.newest(&id, now - window - LOOKBACK, now).await {
+                match ports
+                    .dr_metrics
+                    .newest(&id, now - window - LOOKBACK, now + PERIOD)
+                    .await
+                {
                     Ok(Some(p)) => {
                         signal = LagSignal {
                             metric,
@@ -316,8 +329,8 @@ fn advice(spec: &ResourceSpec, cfg: &LagConfig, alert: &Alert) -> String {
         ),
         (Target::RdsReplica { replica }, _) => format!(
             "Check the primary's write load and the replica's instance class and storage throughput \
-             (AWS/RDS ReplicaLag of {replica} in {dr}). Automatic failover refuses to promote while the last \
-             healthy lag exceeds its data-loss limit."
+             (AWS/RDS ReplicaLag of {replica} in {dr}). Until it catches up, a failover would lose about \
+             that much data."
         ),
         (Target::AuroraGlobal { cluster }, _) => format!(
             "Check the global database: aws rds describe-global-clusters, and AWS/RDS \

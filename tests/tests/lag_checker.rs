@@ -1,6 +1,7 @@
 //! lag-checker end to end on moto server. moto never reports replication lag, so each test
 //! puts the `ReplicaLag` datapoints CloudWatch would have (AWS/RDS, DR region) and runs the
-//! checker at the matching times.
+//! checker at the matching times. Each test has its own pair of regions, disjoint from the
+//! other test files' (moto keeps state across test binaries within one `make test`).
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use drpilot::config::LagConfig;
@@ -67,7 +68,7 @@ fn base() -> DateTime<Utc> {
 
 #[tokio::test]
 async fn a_breach_lasting_ten_checks_sends_one_notice_and_recovery_sends_one_more() {
-    let b = bed("us-east-1", "us-west-2").await;
+    let b = bed("eu-south-1", "eu-central-2").await;
     let (primary, replica) = (unique("orders"), unique("orders-dr"));
     b.r.create_instance(&primary, false, &[]).await;
     b.r.create_replica(&primary, &replica).await;
@@ -109,7 +110,7 @@ async fn a_breach_lasting_ten_checks_sends_one_notice_and_recovery_sends_one_mor
     );
     assert!(
         n.message
-            .contains("would lose about 5m of data if us-east-1 failed now"),
+            .contains("would lose about 5m of data if eu-south-1 failed now"),
         "{}",
         n.message
     );
@@ -149,7 +150,7 @@ async fn a_breach_lasting_ten_checks_sends_one_notice_and_recovery_sends_one_mor
 
 #[tokio::test]
 async fn minus_one_and_silence_are_broken_never_zero_lag() {
-    let b = bed("us-east-2", "us-west-1").await;
+    let b = bed("ap-northeast-3", "ap-southeast-3").await;
     let (p1, r1, p2, r2) = (unique("a"), unique("a-dr"), unique("b"), unique("b-dr"));
     for (p, r) in [(&p1, &r1), (&p2, &r2)] {
         b.r.create_instance(p, false, &[]).await;
@@ -217,7 +218,7 @@ async fn minus_one_and_silence_are_broken_never_zero_lag() {
 
 #[tokio::test]
 async fn concurrent_checks_during_a_breach_notify_once() {
-    let b = bed("eu-west-1", "eu-central-1").await;
+    let b = bed("me-south-1", "af-south-1").await;
     let (primary, replica) = (unique("cart"), unique("cart-dr"));
     b.r.create_instance(&primary, false, &[]).await;
     b.r.create_replica(&primary, &replica).await;
@@ -245,7 +246,7 @@ async fn concurrent_checks_during_a_breach_notify_once() {
 
 #[tokio::test]
 async fn a_missing_resource_is_unknown_the_others_are_measured_and_the_run_fails() {
-    let b = bed("ap-southeast-1", "ap-northeast-1").await;
+    let b = bed("ap-east-1", "ap-southeast-4").await;
     let (primary, replica) = (unique("users"), unique("users-dr"));
     b.r.create_instance(&primary, false, &[]).await;
     b.r.create_replica(&primary, &replica).await;
@@ -289,7 +290,7 @@ async fn a_missing_resource_is_unknown_the_others_are_measured_and_the_run_fails
 
 #[tokio::test]
 async fn snapshot_age_and_s3_backlog_are_recovery_points_too() {
-    let b = bed("ca-central-1", "sa-east-1").await;
+    let b = bed("ca-west-1", "mx-central-1").await;
     let db = unique("invoices");
     b.r.create_instance(&db, false, &[]).await;
     let snap = b.r.snapshot_instance(&db, &format!("{db}-nightly"), &[]).await;
@@ -301,15 +302,15 @@ async fn snapshot_age_and_s3_backlog_are_recovery_points_too() {
         .set_tags(Some(drpilot_tests::account::rds_tags(&[
             ("drpilot:managed-by", "drpilot"),
             ("drpilot:source-db", &db),
-            ("drpilot:source-region", "ca-central-1"),
+            ("drpilot:source-region", "ca-west-1"),
             ("drpilot:source-snapshot-time", &taken),
         ])))
         .send()
         .await
         .unwrap();
     let (src_bucket, dr_bucket) = (unique("assets"), unique("assets-dr"));
-    let s3_src = b.r.create_bucket("ca-central-1", &src_bucket).await;
-    let s3_dr = b.r.create_bucket("sa-east-1", &dr_bucket).await;
+    let s3_src = b.r.create_bucket("ca-west-1", &src_bucket).await;
+    let s3_dr = b.r.create_bucket("mx-central-1", &dr_bucket).await;
     for key in ["a.txt", "b.txt", "c.txt"] {
         s3_src
             .put_object()
@@ -370,12 +371,12 @@ async fn snapshot_age_and_s3_backlog_are_recovery_points_too() {
 #[test]
 fn the_binary_rejects_a_malformed_event_and_publishes_nothing() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let b = rt.block_on(bed("eu-west-2", "eu-north-1"));
+    let b = rt.block_on(bed("il-central-1", "me-central-1"));
     let name = unique("never-measured");
     let resources = json!([{"name": name, "kind": "rds-replica", "replica": "r", "rpo_seconds": 60}]).to_string();
     let env = function_env(&[
-        ("DRPILOT_SOURCE_REGION", "eu-west-2".into()),
-        ("DRPILOT_DR_REGION", "eu-north-1".into()),
+        ("DRPILOT_SOURCE_REGION", "il-central-1".into()),
+        ("DRPILOT_DR_REGION", "me-central-1".into()),
         ("DRPILOT_RESOURCES", resources),
         ("DRPILOT_STATE_BUCKET", b.state_bucket.clone()),
         ("DRPILOT_NOTIFY_TOPIC_ARN", b.responders.topic_arn.clone()),
@@ -415,5 +416,55 @@ fn the_binary_rejects_a_malformed_event_and_publishes_nothing() {
         String::from_utf8_lossy(&out.stderr).contains("DRPILOT_RESOURCES"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn aurora_global_lag_in_milliseconds_is_measured_in_seconds() {
+    let b = bed("ap-south-2", "eu-south-2").await;
+    let secondary = unique("ledger-dr");
+    b.r.rds_dr
+        .create_db_cluster()
+        .db_cluster_identifier(&secondary)
+        .engine("aurora-postgresql")
+        .master_username("app")
+        .master_user_password("correct-horse-battery")
+        .send()
+        .await
+        .unwrap();
+    let name = unique("ledger-global");
+    let cfg = config(
+        &b,
+        json!([{"name": name, "kind": "aurora-global", "cluster": secondary, "rpo_seconds": 1}]),
+    );
+    let t0 = base();
+    // Aurora reports these in milliseconds, in the secondary's region (moto never does).
+    b.cw.put(
+        "AWS/RDS",
+        "AuroraGlobalDBRPOLag",
+        ("DBClusterIdentifier", &secondary),
+        850.0,
+        t0,
+    )
+    .await;
+    let report = check(&b, &cfg, t0 + Duration::seconds(20)).await.unwrap();
+    assert_eq!(entry(&report, &name)["status"], "healthy", "{report:#}");
+    assert_eq!(entry(&report, &name)["recovery_point_seconds"], 0.85);
+
+    b.cw.put(
+        "AWS/RDS",
+        "AuroraGlobalDBRPOLag",
+        ("DBClusterIdentifier", &secondary),
+        2500.0,
+        t0 + Duration::minutes(1),
+    )
+    .await;
+    let report = check(&b, &cfg, t0 + Duration::seconds(80)).await.unwrap();
+    assert_eq!(entry(&report, &name)["status"], "breached");
+    let notices = b.responders.received().await;
+    assert_eq!(notices.len(), 1);
+    assert_eq!(
+        notices[0].subject,
+        format!("drpilot: RPO breached: {name} is 2.5s behind (budget 1s)")
     );
 }

@@ -392,7 +392,7 @@ async fn the_binary_runs_once_locally_and_a_malformed_event_changes_nothing() {
         stderr.contains("drpilot.BadEvent") && stderr.contains("unknown action"),
         "{stderr}"
     );
-    assert!(r.dr_snapshot_ids().await.is_empty(), "a malformed event copies nothing");
+    assert!(r.dr_copies_of(&db).await.is_empty(), "a malformed event copies nothing");
     assert!(responders.received().await.is_empty(), "and notifies no one");
 
     let event = std::fs::read_to_string(repo_path("events/snapshot-copier/schedule.json")).unwrap();

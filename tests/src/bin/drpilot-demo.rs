@@ -2,6 +2,7 @@
 //! run on it as Lambda would run them, printed as a responder would want to read it.
 
 use drpilot::copier::CopyReport;
+use drpilot::lagcheck::LagReport;
 use drpilot_tests::account::{Regions, Responders};
 use drpilot_tests::{function_binary, function_env, repo_path};
 use std::process::Command;
@@ -13,8 +14,13 @@ fn step(title: &str) {
     println!("\n== {title}");
 }
 
-fn run_copier(env: &std::collections::BTreeMap<String, String>, event: &str) -> Result<CopyReport, String> {
-    let out = Command::new(function_binary("snapshot-copier"))
+/// Runs a function binary once on a sample event, as `--event` does for a user.
+fn invoke<T: serde::de::DeserializeOwned>(
+    function: &str,
+    env: &std::collections::BTreeMap<String, String>,
+    event: &str,
+) -> Result<T, String> {
+    let out = Command::new(function_binary(function))
         .args(["--event", &repo_path(event).display().to_string()])
         .env_clear()
         .envs(env)
@@ -82,12 +88,16 @@ async fn demo() -> Result<(), String> {
     ]);
 
     step("snapshot-copier, scheduled run (events/snapshot-copier/schedule.json)");
-    let first = run_copier(&env, "events/snapshot-copier/schedule.json")?;
+    let first = invoke::<CopyReport>("snapshot-copier", &env, "events/snapshot-copier/schedule.json")?;
     print!("{}", first.table());
     println!("  {}", first.summary());
 
     step("snapshot-copier again, on an RDS snapshot-created event (duplicate work is a no-op)");
-    let second = run_copier(&env, "events/snapshot-copier/rds-automated-snapshot-created.json")?;
+    let second = invoke::<CopyReport>(
+        "snapshot-copier",
+        &env,
+        "events/snapshot-copier/rds-automated-snapshot-created.json",
+    )?;
     print!("{}", second.table());
 
     step(&format!("What the DR region ({DR}) now holds"));
@@ -123,11 +133,103 @@ async fn demo() -> Result<(), String> {
     );
 
     let notices = responders.received().await;
-    step(&format!("Notices to responders: {}", notices.len()));
+    step(&format!("Notices to responders from the copier: {}", notices.len()));
     for n in &notices {
         println!("  {}\n{}", n.subject, n.message);
     }
-    let ok = first.is_success() && second.is_success() && first.dbs.iter().any(|d| !d.pruned.is_empty());
+
+    step("Warm standby: cross-region read replicas, S3 assets, and the lag checker");
+    r.create_replica("orders-db", "orders-db-dr").await;
+    r.create_replica("reports-db", "reports-db-dr").await;
+    let state = "drpilot-state-dr";
+    r.create_bucket(DR, state).await;
+    let assets = r.create_bucket(SOURCE, "shop-assets").await;
+    let assets_dr = r.create_bucket(DR, "shop-assets-dr").await;
+    for key in ["logo.png", "catalog.json", "terms.html"] {
+        assets
+            .put_object()
+            .bucket("shop-assets")
+            .key(key)
+            .body(key.as_bytes().to_vec().into())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    for key in ["logo.png", "catalog.json"] {
+        assets_dr
+            .put_object()
+            .bucket("shop-assets-dr")
+            .key(key)
+            .body(key.as_bytes().to_vec().into())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    // moto reports no replication lag: put the ReplicaLag datapoints RDS would publish.
+    let cw = drpilot_tests::account::Cloudwatch::new(DR).await;
+    let now = chrono::Utc::now();
+    cw.put(
+        "AWS/RDS",
+        "ReplicaLag",
+        ("DBInstanceIdentifier", "orders-db-dr"),
+        3.0,
+        now,
+    )
+    .await;
+    cw.put(
+        "AWS/RDS",
+        "ReplicaLag",
+        ("DBInstanceIdentifier", "reports-db-dr"),
+        420.0,
+        now,
+    )
+    .await;
+    println!("  orders-db-dr: ReplicaLag 3s; reports-db-dr: ReplicaLag 7m (a batch job is flooding it)");
+    println!("  s3://shop-assets has 3 objects, s3://shop-assets-dr 2 of them");
+    let resources = serde_json::json!([
+        {"name": "orders-db", "kind": "rds-replica", "replica": "orders-db-dr", "rpo_seconds": 60},
+        {"name": "reports-db", "kind": "rds-replica", "replica": "reports-db-dr", "rpo_seconds": 300},
+        {"name": "orders-db-copies", "kind": "snapshot", "db": "orders-db", "rpo_seconds": 86400},
+        {"name": "ledger-copies", "kind": "snapshot", "db": "ledger", "db_kind": "cluster", "rpo_seconds": 86400},
+        {"name": "shop-assets", "kind": "s3-backup", "source_bucket": "shop-assets", "dr_bucket": "shop-assets-dr", "rpo_seconds": 900}
+    ]);
+    let lag_env = function_env(&[
+        ("DRPILOT_SOURCE_REGION", SOURCE.into()),
+        ("DRPILOT_DR_REGION", DR.into()),
+        ("DRPILOT_RESOURCES", resources.to_string()),
+        ("DRPILOT_STATE_BUCKET", state.into()),
+        ("DRPILOT_NOTIFY_TOPIC_ARN", responders.topic_arn.clone()),
+        ("DRPILOT_S3_FORCE_PATH_STYLE", "true".into()),
+    ]);
+    step("lag-checker (events/lag-checker/schedule.json): recovery point vs RPO budget");
+    let lag: LagReport = invoke("lag-checker", &lag_env, "events/lag-checker/schedule.json")?;
+    print!("{}", lag.table());
+    step("lag-checker again a moment later: the breach is still on, nobody is paged twice");
+    let again: LagReport = invoke("lag-checker", &lag_env, "events/lag-checker/operator-check.json")?;
+    println!("  notices sent by this run: {}", again.notices.len());
+    let notices = responders.received().await;
+    step(&format!(
+        "Notices to responders from the lag checker: {}",
+        notices.len()
+    ));
+    for n in &notices {
+        println!(
+            "  [{}] {}\n{}",
+            n.attribute("severity").unwrap_or("?"),
+            n.subject,
+            indent(&n.message)
+        );
+    }
+
+    let status = |name: &str| lag.resources.iter().find(|r| r.name == name).map(|r| r.status.as_str());
+    let ok = first.is_success()
+        && second.is_success()
+        && first.dbs.iter().any(|d| !d.pruned.is_empty())
+        && status("orders-db") == Some("healthy")
+        && status("reports-db") == Some("breached")
+        && status("orders-db-copies") == Some("healthy")
+        && again.notices.is_empty()
+        && notices.len() == 1;
     println!(
         "\ndemo {} in {:.1}s",
         if ok { "passed" } else { "FAILED" },
@@ -136,8 +238,12 @@ async fn demo() -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err("the copier did not do what the demo expects".into())
+        Err("drpilot did not do what the demo expects (see above)".into())
     }
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
 }
 
 #[tokio::main]
