@@ -460,6 +460,256 @@ impl LagConfig {
 
 pub const DEFAULT_NAMESPACE: &str = "drpilot";
 
+/// The DNS record the promoter points at the new primary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsSpec {
+    pub zone_id: String,
+    pub record_name: String,
+    pub record_type: String,
+    pub ttl: i64,
+}
+
+/// What is promoted: a cross-region RDS read replica, or an Aurora global database's secondary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standby {
+    RdsReplica {
+        primary: String,
+        replica: String,
+    },
+    AuroraGlobal {
+        global_cluster: String,
+        primary_cluster: String,
+        secondary_cluster: String,
+    },
+}
+
+/// One database the promoter protects, an entry of `DRPILOT_DATABASES`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatabaseSpec {
+    pub name: String,
+    pub standby: Standby,
+    /// The CloudWatch alarms whose ALARM state means "the primary may be down".
+    pub alarms: Vec<String>,
+    /// The lag checker's resource name whose `RecoveryPointSeconds` history gates promotion.
+    pub lag_resource: String,
+    pub max_data_loss_seconds: f64,
+    pub health_check_id: Option<String>,
+    pub dns: DnsSpec,
+}
+
+const DATABASES_VAR: &str = "DRPILOT_DATABASES";
+const DATABASES_HELP: &str = r#"a JSON array like [{"name": "orders", "kind": "rds-replica", "primary": "orders-db", "replica": "orders-db-dr", "alarms": ["orders-primary-down"], "max_data_loss_seconds": 60, "dns": {"zone_id": "Z123", "record_name": "db.example.com"}}]; kind aurora-global takes global_cluster, primary_cluster, secondary_cluster; optional: lag_resource, health_check_id, dns.record_type (CNAME), dns.ttl (60)"#;
+
+pub fn databases(vars: &dyn Vars) -> Result<Vec<DatabaseSpec>> {
+    let text = required(vars, DATABASES_VAR)?;
+    let bad = |why: String| Error::config(DATABASES_VAR, format!("{why}; expected {DATABASES_HELP}"));
+    let entries: Vec<serde_json::Value> =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not a JSON array of objects ({e})")))?;
+    if entries.is_empty() {
+        return Err(bad("is empty".into()));
+    }
+    let mut out: Vec<DatabaseSpec> = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let obj = entry
+            .as_object()
+            .ok_or_else(|| bad(format!("entry {i} is not an object")))?;
+        let text_in = |o: &serde_json::Map<String, serde_json::Value>, k: &str| -> Result<String> {
+            match o.get(k) {
+                Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+                _ => Err(bad(format!("entry {i} needs a non-empty string {k:?}"))),
+            }
+        };
+        let name = text_in(obj, "name")?;
+        if out.iter().any(|d| d.name == name) {
+            return Err(bad(format!("entry {i}: name {name:?} is used twice")));
+        }
+        let kind = text_in(obj, "kind")?;
+        let (standby, own): (Standby, &[&str]) = match kind.as_str() {
+            "rds-replica" => (
+                Standby::RdsReplica {
+                    primary: text_in(obj, "primary")?,
+                    replica: text_in(obj, "replica")?,
+                },
+                &["primary", "replica"],
+            ),
+            "aurora-global" => (
+                Standby::AuroraGlobal {
+                    global_cluster: text_in(obj, "global_cluster")?,
+                    primary_cluster: text_in(obj, "primary_cluster")?,
+                    secondary_cluster: text_in(obj, "secondary_cluster")?,
+                },
+                &["global_cluster", "primary_cluster", "secondary_cluster"],
+            ),
+            other => return Err(bad(format!("entry {i} ({name}): unknown kind {other:?}"))),
+        };
+        const COMMON: &[&str] = &[
+            "name",
+            "kind",
+            "alarms",
+            "lag_resource",
+            "max_data_loss_seconds",
+            "health_check_id",
+            "dns",
+        ];
+        if let Some(unknown) = obj
+            .keys()
+            .find(|k| !COMMON.contains(&k.as_str()) && !own.contains(&k.as_str()))
+        {
+            return Err(bad(format!(
+                "entry {i} ({name}): unknown field {unknown:?} for kind {kind}"
+            )));
+        }
+        let alarms: Vec<String> = obj
+            .get("alarms")
+            .and_then(serde_json::Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if alarms.is_empty() {
+            return Err(bad(format!(
+                "entry {i} ({name}) needs \"alarms\", a non-empty list of CloudWatch alarm names"
+            )));
+        }
+        let max_data_loss_seconds = obj
+            .get("max_data_loss_seconds")
+            .and_then(serde_json::Value::as_f64)
+            .filter(|v| *v >= 0.0)
+            .ok_or_else(|| bad(format!("entry {i} ({name}) needs max_data_loss_seconds, a number >= 0")))?;
+        let dns = obj
+            .get("dns")
+            .and_then(serde_json::Value::as_object)
+            .ok_or_else(|| bad(format!("entry {i} ({name}) needs a \"dns\" object")))?;
+        let record_type = dns
+            .get("record_type")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("CNAME")
+            .to_string();
+        if record_type != "CNAME" {
+            return Err(bad(format!(
+                "entry {i} ({name}): dns.record_type {record_type:?}: only CNAME is supported"
+            )));
+        }
+        let ttl = dns.get("ttl").and_then(serde_json::Value::as_i64).unwrap_or(60);
+        if !(0..=86_400).contains(&ttl) {
+            return Err(bad(format!("entry {i} ({name}): dns.ttl {ttl} is outside 0..=86400")));
+        }
+        let mut record_name = text_in(dns, "record_name")?;
+        if !record_name.ends_with('.') {
+            record_name.push('.');
+        }
+        out.push(DatabaseSpec {
+            lag_resource: obj
+                .get("lag_resource")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or(&name)
+                .to_string(),
+            name,
+            standby,
+            alarms,
+            max_data_loss_seconds,
+            health_check_id: obj
+                .get("health_check_id")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string),
+            dns: DnsSpec {
+                zone_id: text_in(dns, "zone_id")?,
+                record_name,
+                record_type,
+                ttl,
+            },
+        });
+    }
+    let mut alarms: Vec<&String> = out.iter().flat_map(|d| &d.alarms).collect();
+    alarms.sort();
+    if let Some(w) = alarms.windows(2).find(|w| w[0] == w[1]) {
+        return Err(bad(format!("alarm {:?} is listed for two databases", w[0])));
+    }
+    Ok(out)
+}
+
+/// The failover promoter's settings.
+#[derive(Debug, Clone)]
+pub struct PromoterConfig {
+    pub source_region: String,
+    pub dr_region: String,
+    pub databases: Vec<DatabaseSpec>,
+    pub mode: crate::plan::promotion::Mode,
+    pub cooldown_seconds: u32,
+    pub checker_quorum_percent: u32,
+    pub lag_lookback_seconds: u32,
+    pub poll_seconds: u32,
+    /// Stop and save progress when less than this is left before the Lambda deadline.
+    pub deadline_margin_seconds: u32,
+    pub namespace: String,
+    pub state: StateLocation,
+    pub notify_topic_arn: String,
+    pub s3_force_path_style: bool,
+    /// How responders invoke this function in the commands notices give them.
+    pub function_name: String,
+}
+
+impl PromoterConfig {
+    pub fn from_env() -> Result<Self> {
+        Self::from_vars(&ProcessEnv)
+    }
+
+    pub fn from_vars(vars: &dyn Vars) -> Result<Self> {
+        use crate::plan::promotion::Mode;
+        let (source_region, dr_region) = region_pair(vars)?;
+        let mode = match optional(vars, "DRPILOT_MODE").as_deref() {
+            None | Some("advisory") => Mode::Advisory,
+            Some("automatic") => Mode::Automatic,
+            Some(other) => {
+                return Err(Error::config(
+                    "DRPILOT_MODE",
+                    format!("{other:?} is not advisory or automatic"),
+                ))
+            }
+        };
+        let bounded = |name: &'static str, default: u32, range: std::ops::RangeInclusive<u32>| -> Result<u32> {
+            let v = parse_optional::<u32>(vars, name, "a whole number")?.unwrap_or(default);
+            if range.contains(&v) {
+                Ok(v)
+            } else {
+                Err(Error::config(
+                    name,
+                    format!("{v} is outside {}..={}", range.start(), range.end()),
+                ))
+            }
+        };
+        Ok(PromoterConfig {
+            databases: databases(vars)?,
+            mode,
+            cooldown_seconds: bounded("DRPILOT_COOLDOWN_SECONDS", 3600, 0..=30 * 86_400)?,
+            checker_quorum_percent: bounded("DRPILOT_CHECKER_QUORUM_PERCENT", 60, 1..=100)?,
+            lag_lookback_seconds: bounded("DRPILOT_LAG_LOOKBACK_SECONDS", 3600, 300..=7 * 86_400)?,
+            poll_seconds: bounded("DRPILOT_POLL_SECONDS", 10, 1..=60)?,
+            deadline_margin_seconds: bounded("DRPILOT_DEADLINE_MARGIN_SECONDS", 30, 0..=600)?,
+            namespace: optional(vars, "DRPILOT_METRIC_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
+            state: StateLocation::from_vars(vars)?,
+            notify_topic_arn: topic_arn(vars, "DRPILOT_NOTIFY_TOPIC_ARN")?,
+            s3_force_path_style: parse_bool(vars, "DRPILOT_S3_FORCE_PATH_STYLE", false)?,
+            function_name: optional(vars, "AWS_LAMBDA_FUNCTION_NAME")
+                .unwrap_or_else(|| "drpilot-failover-promoter".into()),
+            source_region,
+            dr_region,
+        })
+    }
+
+    pub fn database(&self, name: &str) -> Option<&DatabaseSpec> {
+        self.databases.iter().find(|d| d.name == name)
+    }
+
+    /// The database an alarm belongs to.
+    pub fn database_for_alarm(&self, alarm: &str) -> Option<&DatabaseSpec> {
+        self.databases.iter().find(|d| d.alarms.iter().any(|a| a == alarm))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

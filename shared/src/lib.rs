@@ -11,6 +11,7 @@ pub mod model;
 pub mod notice;
 pub mod plan;
 pub mod ports;
+pub mod promoter;
 pub mod table;
 
 pub use error::{Error, Result};

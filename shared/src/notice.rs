@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 /// SNS limits a subject to 100 characters.
 pub const MAX_SUBJECT: usize = 100;
+/// One SMS.
+pub const MAX_SMS: usize = 140;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -32,6 +34,8 @@ pub struct Notice {
     pub severity: Severity,
     /// Extra message attributes (the severity and the emitting function are always sent).
     pub attributes: BTreeMap<String, String>,
+    /// A text message for SMS subscribers (sent as the `sms` protocol's message).
+    pub sms: Option<String>,
 }
 
 impl Notice {
@@ -51,7 +55,18 @@ impl Notice {
             body: body.into(),
             severity,
             attributes: BTreeMap::new(),
+            sms: None,
         }
+    }
+
+    /// SMS-sized text: at most 140 characters.
+    pub fn with_sms(mut self, text: impl Into<String>) -> Self {
+        let mut text: String = text.into();
+        if text.chars().count() > MAX_SMS {
+            text = text.chars().take(MAX_SMS - 3).collect::<String>() + "...";
+        }
+        self.sms = Some(text);
+        self
     }
 
     pub fn with_attribute(mut self, key: &str, value: impl Into<String>) -> Self {

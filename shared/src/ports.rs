@@ -127,3 +127,55 @@ pub trait StateStore: Sync {
     /// Writes only if the object is still at `expected` (`None`: only if it does not exist).
     fn save(&self, key: &str, body: &[u8], expected: Option<&str>) -> impl Future<Output = Result<Saved>> + Send;
 }
+
+/// A CloudWatch alarm's current state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmState {
+    pub value: String,
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+pub trait AlarmView: Sync {
+    /// `None` when no such alarm exists in `region`.
+    fn alarm(&self, region: &str, name: &str) -> impl Future<Output = Result<Option<AlarmState>>> + Send;
+}
+
+/// The primary database, looked at from the DR region; classifies rather than fails.
+pub trait PrimaryProbe: Sync {
+    fn primary(
+        &self,
+        standby: &crate::config::Standby,
+    ) -> impl Future<Output = crate::plan::promotion::PrimaryView> + Send;
+}
+
+/// Route 53 health checkers' current verdicts.
+pub trait HealthChecks: Sync {
+    fn checkers(&self, health_check_id: &str) -> impl Future<Output = Result<crate::plan::promotion::Checkers>> + Send;
+}
+
+/// The standby (DR replica or Aurora secondary) as the DR region reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StandbyState {
+    pub exists: bool,
+    pub status: String,
+    /// No longer replicating from the primary: promoted (RDS) or the global writer (Aurora).
+    pub promoted: bool,
+    pub endpoint: Option<String>,
+}
+
+pub trait StandbyControl: Sync {
+    fn state(&self, standby: &crate::config::Standby) -> impl Future<Output = Result<StandbyState>> + Send;
+    /// Promote: `PromoteReadReplica`, or for Aurora `FailoverGlobalCluster` (allowing data
+    /// loss) when unplanned and `SwitchoverGlobalCluster` when planned. A promotion AWS
+    /// reports as already under way counts as accepted.
+    fn promote(&self, standby: &crate::config::Standby, planned: bool) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// DNS: points a record at a target and tells when the change is live everywhere.
+pub trait Dns: Sync {
+    /// UPSERTs the record; returns the change id.
+    fn point(&self, dns: &crate::config::DnsSpec, target: &str) -> impl Future<Output = Result<String>> + Send;
+    fn in_sync(&self, change_id: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// The record's current value, if it exists.
+    fn current(&self, dns: &crate::config::DnsSpec) -> impl Future<Output = Result<Option<String>>> + Send;
+}

@@ -44,8 +44,10 @@ fn read_request(stream: &mut TcpStream) -> Request {
 }
 
 fn respond(stream: &mut TcpStream, status: &str, headers: &[(&str, String)], body: &str) {
+    // One request per connection, and the client is told so: otherwise it may send its next
+    // request on this (closed) connection from its pool, fail, and exit.
     let mut out = format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/json\r\n",
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/json\r\nConnection: close\r\n",
         body.len()
     );
     for (k, v) in headers {
@@ -78,8 +80,26 @@ fn invoke_once(env: std::collections::BTreeMap<String, String>, event: &str) -> 
         .unwrap()
         .as_millis();
     let mut served = false;
+    listener.set_nonblocking(true).unwrap();
+    let started = std::time::Instant::now();
     let result = loop {
-        let (mut stream, _) = listener.accept().unwrap();
+        // Never hang: fail if the function exits or goes quiet instead of calling the API.
+        let mut stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if let Some(status) = child.try_wait().unwrap() {
+                    panic!("the function exited ({status}) before posting its result");
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "the function did not call the Runtime API"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+            Err(e) => panic!("accept: {e}"),
+        };
+        stream.set_nonblocking(false).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let req = read_request(&mut stream);
         match (req.method.as_str(), req.path.as_str()) {

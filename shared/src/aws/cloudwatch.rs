@@ -116,3 +116,40 @@ impl Metrics for CloudWatchMetrics {
         Ok(())
     }
 }
+
+/// Re-reads alarms in whichever region they live (the event says which).
+pub struct CloudWatchAlarms {
+    sdk: SdkConfig,
+}
+
+impl CloudWatchAlarms {
+    pub fn new(sdk: &SdkConfig) -> Self {
+        CloudWatchAlarms { sdk: sdk.clone() }
+    }
+}
+
+impl crate::ports::AlarmView for CloudWatchAlarms {
+    async fn alarm(&self, region: &str, name: &str) -> Result<Option<crate::ports::AlarmState>> {
+        let client = CloudWatchMetrics::new(&self.sdk, region).client;
+        let out = client
+            .describe_alarms()
+            .alarm_names(name)
+            .alarm_types(aws_sdk_cloudwatch::types::AlarmType::MetricAlarm)
+            .alarm_types(aws_sdk_cloudwatch::types::AlarmType::CompositeAlarm)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeAlarms", e))?;
+        let metric = out
+            .metric_alarms()
+            .first()
+            .map(|a| (a.state_value(), a.state_updated_timestamp()));
+        let composite = out
+            .composite_alarms()
+            .first()
+            .map(|a| (a.state_value(), a.state_updated_timestamp()));
+        Ok(metric.or(composite).map(|(value, since)| crate::ports::AlarmState {
+            value: value.map(|v| v.as_str().to_string()).unwrap_or_default(),
+            since: since.and_then(to_chrono),
+        }))
+    }
+}

@@ -338,3 +338,248 @@ impl crate::ports::ReplicaView for RdsReplicas {
         Ok(Link::Running)
     }
 }
+
+/// The primary, looked at from the DR region's function: a short timeout and few retries,
+/// because an unanswered call *is* the evidence.
+pub struct RdsPrimaryProbe {
+    client: Client,
+}
+
+impl RdsPrimaryProbe {
+    pub fn new(sdk: &SdkConfig, source_region: &str) -> Self {
+        let conf = aws_sdk_rds::config::Builder::from(sdk)
+            .region(aws_sdk_rds::config::Region::new(source_region.to_string()))
+            .timeout_config(
+                aws_smithy_types::timeout::TimeoutConfig::builder()
+                    .connect_timeout(std::time::Duration::from_secs(3))
+                    .operation_timeout(std::time::Duration::from_secs(10))
+                    .build(),
+            )
+            .retry_config(aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(2))
+            .build();
+        RdsPrimaryProbe {
+            client: Client::from_conf(conf),
+        }
+    }
+
+    pub fn with_client(client: Client) -> Self {
+        RdsPrimaryProbe { client }
+    }
+}
+
+/// Error codes that mean "the region's API did not answer", as opposed to "it answered no".
+fn unreachable(e: &Error) -> bool {
+    match e.aws_code() {
+        Some(code) => {
+            matches!(
+                code,
+                "Timeout" | "DispatchFailure" | "ServiceUnavailable" | "InternalFailure" | "InternalError"
+            ) || code.starts_with("HTTP5")
+        }
+        None => false,
+    }
+}
+
+impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
+    async fn primary(&self, standby: &crate::config::Standby) -> crate::plan::promotion::PrimaryView {
+        use crate::config::Standby;
+        use crate::plan::promotion::PrimaryView;
+        let status = match standby {
+            Standby::RdsReplica { primary, .. } => self
+                .client
+                .describe_db_instances()
+                .db_instance_identifier(primary)
+                .send()
+                .await
+                .map(|o| {
+                    o.db_instances()
+                        .first()
+                        .and_then(|d| d.db_instance_status())
+                        .map(str::to_string)
+                })
+                .map_err(|e| aws_error("DescribeDBInstances", e)),
+            Standby::AuroraGlobal { primary_cluster, .. } => self
+                .client
+                .describe_db_clusters()
+                .db_cluster_identifier(primary_cluster)
+                .send()
+                .await
+                .map(|o| o.db_clusters().first().and_then(|c| c.status()).map(str::to_string))
+                .map_err(|e| aws_error("DescribeDBClusters", e)),
+        };
+        match status {
+            Ok(Some(s)) if s == "available" => PrimaryView::Available,
+            Ok(Some(s)) => PrimaryView::NotAvailable(s),
+            Ok(None) => PrimaryView::NotAvailable("not listed".into()),
+            Err(e) if matches!(e.aws_code(), Some("DBInstanceNotFound" | "DBClusterNotFoundFault")) => {
+                PrimaryView::NotAvailable("not found".into())
+            }
+            Err(e) if unreachable(&e) => PrimaryView::Unreachable(e.to_string()),
+            Err(e) => PrimaryView::Unknown(e.to_string()),
+        }
+    }
+}
+
+/// The standby in the DR region, and its promotion.
+pub struct RdsStandby {
+    client: Client,
+}
+
+impl RdsStandby {
+    pub fn new(client: Client) -> Self {
+        RdsStandby { client }
+    }
+}
+
+/// AWS's answers to a promotion already under way (or done): accepted, not an error.
+const PROMOTION_UNDER_WAY: &[&str] = &[
+    "InvalidDBInstanceState",
+    "InvalidGlobalClusterStateFault",
+    "InvalidDBClusterStateFault",
+];
+
+impl crate::ports::StandbyControl for RdsStandby {
+    async fn state(&self, standby: &crate::config::Standby) -> Result<crate::ports::StandbyState> {
+        use crate::config::Standby;
+        use crate::ports::StandbyState;
+        let missing = StandbyState {
+            exists: false,
+            status: "missing".into(),
+            promoted: false,
+            endpoint: None,
+        };
+        match standby {
+            Standby::RdsReplica { replica, .. } => {
+                let out = self
+                    .client
+                    .describe_db_instances()
+                    .db_instance_identifier(replica)
+                    .send()
+                    .await;
+                let out = match out.map_err(|e| aws_error("DescribeDBInstances", e)) {
+                    Err(e) if e.aws_code() == Some("DBInstanceNotFound") => return Ok(missing),
+                    other => other?,
+                };
+                let Some(db) = out.db_instances().first() else {
+                    return Ok(missing);
+                };
+                Ok(StandbyState {
+                    exists: true,
+                    status: db.db_instance_status().unwrap_or_default().to_string(),
+                    promoted: db.read_replica_source_db_instance_identifier().is_none(),
+                    endpoint: db.endpoint().and_then(|e| e.address()).map(str::to_string),
+                })
+            }
+            Standby::AuroraGlobal {
+                global_cluster,
+                secondary_cluster,
+                ..
+            } => {
+                let out = self
+                    .client
+                    .describe_db_clusters()
+                    .db_cluster_identifier(secondary_cluster)
+                    .send()
+                    .await;
+                let out = match out.map_err(|e| aws_error("DescribeDBClusters", e)) {
+                    Err(e) if e.aws_code() == Some("DBClusterNotFoundFault") => return Ok(missing),
+                    other => other?,
+                };
+                let Some(cluster) = out.db_clusters().first() else {
+                    return Ok(missing);
+                };
+                let arn = cluster.db_cluster_arn().unwrap_or_default();
+                let global = self
+                    .client
+                    .describe_global_clusters()
+                    .global_cluster_identifier(global_cluster)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DescribeGlobalClusters", e))?;
+                let g = global.global_clusters().first();
+                let is_writer = g
+                    .map(|g| {
+                        g.global_cluster_members()
+                            .iter()
+                            .any(|m| m.db_cluster_arn() == Some(arn) && m.is_writer() == Some(true))
+                    })
+                    .unwrap_or(false);
+                // The global cluster reports the switch as in progress until the new writer serves.
+                let settled = g.and_then(|g| g.status()).is_none_or(|s| s == "available");
+                let status = cluster.status().unwrap_or_default();
+                Ok(StandbyState {
+                    exists: true,
+                    status: if settled {
+                        status.to_string()
+                    } else {
+                        format!("{status} (global cluster switching)")
+                    },
+                    promoted: is_writer,
+                    endpoint: cluster.endpoint().map(str::to_string),
+                })
+            }
+        }
+    }
+
+    async fn promote(&self, standby: &crate::config::Standby, planned: bool) -> Result<()> {
+        use crate::config::Standby;
+        let result = match standby {
+            Standby::RdsReplica { replica, .. } => self
+                .client
+                .promote_read_replica()
+                .db_instance_identifier(replica)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_error("PromoteReadReplica", e)),
+            Standby::AuroraGlobal {
+                global_cluster,
+                secondary_cluster,
+                ..
+            } => {
+                let target = self
+                    .client
+                    .describe_db_clusters()
+                    .db_cluster_identifier(secondary_cluster)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DescribeDBClusters", e))?
+                    .db_clusters()
+                    .first()
+                    .and_then(|c| c.db_cluster_arn())
+                    .map(str::to_string)
+                    .ok_or_else(|| Error::RunFailed(format!("secondary cluster {secondary_cluster} has no ARN")))?;
+                if planned {
+                    // Planned: no data loss; Aurora waits for the secondary to catch up.
+                    self.client
+                        .switchover_global_cluster()
+                        .global_cluster_identifier(global_cluster)
+                        .target_db_cluster_identifier(target)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| aws_error("SwitchoverGlobalCluster", e))
+                } else {
+                    // Unplanned (the primary region is down): data loss is allowed; the lag gate
+                    // has already bounded it.
+                    self.client
+                        .failover_global_cluster()
+                        .global_cluster_identifier(global_cluster)
+                        .target_db_cluster_identifier(target)
+                        .allow_data_loss(true)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| aws_error("FailoverGlobalCluster", e))
+                }
+            }
+        };
+        match result {
+            Err(e) if e.aws_code().is_some_and(|c| PROMOTION_UNDER_WAY.contains(&c)) => {
+                tracing::info!(error = %e, "promotion already under way");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}

@@ -44,12 +44,19 @@ fn attribute(value: &str) -> Result<MessageAttributeValue> {
 
 impl Notifier for SnsNotifier {
     async fn notify(&self, notice: &Notice) -> Result<()> {
-        let mut publish = self
+        let publish = self
             .client
             .publish()
             .topic_arn(&self.topic_arn)
-            .subject(&notice.subject)
-            .message(&notice.body)
+            .subject(&notice.subject);
+        // With an SMS text, one message per protocol: SMS subscribers get the short one.
+        let publish = match &notice.sms {
+            Some(sms) => publish
+                .message_structure("json")
+                .message(serde_json::json!({"default": notice.body, "sms": sms}).to_string()),
+            None => publish.message(&notice.body),
+        };
+        let mut publish = publish
             .message_attributes("severity", attribute(notice.severity.as_str())?)
             .message_attributes("source", attribute(&self.source)?);
         for (k, v) in &notice.attributes {

@@ -3,5 +3,6 @@
 pub mod alerting;
 pub mod copy;
 pub mod lag;
+pub mod promotion;
 pub mod retention;
 pub mod select;

@@ -1,0 +1,622 @@
+//! The failover promoter: alarm → evidence → decision (pure, `plan::promotion`) → a
+//! resumable, single-flight failover recorded in the DR state bucket → responders told at
+//! every step.
+
+pub mod event;
+pub mod notices;
+pub mod record;
+
+use crate::config::{DatabaseSpec, PromoterConfig, Standby};
+use crate::error::{Error, Result};
+use crate::lagcheck::metric;
+use crate::plan::promotion::{decide, Decision, Evidence, Policy, PreviousFailover, ReplicaState, Request, Verdict};
+use crate::ports::{
+    AlarmView, Dns, HealthChecks, MetricId, Metrics, Notifier, PrimaryProbe, Saved, StandbyControl, StateStore,
+};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use event::{AlarmSignal, PromoterEvent};
+use record::{Acknowledgement, DbRecord, Episode, Failover, GateRecord, Lease, Step};
+use serde_json::{json, Value};
+use tracing::{info, warn};
+
+pub struct PromoterPorts<A, P, H, M, S, D, St, N> {
+    pub alarms: A,
+    pub primary: P,
+    pub health: H,
+    /// drpilot's metrics in the DR region (the lag history).
+    pub metrics: M,
+    pub standby: S,
+    pub dns: D,
+    pub state: St,
+    pub notifier: N,
+}
+
+type AwsPromoterPorts = PromoterPorts<
+    crate::aws::cloudwatch::CloudWatchAlarms,
+    crate::aws::rds::RdsPrimaryProbe,
+    crate::aws::route53::Route53,
+    crate::aws::cloudwatch::CloudWatchMetrics,
+    crate::aws::rds::RdsStandby,
+    crate::aws::route53::Route53,
+    crate::aws::s3::S3State,
+    crate::aws::sns::SnsNotifier,
+>;
+
+impl AwsPromoterPorts {
+    pub fn aws(sdk: &aws_config::SdkConfig, cfg: &PromoterConfig) -> Self {
+        use crate::aws::{cloudwatch, rds, route53, s3, sns};
+        PromoterPorts {
+            alarms: cloudwatch::CloudWatchAlarms::new(sdk),
+            primary: rds::RdsPrimaryProbe::new(sdk, &cfg.source_region),
+            health: route53::Route53::new(sdk),
+            metrics: cloudwatch::CloudWatchMetrics::new(sdk, &cfg.dr_region),
+            standby: rds::RdsStandby::new(rds::client_in(sdk, &cfg.dr_region)),
+            dns: route53::Route53::new(sdk),
+            state: s3::S3State::new(
+                s3::client_in(sdk, &cfg.dr_region, cfg.s3_force_path_style),
+                &cfg.state.bucket,
+            ),
+            notifier: sns::SnsNotifier::new(sdk, &cfg.notify_topic_arn, "drpilot.failover-promoter"),
+        }
+    }
+}
+
+/// The invocation: who we are (for the lease) and when Lambda will stop us.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub request_id: String,
+    pub deadline: DateTime<Utc>,
+}
+
+impl Invocation {
+    pub fn from_context(ctx: &lambda_runtime::Context) -> Self {
+        Invocation {
+            request_id: ctx.request_id.clone(),
+            deadline: DateTime::from_timestamp_millis(ctx.deadline as i64)
+                .unwrap_or_else(|| Utc::now() + Duration::minutes(15)),
+        }
+    }
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+pub fn record_key(cfg: &PromoterConfig, db: &str) -> String {
+    cfg.state.key(&format!("failover-promoter/{db}.json"))
+}
+
+pub struct Promoter<'a, A, P, H, M, S, D, St, N> {
+    pub ports: &'a PromoterPorts<A, P, H, M, S, D, St, N>,
+    pub cfg: &'a PromoterConfig,
+    pub invocation: Invocation,
+}
+
+impl<A, P, H, M, S, D, St, N> Promoter<'_, A, P, H, M, S, D, St, N>
+where
+    A: AlarmView,
+    P: PrimaryProbe,
+    H: HealthChecks,
+    M: Metrics,
+    S: StandbyControl,
+    D: Dns,
+    St: StateStore,
+    N: Notifier,
+{
+    pub async fn handle(&self, event: Value) -> Result<Value> {
+        match event::parse(&event)? {
+            PromoterEvent::Alarm(signal) => self.on_alarm(signal).await,
+            PromoterEvent::Continue => self.on_continue().await,
+            PromoterEvent::Status => self.status().await,
+            PromoterEvent::Acknowledge { database, by } => self.acknowledge(&database, &by).await,
+            PromoterEvent::Failover {
+                database,
+                reason,
+                force_data_loss,
+                planned,
+            } => {
+                let db = self.database(&database)?;
+                self.decide_and_act(
+                    db,
+                    Trigger::Operator {
+                        reason,
+                        force_data_loss,
+                        planned,
+                    },
+                )
+                .await
+            }
+        }
+    }
+
+    fn database(&self, name: &str) -> Result<&DatabaseSpec> {
+        self.cfg.database(name).ok_or_else(|| {
+            let known: Vec<&str> = self.cfg.databases.iter().map(|d| d.name.as_str()).collect();
+            Error::BadEvent(format!("unknown database {name:?}; protected: {}", known.join(", ")))
+        })
+    }
+
+    async fn load(&self, db: &str) -> Result<(DbRecord, Option<String>)> {
+        match self.ports.state.load(&record_key(self.cfg, db)).await? {
+            None => Ok((DbRecord::default(), None)),
+            Some(v) => {
+                let record = serde_json::from_slice(&v.body).map_err(|e| {
+                    Error::Refused(format!(
+                        "the failover record of {db} is unreadable ({e}); refusing to act until a human fixes or removes s3://{}/{}",
+                        self.cfg.state.bucket,
+                        record_key(self.cfg, db)
+                    ))
+                })?;
+                Ok((record, Some(v.etag)))
+            }
+        }
+    }
+
+    /// Compare-and-swap: `Ok(None)` when someone else wrote first.
+    async fn save(&self, db: &str, record: &DbRecord, etag: Option<&str>) -> Result<Option<String>> {
+        let body = serde_json::to_vec_pretty(record)
+            .map_err(|e| Error::RunFailed(format!("cannot encode the record: {e}")))?;
+        Ok(
+            match self.ports.state.save(&record_key(self.cfg, db), &body, etag).await? {
+                Saved::Written { etag } => Some(etag),
+                Saved::Conflict => None,
+            },
+        )
+    }
+
+    async fn on_alarm(&self, signal: AlarmSignal) -> Result<Value> {
+        let Some(db) = self.cfg.database_for_alarm(&signal.name) else {
+            info!(alarm = %signal.name, "not one of the configured alarms: ignored");
+            return Ok(json!({"ignored": format!("alarm {} is not configured for any database", signal.name)}));
+        };
+        if signal.state != "ALARM" {
+            info!(alarm = %signal.name, state = %signal.state, "not an ALARM transition: ignored");
+            return Ok(json!({"ignored": format!("alarm {} is {}, not ALARM", signal.name, signal.state)}));
+        }
+        self.decide_and_act(db, Trigger::Alarm(signal)).await
+    }
+
+    async fn gather(&self, db: &DatabaseSpec, trigger: &Trigger, record: &DbRecord) -> Evidence {
+        let (alarm_still_firing, alarm_since) = match trigger {
+            Trigger::Alarm(signal) => {
+                let now = match self.ports.alarms.alarm(&signal.region, &signal.name).await {
+                    Ok(Some(a)) => Some(a.value == "ALARM"),
+                    Ok(None) => Some(false),
+                    Err(e) => {
+                        warn!(error = %e, "cannot re-read the alarm");
+                        None
+                    }
+                };
+                (now, signal.since)
+            }
+            Trigger::Operator { .. } => (None, Utc::now()),
+        };
+        let primary = self.ports.primary.primary(&db.standby).await;
+        let checkers = match &db.health_check_id {
+            Some(id) => match self.ports.health.checkers(id).await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    warn!(error = %e, "cannot read the health checkers");
+                    None
+                }
+            },
+            None => None,
+        };
+        // The lag history ends where replication stopped reporting: look back from the failure.
+        let lookback = Duration::seconds(i64::from(self.cfg.lag_lookback_seconds));
+        let id = MetricId::new(
+            &self.cfg.namespace,
+            metric::RECOVERY_POINT,
+            &[(metric::DIMENSION, &db.lag_resource)],
+        );
+        let last_healthy_lag = match self
+            .ports
+            .metrics
+            .newest(&id, alarm_since - lookback, alarm_since + Duration::minutes(1))
+            .await
+        {
+            Ok(p) => p.map(|p| (p.at, p.value)),
+            Err(e) => {
+                warn!(error = %e, "cannot read the lag history");
+                None
+            }
+        };
+        let replica = match self.ports.standby.state(&db.standby).await {
+            Ok(s) if !s.exists => {
+                ReplicaState::NotReady(format!("the standby {} does not exist", standby_name(&db.standby)))
+            }
+            Ok(s) if s.promoted => ReplicaState::NotReady(format!(
+                "the standby {} is no longer replicating (already promoted?)",
+                standby_name(&db.standby)
+            )),
+            Ok(s) if s.status != "available" => {
+                ReplicaState::NotReady(format!("the standby {} is {}", standby_name(&db.standby), s.status))
+            }
+            Ok(s) => ReplicaState::Ready {
+                endpoint: s.endpoint.unwrap_or_default(),
+            },
+            Err(e) => ReplicaState::NotReady(format!("cannot read the standby {}: {e}", standby_name(&db.standby))),
+        };
+        let previous = record.current.as_ref().map(|f| PreviousFailover {
+            id: f.id.clone(),
+            completed_at: f.completed_at,
+            acknowledged: f.acknowledged.is_some(),
+        });
+        Evidence {
+            alarm_still_firing,
+            alarm_since,
+            primary,
+            checkers,
+            last_healthy_lag,
+            replica,
+            previous,
+        }
+    }
+
+    async fn decide_and_act(&self, db: &DatabaseSpec, trigger: Trigger) -> Result<Value> {
+        let (mut record, etag) = self.load(&db.name).await?;
+        if let Some(f) = record.current.as_ref().filter(|f| f.is_active()) {
+            info!(db = %db.name, failover = %f.id, "a failover is in progress: resuming it rather than starting another");
+            if let Trigger::Operator { .. } = trigger {
+                return Err(Error::Refused(format!(
+                    "failover {} of {} is already in progress",
+                    f.id, db.name
+                )));
+            }
+            return self.resume(db).await;
+        }
+        let episode = trigger.episode_key(&self.invocation);
+        if record.last_episode.as_ref().is_some_and(|e| e.key == episode) {
+            info!(db = %db.name, %episode, "duplicate delivery of an episode already decided");
+            return Ok(json!({"database": db.name, "duplicate": episode}));
+        }
+
+        let evidence = self.gather(db, &trigger, &record).await;
+        let policy = Policy {
+            mode: self.cfg.mode,
+            max_data_loss_seconds: db.max_data_loss_seconds,
+            checker_quorum_percent: self.cfg.checker_quorum_percent,
+            cooldown: Duration::seconds(i64::from(self.cfg.cooldown_seconds)),
+            lag_lookback: Duration::seconds(i64::from(self.cfg.lag_lookback_seconds)),
+        };
+        let now = Utc::now();
+        let decision = decide(&evidence, &policy, &trigger.request(), now);
+        info!(db = %db.name, verdict = ?decision.verdict, "decided");
+
+        record.last_episode = Some(Episode {
+            key: episode.clone(),
+            verdict: format!("{:?}", decision.verdict),
+            decided_at: now,
+        });
+        let target = match &evidence.replica {
+            ReplicaState::Ready { endpoint } => Some(endpoint.clone()),
+            ReplicaState::NotReady(_) => None,
+        };
+        if decision.verdict == Verdict::Promote {
+            let failover = Failover {
+                id: format!("fo-{}-{}", db.name, now.format("%Y%m%dT%H%M%SZ")),
+                database: db.name.clone(),
+                trigger: trigger.describe(),
+                planned: trigger.planned(),
+                detected_at: evidence.alarm_since,
+                decided_at: now,
+                estimated_rpo_seconds: decision.estimated_rpo_seconds,
+                gates: gate_records(&decision),
+                target: target.clone(),
+                promote_requested_at: None,
+                promote_accepted_at: None,
+                promoted_at: None,
+                dns_change_id: None,
+                dns_requested_at: None,
+                dns_in_sync_at: None,
+                completed_at: None,
+                notices_sent: vec![],
+                lease: Some(Lease {
+                    owner: self.invocation.request_id.clone(),
+                    until: self.invocation.deadline,
+                }),
+                acknowledged: None,
+            };
+            record.previous = record.current.take();
+            record.current = Some(failover);
+        }
+        let Some(etag) = self.save(&db.name, &record, etag.as_deref()).await? else {
+            info!(db = %db.name, "another invocation decided first; leaving it to that one");
+            return Ok(json!({"database": db.name, "duplicate": episode}));
+        };
+
+        match decision.verdict {
+            Verdict::Refuse => {
+                self.ports
+                    .notifier
+                    .notify(&notices::refused(self.cfg, db, &trigger.describe(), &decision))
+                    .await?;
+                Ok(json!({"database": db.name, "verdict": "refused", "gates": decision.gates}))
+            }
+            Verdict::WouldPromote => {
+                self.ports
+                    .notifier
+                    .notify(&notices::advisory(
+                        self.cfg,
+                        db,
+                        &trigger.describe(),
+                        &decision,
+                        target.as_deref().unwrap_or("?"),
+                    ))
+                    .await?;
+                Ok(json!({"database": db.name, "verdict": "would-promote", "gates": decision.gates}))
+            }
+            Verdict::Promote => self.advance(db, record, etag).await,
+        }
+    }
+
+    /// Takes the lease of an active failover (unless someone else holds it) and advances it.
+    async fn resume(&self, db: &DatabaseSpec) -> Result<Value> {
+        let (mut record, etag) = self.load(&db.name).await?;
+        let now = Utc::now();
+        let Some(f) = record.current.as_mut().filter(|f| f.is_active()) else {
+            return Ok(json!({"database": db.name, "in_progress": false}));
+        };
+        if let Some(lease) = f.leased_to_other(&self.invocation.request_id, now) {
+            info!(db = %db.name, owner = %lease.owner, "another invocation is advancing this failover");
+            return Ok(json!({"database": db.name, "failover": f.id, "in_progress": true, "advanced_by": lease.owner}));
+        }
+        f.lease = Some(Lease {
+            owner: self.invocation.request_id.clone(),
+            until: self.invocation.deadline,
+        });
+        match self.save(&db.name, &record, etag.as_deref()).await? {
+            Some(etag) => self.advance(db, record, etag).await,
+            None => Ok(json!({"database": db.name, "in_progress": true, "advanced_by": "another invocation"})),
+        }
+    }
+
+    /// Runs the remaining steps; if one fails, gives the lease back so that the next
+    /// continuation tick resumes at once (a killed invocation's lease expires at its deadline).
+    async fn advance(&self, db: &DatabaseSpec, record: DbRecord, etag: String) -> Result<Value> {
+        let result = self.advance_steps(db, record, etag).await;
+        if let Err(e) = &result {
+            warn!(db = %db.name, error = %e, "failover step failed: releasing the lease for the next attempt");
+            if let Ok((mut record, etag)) = self.load(&db.name).await {
+                if let Some(f) = record
+                    .current
+                    .as_mut()
+                    .filter(|f| f.lease.as_ref().is_some_and(|l| l.owner == self.invocation.request_id))
+                {
+                    f.lease = None;
+                    let _ = self.save(&db.name, &record, etag.as_deref()).await;
+                }
+            }
+        }
+        result
+    }
+
+    /// Runs the failover's remaining steps until done or until the deadline is near.
+    async fn advance_steps(&self, db: &DatabaseSpec, mut record: DbRecord, mut etag: String) -> Result<Value> {
+        let margin = Duration::seconds(i64::from(self.cfg.deadline_margin_seconds));
+        let poll = std::time::Duration::from_secs(u64::from(self.cfg.poll_seconds));
+        loop {
+            let f = record
+                .current
+                .as_mut()
+                .ok_or_else(|| Error::RunFailed("no failover to advance".into()))?;
+            let step = f.next_step();
+            if step == Step::Done {
+                return Ok(json!({"database": db.name, "failover": f.id, "completed": true}));
+            }
+            if self.invocation.deadline - Utc::now() < margin {
+                f.lease = None; // let the continuation schedule pick it up at once
+                let id = f.id.clone();
+                self.save(&db.name, &record, Some(&etag)).await?;
+                info!(db = %db.name, failover = %id, ?step, "deadline near: progress saved, the continuation schedule resumes");
+                return Ok(
+                    json!({"database": db.name, "failover": id, "in_progress": true, "next_step": format!("{step:?}")}),
+                );
+            }
+            if !f.notices_sent.iter().any(|n| n == "started") {
+                self.ports.notifier.notify(&notices::started(self.cfg, db, f)).await?;
+                f.notices_sent.push("started".into());
+                etag = self.commit(db, &record, &etag).await?;
+                continue;
+            }
+            match step {
+                Step::Promote => {
+                    if f.promote_requested_at.is_none() {
+                        f.promote_requested_at = Some(Utc::now());
+                        etag = self.commit(db, &record, &etag).await?;
+                        continue;
+                    }
+                    let state = self.ports.standby.state(&db.standby).await?;
+                    if !state.promoted {
+                        self.ports.standby.promote(&db.standby, f.planned).await?;
+                    }
+                    f.promote_accepted_at = Some(Utc::now());
+                    info!(db = %db.name, failover = %f.id, "promotion accepted by AWS");
+                }
+                Step::AwaitPromoted => {
+                    let state = self.ports.standby.state(&db.standby).await?;
+                    if !(state.exists && state.promoted && state.status == "available") {
+                        tokio::time::sleep(poll).await;
+                        continue;
+                    }
+                    f.promoted_at = Some(Utc::now());
+                    if let Some(endpoint) = state.endpoint {
+                        f.target = Some(endpoint);
+                    }
+                    etag = self.commit(db, &record, &etag).await?;
+                    let f = record.current.as_mut().expect("present");
+                    self.ports.notifier.notify(&notices::promoted(self.cfg, db, f)).await?;
+                    f.notices_sent.push("promoted".into());
+                }
+                Step::SwitchDns => {
+                    let target = f
+                        .target
+                        .clone()
+                        .ok_or_else(|| Error::RunFailed("no endpoint to point DNS at".into()))?;
+                    let change = self.ports.dns.point(&db.dns, &target).await?;
+                    f.dns_change_id = Some(change);
+                    f.dns_requested_at = Some(Utc::now());
+                }
+                Step::AwaitDns => {
+                    let change = f.dns_change_id.clone().unwrap_or_default();
+                    if !self.ports.dns.in_sync(&change).await? {
+                        tokio::time::sleep(poll).await;
+                        continue;
+                    }
+                    f.dns_in_sync_at = Some(Utc::now());
+                    etag = self.commit(db, &record, &etag).await?;
+                    let f = record.current.as_mut().expect("present");
+                    self.ports
+                        .notifier
+                        .notify(&notices::dns_switched(self.cfg, db, f))
+                        .await?;
+                    f.notices_sent.push("dns".into());
+                }
+                Step::Complete => {
+                    f.completed_at = Some(Utc::now());
+                    f.lease = None;
+                    etag = self.commit(db, &record, &etag).await?;
+                    let f = record.current.as_mut().expect("present");
+                    self.ports.notifier.notify(&notices::completed(self.cfg, db, f)).await?;
+                    f.notices_sent.push("completed".into());
+                }
+                Step::Done => unreachable!("handled above"),
+            }
+            etag = self.commit(db, &record, &etag).await?;
+        }
+    }
+
+    /// Saves progress; losing the race means another invocation took the failover over.
+    async fn commit(&self, db: &DatabaseSpec, record: &DbRecord, etag: &str) -> Result<String> {
+        self.save(&db.name, record, Some(etag)).await?.ok_or_else(|| {
+            Error::Refused(format!(
+                "the failover record of {} changed under this invocation; stopping (the other one continues)",
+                db.name
+            ))
+        })
+    }
+
+    async fn on_continue(&self) -> Result<Value> {
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        for db in &self.cfg.databases {
+            let (record, _) = match self.load(&db.name).await {
+                Ok(r) => r,
+                Err(e) => {
+                    errors.push(format!("{}: {e}", db.name));
+                    continue;
+                }
+            };
+            if record.current.as_ref().is_some_and(Failover::is_active) {
+                match self.resume(db).await {
+                    Ok(v) => out.push(v),
+                    Err(e) => errors.push(format!("{}: {e}", db.name)),
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(json!({"resumed": out}))
+        } else {
+            Err(Error::RunFailed(format!(
+                "continuation failed for {}",
+                errors.join("; ")
+            )))
+        }
+    }
+
+    async fn acknowledge(&self, database: &str, by: &str) -> Result<Value> {
+        let db = self.database(database)?;
+        let (mut record, etag) = self.load(&db.name).await?;
+        let Some(f) = record.current.as_mut() else {
+            return Err(Error::BadEvent(format!("{database} has no failover to acknowledge")));
+        };
+        if f.is_active() {
+            return Err(Error::BadEvent(format!(
+                "failover {} of {database} has not completed yet",
+                f.id
+            )));
+        }
+        if let Some(ack) = &f.acknowledged {
+            return Ok(json!({"database": database, "failover": f.id, "acknowledged_by": ack.by, "already": true}));
+        }
+        f.acknowledged = Some(Acknowledgement {
+            by: by.to_string(),
+            at: Utc::now(),
+        });
+        let notice = notices::acknowledged(db, f, by);
+        let id = f.id.clone();
+        self.save(&db.name, &record, etag.as_deref())
+            .await?
+            .ok_or_else(|| Error::Refused(format!("the record of {database} changed meanwhile; try again")))?;
+        self.ports.notifier.notify(&notice).await?;
+        Ok(json!({"database": database, "failover": id, "acknowledged_by": by}))
+    }
+
+    async fn status(&self) -> Result<Value> {
+        let mut dbs = Vec::new();
+        for db in &self.cfg.databases {
+            let (record, _) = self.load(&db.name).await?;
+            dbs.push(json!({"database": db.name, "mode": self.cfg.mode, "record": record}));
+        }
+        Ok(json!({"databases": dbs}))
+    }
+}
+
+pub fn standby_name(s: &Standby) -> &str {
+    match s {
+        Standby::RdsReplica { replica, .. } => replica,
+        Standby::AuroraGlobal { secondary_cluster, .. } => secondary_cluster,
+    }
+}
+
+fn gate_records(d: &Decision) -> Vec<GateRecord> {
+    d.gates
+        .iter()
+        .map(|g| GateRecord {
+            name: g.name.into(),
+            passed: g.passed,
+            detail: g.detail.clone(),
+        })
+        .collect()
+}
+
+pub enum Trigger {
+    Alarm(AlarmSignal),
+    Operator {
+        reason: String,
+        force_data_loss: bool,
+        planned: bool,
+    },
+}
+
+impl Trigger {
+    fn request(&self) -> Request {
+        match self {
+            Trigger::Alarm(_) => Request::Alarm,
+            Trigger::Operator { force_data_loss, .. } => Request::Operator {
+                force_data_loss: *force_data_loss,
+            },
+        }
+    }
+
+    fn planned(&self) -> bool {
+        matches!(self, Trigger::Operator { planned: true, .. })
+    }
+
+    /// One decision per key: an alarm episode (name + when it went ALARM), or one request.
+    fn episode_key(&self, invocation: &Invocation) -> String {
+        match self {
+            Trigger::Alarm(a) => format!("alarm:{}@{}", a.name, stamp(a.since)),
+            Trigger::Operator { .. } => format!("operator:{}", invocation.request_id),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Trigger::Alarm(a) => format!("alarm {} in ALARM since {} ({})", a.name, stamp(a.since), a.reason),
+            Trigger::Operator { reason, planned, .. } => {
+                format!("operator request{}: {reason}", if *planned { " (planned)" } else { "" })
+            }
+        }
+    }
+}

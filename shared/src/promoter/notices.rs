@@ -1,0 +1,294 @@
+//! What responders read at each step of a failover, and when drpilot will not fail over.
+
+use super::record::Failover;
+use super::standby_name;
+use crate::config::{DatabaseSpec, PromoterConfig};
+use crate::notice::{Notice, Severity};
+use crate::plan::lag::human_seconds;
+use crate::plan::promotion::Decision;
+use chrono::{DateTime, Utc};
+
+fn hms(t: DateTime<Utc>) -> String {
+    t.format("%H:%M:%SZ").to_string()
+}
+
+fn secs(a: DateTime<Utc>, b: DateTime<Utc>) -> String {
+    human_seconds((b - a).num_milliseconds().max(0) as f64 / 1000.0)
+}
+
+fn rpo(f: &Failover) -> String {
+    f.estimated_rpo_seconds
+        .map(human_seconds)
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The exact command a responder runs to talk to the promoter.
+pub fn command(cfg: &PromoterConfig, payload: serde_json::Value) -> String {
+    format!(
+        "aws lambda invoke --region {} --function-name {} --cli-binary-format raw-in-base64-out --payload '{}' /dev/stdout",
+        cfg.dr_region, cfg.function_name, payload
+    )
+}
+
+fn with_ids(n: Notice, db: &DatabaseSpec, f: &Failover, step: &str) -> Notice {
+    n.with_attribute("database", db.name.clone())
+        .with_attribute("failover_id", f.id.clone())
+        .with_attribute("step", step)
+}
+
+fn gates_text(gates: impl Iterator<Item = (bool, String, String)>) -> String {
+    gates
+        .map(|(passed, name, detail)| format!("  [{}] {name}: {detail}\n", if passed { "PASS" } else { "FAIL" }))
+        .collect()
+}
+
+pub fn started(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice {
+    let target = f.target.as_deref().unwrap_or("?");
+    let body = format!(
+        "drpilot is failing over {db} to {dr}.\n\
+         Why: {trigger}.\n\
+         Evidence:\n{gates}\
+         Plan: promote {standby} in {dr}, then point {record} at {target}.\n\
+         Estimated data loss (RPO): {rpo}.\n\
+         Failover id: {id}. Further notices follow at each step.\n",
+        db = db.name,
+        dr = cfg.dr_region,
+        trigger = f.trigger,
+        gates = gates_text(f.gates.iter().map(|g| (g.passed, g.name.clone(), g.detail.clone()))),
+        standby = standby_name(&db.standby),
+        record = db.dns.record_name,
+        rpo = rpo(f),
+        id = f.id
+    );
+    let n = Notice::new(
+        Severity::Critical,
+        format!("drpilot: FAILOVER started: {} -> {}", db.name, cfg.dr_region),
+        body,
+    )
+    .with_sms(format!(
+        "drpilot: failover of {} to {} STARTED (est. data loss {}). id {}",
+        db.name,
+        cfg.dr_region,
+        rpo(f),
+        f.id
+    ));
+    with_ids(n, db, f, "started")
+}
+
+pub fn promoted(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice {
+    let (req, done) = (
+        f.promote_requested_at.unwrap_or(f.decided_at),
+        f.promoted_at.unwrap_or(f.decided_at),
+    );
+    let body = format!(
+        "{standby} in {dr} is promoted and available ({took} after the request at {req}).\n\
+         Next: point {record} at {target}.\nFailover id: {id}.\n",
+        standby = standby_name(&db.standby),
+        dr = cfg.dr_region,
+        took = secs(req, done),
+        req = hms(req),
+        record = db.dns.record_name,
+        target = f.target.as_deref().unwrap_or("?"),
+        id = f.id
+    );
+    let n = Notice::new(
+        Severity::Critical,
+        format!("drpilot: {}: {} promoted", db.name, standby_name(&db.standby)),
+        body,
+    )
+    .with_sms(format!(
+        "drpilot: {} promoted in {}. id {}",
+        standby_name(&db.standby),
+        cfg.dr_region,
+        f.id
+    ));
+    with_ids(n, db, f, "promoted")
+}
+
+pub fn dns_switched(_cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice {
+    let target = f.target.as_deref().unwrap_or("?");
+    let body = format!(
+        "{record} now points at {target} (Route 53 change {change} in sync).\nFailover id: {id}.\n",
+        record = db.dns.record_name,
+        change = f.dns_change_id.as_deref().unwrap_or("?"),
+        id = f.id
+    );
+    let n = Notice::new(
+        Severity::Critical,
+        format!("drpilot: {}: DNS switched to the DR region", db.name),
+        body,
+    )
+    .with_sms(format!(
+        "drpilot: {} now -> {}. id {}",
+        db.dns.record_name, target, f.id
+    ));
+    with_ids(n, db, f, "dns")
+}
+
+/// The failover's timeline and its measured RTO components.
+pub fn timeline(f: &Failover) -> String {
+    let mut lines = vec![format!("  {}  failure detected ({})", hms(f.detected_at), f.trigger)];
+    lines.push(format!("  {}  decided to promote: all gates passed", hms(f.decided_at)));
+    if let Some(t) = f.promote_requested_at {
+        lines.push(format!("  {}  promotion requested", hms(t)));
+    }
+    if let Some(t) = f.promoted_at {
+        lines.push(format!("  {}  standby promoted and available", hms(t)));
+    }
+    if let Some(t) = f.dns_requested_at {
+        lines.push(format!(
+            "  {}  DNS change submitted ({})",
+            hms(t),
+            f.dns_change_id.as_deref().unwrap_or("?")
+        ));
+    }
+    if let Some(t) = f.dns_in_sync_at {
+        lines.push(format!("  {}  DNS change in sync", hms(t)));
+    }
+    if let Some(t) = f.completed_at {
+        lines.push(format!("  {}  completed", hms(t)));
+    }
+    lines.join("\n") + "\n"
+}
+
+/// `(detect→decide, decide→promoted, promoted→DNS in sync, total)` in seconds.
+pub fn rto_components(f: &Failover) -> Option<(f64, f64, f64, f64)> {
+    let s = |a: DateTime<Utc>, b: DateTime<Utc>| (b - a).num_milliseconds().max(0) as f64 / 1000.0;
+    let (promoted, in_sync) = (f.promoted_at?, f.dns_in_sync_at?);
+    Some((
+        s(f.detected_at, f.decided_at),
+        s(f.decided_at, promoted),
+        s(promoted, in_sync),
+        s(f.detected_at, in_sync),
+    ))
+}
+
+pub fn completed(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice {
+    let rto = rto_components(f)
+        .map(|(decide, promote, dns, total)| {
+            format!(
+                "RTO {} = detect->decide {} + promote {} + DNS {} (plus the alarm's own evaluation time before detection)",
+                human_seconds(total),
+                human_seconds(decide),
+                human_seconds(promote),
+                human_seconds(dns)
+            )
+        })
+        .unwrap_or_default();
+    let body = format!(
+        "Failover of {db} to {dr} completed. Traffic for {record} goes to {target}.\n\n\
+         Timeline (UTC):\n{timeline}\n{rto}\n\
+         Estimated data loss (RPO): {rpo} (the last lag measured while replication worked).\n\n\
+         What to do now: check the application against the new primary; rebuild a replica for it in \
+         another region. Automatic failover of {db} stays off until a human acknowledges:\n  {ack}\n",
+        db = db.name,
+        dr = cfg.dr_region,
+        record = db.dns.record_name,
+        target = f.target.as_deref().unwrap_or("?"),
+        timeline = timeline(f),
+        rpo = rpo(f),
+        ack = command(
+            cfg,
+            serde_json::json!({"action": "acknowledge", "database": db.name, "by": "YOUR NAME"})
+        )
+    );
+    let total = rto_components(f)
+        .map(|c| human_seconds(c.3))
+        .unwrap_or_else(|| "?".into());
+    let n = Notice::new(
+        Severity::Critical,
+        format!(
+            "drpilot: FAILOVER completed: {} in {} (RTO {total})",
+            db.name, cfg.dr_region
+        ),
+        body,
+    )
+    .with_sms(format!(
+        "drpilot: failover of {} DONE, RTO {total}, est. data loss {}. Acknowledge to re-arm. id {}",
+        db.name,
+        rpo(f),
+        f.id
+    ));
+    with_ids(n, db, f, "completed")
+}
+
+pub fn refused(cfg: &PromoterConfig, db: &DatabaseSpec, trigger: &str, d: &Decision) -> Notice {
+    let gates = gates_text(d.gates.iter().map(|g| (g.passed, g.name.to_string(), g.detail.clone())));
+    let what_to_do = if d.only_lag_failed() {
+        format!(
+            "Only the data-loss limit stopped the failover. If losing about {} of writes is better than staying down, \
+             force it:\n  {}\n",
+            d.estimated_rpo_seconds
+                .map(human_seconds)
+                .unwrap_or_else(|| "an unknown amount".into()),
+            command(
+                cfg,
+                serde_json::json!({"action": "failover", "database": db.name, "force_data_loss": true, "reason": "accepting the data loss: WHY"})
+            )
+        )
+    } else {
+        format!(
+            "Look at the failed checks above. To fail over by hand once you have decided:\n  {}\n",
+            command(
+                cfg,
+                serde_json::json!({"action": "failover", "database": db.name, "reason": "WHY"})
+            )
+        )
+    };
+    let failed: Vec<&str> = d.failed_gates().iter().map(|g| g.name).collect();
+    let body = format!(
+        "drpilot is NOT failing over {db} automatically: manual decision needed.\nTrigger: {trigger}.\nChecks:\n{gates}\n{what_to_do}",
+        db = db.name
+    );
+    Notice::new(
+        Severity::Critical,
+        format!("drpilot: NOT failing over {}: {} failed", db.name, failed.join(", ")),
+        body,
+    )
+    .with_sms(format!(
+        "drpilot: {} NOT failed over ({} failed). Manual decision needed.",
+        db.name,
+        failed.join(", ")
+    ))
+    .with_attribute("database", db.name.clone())
+    .with_attribute("step", "refused")
+}
+
+pub fn advisory(cfg: &PromoterConfig, db: &DatabaseSpec, trigger: &str, d: &Decision, target: &str) -> Notice {
+    let gates = gates_text(d.gates.iter().map(|g| (g.passed, g.name.to_string(), g.detail.clone())));
+    let body =
+        format!(
+        "ADVISORY MODE: drpilot would promote {standby} in {dr} and point {record} at {target}, but changes nothing.\n\
+         Trigger: {trigger}.\nChecks:\n{gates}Estimated data loss: {rpo}.\n\
+         To do it now:\n  {cmd}\n",
+        standby = standby_name(&db.standby),
+        dr = cfg.dr_region,
+        record = db.dns.record_name,
+        rpo = d.estimated_rpo_seconds.map(human_seconds).unwrap_or_else(|| "unknown".into()),
+        cmd = command(cfg, serde_json::json!({"action": "failover", "database": db.name, "reason": "WHY"}))
+    );
+    Notice::new(
+        Severity::Warning,
+        format!("drpilot ADVISORY: would fail over {} to {}", db.name, cfg.dr_region),
+        body,
+    )
+    .with_sms(format!(
+        "drpilot advisory: would promote {} and point {} at it.",
+        standby_name(&db.standby),
+        db.dns.record_name
+    ))
+    .with_attribute("database", db.name.clone())
+    .with_attribute("step", "advisory")
+}
+
+pub fn acknowledged(db: &DatabaseSpec, f: &Failover, by: &str) -> Notice {
+    let n = Notice::new(
+        Severity::Info,
+        format!("drpilot: failover of {} acknowledged by {by}", db.name),
+        format!(
+            "{by} acknowledged failover {}. Automatic failover of {} is armed again after the cooldown.\n",
+            f.id, db.name
+        ),
+    );
+    with_ids(n, db, f, "acknowledged")
+}

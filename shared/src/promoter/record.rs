@@ -1,0 +1,165 @@
+//! The failover record: one JSON object per protected database in the DR state bucket. It
+//! is the single-flight lock (every change is a conditional write), the progress log that
+//! lets a failover resume after Lambda's time limit, and the anti-flapping memory.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DbRecord {
+    /// The newest failover (running, completed, or acknowledged).
+    pub current: Option<Failover>,
+    /// The one before it.
+    pub previous: Option<Failover>,
+    /// The last alarm episode (or operator request) a decision was made for: duplicate
+    /// deliveries of the same episode are recognised and ignored.
+    pub last_episode: Option<Episode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Episode {
+    pub key: String,
+    pub verdict: String,
+    pub decided_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateRecord {
+    pub name: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// Who holds the right to advance a failover, until when (their Lambda deadline).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lease {
+    pub owner: String,
+    pub until: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Acknowledgement {
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+/// One failover. The next step is the first one without a timestamp, so the record alone
+/// says where to resume; each step is recorded before and after it is done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failover {
+    pub id: String,
+    pub database: String,
+    /// Why: "alarm NAME: reason" or "operator: reason".
+    pub trigger: String,
+    pub planned: bool,
+    /// When the failure was detected (the alarm entered ALARM) or the operator asked.
+    pub detected_at: DateTime<Utc>,
+    pub decided_at: DateTime<Utc>,
+    pub estimated_rpo_seconds: Option<f64>,
+    pub gates: Vec<GateRecord>,
+    /// The standby's endpoint, where DNS will point.
+    pub target: Option<String>,
+    pub promote_requested_at: Option<DateTime<Utc>>,
+    pub promote_accepted_at: Option<DateTime<Utc>>,
+    pub promoted_at: Option<DateTime<Utc>>,
+    pub dns_change_id: Option<String>,
+    pub dns_requested_at: Option<DateTime<Utc>>,
+    pub dns_in_sync_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Notices already sent, by step, so that a resumed run does not repeat them.
+    pub notices_sent: Vec<String>,
+    pub lease: Option<Lease>,
+    pub acknowledged: Option<Acknowledgement>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Promote,
+    AwaitPromoted,
+    SwitchDns,
+    AwaitDns,
+    Complete,
+    Done,
+}
+
+impl Failover {
+    pub fn next_step(&self) -> Step {
+        match self {
+            f if f.completed_at.is_some() => Step::Done,
+            f if f.promote_accepted_at.is_none() => Step::Promote,
+            f if f.promoted_at.is_none() => Step::AwaitPromoted,
+            f if f.dns_requested_at.is_none() => Step::SwitchDns,
+            f if f.dns_in_sync_at.is_none() => Step::AwaitDns,
+            _ => Step::Complete,
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.completed_at.is_none()
+    }
+
+    /// Held by someone else whose lease has not run out.
+    pub fn leased_to_other(&self, me: &str, now: DateTime<Utc>) -> Option<&Lease> {
+        self.lease.as_ref().filter(|l| l.owner != me && l.until > now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_next_step_follows_the_recorded_timestamps() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+        let mut f = Failover {
+            id: "fo".into(),
+            database: "orders".into(),
+            trigger: "alarm".into(),
+            planned: false,
+            detected_at: t,
+            decided_at: t,
+            estimated_rpo_seconds: Some(1.0),
+            gates: vec![],
+            target: None,
+            promote_requested_at: None,
+            promote_accepted_at: None,
+            promoted_at: None,
+            dns_change_id: None,
+            dns_requested_at: None,
+            dns_in_sync_at: None,
+            completed_at: None,
+            notices_sent: vec![],
+            lease: None,
+            acknowledged: None,
+        };
+        assert_eq!(f.next_step(), Step::Promote);
+        f.promote_requested_at = Some(t);
+        assert_eq!(
+            f.next_step(),
+            Step::Promote,
+            "requested but not accepted: ask again (AWS refuses a double)"
+        );
+        f.promote_accepted_at = Some(t);
+        assert_eq!(f.next_step(), Step::AwaitPromoted);
+        f.promoted_at = Some(t);
+        assert_eq!(f.next_step(), Step::SwitchDns);
+        f.dns_requested_at = Some(t);
+        assert_eq!(f.next_step(), Step::AwaitDns);
+        f.dns_in_sync_at = Some(t);
+        assert_eq!(f.next_step(), Step::Complete);
+        f.completed_at = Some(t);
+        assert_eq!(f.next_step(), Step::Done);
+        assert!(!f.is_active());
+        f.lease = Some(Lease {
+            owner: "a".into(),
+            until: t,
+        });
+        assert!(f.leased_to_other("b", t - chrono::Duration::seconds(1)).is_some());
+        assert!(f.leased_to_other("b", t).is_none(), "expired at its deadline");
+        assert!(
+            f.leased_to_other("a", t - chrono::Duration::seconds(1)).is_none(),
+            "one's own lease"
+        );
+    }
+}
