@@ -342,7 +342,7 @@ async fn advisory_mode_changes_nothing_and_says_what_it_would_do() {
         format!("drpilot ADVISORY: would fail over {} to {DR}", b.db)
     );
     let expected = format!(
-        "would promote {} in {DR} and point {}. at {}",
+        "would promote {} in {DR} and point {} at {}",
         b.replica,
         b.record,
         b.replica_endpoint().await

@@ -297,6 +297,7 @@ where
                 id: format!("fo-{}-{}", db.name, now.format("%Y%m%dT%H%M%SZ")),
                 database: db.name.clone(),
                 trigger: trigger.describe(),
+                cause: trigger.label(),
                 planned: trigger.planned(),
                 detected_at: evidence.alarm_since,
                 decided_at: now,
@@ -608,6 +609,14 @@ impl Trigger {
         match self {
             Trigger::Alarm(a) => format!("alarm:{}@{}", a.name, stamp(a.since)),
             Trigger::Operator { .. } => format!("operator:{}", invocation.request_id),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            Trigger::Alarm(a) => format!("alarm {}", a.name),
+            Trigger::Operator { planned: true, .. } => "planned operator request".into(),
+            Trigger::Operator { .. } => "operator request".into(),
         }
     }
 

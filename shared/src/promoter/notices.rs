@@ -8,6 +8,11 @@ use crate::plan::lag::human_seconds;
 use crate::plan::promotion::Decision;
 use chrono::{DateTime, Utc};
 
+/// The record as people write it (without the root's trailing dot).
+fn record(db: &DatabaseSpec) -> &str {
+    db.dns.record_name.trim_end_matches('.')
+}
+
 fn hms(t: DateTime<Utc>) -> String {
     t.format("%H:%M:%SZ").to_string()
 }
@@ -56,7 +61,7 @@ pub fn started(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice 
         trigger = f.trigger,
         gates = gates_text(f.gates.iter().map(|g| (g.passed, g.name.clone(), g.detail.clone()))),
         standby = standby_name(&db.standby),
-        record = db.dns.record_name,
+        record = record(db),
         rpo = rpo(f),
         id = f.id
     );
@@ -87,7 +92,7 @@ pub fn promoted(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice
         dr = cfg.dr_region,
         took = secs(req, done),
         req = hms(req),
-        record = db.dns.record_name,
+        record = record(db),
         target = f.target.as_deref().unwrap_or("?"),
         id = f.id
     );
@@ -109,7 +114,7 @@ pub fn dns_switched(_cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> N
     let target = f.target.as_deref().unwrap_or("?");
     let body = format!(
         "{record} now points at {target} (Route 53 change {change} in sync).\nFailover id: {id}.\n",
-        record = db.dns.record_name,
+        record = record(db),
         change = f.dns_change_id.as_deref().unwrap_or("?"),
         id = f.id
     );
@@ -118,16 +123,14 @@ pub fn dns_switched(_cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> N
         format!("drpilot: {}: DNS switched to the DR region", db.name),
         body,
     )
-    .with_sms(format!(
-        "drpilot: {} now -> {}. id {}",
-        db.dns.record_name, target, f.id
-    ));
+    .with_sms(format!("drpilot: {} now -> {}. id {}", record(db), target, f.id));
     with_ids(n, db, f, "dns")
 }
 
 /// The failover's timeline and its measured RTO components.
 pub fn timeline(f: &Failover) -> String {
-    let mut lines = vec![format!("  {}  failure detected ({})", hms(f.detected_at), f.trigger)];
+    let cause = if f.cause.is_empty() { &f.trigger } else { &f.cause };
+    let mut lines = vec![format!("  {}  failure detected ({cause})", hms(f.detected_at))];
     lines.push(format!("  {}  decided to promote: all gates passed", hms(f.decided_at)));
     if let Some(t) = f.promote_requested_at {
         lines.push(format!("  {}  promotion requested", hms(t)));
@@ -183,7 +186,7 @@ pub fn completed(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notic
          another region. Automatic failover of {db} stays off until a human acknowledges:\n  {ack}\n",
         db = db.name,
         dr = cfg.dr_region,
-        record = db.dns.record_name,
+        record = record(db),
         target = f.target.as_deref().unwrap_or("?"),
         timeline = timeline(f),
         rpo = rpo(f),
@@ -263,7 +266,7 @@ pub fn advisory(cfg: &PromoterConfig, db: &DatabaseSpec, trigger: &str, d: &Deci
          To do it now:\n  {cmd}\n",
         standby = standby_name(&db.standby),
         dr = cfg.dr_region,
-        record = db.dns.record_name,
+        record = record(db),
         rpo = d.estimated_rpo_seconds.map(human_seconds).unwrap_or_else(|| "unknown".into()),
         cmd = command(cfg, serde_json::json!({"action": "failover", "database": db.name, "reason": "WHY"}))
     );
@@ -275,7 +278,7 @@ pub fn advisory(cfg: &PromoterConfig, db: &DatabaseSpec, trigger: &str, d: &Deci
     .with_sms(format!(
         "drpilot advisory: would promote {} and point {} at it.",
         standby_name(&db.standby),
-        db.dns.record_name
+        record(db)
     ))
     .with_attribute("database", db.name.clone())
     .with_attribute("step", "advisory")

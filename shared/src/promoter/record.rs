@@ -49,8 +49,11 @@ pub struct Acknowledgement {
 pub struct Failover {
     pub id: String,
     pub database: String,
-    /// Why: "alarm NAME: reason" or "operator: reason".
+    /// Why, in full: the alarm and its reason, or the operator's reason.
     pub trigger: String,
+    /// Why, in a few words (for timelines): "alarm NAME" or "operator request".
+    #[serde(default)]
+    pub cause: String,
     pub planned: bool,
     /// When the failure was detected (the alarm entered ALARM) or the operator asked.
     pub detected_at: DateTime<Utc>,
@@ -116,6 +119,7 @@ mod tests {
             id: "fo".into(),
             database: "orders".into(),
             trigger: "alarm".into(),
+            cause: "alarm".into(),
             planned: false,
             detected_at: t,
             decided_at: t,

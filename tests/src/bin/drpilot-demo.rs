@@ -221,6 +221,8 @@ async fn demo() -> Result<(), String> {
         );
     }
 
+    let failover = simulate_failure(&r, &responders, state).await?;
+
     let status = |name: &str| lag.resources.iter().find(|r| r.name == name).map(|r| r.status.as_str());
     let ok = first.is_success()
         && second.is_success()
@@ -229,7 +231,8 @@ async fn demo() -> Result<(), String> {
         && status("reports-db") == Some("breached")
         && status("orders-db-copies") == Some("healthy")
         && again.notices.is_empty()
-        && notices.len() == 1;
+        && notices.len() == 1
+        && failover;
     println!(
         "\ndemo {} in {:.1}s",
         if ok { "passed" } else { "FAILED" },
@@ -240,6 +243,199 @@ async fn demo() -> Result<(), String> {
     } else {
         Err("drpilot did not do what the demo expects (see above)".into())
     }
+}
+
+/// The primary region loses orders-db: the alarm fires and the promoter runs, for real,
+/// against the emulator (two moto gaps bridged: see `drpilot_tests::standins`).
+async fn simulate_failure(r: &Regions, responders: &Responders, state: &str) -> Result<bool, String> {
+    use drpilot::aws::{cloudwatch, rds, route53, s3, sns};
+    use drpilot::ports::Dns;
+    use drpilot::promoter::{Invocation, Promoter, PromoterPorts};
+    use drpilot_tests::standins::{AwsLikePromotion, CountingDns};
+
+    step("Route 53: db.shop.example.com -> orders-db (primary); alarm drpilot-orders-primary-down in us-east-1");
+    let r53 = aws_sdk_route53::Client::new(&drpilot_tests::sdk("us-east-1").await);
+    let zone = r53
+        .create_hosted_zone()
+        .name("shop.example.com")
+        .caller_reference("drpilot-demo")
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .hosted_zone()
+        .map(|z| z.id().to_string())
+        .unwrap_or_default();
+    let endpoint = |out: aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput| {
+        out.db_instances()
+            .first()
+            .and_then(|d| d.endpoint())
+            .and_then(|e| e.address())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let primary = endpoint(
+        r.rds_source
+            .describe_db_instances()
+            .db_instance_identifier("orders-db")
+            .send()
+            .await
+            .map_err(|e| e.to_string())?,
+    );
+    let databases = serde_json::json!([{
+        "name": "orders", "kind": "rds-replica", "primary": "orders-db", "replica": "orders-db-dr",
+        "alarms": ["drpilot-orders-primary-down"], "lag_resource": "orders-db", "max_data_loss_seconds": 60,
+        "dns": {"zone_id": zone, "record_name": "db.shop.example.com", "ttl": 30}
+    }]);
+    let cfg = drpilot::config::PromoterConfig::from_vars(&std::collections::HashMap::from([
+        ("DRPILOT_SOURCE_REGION", SOURCE),
+        ("DRPILOT_DR_REGION", DR),
+        ("DRPILOT_DATABASES", databases.to_string().as_str()),
+        ("DRPILOT_MODE", "automatic"),
+        ("DRPILOT_STATE_BUCKET", state),
+        ("DRPILOT_NOTIFY_TOPIC_ARN", responders.topic_arn.as_str()),
+        ("DRPILOT_S3_FORCE_PATH_STYLE", "true"),
+        ("DRPILOT_POLL_SECONDS", "1"),
+    ]))
+    .map_err(|e| e.to_string())?;
+    let sdk = &r.sdk_source;
+    let s3_dr = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .region(aws_sdk_s3::config::Region::new(DR))
+            .force_path_style(true)
+            .build(),
+    );
+    let ports = PromoterPorts {
+        alarms: cloudwatch::CloudWatchAlarms::new(sdk),
+        primary: rds::RdsPrimaryProbe::new(sdk, SOURCE),
+        health: route53::Route53::with_client(r53.clone()),
+        metrics: cloudwatch::CloudWatchMetrics::new(sdk, DR),
+        standby: AwsLikePromotion::new(rds::RdsStandby::new(r.rds_dr.clone()), 2),
+        dns: CountingDns::new(route53::Route53::with_client(r53.clone())),
+        state: s3::S3State::new(s3_dr, state),
+        notifier: sns::SnsNotifier::new(sdk, &responders.topic_arn, "drpilot.failover-promoter"),
+    };
+    let dns = &cfg.databases[0].dns;
+    ports.dns.inner.point(dns, &primary).await.map_err(|e| e.to_string())?;
+    let cw = drpilot_tests::account::Cloudwatch::new(SOURCE).await;
+    cw.0.put_metric_alarm()
+        .alarm_name("drpilot-orders-primary-down")
+        .namespace("AWS/Route53")
+        .metric_name("HealthCheckStatus")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Minimum)
+        .period(60)
+        .evaluation_periods(3)
+        .threshold(1.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::LessThanThreshold)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+
+    step("FAILURE: orders-db stops answering in us-east-1; the alarm goes to ALARM");
+    r.rds_source
+        .stop_db_instance()
+        .db_instance_identifier("orders-db")
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    cw.0.set_alarm_state()
+        .alarm_name("drpilot-orders-primary-down")
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("Threshold Crossed: 3 out of the last 3 datapoints were less than the threshold (1.0).")
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_path("events/failover-promoter/alarm-eventbridge.json"))
+            .map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    event["detail"]["state"]["timestamp"] = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
+        .to_string()
+        .into();
+    let invocation = Invocation {
+        request_id: "demo-1".into(),
+        deadline: chrono::Utc::now() + chrono::Duration::minutes(15),
+    };
+    let response = Promoter {
+        ports: &ports,
+        cfg: &cfg,
+        invocation,
+    }
+    .handle(event)
+    .await
+    .map_err(|e| e.to_string())?;
+
+    step("failover-promoter (events/failover-promoter/alarm-eventbridge.json)");
+    let status_invocation = Invocation {
+        request_id: "demo-2".into(),
+        deadline: chrono::Utc::now() + chrono::Duration::minutes(1),
+    };
+    let status = Promoter {
+        ports: &ports,
+        cfg: &cfg,
+        invocation: status_invocation,
+    }
+    .handle(serde_json::json!({"action": "status"}))
+    .await
+    .map_err(|e| e.to_string())?;
+    let record: drpilot::promoter::record::DbRecord =
+        serde_json::from_value(status["databases"][0]["record"].clone()).map_err(|e| e.to_string())?;
+    let Some(f) = record.current else {
+        return Err(format!("no failover recorded: {response}"));
+    };
+    println!(
+        "Failover {} ({}):",
+        f.id,
+        if f.completed_at.is_some() {
+            "completed"
+        } else {
+            "IN PROGRESS"
+        }
+    );
+    print!("{}", drpilot::promoter::notices::timeline(&f));
+    if let Some((decide, promote, dns_s, total)) = drpilot::promoter::notices::rto_components(&f) {
+        let h = drpilot::plan::lag::human_seconds;
+        println!(
+            "RTO {} = detect->decide {} + promote {} + DNS {}   (emulator: AWS takes minutes to promote)",
+            h(total),
+            h(decide),
+            h(promote),
+            h(dns_s)
+        );
+    }
+    println!(
+        "RPO (last healthy lag): {}   budget 60s",
+        f.estimated_rpo_seconds
+            .map(drpilot::plan::lag::human_seconds)
+            .unwrap_or("?".into())
+    );
+    let now_points = ports
+        .dns
+        .inner
+        .current(dns)
+        .await
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    println!("db.shop.example.com -> {now_points}");
+
+    let notices = responders.received().await;
+    step(&format!("Notices to responders from the promoter: {}", notices.len()));
+    for n in &notices {
+        println!("  [{}] {}", n.attribute("severity").unwrap_or("?"), n.subject);
+    }
+    if let Some(last) = notices.last() {
+        println!("\n  The last one, in full:\n{}", indent(&last.message));
+    }
+    let replica = endpoint(
+        r.rds_dr
+            .describe_db_instances()
+            .db_instance_identifier("orders-db-dr")
+            .send()
+            .await
+            .map_err(|e| e.to_string())?,
+    );
+    Ok(f.completed_at.is_some() && now_points == replica && ports.standby.promotions() == 1 && notices.len() == 4)
 }
 
 fn indent(text: &str) -> String {

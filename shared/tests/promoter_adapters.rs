@@ -1,0 +1,189 @@
+//! Promoter adapters over real SDK clients with `aws-smithy-mocks`, for what moto does not
+//! implement: Aurora global failover/switchover (HTTP 500 in moto) and failing health checkers.
+
+use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
+use aws_sdk_rds::operation::describe_global_clusters::DescribeGlobalClustersOutput;
+use aws_sdk_rds::operation::failover_global_cluster::FailoverGlobalClusterOutput;
+use aws_sdk_rds::operation::switchover_global_cluster::SwitchoverGlobalClusterOutput;
+use aws_sdk_rds::types::{DbCluster, GlobalCluster, GlobalClusterMember};
+use aws_sdk_route53::operation::get_health_check_status::GetHealthCheckStatusOutput;
+use aws_sdk_route53::types::{HealthCheckObservation, StatusReport};
+use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use drpilot::aws::rds::{RdsPrimaryProbe, RdsStandby};
+use drpilot::aws::route53::Route53;
+use drpilot::config::Standby;
+use drpilot::plan::promotion::{Checkers, PrimaryView};
+use drpilot::ports::{HealthChecks, PrimaryProbe, StandbyControl};
+
+const SECONDARY_ARN: &str = "arn:aws:rds:us-west-2:123456789012:cluster:ledger-dr";
+
+fn aurora() -> Standby {
+    Standby::AuroraGlobal {
+        global_cluster: "ledger-global".into(),
+        primary_cluster: "ledger".into(),
+        secondary_cluster: "ledger-dr".into(),
+    }
+}
+
+fn secondary() -> DescribeDbClustersOutput {
+    DescribeDbClustersOutput::builder()
+        .db_clusters(
+            DbCluster::builder()
+                .db_cluster_identifier("ledger-dr")
+                .db_cluster_arn(SECONDARY_ARN)
+                .status("available")
+                .endpoint("ledger-dr.cluster-abc.us-west-2.rds.amazonaws.com")
+                .build(),
+        )
+        .build()
+}
+
+fn global(secondary_is_writer: bool, status: &str) -> DescribeGlobalClustersOutput {
+    DescribeGlobalClustersOutput::builder()
+        .global_clusters(
+            GlobalCluster::builder()
+                .global_cluster_identifier("ledger-global")
+                .status(status)
+                .global_cluster_members(
+                    GlobalClusterMember::builder()
+                        .db_cluster_arn("arn:aws:rds:us-east-1:123456789012:cluster:ledger")
+                        .is_writer(!secondary_is_writer)
+                        .build(),
+                )
+                .global_cluster_members(
+                    GlobalClusterMember::builder()
+                        .db_cluster_arn(SECONDARY_ARN)
+                        .is_writer(secondary_is_writer)
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+}
+
+#[tokio::test]
+async fn unplanned_aurora_failover_allows_data_loss_and_is_seen_through_to_the_new_writer() {
+    let clusters = mock!(aws_sdk_rds::Client::describe_db_clusters).then_output(secondary);
+    let failover = mock!(aws_sdk_rds::Client::failover_global_cluster)
+        .match_requests(|r| {
+            r.global_cluster_identifier() == Some("ledger-global")
+                && r.target_db_cluster_identifier() == Some(SECONDARY_ARN)
+                && r.allow_data_loss() == Some(true)
+        })
+        .then_output(|| FailoverGlobalClusterOutput::builder().build());
+    let switchover = mock!(aws_sdk_rds::Client::switchover_global_cluster)
+        .then_output(|| SwitchoverGlobalClusterOutput::builder().build());
+    // before: the secondary replicates; during: the global cluster is failing over; after: it writes
+    let globals = mock!(aws_sdk_rds::Client::describe_global_clusters)
+        .sequence()
+        .output(|| global(false, "available"))
+        .output(|| global(true, "failing-over"))
+        .output(|| global(true, "available"))
+        .build();
+    let rds = mock_client!(
+        aws_sdk_rds,
+        RuleMode::MatchAny,
+        [&clusters, &failover, &switchover, &globals]
+    );
+    let standby = RdsStandby::new(rds);
+
+    let before = standby.state(&aurora()).await.unwrap();
+    assert!(before.exists && !before.promoted && before.status == "available");
+    standby.promote(&aurora(), false).await.unwrap();
+    assert_eq!((failover.num_calls(), switchover.num_calls()), (1, 0));
+    let during = standby.state(&aurora()).await.unwrap();
+    assert!(
+        during.promoted && during.status != "available",
+        "not done while the global cluster switches: {during:?}"
+    );
+    let after = standby.state(&aurora()).await.unwrap();
+    assert!(after.promoted && after.status == "available");
+    assert_eq!(
+        after.endpoint.as_deref(),
+        Some("ledger-dr.cluster-abc.us-west-2.rds.amazonaws.com")
+    );
+}
+
+#[tokio::test]
+async fn planned_aurora_failover_is_a_switchover_and_a_repeat_is_accepted() {
+    let clusters = mock!(aws_sdk_rds::Client::describe_db_clusters).then_output(secondary);
+    let failover = mock!(aws_sdk_rds::Client::failover_global_cluster)
+        .then_output(|| FailoverGlobalClusterOutput::builder().build());
+    let switchover = mock!(aws_sdk_rds::Client::switchover_global_cluster)
+        .match_requests(|r| r.target_db_cluster_identifier() == Some(SECONDARY_ARN))
+        .sequence()
+        .output(|| SwitchoverGlobalClusterOutput::builder().build())
+        .http_status(
+            400,
+            Some(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidGlobalClusterStateFault</Code>\
+                 <Message>The global cluster is already switching over</Message></Error></ErrorResponse>"
+                    .into(),
+            ),
+        )
+        .build();
+    let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&clusters, &failover, &switchover]);
+    let standby = RdsStandby::new(rds);
+    standby.promote(&aurora(), true).await.unwrap();
+    standby
+        .promote(&aurora(), true)
+        .await
+        .expect("a switchover already under way counts as accepted");
+    assert_eq!((switchover.num_calls(), failover.num_calls()), (2, 0));
+}
+
+#[tokio::test]
+async fn the_primary_probe_tells_unreachable_from_unknown() {
+    let outage = mock!(aws_sdk_rds::Client::describe_db_clusters)
+        .sequence()
+        .http_status(503, None)
+        .times(2)
+        .build();
+    let probe = RdsPrimaryProbe::with_client(mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&outage], |c| c
+        .retry_config(aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(2))));
+    assert!(matches!(probe.primary(&aurora()).await, PrimaryView::Unreachable(_)));
+
+    let denied = mock!(aws_sdk_rds::Client::describe_db_clusters).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(403).unwrap(),
+            aws_smithy_types::body::SdkBody::from(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>no</Message></Error></ErrorResponse>",
+            ),
+        )
+    });
+    let probe = RdsPrimaryProbe::with_client(mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&denied]));
+    assert!(matches!(probe.primary(&aurora()).await, PrimaryView::Unknown(why) if why.contains("AccessDenied")));
+}
+
+#[tokio::test]
+async fn health_checkers_are_counted() {
+    // moto reports every checker healthy; AWS reports each checker region's verdict.
+    let observation = |ok: bool| {
+        HealthCheckObservation::builder()
+            .region(aws_sdk_route53::types::HealthCheckRegion::UsWest1)
+            .status_report(
+                StatusReport::builder()
+                    .status(if ok {
+                        "Success: HTTP Status Code 200, OK"
+                    } else {
+                        "Failure: Connection timed out."
+                    })
+                    .build(),
+            )
+            .build()
+    };
+    let status = mock!(aws_sdk_route53::Client::get_health_check_status).then_output(move || {
+        GetHealthCheckStatusOutput::builder()
+            .health_check_observations(observation(false))
+            .health_check_observations(observation(false))
+            .health_check_observations(observation(false))
+            .health_check_observations(observation(true))
+            .build()
+            .unwrap()
+    });
+    let route53 = Route53::with_client(mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&status]));
+    assert_eq!(
+        route53.checkers("abc").await.unwrap(),
+        Checkers { failing: 3, total: 4 }
+    );
+}
