@@ -561,3 +561,96 @@ async fn unknown_alarms_ok_transitions_and_malformed_events_change_nothing() {
         "no failover was recorded: {status:#}"
     );
 }
+
+impl Bed {
+    /// The same alarm episode as `fire`, as a CloudWatch Lambda action and as an SNS notice.
+    fn other_deliveries(&self, since: DateTime<Utc>) -> Vec<Value> {
+        let read = |f: &str| -> Value {
+            serde_json::from_str(&std::fs::read_to_string(repo_path(&format!("events/failover-promoter/{f}"))).unwrap())
+                .unwrap()
+        };
+        let stamp = since.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string();
+        let arn = format!("arn:aws:cloudwatch:{SOURCE}:123456789012:alarm:{}", self.alarm);
+        let mut action = read("alarm-lambda-action.json");
+        action["region"] = SOURCE.into();
+        action["alarmArn"] = arn.clone().into();
+        action["alarmData"]["alarmName"] = self.alarm.clone().into();
+        action["alarmData"]["state"]["timestamp"] = stamp.clone().into();
+        let mut sns = read("alarm-sns.json");
+        let mut message: Value = serde_json::from_str(sns["Records"][0]["Sns"]["Message"].as_str().unwrap()).unwrap();
+        message["AlarmName"] = self.alarm.clone().into();
+        message["AlarmArn"] = arn.into();
+        message["StateChangeTime"] = stamp.into();
+        sns["Records"][0]["Sns"]["Message"] = message.to_string().into();
+        vec![action, sns]
+    }
+}
+
+#[tokio::test]
+async fn one_episode_delivered_by_eventbridge_lambda_action_and_sns_fails_over_once() {
+    let b = bed().await;
+    let cfg = b.config("automatic", &[]);
+    let ports = b.ports(1);
+    let since = Utc::now() - Duration::seconds(20);
+    b.lag_history(since - Duration::seconds(60), 2.0).await;
+    b.primary_down().await;
+    let mut events = vec![b.fire(since).await];
+    events.extend(b.other_deliveries(since));
+    let events: Vec<Value> = events.iter().cycle().take(9).cloned().collect();
+    let runs = events.into_iter().map(|e| run(&ports, &cfg, e, 120));
+    for result in futures::future::join_all(runs).await {
+        result.expect("each delivery is handled");
+    }
+    assert_eq!((ports.standby.promotions(), ports.dns.changes()), (1, 1));
+    assert_eq!(b.responders.received().await.len(), 4);
+}
+
+#[tokio::test]
+async fn a_confirmation_that_lags_the_alarm_is_picked_up_by_the_continuation() {
+    let b = bed().await;
+    let cfg = b.config("automatic", &[]);
+    let ports = b.ports(0);
+    let since = Utc::now() - Duration::seconds(20);
+    b.lag_history(since - Duration::seconds(60), 2.0).await;
+    // The alarm fires while the RDS API still reports the primary available.
+    let response = run(&ports, &cfg, b.fire(since).await, 60).await.unwrap();
+    assert_eq!(response["verdict"], "refused");
+    let n = b.responders.received().await;
+    assert_eq!(n.len(), 1);
+    assert_eq!(
+        n[0].subject,
+        format!("drpilot: NOT failing over {}: confirmed failed", b.db)
+    );
+    assert!(
+        n[0].message
+            .contains("the primary is available as seen from the DR region"),
+        "{}",
+        n[0].message
+    );
+
+    let schedule: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_path("events/failover-promoter/continue-schedule.json")).unwrap(),
+    )
+    .unwrap();
+    // Nothing changed: the continuation re-checks quietly.
+    let quiet = run(&ports, &cfg, schedule.clone(), 60).await.unwrap();
+    assert_eq!(quiet["resumed"][0]["unchanged"], true, "{quiet:#}");
+    assert!(
+        b.responders.received().await.is_empty(),
+        "the same refusal is not repeated"
+    );
+
+    // A minute later the primary is reported down: the next tick confirms and fails over.
+    b.primary_down().await;
+    let done = run(&ports, &cfg, schedule, 120).await.unwrap();
+    assert_eq!(done["resumed"][0]["completed"], true, "{done:#}");
+    assert_eq!(ports.standby.promotions(), 1);
+    let steps: Vec<String> = b
+        .responders
+        .received()
+        .await
+        .iter()
+        .filter_map(|n| n.attribute("step").map(str::to_string))
+        .collect();
+    assert_eq!(steps, vec!["started", "promoted", "dns", "completed"]);
+}

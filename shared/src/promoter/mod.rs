@@ -15,7 +15,7 @@ use crate::ports::{
 };
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use event::{AlarmSignal, PromoterEvent};
-use record::{Acknowledgement, DbRecord, Episode, Failover, GateRecord, Lease, Step};
+use record::{Acknowledgement, AlarmRef, DbRecord, Episode, Failover, GateRecord, Lease, Step};
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
@@ -123,6 +123,7 @@ where
                         force_data_loss,
                         planned,
                     },
+                    false,
                 )
                 .await
             }
@@ -173,7 +174,7 @@ where
             info!(alarm = %signal.name, state = %signal.state, "not an ALARM transition: ignored");
             return Ok(json!({"ignored": format!("alarm {} is {}, not ALARM", signal.name, signal.state)}));
         }
-        self.decide_and_act(db, Trigger::Alarm(signal)).await
+        self.decide_and_act(db, Trigger::Alarm(signal), false).await
     }
 
     async fn gather(&self, db: &DatabaseSpec, trigger: &Trigger, record: &DbRecord) -> Evidence {
@@ -253,7 +254,9 @@ where
         }
     }
 
-    async fn decide_and_act(&self, db: &DatabaseSpec, trigger: Trigger) -> Result<Value> {
+    /// Decides once per episode. `recheck`: the continuation re-deciding a refused episode
+    /// whose alarm is still firing; it stays silent unless the outcome changed.
+    async fn decide_and_act(&self, db: &DatabaseSpec, trigger: Trigger, recheck: bool) -> Result<Value> {
         let (mut record, etag) = self.load(&db.name).await?;
         if let Some(f) = record.current.as_ref().filter(|f| f.is_active()) {
             info!(db = %db.name, failover = %f.id, "a failover is in progress: resuming it rather than starting another");
@@ -266,7 +269,7 @@ where
             return self.resume(db).await;
         }
         let episode = trigger.episode_key(&self.invocation);
-        if record.last_episode.as_ref().is_some_and(|e| e.key == episode) {
+        if !recheck && record.last_episode.as_ref().is_some_and(|e| e.key == episode) {
             info!(db = %db.name, %episode, "duplicate delivery of an episode already decided");
             return Ok(json!({"database": db.name, "duplicate": episode}));
         }
@@ -283,10 +286,30 @@ where
         let decision = decide(&evidence, &policy, &trigger.request(), now);
         info!(db = %db.name, verdict = ?decision.verdict, "decided");
 
+        let failed_gates: Vec<String> = decision.failed_gates().iter().map(|g| g.name.to_string()).collect();
+        if recheck
+            && decision.verdict == Verdict::Refuse
+            && record
+                .last_episode
+                .as_ref()
+                .is_some_and(|e| e.failed_gates == failed_gates)
+        {
+            return Ok(json!({"database": db.name, "verdict": "refused", "unchanged": true}));
+        }
         record.last_episode = Some(Episode {
             key: episode.clone(),
             verdict: format!("{:?}", decision.verdict),
             decided_at: now,
+            failed_gates,
+            alarm: match &trigger {
+                Trigger::Alarm(a) => Some(AlarmRef {
+                    name: a.name.clone(),
+                    region: a.region.clone(),
+                    since: a.since,
+                    reason: a.reason.clone(),
+                }),
+                Trigger::Operator { .. } => None,
+            },
         });
         let target = match &evidence.replica {
             ReplicaState::Ready { endpoint } => Some(endpoint.clone()),
@@ -508,11 +531,15 @@ where
                     continue;
                 }
             };
-            if record.current.as_ref().is_some_and(Failover::is_active) {
-                match self.resume(db).await {
-                    Ok(v) => out.push(v),
-                    Err(e) => errors.push(format!("{}: {e}", db.name)),
-                }
+            let outcome = if record.current.as_ref().is_some_and(Failover::is_active) {
+                Some(self.resume(db).await)
+            } else {
+                self.recheck(db, &record).await
+            };
+            match outcome {
+                Some(Ok(v)) => out.push(v),
+                Some(Err(e)) => errors.push(format!("{}: {e}", db.name)),
+                None => {}
             }
         }
         if errors.is_empty() {
@@ -523,6 +550,33 @@ where
                 errors.join("; ")
             )))
         }
+    }
+
+    /// A refused alarm episode is decided again while its alarm is still in ALARM, for as long
+    /// as the lag lookback (after that the lag gate could not pass anyway).
+    async fn recheck(&self, db: &DatabaseSpec, record: &DbRecord) -> Option<Result<Value>> {
+        let episode = record
+            .last_episode
+            .as_ref()
+            .filter(|e| e.verdict == format!("{:?}", Verdict::Refuse))?;
+        let alarm = episode.alarm.as_ref()?;
+        if Utc::now() - alarm.since > Duration::seconds(i64::from(self.cfg.lag_lookback_seconds)) {
+            return None;
+        }
+        match self.ports.alarms.alarm(&alarm.region, &alarm.name).await {
+            Ok(Some(state)) if state.value == "ALARM" => {}
+            Ok(_) => return None,
+            Err(e) => return Some(Err(e)),
+        }
+        info!(db = %db.name, alarm = %alarm.name, "alarm still firing: deciding the refused episode again");
+        let signal = AlarmSignal {
+            name: alarm.name.clone(),
+            region: alarm.region.clone(),
+            state: "ALARM".into(),
+            since: alarm.since,
+            reason: alarm.reason.clone(),
+        };
+        Some(self.decide_and_act(db, Trigger::Alarm(signal), true).await)
     }
 
     async fn acknowledge(&self, database: &str, by: &str) -> Result<Value> {

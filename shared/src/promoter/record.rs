@@ -21,6 +21,21 @@ pub struct Episode {
     pub key: String,
     pub verdict: String,
     pub decided_at: DateTime<Utc>,
+    /// The gates that failed, to tell a changed refusal from the same one.
+    #[serde(default)]
+    pub failed_gates: Vec<String>,
+    /// For an alarm episode: the alarm, so the continuation can re-check a refusal while
+    /// the alarm stays in ALARM (confirmation often lags the alarm).
+    #[serde(default)]
+    pub alarm: Option<AlarmRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlarmRef {
+    pub name: String,
+    pub region: String,
+    pub since: DateTime<Utc>,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
