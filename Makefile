@@ -4,16 +4,23 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
+# checkov pins an older boto3 than moto needs: the Terraform checks get their own venv.
+INFRA_VENV := .venv-infra
 WITH_MOTO := tests/emulator/with-moto.sh
 
-.PHONY: test demo build lint fmt venv clean
+.PHONY: test demo build lint infra-check package fmt venv clean
 
 $(VENV)/.installed: tests/emulator/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/emulator/requirements.txt
 	touch $@
 
-venv: $(VENV)/.installed
+$(INFRA_VENV)/.installed: infra/requirements-checks.txt
+	$(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-checks.txt
+	touch $@
+
+venv: $(VENV)/.installed $(INFRA_VENV)/.installed
 
 # Debug builds only: the end-to-end tests run the function binaries as Lambda would.
 build:
@@ -23,14 +30,25 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-test: venv lint build
+# Terraform: formatting and security checks (offline; providers cannot be downloaded here,
+# so `terraform validate`/`plan` are not run). The code/Terraform consistency is a Rust test.
+infra-check: $(INFRA_VENV)/.installed
+	$(INFRA_VENV)/bin/terraform fmt -check -recursive infra
+	$(INFRA_VENV)/bin/checkov -d infra --framework terraform --skip-download --quiet --compact
+
+test: venv lint infra-check build
 	$(WITH_MOTO) cargo test --workspace
 
 demo: venv build
 	$(WITH_MOTO) cargo run --quiet -p drpilot-tests --bin drpilot-demo
 
+# Lambda zips (bootstrap, provided.al2023) in dist/, checked against the runtime's glibc.
+package:
+	$(PYTHON) infra/package.py
+
 fmt:
 	cargo fmt --all
+	$(INFRA_VENV)/bin/terraform fmt -recursive infra
 
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) $(INFRA_VENV) target dist

@@ -181,6 +181,21 @@ pub struct CopierConfig {
 }
 
 impl CopierConfig {
+    /// Every setting `from_vars` reads (a test checks the two agree; Terraform sets them all).
+    pub const SETTINGS: &'static [&'static str] = &[
+        "DRPILOT_SOURCE_REGION",
+        "DRPILOT_DR_REGION",
+        "DRPILOT_DB_INSTANCES",
+        "DRPILOT_DB_CLUSTERS",
+        "DRPILOT_SELECT_TAG",
+        "DRPILOT_DR_KMS_KEY_ID",
+        "DRPILOT_MAX_COPIES_IN_FLIGHT",
+        "DRPILOT_RETAIN_COUNT",
+        "DRPILOT_RETAIN_DAYS",
+        "DRPILOT_COPY_SOURCE_TAGS",
+        "DRPILOT_NOTIFY_TOPIC_ARN",
+    ];
+
     pub fn from_env() -> Result<Self> {
         Self::from_vars(&ProcessEnv)
     }
@@ -424,6 +439,18 @@ pub struct LagConfig {
 }
 
 impl LagConfig {
+    pub const SETTINGS: &'static [&'static str] = &[
+        "DRPILOT_SOURCE_REGION",
+        "DRPILOT_DR_REGION",
+        "DRPILOT_RESOURCES",
+        "DRPILOT_LAG_WINDOW_SECONDS",
+        "DRPILOT_METRIC_NAMESPACE",
+        "DRPILOT_STATE_BUCKET",
+        "DRPILOT_STATE_PREFIX",
+        "DRPILOT_NOTIFY_TOPIC_ARN",
+        "DRPILOT_S3_FORCE_PATH_STYLE",
+    ];
+
     pub fn from_env() -> Result<Self> {
         Self::from_vars(&ProcessEnv)
     }
@@ -653,6 +680,26 @@ pub struct PromoterConfig {
 }
 
 impl PromoterConfig {
+    pub const SETTINGS: &'static [&'static str] = &[
+        "DRPILOT_SOURCE_REGION",
+        "DRPILOT_DR_REGION",
+        "DRPILOT_DATABASES",
+        "DRPILOT_MODE",
+        "DRPILOT_COOLDOWN_SECONDS",
+        "DRPILOT_CHECKER_QUORUM_PERCENT",
+        "DRPILOT_LAG_LOOKBACK_SECONDS",
+        "DRPILOT_POLL_SECONDS",
+        "DRPILOT_DEADLINE_MARGIN_SECONDS",
+        "DRPILOT_METRIC_NAMESPACE",
+        "DRPILOT_STATE_BUCKET",
+        "DRPILOT_STATE_PREFIX",
+        "DRPILOT_NOTIFY_TOPIC_ARN",
+        "DRPILOT_S3_FORCE_PATH_STYLE",
+    ];
+
+    /// Set by Lambda itself, not by the deployment.
+    pub const RUNTIME_SETTINGS: &'static [&'static str] = &["AWS_LAMBDA_FUNCTION_NAME"];
+
     pub fn from_env() -> Result<Self> {
         Self::from_vars(&ProcessEnv)
     }
@@ -798,6 +845,57 @@ mod tests {
         let mut vars = base();
         vars.remove("DRPILOT_SELECT_TAG");
         assert_eq!(err_var(vars), "DRPILOT_DB_INSTANCES");
+    }
+
+    /// Records every variable a config asks for.
+    struct Recording<'a>(
+        &'a HashMap<&'static str, &'static str>,
+        std::cell::RefCell<std::collections::BTreeSet<String>>,
+    );
+
+    impl Vars for Recording<'_> {
+        fn var(&self, name: &str) -> Option<String> {
+            self.1.borrow_mut().insert(name.to_string());
+            self.0.var(name)
+        }
+    }
+
+    fn read_by(vars: &HashMap<&'static str, &'static str>, parse: impl Fn(&dyn Vars) -> bool) -> Vec<String> {
+        let rec = Recording(vars, Default::default());
+        assert!(parse(&rec), "the settings used for this test must be valid");
+        rec.1.into_inner().into_iter().collect()
+    }
+
+    fn sorted(list: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn each_settings_list_is_exactly_what_its_config_reads() {
+        let mut copier = base();
+        copier.insert("DRPILOT_DB_INSTANCES", "a");
+        assert_eq!(
+            read_by(&copier, |v| CopierConfig::from_vars(v).is_ok()),
+            sorted(CopierConfig::SETTINGS)
+        );
+        assert_eq!(
+            read_by(&lag_base(), |v| LagConfig::from_vars(v).is_ok()),
+            sorted(LagConfig::SETTINGS)
+        );
+        let mut promoter = base();
+        promoter.insert("DRPILOT_STATE_BUCKET", "drpilot-state-dr");
+        promoter.insert(
+            "DRPILOT_DATABASES",
+            r#"[{"name": "orders", "kind": "rds-replica", "primary": "p", "replica": "r", "alarms": ["a"], "max_data_loss_seconds": 60, "dns": {"zone_id": "Z1", "record_name": "db.example.com"}}]"#,
+        );
+        let mut expected: Vec<&str> = PromoterConfig::SETTINGS.to_vec();
+        expected.extend(PromoterConfig::RUNTIME_SETTINGS);
+        assert_eq!(
+            read_by(&promoter, |v| PromoterConfig::from_vars(v).is_ok()),
+            sorted(&expected)
+        );
     }
 
     fn lag_base() -> HashMap<&'static str, &'static str> {

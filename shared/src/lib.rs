@@ -9,6 +9,7 @@ pub mod lagcheck;
 pub mod lambda;
 pub mod model;
 pub mod notice;
+pub mod permissions;
 pub mod plan;
 pub mod ports;
 pub mod promoter;

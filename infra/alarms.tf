@@ -1,0 +1,71 @@
+# Alarms, all notifying the responders' topic. The primary-health alarms also trigger the
+# promoter (through the EventBridge rule in triggers.tf).
+
+resource "aws_cloudwatch_metric_alarm" "primary_down" {
+  provider            = aws.dr
+  for_each            = { for d in var.databases : d.name => d }
+  alarm_name          = local.primary_down_alarms[each.key]
+  alarm_description   = "drpilot: replication from ${each.key}'s primary is broken (measured from ${var.dr_region}); the failover promoter decides"
+  namespace           = var.metric_namespace
+  metric_name         = "ReplicationHealthy"
+  dimensions          = { Resource = each.value.lag_resource }
+  statistic           = "Minimum"
+  period              = 60
+  evaluation_periods  = var.primary_down_periods
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  treat_missing_data  = "breaching" # no measurement at all is not health
+  alarm_actions       = [aws_sns_topic.responders.arn]
+  ok_actions          = [aws_sns_topic.responders.arn]
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "rpo_breached" {
+  provider            = aws.dr
+  for_each            = { for r in var.lag_resources : r.name => r }
+  alarm_name          = "${var.name_prefix}-${each.key}-rpo-breached"
+  alarm_description   = "drpilot: ${each.key} is further behind than its RPO budget (${each.value.rpo_seconds} s)"
+  namespace           = var.metric_namespace
+  metric_name         = "RpoBudgetBreached"
+  dimensions          = { Resource = each.key }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = var.rpo_alarm_periods
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  treat_missing_data  = "breaching"
+  alarm_actions       = [aws_sns_topic.responders.arn]
+  ok_actions          = [aws_sns_topic.responders.arn]
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "function_errors" {
+  provider            = aws.dr
+  for_each            = local.functions
+  alarm_name          = "${each.value}-errors"
+  alarm_description   = "drpilot: ${each.value} failed (its own notice or logs say why)"
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = each.value }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.responders.arn]
+  tags                = local.tags
+  depends_on          = [module.snapshot_copier, module.lag_checker, module.failover_promoter]
+}
+
+# Route 53 health checks of the primaries' endpoints: the promoter's checker quorum.
+resource "aws_route53_health_check" "primary" {
+  provider          = aws.primary
+  for_each          = { for d in var.databases : d.name => d if d.health_check != null }
+  fqdn              = each.value.health_check.fqdn
+  port              = each.value.health_check.port
+  type              = "TCP"
+  failure_threshold = 3
+  request_interval  = 10
+  tags              = merge(local.tags, { Name = "${var.name_prefix}-${each.key}-primary" })
+}

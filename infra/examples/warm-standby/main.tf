@@ -1,0 +1,68 @@
+# Warm standby: an RDS PostgreSQL primary in us-east-1 with a cross-region read replica in
+# us-west-2 (both managed elsewhere). drpilot copies snapshots, measures the replica's lag,
+# and fails the app's database record over to the replica when the primary region is lost.
+
+terraform {
+  required_version = ">= 1.5"
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.40"
+    }
+  }
+}
+
+provider "aws" {
+  alias  = "primary"
+  region = "us-east-1"
+}
+
+provider "aws" {
+  alias  = "dr"
+  region = "us-west-2"
+}
+
+module "drpilot" {
+  source    = "../.."
+  providers = { aws.primary = aws.primary, aws.dr = aws.dr }
+
+  primary_region = "us-east-1"
+  dr_region      = "us-west-2"
+  package_dir    = "${path.root}/../../../dist" # `make package`
+  architecture   = "arm64"
+
+  responders = {
+    emails = ["oncall@example.com"]
+    sms    = ["+14155550100"]
+  }
+
+  copier_db_instances = ["orders-db"]
+  copier_retain_days  = 14
+
+  lag_resources = [
+    { name = "orders-replica", kind = "rds-replica", replica = "orders-db-dr", rpo_seconds = 60 },
+    { name = "orders-copies", kind = "snapshot", db = "orders-db", db_kind = "instance", rpo_seconds = 90000 },
+  ]
+
+  databases = [{
+    name                  = "orders"
+    kind                  = "rds-replica"
+    primary               = "orders-db"
+    replica               = "orders-db-dr"
+    lag_resource          = "orders-replica"
+    max_data_loss_seconds = 60
+    dns                   = { zone_id = "Z0123456789ABCDEFGHIJ", record_name = "db.shop.example.com", ttl = 30 }
+    health_check          = { fqdn = "orders-db.abcdefghijkl.us-east-1.rds.amazonaws.com", port = 5432 }
+  }]
+
+  failover_mode = "advisory" # switch to "automatic" after a drill
+}
+
+output "drpilot" {
+  description = "Function names, topic, key and the acknowledge command."
+  value = {
+    functions   = module.drpilot.functions
+    topic       = module.drpilot.responders_topic_arn
+    acknowledge = module.drpilot.acknowledge_command
+  }
+}

@@ -1,0 +1,278 @@
+# drpilot: every function runs in the DR region (it must outlive the primary region), with
+# its state, metrics, alarms and the responders' topic. The primary region only forwards its
+# RDS snapshot events. Route 53 is global.
+
+data "aws_caller_identity" "current" {
+  provider = aws.dr
+}
+
+data "aws_partition" "current" {
+  provider = aws.dr
+}
+
+locals {
+  account   = data.aws_caller_identity.current.account_id
+  partition = data.aws_partition.current.partition
+  tags      = merge({ "managed-by" = "drpilot" }, var.tags)
+  functions = {
+    copier   = "${var.name_prefix}-snapshot-copier"
+    lag      = "${var.name_prefix}-lag-checker"
+    promoter = "${var.name_prefix}-failover-promoter"
+  }
+  # The primary-health alarm of each database: replication to its DR standby is broken.
+  primary_down_alarms = { for d in var.databases : d.name => "${var.name_prefix}-${d.name}-primary-down" }
+  lag_resources_json = jsonencode([
+    for r in var.lag_resources : { for k, v in r : k => v if v != null }
+  ])
+  databases_json = jsonencode([
+    for d in var.databases : merge(
+      { for k, v in d : k => v if v != null && !contains(["dns", "health_check"], k) },
+      {
+        alarms          = [local.primary_down_alarms[d.name]]
+        dns             = { zone_id = d.dns.zone_id, record_name = d.dns.record_name, ttl = d.dns.ttl }
+        health_check_id = d.health_check == null ? null : aws_route53_health_check.primary[d.name].id
+      }
+    )
+  ])
+}
+
+# --- KMS: DR snapshot copies, state, topic, logs, queues ----------------------------------
+
+data "aws_iam_policy_document" "key" {
+  #checkov:skip=CKV_AWS_109:the account root must administer its key (AWS default key policy)
+  #checkov:skip=CKV_AWS_111:the account root must administer its key (AWS default key policy)
+  #checkov:skip=CKV_AWS_356:a key policy's resource is always the key itself
+  statement {
+    sid       = "Account"
+    actions   = ["kms:*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account}:root"]
+    }
+  }
+  statement {
+    sid       = "Services"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*", "kms:Encrypt", "kms:ReEncrypt*", "kms:DescribeKey"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${var.dr_region}.amazonaws.com", "cloudwatch.amazonaws.com", "events.amazonaws.com", "sns.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_kms_key" "dr" {
+  provider                = aws.dr
+  description             = "drpilot: DR snapshot copies, state, notices and logs"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.key.json
+  tags                    = local.tags
+}
+
+resource "aws_kms_alias" "dr" {
+  provider      = aws.dr
+  name          = "alias/${var.name_prefix}-dr"
+  target_key_id = aws_kms_key.dr.key_id
+}
+
+# --- Responders' topic ----------------------------------------------------------------------
+
+resource "aws_sns_topic" "responders" {
+  provider          = aws.dr
+  name              = "${var.name_prefix}-responders"
+  kms_master_key_id = aws_kms_key.dr.arn
+  tags              = local.tags
+}
+
+data "aws_iam_policy_document" "responders" {
+  statement {
+    sid       = "AlarmsPublish"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.responders.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "responders" {
+  provider = aws.dr
+  arn      = aws_sns_topic.responders.arn
+  policy   = data.aws_iam_policy_document.responders.json
+}
+
+resource "aws_sns_topic_subscription" "responders" {
+  provider = aws.dr
+  for_each = merge(
+    { for e in var.responders.emails : "email:${e}" => { protocol = "email", endpoint = e } },
+    { for n in var.responders.sms : "sms:${n}" => { protocol = "sms", endpoint = n } },
+    { for u in var.responders.https : "https:${u}" => { protocol = "https", endpoint = u } },
+  )
+  topic_arn = aws_sns_topic.responders.arn
+  protocol  = each.value.protocol
+  endpoint  = each.value.endpoint
+}
+
+# --- State bucket (lag-checker alert state, failover records) ---------------------------------
+
+resource "aws_s3_bucket" "state" {
+  #checkov:skip=CKV_AWS_144:the state bucket belongs in the DR region; replicating it back would put a copy where the outage is
+  #checkov:skip=CKV_AWS_18:access logs of a few state objects written by drpilot's own roles add cost, not insight; CloudTrail data events cover audits
+  #checkov:skip=CKV2_AWS_62:nothing consumes events of the state objects
+  provider      = aws.dr
+  bucket_prefix = "${var.name_prefix}-state-"
+  tags          = local.tags
+}
+
+resource "aws_s3_bucket_versioning" "state" {
+  provider = aws.dr
+  bucket   = aws_s3_bucket.state.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "state" {
+  provider = aws.dr
+  bucket   = aws_s3_bucket.state.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = aws_kms_key.dr.arn
+    }
+    bucket_key_enabled = true
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "state" {
+  provider                = aws.dr
+  bucket                  = aws_s3_bucket.state.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "state" {
+  provider = aws.dr
+  bucket   = aws_s3_bucket.state.id
+  rule {
+    id     = "old-state-versions"
+    status = "Enabled"
+    filter {}
+    noncurrent_version_expiration {
+      noncurrent_days = 90
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+}
+
+# --- Failed asynchronous invocations ---------------------------------------------------------
+
+resource "aws_sqs_queue" "failed" {
+  provider                  = aws.dr
+  name                      = "${var.name_prefix}-failed-invocations"
+  kms_master_key_id         = aws_kms_key.dr.arn
+  message_retention_seconds = 1209600
+  tags                      = local.tags
+}
+
+# --- The functions ----------------------------------------------------------------------------
+
+module "snapshot_copier" {
+  source                 = "./modules/function"
+  providers              = { aws = aws.dr }
+  name                   = local.functions.copier
+  package_path           = "${var.package_dir}/snapshot-copier.zip"
+  architecture           = var.architecture
+  timeout                = 300
+  reserved_concurrency   = 1 # the copies-in-flight limit is counted per run
+  maximum_retry_attempts = 0 # a failed run has notified; the next scheduled run retries
+  kms_key_arn            = aws_kms_key.dr.arn
+  log_retention_days     = var.log_retention_days
+  dead_letter_queue_arn  = aws_sqs_queue.failed.arn
+  policy_json            = data.aws_iam_policy_document.snapshot_copier.json
+  tags                   = local.tags
+  environment = {
+    DRPILOT_SOURCE_REGION        = var.primary_region
+    DRPILOT_DR_REGION            = var.dr_region
+    DRPILOT_DB_INSTANCES         = join(",", var.copier_db_instances)
+    DRPILOT_DB_CLUSTERS          = join(",", var.copier_db_clusters)
+    DRPILOT_SELECT_TAG           = var.copier_select_tag
+    DRPILOT_DR_KMS_KEY_ID        = aws_kms_key.dr.arn
+    DRPILOT_MAX_COPIES_IN_FLIGHT = tostring(var.copier_max_copies_in_flight)
+    DRPILOT_RETAIN_COUNT         = var.copier_retain_count == null ? "" : tostring(var.copier_retain_count)
+    DRPILOT_RETAIN_DAYS          = var.copier_retain_days == null ? "" : tostring(var.copier_retain_days)
+    DRPILOT_COPY_SOURCE_TAGS     = tostring(var.copier_copy_source_tags)
+    DRPILOT_NOTIFY_TOPIC_ARN     = aws_sns_topic.responders.arn
+  }
+}
+
+module "lag_checker" {
+  source                 = "./modules/function"
+  providers              = { aws = aws.dr }
+  name                   = local.functions.lag
+  package_path           = "${var.package_dir}/lag-checker.zip"
+  architecture           = var.architecture
+  timeout                = 55 # runs every minute
+  reserved_concurrency   = 2
+  maximum_retry_attempts = 0 # the next minute's run measures again
+  kms_key_arn            = aws_kms_key.dr.arn
+  log_retention_days     = var.log_retention_days
+  dead_letter_queue_arn  = aws_sqs_queue.failed.arn
+  policy_json            = data.aws_iam_policy_document.lag_checker.json
+  tags                   = local.tags
+  environment = {
+    DRPILOT_SOURCE_REGION       = var.primary_region
+    DRPILOT_DR_REGION           = var.dr_region
+    DRPILOT_RESOURCES           = local.lag_resources_json
+    DRPILOT_LAG_WINDOW_SECONDS  = tostring(var.lag_window_seconds)
+    DRPILOT_METRIC_NAMESPACE    = var.metric_namespace
+    DRPILOT_STATE_BUCKET        = aws_s3_bucket.state.bucket
+    DRPILOT_STATE_PREFIX        = "drpilot/"
+    DRPILOT_NOTIFY_TOPIC_ARN    = aws_sns_topic.responders.arn
+    DRPILOT_S3_FORCE_PATH_STYLE = "false"
+  }
+}
+
+module "failover_promoter" {
+  source                 = "./modules/function"
+  providers              = { aws = aws.dr }
+  name                   = local.functions.promoter
+  package_path           = "${var.package_dir}/failover-promoter.zip"
+  architecture           = var.architecture
+  timeout                = 900 # it saves progress before this and the continuation schedule resumes
+  reserved_concurrency   = 5   # duplicates are resolved by the record's conditional writes
+  maximum_retry_attempts = 0   # the continuation schedule resumes a failed step
+  kms_key_arn            = aws_kms_key.dr.arn
+  log_retention_days     = var.log_retention_days
+  dead_letter_queue_arn  = aws_sqs_queue.failed.arn
+  policy_json            = data.aws_iam_policy_document.failover_promoter.json
+  tags                   = local.tags
+  environment = {
+    DRPILOT_SOURCE_REGION           = var.primary_region
+    DRPILOT_DR_REGION               = var.dr_region
+    DRPILOT_DATABASES               = local.databases_json
+    DRPILOT_MODE                    = var.failover_mode
+    DRPILOT_COOLDOWN_SECONDS        = tostring(var.cooldown_seconds)
+    DRPILOT_CHECKER_QUORUM_PERCENT  = tostring(var.checker_quorum_percent)
+    DRPILOT_LAG_LOOKBACK_SECONDS    = tostring(var.lag_lookback_seconds)
+    DRPILOT_POLL_SECONDS            = tostring(var.poll_seconds)
+    DRPILOT_DEADLINE_MARGIN_SECONDS = "30"
+    DRPILOT_METRIC_NAMESPACE        = var.metric_namespace
+    DRPILOT_STATE_BUCKET            = aws_s3_bucket.state.bucket
+    DRPILOT_STATE_PREFIX            = "drpilot/"
+    DRPILOT_NOTIFY_TOPIC_ARN        = aws_sns_topic.responders.arn
+    DRPILOT_S3_FORCE_PATH_STYLE     = "false"
+  }
+}

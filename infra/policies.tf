@@ -1,0 +1,168 @@
+# Each function's IAM policy: exactly the actions its code calls (the list lives in
+# shared/src/permissions.rs; a test in tests/ fails when the two differ), on the resources
+# it touches. Only read-only calls that AWS cannot scope use "*".
+
+locals {
+  rds_dr     = "arn:${local.partition}:rds:${var.dr_region}:${local.account}"
+  rds_source = "arn:${local.partition}:rds:${var.primary_region}:${local.account}"
+  s3_backups = distinct(flatten([
+    for r in var.lag_resources : [r.source_bucket, r.dr_bucket] if r.kind == "s3-backup"
+  ]))
+  replicas         = [for d in var.databases : d.replica if d.kind == "rds-replica"]
+  aurora           = [for d in var.databases : d if d.kind == "aurora-global"]
+  health_check_ids = [for h in aws_route53_health_check.primary : h.id]
+}
+
+data "aws_iam_policy_document" "snapshot_copier" {
+  statement {
+    sid = "ReadDatabasesAndSnapshots"
+    #checkov:skip=CKV_AWS_356:Describe* list every database and snapshot; AWS cannot scope a listing
+    actions   = ["rds:DescribeDBInstances", "rds:DescribeDBClusters", "rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
+    resources = ["*"]
+  }
+  statement {
+    sid     = "CopySnapshotsToDr"
+    actions = ["rds:CopyDBSnapshot", "rds:CopyDBClusterSnapshot", "rds:AddTagsToResource"]
+    resources = [
+      "${local.rds_source}:snapshot:*",
+      "${local.rds_source}:cluster-snapshot:*",
+      "${local.rds_dr}:snapshot:drpilot-*",
+      "${local.rds_dr}:cluster-snapshot:drpilot-*",
+    ]
+  }
+  statement {
+    sid       = "PruneOwnCopiesOnly"
+    actions   = ["rds:DeleteDBSnapshot", "rds:DeleteDBClusterSnapshot"]
+    resources = ["${local.rds_dr}:snapshot:drpilot-*", "${local.rds_dr}:cluster-snapshot:drpilot-*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/drpilot:managed-by"
+      values   = ["drpilot"]
+    }
+  }
+  statement {
+    sid       = "ReEncryptCopies"
+    actions   = ["kms:CreateGrant", "kms:DescribeKey"]
+    resources = concat([aws_kms_key.dr.arn], var.copier_source_kms_key_arns)
+    condition {
+      test     = "Bool"
+      variable = "kms:GrantIsForAWSResource"
+      values   = ["true"]
+    }
+  }
+  statement {
+    sid       = "NotifyResponders"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.responders.arn]
+  }
+}
+
+data "aws_iam_policy_document" "lag_checker" {
+  statement {
+    sid = "ReadReplicasAndCopies"
+    #checkov:skip=CKV_AWS_356:Describe* of replicas, clusters and snapshots; AWS cannot scope a listing
+    actions   = ["rds:DescribeDBInstances", "rds:DescribeDBClusters", "rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
+    resources = ["*"]
+  }
+  statement {
+    sid = "ReadLagMetrics"
+    #checkov:skip=CKV_AWS_356:GetMetricData has no resource-level permissions
+    actions   = ["cloudwatch:GetMetricData"]
+    resources = ["*"]
+  }
+  statement {
+    sid = "PublishOwnMetrics"
+    #checkov:skip=CKV_AWS_356:PutMetricData has no resource-level permissions; the namespace condition scopes it
+    #checkov:skip=CKV_AWS_111:scoped to drpilot's namespace by condition
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [var.metric_namespace]
+    }
+  }
+  statement {
+    sid       = "ListBackedUpBuckets"
+    actions   = ["s3:ListBucket"]
+    resources = [for b in concat(local.s3_backups, [aws_s3_bucket.state.bucket]) : "arn:${local.partition}:s3:::${b}"]
+  }
+  statement {
+    sid       = "AlertState"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${aws_s3_bucket.state.arn}/drpilot/lag-checker/*"]
+  }
+  statement {
+    sid       = "NotifyResponders"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.responders.arn]
+  }
+}
+
+data "aws_iam_policy_document" "failover_promoter" {
+  statement {
+    sid       = "RereadPrimaryHealthAlarms"
+    actions   = ["cloudwatch:DescribeAlarms"]
+    resources = [for a in values(local.primary_down_alarms) : "arn:${local.partition}:cloudwatch:${var.dr_region}:${local.account}:alarm:${a}"]
+  }
+  statement {
+    sid = "ReadLagHistory"
+    #checkov:skip=CKV_AWS_356:GetMetricData has no resource-level permissions
+    actions   = ["cloudwatch:GetMetricData"]
+    resources = ["*"]
+  }
+  statement {
+    sid = "ReadPrimaryAndStandby"
+    #checkov:skip=CKV_AWS_356:Describe* of instances, clusters and global clusters; read only
+    actions   = ["rds:DescribeDBInstances", "rds:DescribeDBClusters", "rds:DescribeGlobalClusters"]
+    resources = ["*"]
+  }
+  dynamic "statement" {
+    for_each = length(local.replicas) > 0 ? [1] : []
+    content {
+      sid       = "PromoteReplicas"
+      actions   = ["rds:PromoteReadReplica"]
+      resources = [for r in local.replicas : "${local.rds_dr}:db:${r}"]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.aurora) > 0 ? [1] : []
+    content {
+      sid     = "FailOverGlobalDatabases"
+      actions = ["rds:FailoverGlobalCluster", "rds:SwitchoverGlobalCluster"]
+      resources = concat(
+        [for d in local.aurora : "arn:${local.partition}:rds::${local.account}:global-cluster:${d.global_cluster}"],
+        [for d in local.aurora : "${local.rds_dr}:cluster:${d.secondary_cluster}"],
+        [for d in local.aurora : "${local.rds_source}:cluster:${d.primary_cluster}"],
+      )
+    }
+  }
+  statement {
+    sid       = "SwitchAppRecords"
+    actions   = ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"]
+    resources = distinct([for d in var.databases : "arn:${local.partition}:route53:::hostedzone/${trimprefix(d.dns.zone_id, "/hostedzone/")}"])
+  }
+  statement {
+    sid       = "WaitForDnsChanges"
+    actions   = ["route53:GetChange"]
+    resources = ["arn:${local.partition}:route53:::change/*"]
+  }
+  dynamic "statement" {
+    for_each = length(local.health_check_ids) > 0 ? [1] : []
+    content {
+      sid       = "ReadHealthCheckers"
+      actions   = ["route53:GetHealthCheckStatus"]
+      resources = [for id in local.health_check_ids : "arn:${local.partition}:route53:::healthcheck/${id}"]
+    }
+  }
+  statement {
+    sid       = "FailoverRecords"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${aws_s3_bucket.state.arn}/drpilot/failover-promoter/*"]
+  }
+  statement {
+    sid       = "NotifyResponders"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.responders.arn]
+  }
+}

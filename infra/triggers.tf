@@ -1,0 +1,138 @@
+# What invokes each function.
+
+locals {
+  triggers = {
+    copier-schedule = { function = module.snapshot_copier, schedule = var.copier_schedule, pattern = null }
+    copier-rds-snapshots = {
+      function = module.snapshot_copier
+      schedule = null
+      # forwarded from the primary region's default bus (below); the copier checks the region
+      pattern = jsonencode({
+        source        = ["aws.rds"]
+        "detail-type" = ["RDS DB Snapshot Event", "RDS DB Cluster Snapshot Event"]
+        region        = [var.primary_region]
+        detail        = { EventCategories = ["creation"] }
+      })
+    }
+    lag-schedule      = { function = module.lag_checker, schedule = "rate(1 minute)", pattern = null }
+    promoter-continue = { function = module.failover_promoter, schedule = "rate(1 minute)", pattern = null }
+    promoter-alarms = {
+      function = module.failover_promoter
+      schedule = null
+      pattern = jsonencode({
+        source        = ["aws.cloudwatch"]
+        "detail-type" = ["CloudWatch Alarm State Change"]
+        detail        = { alarmName = values(local.primary_down_alarms), state = { value = ["ALARM"] } }
+      })
+    }
+  }
+}
+
+resource "aws_cloudwatch_event_rule" "trigger" {
+  provider            = aws.dr
+  for_each            = local.triggers
+  name                = "${var.name_prefix}-${each.key}"
+  description         = "drpilot: invokes ${each.value.function.function_name}"
+  schedule_expression = each.value.schedule
+  event_pattern       = each.value.pattern
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_event_target" "trigger" {
+  provider = aws.dr
+  for_each = local.triggers
+  rule     = aws_cloudwatch_event_rule.trigger[each.key].name
+  arn      = each.value.function.function_arn
+  retry_policy {
+    maximum_event_age_in_seconds = 3600
+    maximum_retry_attempts       = 3
+  }
+  dead_letter_config {
+    arn = aws_sqs_queue.failed.arn
+  }
+}
+
+resource "aws_lambda_permission" "trigger" {
+  provider      = aws.dr
+  for_each      = local.triggers
+  statement_id  = "eventbridge-${each.key}"
+  action        = "lambda:InvokeFunction"
+  function_name = each.value.function.function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.trigger[each.key].arn
+}
+
+data "aws_iam_policy_document" "failed_queue" {
+  statement {
+    sid       = "EventBridgeDeadLetters"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failed.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [for r in aws_cloudwatch_event_rule.trigger : r.arn]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "failed" {
+  provider  = aws.dr
+  queue_url = aws_sqs_queue.failed.id
+  policy    = data.aws_iam_policy_document.failed_queue.json
+}
+
+# --- Primary region: forward RDS snapshot-created events to the DR region's bus -------------
+
+resource "aws_cloudwatch_event_rule" "forward_rds_snapshots" {
+  provider    = aws.primary
+  name        = "${var.name_prefix}-forward-rds-snapshots"
+  description = "drpilot: RDS snapshot creations, to the DR region so copies start at once"
+  event_pattern = jsonencode({
+    source        = ["aws.rds"]
+    "detail-type" = ["RDS DB Snapshot Event", "RDS DB Cluster Snapshot Event"]
+    detail        = { EventCategories = ["creation"] }
+  })
+  tags = local.tags
+}
+
+data "aws_iam_policy_document" "forward_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "forward" {
+  provider           = aws.primary
+  name               = "${var.name_prefix}-forward-rds-snapshots"
+  assume_role_policy = data.aws_iam_policy_document.forward_assume.json
+  tags               = local.tags
+}
+
+data "aws_iam_policy_document" "forward" {
+  statement {
+    actions   = ["events:PutEvents"]
+    resources = ["arn:${local.partition}:events:${var.dr_region}:${local.account}:event-bus/default"]
+  }
+}
+
+resource "aws_iam_role_policy" "forward" {
+  provider = aws.primary
+  name     = "put-events-dr"
+  role     = aws_iam_role.forward.id
+  policy   = data.aws_iam_policy_document.forward.json
+}
+
+resource "aws_cloudwatch_event_target" "forward" {
+  provider = aws.primary
+  rule     = aws_cloudwatch_event_rule.forward_rds_snapshots.name
+  arn      = "arn:${local.partition}:events:${var.dr_region}:${local.account}:event-bus/default"
+  role_arn = aws_iam_role.forward.arn
+}

@@ -1,0 +1,270 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name (functions, roles, alarms, bucket)."
+  type        = string
+  default     = "drpilot"
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}$", var.name_prefix))
+    error_message = "name_prefix: 2-31 lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "primary_region" {
+  description = "Region of the protected databases (must match the aws.primary provider)."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.primary_region))
+    error_message = "primary_region must be an AWS region name such as us-east-1."
+  }
+}
+
+variable "dr_region" {
+  description = "Disaster-recovery region: copies, replicas, state and all drpilot functions live here (must match the aws.dr provider and differ from primary_region)."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.dr_region))
+    error_message = "dr_region must be an AWS region name such as us-west-2."
+  }
+}
+
+variable "package_dir" {
+  description = "Directory holding the function zips built by `make package` (<function>.zip)."
+  type        = string
+}
+
+variable "architecture" {
+  description = "Instruction set of the packaged binaries: arm64 (default, cheaper) or x86_64."
+  type        = string
+  default     = "arm64"
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture must be arm64 or x86_64."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' log groups."
+  type        = number
+  default     = 365
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of CloudWatch Logs' retention values."
+  }
+}
+
+variable "responders" {
+  description = "Who receives drpilot's notices: e-mail addresses, SMS numbers (E.164) and HTTPS endpoints subscribed to the responders' topic."
+  type = object({
+    emails = optional(list(string), [])
+    sms    = optional(list(string), [])
+    https  = optional(list(string), [])
+  })
+  default = {}
+  validation {
+    condition     = alltrue([for n in var.responders.sms : can(regex("^\\+[1-9][0-9]{6,14}$", n))])
+    error_message = "responders.sms numbers must be in E.164 form, e.g. +14155550100."
+  }
+  validation {
+    condition     = alltrue([for u in var.responders.https : startswith(u, "https://")])
+    error_message = "responders.https endpoints must start with https://."
+  }
+}
+
+# --- snapshot-copier -------------------------------------------------------------------
+
+variable "copier_db_instances" {
+  description = "DB instance identifiers (primary region) whose snapshots are copied to the DR region."
+  type        = list(string)
+  default     = []
+}
+
+variable "copier_db_clusters" {
+  description = "DB cluster identifiers (Aurora, primary region) whose snapshots are copied."
+  type        = list(string)
+  default     = []
+}
+
+variable "copier_select_tag" {
+  description = "Also copy every DB instance and cluster carrying this tag: KEY=VALUE, or KEY for any value. Empty: none."
+  type        = string
+  default     = "drpilot:copy=true"
+}
+
+variable "copier_source_kms_key_arns" {
+  description = "KMS keys (primary region) of encrypted source databases: the copier needs a grant on them to re-encrypt copies."
+  type        = list(string)
+  default     = []
+}
+
+variable "copier_schedule" {
+  description = "EventBridge schedule of the copier (snapshot-created events also trigger it)."
+  type        = string
+  default     = "rate(1 hour)"
+  validation {
+    condition     = can(regex("^(rate|cron)\\(.+\\)$", var.copier_schedule))
+    error_message = "copier_schedule must be an EventBridge rate(...) or cron(...) expression."
+  }
+}
+
+variable "copier_max_copies_in_flight" {
+  description = "Copies in progress into the DR region at most (AWS allows 20)."
+  type        = number
+  default     = 20
+  validation {
+    condition     = var.copier_max_copies_in_flight >= 1 && var.copier_max_copies_in_flight <= 20
+    error_message = "copier_max_copies_in_flight must be within 1..20."
+  }
+}
+
+variable "copier_retain_count" {
+  description = "Keep at most this many DR copies per database (null: no count limit)."
+  type        = number
+  default     = 7
+  validation {
+    condition     = var.copier_retain_count == null ? true : var.copier_retain_count >= 1
+    error_message = "copier_retain_count must be at least 1, or null."
+  }
+}
+
+variable "copier_retain_days" {
+  description = "Delete DR copies whose source snapshot is older than this (null: no age limit). The newest copy always stays."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.copier_retain_days == null ? true : var.copier_retain_days >= 1
+    error_message = "copier_retain_days must be at least 1, or null."
+  }
+}
+
+variable "copier_copy_source_tags" {
+  description = "Copy the source snapshots' tags onto the DR copies."
+  type        = bool
+  default     = true
+}
+
+# --- lag-checker -------------------------------------------------------------------------
+
+variable "lag_resources" {
+  description = "What the lag checker measures against an RPO budget: kind rds-replica (replica), aurora-global (cluster), snapshot (db, db_kind), s3-backup (source_bucket, dr_bucket, prefix)."
+  type = list(object({
+    name          = string
+    kind          = string
+    rpo_seconds   = number
+    replica       = optional(string)
+    cluster       = optional(string)
+    db            = optional(string)
+    db_kind       = optional(string)
+    source_bucket = optional(string)
+    dr_bucket     = optional(string)
+    prefix        = optional(string)
+  }))
+  validation {
+    condition     = length(var.lag_resources) > 0 && alltrue([for r in var.lag_resources : contains(["rds-replica", "aurora-global", "snapshot", "s3-backup"], r.kind) && r.rpo_seconds > 0])
+    error_message = "lag_resources: at least one; kind one of rds-replica, aurora-global, snapshot, s3-backup; rpo_seconds > 0."
+  }
+}
+
+variable "lag_window_seconds" {
+  description = "A lag metric with no datapoint this recent means replication is broken."
+  type        = number
+  default     = 300
+  validation {
+    condition     = var.lag_window_seconds >= 60 && var.lag_window_seconds <= 86400
+    error_message = "lag_window_seconds must be within 60..86400."
+  }
+}
+
+variable "metric_namespace" {
+  description = "CloudWatch namespace of drpilot's metrics (DR region)."
+  type        = string
+  default     = "drpilot"
+  validation {
+    condition     = !startswith(var.metric_namespace, "AWS/")
+    error_message = "metric_namespace may not start with AWS/."
+  }
+}
+
+variable "rpo_alarm_periods" {
+  description = "Consecutive minutes of RPO-budget breach before the RPO alarm notifies."
+  type        = number
+  default     = 3
+}
+
+# --- failover-promoter ---------------------------------------------------------------------
+
+variable "databases" {
+  description = "Databases the promoter fails over: kind rds-replica (primary, replica) or aurora-global (global_cluster, primary_cluster, secondary_cluster); the lag checker resource that gates it; the DNS record it switches; an optional Route 53 health check of the primary's endpoint."
+  type = list(object({
+    name                  = string
+    kind                  = string
+    primary               = optional(string)
+    replica               = optional(string)
+    global_cluster        = optional(string)
+    primary_cluster       = optional(string)
+    secondary_cluster     = optional(string)
+    lag_resource          = string
+    max_data_loss_seconds = number
+    dns = object({
+      zone_id     = string
+      record_name = string
+      ttl         = optional(number, 60)
+    })
+    health_check = optional(object({
+      fqdn = string
+      port = number
+    }))
+  }))
+  validation {
+    condition     = alltrue([for d in var.databases : contains(["rds-replica", "aurora-global"], d.kind) && d.max_data_loss_seconds >= 0])
+    error_message = "databases: kind must be rds-replica or aurora-global; max_data_loss_seconds >= 0."
+  }
+}
+
+variable "failover_mode" {
+  description = "advisory: the promoter only says what it would do; automatic: it fails over."
+  type        = string
+  default     = "advisory"
+  validation {
+    condition     = contains(["advisory", "automatic"], var.failover_mode)
+    error_message = "failover_mode must be advisory or automatic."
+  }
+}
+
+variable "primary_down_periods" {
+  description = "Consecutive minutes of broken replication before the primary-health alarm fires."
+  type        = number
+  default     = 3
+}
+
+variable "cooldown_seconds" {
+  description = "No automatic failover within this long after the previous one completed."
+  type        = number
+  default     = 3600
+}
+
+variable "checker_quorum_percent" {
+  description = "Share of Route 53 health checkers that must report the primary failing."
+  type        = number
+  default     = 60
+  validation {
+    condition     = var.checker_quorum_percent >= 1 && var.checker_quorum_percent <= 100
+    error_message = "checker_quorum_percent must be within 1..100."
+  }
+}
+
+variable "lag_lookback_seconds" {
+  description = "How far before a failure the promoter looks for the last healthy lag."
+  type        = number
+  default     = 3600
+}
+
+variable "poll_seconds" {
+  description = "Wait between the promoter's looks at a promotion or DNS change."
+  type        = number
+  default     = 10
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}
