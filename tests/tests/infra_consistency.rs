@@ -134,7 +134,7 @@ fn every_function_is_known_to_the_permission_and_settings_lists() {
 fn settings_problems(root: &Body) -> Vec<String> {
     let mut problems = Vec::new();
     for (function, _, settings) in drpilot::permissions::FUNCTIONS {
-        let module = lambda_module(&root, function).expect("checked by every_function_has_a_lambda_in_terraform");
+        let module = lambda_module(root, function).expect("checked by every_function_has_a_lambda_in_terraform");
         let set_by_terraform = environment_keys(module);
         let read_by_code: BTreeSet<String> = settings.iter().map(|s| s.to_string()).collect();
         for s in read_by_code.difference(&set_by_terraform) {
@@ -150,8 +150,8 @@ fn settings_problems(root: &Body) -> Vec<String> {
 fn iam_problems(root: &Body) -> Vec<String> {
     let mut problems = Vec::new();
     for (function, actions, _) in drpilot::permissions::FUNCTIONS {
-        let module = lambda_module(&root, function).expect("checked by every_function_has_a_lambda_in_terraform");
-        let granted = policy_actions(&root, module);
+        let module = lambda_module(root, function).expect("checked by every_function_has_a_lambda_in_terraform");
+        let granted = policy_actions(root, module);
         let needed: BTreeSet<String> = actions.iter().map(|a| a.to_string()).collect();
         for a in needed.difference(&granted) {
             problems.push(format!("{function}: calls {a}, its IAM policy does not allow it"));
