@@ -269,6 +269,7 @@ module "failover_promoter" {
     DRPILOT_LAG_LOOKBACK_SECONDS    = tostring(var.lag_lookback_seconds)
     DRPILOT_POLL_SECONDS            = tostring(var.poll_seconds)
     DRPILOT_DEADLINE_MARGIN_SECONDS = "30"
+    DRPILOT_STUCK_AFTER_SECONDS     = tostring(var.stuck_after_seconds)
     DRPILOT_METRIC_NAMESPACE        = var.metric_namespace
     DRPILOT_STATE_BUCKET            = aws_s3_bucket.state.bucket
     DRPILOT_STATE_PREFIX            = "drpilot/"

@@ -263,6 +263,16 @@ variable "poll_seconds" {
   default     = 10
 }
 
+variable "stuck_after_seconds" {
+  description = "Tell responders (once) when a promotion or DNS change has been waiting this long; drpilot keeps waiting."
+  type        = number
+  default     = 1800
+  validation {
+    condition     = var.stuck_after_seconds >= 60 && var.stuck_after_seconds <= 86400
+    error_message = "stuck_after_seconds must be within 60..86400."
+  }
+}
+
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)

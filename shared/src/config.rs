@@ -671,6 +671,8 @@ pub struct PromoterConfig {
     pub poll_seconds: u32,
     /// Stop and save progress when less than this is left before the Lambda deadline.
     pub deadline_margin_seconds: u32,
+    /// Tell responders once when a promotion or DNS change has waited this long.
+    pub stuck_after_seconds: u32,
     pub namespace: String,
     pub state: StateLocation,
     pub notify_topic_arn: String,
@@ -690,6 +692,7 @@ impl PromoterConfig {
         "DRPILOT_LAG_LOOKBACK_SECONDS",
         "DRPILOT_POLL_SECONDS",
         "DRPILOT_DEADLINE_MARGIN_SECONDS",
+        "DRPILOT_STUCK_AFTER_SECONDS",
         "DRPILOT_METRIC_NAMESPACE",
         "DRPILOT_STATE_BUCKET",
         "DRPILOT_STATE_PREFIX",
@@ -736,6 +739,7 @@ impl PromoterConfig {
             lag_lookback_seconds: bounded("DRPILOT_LAG_LOOKBACK_SECONDS", 3600, 300..=7 * 86_400)?,
             poll_seconds: bounded("DRPILOT_POLL_SECONDS", 10, 1..=60)?,
             deadline_margin_seconds: bounded("DRPILOT_DEADLINE_MARGIN_SECONDS", 30, 0..=600)?,
+            stuck_after_seconds: bounded("DRPILOT_STUCK_AFTER_SECONDS", 1800, 1..=86_400)?,
             namespace: optional(vars, "DRPILOT_METRIC_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
             state: StateLocation::from_vars(vars)?,
             notify_topic_arn: topic_arn(vars, "DRPILOT_NOTIFY_TOPIC_ARN")?,

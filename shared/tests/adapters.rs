@@ -82,6 +82,17 @@ fn source_rules(dbs: &'static [&'static str], snapshots: Rule) -> Vec<Rule> {
     ]
 }
 
+/// The source region's snapshot listing: one automated snapshot per database asked about.
+fn each_db_has_one_snapshot() -> Rule {
+    mock!(Client::describe_db_snapshots)
+        .match_requests(|r| r.db_instance_identifier().is_some())
+        .then_compute_output(|r| {
+            DescribeDbSnapshotsOutput::builder()
+                .db_snapshots(source_snapshot(r.db_instance_identifier().unwrap()))
+                .build()
+        })
+}
+
 fn client(rules: &[&Rule]) -> Client {
     mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules, |c| c
         .retry_config(RetryConfig::standard().with_max_attempts(3)))
@@ -142,13 +153,7 @@ async fn throttled_listing_is_retried_and_the_run_completes() {
 
 #[tokio::test]
 async fn a_copy_failing_for_one_db_is_reported_and_the_other_db_is_copied() {
-    let snapshots = mock!(Client::describe_db_snapshots)
-        .match_requests(|r| r.db_instance_identifier().is_some())
-        .then_compute_output(|r| {
-            DescribeDbSnapshotsOutput::builder()
-                .db_snapshots(source_snapshot(r.db_instance_identifier().unwrap()))
-                .build()
-        });
+    let snapshots = each_db_has_one_snapshot();
     let source_rules = source_rules(&["orders", "billing"], snapshots);
     let dr_list = mock!(Client::describe_db_snapshots)
         .match_requests(|r| r.snapshot_type() == Some("manual"))
@@ -206,13 +211,7 @@ async fn a_copy_failing_for_one_db_is_reported_and_the_other_db_is_copied() {
 #[tokio::test]
 async fn copies_in_progress_in_the_dr_region_count_against_the_limit() {
     // AWS shows copies as `pending`/`copying` for minutes; the emulator never does.
-    let snapshots = mock!(Client::describe_db_snapshots)
-        .match_requests(|r| r.db_instance_identifier().is_some())
-        .then_compute_output(|r| {
-            DescribeDbSnapshotsOutput::builder()
-                .db_snapshots(source_snapshot(r.db_instance_identifier().unwrap()))
-                .build()
-        });
+    let snapshots = each_db_has_one_snapshot();
     let source_rules = source_rules(&["orders"], snapshots);
     let in_flight: Vec<DbSnapshot> = (0..20)
         .map(|i| {

@@ -395,3 +395,68 @@ impl Cloudwatch {
 fn aws_smithy_time(t: chrono::DateTime<chrono::Utc>) -> aws_sdk_cloudwatch::primitives::DateTime {
     aws_sdk_cloudwatch::primitives::DateTime::from_millis(t.timestamp_millis())
 }
+
+impl Regions {
+    /// A copy drpilot made on an earlier run, as the DR region would hold it. moto cannot age a
+    /// snapshot, so the copy carries the source snapshot time that history would have (the
+    /// copier's retention and the lag checker's freshness read that tag). Returns the copy id.
+    pub async fn seed_drpilot_copy(
+        &self,
+        db: &str,
+        copy_id: &str,
+        age: chrono::Duration,
+        kms_key: Option<&str>,
+    ) -> String {
+        let source = self.snapshot_instance(db, &format!("{copy_id}-src"), &[]).await;
+        let taken = (chrono::Utc::now() - age).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        self.rds_dr
+            .copy_db_snapshot()
+            .source_db_snapshot_identifier(source)
+            .target_db_snapshot_identifier(copy_id)
+            .set_kms_key_id(kms_key.map(str::to_string))
+            .set_tags(Some(rds_tags(&[
+                ("drpilot:managed-by", "drpilot"),
+                ("drpilot:source-db", db),
+                ("drpilot:source-region", &self.source),
+                ("drpilot:source-snapshot-time", &taken),
+            ])))
+            .send()
+            .await
+            .unwrap();
+        copy_id.to_string()
+    }
+}
+
+/// The address of a DB instance's endpoint.
+pub async fn instance_endpoint(rds: &aws_sdk_rds::Client, id: &str) -> String {
+    let out = rds
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .unwrap();
+    out.db_instances()[0]
+        .endpoint()
+        .and_then(|e| e.address())
+        .unwrap()
+        .to_string()
+}
+
+impl Cloudwatch {
+    /// A primary-health alarm as Terraform defines one (alarms.tf), starting in OK.
+    pub async fn primary_down_alarm(&self, name: &str) {
+        self.0
+            .put_metric_alarm()
+            .alarm_name(name)
+            .namespace("drpilot")
+            .metric_name("ReplicationHealthy")
+            .statistic(aws_sdk_cloudwatch::types::Statistic::Minimum)
+            .period(60)
+            .evaluation_periods(3)
+            .threshold(1.0)
+            .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::LessThanThreshold)
+            .send()
+            .await
+            .unwrap();
+    }
+}

@@ -9,7 +9,7 @@ use drpilot::aws::{cloudwatch, rds, route53, s3, sns};
 use drpilot::config::PromoterConfig;
 use drpilot::ports::Dns;
 use drpilot::promoter::{Invocation, Promoter, PromoterPorts};
-use drpilot_tests::account::{Cloudwatch, Regions, Responders};
+use drpilot_tests::account::{instance_endpoint, Cloudwatch, Regions, Responders};
 use drpilot_tests::standins::{AwsLikePromotion, CountingDns};
 use drpilot_tests::{repo_path, sdk, unique};
 use serde_json::{json, Value};
@@ -32,7 +32,6 @@ type Ports = PromoterPorts<
 struct Bed {
     r: Regions,
     responders: Responders,
-    cw_source: Cloudwatch,
     cw_dr: Cloudwatch,
     state_bucket: String,
     db: String,
@@ -65,23 +64,10 @@ async fn bed() -> Bed {
         .unwrap()
         .id()
         .to_string();
-    let primary_endpoint = r
-        .rds_source
-        .describe_db_instances()
-        .db_instance_identifier(&primary)
-        .send()
-        .await
-        .unwrap()
-        .db_instances()[0]
-        .endpoint()
-        .unwrap()
-        .address()
-        .unwrap()
-        .to_string();
+    let primary_endpoint = instance_endpoint(&r.rds_source, &primary).await;
     let record = format!("db.{domain}");
     let b = Bed {
         responders: Responders::new(DR, &unique("responders")).await,
-        cw_source: Cloudwatch::new(SOURCE).await,
         cw_dr: Cloudwatch::new(DR).await,
         state_bucket,
         db: unique("orders-db"),
@@ -96,21 +82,8 @@ async fn bed() -> Bed {
     };
     let ports = b.ports(0);
     ports.dns.inner.point(&b.dns_spec(), &b.primary_endpoint).await.unwrap();
-    // The primary-health alarm (in the primary's region), the way Terraform would define it.
-    b.cw_source
-        .0
-        .put_metric_alarm()
-        .alarm_name(&b.alarm)
-        .namespace("AWS/Route53")
-        .metric_name("HealthCheckStatus")
-        .statistic(aws_sdk_cloudwatch::types::Statistic::Minimum)
-        .period(60)
-        .evaluation_periods(3)
-        .threshold(1.0)
-        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::LessThanThreshold)
-        .send()
-        .await
-        .unwrap();
+    // The primary-health alarm, in the DR region, as infra/alarms.tf defines it.
+    b.cw_dr.primary_down_alarm(&b.alarm).await;
     b
 }
 
@@ -177,7 +150,7 @@ impl Bed {
 
     /// The alarm fires: its state in CloudWatch, and the EventBridge event.
     async fn fire(&self, since: DateTime<Utc>) -> Value {
-        self.cw_source
+        self.cw_dr
             .0
             .set_alarm_state()
             .alarm_name(&self.alarm)
@@ -190,7 +163,7 @@ impl Bed {
             &std::fs::read_to_string(repo_path("events/failover-promoter/alarm-eventbridge.json")).unwrap(),
         )
         .unwrap();
-        event["region"] = SOURCE.into();
+        event["region"] = DR.into();
         event["detail"]["alarmName"] = self.alarm.clone().into();
         event["detail"]["state"]["timestamp"] = since.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string().into();
         event
@@ -211,19 +184,7 @@ impl Bed {
     }
 
     async fn replica_endpoint(&self) -> String {
-        self.r
-            .rds_dr
-            .describe_db_instances()
-            .db_instance_identifier(&self.replica)
-            .send()
-            .await
-            .unwrap()
-            .db_instances()[0]
-            .endpoint()
-            .unwrap()
-            .address()
-            .unwrap()
-            .to_string()
+        instance_endpoint(&self.r.rds_dr, &self.replica).await
     }
 }
 
@@ -570,9 +531,9 @@ impl Bed {
                 .unwrap()
         };
         let stamp = since.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string();
-        let arn = format!("arn:aws:cloudwatch:{SOURCE}:123456789012:alarm:{}", self.alarm);
+        let arn = format!("arn:aws:cloudwatch:{DR}:123456789012:alarm:{}", self.alarm);
         let mut action = read("alarm-lambda-action.json");
-        action["region"] = SOURCE.into();
+        action["region"] = DR.into();
         action["alarmArn"] = arn.clone().into();
         action["alarmData"]["alarmName"] = self.alarm.clone().into();
         action["alarmData"]["state"]["timestamp"] = stamp.clone().into();
@@ -653,4 +614,28 @@ async fn a_confirmation_that_lags_the_alarm_is_picked_up_by_the_continuation() {
         .filter_map(|n| n.attribute("step").map(str::to_string))
         .collect();
     assert_eq!(steps, vec!["started", "promoted", "dns", "completed"]);
+}
+
+#[tokio::test]
+async fn a_promotion_that_takes_too_long_is_reported_once_and_still_completes() {
+    let b = bed().await;
+    let cfg = b.config("automatic", &[("DRPILOT_STUCK_AFTER_SECONDS", "1")]);
+    let ports = b.ports(4); // four looks (about 4 s) before AWS reports it promoted
+    let since = Utc::now() - Duration::seconds(20);
+    b.lag_history(since - Duration::seconds(60), 2.0).await;
+    b.primary_down().await;
+    let response = run(&ports, &cfg, b.fire(since).await, 120).await.unwrap();
+    assert_eq!(response["completed"], true, "{response:#}");
+    let notices = b.responders.received().await;
+    let steps: Vec<&str> = notices.iter().filter_map(|n| n.attribute("step")).collect();
+    assert_eq!(steps, vec!["started", "stuck", "promoted", "dns", "completed"]);
+    assert_eq!(
+        notices[1].subject,
+        format!("drpilot: failover of {} STUCK waiting for the promotion", b.db)
+    );
+    assert!(
+        notices[1].message.contains("Now: modifying (promoted: false)"),
+        "{}",
+        notices[1].message
+    );
 }

@@ -293,21 +293,8 @@ async fn snapshot_age_and_s3_backlog_are_recovery_points_too() {
     let b = bed("ca-west-1", "mx-central-1").await;
     let db = unique("invoices");
     b.r.create_instance(&db, false, &[]).await;
-    let snap = b.r.snapshot_instance(&db, &format!("{db}-nightly"), &[]).await;
-    let taken = (Utc::now() - Duration::hours(2)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    b.r.rds_dr
-        .copy_db_snapshot()
-        .source_db_snapshot_identifier(snap)
-        .target_db_snapshot_identifier(format!("{db}-copy"))
-        .set_tags(Some(drpilot_tests::account::rds_tags(&[
-            ("drpilot:managed-by", "drpilot"),
-            ("drpilot:source-db", &db),
-            ("drpilot:source-region", "ca-west-1"),
-            ("drpilot:source-snapshot-time", &taken),
-        ])))
-        .send()
-        .await
-        .unwrap();
+    b.r.seed_drpilot_copy(&db, &format!("{db}-copy"), Duration::hours(2), None)
+        .await;
     let (src_bucket, dr_bucket) = (unique("assets"), unique("assets-dr"));
     let s3_src = b.r.create_bucket("ca-west-1", &src_bucket).await;
     let s3_dr = b.r.create_bucket("mx-central-1", &dr_bucket).await;

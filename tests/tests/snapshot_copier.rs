@@ -134,28 +134,14 @@ async fn retention_prunes_exactly_the_expired_copies_and_nothing_else() {
     let r = Regions::new("eu-west-1", "eu-central-1").await;
     let db = unique("billing");
     r.create_instance(&db, false, &[]).await;
-    // Copies drpilot made on earlier days (moto cannot age a snapshot, so the copies carry the
-    // source snapshot times a real history would have; retention reads that tag).
-    let now = chrono::Utc::now();
+    // Copies drpilot made on earlier days (seeded with the ages a real history would have).
     let mut seeded = Vec::new();
     for days in [1i64, 3, 10, 20] {
-        let snap = r.snapshot_instance(&db, &format!("{db}-day-{days}"), &[]).await;
-        let copy_id = format!("{db}-copy-{days}");
-        let time = (now - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        r.rds_dr
-            .copy_db_snapshot()
-            .source_db_snapshot_identifier(snap)
-            .target_db_snapshot_identifier(&copy_id)
-            .set_tags(Some(drpilot_tests::account::rds_tags(&[
-                ("drpilot:managed-by", "drpilot"),
-                ("drpilot:source-db", &db),
-                ("drpilot:source-region", "eu-west-1"),
-                ("drpilot:source-snapshot-time", &time),
-            ])))
-            .send()
-            .await
-            .unwrap();
-        seeded.push(copy_id);
+        let copy = format!("{db}-copy-{days}");
+        seeded.push(
+            r.seed_drpilot_copy(&db, &copy, chrono::Duration::days(days), None)
+                .await,
+        );
     }
     // A copy someone made by hand (untagged), old: never drpilot's to delete.
     let hand = r.snapshot_instance(&db, &format!("{db}-hand"), &[]).await;
@@ -210,26 +196,13 @@ async fn retention_never_deletes_the_newest_copy_even_when_all_are_expired() {
     let r = Regions::new("ap-southeast-1", "ap-northeast-1").await;
     let db = unique("archive");
     r.create_instance(&db, false, &[]).await;
-    let now = chrono::Utc::now();
     let mut seeded = Vec::new();
     for days in [30i64, 60] {
-        let snap = r.snapshot_instance(&db, &format!("{db}-day-{days}"), &[]).await;
-        let copy_id = format!("{db}-copy-{days}");
-        let time = (now - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        r.rds_dr
-            .copy_db_snapshot()
-            .source_db_snapshot_identifier(snap)
-            .target_db_snapshot_identifier(&copy_id)
-            .set_tags(Some(drpilot_tests::account::rds_tags(&[
-                ("drpilot:managed-by", "drpilot"),
-                ("drpilot:source-db", &db),
-                ("drpilot:source-region", "ap-southeast-1"),
-                ("drpilot:source-snapshot-time", &time),
-            ])))
-            .send()
-            .await
-            .unwrap();
-        seeded.push(copy_id);
+        let copy = format!("{db}-copy-{days}");
+        seeded.push(
+            r.seed_drpilot_copy(&db, &copy, chrono::Duration::days(days), None)
+                .await,
+        );
     }
     // The DB is no longer selected (say it was deleted): only retention applies to its copies.
     let other = unique("other");

@@ -419,6 +419,7 @@ where
     async fn advance_steps(&self, db: &DatabaseSpec, mut record: DbRecord, mut etag: String) -> Result<Value> {
         let margin = Duration::seconds(i64::from(self.cfg.deadline_margin_seconds));
         let poll = std::time::Duration::from_secs(u64::from(self.cfg.poll_seconds));
+        let stuck_after = Duration::seconds(i64::from(self.cfg.stuck_after_seconds));
         loop {
             let f = record
                 .current
@@ -460,6 +461,16 @@ where
                 Step::AwaitPromoted => {
                     let state = self.ports.standby.state(&db.standby).await?;
                     if !(state.exists && state.promoted && state.status == "available") {
+                        let waited = Utc::now() - f.promote_accepted_at.unwrap_or(f.decided_at);
+                        if waited > stuck_after && !f.notices_sent.iter().any(|n| n == "stuck") {
+                            let seen = format!("{} (promoted: {})", state.status, state.promoted);
+                            self.ports
+                                .notifier
+                                .notify(&notices::stuck(self.cfg, db, f, "the promotion", &seen))
+                                .await?;
+                            f.notices_sent.push("stuck".into());
+                            etag = self.commit(db, &record, &etag).await?;
+                        }
                         tokio::time::sleep(poll).await;
                         continue;
                     }
@@ -484,6 +495,16 @@ where
                 Step::AwaitDns => {
                     let change = f.dns_change_id.clone().unwrap_or_default();
                     if !self.ports.dns.in_sync(&change).await? {
+                        let waited = Utc::now() - f.dns_requested_at.unwrap_or(f.decided_at);
+                        if waited > stuck_after && !f.notices_sent.iter().any(|n| n == "stuck") {
+                            let seen = format!("Route 53 change {change} still PENDING");
+                            self.ports
+                                .notifier
+                                .notify(&notices::stuck(self.cfg, db, f, "the DNS change", &seen))
+                                .await?;
+                            f.notices_sent.push("stuck".into());
+                            etag = self.commit(db, &record, &etag).await?;
+                        }
                         tokio::time::sleep(poll).await;
                         continue;
                     }

@@ -284,6 +284,33 @@ pub fn advisory(cfg: &PromoterConfig, db: &DatabaseSpec, trigger: &str, d: &Deci
     .with_attribute("step", "advisory")
 }
 
+/// A step has taken far longer than AWS normally needs: a human should look. Sent once.
+pub fn stuck(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover, step: &str, seen: &str) -> Notice {
+    let body = format!(
+        "Failover {id} of {db} is still waiting for {step} after {waited}; AWS usually needs minutes.\n\
+         Now: {seen}.\n\
+         drpilot keeps waiting and finishes the failover by itself if it completes. Check the standby \
+         in the console or with: aws rds describe-db-instances --region {dr} --db-instance-identifier {standby}\n\
+         Failover status: {status}\n",
+        id = f.id,
+        db = db.name,
+        waited = human_seconds(cfg.stuck_after_seconds as f64),
+        dr = cfg.dr_region,
+        standby = standby_name(&db.standby),
+        status = command(cfg, serde_json::json!({"action": "status"}))
+    );
+    let n = Notice::new(
+        Severity::Critical,
+        format!("drpilot: failover of {} STUCK waiting for {step}", db.name),
+        body,
+    )
+    .with_sms(format!(
+        "drpilot: failover of {} stuck waiting for {step}. A human should look. id {}",
+        db.name, f.id
+    ));
+    with_ids(n, db, f, "stuck")
+}
+
 pub fn acknowledged(db: &DatabaseSpec, f: &Failover, by: &str) -> Notice {
     let n = Notice::new(
         Severity::Info,

@@ -3,7 +3,7 @@
 
 use drpilot::copier::CopyReport;
 use drpilot::lagcheck::LagReport;
-use drpilot_tests::account::{Regions, Responders};
+use drpilot_tests::account::{instance_endpoint, Regions, Responders};
 use drpilot_tests::{function_binary, function_env, repo_path};
 use std::process::Command;
 
@@ -51,25 +51,9 @@ async fn demo() -> Result<(), String> {
     // Yesterday's and last week's copies, as earlier runs of drpilot would have left them
     // (the emulator cannot age a snapshot, so the source-time tag carries the age).
     for days in [1i64, 9, 16] {
-        let arn = r
-            .snapshot_instance("orders-db", &format!("orders-db-day-minus-{days}"), &[])
+        let copy = format!("drpilot-orders-db-nightly-{days}d-ago");
+        r.seed_drpilot_copy("orders-db", &copy, chrono::Duration::days(days), Some(&key))
             .await;
-        let time =
-            (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        r.rds_dr
-            .copy_db_snapshot()
-            .source_db_snapshot_identifier(arn)
-            .target_db_snapshot_identifier(format!("drpilot-orders-db-nightly-{days}d-ago"))
-            .kms_key_id(&key)
-            .set_tags(Some(drpilot_tests::account::rds_tags(&[
-                ("drpilot:managed-by", "drpilot"),
-                ("drpilot:source-db", "orders-db"),
-                ("drpilot:source-region", SOURCE),
-                ("drpilot:source-snapshot-time", &time),
-            ])))
-            .send()
-            .await
-            .map_err(|e| format!("seeding: {e}"))?;
     }
     // the newest snapshot of orders-db: taken by hand just now, before a migration
     r.snapshot_instance("orders-db", "orders-db-before-migration", &[("team", "payments")])
@@ -253,7 +237,7 @@ async fn simulate_failure(r: &Regions, responders: &Responders, state: &str) -> 
     use drpilot::promoter::{Invocation, Promoter, PromoterPorts};
     use drpilot_tests::standins::{AwsLikePromotion, CountingDns};
 
-    step("Route 53: db.shop.example.com -> orders-db (primary); alarm drpilot-orders-primary-down in us-east-1");
+    step("Route 53: db.shop.example.com -> orders-db (primary); alarm drpilot-orders-primary-down in us-west-2");
     let r53 = aws_sdk_route53::Client::new(&drpilot_tests::sdk("us-east-1").await);
     let zone = r53
         .create_hosted_zone()
@@ -265,22 +249,7 @@ async fn simulate_failure(r: &Regions, responders: &Responders, state: &str) -> 
         .hosted_zone()
         .map(|z| z.id().to_string())
         .unwrap_or_default();
-    let endpoint = |out: aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput| {
-        out.db_instances()
-            .first()
-            .and_then(|d| d.endpoint())
-            .and_then(|e| e.address())
-            .unwrap_or_default()
-            .to_string()
-    };
-    let primary = endpoint(
-        r.rds_source
-            .describe_db_instances()
-            .db_instance_identifier("orders-db")
-            .send()
-            .await
-            .map_err(|e| e.to_string())?,
-    );
+    let primary = instance_endpoint(&r.rds_source, "orders-db").await;
     let databases = serde_json::json!([{
         "name": "orders", "kind": "rds-replica", "primary": "orders-db", "replica": "orders-db-dr",
         "alarms": ["drpilot-orders-primary-down"], "lag_resource": "orders-db", "max_data_loss_seconds": 60,
@@ -316,21 +285,11 @@ async fn simulate_failure(r: &Regions, responders: &Responders, state: &str) -> 
     };
     let dns = &cfg.databases[0].dns;
     ports.dns.inner.point(dns, &primary).await.map_err(|e| e.to_string())?;
-    let cw = drpilot_tests::account::Cloudwatch::new(SOURCE).await;
-    cw.0.put_metric_alarm()
-        .alarm_name("drpilot-orders-primary-down")
-        .namespace("AWS/Route53")
-        .metric_name("HealthCheckStatus")
-        .statistic(aws_sdk_cloudwatch::types::Statistic::Minimum)
-        .period(60)
-        .evaluation_periods(3)
-        .threshold(1.0)
-        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::LessThanThreshold)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
+    // The primary-health alarm as infra/alarms.tf defines it (DR region, ReplicationHealthy).
+    let cw = drpilot_tests::account::Cloudwatch::new(DR).await;
+    cw.primary_down_alarm("drpilot-orders-primary-down").await;
 
-    step("FAILURE: orders-db stops answering in us-east-1; the alarm goes to ALARM");
+    step("FAILURE: orders-db stops in us-east-1; replication breaks; the primary-health alarm goes to ALARM");
     r.rds_source
         .stop_db_instance()
         .db_instance_identifier("orders-db")
@@ -349,6 +308,7 @@ async fn simulate_failure(r: &Regions, responders: &Responders, state: &str) -> 
             .map_err(|e| e.to_string())?,
     )
     .map_err(|e| e.to_string())?;
+    event["region"] = DR.into();
     event["detail"]["state"]["timestamp"] = chrono::Utc::now()
         .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
         .to_string()
@@ -427,14 +387,7 @@ async fn simulate_failure(r: &Regions, responders: &Responders, state: &str) -> 
     if let Some(last) = notices.last() {
         println!("\n  The last one, in full:\n{}", indent(&last.message));
     }
-    let replica = endpoint(
-        r.rds_dr
-            .describe_db_instances()
-            .db_instance_identifier("orders-db-dr")
-            .send()
-            .await
-            .map_err(|e| e.to_string())?,
-    );
+    let replica = instance_endpoint(&r.rds_dr, "orders-db-dr").await;
     Ok(f.completed_at.is_some() && now_points == replica && ports.standby.promotions() == 1 && notices.len() == 4)
 }
 
