@@ -11,6 +11,37 @@ pub trait Vars {
 
 pub struct ProcessEnv;
 
+/// Settings from a `KEY=VALUE` file (blank lines and `#` comments ignored), falling back to
+/// the process environment: how the CLI reads what Terraform's `dashboard_settings` output wrote.
+pub struct SettingsFile(pub HashMap<String, String>);
+
+impl SettingsFile {
+    pub fn read(path: &str) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::config("--settings", format!("cannot read {path}: {e}")))?;
+        let mut map = HashMap::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| Error::config("--settings", format!("{path}:{}: expected KEY=VALUE", n + 1)))?;
+            let v = v.trim();
+            let v = v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')).unwrap_or(v);
+            map.insert(k.trim().to_string(), v.to_string());
+        }
+        Ok(SettingsFile(map))
+    }
+}
+
+impl Vars for SettingsFile {
+    fn var(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned().or_else(|| std::env::var(name).ok())
+    }
+}
+
 impl Vars for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()
@@ -486,6 +517,38 @@ impl LagConfig {
 }
 
 pub const DEFAULT_NAMESPACE: &str = "drpilot";
+
+/// What the dashboard (and the drill) look at: the lag checker's resources and the promoter's
+/// databases, and where their state lives.
+#[derive(Debug, Clone)]
+pub struct DashboardConfig {
+    pub source_region: String,
+    pub dr_region: String,
+    pub resources: Vec<ResourceSpec>,
+    pub databases: Vec<DatabaseSpec>,
+    pub namespace: String,
+    pub state: StateLocation,
+    pub s3_force_path_style: bool,
+}
+
+impl DashboardConfig {
+    pub fn from_vars(vars: &dyn Vars) -> Result<Self> {
+        let (source_region, dr_region) = region_pair(vars)?;
+        Ok(DashboardConfig {
+            source_region,
+            dr_region,
+            resources: resources(vars)?,
+            databases: if optional(vars, DATABASES_VAR).is_some() {
+                databases(vars)?
+            } else {
+                vec![]
+            },
+            namespace: optional(vars, "DRPILOT_METRIC_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
+            state: StateLocation::from_vars(vars)?,
+            s3_force_path_style: parse_bool(vars, "DRPILOT_S3_FORCE_PATH_STYLE", false)?,
+        })
+    }
+}
 
 /// The DNS record the promoter points at the new primary.
 #[derive(Debug, Clone, PartialEq, Eq)]

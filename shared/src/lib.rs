@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod config;
 pub mod copier;
+pub mod dashboard;
 pub mod error;
 pub mod lagcheck;
 pub mod lambda;

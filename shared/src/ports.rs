@@ -161,6 +161,8 @@ pub struct StandbyState {
     /// No longer replicating from the primary: promoted (RDS) or the global writer (Aurora).
     pub promoted: bool,
     pub endpoint: Option<String>,
+    /// The standby's tags (a drill touches only standbys tagged for its plan).
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 pub trait StandbyControl: Sync {

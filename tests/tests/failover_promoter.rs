@@ -639,3 +639,130 @@ async fn a_promotion_that_takes_too_long_is_reported_once_and_still_completes() 
         notices[1].message
     );
 }
+
+impl Bed {
+    async fn tag_standby_for(&self, plan: &str) {
+        let arn = format!("arn:aws:rds:{DR}:123456789012:db:{}", self.replica);
+        self.r
+            .rds_dr
+            .add_tags_to_resource()
+            .resource_name(arn)
+            .tags(drpilot_tests::account::rds_tags(&[("drpilot:drill-plan", plan)])[0].clone())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    fn dashboard_config(&self) -> drpilot::config::DashboardConfig {
+        let resources =
+            json!([{"name": self.db, "kind": "rds-replica", "replica": self.replica, "rpo_seconds": 60}]).to_string();
+        let databases = json!([{
+            "name": self.db, "kind": "rds-replica", "primary": self.primary, "replica": self.replica,
+            "alarms": [self.alarm], "max_data_loss_seconds": 60,
+            "dns": {"zone_id": self.zone, "record_name": self.record}
+        }])
+        .to_string();
+        drpilot::config::DashboardConfig::from_vars(&HashMap::from([
+            ("DRPILOT_SOURCE_REGION", SOURCE),
+            ("DRPILOT_DR_REGION", DR),
+            ("DRPILOT_RESOURCES", resources.as_str()),
+            ("DRPILOT_DATABASES", databases.as_str()),
+            ("DRPILOT_STATE_BUCKET", self.state_bucket.as_str()),
+        ]))
+        .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_drill_refuses_a_standby_not_tagged_for_its_plan_and_changes_nothing() {
+    let b = bed().await;
+    let cfg = b.config("automatic", &[]);
+    let ports = b.ports(0);
+    b.lag_history(Utc::now() - Duration::seconds(30), 1.0).await;
+    let promoter = Promoter {
+        ports: &ports,
+        cfg: &cfg,
+        invocation: invocation(120),
+    };
+    let err = promoter
+        .drill(&b.db, "q4-2026", &b.db)
+        .await
+        .expect_err("untagged: refused");
+    assert!(
+        err.to_string().contains("is not tagged drpilot:drill-plan=q4-2026"),
+        "{err}"
+    );
+    b.tag_standby_for("q3-2026").await;
+    let err = promoter
+        .drill(&b.db, "q4-2026", &b.db)
+        .await
+        .expect_err("tagged for another plan: refused");
+    assert!(err.to_string().contains("nothing was changed"), "{err}");
+    b.tag_standby_for("q4-2026").await;
+    let err = promoter
+        .drill(&b.db, "q4-2026", "yes")
+        .await
+        .expect_err("no confirmation: refused");
+    assert!(err.to_string().contains("confirm it by naming the database"), "{err}");
+    assert_eq!((ports.standby.promotions(), ports.dns.changes()), (0, 0));
+    assert_eq!(b.dns_value().await.as_deref(), Some(b.primary_endpoint.as_str()));
+    assert!(b.responders.received().await.is_empty());
+    let status = run(&ports, &cfg, json!({"action": "status"}), 60).await.unwrap();
+    assert_eq!(status["databases"][0]["record"]["current"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_drill_fails_over_a_tagged_standby_reports_each_step_and_shows_on_the_dashboard() {
+    let b = bed().await;
+    let cfg = b.config("advisory", &[]); // a drill is a human's decision: it acts in advisory mode too
+    let ports = b.ports(1);
+    b.tag_standby_for("q4-2026").await;
+    b.lag_history(Utc::now() - Duration::seconds(30), 1.0).await;
+    let drill = json!({"action": "drill", "database": b.db, "plan": "q4-2026", "confirm": b.db});
+    let report = run(&ports, &cfg, drill, 120).await.expect("drill runs");
+    assert_eq!(report["passed"], true, "{report:#}");
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            "preflight: replication healthy",
+            "preflight: standby ready",
+            "failover: promote and switch DNS",
+            "verify: DNS points at the new primary"
+        ]
+    );
+    assert!(report["steps"].as_array().unwrap().iter().all(|s| s["passed"] == true));
+    assert!(
+        report["left_in"].as_str().unwrap().contains("is now the primary"),
+        "{report:#}"
+    );
+    assert_eq!(ports.standby.promotions(), 1);
+    assert_eq!(b.dns_value().await, Some(b.replica_endpoint().await));
+    let notices = b.responders.received().await;
+    let last = notices.last().unwrap();
+    assert_eq!(last.subject, format!("drpilot DRILL PASS: {} (q4-2026)", b.db));
+    assert!(
+        last.message.contains("[PASS] verify: DNS points at the new primary"),
+        "{}",
+        last.message
+    );
+
+    let board = drpilot::dashboard::gather(
+        &b.dashboard_config(),
+        &ports.metrics,
+        &drpilot::aws::rds::RdsDr::new(b.r.rds_dr.clone()),
+        &ports.state,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let db = &board.databases[0];
+    assert_eq!(db.failover, "awaiting-acknowledgement");
+    assert!(db.last_drill.as_ref().is_some_and(|d| d.passed), "{db:?}");
+    assert!(board.render().contains("PASS"), "{}", board.render());
+}

@@ -447,6 +447,7 @@ impl crate::ports::StandbyControl for RdsStandby {
             status: "missing".into(),
             promoted: false,
             endpoint: None,
+            tags: BTreeMap::new(),
         };
         match standby {
             Standby::RdsReplica { replica, .. } => {
@@ -468,6 +469,7 @@ impl crate::ports::StandbyControl for RdsStandby {
                     status: db.db_instance_status().unwrap_or_default().to_string(),
                     promoted: db.read_replica_source_db_instance_identifier().is_none(),
                     endpoint: db.endpoint().and_then(|e| e.address()).map(str::to_string),
+                    tags: tag_map(db.tag_list()),
                 })
             }
             Standby::AuroraGlobal {
@@ -516,6 +518,7 @@ impl crate::ports::StandbyControl for RdsStandby {
                     },
                     promoted: is_writer,
                     endpoint: cluster.endpoint().map(str::to_string),
+                    tags: tag_map(cluster.tag_list()),
                 })
             }
         }

@@ -29,6 +29,12 @@ pub enum PromoterEvent {
         database: String,
         by: String,
     },
+    /// A planned failover exercise of a database whose standby is tagged for `plan`.
+    Drill {
+        database: String,
+        plan: String,
+        confirm: String,
+    },
     /// A manual (planned) failover. `force_data_loss` accepts a lag-gate refusal.
     Failover {
         database: String,
@@ -93,6 +99,11 @@ pub fn parse(event: &Value) -> Result<PromoterEvent> {
                 database: database()?,
                 by: need(event, &["by"], "acknowledge (say who you are)")?.to_string(),
             }),
+            Some("drill") => Ok(PromoterEvent::Drill {
+                database: database()?,
+                plan: need(event, &["plan"], "drill (the plan the resources are tagged for)")?.to_string(),
+                confirm: text(event, &["confirm"]).unwrap_or_default().to_string(),
+            }),
             Some("failover") => Ok(PromoterEvent::Failover {
                 database: database()?,
                 reason: need(event, &["reason"], "failover (give a reason for the record)")?.to_string(),
@@ -100,7 +111,7 @@ pub fn parse(event: &Value) -> Result<PromoterEvent> {
                 planned: event.get("planned").and_then(Value::as_bool).unwrap_or(false),
             }),
             _ => Err(Error::BadEvent(format!(
-                "unknown action {action}; the promoter accepts status, acknowledge, failover"
+                "unknown action {action}; the promoter accepts status, acknowledge, failover, drill"
             ))),
         };
     }

@@ -2,6 +2,7 @@
 //! resumable, single-flight failover recorded in the DR state bucket → responders told at
 //! every step.
 
+pub mod drill;
 pub mod event;
 pub mod notices;
 pub mod record;
@@ -109,6 +110,11 @@ where
             PromoterEvent::Continue => self.on_continue().await,
             PromoterEvent::Status => self.status().await,
             PromoterEvent::Acknowledge { database, by } => self.acknowledge(&database, &by).await,
+            PromoterEvent::Drill {
+                database,
+                plan,
+                confirm,
+            } => self.drill(&database, &plan, &confirm).await,
             PromoterEvent::Failover {
                 database,
                 reason,

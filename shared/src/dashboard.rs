@@ -1,0 +1,412 @@
+//! The DR dashboard: is the business protected right now? One row per protected resource
+//! (recovery point vs budget, newest DR copy), one per failover-protected database (failover
+//! in progress or awaiting acknowledgement, last drill), and an overall verdict with reasons.
+
+use crate::config::{DashboardConfig, Target};
+use crate::error::Result;
+use crate::lagcheck::{metric, STATE_OBJECT};
+use crate::model::Snapshot;
+use crate::plan::alerting::Tracked;
+use crate::plan::copy::managed_copies_of;
+use crate::plan::lag::{human_seconds, Status};
+use crate::ports::{DrSnapshotStore, MetricId, Metrics, StateStore};
+use crate::promoter::record::DbRecord;
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The lag checker runs every minute: no verdict published for this long means it is not.
+const STALE_AFTER: Duration = Duration::minutes(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Protected,
+    AtRisk,
+    NotProtected,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Protected => "PROTECTED",
+            Verdict::AtRisk => "AT RISK",
+            Verdict::NotProtected => "NOT PROTECTED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResourceRow {
+    pub name: String,
+    pub kind: String,
+    /// healthy / breached / broken / stale (the lag checker is not reporting) / unknown.
+    pub status: String,
+    pub since: Option<String>,
+    pub recovery_point_seconds: Option<f64>,
+    pub rpo_seconds: f64,
+    pub newest_dr_copy: Option<String>,
+    pub newest_dr_copy_age_seconds: Option<f64>,
+}
+
+/// The last drill of a database, as the drill records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrillSummary {
+    pub at: DateTime<Utc>,
+    pub passed: bool,
+    pub rto_seconds: Option<f64>,
+    pub rpo_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatabaseRow {
+    pub name: String,
+    pub standby: String,
+    /// none / in-progress / awaiting-acknowledgement / acknowledged.
+    pub failover: String,
+    pub failover_detail: Option<String>,
+    pub last_drill: Option<DrillSummary>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Dashboard {
+    pub at: String,
+    pub primary_region: String,
+    pub dr_region: String,
+    pub verdict: Verdict,
+    pub reasons: Vec<String>,
+    pub resources: Vec<ResourceRow>,
+    pub databases: Vec<DatabaseRow>,
+}
+
+pub fn drill_key(cfg_prefix: &crate::config::StateLocation, db: &str) -> String {
+    cfg_prefix.key(&format!("drill/{db}.json"))
+}
+
+/// Reads everything the dashboard shows. Read-only.
+pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore>(
+    cfg: &DashboardConfig,
+    metrics: &M,
+    copies: &D,
+    state: &S,
+    now: DateTime<Utc>,
+) -> Result<Dashboard> {
+    let lag_state: BTreeMap<String, Tracked> = match state.load(&cfg.state.key(STATE_OBJECT)).await? {
+        Some(v) => serde_json::from_slice::<serde_json::Value>(&v.body)
+            .ok()
+            .and_then(|j| serde_json::from_value(j.get("resources").cloned().unwrap_or_default()).ok())
+            .unwrap_or_default(),
+        None => BTreeMap::new(),
+    };
+    let dr_copies: Vec<Snapshot> = if cfg
+        .resources
+        .iter()
+        .any(|r| matches!(r.target, Target::SnapshotCopies { .. }))
+    {
+        copies.copies().await?
+    } else {
+        vec![]
+    };
+    let mut resources = Vec::new();
+    for spec in &cfg.resources {
+        let dims = [(metric::DIMENSION, spec.name.as_str())];
+        let window = (now - Duration::hours(1), now + Duration::minutes(1));
+        let heartbeat = metrics
+            .newest(
+                &MetricId::new(&cfg.namespace, metric::BUDGET, &dims),
+                window.0,
+                window.1,
+            )
+            .await?;
+        let point = metrics
+            .newest(
+                &MetricId::new(&cfg.namespace, metric::RECOVERY_POINT, &dims),
+                window.0,
+                window.1,
+            )
+            .await?;
+        let tracked = lag_state.get(&spec.name);
+        let fresh = heartbeat.is_some_and(|h| now - h.at <= STALE_AFTER);
+        let status = match (fresh, tracked) {
+            (false, _) => "stale".to_string(),
+            (true, Some(t)) => t.status.as_str().to_string(),
+            (true, None) => Status::Unknown.as_str().to_string(),
+        };
+        let (newest_dr_copy, age) = match &spec.target {
+            Target::SnapshotCopies { db } => managed_copies_of(&dr_copies, db, &cfg.source_region)
+                .filter(|c| c.is_available())
+                .filter_map(|c| c.source_time().map(|t| (t, c.id.clone())))
+                .max()
+                .map(|(t, id)| (Some(id), Some((now - t).num_seconds().max(0) as f64)))
+                .unwrap_or((None, None)),
+            _ => (None, None),
+        };
+        resources.push(ResourceRow {
+            name: spec.name.clone(),
+            kind: spec.kind().into(),
+            status,
+            since: tracked.map(|t| stamp(t.since)),
+            recovery_point_seconds: point.filter(|p| now - p.at <= STALE_AFTER).map(|p| p.value),
+            rpo_seconds: spec.rpo_seconds,
+            newest_dr_copy,
+            newest_dr_copy_age_seconds: age,
+        });
+    }
+
+    let mut databases = Vec::new();
+    for db in &cfg.databases {
+        let record: DbRecord = match state
+            .load(&cfg.state.key(&format!("failover-promoter/{}.json", db.name)))
+            .await?
+        {
+            Some(v) => serde_json::from_slice(&v.body).unwrap_or_default(),
+            None => DbRecord::default(),
+        };
+        let (failover, failover_detail) = match &record.current {
+            None => ("none".to_string(), None),
+            Some(f) if f.is_active() => (
+                "in-progress".into(),
+                Some(format!("{} next step {:?}", f.id, f.next_step())),
+            ),
+            Some(f) if f.acknowledged.is_none() => (
+                "awaiting-acknowledgement".into(),
+                Some(format!(
+                    "{} completed {}",
+                    f.id,
+                    f.completed_at.map(stamp).unwrap_or_default()
+                )),
+            ),
+            Some(f) => (
+                "acknowledged".into(),
+                f.acknowledged
+                    .as_ref()
+                    .map(|a| format!("{} by {} at {}", f.id, a.by, stamp(a.at))),
+            ),
+        };
+        let last_drill = match state.load(&drill_key(&cfg.state, &db.name)).await? {
+            Some(v) => serde_json::from_slice::<DrillSummary>(&v.body).ok(),
+            None => None,
+        };
+        databases.push(DatabaseRow {
+            name: db.name.clone(),
+            standby: crate::promoter::standby_name(&db.standby).to_string(),
+            failover,
+            failover_detail,
+            last_drill,
+        });
+    }
+    let (verdict, reasons) = verdict(&resources, &databases, now);
+    Ok(Dashboard {
+        at: stamp(now),
+        primary_region: cfg.source_region.clone(),
+        dr_region: cfg.dr_region.clone(),
+        verdict,
+        reasons,
+        resources,
+        databases,
+    })
+}
+
+/// The overall verdict, with every reason that lowered it.
+pub fn verdict(resources: &[ResourceRow], databases: &[DatabaseRow], now: DateTime<Utc>) -> (Verdict, Vec<String>) {
+    let mut worst = Verdict::Protected;
+    let mut reasons = Vec::new();
+    let mut lower = |v: Verdict, why: String| {
+        worst = worst.max(v);
+        reasons.push(why);
+    };
+    for r in resources {
+        match r.status.as_str() {
+            "healthy" => {}
+            "breached" => lower(Verdict::AtRisk, format!("{} is over its RPO budget", r.name)),
+            "broken" => lower(
+                Verdict::NotProtected,
+                format!("{}: replication or backup is broken", r.name),
+            ),
+            "stale" => lower(
+                Verdict::NotProtected,
+                format!(
+                    "{}: no measurement in the last 5 minutes (is the lag checker running?)",
+                    r.name
+                ),
+            ),
+            other => lower(Verdict::AtRisk, format!("{}: status {other}", r.name)),
+        }
+    }
+    for d in databases {
+        match d.failover.as_str() {
+            "in-progress" => lower(Verdict::NotProtected, format!("{}: a failover is in progress", d.name)),
+            "awaiting-acknowledgement" => lower(
+                Verdict::AtRisk,
+                format!(
+                    "{}: failed over; automatic failover is disarmed until acknowledged",
+                    d.name
+                ),
+            ),
+            _ => {}
+        }
+        match &d.last_drill {
+            // informational: does not lower the verdict
+            None => lower(Verdict::Protected, format!("{}: never drilled", d.name)),
+            Some(drill) if !drill.passed => lower(Verdict::AtRisk, format!("{}: the last drill failed", d.name)),
+            Some(drill) if now - drill.at > Duration::days(92) => lower(
+                Verdict::Protected,
+                format!("{}: last drill is more than a quarter old", d.name),
+            ),
+            Some(_) => {}
+        }
+    }
+    (worst, reasons)
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl Dashboard {
+    /// The human view: readable without colour.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "DR status at {} ({} -> {}): {}\n",
+            self.at,
+            self.primary_region,
+            self.dr_region,
+            self.verdict.as_str()
+        );
+        for r in &self.reasons {
+            out.push_str(&format!("  - {r}\n"));
+        }
+        let rows: Vec<Vec<String>> = self
+            .resources
+            .iter()
+            .map(|r| {
+                vec![
+                    r.name.clone(),
+                    r.kind.clone(),
+                    r.status.to_uppercase(),
+                    r.recovery_point_seconds
+                        .map(human_seconds)
+                        .unwrap_or_else(|| "?".into()),
+                    human_seconds(r.rpo_seconds),
+                    match (&r.newest_dr_copy, r.newest_dr_copy_age_seconds) {
+                        (Some(id), Some(age)) => format!("{id} ({} old)", human_seconds(age)),
+                        _ => "-".into(),
+                    },
+                    r.since.clone().unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect();
+        out.push('\n');
+        out.push_str(&crate::table::render(
+            &[
+                "RESOURCE",
+                "KIND",
+                "STATUS",
+                "RECOVERY POINT",
+                "BUDGET",
+                "NEWEST DR COPY",
+                "SINCE",
+            ],
+            &rows,
+        ));
+        if !self.databases.is_empty() {
+            let rows: Vec<Vec<String>> = self
+                .databases
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.name.clone(),
+                        d.standby.clone(),
+                        d.failover.to_uppercase(),
+                        d.failover_detail.clone().unwrap_or_else(|| "-".into()),
+                        match &d.last_drill {
+                            None => "never".into(),
+                            Some(x) => format!(
+                                "{} {} (RTO {})",
+                                if x.passed { "PASS" } else { "FAIL" },
+                                x.at.format("%Y-%m-%d"),
+                                x.rto_seconds.map(human_seconds).unwrap_or_else(|| "?".into())
+                            ),
+                        },
+                    ]
+                })
+                .collect();
+            out.push('\n');
+            out.push_str(&crate::table::render(
+                &["DATABASE", "STANDBY", "FAILOVER", "DETAIL", "LAST DRILL"],
+                &rows,
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, status: &str) -> ResourceRow {
+        ResourceRow {
+            name: name.into(),
+            kind: "rds-replica".into(),
+            status: status.into(),
+            since: None,
+            recovery_point_seconds: None,
+            rpo_seconds: 60.0,
+            newest_dr_copy: None,
+            newest_dr_copy_age_seconds: None,
+        }
+    }
+
+    fn db(failover: &str, drill: Option<(i64, bool)>) -> DatabaseRow {
+        DatabaseRow {
+            name: "orders".into(),
+            standby: "orders-dr".into(),
+            failover: failover.into(),
+            failover_detail: None,
+            last_drill: drill.map(|(days, passed)| DrillSummary {
+                at: Utc::now() - Duration::days(days),
+                passed,
+                rto_seconds: Some(60.0),
+                rpo_seconds: Some(1.0),
+            }),
+        }
+    }
+
+    #[test]
+    fn the_verdict_is_the_worst_reason() {
+        let now = Utc::now();
+        assert_eq!(
+            verdict(&[row("a", "healthy")], &[db("none", Some((10, true)))], now),
+            (Verdict::Protected, vec![])
+        );
+        assert_eq!(verdict(&[row("a", "breached")], &[], now).0, Verdict::AtRisk);
+        assert_eq!(
+            verdict(&[row("a", "breached"), row("b", "broken")], &[], now).0,
+            Verdict::NotProtected
+        );
+        assert_eq!(verdict(&[row("a", "stale")], &[], now).0, Verdict::NotProtected);
+        assert_eq!(
+            verdict(&[row("a", "healthy")], &[db("in-progress", None)], now).0,
+            Verdict::NotProtected
+        );
+        assert_eq!(
+            verdict(&[row("a", "healthy")], &[db("awaiting-acknowledgement", None)], now).0,
+            Verdict::AtRisk
+        );
+        assert_eq!(
+            verdict(&[row("a", "healthy")], &[db("none", Some((10, false)))], now).0,
+            Verdict::AtRisk
+        );
+        let (v, reasons) = verdict(&[row("a", "healthy")], &[db("none", None)], now);
+        assert_eq!(
+            (v, reasons),
+            (Verdict::Protected, vec!["orders: never drilled".to_string()])
+        );
+        let (_, reasons) = verdict(&[], &[db("none", Some((100, true)))], now);
+        assert_eq!(
+            reasons,
+            vec!["orders: last drill is more than a quarter old".to_string()]
+        );
+    }
+}

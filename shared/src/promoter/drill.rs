@@ -1,0 +1,243 @@
+//! The DR drill: a planned failover exercise end to end, each step PASS/FAIL with timings,
+//! a report to responders, and a record the dashboard shows. It touches only a standby
+//! tagged `drpilot:drill-plan=<plan>`, and only with `confirm` naming the database.
+
+use super::{Promoter, Trigger};
+use crate::dashboard::{drill_key, DrillSummary};
+use crate::error::{Error, Result};
+use crate::lagcheck::metric;
+use crate::notice::{Notice, Severity};
+use crate::plan::lag::human_seconds;
+use crate::ports::{
+    AlarmView, Dns, HealthChecks, MetricId, Metrics, Notifier, PrimaryProbe, StandbyControl, StateStore,
+};
+use chrono::{Duration, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+pub const PLAN_TAG: &str = "drpilot:drill-plan";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillStep {
+    pub name: &'static str,
+    pub passed: bool,
+    pub seconds: f64,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillReport {
+    pub database: String,
+    pub plan: String,
+    pub started_at: String,
+    pub passed: bool,
+    pub steps: Vec<DrillStep>,
+    pub rto_seconds: Option<f64>,
+    pub rpo_seconds: Option<f64>,
+    /// The state the drill leaves the system in, and how to restore it.
+    pub left_in: String,
+}
+
+impl<A, P, H, M, S, D, St, N> Promoter<'_, A, P, H, M, S, D, St, N>
+where
+    A: AlarmView,
+    P: PrimaryProbe,
+    H: HealthChecks,
+    M: Metrics,
+    S: StandbyControl,
+    D: Dns,
+    St: StateStore,
+    N: Notifier,
+{
+    pub async fn drill(&self, database: &str, plan: &str, confirm: &str) -> Result<Value> {
+        let db = self.database(database)?;
+        let standby = super::standby_name(&db.standby);
+        // Refusals change nothing and are not drills: no record, no report.
+        if confirm != db.name {
+            return Err(Error::Refused(format!(
+                "a drill fails {0} over for real: confirm it by naming the database (confirm = \"{0}\"); nothing was changed",
+                db.name
+            )));
+        }
+        let state = self.ports.standby.state(&db.standby).await?;
+        if state.tags.get(PLAN_TAG).map(String::as_str) != Some(plan) {
+            return Err(Error::Refused(format!(
+                "{standby} is not tagged {PLAN_TAG}={plan}: a drill touches only resources tagged for its plan; nothing was changed"
+            )));
+        }
+
+        let started = Utc::now();
+        let mut steps: Vec<DrillStep> = Vec::new();
+        let mut clock = std::time::Instant::now();
+        let mut step = |name: &'static str, passed: bool, detail: String, clock: &mut std::time::Instant| {
+            steps.push(DrillStep {
+                name,
+                passed,
+                seconds: clock.elapsed().as_secs_f64(),
+                detail,
+            });
+            *clock = std::time::Instant::now();
+            passed
+        };
+
+        // 1. Preflight: replication measured recently and within the data-loss limit.
+        let id = MetricId::new(
+            &self.cfg.namespace,
+            metric::RECOVERY_POINT,
+            &[(metric::DIMENSION, &db.lag_resource)],
+        );
+        let now = Utc::now();
+        let lag = self
+            .ports
+            .metrics
+            .newest(&id, now - Duration::minutes(10), now + Duration::minutes(1))
+            .await?;
+        let preflight = match lag {
+            Some(p) if p.value <= db.max_data_loss_seconds => (
+                true,
+                format!(
+                    "last lag {} (limit {})",
+                    human_seconds(p.value),
+                    human_seconds(db.max_data_loss_seconds)
+                ),
+            ),
+            Some(p) => (
+                false,
+                format!(
+                    "lag {} exceeds the limit {}",
+                    human_seconds(p.value),
+                    human_seconds(db.max_data_loss_seconds)
+                ),
+            ),
+            None => (
+                false,
+                format!(
+                    "no lag measured for {} in the last 10 minutes (is the lag checker running?)",
+                    db.lag_resource
+                ),
+            ),
+        };
+        let mut ok = step("preflight: replication healthy", preflight.0, preflight.1, &mut clock);
+        ok = ok
+            && step(
+                "preflight: standby ready",
+                state.exists && !state.promoted && state.status == "available",
+                format!(
+                    "{standby} is {}{}",
+                    state.status,
+                    if state.promoted { ", already promoted" } else { "" }
+                ),
+                &mut clock,
+            );
+
+        // 2. The planned failover, through the promoter's own path (record, lock, notices).
+        let mut rto = None;
+        let mut rpo = None;
+        if ok {
+            let outcome = self
+                .decide_and_act(
+                    db,
+                    Trigger::Operator {
+                        reason: format!("drill {plan}"),
+                        force_data_loss: false,
+                        planned: true,
+                    },
+                    false,
+                )
+                .await;
+            let (record, _) = self.load(&db.name).await?;
+            let f = record.current.filter(|f| f.cause.contains("operator"));
+            let done = f.as_ref().is_some_and(|f| f.completed_at.is_some());
+            let detail = match (&outcome, &f) {
+                (Err(e), _) => format!("failed: {e}"),
+                (Ok(_), Some(f)) if done => format!("{} completed", f.id),
+                (Ok(v), _) => format!("not completed: {v}"),
+            };
+            ok = step("failover: promote and switch DNS", done, detail, &mut clock);
+            if let Some(f) = f.filter(|_| done) {
+                rto = super::notices::rto_components(&f).map(|c| c.1 + c.2);
+                rpo = f.estimated_rpo_seconds;
+                // 3. Traffic really goes to the new primary.
+                let target = f.target.clone().unwrap_or_default();
+                let points = self.ports.dns.current(&db.dns).await?.unwrap_or_default();
+                ok = step(
+                    "verify: DNS points at the new primary",
+                    points == target,
+                    format!("{} -> {points}", db.dns.record_name.trim_end_matches('.')),
+                    &mut clock,
+                );
+            }
+        }
+
+        let left_in = if steps.iter().any(|s| s.name.starts_with("failover") && s.passed) {
+            format!(
+                "{standby} is now the primary of {db} and {record} points at it; automatic failover of {db} stays \
+                 disarmed until a human acknowledges. To restore: create a new cross-region replica of {standby}, \
+                 update the promoter's databases setting, then acknowledge.",
+                db = db.name,
+                record = db.dns.record_name.trim_end_matches('.')
+            )
+        } else {
+            "unchanged: the drill stopped before failing over".to_string()
+        };
+        let report = DrillReport {
+            database: db.name.clone(),
+            plan: plan.to_string(),
+            started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            passed: ok,
+            steps,
+            rto_seconds: rto,
+            rpo_seconds: rpo,
+            left_in,
+        };
+        let summary = DrillSummary {
+            at: started,
+            passed: ok,
+            rto_seconds: rto,
+            rpo_seconds: rpo,
+        };
+        let key = drill_key(&self.cfg.state, &db.name);
+        let etag = self.ports.state.load(&key).await?.map(|v| v.etag);
+        let body = serde_json::to_vec_pretty(&summary).map_err(|e| Error::RunFailed(e.to_string()))?;
+        self.ports.state.save(&key, &body, etag.as_deref()).await?;
+        self.ports.notifier.notify(&drill_notice(self.cfg, &report)).await?;
+        serde_json::to_value(&report).map_err(|e| Error::RunFailed(e.to_string()))
+    }
+}
+
+fn drill_notice(cfg: &crate::config::PromoterConfig, r: &DrillReport) -> Notice {
+    let mut body = format!(
+        "drpilot drill \"{}\" of {} ({} -> {}), started {}: {}\n\n",
+        r.plan,
+        r.database,
+        cfg.source_region,
+        cfg.dr_region,
+        r.started_at,
+        if r.passed { "PASS" } else { "FAIL" }
+    );
+    for s in &r.steps {
+        body.push_str(&format!(
+            "  [{}] {} ({:.1}s): {}\n",
+            if s.passed { "PASS" } else { "FAIL" },
+            s.name,
+            s.seconds,
+            s.detail
+        ));
+    }
+    if let Some(rto) = r.rto_seconds {
+        body.push_str(&format!("\nMeasured RTO (promote + DNS): {}\n", human_seconds(rto)));
+    }
+    if let Some(rpo) = r.rpo_seconds {
+        body.push_str(&format!("Estimated RPO (last healthy lag): {}\n", human_seconds(rpo)));
+    }
+    body.push_str(&format!("\nLeft in: {}\n", r.left_in));
+    let verdict = if r.passed { "PASS" } else { "FAIL" };
+    Notice::new(
+        if r.passed { Severity::Info } else { Severity::Warning },
+        format!("drpilot DRILL {verdict}: {} ({})", r.database, r.plan),
+        body,
+    )
+    .with_sms(format!("drpilot drill of {}: {verdict}", r.database))
+    .with_attribute("database", r.database.clone())
+    .with_attribute("step", "drill")
+}
