@@ -36,3 +36,20 @@ output "acknowledge_command" {
   description = "How a responder acknowledges a completed failover (re-arms automatic failover)."
   value       = "aws lambda invoke --region ${var.dr_region} --function-name ${module.failover_promoter.function_name} --cli-binary-format raw-in-base64-out --payload '{\"action\":\"acknowledge\",\"database\":\"NAME\",\"by\":\"YOU\"}' /dev/stdout"
 }
+
+output "dashboard_settings" {
+  description = "Settings for the operator CLI: terraform output -raw dashboard_settings > drpilot.env, then drpilot status --settings drpilot.env (or drpilot drill ...)."
+  value = join("\n", [
+    "DRPILOT_SOURCE_REGION=${var.primary_region}",
+    "DRPILOT_DR_REGION=${var.dr_region}",
+    "DRPILOT_RESOURCES='${local.lag_resources_json}'",
+    "DRPILOT_DATABASES='${local.databases_json}'",
+    "DRPILOT_MODE=${var.failover_mode}",
+    "DRPILOT_LAG_LOOKBACK_SECONDS=${var.lag_lookback_seconds}",
+    "DRPILOT_METRIC_NAMESPACE=${var.metric_namespace}",
+    "DRPILOT_STATE_BUCKET=${aws_s3_bucket.state.bucket}",
+    "DRPILOT_STATE_PREFIX=drpilot/",
+    "DRPILOT_NOTIFY_TOPIC_ARN=${aws_sns_topic.responders.arn}",
+    "",
+  ])
+}

@@ -156,9 +156,9 @@ data "aws_iam_policy_document" "failover_promoter" {
     }
   }
   statement {
-    sid       = "FailoverRecords"
+    sid       = "FailoverAndDrillRecords"
     actions   = ["s3:GetObject", "s3:PutObject"]
-    resources = ["${aws_s3_bucket.state.arn}/drpilot/failover-promoter/*"]
+    resources = ["${aws_s3_bucket.state.arn}/drpilot/failover-promoter/*", "${aws_s3_bucket.state.arn}/drpilot/drill/*"]
   }
   statement {
     sid       = "NotifyResponders"

@@ -1,11 +1,20 @@
 # What invokes each function.
 
 locals {
-  triggers = {
-    copier-schedule = { function = module.snapshot_copier, schedule = var.copier_schedule, pattern = null }
+  drill_trigger = var.drill == null ? {} : {
+    promoter-drill = {
+      function = module.failover_promoter
+      schedule = var.drill.schedule
+      pattern  = null
+      input    = jsonencode({ action = "drill", database = var.drill.database, plan = var.drill.plan, confirm = var.drill.database })
+    }
+  }
+  triggers = merge(local.drill_trigger, {
+    copier-schedule = { function = module.snapshot_copier, schedule = var.copier_schedule, pattern = null, input = null }
     copier-rds-snapshots = {
       function = module.snapshot_copier
       schedule = null
+      input    = null
       # forwarded from the primary region's default bus (below); the copier checks the region
       pattern = jsonencode({
         source        = ["aws.rds"]
@@ -14,18 +23,19 @@ locals {
         detail        = { EventCategories = ["creation"] }
       })
     }
-    lag-schedule      = { function = module.lag_checker, schedule = "rate(1 minute)", pattern = null }
-    promoter-continue = { function = module.failover_promoter, schedule = "rate(1 minute)", pattern = null }
+    lag-schedule      = { function = module.lag_checker, schedule = "rate(1 minute)", pattern = null, input = null }
+    promoter-continue = { function = module.failover_promoter, schedule = "rate(1 minute)", pattern = null, input = null }
     promoter-alarms = {
       function = module.failover_promoter
       schedule = null
+      input    = null
       pattern = jsonencode({
         source        = ["aws.cloudwatch"]
         "detail-type" = ["CloudWatch Alarm State Change"]
         detail        = { alarmName = values(local.primary_down_alarms), state = { value = ["ALARM"] } }
       })
     }
-  }
+  })
 }
 
 resource "aws_cloudwatch_event_rule" "trigger" {
@@ -43,6 +53,7 @@ resource "aws_cloudwatch_event_target" "trigger" {
   for_each = local.triggers
   rule     = aws_cloudwatch_event_rule.trigger[each.key].name
   arn      = each.value.function.function_arn
+  input    = each.value.input
   retry_policy {
     maximum_event_age_in_seconds = 3600
     maximum_retry_attempts       = 3

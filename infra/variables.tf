@@ -263,6 +263,16 @@ variable "poll_seconds" {
   default     = 10
 }
 
+variable "drill" {
+  description = "A scheduled DR drill (null: none): a planned failover of `database`, whose standby must carry the tag drpilot:drill-plan=<plan>. It really fails over; see the README for the state it leaves."
+  type = object({
+    database = string
+    plan     = string
+    schedule = optional(string, "cron(0 9 ? 1,4,7,10 TUE#2 *)") # quarterly, second Tuesday, 09:00 UTC
+  })
+  default = null
+}
+
 variable "stuck_after_seconds" {
   description = "Tell responders (once) when a promotion or DNS change has been waiting this long; drpilot keeps waiting."
   type        = number

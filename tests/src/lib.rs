@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub mod account;
+pub mod scenario;
 pub mod standins;
 
 pub const ACCOUNT_ID: &str = "123456789012";

@@ -56,6 +56,10 @@ module "drpilot" {
   }]
 
   failover_mode = "advisory" # switch to "automatic" after a drill
+
+  # A quarterly drill really fails orders over (tag orders-db-dr with drpilot:drill-plan=quarterly
+  # to allow it); leave it off until the team has run one by hand with `drpilot drill`.
+  # drill = { database = "orders", plan = "quarterly" }
 }
 
 output "drpilot" {

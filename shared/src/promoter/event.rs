@@ -209,6 +209,10 @@ mod tests {
             matches!(parse(&fixture("acknowledge.json")).unwrap(), PromoterEvent::Acknowledge { by, .. } if by == "alice@example.com")
         );
         assert!(matches!(
+            parse(&fixture("drill.json")).unwrap(),
+            PromoterEvent::Drill { database, plan, confirm } if database == "orders" && plan == "q4-2026" && confirm == "orders"
+        ));
+        assert!(matches!(
             parse(&fixture("manual-failover.json")).unwrap(),
             PromoterEvent::Failover {
                 planned: true,

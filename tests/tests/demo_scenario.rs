@@ -1,0 +1,83 @@
+//! `make demo`'s scenario, as a test: the dashboard's verdicts before and after a primary
+//! failure, and the failover timeline's steps.
+
+use drpilot::dashboard::Verdict;
+
+#[test]
+fn the_demo_scenario_protects_the_business_and_shows_it() {
+    // The whole scenario is one deep future; unoptimised, its polls need more than a test
+    // thread's 2 MiB of stack (`make demo` runs it on the main thread's 8 MiB).
+    let outcome = std::thread::Builder::new()
+        .stack_size(16 << 20)
+        .spawn(|| {
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(drpilot_tests::scenario::run())
+        })
+        .unwrap()
+        .join()
+        .unwrap()
+        .expect("the scenario runs");
+    assert!(outcome.passed, "every step of the demo did what it should");
+
+    // Before: reports-db's replica is 7 minutes behind a 5-minute budget: at risk, and why.
+    let before = &outcome.dashboard_before;
+    assert_eq!(before.verdict, Verdict::AtRisk, "{}", before.render());
+    assert!(
+        before
+            .reasons
+            .contains(&"reports-db is over its RPO budget".to_string()),
+        "{:?}",
+        before.reasons
+    );
+    let status = |name: &str| {
+        before
+            .resources
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.status.clone())
+    };
+    assert_eq!(status("orders-db").as_deref(), Some("healthy"));
+    assert_eq!(status("reports-db").as_deref(), Some("breached"));
+    let copies = before.resources.iter().find(|r| r.name == "orders-db-copies").unwrap();
+    assert!(
+        copies
+            .newest_dr_copy
+            .as_deref()
+            .is_some_and(|c| c.starts_with("drpilot-orders-db-before-migration-")),
+        "{copies:?}"
+    );
+    assert_eq!(before.databases[0].failover, "none");
+
+    // After: orders failed over and waits for a human to re-arm automatic failover.
+    let after = &outcome.dashboard_after;
+    assert_eq!(after.verdict, Verdict::AtRisk, "{}", after.render());
+    assert_eq!(after.databases[0].failover, "awaiting-acknowledgement");
+    assert!(
+        after
+            .reasons
+            .iter()
+            .any(|r| r.contains("automatic failover is disarmed until acknowledged")),
+        "{:?}",
+        after.reasons
+    );
+
+    // The timeline, in order.
+    let f = outcome.failover.expect("a failover was recorded");
+    let timeline = drpilot::promoter::notices::timeline(&f);
+    let order = [
+        "failure detected",
+        "decided to promote",
+        "promotion requested",
+        "standby promoted",
+        "DNS change submitted",
+        "DNS change in sync",
+        "completed",
+    ];
+    let positions: Vec<usize> = order
+        .iter()
+        .map(|s| timeline.find(s).unwrap_or_else(|| panic!("{s} missing:\n{timeline}")))
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{timeline}");
+    assert_eq!(f.estimated_rpo_seconds, Some(3.0));
+}
