@@ -203,6 +203,7 @@ variable "databases" {
     secondary_cluster     = optional(string)
     lag_resource          = string
     max_data_loss_seconds = number
+    rto_seconds           = optional(number)
     dns = object({
       zone_id     = string
       record_name = string

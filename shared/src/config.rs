@@ -583,12 +583,14 @@ pub struct DatabaseSpec {
     /// The lag checker's resource name whose `RecoveryPointSeconds` history gates promotion.
     pub lag_resource: String,
     pub max_data_loss_seconds: f64,
+    /// The recovery time objective: a failover's measured RTO is reported against it.
+    pub rto_seconds: Option<f64>,
     pub health_check_id: Option<String>,
     pub dns: DnsSpec,
 }
 
 const DATABASES_VAR: &str = "DRPILOT_DATABASES";
-const DATABASES_HELP: &str = r#"a JSON array like [{"name": "orders", "kind": "rds-replica", "primary": "orders-db", "replica": "orders-db-dr", "alarms": ["orders-primary-down"], "max_data_loss_seconds": 60, "dns": {"zone_id": "Z123", "record_name": "db.example.com"}}]; kind aurora-global takes global_cluster, primary_cluster, secondary_cluster; optional: lag_resource, health_check_id, dns.record_type (CNAME), dns.ttl (60)"#;
+const DATABASES_HELP: &str = r#"a JSON array like [{"name": "orders", "kind": "rds-replica", "primary": "orders-db", "replica": "orders-db-dr", "alarms": ["orders-primary-down"], "max_data_loss_seconds": 60, "dns": {"zone_id": "Z123", "record_name": "db.example.com"}}]; kind aurora-global takes global_cluster, primary_cluster, secondary_cluster; optional: lag_resource, rto_seconds, health_check_id, dns.record_type (CNAME), dns.ttl (60)"#;
 
 pub fn databases(vars: &dyn Vars) -> Result<Vec<DatabaseSpec>> {
     let text = required(vars, DATABASES_VAR)?;
@@ -638,6 +640,7 @@ pub fn databases(vars: &dyn Vars) -> Result<Vec<DatabaseSpec>> {
             "alarms",
             "lag_resource",
             "max_data_loss_seconds",
+            "rto_seconds",
             "health_check_id",
             "dns",
         ];
@@ -691,7 +694,16 @@ pub fn databases(vars: &dyn Vars) -> Result<Vec<DatabaseSpec>> {
         if !record_name.ends_with('.') {
             record_name.push('.');
         }
+        let rto_seconds = match obj.get("rto_seconds") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => Some(
+                v.as_f64()
+                    .filter(|v| *v > 0.0)
+                    .ok_or_else(|| bad(format!("entry {i} ({name}): rto_seconds must be a number above 0")))?,
+            ),
+        };
         out.push(DatabaseSpec {
+            rto_seconds,
             lag_resource: obj
                 .get("lag_resource")
                 .and_then(serde_json::Value::as_str)

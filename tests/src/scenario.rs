@@ -313,7 +313,7 @@ async fn simulate_failure(
     let databases = serde_json::json!([{
         "name": "orders", "kind": "rds-replica", "primary": "orders-db", "replica": "orders-db-dr",
         "alarms": ["drpilot-orders-primary-down"], "lag_resource": "orders-db", "max_data_loss_seconds": 60,
-        "dns": {"zone_id": zone, "record_name": "db.shop.example.com", "ttl": 30}
+        "rto_seconds": 900, "dns": {"zone_id": zone, "record_name": "db.shop.example.com", "ttl": 30}
     }]);
     let cfg = drpilot::config::PromoterConfig::from_vars(&std::collections::HashMap::from([
         ("DRPILOT_SOURCE_REGION", SOURCE),
@@ -417,15 +417,16 @@ async fn simulate_failure(
     if let Some((decide, promote, dns_s, total)) = drpilot::promoter::notices::rto_components(&f) {
         let h = drpilot::plan::lag::human_seconds;
         println!(
-            "RTO {} = detect->decide {} + promote {} + DNS {}   (emulator: AWS takes minutes to promote)",
+            "RTO {} = detect->decide {} + promote {} + DNS {}: {}   (emulator: AWS takes minutes to promote)",
             h(total),
             h(decide),
             h(promote),
-            h(dns_s)
+            h(dns_s),
+            drpilot::promoter::notices::against_budget(total, cfg.databases[0].rto_seconds)
         );
     }
     println!(
-        "RPO (last healthy lag): {}   budget 60s",
+        "RPO (last healthy lag): {}   data-loss limit 60s",
         f.estimated_rpo_seconds
             .map(drpilot::plan::lag::human_seconds)
             .unwrap_or("?".into())

@@ -96,7 +96,7 @@ impl Bed {
         let databases = json!([{
             "name": self.db, "kind": "rds-replica",
             "primary": self.primary, "replica": self.replica,
-            "alarms": [self.alarm], "max_data_loss_seconds": 60,
+            "alarms": [self.alarm], "max_data_loss_seconds": 60, "rto_seconds": 600,
             "dns": {"zone_id": self.zone, "record_name": self.record, "ttl": 30}
         }])
         .to_string();
@@ -270,6 +270,7 @@ async fn an_alarm_promotes_the_replica_switches_dns_and_notifies_at_every_step()
         notices[0].message
     );
     let done = &notices[3].message;
+    assert!(done.contains("within the RTO budget 10m"), "{done}");
     for line in [
         "failure detected",
         "decided to promote",
@@ -733,6 +734,7 @@ async fn a_drill_fails_over_a_tagged_standby_reports_each_step_and_shows_on_the_
             "preflight: replication healthy",
             "preflight: standby ready",
             "failover: promote and switch DNS",
+            "RTO within budget",
             "verify: DNS points at the new primary"
         ]
     );

@@ -157,10 +157,22 @@ where
             if let Some(f) = f.filter(|_| done) {
                 rto = super::notices::rto_components(&f).map(|c| c.1 + c.2);
                 rpo = f.estimated_rpo_seconds;
+                if let (Some(measured), Some(budget)) = (rto, db.rto_seconds) {
+                    step(
+                        "RTO within budget",
+                        measured <= budget,
+                        format!(
+                            "promote + DNS took {}, {}",
+                            human_seconds(measured),
+                            super::notices::against_budget(measured, Some(budget))
+                        ),
+                        &mut clock,
+                    );
+                }
                 // 3. Traffic really goes to the new primary.
                 let target = f.target.clone().unwrap_or_default();
                 let points = self.ports.dns.current(&db.dns).await?.unwrap_or_default();
-                ok = step(
+                step(
                     "verify: DNS points at the new primary",
                     points == target,
                     format!("{} -> {points}", db.dns.record_name.trim_end_matches('.')),
@@ -180,6 +192,8 @@ where
         } else {
             "unchanged: the drill stopped before failing over".to_string()
         };
+        // The drill passes only if every step did (a refused or failed failover adds a FAIL step).
+        let ok = ok && steps.iter().all(|s| s.passed);
         let report = DrillReport {
             database: db.name.clone(),
             plan: plan.to_string(),

@@ -166,22 +166,36 @@ pub fn rto_components(f: &Failover) -> Option<(f64, f64, f64, f64)> {
     ))
 }
 
+/// "within the RTO budget 15m" / "OVER the RTO budget 15m" / "" when no budget is set.
+pub fn against_budget(measured: f64, budget: Option<f64>) -> String {
+    match budget {
+        Some(b) if measured <= b => format!("within the RTO budget {}", human_seconds(b)),
+        Some(b) => format!("OVER the RTO budget {}", human_seconds(b)),
+        None => String::new(),
+    }
+}
+
 pub fn completed(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice {
     let rto = rto_components(f)
         .map(|(decide, promote, dns, total)| {
             format!(
-                "RTO {} = detect->decide {} + promote {} + DNS {} (plus the alarm's own evaluation time before detection)",
+                "RTO {} = detect->decide {} + promote {} + DNS {} (plus the alarm's own evaluation time before detection){}",
                 human_seconds(total),
                 human_seconds(decide),
                 human_seconds(promote),
-                human_seconds(dns)
+                human_seconds(dns),
+                match against_budget(total, db.rto_seconds) {
+                    b if b.is_empty() => b,
+                    b => format!(": {b}"),
+                }
             )
         })
         .unwrap_or_default();
     let body = format!(
         "Failover of {db} to {dr} completed. Traffic for {record} goes to {target}.\n\n\
          Timeline (UTC):\n{timeline}\n{rto}\n\
-         Estimated data loss (RPO): {rpo} (the last lag measured while replication worked).\n\n\
+         Estimated data loss (RPO): {rpo} (the last lag measured while replication worked; the limit for \
+         automatic failover is {limit}).\n\n\
          What to do now: check the application against the new primary; rebuild a replica for it in \
          another region. Automatic failover of {db} stays off until a human acknowledges:\n  {ack}\n",
         db = db.name,
@@ -190,6 +204,7 @@ pub fn completed(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notic
         target = f.target.as_deref().unwrap_or("?"),
         timeline = timeline(f),
         rpo = rpo(f),
+        limit = human_seconds(db.max_data_loss_seconds),
         ack = command(
             cfg,
             serde_json::json!({"action": "acknowledge", "database": db.name, "by": "YOUR NAME"})
@@ -321,4 +336,15 @@ pub fn acknowledged(db: &DatabaseSpec, f: &Failover, by: &str) -> Notice {
         ),
     );
     with_ids(n, db, f, "acknowledged")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rto_against_budget() {
+        assert_eq!(super::against_budget(600.0, Some(900.0)), "within the RTO budget 15m");
+        assert_eq!(super::against_budget(900.0, Some(900.0)), "within the RTO budget 15m");
+        assert_eq!(super::against_budget(901.0, Some(900.0)), "OVER the RTO budget 15m");
+        assert_eq!(super::against_budget(901.0, None), "");
+    }
 }
