@@ -137,6 +137,15 @@ impl Bed {
         }
     }
 
+    /// A primary failure 20 s ago, a minute after a healthy lag of `lag` seconds was measured.
+    /// Returns when the alarm went into ALARM (pass it to `fire`).
+    async fn outage(&self, lag: f64) -> DateTime<Utc> {
+        let since = Utc::now() - Duration::seconds(20);
+        self.lag_history(since - Duration::seconds(60), lag).await;
+        self.primary_down().await;
+        since
+    }
+
     /// The primary goes down: as the RDS API in its region reports it.
     async fn primary_down(&self) {
         self.r
@@ -214,9 +223,7 @@ async fn an_alarm_promotes_the_replica_switches_dns_and_notifies_at_every_step()
     let b = bed().await;
     let cfg = b.config("automatic", &[]);
     let ports = b.ports(2);
-    let since = Utc::now() - Duration::seconds(20);
-    b.lag_history(since - Duration::seconds(60), 4.0).await;
-    b.primary_down().await;
+    let since = b.outage(4.0).await;
     let event = b.fire(since).await;
     assert_eq!(b.dns_value().await.as_deref(), Some(b.primary_endpoint.as_str()));
 
@@ -290,9 +297,7 @@ async fn advisory_mode_changes_nothing_and_says_what_it_would_do() {
     let b = bed().await;
     let cfg = b.config("advisory", &[]);
     let ports = b.ports(0);
-    let since = Utc::now() - Duration::seconds(20);
-    b.lag_history(since - Duration::seconds(60), 3.0).await;
-    b.primary_down().await;
+    let since = b.outage(3.0).await;
     let response = run(&ports, &cfg, b.fire(since).await, 60).await.unwrap();
     assert_eq!(response["verdict"], "would-promote");
     assert_eq!((ports.standby.promotions(), ports.dns.changes()), (0, 0));
@@ -362,9 +367,7 @@ async fn ten_duplicate_alarm_events_at_once_yield_one_promotion_one_dns_change_o
     let b = bed().await;
     let cfg = b.config("automatic", &[]);
     let ports = b.ports(1);
-    let since = Utc::now() - Duration::seconds(20);
-    b.lag_history(since - Duration::seconds(60), 2.0).await;
-    b.primary_down().await;
+    let since = b.outage(2.0).await;
     let event = b.fire(since).await;
     let runs = (0..10).map(|_| run(&ports, &cfg, event.clone(), 120));
     for result in futures::future::join_all(runs).await {
@@ -383,9 +386,7 @@ async fn a_failover_cut_off_or_killed_mid_way_resumes_with_no_step_done_twice() 
     let cfg = b.config("automatic", &[]);
     let ports = b.ports(4); // the promotion takes a while, as on AWS
     *ports.dns.fail_first.lock().unwrap() = 1; // and the first DNS call dies
-    let since = Utc::now() - Duration::seconds(20);
-    b.lag_history(since - Duration::seconds(60), 2.0).await;
-    b.primary_down().await;
+    let since = b.outage(2.0).await;
 
     // 1: a deadline 4 s away (margin 2 s): it starts, requests the promotion, then must stop.
     let first = run(&ports, &cfg, b.fire(since).await, 4)
@@ -553,9 +554,7 @@ async fn one_episode_delivered_by_eventbridge_lambda_action_and_sns_fails_over_o
     let b = bed().await;
     let cfg = b.config("automatic", &[]);
     let ports = b.ports(1);
-    let since = Utc::now() - Duration::seconds(20);
-    b.lag_history(since - Duration::seconds(60), 2.0).await;
-    b.primary_down().await;
+    let since = b.outage(2.0).await;
     let mut events = vec![b.fire(since).await];
     events.extend(b.other_deliveries(since));
     let events: Vec<Value> = events.iter().cycle().take(9).cloned().collect();
@@ -622,9 +621,7 @@ async fn a_promotion_that_takes_too_long_is_reported_once_and_still_completes() 
     let b = bed().await;
     let cfg = b.config("automatic", &[("DRPILOT_STUCK_AFTER_SECONDS", "1")]);
     let ports = b.ports(4); // four looks (about 4 s) before AWS reports it promoted
-    let since = Utc::now() - Duration::seconds(20);
-    b.lag_history(since - Duration::seconds(60), 2.0).await;
-    b.primary_down().await;
+    let since = b.outage(2.0).await;
     let response = run(&ports, &cfg, b.fire(since).await, 120).await.unwrap();
     assert_eq!(response["completed"], true, "{response:#}");
     let notices = b.responders.received().await;
@@ -767,4 +764,20 @@ async fn a_drill_fails_over_a_tagged_standby_reports_each_step_and_shows_on_the_
     assert_eq!(db.failover, "awaiting-acknowledgement");
     assert!(db.last_drill.as_ref().is_some_and(|d| d.passed), "{db:?}");
     assert!(board.render().contains("PASS"), "{}", board.render());
+
+    // Drilling again before the standby is rebuilt: it stops at preflight and says so.
+    let again = json!({"action": "drill", "database": b.db, "plan": "q4-2026", "confirm": b.db});
+    let report = run(&ports, &cfg, again, 120).await.expect("drill runs");
+    assert_eq!(report["passed"], false, "{report:#}");
+    assert!(
+        report["steps"][1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already promoted"),
+        "{report:#}"
+    );
+    assert_eq!(report["left_in"], "unchanged: the drill stopped before failing over");
+    assert_eq!(ports.standby.promotions(), 1, "no second promotion");
+    let last = b.responders.received().await.pop().unwrap();
+    assert_eq!(last.subject, format!("drpilot DRILL FAIL: {} (q4-2026)", b.db));
 }

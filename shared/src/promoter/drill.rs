@@ -146,7 +146,8 @@ where
                 )
                 .await;
             let (record, _) = self.load(&db.name).await?;
-            let f = record.current.filter(|f| f.cause.contains("operator"));
+            // only a failover decided during this drill is its own (an earlier one may still be recorded)
+            let f = record.current.filter(|f| f.decided_at >= started);
             let done = f.as_ref().is_some_and(|f| f.completed_at.is_some());
             let detail = match (&outcome, &f) {
                 (Err(e), _) => format!("failed: {e}"),
