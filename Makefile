@@ -39,7 +39,7 @@ infra-check: $(INFRA_VENV)/.installed
 test: venv lint infra-check build
 	$(WITH_MOTO) cargo test --workspace
 
-demo: venv build
+demo: $(VENV)/.installed build
 	$(WITH_MOTO) cargo run --quiet -p drpilot-tests --bin drpilot-demo
 
 # Lambda zips (bootstrap, provided.al2023) in dist/, checked against the runtime's glibc.

@@ -116,6 +116,10 @@ impl Bed {
     }
 
     fn ports(&self, settle_after_looks: u32) -> Ports {
+        self.ports_notifying(settle_after_looks, &self.responders.topic_arn)
+    }
+
+    fn ports_notifying(&self, settle_after_looks: u32, topic_arn: &str) -> Ports {
         let sdk_source = &self.r.sdk_source;
         PromoterPorts {
             alarms: cloudwatch::CloudWatchAlarms::new(sdk_source),
@@ -133,7 +137,7 @@ impl Bed {
                 ),
                 &self.state_bucket,
             ),
-            notifier: sns::SnsNotifier::new(sdk_source, &self.responders.topic_arn, "drpilot.failover-promoter"),
+            notifier: sns::SnsNotifier::new(sdk_source, topic_arn, "drpilot.failover-promoter"),
         }
     }
 
@@ -780,4 +784,32 @@ async fn a_drill_fails_over_a_tagged_standby_reports_each_step_and_shows_on_the_
     assert_eq!(ports.standby.promotions(), 1, "no second promotion");
     let last = b.responders.received().await.pop().unwrap();
     assert_eq!(last.subject, format!("drpilot DRILL FAIL: {} (q4-2026)", b.db));
+}
+
+#[tokio::test]
+async fn the_failover_completes_even_when_no_notice_can_be_sent() {
+    let b = bed().await;
+    let cfg = b.config("automatic", &[]);
+    // SNS answers NotFound for every publish: traffic recovery must not wait on notices.
+    let gone = format!("arn:aws:sns:{DR}:123456789012:{}", unique("deleted-topic"));
+    let ports = b.ports_notifying(1, &gone);
+    let since = b.outage(2.0).await;
+    let err = run(&ports, &cfg, b.fire(since).await, 120)
+        .await
+        .expect_err("the undelivered notices fail the invocation");
+    assert!(
+        err.to_string().contains("advanced, but 4 notice(s) could not be sent"),
+        "{err}"
+    );
+    assert_eq!((ports.standby.promotions(), ports.dns.changes()), (1, 1));
+    assert_eq!(
+        b.dns_value().await,
+        Some(b.replica_endpoint().await),
+        "failed over regardless"
+    );
+    let status = run(&ports, &cfg, json!({"action": "status"}), 60).await.unwrap();
+    assert!(
+        status["databases"][0]["record"]["current"]["completed_at"].is_string(),
+        "{status:#}"
+    );
 }

@@ -426,6 +426,9 @@ where
         let margin = Duration::seconds(i64::from(self.cfg.deadline_margin_seconds));
         let poll = std::time::Duration::from_secs(u64::from(self.cfg.poll_seconds));
         let stuck_after = Duration::seconds(i64::from(self.cfg.stuck_after_seconds));
+        // Notices are best effort here: traffic recovery never waits on SNS. What could not be
+        // sent fails the invocation once the failover has advanced (so the Errors alarm fires).
+        let mut undelivered: Vec<String> = Vec::new();
         loop {
             let f = record
                 .current
@@ -433,7 +436,9 @@ where
                 .ok_or_else(|| Error::RunFailed("no failover to advance".into()))?;
             let step = f.next_step();
             if step == Step::Done {
-                return Ok(json!({"database": db.name, "failover": f.id, "completed": true}));
+                let id = f.id.clone();
+                return undelivered_error(&id, undelivered)
+                    .map(|_| json!({"database": db.name, "failover": id, "completed": true}));
             }
             if self.invocation.deadline - Utc::now() < margin {
                 f.lease = None; // let the continuation schedule pick it up at once
@@ -445,7 +450,7 @@ where
                 );
             }
             if !f.notices_sent.iter().any(|n| n == "started") {
-                self.ports.notifier.notify(&notices::started(self.cfg, db, f)).await?;
+                self.tell(&mut undelivered, &notices::started(self.cfg, db, f)).await;
                 f.notices_sent.push("started".into());
                 etag = self.commit(db, &record, &etag).await?;
                 continue;
@@ -470,10 +475,11 @@ where
                         let waited = Utc::now() - f.promote_accepted_at.unwrap_or(f.decided_at);
                         if waited > stuck_after && !f.notices_sent.iter().any(|n| n == "stuck") {
                             let seen = format!("{} (promoted: {})", state.status, state.promoted);
-                            self.ports
-                                .notifier
-                                .notify(&notices::stuck(self.cfg, db, f, "the promotion", &seen))
-                                .await?;
+                            self.tell(
+                                &mut undelivered,
+                                &notices::stuck(self.cfg, db, f, "the promotion", &seen),
+                            )
+                            .await;
                             f.notices_sent.push("stuck".into());
                             etag = self.commit(db, &record, &etag).await?;
                         }
@@ -486,7 +492,7 @@ where
                     }
                     etag = self.commit(db, &record, &etag).await?;
                     let f = record.current.as_mut().expect("present");
-                    self.ports.notifier.notify(&notices::promoted(self.cfg, db, f)).await?;
+                    self.tell(&mut undelivered, &notices::promoted(self.cfg, db, f)).await;
                     f.notices_sent.push("promoted".into());
                 }
                 Step::SwitchDns => {
@@ -504,10 +510,11 @@ where
                         let waited = Utc::now() - f.dns_requested_at.unwrap_or(f.decided_at);
                         if waited > stuck_after && !f.notices_sent.iter().any(|n| n == "stuck") {
                             let seen = format!("Route 53 change {change} still PENDING");
-                            self.ports
-                                .notifier
-                                .notify(&notices::stuck(self.cfg, db, f, "the DNS change", &seen))
-                                .await?;
+                            self.tell(
+                                &mut undelivered,
+                                &notices::stuck(self.cfg, db, f, "the DNS change", &seen),
+                            )
+                            .await;
                             f.notices_sent.push("stuck".into());
                             etag = self.commit(db, &record, &etag).await?;
                         }
@@ -517,10 +524,8 @@ where
                     f.dns_in_sync_at = Some(Utc::now());
                     etag = self.commit(db, &record, &etag).await?;
                     let f = record.current.as_mut().expect("present");
-                    self.ports
-                        .notifier
-                        .notify(&notices::dns_switched(self.cfg, db, f))
-                        .await?;
+                    self.tell(&mut undelivered, &notices::dns_switched(self.cfg, db, f))
+                        .await;
                     f.notices_sent.push("dns".into());
                 }
                 Step::Complete => {
@@ -528,12 +533,20 @@ where
                     f.lease = None;
                     etag = self.commit(db, &record, &etag).await?;
                     let f = record.current.as_mut().expect("present");
-                    self.ports.notifier.notify(&notices::completed(self.cfg, db, f)).await?;
+                    self.tell(&mut undelivered, &notices::completed(self.cfg, db, f)).await;
                     f.notices_sent.push("completed".into());
                 }
                 Step::Done => unreachable!("handled above"),
             }
             etag = self.commit(db, &record, &etag).await?;
+        }
+    }
+
+    /// Sends a notice during a failover; a failure is logged and remembered, never fatal.
+    async fn tell(&self, undelivered: &mut Vec<String>, notice: &crate::notice::Notice) {
+        if let Err(e) = self.ports.notifier.notify(notice).await {
+            warn!(subject = %notice.subject, error = %e, "notice not delivered; the failover goes on");
+            undelivered.push(format!("{:?}: {e}", notice.subject));
         }
     }
 
@@ -641,6 +654,18 @@ where
             dbs.push(json!({"database": db.name, "mode": self.cfg.mode, "record": record}));
         }
         Ok(json!({"databases": dbs}))
+    }
+}
+
+fn undelivered_error(failover: &str, undelivered: Vec<String>) -> Result<()> {
+    if undelivered.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::RunFailed(format!(
+            "failover {failover} advanced, but {} notice(s) could not be sent: {}",
+            undelivered.len(),
+            undelivered.join("; ")
+        )))
     }
 }
 
