@@ -491,7 +491,10 @@ where
                         f.target = Some(endpoint);
                     }
                     etag = self.commit(db, &record, &etag).await?;
-                    let f = record.current.as_mut().expect("present");
+                    let f = record
+                        .current
+                        .as_mut()
+                        .ok_or_else(|| Error::RunFailed("the failover left the record".into()))?;
                     self.tell(&mut undelivered, &notices::promoted(self.cfg, db, f)).await;
                     f.notices_sent.push("promoted".into());
                 }
@@ -523,7 +526,10 @@ where
                     }
                     f.dns_in_sync_at = Some(Utc::now());
                     etag = self.commit(db, &record, &etag).await?;
-                    let f = record.current.as_mut().expect("present");
+                    let f = record
+                        .current
+                        .as_mut()
+                        .ok_or_else(|| Error::RunFailed("the failover left the record".into()))?;
                     self.tell(&mut undelivered, &notices::dns_switched(self.cfg, db, f))
                         .await;
                     f.notices_sent.push("dns".into());
@@ -532,7 +538,10 @@ where
                     f.completed_at = Some(Utc::now());
                     f.lease = None;
                     etag = self.commit(db, &record, &etag).await?;
-                    let f = record.current.as_mut().expect("present");
+                    let f = record
+                        .current
+                        .as_mut()
+                        .ok_or_else(|| Error::RunFailed("the failover left the record".into()))?;
                     self.tell(&mut undelivered, &notices::completed(self.cfg, db, f)).await;
                     f.notices_sent.push("completed".into());
                 }
