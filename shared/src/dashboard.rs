@@ -4,7 +4,7 @@
 
 use crate::config::{DashboardConfig, Target};
 use crate::error::Result;
-use crate::lagcheck::{metric, STATE_OBJECT};
+use crate::lagcheck::{metric, LagState, STATE_OBJECT};
 use crate::model::Snapshot;
 use crate::plan::alerting::Tracked;
 use crate::plan::copy::managed_copies_of;
@@ -92,9 +92,8 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore>(
     now: DateTime<Utc>,
 ) -> Result<Dashboard> {
     let lag_state: BTreeMap<String, Tracked> = match state.load(&cfg.state.key(STATE_OBJECT)).await? {
-        Some(v) => serde_json::from_slice::<serde_json::Value>(&v.body)
-            .ok()
-            .and_then(|j| serde_json::from_value(j.get("resources").cloned().unwrap_or_default()).ok())
+        Some(v) => serde_json::from_slice::<LagState>(&v.body)
+            .map(|s| s.resources)
             .unwrap_or_default(),
         None => BTreeMap::new(),
     };
@@ -155,10 +154,7 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore>(
 
     let mut databases = Vec::new();
     for db in &cfg.databases {
-        let record: DbRecord = match state
-            .load(&cfg.state.key(&format!("failover-promoter/{}.json", db.name)))
-            .await?
-        {
+        let record: DbRecord = match state.load(&crate::promoter::record_key(&cfg.state, &db.name)).await? {
             Some(v) => serde_json::from_slice(&v.body).unwrap_or_default(),
             None => DbRecord::default(),
         };

@@ -149,9 +149,10 @@ impl LagReport {
     }
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct LagState {
-    resources: BTreeMap<String, Tracked>,
+/// What the lag checker keeps between runs (`STATE_OBJECT`); the dashboard reads it too.
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LagState {
+    pub resources: BTreeMap<String, Tracked>,
 }
 
 /// Lazily loaded, shared across resources of a run.
@@ -490,8 +491,7 @@ where
             next.resources.insert(spec.name.clone(), t);
         }
     }
-    let changed =
-        serde_json::to_value(&next.resources).ok() != serde_json::to_value(&state.resources).ok() || etag.is_none();
+    let changed = next != state || etag.is_none();
     if changed {
         match save(ports, &key, &next, etag.as_deref()).await {
             Ok(Some(new_etag)) => etag = Some(new_etag),

@@ -83,8 +83,9 @@ fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-pub fn record_key(cfg: &PromoterConfig, db: &str) -> String {
-    cfg.state.key(&format!("failover-promoter/{db}.json"))
+/// Where a database's failover record lives (the promoter writes it; the dashboard reads it).
+pub fn record_key(state: &crate::config::StateLocation, db: &str) -> String {
+    state.key(&format!("failover-promoter/{db}.json"))
 }
 
 pub struct Promoter<'a, A, P, H, M, S, D, St, N> {
@@ -144,14 +145,14 @@ where
     }
 
     async fn load(&self, db: &str) -> Result<(DbRecord, Option<String>)> {
-        match self.ports.state.load(&record_key(self.cfg, db)).await? {
+        match self.ports.state.load(&record_key(&self.cfg.state, db)).await? {
             None => Ok((DbRecord::default(), None)),
             Some(v) => {
                 let record = serde_json::from_slice(&v.body).map_err(|e| {
                     Error::Refused(format!(
                         "the failover record of {db} is unreadable ({e}); refusing to act until a human fixes or removes s3://{}/{}",
                         self.cfg.state.bucket,
-                        record_key(self.cfg, db)
+                        record_key(&self.cfg.state, db)
                     ))
                 })?;
                 Ok((record, Some(v.etag)))
@@ -164,7 +165,12 @@ where
         let body = serde_json::to_vec_pretty(record)
             .map_err(|e| Error::RunFailed(format!("cannot encode the record: {e}")))?;
         Ok(
-            match self.ports.state.save(&record_key(self.cfg, db), &body, etag).await? {
+            match self
+                .ports
+                .state
+                .save(&record_key(&self.cfg.state, db), &body, etag)
+                .await?
+            {
                 Saved::Written { etag } => Some(etag),
                 Saved::Conflict => None,
             },
