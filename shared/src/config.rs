@@ -81,6 +81,19 @@ pub fn parse_bool(vars: &dyn Vars, name: &'static str, default: bool) -> Result<
     }
 }
 
+/// A whole number within `range`, or `default` when unset.
+pub fn bounded(vars: &dyn Vars, name: &'static str, default: u32, range: std::ops::RangeInclusive<u32>) -> Result<u32> {
+    let v = parse_optional::<u32>(vars, name, "a whole number")?.unwrap_or(default);
+    if range.contains(&v) {
+        Ok(v)
+    } else {
+        Err(Error::config(
+            name,
+            format!("{v} is outside {}..={}", range.start(), range.end()),
+        ))
+    }
+}
+
 /// A comma-separated list; blanks are dropped, duplicates removed, order kept.
 pub fn list(vars: &dyn Vars, name: &'static str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -795,17 +808,7 @@ impl PromoterConfig {
                 ))
             }
         };
-        let bounded = |name: &'static str, default: u32, range: std::ops::RangeInclusive<u32>| -> Result<u32> {
-            let v = parse_optional::<u32>(vars, name, "a whole number")?.unwrap_or(default);
-            if range.contains(&v) {
-                Ok(v)
-            } else {
-                Err(Error::config(
-                    name,
-                    format!("{v} is outside {}..={}", range.start(), range.end()),
-                ))
-            }
-        };
+        let bounded = |name, default, range| bounded(vars, name, default, range);
         Ok(PromoterConfig {
             databases: databases(vars)?,
             mode,
@@ -833,6 +836,178 @@ impl PromoterConfig {
     /// The database an alarm belongs to.
     pub fn database_for_alarm(&self, alarm: &str) -> Option<&DatabaseSpec> {
         self.databases.iter().find(|d| d.alarms.iter().any(|a| a == alarm))
+    }
+}
+
+/// One S3 backup: a source bucket (and prefix) kept in a versioned DR-region bucket, with a
+/// manifest per run so any retained run can be restored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupSpec {
+    pub name: String,
+    pub source_bucket: String,
+    /// Only keys under this prefix are backed up ("" for the whole bucket). DR keys equal source keys.
+    pub prefix: String,
+    pub dr_bucket: String,
+    /// Copies are encrypted with this DR-region KMS key; `None` uses the DR bucket's default encryption.
+    pub kms_key_id: Option<String>,
+    /// Storage class of the copies (`None`: STANDARD).
+    pub storage_class: Option<String>,
+    pub retention: crate::plan::backup::BackupRetention,
+}
+
+const BACKUPS_VAR: &str = "DRPILOT_S3_BACKUPS";
+const BACKUPS_HELP: &str = r#"a JSON array like [{"name": "assets", "source_bucket": "assets-prod", "dr_bucket": "assets-dr"}]; optional: prefix, kms_key_id, storage_class, retain_days (30), min_points (1)"#;
+const STORAGE_CLASSES: &[&str] = &[
+    "STANDARD",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER_IR",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "REDUCED_REDUNDANCY",
+];
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupEntry {
+    name: String,
+    source_bucket: String,
+    #[serde(default)]
+    prefix: String,
+    dr_bucket: String,
+    kms_key_id: Option<String>,
+    storage_class: Option<String>,
+    retain_days: Option<u32>,
+    min_points: Option<u32>,
+}
+
+/// Parses `DRPILOT_S3_BACKUPS`; errors name the entry and the field.
+pub fn backups(vars: &dyn Vars) -> Result<Vec<BackupSpec>> {
+    let text = required(vars, BACKUPS_VAR)?;
+    let bad = |why: String| Error::config(BACKUPS_VAR, format!("{why}; expected {BACKUPS_HELP}"));
+    let entries: Vec<BackupEntry> =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not a JSON array of backups ({e})")))?;
+    if entries.is_empty() {
+        return Err(bad("is empty".into()));
+    }
+    let mut out: Vec<BackupSpec> = Vec::new();
+    for (i, e) in entries.into_iter().enumerate() {
+        let name = e.name.trim().to_string();
+        if name.is_empty() || name.len() > 100 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(bad(format!(
+                "entry {i}: name {name:?} must be 1-100 letters, digits, - _ or ."
+            )));
+        }
+        if out.iter().any(|b| b.name == name) {
+            return Err(bad(format!("entry {i}: name {name:?} is used twice")));
+        }
+        for (field, b) in [("source_bucket", &e.source_bucket), ("dr_bucket", &e.dr_bucket)] {
+            if !valid_bucket_name(b) {
+                return Err(bad(format!(
+                    "entry {i} ({name}): {field} {b:?} is not an S3 bucket name"
+                )));
+            }
+        }
+        if e.source_bucket == e.dr_bucket {
+            return Err(bad(format!(
+                "entry {i} ({name}): dr_bucket must differ from source_bucket"
+            )));
+        }
+        if let Some(class) = &e.storage_class {
+            if !STORAGE_CLASSES.contains(&class.as_str()) {
+                return Err(bad(format!(
+                    "entry {i} ({name}): storage_class {class:?} is not one of {}",
+                    STORAGE_CLASSES.join(", ")
+                )));
+            }
+        }
+        if let Some(key) = &e.kms_key_id {
+            if key.trim().is_empty() {
+                return Err(bad(format!("entry {i} ({name}): kms_key_id is empty")));
+            }
+        }
+        let days = e.retain_days.unwrap_or(30);
+        if !(1..=3650).contains(&days) {
+            return Err(bad(format!(
+                "entry {i} ({name}): retain_days {days} is outside 1..=3650"
+            )));
+        }
+        let min_points = e.min_points.unwrap_or(1);
+        if !(1..=10_000).contains(&min_points) {
+            return Err(bad(format!(
+                "entry {i} ({name}): min_points {min_points} is outside 1..=10000"
+            )));
+        }
+        out.push(BackupSpec {
+            name,
+            source_bucket: e.source_bucket,
+            prefix: e.prefix,
+            dr_bucket: e.dr_bucket,
+            kms_key_id: e.kms_key_id,
+            storage_class: e.storage_class,
+            retention: crate::plan::backup::BackupRetention { days, min_points },
+        });
+    }
+    Ok(out)
+}
+
+/// The S3 backup function's (and the restore command's) settings.
+#[derive(Debug, Clone)]
+pub struct BackupConfig {
+    pub source_region: String,
+    pub dr_region: String,
+    pub backups: Vec<BackupSpec>,
+    /// Copies in flight at once (per invocation).
+    pub copy_concurrency: u32,
+    /// Objects larger than this are copied in parts (`UploadPartCopy`); CopyObject takes up to 5 GiB.
+    pub multipart_threshold_bytes: i64,
+    /// Stop and save progress when less than this is left before the Lambda deadline.
+    pub deadline_margin_seconds: u32,
+    pub state: StateLocation,
+    pub notify_topic_arn: String,
+    pub s3_force_path_style: bool,
+}
+
+impl BackupConfig {
+    pub const SETTINGS: &'static [&'static str] = &[
+        "DRPILOT_SOURCE_REGION",
+        "DRPILOT_DR_REGION",
+        "DRPILOT_S3_BACKUPS",
+        "DRPILOT_S3_COPY_CONCURRENCY",
+        "DRPILOT_S3_MULTIPART_THRESHOLD_MB",
+        "DRPILOT_DEADLINE_MARGIN_SECONDS",
+        "DRPILOT_STATE_BUCKET",
+        "DRPILOT_STATE_PREFIX",
+        "DRPILOT_NOTIFY_TOPIC_ARN",
+        "DRPILOT_S3_FORCE_PATH_STYLE",
+    ];
+
+    pub fn from_env() -> Result<Self> {
+        Self::from_vars(&ProcessEnv)
+    }
+
+    pub fn from_vars(vars: &dyn Vars) -> Result<Self> {
+        let (source_region, dr_region) = region_pair(vars)?;
+        Ok(BackupConfig {
+            source_region,
+            dr_region,
+            backups: backups(vars)?,
+            copy_concurrency: bounded(vars, "DRPILOT_S3_COPY_CONCURRENCY", 32, 1..=512)?,
+            // 5 MiB is S3's smallest part; 5 GiB is CopyObject's largest object.
+            multipart_threshold_bytes: i64::from(bounded(vars, "DRPILOT_S3_MULTIPART_THRESHOLD_MB", 5120, 5..=5120)?)
+                * 1024
+                * 1024,
+            deadline_margin_seconds: bounded(vars, "DRPILOT_DEADLINE_MARGIN_SECONDS", 60, 0..=600)?,
+            state: StateLocation::from_vars(vars)?,
+            notify_topic_arn: topic_arn(vars, "DRPILOT_NOTIFY_TOPIC_ARN")?,
+            s3_force_path_style: parse_bool(vars, "DRPILOT_S3_FORCE_PATH_STYLE", false)?,
+        })
+    }
+
+    pub fn backup(&self, name: &str) -> Option<&BackupSpec> {
+        self.backups.iter().find(|b| b.name == name)
     }
 }
 
@@ -963,6 +1138,10 @@ mod tests {
             read_by(&lag_base(), |v| LagConfig::from_vars(v).is_ok()),
             sorted(LagConfig::SETTINGS)
         );
+        assert_eq!(
+            read_by(&backup_base(), |v| BackupConfig::from_vars(v).is_ok()),
+            sorted(BackupConfig::SETTINGS)
+        );
         let mut promoter = base();
         promoter.insert("DRPILOT_STATE_BUCKET", "drpilot-state-dr");
         promoter.insert(
@@ -975,6 +1154,89 @@ mod tests {
             read_by(&promoter, |v| PromoterConfig::from_vars(v).is_ok()),
             sorted(&expected)
         );
+    }
+
+    fn backup_base() -> HashMap<&'static str, &'static str> {
+        let mut v = base();
+        v.insert("DRPILOT_STATE_BUCKET", "drpilot-state-dr");
+        v.insert(
+            "DRPILOT_S3_BACKUPS",
+            r#"[{"name": "assets", "source_bucket": "assets-prod", "dr_bucket": "assets-dr", "kms_key_id": "alias/dr", "storage_class": "STANDARD_IA", "retain_days": 7},
+                {"name": "logs", "source_bucket": "logs-prod", "prefix": "2026/", "dr_bucket": "logs-dr"}]"#,
+        );
+        v
+    }
+
+    #[test]
+    fn backup_settings_parse_with_defaults() {
+        let c = BackupConfig::from_vars(&backup_base()).unwrap();
+        assert_eq!(c.backups.len(), 2);
+        assert_eq!(c.backups[0].kms_key_id.as_deref(), Some("alias/dr"));
+        assert_eq!(c.backups[0].retention.days, 7);
+        assert_eq!(c.backups[1].prefix, "2026/");
+        assert_eq!(c.backups[1].retention.days, 30);
+        assert_eq!(c.backups[1].retention.min_points, 1);
+        assert_eq!(c.copy_concurrency, 32);
+        assert_eq!(c.multipart_threshold_bytes, 5 * 1024 * 1024 * 1024);
+        assert_eq!(c.deadline_margin_seconds, 60);
+    }
+
+    #[test]
+    fn bad_backup_settings_name_the_variable_and_the_entry() {
+        for (backups, expected) in [
+            (r#"{"name": "a"}"#, "not a JSON array"),
+            ("[]", "is empty"),
+            (
+                r#"[{"name": "a", "source_bucket": "s-prod", "dr_bucket": "s-dr", "colour": "red"}]"#,
+                "unknown field `colour`",
+            ),
+            (
+                r#"[{"name": "a", "source_bucket": "s-prod"}]"#,
+                "missing field `dr_bucket`",
+            ),
+            (
+                r#"[{"name": "a b", "source_bucket": "s-prod", "dr_bucket": "s-dr"}]"#,
+                "name \"a b\"",
+            ),
+            (
+                r#"[{"name": "a", "source_bucket": "S_Prod", "dr_bucket": "s-dr"}]"#,
+                "source_bucket \"S_Prod\"",
+            ),
+            (
+                r#"[{"name": "a", "source_bucket": "s-prod", "dr_bucket": "s-prod"}]"#,
+                "must differ",
+            ),
+            (
+                r#"[{"name": "a", "source_bucket": "s-prod", "dr_bucket": "s-dr", "storage_class": "COLD"}]"#,
+                "storage_class \"COLD\"",
+            ),
+            (
+                r#"[{"name": "a", "source_bucket": "s-prod", "dr_bucket": "s-dr", "retain_days": 0}]"#,
+                "retain_days 0",
+            ),
+            (
+                r#"[{"name": "a", "source_bucket": "s-prod", "dr_bucket": "s-dr"}, {"name": "a", "source_bucket": "t-prod", "dr_bucket": "t-dr"}]"#,
+                "used twice",
+            ),
+        ] {
+            let mut v = backup_base();
+            v.insert("DRPILOT_S3_BACKUPS", backups);
+            let err = BackupConfig::from_vars(&v).unwrap_err().to_string();
+            assert!(
+                err.contains("DRPILOT_S3_BACKUPS") && err.contains(expected),
+                "{backups}: {err}"
+            );
+        }
+        for (name, value, expected) in [
+            ("DRPILOT_S3_COPY_CONCURRENCY", "0", "outside 1..=512"),
+            ("DRPILOT_S3_MULTIPART_THRESHOLD_MB", "6000", "outside 5..=5120"),
+            ("DRPILOT_DEADLINE_MARGIN_SECONDS", "soon", "not a whole number"),
+        ] {
+            let mut v = backup_base();
+            v.insert(name, value);
+            let err = BackupConfig::from_vars(&v).unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains(expected), "{name}: {err}");
+        }
     }
 
     fn lag_base() -> HashMap<&'static str, &'static str> {

@@ -2,6 +2,7 @@
 //! Each function under `functions/` is a thin `main.rs` over this crate.
 
 pub mod aws;
+pub mod backup;
 pub mod config;
 pub mod copier;
 pub mod dashboard;

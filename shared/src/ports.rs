@@ -97,12 +97,81 @@ pub trait ReplicaView: Sync {
 pub struct ObjectInfo {
     pub key: String,
     pub size: i64,
+    pub etag: String,
     pub last_modified: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Object listings of buckets in one region.
 pub trait BucketListing: Sync {
     fn list(&self, bucket: &str, prefix: &str) -> impl Future<Output = Result<Vec<ObjectInfo>>> + Send;
+}
+
+/// One server-side copy (`CopyObject`, or `UploadPartCopy` parts above the multipart threshold).
+/// The request goes to the target bucket's region; no object body passes through drpilot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectCopy {
+    pub from_bucket: String,
+    pub from_key: String,
+    pub from_version: Option<String>,
+    /// Copy only if the source still has this ETag (the one that was listed).
+    pub if_match: Option<String>,
+    pub size: i64,
+    pub to_bucket: String,
+    pub to_key: String,
+    /// SSE-KMS with this key; `None`: the target bucket's default encryption.
+    pub kms_key_id: Option<String>,
+    pub storage_class: Option<String>,
+}
+
+/// A page of a key-ordered listing; `more` when the listing goes on after the last item.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub more: bool,
+}
+
+/// Where a version listing goes on from: S3's (key marker, version id marker).
+pub type VersionMarker = (String, String);
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VersionPage {
+    pub versions: Vec<crate::plan::backup::DrVersion>,
+    pub next: Option<VersionMarker>,
+}
+
+/// Objects and their versions in buckets of one region.
+pub trait ObjectStore: Sync {
+    /// Up to 1,000 objects under `prefix` whose keys sort after `start_after`, in key order.
+    fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> impl Future<Output = Result<Page<ObjectInfo>>> + Send;
+    /// True when the bucket's versioning is `Enabled` (not suspended, not never enabled).
+    fn versioning_enabled(&self, bucket: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// Copies server-side; returns the new object's version id ("" for an unversioned bucket).
+    fn copy(&self, copy: &ObjectCopy) -> impl Future<Output = Result<String>> + Send;
+    /// Up to 1,000 versions (and delete markers) under `prefix` after `after`, in key order,
+    /// newest first within a key.
+    /// `next` is where the listing goes on, `None` at its end.
+    fn list_versions_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<&VersionMarker>,
+    ) -> impl Future<Output = Result<VersionPage>> + Send;
+    /// Deletes one version for good.
+    fn delete_version(&self, bucket: &str, key: &str, version_id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Deletes the current object (a versioned bucket keeps it as a noncurrent version).
+    fn delete_object(&self, bucket: &str, key: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Write-once documents (backup manifests) next to drpilot's state.
+pub trait Documents: Sync {
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
+    fn put(&self, key: &str, body: Vec<u8>) -> impl Future<Output = Result<()>> + Send;
+    fn delete(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// A stored object and the version tag a conditional write must match.

@@ -1,11 +1,19 @@
-//! S3: bucket listings, and drpilot's state objects with conditional writes
-//! (`If-None-Match: *` to create, `If-Match: <etag>` to update; a 412 is a lost race).
+//! S3: bucket listings, server-side copies and object versions (backups), and drpilot's state
+//! objects with conditional writes (`If-None-Match: *` to create, `If-Match: <etag>` to update;
+//! a 412 is a lost race).
 
 use super::{aws_error, to_chrono};
 use crate::error::Result;
-use crate::ports::{BucketListing, ObjectInfo, Saved, StateStore, Versioned};
+use crate::plan::backup::{copy_part_ranges, DrVersion};
+use crate::ports::{
+    BucketListing, Documents, ObjectCopy, ObjectInfo, ObjectStore, Page, Saved, StateStore, VersionMarker, VersionPage,
+    Versioned,
+};
 use aws_config::SdkConfig;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, ServerSideEncryption, StorageClass,
+};
 use aws_sdk_s3::Client;
 
 /// An S3 client pinned to `region`. `force_path_style` (setting `DRPILOT_S3_FORCE_PATH_STYLE`)
@@ -43,10 +51,266 @@ impl BucketListing for S3Buckets {
             out.extend(page.contents().iter().map(|o| ObjectInfo {
                 key: o.key().unwrap_or_default().to_string(),
                 size: o.size().unwrap_or_default(),
+                etag: o.e_tag().unwrap_or_default().to_string(),
                 last_modified: o.last_modified().and_then(to_chrono),
             }));
         }
         Ok(out)
+    }
+}
+
+/// Objects, copies and versions in one region's buckets (`CopyObject` goes to the target
+/// bucket's region).
+pub struct S3Objects {
+    client: Client,
+    multipart_threshold: i64,
+}
+
+impl S3Objects {
+    pub fn new(client: Client, multipart_threshold: i64) -> Self {
+        S3Objects {
+            client,
+            multipart_threshold,
+        }
+    }
+
+    /// Above the threshold: `CreateMultipartUpload` with the source's metadata, one
+    /// `UploadPartCopy` per range, `CompleteMultipartUpload`; aborted on any failure so no
+    /// orphaned parts are billed.
+    async fn copy_in_parts(&self, copy: &ObjectCopy, source: &str) -> Result<String> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&copy.from_bucket)
+            .key(&copy.from_key)
+            .set_version_id(copy.from_version.clone())
+            .set_if_match(copy.if_match.clone())
+            .send()
+            .await
+            .map_err(|e| aws_error("HeadObject", e))?;
+        let mut create = self
+            .client
+            .create_multipart_upload()
+            .bucket(&copy.to_bucket)
+            .key(&copy.to_key)
+            .set_metadata(head.metadata().cloned())
+            .set_content_type(head.content_type().map(str::to_string))
+            .set_content_encoding(head.content_encoding().map(str::to_string))
+            .set_content_disposition(head.content_disposition().map(str::to_string))
+            .set_content_language(head.content_language().map(str::to_string))
+            .set_cache_control(head.cache_control().map(str::to_string));
+        if let Some(key) = &copy.kms_key_id {
+            create = create
+                .server_side_encryption(ServerSideEncryption::AwsKms)
+                .ssekms_key_id(key);
+        }
+        if let Some(class) = &copy.storage_class {
+            create = create.storage_class(StorageClass::from(class.as_str()));
+        }
+        let upload = create.send().await.map_err(|e| aws_error("CreateMultipartUpload", e))?;
+        let upload_id = upload.upload_id().unwrap_or_default().to_string();
+        let result = self.copy_parts(copy, source, &upload_id).await;
+        if result.is_err() {
+            let abort = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&copy.to_bucket)
+                .key(&copy.to_key)
+                .upload_id(&upload_id)
+                .send()
+                .await;
+            if let Err(e) = abort {
+                tracing::warn!(key = %copy.to_key, error = %aws_error("AbortMultipartUpload", e), "could not abort a failed multipart copy; the bucket's lifecycle rule must clean it up");
+            }
+        }
+        result
+    }
+
+    async fn copy_parts(&self, copy: &ObjectCopy, source: &str, upload_id: &str) -> Result<String> {
+        let mut parts = Vec::new();
+        for (i, (first, last)) in copy_part_ranges(copy.size, self.multipart_threshold)
+            .into_iter()
+            .enumerate()
+        {
+            let number = i as i32 + 1;
+            let out = self
+                .client
+                .upload_part_copy()
+                .bucket(&copy.to_bucket)
+                .key(&copy.to_key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .copy_source(source)
+                .copy_source_range(format!("bytes={first}-{last}"))
+                .set_copy_source_if_match(copy.if_match.clone())
+                .send()
+                .await
+                .map_err(|e| aws_error("UploadPartCopy", e))?;
+            let etag = out.copy_part_result().and_then(|r| r.e_tag()).unwrap_or_default();
+            parts.push(CompletedPart::builder().part_number(number).e_tag(etag).build());
+        }
+        let done = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&copy.to_bucket)
+            .key(&copy.to_key)
+            .upload_id(upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .map_err(|e| aws_error("CompleteMultipartUpload", e))?;
+        Ok(done.version_id().unwrap_or_default().to_string())
+    }
+}
+
+/// The `x-amz-copy-source` value: `bucket/key[?versionId=v]`, with the key URL-encoded.
+pub fn copy_source(bucket: &str, key: &str, version: Option<&str>) -> String {
+    let mut out = format!("{bucket}/");
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if let Some(v) = version {
+        out.push_str("?versionId=");
+        out.push_str(v);
+    }
+    out
+}
+
+impl ObjectStore for S3Objects {
+    async fn list_page(&self, bucket: &str, prefix: &str, start_after: Option<&str>) -> Result<Page<ObjectInfo>> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_start_after(start_after.map(str::to_string))
+            .max_keys(1000)
+            .send()
+            .await
+            .map_err(|e| aws_error("ListObjectsV2", e))?;
+        Ok(Page {
+            items: out
+                .contents()
+                .iter()
+                .map(|o| ObjectInfo {
+                    key: o.key().unwrap_or_default().to_string(),
+                    size: o.size().unwrap_or_default(),
+                    etag: o.e_tag().unwrap_or_default().to_string(),
+                    last_modified: o.last_modified().and_then(to_chrono),
+                })
+                .collect(),
+            more: out.is_truncated().unwrap_or(false),
+        })
+    }
+
+    async fn versioning_enabled(&self, bucket: &str) -> Result<bool> {
+        let out = self
+            .client
+            .get_bucket_versioning()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| aws_error("GetBucketVersioning", e))?;
+        Ok(out.status() == Some(&BucketVersioningStatus::Enabled))
+    }
+
+    async fn copy(&self, copy: &ObjectCopy) -> Result<String> {
+        let source = copy_source(&copy.from_bucket, &copy.from_key, copy.from_version.as_deref());
+        if copy.size > self.multipart_threshold {
+            return self.copy_in_parts(copy, &source).await;
+        }
+        let mut req = self
+            .client
+            .copy_object()
+            .bucket(&copy.to_bucket)
+            .key(&copy.to_key)
+            .copy_source(&source)
+            .set_copy_source_if_match(copy.if_match.clone());
+        if let Some(key) = &copy.kms_key_id {
+            req = req
+                .server_side_encryption(ServerSideEncryption::AwsKms)
+                .ssekms_key_id(key);
+        }
+        if let Some(class) = &copy.storage_class {
+            req = req.storage_class(StorageClass::from(class.as_str()));
+        }
+        let out = req.send().await.map_err(|e| aws_error("CopyObject", e))?;
+        Ok(out.version_id().unwrap_or_default().to_string())
+    }
+
+    async fn list_versions_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<&VersionMarker>,
+    ) -> Result<VersionPage> {
+        let out = self
+            .client
+            .list_object_versions()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_key_marker(after.map(|m| m.0.clone()))
+            .set_version_id_marker(after.map(|m| m.1.clone()).filter(|v| !v.is_empty()))
+            .max_keys(1000)
+            .send()
+            .await
+            .map_err(|e| aws_error("ListObjectVersions", e))?;
+        let mut versions: Vec<DrVersion> = out
+            .versions()
+            .iter()
+            .map(|v| DrVersion {
+                key: v.key().unwrap_or_default().to_string(),
+                version_id: v.version_id().unwrap_or_default().to_string(),
+                last_modified: v.last_modified().and_then(to_chrono),
+                delete_marker: false,
+            })
+            .chain(out.delete_markers().iter().map(|m| DrVersion {
+                key: m.key().unwrap_or_default().to_string(),
+                version_id: m.version_id().unwrap_or_default().to_string(),
+                last_modified: m.last_modified().and_then(to_chrono),
+                delete_marker: true,
+            }))
+            .collect();
+        // S3 returns versions and delete markers in two lists; one key order, newest first.
+        versions.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| b.last_modified.cmp(&a.last_modified)));
+        let next = if out.is_truncated().unwrap_or(false) {
+            out.next_key_marker().map(|k| {
+                (
+                    k.to_string(),
+                    out.next_version_id_marker().unwrap_or_default().to_string(),
+                )
+            })
+        } else {
+            None
+        };
+        Ok(VersionPage { versions, next })
+    }
+
+    async fn delete_version(&self, bucket: &str, key: &str, version_id: &str) -> Result<()> {
+        self.client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .version_id(version_id)
+            .send()
+            .await
+            .map_err(|e| aws_error("DeleteObject", e))?;
+        Ok(())
+    }
+
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
+        self.client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| aws_error("DeleteObject", e))?;
+        Ok(())
     }
 }
 
@@ -119,5 +383,36 @@ impl StateStore for S3State {
                 }
             }
         }
+    }
+}
+
+/// Manifests are plain objects in the state bucket, written once by the run that owns them.
+impl Documents for S3State {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.load(key).await?.map(|v| v.body))
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>) -> Result<()> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/x-ndjson")
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| aws_error("PutObject", e))?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| aws_error("DeleteObject", e))?;
+        Ok(())
     }
 }

@@ -1,0 +1,236 @@
+//! Where a backup keeps its points in time, and streaming reads of their manifests.
+//!
+//! In the state bucket, per backup:
+//! - `s3-backup/<name>/state.json`: the completed points in time, the run in progress (its
+//!   lease and how far it got) and the points being expired. Changed only by conditional
+//!   writes, so two invocations never both believe they own a run.
+//! - `s3-backup/<name>/runs/<run id>/<part>.jsonl`: the run's manifest, one part per source
+//!   listing page (at most 1,000 keys), parts in key order. Reading one part at a time keeps
+//!   memory flat however large the bucket.
+
+use crate::config::{BackupSpec, StateLocation};
+use crate::error::{Error, Result};
+use crate::plan::backup::{ManifestEntry, PointInTime};
+use crate::ports::Documents;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+pub fn state_key(state: &StateLocation, spec: &BackupSpec) -> String {
+    state.key(&format!("s3-backup/{}/state.json", spec.name))
+}
+
+pub fn part_key(state: &StateLocation, spec: &BackupSpec, run_id: &str, part: u32) -> String {
+    state.key(&format!("s3-backup/{}/runs/{run_id}/{part:06}.jsonl", spec.name))
+}
+
+/// Counts of one run (or one invocation's share of it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunCounts {
+    /// Objects listed at the source.
+    pub listed: u64,
+    pub copied: u64,
+    pub bytes_copied: u64,
+    /// Same as in the previous point in time: no request beyond the listing.
+    pub unchanged: u64,
+    pub failed: u64,
+    /// In the previous point in time, gone from the source now (older points keep them).
+    pub deleted_at_source: u64,
+    /// Objects and bytes the new point in time holds.
+    pub objects: u64,
+    pub bytes: u64,
+}
+
+impl RunCounts {
+    pub fn add(&mut self, other: &RunCounts) {
+        self.listed += other.listed;
+        self.copied += other.copied;
+        self.bytes_copied += other.bytes_copied;
+        self.unchanged += other.unchanged;
+        self.failed += other.failed;
+        self.deleted_at_source += other.deleted_at_source;
+        self.objects += other.objects;
+        self.bytes += other.bytes;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectFailure {
+    pub key: String,
+    pub reason: String,
+}
+
+/// The previous point in time, and how far the run's merge has read its manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseCursor {
+    pub run_id: String,
+    pub parts: u32,
+    /// The part to read from when the run resumes (entries up to `after_key` are skipped).
+    pub resume_part: u32,
+}
+
+/// Who holds a run, and until when (the holder's Lambda deadline).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub holder: String,
+    pub until: DateTime<Utc>,
+}
+
+/// A run that has started and not finished: it resumes where it stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunProgress {
+    pub run_id: String,
+    pub started: DateTime<Utc>,
+    pub base: Option<BaseCursor>,
+    /// The last source key recorded in the manifest; the listing goes on after it.
+    pub after_key: Option<String>,
+    pub parts: u32,
+    pub counts: RunCounts,
+    /// The first failures, for the report (the count is in `counts.failed`).
+    pub failures: Vec<ObjectFailure>,
+    pub lease: Lease,
+    pub invocations: u32,
+}
+
+/// Everything a backup remembers between runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupState {
+    /// Completed runs, oldest first: the points in time a restore can choose.
+    #[serde(default)]
+    pub points: Vec<PointInTime>,
+    #[serde(default)]
+    pub running: Option<RunProgress>,
+    /// Points past retention whose manifests and unneeded versions are being removed.
+    #[serde(default)]
+    pub expiring: Vec<PointInTime>,
+}
+
+impl BackupState {
+    pub fn decode(body: &[u8], key: &str) -> Result<Self> {
+        serde_json::from_slice(body).map_err(|e| Error::RunFailed(format!("backup state {key} is unreadable: {e}")))
+    }
+
+    /// The point in time with this run id, or the newest for `None`.
+    pub fn point(&self, run_id: Option<&str>) -> Option<&PointInTime> {
+        match run_id {
+            Some(id) => self.points.iter().find(|p| p.run_id == id),
+            None => self.points.last(),
+        }
+    }
+}
+
+/// Reads a manifest part by part, in key order, holding at most one part at a time.
+pub struct ManifestReader<'a, D> {
+    docs: &'a D,
+    state: &'a StateLocation,
+    spec: &'a BackupSpec,
+    run_id: String,
+    parts: u32,
+    next_part: u32,
+    buffered: VecDeque<ManifestEntry>,
+}
+
+impl<'a, D: Documents> ManifestReader<'a, D> {
+    pub fn new(docs: &'a D, state: &'a StateLocation, spec: &'a BackupSpec, run_id: &str, parts: u32) -> Self {
+        Self::from_part(docs, state, spec, run_id, parts, 1)
+    }
+
+    pub fn from_part(
+        docs: &'a D,
+        state: &'a StateLocation,
+        spec: &'a BackupSpec,
+        run_id: &str,
+        parts: u32,
+        part: u32,
+    ) -> Self {
+        ManifestReader {
+            docs,
+            state,
+            spec,
+            run_id: run_id.to_string(),
+            parts,
+            next_part: part.max(1),
+            buffered: VecDeque::new(),
+        }
+    }
+
+    /// The part a resumed reader must start from to see every entry not yet taken.
+    pub fn resume_part(&self) -> u32 {
+        if self.buffered.is_empty() {
+            self.next_part
+        } else {
+            self.next_part - 1
+        }
+    }
+
+    /// The next part's entries; `None` once every part has been read.
+    pub async fn next_part(&mut self) -> Result<Option<Vec<ManifestEntry>>> {
+        if !self.buffered.is_empty() {
+            return Ok(Some(self.buffered.drain(..).collect()));
+        }
+        if self.next_part > self.parts {
+            return Ok(None);
+        }
+        let key = part_key(self.state, self.spec, &self.run_id, self.next_part);
+        let body = self.docs.get(&key).await?.ok_or_else(|| {
+            Error::RunFailed(format!(
+                "manifest part {key} of point in time {} is missing",
+                self.run_id
+            ))
+        })?;
+        self.next_part += 1;
+        let text = String::from_utf8_lossy(&body);
+        let entries = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).map_err(|e| Error::RunFailed(format!("manifest part {key}: {e}"))))
+            .collect::<Result<Vec<ManifestEntry>>>()?;
+        Ok(Some(entries))
+    }
+
+    /// Every entry whose key sorts at or before `key`, in order.
+    pub async fn take_through(&mut self, key: &str) -> Result<Vec<ManifestEntry>> {
+        let mut out = Vec::new();
+        loop {
+            while self.buffered.front().is_some_and(|e| e.key.as_str() <= key) {
+                out.extend(self.buffered.pop_front());
+            }
+            if !self.buffered.is_empty() {
+                return Ok(out);
+            }
+            match self.next_part().await? {
+                Some(part) => self.buffered = part.into(),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Drops every entry whose key sorts at or before `key` (a resumed run's recorded share).
+    pub async fn skip_through(&mut self, key: &str) -> Result<()> {
+        loop {
+            while self.buffered.front().is_some_and(|e| e.key.as_str() <= key) {
+                self.buffered.pop_front();
+            }
+            if !self.buffered.is_empty() {
+                return Ok(());
+            }
+            match self.next_part().await? {
+                Some(part) => self.buffered = part.into(),
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
+/// Encodes a manifest part: one JSON line per entry.
+pub fn encode_part(entries: &[ManifestEntry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries.len() * 120);
+    for e in entries {
+        // Serializing plain strings and numbers cannot fail.
+        if let Ok(line) = serde_json::to_vec(e) {
+            out.extend(line);
+            out.push(b'\n');
+        }
+    }
+    out
+}

@@ -1,0 +1,724 @@
+//! The S3 backup run: bring each DR bucket up to date by server-side copy, page by page, and
+//! record the run as a point in time (a manifest of key → DR version). Unchanged objects cost
+//! their listing only. A run stops before the Lambda deadline and the next invocation resumes
+//! it; retention then removes what no retained point in time needs.
+
+pub mod manifest;
+pub mod restore;
+
+use crate::config::{BackupConfig, BackupSpec};
+use crate::error::{Error, Result};
+use crate::notice::{Notice, Severity};
+use crate::plan::backup::{diff_page, expired_points, prunable_versions, Change, ManifestEntry, PointInTime};
+use crate::ports::{Documents, Notifier, ObjectCopy, ObjectStore, Saved, StateStore, VersionMarker};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use futures::stream::{self, StreamExt};
+use manifest::{
+    encode_part, part_key, state_key, BackupState, BaseCursor, Lease, ManifestReader, ObjectFailure, RunCounts,
+    RunProgress,
+};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashSet;
+use tracing::{info, warn};
+
+/// Failures kept per run for the report and the notice; the count covers all.
+const FAILURES_KEPT: usize = 20;
+
+pub struct BackupPorts<O, S, N> {
+    /// The source region's buckets (listing).
+    pub source: O,
+    /// The DR region's buckets (copies land here; versions, pruning).
+    pub dr: O,
+    /// The state bucket: run state (conditional writes) and manifests.
+    pub state: S,
+    pub notifier: N,
+}
+
+impl BackupPorts<crate::aws::s3::S3Objects, crate::aws::s3::S3State, crate::aws::sns::SnsNotifier> {
+    /// The AWS adapters, built once at cold start.
+    pub fn aws(sdk: &aws_config::SdkConfig, cfg: &BackupConfig) -> Self {
+        use crate::aws::s3::{client_in, S3Objects, S3State};
+        let s3_in = |region: &str| client_in(sdk, region, cfg.s3_force_path_style);
+        BackupPorts {
+            source: S3Objects::new(s3_in(&cfg.source_region), cfg.multipart_threshold_bytes),
+            dr: S3Objects::new(s3_in(&cfg.dr_region), cfg.multipart_threshold_bytes),
+            state: S3State::new(s3_in(&cfg.dr_region), &cfg.state.bucket),
+            notifier: crate::aws::sns::SnsNotifier::new(sdk, &cfg.notify_topic_arn, "drpilot.s3-backup"),
+        }
+    }
+}
+
+/// Who is running, and when Lambda stops it.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub request_id: String,
+    pub deadline: DateTime<Utc>,
+}
+
+impl Invocation {
+    pub fn from_context(ctx: &lambda_runtime::Context) -> Self {
+        Invocation {
+            request_id: ctx.request_id.clone(),
+            deadline: DateTime::from_timestamp_millis(ctx.deadline as i64)
+                .unwrap_or_else(|| Utc::now() + Duration::minutes(15)),
+        }
+    }
+}
+
+/// Accepts an EventBridge schedule, or an operator's `{"action": "run"}` with an optional
+/// `"backup"` name. Returns the backups to run; anything else is a bad event.
+pub fn parse_event<'a>(event: &Value, cfg: &'a BackupConfig) -> Result<Vec<&'a BackupSpec>> {
+    let obj = event
+        .as_object()
+        .ok_or_else(|| Error::BadEvent("expected a JSON object".into()))?;
+    if let Some(action) = obj.get("action") {
+        if action.as_str() != Some("run") {
+            return Err(Error::BadEvent(format!(
+                "unknown action {action}; the backup accepts {{\"action\": \"run\"}} and an optional \"backup\""
+            )));
+        }
+        return match obj.get("backup") {
+            None => Ok(cfg.backups.iter().collect()),
+            Some(Value::String(name)) => cfg.backup(name).map(|b| vec![b]).ok_or_else(|| {
+                let known: Vec<&str> = cfg.backups.iter().map(|b| b.name.as_str()).collect();
+                Error::BadEvent(format!("unknown backup {name:?}; configured: {}", known.join(", ")))
+            }),
+            Some(other) => Err(Error::BadEvent(format!("\"backup\" must be a name, got {other}"))),
+        };
+    }
+    let field = |k: &str| obj.get(k).and_then(Value::as_str);
+    match (field("source"), field("detail-type")) {
+        (Some("aws.events"), Some("Scheduled Event")) => Ok(cfg.backups.iter().collect()),
+        (source, detail_type) => Err(Error::BadEvent(format!(
+            "unsupported event (source {source:?}, detail-type {detail_type:?}): the backup accepts an EventBridge schedule or {{\"action\": \"run\"}}"
+        ))),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The run finished: a new point in time exists.
+    Complete,
+    /// Stopped before the deadline; the next invocation resumes it.
+    Resumable,
+    /// Another invocation holds the run.
+    Busy,
+    /// The backup could not run (see `error`); nothing recorded is lost.
+    Failed,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RetentionReport {
+    pub points_expired: Vec<String>,
+    pub versions_deleted: u64,
+    pub manifests_deleted: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+    /// Stopped for the deadline; the next invocation goes on.
+    pub unfinished: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupReport {
+    pub backup: String,
+    pub source: String,
+    pub dr: String,
+    pub outcome: Outcome,
+    pub run_id: Option<String>,
+    /// What this invocation did.
+    pub counts: RunCounts,
+    /// The whole run so far (across invocations).
+    pub run_counts: RunCounts,
+    pub failures: Vec<ObjectFailure>,
+    pub retention: RetentionReport,
+    pub points_in_time: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl BackupReport {
+    fn new(spec: &BackupSpec) -> Self {
+        BackupReport {
+            backup: spec.name.clone(),
+            source: format!("s3://{}/{}", spec.source_bucket, spec.prefix),
+            dr: format!("s3://{}/{}", spec.dr_bucket, spec.prefix),
+            outcome: Outcome::Failed,
+            run_id: None,
+            counts: RunCounts::default(),
+            run_counts: RunCounts::default(),
+            failures: vec![],
+            retention: RetentionReport::default(),
+            points_in_time: 0,
+            note: None,
+            error: None,
+        }
+    }
+
+    fn troubled(&self) -> bool {
+        self.outcome == Outcome::Failed || self.counts.failed > 0 || !self.retention.errors.is_empty()
+    }
+
+    pub fn summary(&self) -> String {
+        let c = &self.counts;
+        let mut s = format!(
+            "{}: {:?}, {} copied ({} bytes), {} unchanged, {} failed, {} deleted at source",
+            self.backup, self.outcome, c.copied, c.bytes_copied, c.unchanged, c.failed, c.deleted_at_source
+        );
+        if let Some(e) = &self.error {
+            s.push_str(&format!("; {e}"));
+        }
+        s
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub started_at: String,
+    pub backups: Vec<BackupReport>,
+}
+
+impl RunReport {
+    pub fn summary(&self) -> String {
+        self.backups
+            .iter()
+            .map(BackupReport::summary)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
+    /// The notice a troubled run sends: failed backups, failed objects (with reasons), and
+    /// retention errors. Clean runs stay quiet.
+    pub fn failure_notice(&self, cfg: &BackupConfig) -> Option<Notice> {
+        let troubled: Vec<&BackupReport> = self.backups.iter().filter(|b| b.troubled()).collect();
+        if troubled.is_empty() {
+            return None;
+        }
+        let failed_objects: u64 = troubled.iter().map(|b| b.counts.failed).sum();
+        let failed_backups = troubled.iter().filter(|b| b.outcome == Outcome::Failed).count();
+        let subject = if failed_backups > 0 {
+            format!(
+                "drpilot: S3 backup failed for {failed_backups} of {} backups",
+                self.backups.len()
+            )
+        } else {
+            format!("drpilot: S3 backup could not copy {failed_objects} objects")
+        };
+        let mut body = format!(
+            "drpilot s3-backup, run at {}, {} -> {}.\n\n",
+            self.started_at, cfg.source_region, cfg.dr_region
+        );
+        for b in troubled {
+            body.push_str(&format!("{} ({} -> {}): {}\n", b.backup, b.source, b.dr, b.summary()));
+            for f in &b.failures {
+                body.push_str(&format!("  FAILED {}: {}\n", f.key, f.reason));
+            }
+            if b.counts.failed > b.failures.len() as u64 {
+                body.push_str(&format!(
+                    "  ... and {} more\n",
+                    b.counts.failed - b.failures.len() as u64
+                ));
+            }
+            for e in &b.retention.errors {
+                body.push_str(&format!("  RETENTION: {e}\n"));
+            }
+        }
+        body.push_str(
+            "\nObjects that failed keep their previous version in the new point in time (if they had one); \
+             the rest of the run went on. The next scheduled run retries them; to retry now, invoke the \
+             backup with {\"action\": \"run\"}.\n",
+        );
+        Some(Notice::new(Severity::Warning, subject, body).with_attribute("kind", "s3-backup"))
+    }
+}
+
+/// One invocation: each requested backup in turn, each stopping before the deadline.
+pub async fn run<O, S, N>(
+    ports: &BackupPorts<O, S, N>,
+    cfg: &BackupConfig,
+    backups: &[&BackupSpec],
+    inv: &Invocation,
+) -> RunReport
+where
+    O: ObjectStore,
+    S: StateStore + Documents,
+    N: Notifier,
+{
+    let mut report = RunReport {
+        started_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+        backups: vec![],
+    };
+    for spec in backups {
+        let mut b = BackupReport::new(spec);
+        if let Err(e) = Run::new(ports, cfg, spec, inv).go(&mut b).await {
+            warn!(backup = %spec.name, error = %e, "backup failed");
+            b.outcome = Outcome::Failed;
+            b.error = Some(e.to_string());
+        }
+        info!(summary = %b.summary(), "backup finished");
+        report.backups.push(b);
+    }
+    report
+}
+
+/// The Lambda handler: parse, run, notify on trouble.
+pub async fn handle<O, S, N>(
+    ports: &BackupPorts<O, S, N>,
+    cfg: &BackupConfig,
+    event: Value,
+    inv: &Invocation,
+) -> Result<Value>
+where
+    O: ObjectStore,
+    S: StateStore + Documents,
+    N: Notifier,
+{
+    let backups = parse_event(&event, cfg)?;
+    let report = run(ports, cfg, &backups, inv).await;
+    if let Some(notice) = report.failure_notice(cfg) {
+        if let Err(e) = ports.notifier.notify(&notice).await {
+            return Err(Error::RunFailed(format!(
+                "{} (and the SNS notice failed: {e})",
+                report.summary()
+            )));
+        }
+    }
+    if report.backups.iter().any(|b| b.outcome == Outcome::Failed) {
+        return Err(Error::RunFailed(report.summary()));
+    }
+    serde_json::to_value(&report).map_err(|e| Error::RunFailed(format!("cannot encode the report: {e}")))
+}
+
+/// One backup's work in one invocation.
+struct Run<'a, O, S, N> {
+    ports: &'a BackupPorts<O, S, N>,
+    cfg: &'a BackupConfig,
+    spec: &'a BackupSpec,
+    inv: &'a Invocation,
+    key: String,
+    state: BackupState,
+    etag: Option<String>,
+}
+
+impl<'a, O, S, N> Run<'a, O, S, N>
+where
+    O: ObjectStore,
+    S: StateStore + Documents,
+    N: Notifier,
+{
+    fn new(ports: &'a BackupPorts<O, S, N>, cfg: &'a BackupConfig, spec: &'a BackupSpec, inv: &'a Invocation) -> Self {
+        Run {
+            ports,
+            cfg,
+            spec,
+            inv,
+            key: state_key(&cfg.state, spec),
+            state: BackupState::default(),
+            etag: None,
+        }
+    }
+
+    fn near_deadline(&self) -> bool {
+        self.inv.deadline - Utc::now() < Duration::seconds(i64::from(self.cfg.deadline_margin_seconds))
+    }
+
+    async fn load(&mut self) -> Result<()> {
+        match self.ports.state.load(&self.key).await? {
+            Some(v) => {
+                self.state = BackupState::decode(&v.body, &self.key)?;
+                self.etag = Some(v.etag);
+            }
+            None => {
+                self.state = BackupState::default();
+                self.etag = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Conditional write: `false` when another invocation wrote first (we no longer own the run).
+    async fn save(&mut self) -> Result<bool> {
+        let body =
+            serde_json::to_vec(&self.state).map_err(|e| Error::RunFailed(format!("cannot encode state: {e}")))?;
+        match self.ports.state.save(&self.key, &body, self.etag.as_deref()).await? {
+            Saved::Written { etag } => {
+                self.etag = Some(etag);
+                Ok(true)
+            }
+            Saved::Conflict => Ok(false),
+        }
+    }
+
+    async fn go(&mut self, report: &mut BackupReport) -> Result<()> {
+        self.load().await?;
+        let now = Utc::now();
+        if let Some(r) = &self.state.running {
+            if r.lease.until > now && r.lease.holder != self.inv.request_id {
+                report.outcome = Outcome::Busy;
+                report.run_id = Some(r.run_id.clone());
+                report.note = Some(format!(
+                    "run {} is held by {} until {}",
+                    r.run_id, r.lease.holder, r.lease.until
+                ));
+                return Ok(());
+            }
+        }
+        if !self.ports.dr.versioning_enabled(&self.spec.dr_bucket).await? {
+            return Err(Error::Refused(format!(
+                "versioning is not enabled on s3://{}: points in time are kept as object versions, so drpilot copies nothing into an unversioned bucket",
+                self.spec.dr_bucket
+            )));
+        }
+        let lease = Lease {
+            holder: self.inv.request_id.clone(),
+            until: self.inv.deadline,
+        };
+        match &mut self.state.running {
+            Some(r) => {
+                r.lease = lease;
+                r.invocations += 1;
+                report.note = Some(format!("resumed run {} after key {:?}", r.run_id, r.after_key));
+            }
+            None => {
+                let mut run_id = now.format("%Y%m%dT%H%M%SZ").to_string();
+                if self.state.points.iter().any(|p| p.run_id == run_id) {
+                    run_id.push_str(&format!("-{}", self.state.points.len()));
+                }
+                self.state.running = Some(RunProgress {
+                    run_id,
+                    started: now,
+                    base: self.state.points.last().map(|p| BaseCursor {
+                        run_id: p.run_id.clone(),
+                        parts: p.parts,
+                        resume_part: 1,
+                    }),
+                    after_key: None,
+                    parts: 0,
+                    counts: RunCounts::default(),
+                    failures: vec![],
+                    lease,
+                    invocations: 1,
+                });
+            }
+        }
+        if !self.save().await? {
+            report.outcome = Outcome::Busy;
+            report.note = Some("another invocation took the run first".into());
+            return Ok(());
+        }
+        let running = self.state.running.clone();
+        report.run_id = running.as_ref().map(|r| r.run_id.clone());
+        if running.is_some() {
+            report.outcome = self.copy_pages(report).await?;
+        }
+        if report.outcome == Outcome::Complete && !self.near_deadline() {
+            self.retention(&mut report.retention).await?;
+        }
+        report.points_in_time = self.state.points.len();
+        Ok(())
+    }
+
+    /// Lists the source page by page, copies what changed, writes one manifest part per page
+    /// and saves progress after each; finishes the run at the end of the listing.
+    async fn copy_pages(&mut self, report: &mut BackupReport) -> Result<Outcome> {
+        let Some(run) = self.state.running.clone() else {
+            return Ok(Outcome::Complete);
+        };
+        let (spec, ports, cfg) = (self.spec, self.ports, self.cfg);
+        let mut base = run
+            .base
+            .as_ref()
+            .map(|b| ManifestReader::from_part(&ports.state, &cfg.state, spec, &b.run_id, b.parts, b.resume_part));
+        if let (Some(reader), Some(after)) = (base.as_mut(), run.after_key.as_deref()) {
+            reader.skip_through(after).await?;
+        }
+        let mut after_key = run.after_key.clone();
+        loop {
+            let page = self
+                .ports
+                .source
+                .list_page(&spec.source_bucket, &spec.prefix, after_key.as_deref())
+                .await?;
+            let previous = match (base.as_mut(), page.items.last()) {
+                (Some(reader), Some(last)) => reader.take_through(&last.key).await?,
+                _ => vec![],
+            };
+            let mut counts = RunCounts {
+                listed: page.items.len() as u64,
+                ..RunCounts::default()
+            };
+            let diff = diff_page(&page.items, &previous);
+            counts.deleted_at_source += diff.deleted.len() as u64;
+            let (entries, failures) = self.copy_changes(&diff.changes, &mut counts).await;
+            if !page.more {
+                // Whatever the previous point in time holds beyond the last source key is gone now.
+                if let Some(reader) = base.as_mut() {
+                    while let Some(rest) = reader.next_part().await? {
+                        counts.deleted_at_source += rest.len() as u64;
+                    }
+                }
+            }
+            let Some(r) = self.state.running.as_mut() else {
+                return Ok(Outcome::Complete);
+            };
+            if !page.items.is_empty() {
+                r.parts += 1;
+                let key = part_key(&self.cfg.state, spec, &r.run_id, r.parts);
+                self.ports.state.put(&key, encode_part(&entries)).await?;
+                r.after_key = page.items.last().map(|o| o.key.clone());
+            }
+            r.counts.add(&counts);
+            for f in failures {
+                if r.failures.len() < FAILURES_KEPT {
+                    r.failures.push(f.clone());
+                }
+                if report.failures.len() < FAILURES_KEPT {
+                    report.failures.push(f);
+                }
+            }
+            if let (Some(b), Some(reader)) = (r.base.as_mut(), base.as_ref()) {
+                b.resume_part = reader.resume_part();
+            }
+            report.counts.add(&counts);
+            report.run_counts = r.counts;
+            after_key = r.after_key.clone();
+            let finished = !page.more;
+            if finished {
+                let point = PointInTime {
+                    run_id: r.run_id.clone(),
+                    started: r.started,
+                    finished: Utc::now(),
+                    objects: r.counts.objects,
+                    bytes: r.counts.bytes,
+                    failed: r.counts.failed,
+                    parts: r.parts,
+                };
+                self.state.points.push(point);
+                self.state.running = None;
+            }
+            if !self.save().await? {
+                return Err(Error::RunFailed(
+                    "another invocation changed the backup state while this one held the run; stopped without recording the last page (the next run redoes it)".into(),
+                ));
+            }
+            if finished {
+                return Ok(Outcome::Complete);
+            }
+            if self.near_deadline() {
+                info!(backup = %spec.name, after = ?after_key, "deadline near: progress saved, the next invocation resumes");
+                return Ok(Outcome::Resumable);
+            }
+        }
+    }
+
+    /// Copies the page's new and changed objects, at most `copy_concurrency` at once. Returns
+    /// the page's manifest entries in key order and the per-object failures.
+    async fn copy_changes(
+        &self,
+        changes: &[Change<'_>],
+        counts: &mut RunCounts,
+    ) -> (Vec<ManifestEntry>, Vec<ObjectFailure>) {
+        let spec = self.spec;
+        let copies: Vec<(usize, ObjectCopy)> = changes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| match c {
+                Change::Copy { object, .. } => Some((
+                    i,
+                    ObjectCopy {
+                        from_bucket: spec.source_bucket.clone(),
+                        from_key: object.key.clone(),
+                        from_version: None,
+                        if_match: Some(object.etag.clone()).filter(|e| !e.is_empty()),
+                        size: object.size,
+                        to_bucket: spec.dr_bucket.clone(),
+                        to_key: object.key.clone(),
+                        kms_key_id: spec.kms_key_id.clone(),
+                        storage_class: spec.storage_class.clone(),
+                    },
+                )),
+                Change::Unchanged(_) => None,
+            })
+            .collect();
+        let dr = &self.ports.dr;
+        let mut results: Vec<Option<Result<String>>> = (0..changes.len()).map(|_| None).collect();
+        let mut done = stream::iter(copies)
+            .map(|(i, copy)| async move { (i, dr.copy(&copy).await) })
+            .buffer_unordered(self.cfg.copy_concurrency as usize);
+        while let Some((i, result)) = done.next().await {
+            results[i] = Some(result);
+        }
+        let mut entries = Vec::with_capacity(changes.len());
+        let mut failures = Vec::new();
+        for (change, result) in changes.iter().zip(results) {
+            match (change, result) {
+                (Change::Unchanged(e), _) => {
+                    counts.unchanged += 1;
+                    entries.push((*e).clone());
+                }
+                (Change::Copy { object, .. }, Some(Ok(version))) if !version.is_empty() => {
+                    counts.copied += 1;
+                    counts.bytes_copied += object.size.max(0) as u64;
+                    entries.push(ManifestEntry {
+                        key: object.key.clone(),
+                        size: object.size,
+                        etag: object.etag.clone(),
+                        modified: object.last_modified,
+                        version,
+                    });
+                }
+                (Change::Copy { object, previous }, result) => {
+                    counts.failed += 1;
+                    let reason = match result {
+                        Some(Err(e)) => failure_reason(&e),
+                        _ => format!(
+                            "s3://{} returned no version id for the copy: is versioning still enabled?",
+                            spec.dr_bucket
+                        ),
+                    };
+                    warn!(backup = %spec.name, key = %object.key, %reason, "object not copied");
+                    failures.push(ObjectFailure {
+                        key: object.key.clone(),
+                        reason,
+                    });
+                    // The previous version stands in, so the point in time still holds the key.
+                    entries.extend(previous.map(|p| (*p).clone()));
+                }
+            }
+        }
+        for e in &entries {
+            counts.objects += 1;
+            counts.bytes += e.size.max(0) as u64;
+        }
+        (entries, failures)
+    }
+
+    /// Expires points in time past retention, then deletes the DR versions no retained point
+    /// needs, then their manifests. Each step is recorded first, so a cut-off resumes.
+    async fn retention(&mut self, report: &mut RetentionReport) -> Result<()> {
+        let expired: Vec<String> = expired_points(&self.state.points, &self.spec.retention, Utc::now())
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        if !expired.is_empty() {
+            let (gone, kept): (Vec<PointInTime>, Vec<PointInTime>) =
+                self.state.points.drain(..).partition(|p| expired.contains(&p.run_id));
+            self.state.points = kept;
+            self.state.expiring.extend(gone);
+            if !self.save().await? {
+                report
+                    .errors
+                    .push("state changed by another invocation; retention left for the next run".into());
+                return Ok(());
+            }
+            report.points_expired = expired;
+        }
+        if self.state.expiring.is_empty() {
+            return Ok(());
+        }
+        if !self.prune_versions(report).await? {
+            report.unfinished = true;
+            return Ok(());
+        }
+        let expiring = self.state.expiring.clone();
+        for point in &expiring {
+            for part in 1..=point.parts {
+                self.ports
+                    .state
+                    .delete(&part_key(&self.cfg.state, self.spec, &point.run_id, part))
+                    .await?;
+                report.manifests_deleted += 1;
+            }
+        }
+        self.state.expiring.retain(|p| !expiring.contains(p));
+        if !self.save().await? {
+            report
+                .errors
+                .push("state changed by another invocation while expiring points; the next run finishes".into());
+        }
+        Ok(())
+    }
+
+    /// Walks the DR bucket's versions beside every retained manifest (one part each at a time)
+    /// and deletes the versions none of them needs. `false` when stopped for the deadline.
+    async fn prune_versions(&self, report: &mut RetentionReport) -> Result<bool> {
+        let spec = self.spec;
+        let retained = &self.state.points;
+        let Some(protect_from) = retained.iter().map(|p| p.started).min() else {
+            return Ok(true); // nothing retained: never prune everything
+        };
+        let mut readers: Vec<_> = retained
+            .iter()
+            .map(|p| ManifestReader::new(&self.ports.state, &self.cfg.state, spec, &p.run_id, p.parts))
+            .collect();
+        // Entries for the last key of a page: its versions may go on in the next page.
+        let mut carried: Vec<ManifestEntry> = vec![];
+        let mut marker: Option<VersionMarker> = None;
+        loop {
+            let page = self
+                .ports
+                .dr
+                .list_versions_page(&spec.dr_bucket, &spec.prefix, marker.as_ref())
+                .await?;
+            let Some(last) = page.versions.last().map(|v| v.key.clone()) else {
+                return Ok(true);
+            };
+            let mut refs = std::mem::take(&mut carried);
+            for reader in readers.iter_mut() {
+                refs.extend(reader.take_through(&last).await?);
+            }
+            let referenced: HashSet<(&str, &str)> = refs.iter().map(|e| (e.key.as_str(), e.version.as_str())).collect();
+            let doomed = prunable_versions(&page.versions, &referenced, protect_from);
+            let deletions = stream::iter(doomed)
+                .map(|v| async move {
+                    (
+                        v,
+                        self.ports
+                            .dr
+                            .delete_version(&spec.dr_bucket, &v.key, &v.version_id)
+                            .await,
+                    )
+                })
+                .buffer_unordered(self.cfg.copy_concurrency as usize)
+                .collect::<Vec<_>>()
+                .await;
+            for (v, result) in deletions {
+                match result {
+                    Ok(()) => report.versions_deleted += 1,
+                    Err(e) => report.errors.push(format!(
+                        "cannot delete s3://{}/{} version {}: {e}",
+                        spec.dr_bucket, v.key, v.version_id
+                    )),
+                }
+            }
+            carried = refs.into_iter().filter(|e| e.key == last).collect();
+            match page.next {
+                Some(next) => marker = Some(next),
+                None => return Ok(true),
+            }
+            if self.near_deadline() {
+                return Ok(false);
+            }
+        }
+    }
+}
+
+/// Why an object could not be copied, in words a responder can act on.
+fn failure_reason(e: &Error) -> String {
+    match e.aws_code() {
+        Some("PreconditionFailed") => {
+            "changed at the source during the run; the next run copies the new version".into()
+        }
+        Some("InvalidObjectState") | Some("ObjectNotInActiveTierError") => {
+            "archived (GLACIER or DEEP_ARCHIVE) and not restored: S3 cannot copy it until it is restored".into()
+        }
+        Some("AccessDenied") => {
+            format!("access denied ({e}): check the function's role and the object's KMS key policy")
+        }
+        Some("NoSuchKey") => "deleted at the source during the run".into(),
+        _ => e.to_string(),
+    }
+}

@@ -1,0 +1,508 @@
+//! S3 backup decisions: what a run copies, which points in time expire, which DR object
+//! versions no retained point in time needs, and what a restore does. All inputs are sorted
+//! by key, as S3 lists them (UTF-8 byte order, which is also Rust's `str` order), so every
+//! decision works on one page at a time and memory stays flat as buckets grow.
+
+use crate::ports::ObjectInfo;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::collections::HashSet;
+
+/// One object of a point in time: the source object as it was listed, and the DR-bucket
+/// version that holds its bytes. Manifests are JSON lines of these, sorted by key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    #[serde(rename = "k")]
+    pub key: String,
+    #[serde(rename = "s")]
+    pub size: i64,
+    /// The source object's ETag (the DR copy's own ETag differs when it is KMS-encrypted).
+    #[serde(rename = "e")]
+    pub etag: String,
+    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
+    pub modified: Option<DateTime<Utc>>,
+    /// The DR bucket's version id of the copy.
+    #[serde(rename = "v")]
+    pub version: String,
+}
+
+/// Anything listed in key order.
+pub trait Keyed {
+    fn key(&self) -> &str;
+}
+
+impl Keyed for ManifestEntry {
+    fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+impl Keyed for ObjectInfo {
+    fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// One step of a merge of two key-sorted lists.
+#[derive(Debug, PartialEq)]
+pub enum Joined<'a, L, R> {
+    Left(&'a L),
+    Right(&'a R),
+    Both(&'a L, &'a R),
+}
+
+/// Merges two lists sorted by key (keys unique within each list) in one pass.
+pub fn join_by_key<'a, L: Keyed, R: Keyed>(left: &'a [L], right: &'a [R]) -> Vec<Joined<'a, L, R>> {
+    let mut out = Vec::with_capacity(left.len().max(right.len()));
+    let (mut i, mut j) = (0, 0);
+    while i < left.len() || j < right.len() {
+        let order = match (left.get(i), right.get(j)) {
+            (Some(l), Some(r)) => l.key().cmp(r.key()),
+            (Some(_), None) => Ordering::Less,
+            _ => Ordering::Greater,
+        };
+        match order {
+            Ordering::Less => {
+                out.push(Joined::Left(&left[i]));
+                i += 1;
+            }
+            Ordering::Greater => {
+                out.push(Joined::Right(&right[j]));
+                j += 1;
+            }
+            Ordering::Equal => {
+                out.push(Joined::Both(&left[i], &right[j]));
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// What a backup run does with one listed source object.
+#[derive(Debug, PartialEq)]
+pub enum Change<'a> {
+    /// Same size, ETag and last-modified as in the previous point in time: its DR version
+    /// is carried into the new manifest; no request at all.
+    Unchanged(&'a ManifestEntry),
+    /// New, or changed since the previous point in time: copy it.
+    Copy {
+        object: &'a ObjectInfo,
+        previous: Option<&'a ManifestEntry>,
+    },
+}
+
+#[derive(Debug, PartialEq, Default)]
+pub struct PageDiff<'a> {
+    pub changes: Vec<Change<'a>>,
+    /// In the previous point in time but no longer at the source. Older points in time keep
+    /// them; the new one does not list them.
+    pub deleted: Vec<&'a ManifestEntry>,
+}
+
+/// Compares one page of the source listing with the previous point in time's entries for the
+/// same key range.
+pub fn diff_page<'a>(source: &'a [ObjectInfo], previous: &'a [ManifestEntry]) -> PageDiff<'a> {
+    let mut diff = PageDiff::default();
+    for joined in join_by_key(source, previous) {
+        match joined {
+            Joined::Left(object) => diff.changes.push(Change::Copy { object, previous: None }),
+            Joined::Right(entry) => diff.deleted.push(entry),
+            Joined::Both(object, entry) => diff.changes.push(if unchanged(object, entry) {
+                Change::Unchanged(entry)
+            } else {
+                Change::Copy {
+                    object,
+                    previous: Some(entry),
+                }
+            }),
+        }
+    }
+    diff
+}
+
+fn unchanged(object: &ObjectInfo, entry: &ManifestEntry) -> bool {
+    object.size == entry.size && object.etag == entry.etag && object.last_modified == entry.modified
+}
+
+/// A completed backup run: a point in time a restore can return to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointInTime {
+    pub run_id: String,
+    pub started: DateTime<Utc>,
+    pub finished: DateTime<Utc>,
+    pub objects: u64,
+    pub bytes: u64,
+    /// Objects that could not be copied in this run (their earlier version, if any, stands in).
+    pub failed: u64,
+    /// Manifest parts, numbered from 1.
+    pub parts: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackupRetention {
+    /// Points in time finished within this many days are kept.
+    pub days: u32,
+    /// The newest this many points in time are kept whatever their age (at least 1).
+    pub min_points: u32,
+}
+
+/// The points in time that retention expires: older than the window and not among the newest
+/// `min_points`. The newest point in time never expires.
+pub fn expired_points<'a>(points: &'a [PointInTime], keep: &BackupRetention, now: DateTime<Utc>) -> Vec<&'a str> {
+    let mut by_age: Vec<&PointInTime> = points.iter().collect();
+    by_age.sort_by(|a, b| b.finished.cmp(&a.finished).then_with(|| b.run_id.cmp(&a.run_id)));
+    let cutoff = now - Duration::days(i64::from(keep.days));
+    by_age
+        .into_iter()
+        .skip(keep.min_points.max(1) as usize)
+        .filter(|p| p.finished < cutoff)
+        .map(|p| p.run_id.as_str())
+        .collect()
+}
+
+/// One version of an object in the DR bucket, as `ListObjectVersions` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrVersion {
+    pub key: String,
+    pub version_id: String,
+    pub last_modified: Option<DateTime<Utc>>,
+    pub delete_marker: bool,
+}
+
+impl Keyed for DrVersion {
+    fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// The DR versions no retained point in time needs. `referenced` holds (key, version) of every
+/// retained manifest's entries for these keys (the run in progress included). A version written
+/// at or after `protect_from` (the start of the oldest retained or running run) is kept even if
+/// unreferenced: a run may have copied it and not yet recorded it. Delete markers are not
+/// drpilot's and are left alone; so is a version whose age is unknown.
+pub fn prunable_versions<'a>(
+    versions: &'a [DrVersion],
+    referenced: &HashSet<(&str, &str)>,
+    protect_from: DateTime<Utc>,
+) -> Vec<&'a DrVersion> {
+    versions
+        .iter()
+        .filter(|v| !v.delete_marker)
+        .filter(|v| v.last_modified.is_some_and(|t| t < protect_from))
+        .filter(|v| !referenced.contains(&(v.key.as_str(), v.version_id.as_str())))
+        .collect()
+}
+
+/// What a restore does with one key.
+#[derive(Debug, PartialEq)]
+pub enum RestoreStep<'a> {
+    /// Copy the point in time's version into the target.
+    Copy(&'a ManifestEntry),
+    /// The target already holds these bytes (same size and ETag).
+    Unchanged(&'a ManifestEntry),
+    /// In the target but not in the point in time: deleted only when asked.
+    Extra(&'a ObjectInfo),
+}
+
+/// Compares a point in time's entries with the target's listing of the same key range (target
+/// keys already mapped into the backup's key space).
+pub fn plan_restore<'a>(point: &'a [ManifestEntry], target: &'a [ObjectInfo]) -> Vec<RestoreStep<'a>> {
+    join_by_key(point, target)
+        .into_iter()
+        .map(|joined| match joined {
+            Joined::Left(entry) => RestoreStep::Copy(entry),
+            Joined::Right(object) => RestoreStep::Extra(object),
+            Joined::Both(entry, object) if object.size == entry.size && object.etag == entry.etag => {
+                RestoreStep::Unchanged(entry)
+            }
+            Joined::Both(entry, _) => RestoreStep::Copy(entry),
+        })
+        .collect()
+}
+
+const MIB: i64 = 1024 * 1024;
+/// S3's limits for a multipart copy.
+const MIN_PART: i64 = 5 * MIB;
+const MAX_PART: i64 = 5 * 1024 * MIB;
+const MAX_PARTS: i64 = 10_000;
+
+/// The byte ranges (inclusive, as `x-amz-copy-source-range` takes them) of a multipart copy:
+/// 512 MiB parts (or the threshold, if lower), larger when 10,000 parts would not cover the
+/// object, always within S3's 5 MiB..=5 GiB.
+pub fn copy_part_ranges(size: i64, threshold: i64) -> Vec<(i64, i64)> {
+    let needed = (size + MAX_PARTS - 1) / MAX_PARTS;
+    let part = threshold.min(512 * MIB).max(needed).clamp(MIN_PART, MAX_PART);
+    (0..size)
+        .step_by(part as usize)
+        .map(|start| (start, (start + part).min(size) - 1))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn t(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 1, h, 0, 0).unwrap()
+    }
+
+    fn obj(key: &str, size: i64, etag: &str, h: u32) -> ObjectInfo {
+        ObjectInfo {
+            key: key.into(),
+            size,
+            etag: etag.into(),
+            last_modified: Some(t(h)),
+        }
+    }
+
+    fn entry(key: &str, size: i64, etag: &str, h: u32, version: &str) -> ManifestEntry {
+        ManifestEntry {
+            key: key.into(),
+            size,
+            etag: etag.into(),
+            modified: Some(t(h)),
+            version: version.into(),
+        }
+    }
+
+    #[test]
+    fn a_first_run_copies_every_object() {
+        let source = [obj("a", 1, "e1", 1), obj("b", 2, "e2", 1)];
+        let diff = diff_page(&source, &[]);
+        assert!(diff.deleted.is_empty());
+        assert_eq!(
+            diff.changes,
+            vec![
+                Change::Copy {
+                    object: &source[0],
+                    previous: None
+                },
+                Change::Copy {
+                    object: &source[1],
+                    previous: None
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn unchanged_objects_are_carried_and_changed_ones_copied() {
+        let source = [
+            obj("a", 1, "e1", 1), // unchanged
+            obj("b", 3, "e2", 1), // size changed
+            obj("c", 1, "e9", 1), // etag changed
+            obj("d", 1, "e4", 5), // rewritten with the same bytes: last-modified changed
+            obj("e", 1, "e5", 1), // new
+        ];
+        let previous = [
+            entry("a", 1, "e1", 1, "v1"),
+            entry("b", 2, "e2", 1, "v2"),
+            entry("c", 1, "e3", 1, "v3"),
+            entry("d", 1, "e4", 1, "v4"),
+            entry("gone", 1, "e6", 1, "v6"),
+        ];
+        let diff = diff_page(&source, &previous);
+        assert_eq!(diff.changes[0], Change::Unchanged(&previous[0]));
+        for (i, change) in diff.changes.iter().enumerate().skip(1).take(3) {
+            assert_eq!(
+                *change,
+                Change::Copy {
+                    object: &source[i],
+                    previous: Some(&previous[i])
+                },
+                "object {i}"
+            );
+        }
+        assert_eq!(
+            diff.changes[4],
+            Change::Copy {
+                object: &source[4],
+                previous: None
+            }
+        );
+        assert_eq!(diff.deleted, vec![&previous[4]]);
+    }
+
+    #[test]
+    fn keys_compare_in_s3_listing_order() {
+        // S3 lists in UTF-8 byte order: "B" < "a" < "é"; "a/" < "a0".
+        let source = [
+            obj("B", 1, "x", 1),
+            obj("a/", 0, "d", 1),
+            obj("a0", 1, "y", 1),
+            obj("é", 1, "z", 1),
+        ];
+        let previous = [entry("a0", 1, "y", 1, "v"), entry("é", 1, "z", 1, "w")];
+        let diff = diff_page(&source, &previous);
+        assert!(diff.deleted.is_empty());
+        assert_eq!(
+            diff.changes
+                .iter()
+                .filter(|c| matches!(c, Change::Unchanged(_)))
+                .count(),
+            2
+        );
+    }
+
+    fn point(id: &str, finished_h: u32) -> PointInTime {
+        PointInTime {
+            run_id: id.into(),
+            started: t(finished_h),
+            finished: t(finished_h),
+            objects: 1,
+            bytes: 1,
+            failed: 0,
+            parts: 1,
+        }
+    }
+
+    #[test]
+    fn points_expire_after_the_window_but_the_newest_stay() {
+        let points = [point("r1", 1), point("r2", 2), point("r3", 3), point("r4", 4)];
+        let now = t(4) + Duration::days(10);
+        let keep = BackupRetention { days: 7, min_points: 1 };
+        assert_eq!(expired_points(&points, &keep, now), vec!["r3", "r2", "r1"]);
+        let keep = BackupRetention { days: 7, min_points: 2 };
+        assert_eq!(expired_points(&points, &keep, now), vec!["r2", "r1"]);
+        let keep = BackupRetention {
+            days: 30,
+            min_points: 1,
+        };
+        assert!(expired_points(&points, &keep, now).is_empty());
+        // min_points 0 still keeps the newest.
+        let keep = BackupRetention { days: 0, min_points: 0 };
+        assert_eq!(expired_points(&points, &keep, now).len(), 3);
+    }
+
+    fn version(key: &str, id: &str, h: u32) -> DrVersion {
+        DrVersion {
+            key: key.into(),
+            version_id: id.into(),
+            last_modified: Some(t(h)),
+            delete_marker: false,
+        }
+    }
+
+    #[test]
+    fn prunes_only_unreferenced_versions_older_than_the_oldest_retained_run() {
+        let versions = [
+            version("a", "a3", 9), // written during a retained run, unreferenced (not yet recorded)
+            version("a", "a2", 5), // referenced by a retained point in time
+            version("a", "a1", 1), // only an expired point in time needed it
+            version("b", "b1", 1), // deleted at the source long ago: no retained point needs it
+            DrVersion {
+                key: "c".into(),
+                version_id: "m1".into(),
+                last_modified: Some(t(1)),
+                delete_marker: true,
+            },
+            DrVersion {
+                key: "d".into(),
+                version_id: "d1".into(),
+                last_modified: None,
+                delete_marker: false,
+            },
+        ];
+        let referenced: HashSet<(&str, &str)> = [("a", "a2")].into_iter().collect();
+        let pruned: Vec<&str> = prunable_versions(&versions, &referenced, t(8))
+            .iter()
+            .map(|v| v.version_id.as_str())
+            .collect();
+        assert_eq!(pruned, vec!["a1", "b1"]);
+    }
+
+    #[test]
+    fn restore_copies_what_differs_and_reports_extras() {
+        let point = [
+            entry("a", 1, "e1", 1, "v1"),
+            entry("b", 2, "e2", 1, "v2"),
+            entry("c", 3, "e3", 1, "v3"),
+        ];
+        let target = [obj("a", 1, "e1", 7), obj("b", 2, "changed", 7), obj("z", 1, "e", 7)];
+        let steps = plan_restore(&point, &target);
+        assert_eq!(
+            steps,
+            vec![
+                RestoreStep::Unchanged(&point[0]),
+                RestoreStep::Copy(&point[1]),
+                RestoreStep::Copy(&point[2]),
+                RestoreStep::Extra(&target[2]),
+            ]
+        );
+    }
+
+    #[test]
+    fn multipart_copies_stay_within_s3_part_limits() {
+        let ranges = copy_part_ranges(12 * MIB, 5 * MIB);
+        assert_eq!(
+            ranges,
+            vec![(0, 5 * MIB - 1), (5 * MIB, 10 * MIB - 1), (10 * MIB, 12 * MIB - 1)]
+        );
+        // 6 GiB at the default 5 GiB threshold: 512 MiB parts.
+        assert_eq!(copy_part_ranges(6 * 1024 * MIB, 5 * 1024 * MIB).len(), 12);
+        // 5 TiB, S3's largest object: parts grow so that 10,000 suffice.
+        let huge = 5 * 1024 * 1024 * MIB;
+        let ranges = copy_part_ranges(huge, 5 * 1024 * MIB);
+        assert!(ranges.len() <= 10_000);
+        assert_eq!(ranges.last().unwrap().1, huge - 1);
+        assert!(ranges.windows(2).all(|w| w[1].0 == w[0].1 + 1));
+    }
+
+    #[test]
+    fn manifest_lines_are_compact_json() {
+        let e = entry("photos/1.jpg", 10, "\"abc\"", 1, "v1");
+        let line = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            line,
+            r#"{"k":"photos/1.jpg","s":10,"e":"\"abc\"","m":"2026-11-01T01:00:00Z","v":"v1"}"#
+        );
+        assert_eq!(serde_json::from_str::<ManifestEntry>(&line).unwrap(), e);
+    }
+
+    proptest! {
+        /// Whatever the two listings, the merge sees every key of both exactly once, in order.
+        #[test]
+        fn join_visits_every_key_once_in_order(
+            left in proptest::collection::btree_set("[a-c]{1,3}", 0..20),
+            right in proptest::collection::btree_set("[a-c]{1,3}", 0..20),
+        ) {
+            let l: Vec<ObjectInfo> = left.iter().map(|k| obj(k, 1, "e", 1)).collect();
+            let r: Vec<ManifestEntry> = right.iter().map(|k| entry(k, 1, "e", 1, "v")).collect();
+            let keys: Vec<&str> = join_by_key(&l, &r).iter().map(|j| match j {
+                Joined::Left(o) => o.key.as_str(),
+                Joined::Right(e) => e.key.as_str(),
+                Joined::Both(o, e) => { assert_eq!(o.key, e.key); o.key.as_str() }
+            }).collect();
+            let expected: Vec<&str> = left.union(&right).map(String::as_str).collect();
+            prop_assert_eq!(keys, expected);
+        }
+
+        /// A run that finds nothing changed copies nothing and carries every entry.
+        #[test]
+        fn an_unchanged_bucket_copies_nothing(keys in proptest::collection::btree_set("[a-z/]{1,8}", 0..50)) {
+            let source: Vec<ObjectInfo> = keys.iter().map(|k| obj(k, k.len() as i64, k, 2)).collect();
+            let previous: Vec<ManifestEntry> = keys.iter().map(|k| entry(k, k.len() as i64, k, 2, "v")).collect();
+            let diff = diff_page(&source, &previous);
+            prop_assert!(diff.deleted.is_empty());
+            prop_assert!(diff.changes.iter().all(|c| matches!(c, Change::Unchanged(_))));
+        }
+
+        /// Retention never expires the newest point in time.
+        #[test]
+        fn the_newest_point_survives_any_policy(
+            hours in proptest::collection::vec(0u32..24, 1..10),
+            days in 0u32..5,
+            min_points in 0u32..3,
+        ) {
+            let points: Vec<PointInTime> = hours.iter().enumerate().map(|(i, h)| point(&format!("r{i:02}"), *h)).collect();
+            let newest = points.iter().max_by(|a, b| a.finished.cmp(&b.finished).then_with(|| a.run_id.cmp(&b.run_id))).unwrap();
+            let expired = expired_points(&points, &BackupRetention { days, min_points }, t(23) + Duration::days(30));
+            prop_assert!(!expired.contains(&newest.run_id.as_str()));
+        }
+    }
+}
