@@ -208,14 +208,22 @@ impl ObjectStore for S3Objects {
     }
 
     async fn versioning_enabled(&self, bucket: &str) -> Result<bool> {
-        let out = self
-            .client
-            .get_bucket_versioning()
-            .bucket(bucket)
-            .send()
-            .await
-            .map_err(|e| aws_error("GetBucketVersioning", e))?;
-        Ok(out.status() == Some(&BucketVersioningStatus::Enabled))
+        match self.client.get_bucket_versioning().bucket(bucket).send().await {
+            Ok(out) => Ok(out.status() == Some(&BucketVersioningStatus::Enabled)),
+            Err(e) => {
+                // A 200 whose XML the SDK cannot parse (moto 5.2.5 names the root element
+                // `GetBucketVersioningResponse`, not `VersioningConfiguration`): read `<Status>`.
+                let body = e
+                    .raw_response()
+                    .filter(|r| r.status().as_u16() == 200)
+                    .and_then(|r| r.body().bytes())
+                    .map(|b| String::from_utf8_lossy(b).to_string());
+                match body {
+                    Some(xml) => Ok(xml.contains("<Status>Enabled</Status>")),
+                    None => Err(aws_error("GetBucketVersioning", e)),
+                }
+            }
+        }
     }
 
     async fn copy(&self, copy: &ObjectCopy) -> Result<String> {

@@ -103,6 +103,9 @@ pub struct BackupState {
     /// Points past retention whose manifests and unneeded versions are being removed.
     #[serde(default)]
     pub expiring: Vec<PointInTime>,
+    /// Held while retention deletes versions; no run starts meanwhile.
+    #[serde(default)]
+    pub retention_lease: Option<Lease>,
 }
 
 impl BackupState {

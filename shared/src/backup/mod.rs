@@ -205,7 +205,10 @@ impl RunReport {
                 self.backups.len()
             )
         } else {
-            format!("drpilot: S3 backup could not copy {failed_objects} objects")
+            format!(
+                "drpilot: S3 backup could not copy {failed_objects} object{}",
+                if failed_objects == 1 { "" } else { "s" }
+            )
         };
         let mut body = format!(
             "drpilot s3-backup, run at {}, {} -> {}.\n\n",
@@ -366,6 +369,16 @@ where
                 return Ok(());
             }
         }
+        if let Some(lease) = &self.state.retention_lease {
+            if lease.until > now && lease.holder != self.inv.request_id {
+                report.outcome = Outcome::Busy;
+                report.note = Some(format!(
+                    "retention is running in {} until {}",
+                    lease.holder, lease.until
+                ));
+                return Ok(());
+            }
+        }
         if !self.ports.dr.versioning_enabled(&self.spec.dr_bucket).await? {
             return Err(Error::Refused(format!(
                 "versioning is not enabled on s3://{}: points in time are kept as object versions, so drpilot copies nothing into an unversioned bucket",
@@ -461,6 +474,7 @@ where
                     }
                 }
             }
+            let near_deadline = self.near_deadline();
             let Some(r) = self.state.running.as_mut() else {
                 return Ok(Outcome::Complete);
             };
@@ -486,6 +500,11 @@ where
             report.run_counts = r.counts;
             after_key = r.after_key.clone();
             let finished = !page.more;
+            let stop = !finished && near_deadline;
+            if stop {
+                // Stopping on our own: release the lease so the next invocation resumes at once.
+                r.lease.until = Utc::now();
+            }
             if finished {
                 let point = PointInTime {
                     run_id: r.run_id.clone(),
@@ -507,7 +526,7 @@ where
             if finished {
                 return Ok(Outcome::Complete);
             }
-            if self.near_deadline() {
+            if stop {
                 info!(backup = %spec.name, after = ?after_key, "deadline near: progress saved, the next invocation resumes");
                 return Ok(Outcome::Resumable);
             }
@@ -603,24 +622,30 @@ where
             .into_iter()
             .map(str::to_string)
             .collect();
-        if !expired.is_empty() {
-            let (gone, kept): (Vec<PointInTime>, Vec<PointInTime>) =
-                self.state.points.drain(..).partition(|p| expired.contains(&p.run_id));
-            self.state.points = kept;
-            self.state.expiring.extend(gone);
-            if !self.save().await? {
-                report
-                    .errors
-                    .push("state changed by another invocation; retention left for the next run".into());
-                return Ok(());
-            }
-            report.points_expired = expired;
-        }
-        if self.state.expiring.is_empty() {
+        if expired.is_empty() && self.state.expiring.is_empty() {
             return Ok(());
         }
+        let (gone, kept): (Vec<PointInTime>, Vec<PointInTime>) =
+            self.state.points.drain(..).partition(|p| expired.contains(&p.run_id));
+        self.state.points = kept;
+        self.state.expiring.extend(gone);
+        // While this lease holds, no run starts: a run's fresh copies are unreferenced until
+        // recorded, and pruning must never race them.
+        self.state.retention_lease = Some(Lease {
+            holder: self.inv.request_id.clone(),
+            until: self.inv.deadline,
+        });
+        if !self.save().await? {
+            report
+                .errors
+                .push("state changed by another invocation; retention left for the next run".into());
+            return Ok(());
+        }
+        report.points_expired = expired;
         if !self.prune_versions(report).await? {
             report.unfinished = true;
+            self.state.retention_lease = None;
+            self.save().await?;
             return Ok(());
         }
         let expiring = self.state.expiring.clone();
@@ -634,6 +659,7 @@ where
             }
         }
         self.state.expiring.retain(|p| !expiring.contains(p));
+        self.state.retention_lease = None;
         if !self.save().await? {
             report
                 .errors
@@ -671,26 +697,25 @@ where
                 refs.extend(reader.take_through(&last).await?);
             }
             let referenced: HashSet<(&str, &str)> = refs.iter().map(|e| (e.key.as_str(), e.version.as_str())).collect();
-            let doomed = prunable_versions(&page.versions, &referenced, protect_from);
+            let doomed: Vec<(String, String)> = prunable_versions(&page.versions, &referenced, protect_from)
+                .into_iter()
+                .map(|v| (v.key.clone(), v.version_id.clone()))
+                .collect();
+            let dr = &self.ports.dr;
             let deletions = stream::iter(doomed)
-                .map(|v| async move {
-                    (
-                        v,
-                        self.ports
-                            .dr
-                            .delete_version(&spec.dr_bucket, &v.key, &v.version_id)
-                            .await,
-                    )
+                .map(|(key, version)| async move {
+                    let result = dr.delete_version(&spec.dr_bucket, &key, &version).await;
+                    (key, version, result)
                 })
                 .buffer_unordered(self.cfg.copy_concurrency as usize)
                 .collect::<Vec<_>>()
                 .await;
-            for (v, result) in deletions {
+            for (key, version, result) in deletions {
                 match result {
                     Ok(()) => report.versions_deleted += 1,
                     Err(e) => report.errors.push(format!(
-                        "cannot delete s3://{}/{} version {}: {e}",
-                        spec.dr_bucket, v.key, v.version_id
+                        "cannot delete s3://{}/{key} version {version}: {e}",
+                        spec.dr_bucket
                     )),
                 }
             }

@@ -268,32 +268,36 @@ async fn apply<O: ObjectStore>(
     if !req.apply {
         return;
     }
+    let copies: Vec<ObjectCopy> = copies
+        .into_iter()
+        .map(|e| ObjectCopy {
+            from_bucket: spec.dr_bucket.clone(),
+            from_key: e.key.clone(),
+            from_version: Some(e.version.clone()),
+            if_match: None,
+            size: e.size,
+            to_bucket: req.target_bucket.clone(),
+            to_key: to_target(&e.key),
+            kms_key_id: None,
+            storage_class: None,
+        })
+        .collect();
     let results = stream::iter(copies)
-        .map(|e| async move {
-            let copy = ObjectCopy {
-                from_bucket: spec.dr_bucket.clone(),
-                from_key: e.key.clone(),
-                from_version: Some(e.version.clone()),
-                if_match: None,
-                size: e.size,
-                to_bucket: req.target_bucket.clone(),
-                to_key: to_target(&e.key),
-                kms_key_id: None,
-                storage_class: None,
-            };
-            (e, target.copy(&copy).await)
+        .map(|copy| async move {
+            let result = target.copy(&copy).await;
+            (copy, result)
         })
         .buffer_unordered(cfg.copy_concurrency as usize)
         .collect::<Vec<_>>()
         .await;
-    for (e, result) in results {
+    for (copy, result) in results {
         match result {
             Ok(_) => {
                 report.copied += 1;
-                report.bytes_copied += e.size.max(0) as u64;
-                say(format!("copied {} ({} bytes)", to_target(&e.key), e.size));
+                report.bytes_copied += copy.size.max(0) as u64;
+                say(format!("copied {} ({} bytes)", copy.to_key, copy.size));
             }
-            Err(err) => fail(report, say, to_target(&e.key), err),
+            Err(err) => fail(report, say, copy.to_key, err),
         }
     }
     for key in deletions {
