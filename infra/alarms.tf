@@ -55,7 +55,7 @@ resource "aws_cloudwatch_metric_alarm" "function_errors" {
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.responders.arn]
   tags                = local.tags
-  depends_on          = [module.snapshot_copier, module.lag_checker, module.failover_promoter]
+  depends_on          = [module.snapshot_copier, module.lag_checker, module.failover_promoter, module.s3_backup]
 }
 
 # Route 53 health checks of the primaries' endpoints: the promoter's checker quorum.

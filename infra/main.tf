@@ -18,11 +18,20 @@ locals {
     copier   = "${var.name_prefix}-snapshot-copier"
     lag      = "${var.name_prefix}-lag-checker"
     promoter = "${var.name_prefix}-failover-promoter"
+    backup   = "${var.name_prefix}-s3-backup"
   }
   # The primary-health alarm of each database: replication to its DR standby is broken.
   primary_down_alarms = { for d in var.databases : d.name => "${var.name_prefix}-${d.name}-primary-down" }
-  lag_resources_json = jsonencode([
-    for r in var.lag_resources : { for k, v in r : k => v if v != null }
+  # Each S3 backup is also measured: the age of its newest point in time against rpo_seconds.
+  lag_resources_json = jsonencode(concat(
+    [for r in var.lag_resources : { for k, v in r : k => v if v != null }],
+    [for b in var.s3_backups : { name = "s3-backup-${b.name}", kind = "s3-backup", backup = b.name, rpo_seconds = b.rpo_seconds }],
+  ))
+  s3_backups_json = jsonencode([
+    for b in var.s3_backups : merge(
+      { for k, v in b : k => v if v != null && !contains(["rpo_seconds", "source_kms_key_arns"], k) },
+      { kms_key_id = aws_kms_key.dr.arn },
+    )
   ])
   databases_json = jsonencode([
     for d in var.databases : merge(
@@ -275,5 +284,34 @@ module "failover_promoter" {
     DRPILOT_STATE_PREFIX            = "drpilot/"
     DRPILOT_NOTIFY_TOPIC_ARN        = aws_sns_topic.responders.arn
     DRPILOT_S3_FORCE_PATH_STYLE     = "false"
+  }
+}
+
+module "s3_backup" {
+  source                 = "./modules/function"
+  count                  = length(var.s3_backups) > 0 ? 1 : 0
+  providers              = { aws = aws.dr }
+  name                   = local.functions.backup
+  package_path           = "${var.package_dir}/s3-backup.zip"
+  architecture           = var.architecture
+  timeout                = 900 # it saves progress before this; the next run resumes
+  reserved_concurrency   = 1   # one run per backup at a time (the state's lease also enforces it)
+  maximum_retry_attempts = 0   # a failed run has notified; the next scheduled run resumes
+  kms_key_arn            = aws_kms_key.dr.arn
+  log_retention_days     = var.log_retention_days
+  dead_letter_queue_arn  = aws_sqs_queue.failed.arn
+  policy_json            = data.aws_iam_policy_document.s3_backup.json
+  tags                   = local.tags
+  environment = {
+    DRPILOT_SOURCE_REGION             = var.primary_region
+    DRPILOT_DR_REGION                 = var.dr_region
+    DRPILOT_S3_BACKUPS                = local.s3_backups_json
+    DRPILOT_S3_COPY_CONCURRENCY       = tostring(var.s3_backup_copy_concurrency)
+    DRPILOT_S3_MULTIPART_THRESHOLD_MB = "5120"
+    DRPILOT_DEADLINE_MARGIN_SECONDS   = "60"
+    DRPILOT_STATE_BUCKET              = aws_s3_bucket.state.bucket
+    DRPILOT_STATE_PREFIX              = "drpilot/"
+    DRPILOT_NOTIFY_TOPIC_ARN          = aws_sns_topic.responders.arn
+    DRPILOT_S3_FORCE_PATH_STYLE       = "false"
   }
 }

@@ -4,6 +4,7 @@ output "functions" {
     snapshot_copier   = { name = module.snapshot_copier.function_name, arn = module.snapshot_copier.function_arn }
     lag_checker       = { name = module.lag_checker.function_name, arn = module.lag_checker.function_arn }
     failover_promoter = { name = module.failover_promoter.function_name, arn = module.failover_promoter.function_arn }
+    s3_backup         = length(module.s3_backup) == 0 ? null : { name = module.s3_backup[0].function_name, arn = module.s3_backup[0].function_arn }
   }
 }
 
@@ -38,7 +39,7 @@ output "acknowledge_command" {
 }
 
 output "dashboard_settings" {
-  description = "Settings for the operator CLI: terraform output -raw dashboard_settings > drpilot.env, then drpilot status --settings drpilot.env (or drpilot drill ...)."
+  description = "Settings for the operator CLI: terraform output -raw dashboard_settings > drpilot.env, then drpilot status --settings drpilot.env (or drpilot drill, points, restore ...)."
   value = join("\n", [
     "DRPILOT_SOURCE_REGION=${var.primary_region}",
     "DRPILOT_DR_REGION=${var.dr_region}",
@@ -50,6 +51,12 @@ output "dashboard_settings" {
     "DRPILOT_STATE_BUCKET=${aws_s3_bucket.state.bucket}",
     "DRPILOT_STATE_PREFIX=drpilot/",
     "DRPILOT_NOTIFY_TOPIC_ARN=${aws_sns_topic.responders.arn}",
+    "DRPILOT_S3_BACKUPS='${local.s3_backups_json}'",
     "",
   ])
+}
+
+output "s3_backup_buckets" {
+  description = "Per S3 backup, the versioned DR-region bucket drpilot keeps its points in time in."
+  value       = { for b in var.s3_backups : b.name => aws_s3_bucket.backup[b.name].bucket }
 }

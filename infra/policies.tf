@@ -8,6 +8,8 @@ locals {
   s3_backups = distinct(flatten([
     for r in var.lag_resources : [r.source_bucket, r.dr_bucket] if r.kind == "s3-backup"
   ]))
+  backup_sources   = [for b in var.s3_backups : "arn:${local.partition}:s3:::${b.source_bucket}"]
+  backup_targets   = [for b in var.s3_backups : "arn:${local.partition}:s3:::${b.dr_bucket}"]
   replicas         = [for d in var.databases : d.replica if d.kind == "rds-replica"]
   aurora           = [for d in var.databases : d if d.kind == "aurora-global"]
   health_check_ids = [for h in aws_route53_health_check.primary : h.id]
@@ -93,6 +95,11 @@ data "aws_iam_policy_document" "lag_checker" {
     resources = ["${aws_s3_bucket.state.arn}/drpilot/lag-checker/*"]
   }
   statement {
+    sid       = "ReadBackupPointsInTime"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.state.arn}/drpilot/s3-backup/*/state.json"]
+  }
+  statement {
     sid       = "NotifyResponders"
     actions   = ["sns:Publish"]
     resources = [aws_sns_topic.responders.arn]
@@ -159,6 +166,49 @@ data "aws_iam_policy_document" "failover_promoter" {
     sid       = "FailoverAndDrillRecords"
     actions   = ["s3:GetObject", "s3:PutObject"]
     resources = ["${aws_s3_bucket.state.arn}/drpilot/failover-promoter/*", "${aws_s3_bucket.state.arn}/drpilot/drill/*"]
+  }
+  statement {
+    sid       = "NotifyResponders"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.responders.arn]
+  }
+}
+
+data "aws_iam_policy_document" "s3_backup" {
+  statement {
+    sid       = "ListSourcesAndState"
+    actions   = ["s3:ListBucket"]
+    resources = concat(local.backup_sources, [aws_s3_bucket.state.arn])
+  }
+  statement {
+    sid       = "ReadSourceObjects"
+    actions   = ["s3:GetObject", "s3:GetObjectTagging"]
+    resources = [for b in var.s3_backups : "arn:${local.partition}:s3:::${b.source_bucket}/${b.prefix}*"]
+  }
+  statement {
+    sid       = "DrBucketVersions"
+    actions   = ["s3:GetBucketVersioning", "s3:ListBucketVersions"]
+    resources = local.backup_targets
+  }
+  statement {
+    sid       = "CopyIntoDrBuckets"
+    actions   = ["s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"]
+    resources = [for b in var.s3_backups : "arn:${local.partition}:s3:::${b.dr_bucket}/${b.prefix}*"]
+  }
+  statement {
+    sid       = "PruneUnneededVersions"
+    actions   = ["s3:DeleteObjectVersion"]
+    resources = [for b in var.s3_backups : "arn:${local.partition}:s3:::${b.dr_bucket}/${b.prefix}*"]
+  }
+  statement {
+    sid       = "RunStateAndManifests"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.state.arn}/drpilot/s3-backup/*"]
+  }
+  statement {
+    sid       = "EncryptCopiesAndState"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = concat([aws_kms_key.dr.arn], flatten([for b in var.s3_backups : b.source_kms_key_arns]))
   }
   statement {
     sid       = "NotifyResponders"

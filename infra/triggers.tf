@@ -9,7 +9,10 @@ locals {
       input    = jsonencode({ action = "drill", database = var.drill.database, plan = var.drill.plan, confirm = var.drill.database })
     }
   }
-  triggers = merge(local.drill_trigger, {
+  backup_trigger = length(var.s3_backups) == 0 ? {} : {
+    s3-backup-schedule = { function = module.s3_backup[0], schedule = var.s3_backup_schedule, pattern = null, input = null }
+  }
+  triggers = merge(local.drill_trigger, local.backup_trigger, {
     copier-schedule = { function = module.snapshot_copier, schedule = var.copier_schedule, pattern = null, input = null }
     copier-rds-snapshots = {
       function = module.snapshot_copier

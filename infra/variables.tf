@@ -144,7 +144,7 @@ variable "copier_copy_source_tags" {
 # --- lag-checker -------------------------------------------------------------------------
 
 variable "lag_resources" {
-  description = "What the lag checker measures against an RPO budget: kind rds-replica (replica), aurora-global (cluster), snapshot (db, db_kind), s3-backup (source_bucket, dr_bucket, prefix)."
+  description = "What the lag checker measures against an RPO budget: kind rds-replica (replica), aurora-global (cluster), snapshot (db, db_kind), s3-backup (source_bucket, dr_bucket, prefix: a replicated bucket; each of s3_backups is added by itself)."
   type = list(object({
     name          = string
     kind          = string
@@ -156,6 +156,7 @@ variable "lag_resources" {
     source_bucket = optional(string)
     dr_bucket     = optional(string)
     prefix        = optional(string)
+    backup        = optional(string)
   }))
   validation {
     condition     = length(var.lag_resources) > 0 && alltrue([for r in var.lag_resources : contains(["rds-replica", "aurora-global", "snapshot", "s3-backup"], r.kind) && r.rpo_seconds > 0])
@@ -288,4 +289,46 @@ variable "tags" {
   description = "Tags for every resource."
   type        = map(string)
   default     = {}
+}
+
+# --- s3-backup -------------------------------------------------------------------------
+
+variable "s3_backups" {
+  description = "S3 buckets (primary region) backed up into versioned DR-region buckets that drpilot creates (dr_bucket), one restorable point in time per run. retain_days/min_points: how long points in time are kept. rpo_seconds: the lag checker's budget for the newest point's age."
+  type = list(object({
+    name                = string
+    source_bucket       = string
+    dr_bucket           = string
+    prefix              = optional(string, "")
+    storage_class       = optional(string)
+    retain_days         = optional(number, 30)
+    min_points          = optional(number, 1)
+    rpo_seconds         = optional(number, 90000)
+    source_kms_key_arns = optional(list(string), [])
+  }))
+  default = []
+  validation {
+    condition     = alltrue([for b in var.s3_backups : can(regex("^[A-Za-z0-9_.-]{1,100}$", b.name)) && b.source_bucket != b.dr_bucket && b.retain_days >= 1 && b.min_points >= 1 && b.rpo_seconds > 0])
+    error_message = "s3_backups: name of letters, digits, - _ .; dr_bucket differs from source_bucket; retain_days, min_points >= 1; rpo_seconds > 0."
+  }
+}
+
+variable "s3_backup_schedule" {
+  description = "EventBridge schedule of the S3 backup; each run is a point in time (a run cut off by the 15-minute limit resumes on the next)."
+  type        = string
+  default     = "rate(6 hours)"
+  validation {
+    condition     = can(regex("^(rate|cron)\\(.+\\)$", var.s3_backup_schedule))
+    error_message = "s3_backup_schedule must be an EventBridge rate(...) or cron(...) expression."
+  }
+}
+
+variable "s3_backup_copy_concurrency" {
+  description = "Server-side copies in flight at once per invocation."
+  type        = number
+  default     = 32
+  validation {
+    condition     = var.s3_backup_copy_concurrency >= 1 && var.s3_backup_copy_concurrency <= 512
+    error_message = "s3_backup_copy_concurrency must be within 1..512."
+  }
 }

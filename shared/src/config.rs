@@ -332,12 +332,14 @@ pub enum Target {
     AuroraGlobal { cluster: String },
     /// The snapshot copier's newest DR copy of a database.
     SnapshotCopies { db: crate::model::ProtectedDb },
-    /// An S3 bucket backed up or replicated to a DR bucket: compared object by object.
+    /// An S3 bucket replicated (or copied by another tool) to a DR bucket: compared object by object.
     S3Backup {
         source_bucket: String,
         dr_bucket: String,
         prefix: String,
     },
+    /// One of drpilot's S3 backups (`DRPILOT_S3_BACKUPS` name): its newest point in time's age.
+    S3PointInTime { backup: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -354,13 +356,13 @@ impl ResourceSpec {
             Target::RdsReplica { .. } => "rds-replica",
             Target::AuroraGlobal { .. } => "aurora-global",
             Target::SnapshotCopies { .. } => "snapshot",
-            Target::S3Backup { .. } => "s3-backup",
+            Target::S3Backup { .. } | Target::S3PointInTime { .. } => "s3-backup",
         }
     }
 }
 
 const RESOURCES_VAR: &str = "DRPILOT_RESOURCES";
-const RESOURCES_HELP: &str = r#"a JSON array like [{"name": "orders", "kind": "rds-replica", "replica": "orders-dr", "rpo_seconds": 60}]; kinds: rds-replica (replica), aurora-global (cluster), snapshot (db, db_kind instance|cluster), s3-backup (source_bucket, dr_bucket, prefix)"#;
+const RESOURCES_HELP: &str = r#"a JSON array like [{"name": "orders", "kind": "rds-replica", "replica": "orders-dr", "rpo_seconds": 60}]; kinds: rds-replica (replica), aurora-global (cluster), snapshot (db, db_kind instance|cluster), s3-backup (backup: a DRPILOT_S3_BACKUPS name; or source_bucket, dr_bucket, prefix)"#;
 
 /// Parses `DRPILOT_RESOURCES`; errors name the entry and the field.
 pub fn resources(vars: &dyn Vars) -> Result<Vec<ResourceSpec>> {
@@ -401,6 +403,7 @@ pub fn resources(vars: &dyn Vars) -> Result<Vec<ResourceSpec>> {
             "rds-replica" => &["replica"],
             "aurora-global" => &["cluster"],
             "snapshot" => &["db", "db_kind"],
+            "s3-backup" if obj.contains_key("backup") => &["backup"],
             "s3-backup" => &["source_bucket", "dr_bucket", "prefix"],
             other => return Err(bad(format!("entry {i} ({name}): unknown kind {other:?}"))),
         };
@@ -448,6 +451,9 @@ pub fn resources(vars: &dyn Vars) -> Result<Vec<ResourceSpec>> {
                     },
                 }
             }
+            _ if obj.contains_key("backup") => Target::S3PointInTime {
+                backup: text_field("backup")?,
+            },
             _ => Target::S3Backup {
                 source_bucket: bucket("source_bucket")?,
                 dr_bucket: bucket("dr_bucket")?,
@@ -1247,7 +1253,8 @@ mod tests {
             r#"[{"name": "orders", "kind": "rds-replica", "replica": "orders-dr", "rpo_seconds": 60},
                 {"name": "ledger", "kind": "aurora-global", "cluster": "ledger-dr", "rpo_seconds": 5},
                 {"name": "orders-copies", "kind": "snapshot", "db": "orders", "rpo_seconds": 90000},
-                {"name": "assets", "kind": "s3-backup", "source_bucket": "assets-prod", "dr_bucket": "assets-dr", "rpo_seconds": 900}]"#,
+                {"name": "assets", "kind": "s3-backup", "source_bucket": "assets-prod", "dr_bucket": "assets-dr", "rpo_seconds": 900},
+                {"name": "assets-pit", "kind": "s3-backup", "backup": "assets", "rpo_seconds": 90000}]"#,
         );
         v
     }
@@ -1255,7 +1262,13 @@ mod tests {
     #[test]
     fn lag_settings_parse_every_kind() {
         let c = LagConfig::from_vars(&lag_base()).unwrap();
-        assert_eq!(c.resources.len(), 4);
+        assert_eq!(c.resources.len(), 5);
+        assert_eq!(
+            c.resources[4].target,
+            Target::S3PointInTime {
+                backup: "assets".into()
+            }
+        );
         assert_eq!(
             c.resources[0].target,
             Target::RdsReplica {
@@ -1290,6 +1303,10 @@ mod tests {
             (
                 r#"[{"name": "a", "kind": "s3-backup", "source_bucket": "Bad_Bucket", "dr_bucket": "b-dr", "rpo_seconds": 5}]"#,
                 "not an S3 bucket name",
+            ),
+            (
+                r#"[{"name": "a", "kind": "s3-backup", "backup": "assets", "dr_bucket": "b-dr", "rpo_seconds": 5}]"#,
+                "unknown field \"dr_bucket\"",
             ),
             (
                 r#"[{"name": "a", "kind": "aurora-global", "cluster": "c", "rpo_seconds": 5}, {"name": "a", "kind": "aurora-global", "cluster": "d", "rpo_seconds": 5}]"#,

@@ -9,7 +9,8 @@ use crate::notice::{Notice, Severity};
 use crate::plan::alerting::{track, Alert, Tracked};
 use crate::plan::copy::managed_copies_of;
 use crate::plan::lag::{
-    classify_backlog, classify_copy_age, classify_lag, human_seconds, LagSignal, Measurement, Status,
+    classify_backlog, classify_copy_age, classify_lag, classify_point_age, human_seconds, LagSignal, Measurement,
+    Status,
 };
 use crate::ports::{
     BucketListing, DrSnapshotStore, MetricId, MetricUnit, MetricValue, Metrics, Notifier, ReplicaView, Saved,
@@ -173,6 +174,7 @@ where
     R: ReplicaView,
     D: DrSnapshotStore,
     B: BucketListing,
+    S: StateStore,
 {
     let window = Duration::seconds(i64::from(cfg.window_seconds));
     let unknown = |what: &str, e: Error| Measurement::unknown(format!("cannot read {what}: {e}"));
@@ -284,6 +286,24 @@ where
             let oldest = pending.iter().map(|t| t.unwrap_or(now)).min();
             classify_backlog(oldest, pending.len() as u64, spec.rpo_seconds, now)
         }
+        Target::S3PointInTime { backup } => {
+            // The backup's own record: no bucket listing at all, however large the bucket.
+            let key = cfg.state.key(&crate::backup::manifest::backup_state_path(backup));
+            match ports.state.load(&key).await {
+                Ok(found) => {
+                    let state = match found {
+                        Some(v) => match crate::backup::manifest::BackupState::decode(&v.body, &key) {
+                            Ok(s) => s,
+                            Err(e) => return unknown(&format!("backup {backup}'s state"), e),
+                        },
+                        None => Default::default(),
+                    };
+                    // Changes after the newest point in time's start are not in any point yet.
+                    classify_point_age(state.points.last().map(|p| p.started), spec.rpo_seconds, now)
+                }
+                Err(e) => unknown(&format!("backup {backup}'s state"), e),
+            }
+        }
     }
 }
 
@@ -353,6 +373,10 @@ fn advice(spec: &ResourceSpec, cfg: &LagConfig, alert: &Alert) -> String {
         ) => {
             format!("Check the backup or replication of s3://{source_bucket} to s3://{dr_bucket}.")
         }
+        (Target::S3PointInTime { backup }, _) => format!(
+            "Check the s3-backup function's last runs (its notices and Errors alarm) for backup {backup}; \
+             invoke it with {{\"action\": \"run\", \"backup\": \"{backup}\"}} to back up now."
+        ),
     }
 }
 

@@ -50,6 +50,25 @@ pub const FAILOVER_PROMOTER: &[&str] = &[
     "sns:Publish",
 ];
 
+pub const S3_BACKUP: &[&str] = &[
+    // source buckets (read only)
+    "s3:ListBucket",
+    "s3:GetObject",        // CopyObject/UploadPartCopy source, HeadObject; also the state objects
+    "s3:GetObjectTagging", // CopyObject copies the tags
+    // DR buckets
+    "s3:GetBucketVersioning",
+    "s3:ListBucketVersions",
+    "s3:PutObject", // CopyObject, multipart copies; also manifests and state
+    "s3:PutObjectTagging",
+    "s3:AbortMultipartUpload",
+    "s3:DeleteObjectVersion", // retention: versions no retained point in time names
+    "s3:DeleteObject",        // retention: expired manifests in the state bucket
+    // SSE-KMS copies with the DR key (and reading KMS-encrypted sources)
+    "kms:GenerateDataKey",
+    "kms:Decrypt",
+    "sns:Publish",
+];
+
 /// `(function directory under functions/, its actions, the settings it reads)`.
 pub const FUNCTIONS: &[(&str, &[&str], &[&str])] = &[
     (
@@ -63,4 +82,5 @@ pub const FUNCTIONS: &[(&str, &[&str], &[&str])] = &[
         FAILOVER_PROMOTER,
         crate::config::PromoterConfig::SETTINGS,
     ),
+    ("s3-backup", S3_BACKUP, crate::config::BackupConfig::SETTINGS),
 ];

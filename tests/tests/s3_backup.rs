@@ -652,3 +652,50 @@ async fn the_restore_cli_lists_points_and_dry_runs() {
     assert_eq!(code, Some(1));
     assert!(err.contains("own DR bucket"), "{err}");
 }
+
+#[tokio::test]
+async fn the_lag_checker_measures_the_newest_point_in_time_without_listing_buckets() {
+    use drpilot::config::LagConfig;
+    use drpilot::lagcheck::{handle as check, LagPorts};
+    let bed = Bed::new("lag").await;
+    let cfg = bed.config(json!({}), &[]);
+    let resource = format!("{}-pit", bed.name);
+    let resources =
+        json!([{"name": resource, "kind": "s3-backup", "backup": "assets", "rpo_seconds": 86400}]).to_string();
+    let lag_cfg = LagConfig::from_vars(&HashMap::from([
+        ("DRPILOT_SOURCE_REGION", SOURCE),
+        ("DRPILOT_DR_REGION", DR),
+        ("DRPILOT_RESOURCES", resources.as_str()),
+        ("DRPILOT_STATE_BUCKET", bed.state_bucket.as_str()),
+        ("DRPILOT_NOTIFY_TOPIC_ARN", bed.responders.topic_arn.as_str()),
+        ("DRPILOT_S3_FORCE_PATH_STYLE", "true"),
+    ]))
+    .unwrap();
+    let sdk = drpilot_tests::sdk(DR).await;
+    let ports = LagPorts::aws(&sdk, &lag_cfg);
+    let measured = |report: &Value| report["resources"][0].clone();
+
+    let before = check(&ports, &lag_cfg, json!({"action": "check"}), chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(measured(&before)["status"], "broken", "{before:#}");
+    assert!(measured(&before)["detail"]
+        .as_str()
+        .unwrap()
+        .contains("no completed point in time"));
+
+    bed.put("k", "v").await;
+    bed.run(&cfg).await.unwrap();
+    let after = check(&ports, &lag_cfg, json!({"action": "check"}), chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(measured(&after)["status"], "healthy", "{after:#}");
+    assert!(measured(&after)["recovery_point_seconds"].as_f64().unwrap() < 60.0);
+
+    // Two days without a run: older than the one-day budget.
+    let later = chrono::Utc::now() + chrono::Duration::days(2);
+    let stale = check(&ports, &lag_cfg, json!({"action": "check"}), later)
+        .await
+        .unwrap();
+    assert_eq!(measured(&stale)["status"], "breached", "{stale:#}");
+}

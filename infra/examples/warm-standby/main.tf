@@ -44,6 +44,17 @@ module "drpilot" {
     { name = "orders-copies", kind = "snapshot", db = "orders-db", db_kind = "instance", rpo_seconds = 90000 },
   ]
 
+  # The seed's daily `aws s3 sync` into a dated prefix, done better: incremental server-side
+  # copies every 6 hours, each run a restorable point in time, kept 35 days.
+  s3_backups = [{
+    name          = "assets"
+    source_bucket = "shop-assets-prod"
+    dr_bucket     = "shop-assets-dr-us-west-2"
+    storage_class = "STANDARD_IA"
+    retain_days   = 35
+    rpo_seconds   = 8 * 3600
+  }]
+
   databases = [{
     name                  = "orders"
     kind                  = "rds-replica"
@@ -66,6 +77,7 @@ output "drpilot" {
   description = "Function names, topic, key and the acknowledge command."
   value = {
     functions   = module.drpilot.functions
+    backups     = module.drpilot.s3_backup_buckets
     topic       = module.drpilot.responders_topic_arn
     acknowledge = module.drpilot.acknowledge_command
   }

@@ -16,8 +16,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
+/// The backup's state object, relative to the state prefix (the lag checker reads it too).
+pub fn backup_state_path(backup: &str) -> String {
+    format!("s3-backup/{backup}/state.json")
+}
+
 pub fn state_key(state: &StateLocation, spec: &BackupSpec) -> String {
-    state.key(&format!("s3-backup/{}/state.json", spec.name))
+    state.key(&backup_state_path(&spec.name))
 }
 
 pub fn part_key(state: &StateLocation, spec: &BackupSpec, run_id: &str, part: u32) -> String {

@@ -138,14 +138,38 @@ pub fn classify_lag(
 
 /// Backup-tier verdict: the recovery point is the age of the newest restorable DR copy.
 pub fn classify_copy_age(newest_copy: Option<DateTime<Utc>>, budget_seconds: f64, now: DateTime<Utc>) -> Measurement {
-    match newest_copy {
-        None => Measurement::broken("no available DR copy made by drpilot"),
-        Some(t) => Measurement::measured(
-            ((now - t).num_seconds().max(0)) as f64,
-            budget_seconds,
-            "newest DR copy is",
-        ),
+    classify_age(
+        newest_copy,
+        budget_seconds,
+        now,
+        "no available DR copy made by drpilot",
+        "newest DR copy is",
+    )
+}
+
+fn classify_age(
+    newest: Option<DateTime<Utc>>,
+    budget_seconds: f64,
+    now: DateTime<Utc>,
+    none: &str,
+    label: &str,
+) -> Measurement {
+    match newest {
+        None => Measurement::broken(none),
+        Some(t) => Measurement::measured(((now - t).num_seconds().max(0)) as f64, budget_seconds, label),
     }
+}
+
+/// Point-in-time backup verdict: the recovery point is the age of the newest completed
+/// point in time (measured from its start: later changes are in no point yet).
+pub fn classify_point_age(newest_start: Option<DateTime<Utc>>, budget_seconds: f64, now: DateTime<Utc>) -> Measurement {
+    classify_age(
+        newest_start,
+        budget_seconds,
+        now,
+        "no completed point in time yet",
+        "newest point in time is",
+    )
 }
 
 /// Object-storage verdict: the recovery point is how long the oldest change not yet in the
