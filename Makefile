@@ -8,7 +8,9 @@ VENV := .venv
 INFRA_VENV := .venv-infra
 WITH_MOTO := tests/emulator/with-moto.sh
 
-.PHONY: test demo build lint infra-check package fmt venv clean
+BENCH_VENV := .venv-bench
+
+.PHONY: test demo bench build lint infra-check package fmt venv clean
 
 $(VENV)/.installed: tests/emulator/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +44,17 @@ test: venv lint infra-check build
 demo: $(VENV)/.installed build
 	$(WITH_MOTO) cargo run --quiet -p drpilot-tests --bin drpilot-demo
 
+# drpilot's S3 backup against `aws s3 sync` (awscli in its own venv) on the same emulator and
+# the same 2,000-object bucket: wall time and peak memory, first run and reruns. Release build.
+$(BENCH_VENV)/.installed: tests/bench/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/bench/requirements.txt
+	touch $@
+
+bench: $(VENV)/.installed $(BENCH_VENV)/.installed
+	cargo build --release -p s3-backup
+	$(WITH_MOTO) $(VENV)/bin/python tests/bench/s3_backup_vs_sync.py
+
 # Lambda zips (bootstrap, provided.al2023) in dist/, checked against the runtime's glibc.
 package:
 	$(PYTHON) infra/package.py
@@ -51,4 +64,4 @@ fmt:
 	$(INFRA_VENV)/bin/terraform fmt -recursive infra
 
 clean:
-	rm -rf $(VENV) $(INFRA_VENV) target dist
+	rm -rf $(VENV) $(INFRA_VENV) $(BENCH_VENV) target dist
