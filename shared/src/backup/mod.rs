@@ -747,3 +747,98 @@ fn failure_reason(e: &Error) -> String {
         _ => e.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg() -> BackupConfig {
+        BackupConfig::from_vars(&HashMap::from([
+            ("DRPILOT_SOURCE_REGION", "us-east-1"),
+            ("DRPILOT_DR_REGION", "us-west-2"),
+            (
+                "DRPILOT_S3_BACKUPS",
+                r#"[{"name": "assets", "source_bucket": "a-prod", "dr_bucket": "a-dr"},
+                    {"name": "logs", "source_bucket": "l-prod", "dr_bucket": "l-dr"}]"#,
+            ),
+            ("DRPILOT_STATE_BUCKET", "drpilot-state"),
+            ("DRPILOT_NOTIFY_TOPIC_ARN", "arn:aws:sns:us-west-2:123456789012:drpilot"),
+        ]))
+        .unwrap()
+    }
+
+    fn names(backups: Vec<&BackupSpec>) -> Vec<&str> {
+        backups.iter().map(|b| b.name.as_str()).collect()
+    }
+
+    #[test]
+    fn events_choose_the_backups() {
+        let c = cfg();
+        let schedule = serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+        assert_eq!(names(parse_event(&schedule, &c).unwrap()), ["assets", "logs"]);
+        let one = serde_json::json!({"action": "run", "backup": "logs"});
+        assert_eq!(names(parse_event(&one, &c).unwrap()), ["logs"]);
+        for (bad, says) in [
+            (serde_json::json!("run"), "JSON object"),
+            (serde_json::json!({"action": "restore"}), "unknown action"),
+            (
+                serde_json::json!({"action": "run", "backup": "nope"}),
+                "unknown backup \"nope\"; configured: assets, logs",
+            ),
+            (serde_json::json!({"action": "run", "backup": 3}), "must be a name"),
+            (
+                serde_json::json!({"source": "aws.s3", "detail-type": "Object Created"}),
+                "unsupported event",
+            ),
+        ] {
+            let err = parse_event(&bad, &c).unwrap_err();
+            assert!(
+                matches!(err, Error::BadEvent(_)) && err.to_string().contains(says),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    fn aws(code: &str) -> Error {
+        Error::Aws {
+            operation: "CopyObject",
+            code: code.into(),
+            message: "m".into(),
+            retryable: false,
+        }
+    }
+
+    #[test]
+    fn failures_say_what_to_do() {
+        assert!(failure_reason(&aws("PreconditionFailed")).contains("changed at the source during the run"));
+        assert!(failure_reason(&aws("InvalidObjectState")).contains("archived"));
+        assert!(failure_reason(&aws("AccessDenied")).contains("KMS key policy"));
+        assert!(failure_reason(&aws("InternalError")).contains("InternalError"));
+    }
+
+    #[test]
+    fn a_clean_run_is_quiet_and_failures_are_named_in_the_notice() {
+        let c = cfg();
+        let mut b = BackupReport::new(&c.backups[0]);
+        b.outcome = Outcome::Complete;
+        b.counts.copied = 5;
+        let mut report = RunReport {
+            started_at: "2026-11-25T02:00:00Z".into(),
+            backups: vec![b.clone()],
+        };
+        assert!(report.failure_notice(&c).is_none());
+        b.counts.failed = 23;
+        b.failures = (0..FAILURES_KEPT)
+            .map(|i| ObjectFailure {
+                key: format!("k{i}"),
+                reason: "archived".into(),
+            })
+            .collect();
+        report.backups = vec![b];
+        let notice = report.failure_notice(&c).unwrap();
+        assert_eq!(notice.subject, "drpilot: S3 backup could not copy 23 objects");
+        assert!(notice.body.contains("FAILED k0: archived"));
+        assert!(notice.body.contains("... and 3 more"));
+    }
+}
