@@ -414,10 +414,21 @@ async fn large_objects_are_copied_in_parts_server_side() {
     assert_eq!(copy.body.collect().await.unwrap().into_bytes().to_vec(), big);
 }
 
-#[tokio::test]
-async fn a_run_cut_off_by_the_deadline_resumes_where_it_stopped() {
-    let bed = Bed::new("resume").await;
-    let objects = 1_500;
+/// Runs the built s3-backup binary once, as Lambda would, with `timeout` seconds to its deadline.
+fn invoke_binary(settings: &[(String, String)], timeout: &str) -> Value {
+    let settings: Vec<(&str, String)> = settings.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let out = std::process::Command::new(function_binary("s3-backup"))
+        .args(["--event", repo_path("events/s3-backup/schedule.json").to_str().unwrap()])
+        .args(["--timeout-secs", timeout])
+        .env_clear()
+        .envs(function_env(&settings))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice::<Value>(&out.stdout).unwrap()
+}
+
+async fn seed(bed: &Bed, objects: u32, version: &str) {
     stream::iter(0..objects)
         .map(|i| {
             let (s3, bucket) = (&bed.src, &bed.source_bucket);
@@ -426,7 +437,7 @@ async fn a_run_cut_off_by_the_deadline_resumes_where_it_stopped() {
                     s3,
                     bucket,
                     &format!("data/{i:05}"),
-                    format!("row {i}").into_bytes(),
+                    format!("{version} of row {i}").into_bytes(),
                     None,
                 )
                 .await
@@ -435,28 +446,23 @@ async fn a_run_cut_off_by_the_deadline_resumes_where_it_stopped() {
         .buffer_unordered(16)
         .collect::<Vec<_>>()
         .await;
-    let settings = bed.settings(json!({}), &[("DRPILOT_DEADLINE_MARGIN_SECONDS", "120")]);
-    let settings: Vec<(&str, String)> = settings.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-    let invoke = |timeout: &str| {
-        let out = std::process::Command::new(function_binary("s3-backup"))
-            .args(["--event", repo_path("events/s3-backup/schedule.json").to_str().unwrap()])
-            .args(["--timeout-secs", timeout])
-            .env_clear()
-            .envs(function_env(&settings))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()
-    };
+}
 
-    // 60 s left and a 120 s margin: the invocation does one page (every invocation makes
-    // progress), saves it, and stops.
-    let cut = invoke("60");
+#[tokio::test]
+async fn a_run_cut_off_by_the_deadline_resumes_where_it_stopped() {
+    let bed = Bed::new("resume").await;
+    let objects = 1_500;
+    seed(&bed, objects, "v1").await;
+    let settings = bed.settings(json!({}), &[("DRPILOT_DEADLINE_MARGIN_SECONDS", "60")]);
+
+    // 61 s to the deadline and a 60 s margin: the first page (1,000 keys) is copied and saved,
+    // then the invocation stops rather than start another.
+    let cut = invoke_binary(&settings, "61");
     assert_eq!(backup_report(&cut)["outcome"], "resumable", "{cut:#}");
     assert_eq!(count(&cut, "copied"), 1000);
 
     // The next invocation resumes after the last recorded key.
-    let resumed = invoke("900");
+    let resumed = invoke_binary(&settings, "900");
     assert_eq!(backup_report(&resumed)["outcome"], "complete", "{resumed:#}");
     assert_eq!(count(&resumed, "copied"), 500);
     assert_eq!(
@@ -467,6 +473,76 @@ async fn a_run_cut_off_by_the_deadline_resumes_where_it_stopped() {
     assert_eq!(backup_report(&resumed)["run_counts"]["objects"], objects);
     // Each object was copied exactly once.
     assert_eq!(versions(&bed.dr, &bed.dr_bucket).await.len(), objects as usize);
+}
+
+#[tokio::test]
+async fn a_page_cut_short_by_the_deadline_resumes_mid_page_without_copying_twice() {
+    let bed = Bed::new("midpage").await;
+    let objects = 1_500;
+    seed(&bed, objects, "v1").await;
+    let cfg = bed.config(json!({}), &[]);
+    bed.run(&cfg).await.expect("first point in time");
+    // A third of the objects change; the next run must copy exactly those.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    stream::iter((0..objects).step_by(3))
+        .map(|i| {
+            let (s3, bucket) = (&bed.src, &bed.source_bucket);
+            async move {
+                put(
+                    s3,
+                    bucket,
+                    &format!("data/{i:05}"),
+                    format!("v2 of row {i}").into_bytes(),
+                    None,
+                )
+                .await
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let settings = bed.settings(json!({}), &[("DRPILOT_DEADLINE_MARGIN_SECONDS", "60")]);
+
+    // 20 s left, less than half the margin: one copy (every invocation makes progress), then
+    // the page is recorded up to that key and the invocation stops.
+    let cut = invoke_binary(&settings, "20");
+    assert_eq!(backup_report(&cut)["outcome"], "resumable", "{cut:#}");
+    assert_eq!(count(&cut, "copied"), 1, "{cut:#}");
+    let resumed = invoke_binary(&settings, "900");
+    assert_eq!(backup_report(&resumed)["outcome"], "complete", "{resumed:#}");
+    assert_eq!(count(&resumed, "copied"), 499, "{resumed:#}");
+    assert_eq!(
+        count(&cut, "unchanged") + count(&resumed, "unchanged"),
+        1000,
+        "the previous point's entries were found again after the cut"
+    );
+    assert_eq!(backup_report(&resumed)["run_counts"]["listed"], objects);
+    assert_eq!(
+        versions(&bed.dr, &bed.dr_bucket).await.len(),
+        2000,
+        "1,500 first copies + 500 changed"
+    );
+
+    // The resumed run is one point in time, and it restores to exactly the source.
+    let target = format!("{}-restore", bed.name);
+    Regions::new(SOURCE, DR).await.create_bucket(SOURCE, &target).await;
+    let (report, _) = bed
+        .restore(
+            &cfg,
+            RestoreRequest {
+                point: None,
+                target_bucket: target.clone(),
+                target_prefix: None,
+                delete_extra: false,
+                apply: true,
+            },
+        )
+        .await;
+    assert_eq!(report.copied, objects as u64);
+    assert_eq!(
+        contents(&bed.src, &target).await,
+        contents(&bed.src, &bed.source_bucket).await
+    );
 }
 
 #[tokio::test]

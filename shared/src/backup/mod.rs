@@ -20,6 +20,7 @@ use manifest::{
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tracing::{info, warn};
 
 /// Failures kept per run for the report and the notice; the count covers all.
@@ -455,18 +456,25 @@ where
                 .source
                 .list_page(&spec.source_bucket, &spec.prefix, after_key.as_deref())
                 .await?;
+            let part_before = base.as_ref().map(ManifestReader::resume_part);
             let previous = match (base.as_mut(), page.items.last()) {
                 (Some(reader), Some(last)) => reader.take_through(&last.key).await?,
                 _ => vec![],
             };
-            let mut counts = RunCounts {
-                listed: page.items.len() as u64,
-                ..RunCounts::default()
-            };
             let diff = diff_page(&page.items, &previous);
-            counts.deleted_at_source += diff.deleted.len() as u64;
-            let (entries, failures) = self.copy_changes(&diff.changes, &mut counts).await;
-            if !page.more {
+            let mut counts = RunCounts::default();
+            let (entries, failures, covered) = self.copy_changes(&diff.changes, &mut counts).await;
+            // Cut short by the deadline: the page counts up to its last covered key only.
+            let cut_key =
+                (covered < diff.changes.len()).then(|| change_key(&diff.changes[covered.max(1) - 1]).to_string());
+            let last_key = cut_key.clone().or_else(|| page.items.last().map(|o| o.key.clone()));
+            counts.listed = covered as u64;
+            counts.deleted_at_source += diff
+                .deleted
+                .iter()
+                .filter(|e| cut_key.as_deref().is_none_or(|cut| e.key.as_str() <= cut))
+                .count() as u64;
+            if !page.more && cut_key.is_none() {
                 // Whatever the previous point in time holds beyond the last source key is gone now.
                 if let Some(reader) = base.as_mut() {
                     while let Some(rest) = reader.next_part().await? {
@@ -478,11 +486,11 @@ where
             let Some(r) = self.state.running.as_mut() else {
                 return Ok(Outcome::Complete);
             };
-            if !page.items.is_empty() {
+            if last_key.is_some() {
                 r.parts += 1;
                 let key = part_key(&self.cfg.state, spec, &r.run_id, r.parts);
                 self.ports.state.put(&key, encode_part(&entries)).await?;
-                r.after_key = page.items.last().map(|o| o.key.clone());
+                r.after_key = last_key;
             }
             r.counts.add(&counts);
             for f in failures {
@@ -494,13 +502,17 @@ where
                 }
             }
             if let (Some(b), Some(reader)) = (r.base.as_mut(), base.as_ref()) {
-                b.resume_part = reader.resume_part();
+                // After a cut, re-read from where this page began: entries past the cut were taken.
+                b.resume_part = match (&cut_key, part_before) {
+                    (Some(_), Some(part)) => part,
+                    _ => reader.resume_part(),
+                };
             }
             report.counts.add(&counts);
             report.run_counts = r.counts;
             after_key = r.after_key.clone();
-            let finished = !page.more;
-            let stop = !finished && near_deadline;
+            let finished = !page.more && cut_key.is_none();
+            let stop = !finished && (near_deadline || cut_key.is_some());
             if stop {
                 // Stopping on our own: release the lease so the next invocation resumes at once.
                 r.lease.until = Utc::now();
@@ -533,13 +545,16 @@ where
         }
     }
 
-    /// Copies the page's new and changed objects, at most `copy_concurrency` at once. Returns
-    /// the page's manifest entries in key order and the per-object failures.
+    /// Copies the page's new and changed objects, at most `copy_concurrency` at once, in key
+    /// order. When less than half the deadline margin is left it starts no more copies (after
+    /// at least one, so every invocation makes progress): a page of huge objects cannot starve
+    /// the run. Returns the manifest entries and failures of the changes it covered (a prefix
+    /// of `changes`), and how many it covered.
     async fn copy_changes(
         &self,
         changes: &[Change<'_>],
         counts: &mut RunCounts,
-    ) -> (Vec<ManifestEntry>, Vec<ObjectFailure>) {
+    ) -> (Vec<ManifestEntry>, Vec<ObjectFailure>, usize) {
         let spec = self.spec;
         let copies: Vec<(usize, ObjectCopy)> = changes
             .iter()
@@ -563,16 +578,31 @@ where
             })
             .collect();
         let dr = &self.ports.dr;
+        let (deadline, keep) = (
+            self.inv.deadline,
+            Duration::seconds(i64::from(self.cfg.deadline_margin_seconds) / 2),
+        );
+        let first = copies.first().map(|(i, _)| *i);
+        let cut = AtomicUsize::new(changes.len());
+        let launch = copies.into_iter().take_while(|(i, _)| {
+            let go = Some(*i) == first || deadline - Utc::now() >= keep;
+            if !go {
+                cut.store(*i, Ordering::SeqCst);
+            }
+            go
+        });
         let mut results: Vec<Option<Result<String>>> = (0..changes.len()).map(|_| None).collect();
-        let mut done = stream::iter(copies)
+        let mut done = stream::iter(launch)
             .map(|(i, copy)| async move { (i, dr.copy(&copy).await) })
             .buffer_unordered(self.cfg.copy_concurrency as usize);
         while let Some((i, result)) = done.next().await {
             results[i] = Some(result);
         }
-        let mut entries = Vec::with_capacity(changes.len());
+        drop(done);
+        let covered = cut.load(Ordering::SeqCst);
+        let mut entries = Vec::with_capacity(covered);
         let mut failures = Vec::new();
-        for (change, result) in changes.iter().zip(results) {
+        for (change, result) in changes.iter().zip(results).take(covered) {
             match (change, result) {
                 (Change::Unchanged(e), _) => {
                     counts.unchanged += 1;
@@ -612,7 +642,7 @@ where
             counts.objects += 1;
             counts.bytes += e.size.max(0) as u64;
         }
-        (entries, failures)
+        (entries, failures, covered)
     }
 
     /// Expires points in time past retention, then deletes the DR versions no retained point
@@ -728,6 +758,13 @@ where
                 return Ok(false);
             }
         }
+    }
+}
+
+fn change_key<'a>(change: &'a Change<'_>) -> &'a str {
+    match change {
+        Change::Unchanged(e) => &e.key,
+        Change::Copy { object, .. } => &object.key,
     }
 }
 
