@@ -12,6 +12,23 @@ Runs the handler once on the event (a JSON file, or - for standard input), print
 response on stdout and exits non-zero on error. Inside Lambda (AWS_LAMBDA_RUNTIME_API set) it \
 serves the Lambda Runtime API instead.";
 
+/// One invocation: who is running (the holder of a lease) and when Lambda will stop it.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub request_id: String,
+    pub deadline: chrono::DateTime<chrono::Utc>,
+}
+
+impl Invocation {
+    pub fn from_context(ctx: &Context) -> Self {
+        Invocation {
+            request_id: ctx.request_id.clone(),
+            deadline: chrono::DateTime::from_timestamp_millis(ctx.deadline as i64)
+                .unwrap_or_else(|| chrono::Utc::now() + chrono::Duration::minutes(15)),
+        }
+    }
+}
+
 fn in_lambda() -> bool {
     std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
 }

@@ -428,20 +428,13 @@ fn invoke_binary(settings: &[(String, String)], timeout: &str) -> Value {
     serde_json::from_slice::<Value>(&out.stdout).unwrap()
 }
 
-async fn seed(bed: &Bed, objects: u32, version: &str) {
-    stream::iter(0..objects)
+/// Writes `data/<i>` for each `i` (bodies name the version), 16 at a time.
+async fn seed(bed: &Bed, rows: impl Iterator<Item = u32>, version: &str) {
+    stream::iter(rows)
         .map(|i| {
             let (s3, bucket) = (&bed.src, &bed.source_bucket);
-            async move {
-                put(
-                    s3,
-                    bucket,
-                    &format!("data/{i:05}"),
-                    format!("{version} of row {i}").into_bytes(),
-                    None,
-                )
-                .await
-            }
+            let body = format!("{version} of row {i}").into_bytes();
+            async move { put(s3, bucket, &format!("data/{i:05}"), body, None).await }
         })
         .buffer_unordered(16)
         .collect::<Vec<_>>()
@@ -452,7 +445,7 @@ async fn seed(bed: &Bed, objects: u32, version: &str) {
 async fn a_run_cut_off_by_the_deadline_resumes_where_it_stopped() {
     let bed = Bed::new("resume").await;
     let objects = 1_500;
-    seed(&bed, objects, "v1").await;
+    seed(&bed, 0..objects, "v1").await;
     let settings = bed.settings(json!({}), &[("DRPILOT_DEADLINE_MARGIN_SECONDS", "60")]);
 
     // 61 s to the deadline and a 60 s margin: the first page (1,000 keys) is copied and saved,
@@ -479,28 +472,12 @@ async fn a_run_cut_off_by_the_deadline_resumes_where_it_stopped() {
 async fn a_page_cut_short_by_the_deadline_resumes_mid_page_without_copying_twice() {
     let bed = Bed::new("midpage").await;
     let objects = 1_500;
-    seed(&bed, objects, "v1").await;
+    seed(&bed, 0..objects, "v1").await;
     let cfg = bed.config(json!({}), &[]);
     bed.run(&cfg).await.expect("first point in time");
     // A third of the objects change; the next run must copy exactly those.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    stream::iter((0..objects).step_by(3))
-        .map(|i| {
-            let (s3, bucket) = (&bed.src, &bed.source_bucket);
-            async move {
-                put(
-                    s3,
-                    bucket,
-                    &format!("data/{i:05}"),
-                    format!("v2 of row {i}").into_bytes(),
-                    None,
-                )
-                .await
-            }
-        })
-        .buffer_unordered(16)
-        .collect::<Vec<_>>()
-        .await;
+    seed(&bed, (0..objects).step_by(3), "v2").await;
     let settings = bed.settings(json!({}), &[("DRPILOT_DEADLINE_MARGIN_SECONDS", "60")]);
 
     // 20 s left, less than half the margin: one copy (every invocation makes progress), then

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::notice::{Notice, Severity};
 use crate::plan::backup::{diff_page, expired_points, prunable_versions, Change, ManifestEntry, PointInTime};
 use crate::ports::{Documents, Notifier, ObjectCopy, ObjectStore, Saved, StateStore, VersionMarker};
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{Duration, SecondsFormat, Utc};
 use futures::stream::{self, StreamExt};
 use manifest::{
     encode_part, part_key, state_key, BackupState, BaseCursor, Lease, ManifestReader, ObjectFailure, RunCounts,
@@ -50,22 +50,7 @@ impl BackupPorts<crate::aws::s3::S3Objects, crate::aws::s3::S3State, crate::aws:
     }
 }
 
-/// Who is running, and when Lambda stops it.
-#[derive(Debug, Clone)]
-pub struct Invocation {
-    pub request_id: String,
-    pub deadline: DateTime<Utc>,
-}
-
-impl Invocation {
-    pub fn from_context(ctx: &lambda_runtime::Context) -> Self {
-        Invocation {
-            request_id: ctx.request_id.clone(),
-            deadline: DateTime::from_timestamp_millis(ctx.deadline as i64)
-                .unwrap_or_else(|| Utc::now() + Duration::minutes(15)),
-        }
-    }
-}
+pub use crate::lambda::Invocation;
 
 /// Accepts an EventBridge schedule, or an operator's `{"action": "run"}` with an optional
 /// `"backup"` name. Returns the backups to run; anything else is a bad event.

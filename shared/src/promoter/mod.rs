@@ -62,22 +62,7 @@ impl AwsPromoterPorts {
     }
 }
 
-/// The invocation: who we are (for the lease) and when Lambda will stop us.
-#[derive(Debug, Clone)]
-pub struct Invocation {
-    pub request_id: String,
-    pub deadline: DateTime<Utc>,
-}
-
-impl Invocation {
-    pub fn from_context(ctx: &lambda_runtime::Context) -> Self {
-        Invocation {
-            request_id: ctx.request_id.clone(),
-            deadline: DateTime::from_timestamp_millis(ctx.deadline as i64)
-                .unwrap_or_else(|| Utc::now() + Duration::minutes(15)),
-        }
-    }
-}
+pub use crate::lambda::Invocation;
 
 fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
