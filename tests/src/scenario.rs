@@ -36,12 +36,9 @@ fn invoke<T: serde::de::DeserializeOwned>(
         .envs(env)
         .env("RUST_LOG", "warn")
         .output()
-        .map_err(|e| format!("cannot run snapshot-copier: {e}"))?;
+        .map_err(|e| format!("cannot run {function}: {e}"))?;
     if !out.status.success() {
-        return Err(format!(
-            "snapshot-copier failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
+        return Err(format!("{function} failed: {}", String::from_utf8_lossy(&out.stderr)));
     }
     serde_json::from_slice(&out.stdout).map_err(|e| format!("unexpected response: {e}"))
 }
@@ -133,33 +130,13 @@ pub async fn run() -> Result<Outcome, String> {
         println!("  {}\n{}", n.subject, n.message);
     }
 
-    step("Warm standby: cross-region read replicas, S3 assets, and the lag checker");
+    step("Warm standby: cross-region read replicas, and S3 assets backed up by s3-backup");
     r.create_replica("orders-db", "orders-db-dr").await;
     r.create_replica("reports-db", "reports-db-dr").await;
     let state = "drpilot-state-dr";
     r.create_bucket(DR, state).await;
-    let assets = r.create_bucket(SOURCE, "shop-assets").await;
-    let assets_dr = r.create_bucket(DR, "shop-assets-dr").await;
-    for key in ["logo.png", "catalog.json", "terms.html"] {
-        assets
-            .put_object()
-            .bucket("shop-assets")
-            .key(key)
-            .body(key.as_bytes().to_vec().into())
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    for key in ["logo.png", "catalog.json"] {
-        assets_dr
-            .put_object()
-            .bucket("shop-assets-dr")
-            .key(key)
-            .body(key.as_bytes().to_vec().into())
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-    }
+    let (backup_ok, settings_backups) = s3_backup(&r, &key, &responders, state).await?;
+    step("Warm standby: the lag checker");
     // moto reports no replication lag: put the ReplicaLag datapoints RDS would publish.
     let cw = crate::account::Cloudwatch::new(DR).await;
     let now = chrono::Utc::now();
@@ -180,13 +157,13 @@ pub async fn run() -> Result<Outcome, String> {
     )
     .await;
     println!("  orders-db-dr: ReplicaLag 3s; reports-db-dr: ReplicaLag 7m (a batch job is flooding it)");
-    println!("  s3://shop-assets has 3 objects, s3://shop-assets-dr 2 of them");
+    println!("  s3://shop-assets: backed up above (its newest point in time is measured)");
     let resources = serde_json::json!([
         {"name": "orders-db", "kind": "rds-replica", "replica": "orders-db-dr", "rpo_seconds": 60},
         {"name": "reports-db", "kind": "rds-replica", "replica": "reports-db-dr", "rpo_seconds": 300},
         {"name": "orders-db-copies", "kind": "snapshot", "db": "orders-db", "rpo_seconds": 86400},
         {"name": "ledger-copies", "kind": "snapshot", "db": "ledger", "db_kind": "cluster", "rpo_seconds": 86400},
-        {"name": "shop-assets", "kind": "s3-backup", "source_bucket": "shop-assets", "dr_bucket": "shop-assets-dr", "rpo_seconds": 900}
+        {"name": "shop-assets", "kind": "s3-backup", "backup": "shop-assets", "rpo_seconds": 21600}
     ]);
     let lag_env = function_env(&[
         ("DRPILOT_SOURCE_REGION", SOURCE.into()),
@@ -216,7 +193,7 @@ pub async fn run() -> Result<Outcome, String> {
         );
     }
 
-    let settings = dashboard_settings(&resources, state)?;
+    let settings = dashboard_settings(&resources, state, &responders.topic_arn, &settings_backups)?;
     step("DR dashboard (drpilot status), before");
     let dashboard_before = status(&settings)?;
 
@@ -236,6 +213,8 @@ pub async fn run() -> Result<Outcome, String> {
         && status("orders-db-copies") == Some("healthy")
         && again.notices.is_empty()
         && notices.len() == 1
+        && status("shop-assets") == Some("healthy")
+        && backup_ok
         && failover_ok;
     Ok(Outcome {
         passed: ok,
@@ -246,7 +225,12 @@ pub async fn run() -> Result<Outcome, String> {
 }
 
 /// The settings file Terraform's `dashboard_settings` output gives a user.
-fn dashboard_settings(resources: &serde_json::Value, state: &str) -> Result<std::path::PathBuf, String> {
+fn dashboard_settings(
+    resources: &serde_json::Value,
+    state: &str,
+    topic: &str,
+    backups: &str,
+) -> Result<std::path::PathBuf, String> {
     let databases = serde_json::json!([{
         "name": "orders", "kind": "rds-replica", "primary": "orders-db", "replica": "orders-db-dr",
         "alarms": ["drpilot-orders-primary-down"], "lag_resource": "orders-db", "max_data_loss_seconds": 60,
@@ -254,10 +238,166 @@ fn dashboard_settings(resources: &serde_json::Value, state: &str) -> Result<std:
     }]);
     let path = std::env::temp_dir().join(format!("drpilot-demo-{}.env", std::process::id()));
     let text = format!(
-        "DRPILOT_SOURCE_REGION={SOURCE}\nDRPILOT_DR_REGION={DR}\nDRPILOT_RESOURCES='{resources}'\nDRPILOT_DATABASES='{databases}'\nDRPILOT_STATE_BUCKET={state}\nDRPILOT_S3_FORCE_PATH_STYLE=true\n"
+        "DRPILOT_SOURCE_REGION={SOURCE}\nDRPILOT_DR_REGION={DR}\nDRPILOT_RESOURCES='{resources}'\nDRPILOT_DATABASES='{databases}'\nDRPILOT_STATE_BUCKET={state}\nDRPILOT_S3_FORCE_PATH_STYLE=true\nDRPILOT_NOTIFY_TOPIC_ARN={topic}\nDRPILOT_S3_BACKUPS='{backups}'\n"
     );
     std::fs::write(&path, text).map_err(|e| e.to_string())?;
     Ok(path)
+}
+
+/// S3: the shop's assets backed up into a versioned DR bucket, a bad deploy, and a restore of
+/// the point in time before it. Returns whether every step did what it should, and the
+/// `DRPILOT_S3_BACKUPS` setting.
+async fn s3_backup(r: &Regions, key: &str, responders: &Responders, state: &str) -> Result<(bool, String), String> {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let assets = r.create_bucket(SOURCE, "shop-assets").await;
+    let assets_dr = r.create_bucket(DR, "shop-assets-dr").await;
+    assets_dr
+        .put_bucket_versioning()
+        .bucket("shop-assets-dr")
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let put = |k: &'static str, body: &'static str| {
+        let assets = assets.clone();
+        async move {
+            assets
+                .put_object()
+                .bucket("shop-assets")
+                .key(k)
+                .body(body.as_bytes().to_vec().into())
+                .send()
+                .await
+                .map_err(|e| e.to_string())
+        }
+    };
+    put("logo.png", "logo").await?;
+    put("catalog.json", r#"{"items": 120}"#).await?;
+    put("terms.html", "terms v3").await?;
+    let backups = serde_json::json!([{
+        "name": "shop-assets", "source_bucket": "shop-assets", "dr_bucket": "shop-assets-dr",
+        "kms_key_id": key, "storage_class": "STANDARD_IA", "retain_days": 35
+    }])
+    .to_string();
+    let env = function_env(&[
+        ("DRPILOT_SOURCE_REGION", SOURCE.into()),
+        ("DRPILOT_DR_REGION", DR.into()),
+        ("DRPILOT_S3_BACKUPS", backups.clone()),
+        ("DRPILOT_STATE_BUCKET", state.into()),
+        ("DRPILOT_NOTIFY_TOPIC_ARN", responders.topic_arn.clone()),
+        ("DRPILOT_S3_FORCE_PATH_STYLE", "true".into()),
+    ]);
+    let run = |title: &str| -> Result<serde_json::Value, String> {
+        step(title);
+        let report: serde_json::Value = invoke("s3-backup", &env, "events/s3-backup/schedule.json")?;
+        let b = &report["backups"][0];
+        let c = &b["counts"];
+        println!(
+            "  point in time {}: {} copied ({} bytes), {} unchanged, {} deleted at the source, {} failed",
+            b["run_id"].as_str().unwrap_or("?"),
+            c["copied"],
+            c["bytes_copied"],
+            c["unchanged"],
+            c["deleted_at_source"],
+            c["failed"]
+        );
+        Ok(report)
+    };
+    let copied = |r: &serde_json::Value| r["backups"][0]["counts"]["copied"].as_u64();
+    println!(
+        "  s3://shop-assets ({SOURCE}): logo.png, catalog.json, terms.html; s3://shop-assets-dr ({DR}): versioned"
+    );
+    let first = run("s3-backup (events/s3-backup/schedule.json): server-side copies into the DR bucket, DR key")?;
+    let rerun = run("s3-backup again: nothing changed, nothing copied")?;
+    println!("\n  A bad deploy rewrites catalog.json and deletes terms.html.");
+    put("catalog.json", r#"{"items": 0}"#).await?;
+    assets
+        .delete_object()
+        .bucket("shop-assets")
+        .key("terms.html")
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let after = run("s3-backup: the next scheduled run records the damage as a new point in time")?;
+
+    let settings = std::env::temp_dir().join(format!("drpilot-demo-backup-{}.env", std::process::id()));
+    let text = format!(
+        "DRPILOT_SOURCE_REGION={SOURCE}\nDRPILOT_DR_REGION={DR}\nDRPILOT_S3_BACKUPS='{backups}'\nDRPILOT_STATE_BUCKET={state}\nDRPILOT_NOTIFY_TOPIC_ARN={}\nDRPILOT_S3_FORCE_PATH_STYLE=true\n",
+        responders.topic_arn
+    );
+    std::fs::write(&settings, text).map_err(|e| e.to_string())?;
+    let point = first["backups"][0]["run_id"].as_str().unwrap_or_default().to_string();
+    let cli = |title: &str, args: &[&str]| -> Result<bool, String> {
+        step(title);
+        let out = Command::new(function_binary("drpilot"))
+            .args(args)
+            .arg("--settings")
+            .arg(&settings)
+            .env_clear()
+            .envs(function_env(&[]))
+            .output()
+            .map_err(|e| format!("cannot run drpilot: {e}"))?;
+        println!("{}", indent(String::from_utf8_lossy(&out.stdout).trim_end()));
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        Ok(out.status.success())
+    };
+    let listed = cli(
+        "drpilot points --backup shop-assets",
+        &["points", "--backup", "shop-assets"],
+    )?;
+    let restore = [
+        "restore",
+        "--backup",
+        "shop-assets",
+        "--point",
+        &point,
+        "--to-bucket",
+        "shop-assets",
+        "--delete-extra",
+    ];
+    let dry = cli(
+        &format!("drpilot restore ... --point {point} (dry run: lists, changes nothing)"),
+        &restore,
+    )?;
+    let applied = cli("drpilot restore ... --apply", &[&restore[..], &["--apply"]].concat())?;
+    let catalog = assets
+        .get_object()
+        .bucket("shop-assets")
+        .key("catalog.json")
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .body
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .into_bytes();
+    let terms = assets
+        .head_object()
+        .bucket("shop-assets")
+        .key("terms.html")
+        .send()
+        .await
+        .is_ok();
+    println!(
+        "  s3://shop-assets now: catalog.json = {}, terms.html {}",
+        String::from_utf8_lossy(&catalog),
+        if terms { "is back" } else { "is MISSING" }
+    );
+    std::fs::remove_file(&settings).ok();
+    let ok = copied(&first) == Some(3)
+        && copied(&rerun) == Some(0)
+        && copied(&after) == Some(1)
+        && listed
+        && dry
+        && applied
+        && catalog.as_ref() == br#"{"items": 120}"#
+        && terms;
+    Ok((ok, backups))
 }
 
 /// Runs `drpilot status` as a user would, prints it, and returns its `--json` form.

@@ -382,10 +382,19 @@ where
                 report.note = Some(format!("resumed run {} after key {:?}", r.run_id, r.after_key));
             }
             None => {
-                let mut run_id = now.format("%Y%m%dT%H%M%SZ").to_string();
-                if self.state.points.iter().any(|p| p.run_id == run_id) {
-                    run_id.push_str(&format!("-{}", self.state.points.len()));
-                }
+                // Unique among every point this backup still has a manifest for.
+                let stamp = now.format("%Y%m%dT%H%M%SZ").to_string();
+                let taken = |id: &str| {
+                    self.state
+                        .points
+                        .iter()
+                        .chain(&self.state.expiring)
+                        .any(|p| p.run_id == id)
+                };
+                let run_id = std::iter::once(stamp.clone())
+                    .chain((2..).map(|n| format!("{stamp}-{n}")))
+                    .find(|id| !taken(id))
+                    .unwrap_or(stamp);
                 self.state.running = Some(RunProgress {
                     run_id,
                     started: now,

@@ -170,8 +170,13 @@ where
     };
     let verb = if req.apply { "" } else { "would " };
     say(format!(
-        "{}restore {} as of {} (run {}, {} objects) into {}",
-        verb, spec.name, point.started, point.run_id, point.objects, report.target
+        "{}restore {} as of {} (point {}, {} objects) into {}",
+        verb,
+        spec.name,
+        point.started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        point.run_id,
+        point.objects,
+        report.target
     ));
     let mut manifest = ManifestReader::new(docs, &cfg.state, spec, &point.run_id, point.parts);
     let mut listing = TargetCursor {
@@ -196,16 +201,14 @@ where
         let steps = rest.iter().map(RestoreStep::Extra).collect();
         apply(steps, target, cfg, spec, req, &to_target, &mut report, say).await;
     }
+    let (done, copy, delete) = if req.apply {
+        ("done", "copied", "deleted")
+    } else {
+        ("dry run, nothing changed", "to copy", "to delete")
+    };
     say(format!(
-        "{}: {} {}copied ({} bytes), {} unchanged, {} extra ({} deleted), {} failed",
-        if req.apply { "done" } else { "dry run, nothing changed" },
-        report.copied,
-        verb,
-        report.bytes_copied,
-        report.unchanged,
-        report.extra,
-        report.deleted,
-        report.failed
+        "{done}: {} {copy} ({} bytes), {} unchanged, {} extra ({} {delete}), {} failed",
+        report.copied, report.bytes_copied, report.unchanged, report.extra, report.deleted, report.failed
     ));
     Ok(report)
 }
