@@ -311,6 +311,10 @@ variable "s3_backups" {
     condition     = alltrue([for b in var.s3_backups : can(regex("^[A-Za-z0-9_.-]{1,100}$", b.name)) && b.source_bucket != b.dr_bucket && b.retain_days >= 1 && b.min_points >= 1 && b.rpo_seconds > 0])
     error_message = "s3_backups: name of letters, digits, - _ .; dr_bucket differs from source_bucket; retain_days, min_points >= 1; rpo_seconds > 0."
   }
+  validation {
+    condition     = length(distinct([for b in var.s3_backups : b.dr_bucket])) == length(var.s3_backups) && length(distinct([for b in var.s3_backups : b.name])) == length(var.s3_backups)
+    error_message = "s3_backups: each backup needs a dr_bucket of its own (retention prunes versions its points do not name) and a unique name."
+  }
 }
 
 variable "s3_backup_schedule" {

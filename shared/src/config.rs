@@ -921,6 +921,16 @@ pub fn backups(vars: &dyn Vars) -> Result<Vec<BackupSpec>> {
                 "entry {i} ({name}): dr_bucket must differ from source_bucket"
             )));
         }
+        // Retention deletes versions under a backup's prefix that its own points do not name:
+        // two backups sharing a DR bucket must not share keys.
+        if let Some(other) = out.iter().find(|b| {
+            b.dr_bucket == e.dr_bucket && (b.prefix.starts_with(&e.prefix) || e.prefix.starts_with(&b.prefix))
+        }) {
+            return Err(bad(format!(
+                "entry {i} ({name}): prefix {:?} in dr_bucket {} overlaps backup {}'s prefix {:?}; each backup needs keys of its own",
+                e.prefix, e.dr_bucket, other.name, other.prefix
+            )));
+        }
         if let Some(class) = &e.storage_class {
             if !STORAGE_CLASSES.contains(&class.as_str()) {
                 return Err(bad(format!(
@@ -996,17 +1006,28 @@ impl BackupConfig {
 
     pub fn from_vars(vars: &dyn Vars) -> Result<Self> {
         let (source_region, dr_region) = region_pair(vars)?;
+        let backups = backups(vars)?;
+        let state = StateLocation::from_vars(vars)?;
+        if let Some(b) = backups.iter().find(|b| b.dr_bucket == state.bucket) {
+            return Err(Error::config(
+                "DRPILOT_STATE_BUCKET",
+                format!(
+                    "{} is also backup {}'s dr_bucket; keep drpilot's state out of backed-up keys",
+                    state.bucket, b.name
+                ),
+            ));
+        }
         Ok(BackupConfig {
             source_region,
             dr_region,
-            backups: backups(vars)?,
+            backups,
             copy_concurrency: bounded(vars, "DRPILOT_S3_COPY_CONCURRENCY", 32, 1..=512)?,
             // 5 MiB is S3's smallest part; 5 GiB is CopyObject's largest object.
             multipart_threshold_bytes: i64::from(bounded(vars, "DRPILOT_S3_MULTIPART_THRESHOLD_MB", 5120, 5..=5120)?)
                 * 1024
                 * 1024,
             deadline_margin_seconds: bounded(vars, "DRPILOT_DEADLINE_MARGIN_SECONDS", 60, 0..=600)?,
-            state: StateLocation::from_vars(vars)?,
+            state,
             notify_topic_arn: topic_arn(vars, "DRPILOT_NOTIFY_TOPIC_ARN")?,
             s3_force_path_style: parse_bool(vars, "DRPILOT_S3_FORCE_PATH_STYLE", false)?,
         })
@@ -1224,6 +1245,10 @@ mod tests {
                 r#"[{"name": "a", "source_bucket": "s-prod", "dr_bucket": "s-dr"}, {"name": "a", "source_bucket": "t-prod", "dr_bucket": "t-dr"}]"#,
                 "used twice",
             ),
+            (
+                r#"[{"name": "a", "source_bucket": "s-prod", "dr_bucket": "x-dr"}, {"name": "b", "source_bucket": "t-prod", "prefix": "logs/", "dr_bucket": "x-dr"}]"#,
+                "overlaps backup a's prefix",
+            ),
         ] {
             let mut v = backup_base();
             v.insert("DRPILOT_S3_BACKUPS", backups);
@@ -1233,6 +1258,16 @@ mod tests {
                 "{backups}: {err}"
             );
         }
+        let mut v = backup_base();
+        v.insert(
+            "DRPILOT_S3_BACKUPS",
+            r#"[{"name": "a", "source_bucket": "s-prod", "dr_bucket": "drpilot-state-dr"}]"#,
+        );
+        let err = BackupConfig::from_vars(&v).unwrap_err().to_string();
+        assert!(
+            err.contains("DRPILOT_STATE_BUCKET") && err.contains("is also backup a's dr_bucket"),
+            "{err}"
+        );
         for (name, value, expected) in [
             ("DRPILOT_S3_COPY_CONCURRENCY", "0", "outside 1..=512"),
             ("DRPILOT_S3_MULTIPART_THRESHOLD_MB", "6000", "outside 5..=5120"),

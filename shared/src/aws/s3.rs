@@ -15,6 +15,7 @@ use aws_sdk_s3::types::{
     BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, ServerSideEncryption, StorageClass,
 };
 use aws_sdk_s3::Client;
+use futures::stream::{self, StreamExt, TryStreamExt};
 
 /// An S3 client pinned to `region`. `force_path_style` (setting `DRPILOT_S3_FORCE_PATH_STYLE`)
 /// is for custom endpoints such as an emulator or some VPC endpoint setups.
@@ -58,6 +59,9 @@ impl BucketListing for S3Buckets {
         Ok(out)
     }
 }
+
+/// Parts of one multipart copy in flight at once (S3 copies each part server-side).
+const PARTS_IN_FLIGHT: usize = 4;
 
 /// Objects, copies and versions in one region's buckets (`CopyObject` goes to the target
 /// bucket's region).
@@ -127,28 +131,29 @@ impl S3Objects {
     }
 
     async fn copy_parts(&self, copy: &ObjectCopy, source: &str, upload_id: &str) -> Result<String> {
-        let mut parts = Vec::new();
-        for (i, (first, last)) in copy_part_ranges(copy.size, self.multipart_threshold)
-            .into_iter()
-            .enumerate()
-        {
-            let number = i as i32 + 1;
-            let out = self
-                .client
-                .upload_part_copy()
-                .bucket(&copy.to_bucket)
-                .key(&copy.to_key)
-                .upload_id(upload_id)
-                .part_number(number)
-                .copy_source(source)
-                .copy_source_range(format!("bytes={first}-{last}"))
-                .set_copy_source_if_match(copy.if_match.clone())
-                .send()
-                .await
-                .map_err(|e| aws_error("UploadPartCopy", e))?;
-            let etag = out.copy_part_result().and_then(|r| r.e_tag()).unwrap_or_default();
-            parts.push(CompletedPart::builder().part_number(number).e_tag(etag).build());
-        }
+        let ranges = copy_part_ranges(copy.size, self.multipart_threshold);
+        let parts: Vec<CompletedPart> = stream::iter(ranges.into_iter().enumerate())
+            .map(|(i, (first, last))| async move {
+                let number = i as i32 + 1;
+                let out = self
+                    .client
+                    .upload_part_copy()
+                    .bucket(&copy.to_bucket)
+                    .key(&copy.to_key)
+                    .upload_id(upload_id)
+                    .part_number(number)
+                    .copy_source(source)
+                    .copy_source_range(format!("bytes={first}-{last}"))
+                    .set_copy_source_if_match(copy.if_match.clone())
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("UploadPartCopy", e))?;
+                let etag = out.copy_part_result().and_then(|r| r.e_tag()).unwrap_or_default();
+                Ok::<_, crate::Error>(CompletedPart::builder().part_number(number).e_tag(etag).build())
+            })
+            .buffered(PARTS_IN_FLIGHT)
+            .try_collect()
+            .await?;
         let done = self
             .client
             .complete_multipart_upload()

@@ -240,8 +240,23 @@ where
         started_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
         backups: vec![],
     };
-    for spec in backups {
+    // Rotate the start hourly so that one backup's long run does not always leave the others
+    // the end of the invocation.
+    let start = if backups.is_empty() {
+        0
+    } else {
+        (Utc::now().timestamp() / 3600) as usize % backups.len()
+    };
+    let margin = Duration::seconds(i64::from(cfg.deadline_margin_seconds));
+    for (n, spec) in backups.iter().cycle().skip(start).take(backups.len()).enumerate() {
         let mut b = BackupReport::new(spec);
+        // The first always starts (every invocation makes progress); the others only with time left.
+        if n > 0 && inv.deadline - Utc::now() < margin {
+            b.outcome = Outcome::Resumable;
+            b.note = Some("not started: the invocation's deadline is near; the next run starts it".into());
+            report.backups.push(b);
+            continue;
+        }
         if let Err(e) = Run::new(ports, cfg, spec, inv).go(&mut b).await {
             warn!(backup = %spec.name, error = %e, "backup failed");
             b.outcome = Outcome::Failed;
@@ -423,7 +438,13 @@ where
             report.outcome = self.copy_pages(report).await?;
         }
         if report.outcome == Outcome::Complete && !self.near_deadline() {
-            self.retention(&mut report.retention).await?;
+            // The point in time is recorded; a retention failure is reported, never fatal.
+            if let Err(e) = self.retention(&mut report.retention).await {
+                report.retention.errors.push(e.to_string());
+                if self.state.retention_lease.take().is_some() {
+                    let _ = self.save().await; // release it now; else it lapses at the deadline
+                }
+            }
         }
         report.points_in_time = self.state.points.len();
         Ok(())
@@ -572,28 +593,59 @@ where
             })
             .collect();
         let dr = &self.ports.dr;
-        let (deadline, keep) = (
-            self.inv.deadline,
-            Duration::seconds(i64::from(self.cfg.deadline_margin_seconds) / 2),
-        );
+        let margin = i64::from(self.cfg.deadline_margin_seconds);
+        // No copy starts after `soft`; none is waited for after `hard` (what is left then is
+        // for the manifest part and the state, before Lambda stops the invocation).
+        let soft = self.inv.deadline - Duration::seconds(margin / 2);
+        let hard = self.inv.deadline - Duration::seconds(margin / 4);
         let first = copies.first().map(|(i, _)| *i);
         let cut = AtomicUsize::new(changes.len());
         let launch = copies.into_iter().take_while(|(i, _)| {
-            let go = Some(*i) == first || deadline - Utc::now() >= keep;
+            let go = Some(*i) == first || Utc::now() < soft;
             if !go {
                 cut.store(*i, Ordering::SeqCst);
             }
             go
         });
         let mut results: Vec<Option<Result<String>>> = (0..changes.len()).map(|_| None).collect();
-        let mut done = stream::iter(launch)
-            .map(|(i, copy)| async move { (i, dr.copy(&copy).await) })
-            .buffer_unordered(self.cfg.copy_concurrency as usize);
-        while let Some((i, result)) = done.next().await {
-            results[i] = Some(result);
+        let copy_indices: Vec<usize> = changes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| matches!(c, Change::Copy { .. }))
+            .map(|(i, _)| i)
+            .collect();
+        {
+            let mut done = stream::iter(launch)
+                .map(|(i, copy)| async move { (i, dr.copy(&copy).await) })
+                .buffer_unordered(self.cfg.copy_concurrency as usize);
+            let wait = (hard - Utc::now()).to_std().unwrap_or_default();
+            let _ = tokio::time::timeout(wait, async {
+                while let Some((i, result)) = done.next().await {
+                    results[i] = Some(result);
+                }
+            })
+            .await;
+            // Dropping `done` cancels copies still running: an abandoned CopyObject may still
+            // land as an unrecorded version (retention prunes it); an abandoned multipart copy
+            // is aborted by the DR bucket's lifecycle rule.
         }
-        drop(done);
-        let covered = cut.load(Ordering::SeqCst);
+        let cut = cut.load(Ordering::SeqCst);
+        let unfinished = |from: usize, results: &[Option<Result<String>>]| {
+            copy_indices
+                .iter()
+                .copied()
+                .find(|i| *i >= from && *i < cut && results[*i].is_none())
+                .unwrap_or(cut)
+        };
+        let mut covered = unfinished(0, &results);
+        if let Some(i) = first.filter(|i| *i == covered && covered < cut) {
+            // Even the first copy did not finish in time: record it as failed so the run moves
+            // on (the next run tries it again) instead of redoing this page forever.
+            results[i] = Some(Err(Error::RunFailed(
+                "the copy did not finish before the invocation's deadline; the next run tries again".into(),
+            )));
+            covered = unfinished(i + 1, &results);
+        }
         let mut entries = Vec::with_capacity(covered);
         let mut failures = Vec::new();
         for (change, result) in changes.iter().zip(results).take(covered) {
@@ -696,14 +748,21 @@ where
     /// and deletes the versions none of them needs. `false` when stopped for the deadline.
     async fn prune_versions(&self, report: &mut RetentionReport) -> Result<bool> {
         let spec = self.spec;
-        let retained = &self.state.points;
-        let Some(protect_from) = retained.iter().map(|p| p.started).min() else {
+        // Points are made one after another, each run starting from the one before, so a
+        // version a later point names but the oldest retained one does not was copied after
+        // the oldest retained run started, and the time rule keeps it. So the oldest retained
+        // manifest alone decides: one reader, one part in memory, however many points are kept.
+        let Some(oldest) = self.state.points.iter().min_by_key(|p| p.started) else {
             return Ok(true); // nothing retained: never prune everything
         };
-        let mut readers: Vec<_> = retained
-            .iter()
-            .map(|p| ManifestReader::new(&self.ports.state, &self.cfg.state, spec, &p.run_id, p.parts))
-            .collect();
+        let protect_from = oldest.started;
+        let mut readers = [ManifestReader::new(
+            &self.ports.state,
+            &self.cfg.state,
+            spec,
+            &oldest.run_id,
+            oldest.parts,
+        )];
         // Entries for the last key of a page: its versions may go on in the next page.
         let mut carried: Vec<ManifestEntry> = vec![];
         let mut marker: Option<VersionMarker> = None;
