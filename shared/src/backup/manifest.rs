@@ -10,7 +10,7 @@
 
 use crate::config::{BackupSpec, StateLocation};
 use crate::error::{Error, Result};
-use crate::plan::backup::{ManifestEntry, PointInTime};
+use crate::plan::backup::{part_writer, ManifestEntry, PartWriter, PointInTime};
 use crate::ports::Documents;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -25,8 +25,13 @@ pub fn state_key(state: &StateLocation, spec: &BackupSpec) -> String {
     state.key(&backup_state_path(&spec.name))
 }
 
-pub fn part_key(state: &StateLocation, spec: &BackupSpec, run_id: &str, part: u32) -> String {
-    state.key(&format!("s3-backup/{}/runs/{run_id}/{part:06}.jsonl", spec.name))
+/// A manifest part: `<part>.<invocation that wrote it>.jsonl`.
+pub fn part_key(state: &StateLocation, spec: &BackupSpec, run_id: &str, part: u32, writers: &[PartWriter]) -> String {
+    let invocation = part_writer(writers, part);
+    state.key(&format!(
+        "s3-backup/{}/runs/{run_id}/{part:06}.{invocation}.jsonl",
+        spec.name
+    ))
 }
 
 /// Counts of one run (or one invocation's share of it).
@@ -70,6 +75,8 @@ pub struct ObjectFailure {
 pub struct BaseCursor {
     pub run_id: String,
     pub parts: u32,
+    #[serde(default)]
+    pub writers: Vec<PartWriter>,
     /// The part to read from when the run resumes (entries up to `after_key` are skipped).
     pub resume_part: u32,
 }
@@ -94,7 +101,10 @@ pub struct RunProgress {
     /// The first failures, for the report (the count is in `counts.failed`).
     pub failures: Vec<ObjectFailure>,
     pub lease: Lease,
+    /// Invocations that have held the run, counting this one (each one's number tags its parts).
     pub invocations: u32,
+    #[serde(default)]
+    pub writers: Vec<PartWriter>,
 }
 
 /// Everything a backup remembers between runs.
@@ -134,30 +144,33 @@ pub struct ManifestReader<'a, D> {
     spec: &'a BackupSpec,
     run_id: String,
     parts: u32,
+    writers: Vec<PartWriter>,
     next_part: u32,
     buffered: VecDeque<ManifestEntry>,
 }
 
 impl<'a, D: Documents> ManifestReader<'a, D> {
-    pub fn new(docs: &'a D, state: &'a StateLocation, spec: &'a BackupSpec, run_id: &str, parts: u32) -> Self {
-        Self::from_part(docs, state, spec, run_id, parts, 1)
+    /// Reads a point in time's manifest from its first part.
+    pub fn new(docs: &'a D, state: &'a StateLocation, spec: &'a BackupSpec, point: &PointInTime) -> Self {
+        let base = BaseCursor {
+            run_id: point.run_id.clone(),
+            parts: point.parts,
+            writers: point.writers.clone(),
+            resume_part: 1,
+        };
+        Self::resume(docs, state, spec, &base)
     }
 
-    pub fn from_part(
-        docs: &'a D,
-        state: &'a StateLocation,
-        spec: &'a BackupSpec,
-        run_id: &str,
-        parts: u32,
-        part: u32,
-    ) -> Self {
+    /// Reads a run's base manifest from where the run got to.
+    pub fn resume(docs: &'a D, state: &'a StateLocation, spec: &'a BackupSpec, base: &BaseCursor) -> Self {
         ManifestReader {
             docs,
             state,
             spec,
-            run_id: run_id.to_string(),
-            parts,
-            next_part: part.max(1),
+            run_id: base.run_id.clone(),
+            parts: base.parts,
+            writers: base.writers.clone(),
+            next_part: base.resume_part.max(1),
             buffered: VecDeque::new(),
         }
     }
@@ -179,7 +192,7 @@ impl<'a, D: Documents> ManifestReader<'a, D> {
         if self.next_part > self.parts {
             return Ok(None);
         }
-        let key = part_key(self.state, self.spec, &self.run_id, self.next_part);
+        let key = part_key(self.state, self.spec, &self.run_id, self.next_part, &self.writers);
         let body = self.docs.get(&key).await?.ok_or_else(|| {
             Error::RunFailed(format!(
                 "manifest part {key} of point in time {} is missing",

@@ -9,7 +9,9 @@ pub mod restore;
 use crate::config::{BackupConfig, BackupSpec};
 use crate::error::{Error, Result};
 use crate::notice::{Notice, Severity};
-use crate::plan::backup::{diff_page, expired_points, prunable_versions, Change, ManifestEntry, PointInTime};
+use crate::plan::backup::{
+    diff_page, expired_points, prunable_versions, Change, ManifestEntry, PartWriter, PointInTime,
+};
 use crate::ports::{Documents, Notifier, ObjectCopy, ObjectStore, Saved, StateStore, VersionMarker};
 use chrono::{Duration, SecondsFormat, Utc};
 use futures::stream::{self, StreamExt};
@@ -394,6 +396,10 @@ where
             Some(r) => {
                 r.lease = lease;
                 r.invocations += 1;
+                r.writers.push(PartWriter {
+                    from_part: r.parts + 1,
+                    invocation: r.invocations,
+                });
                 report.note = Some(format!("resumed run {} after key {:?}", r.run_id, r.after_key));
             }
             None => {
@@ -416,6 +422,7 @@ where
                     base: self.state.points.last().map(|p| BaseCursor {
                         run_id: p.run_id.clone(),
                         parts: p.parts,
+                        writers: p.writers.clone(),
                         resume_part: 1,
                     }),
                     after_key: None,
@@ -424,6 +431,10 @@ where
                     failures: vec![],
                     lease,
                     invocations: 1,
+                    writers: vec![PartWriter {
+                        from_part: 1,
+                        invocation: 1,
+                    }],
                 });
             }
         }
@@ -460,7 +471,7 @@ where
         let mut base = run
             .base
             .as_ref()
-            .map(|b| ManifestReader::from_part(&ports.state, &cfg.state, spec, &b.run_id, b.parts, b.resume_part));
+            .map(|b| ManifestReader::resume(&ports.state, &cfg.state, spec, b));
         if let (Some(reader), Some(after)) = (base.as_mut(), run.after_key.as_deref()) {
             reader.skip_through(after).await?;
         }
@@ -503,7 +514,7 @@ where
             };
             if last_key.is_some() {
                 r.parts += 1;
-                let key = part_key(&self.cfg.state, spec, &r.run_id, r.parts);
+                let key = part_key(&self.cfg.state, spec, &r.run_id, r.parts, &r.writers);
                 self.ports.state.put(&key, encode_part(&entries)).await?;
                 r.after_key = last_key;
             }
@@ -541,6 +552,7 @@ where
                     bytes: r.counts.bytes,
                     failed: r.counts.failed,
                     parts: r.parts,
+                    writers: r.writers.clone(),
                 };
                 self.state.points.push(point);
                 self.state.running = None;
@@ -729,7 +741,13 @@ where
             for part in 1..=point.parts {
                 self.ports
                     .state
-                    .delete(&part_key(&self.cfg.state, self.spec, &point.run_id, part))
+                    .delete(&part_key(
+                        &self.cfg.state,
+                        self.spec,
+                        &point.run_id,
+                        part,
+                        &point.writers,
+                    ))
                     .await?;
                 report.manifests_deleted += 1;
             }
@@ -756,13 +774,7 @@ where
             return Ok(true); // nothing retained: never prune everything
         };
         let protect_from = oldest.started;
-        let mut readers = [ManifestReader::new(
-            &self.ports.state,
-            &self.cfg.state,
-            spec,
-            &oldest.run_id,
-            oldest.parts,
-        )];
+        let mut readers = [ManifestReader::new(&self.ports.state, &self.cfg.state, spec, oldest)];
         // Entries for the last key of a page: its versions may go on in the next page.
         let mut carried: Vec<ManifestEntry> = vec![];
         let mut marker: Option<VersionMarker> = None;

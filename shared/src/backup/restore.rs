@@ -178,7 +178,7 @@ where
         point.objects,
         report.target
     ));
-    let mut manifest = ManifestReader::new(docs, &cfg.state, spec, &point.run_id, point.parts);
+    let mut manifest = ManifestReader::new(docs, &cfg.state, spec, &point);
     let mut listing = TargetCursor {
         store: target,
         bucket: &req.target_bucket,

@@ -127,6 +127,24 @@ fn unchanged(object: &ObjectInfo, entry: &ManifestEntry) -> bool {
     object.size == entry.size && object.etag == entry.etag && object.last_modified == entry.modified
 }
 
+/// The invocation that wrote a run's manifest parts from `from_part` on. Each invocation
+/// writes part objects of its own, so an invocation that lost its lease can never overwrite a
+/// part the state names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartWriter {
+    pub from_part: u32,
+    pub invocation: u32,
+}
+
+/// Which invocation wrote `part`.
+pub fn part_writer(writers: &[PartWriter], part: u32) -> u32 {
+    writers
+        .iter()
+        .rev()
+        .find(|w| w.from_part <= part)
+        .map_or(0, |w| w.invocation)
+}
+
 /// A completed backup run: a point in time a restore can return to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PointInTime {
@@ -139,6 +157,8 @@ pub struct PointInTime {
     pub failed: u64,
     /// Manifest parts, numbered from 1.
     pub parts: u32,
+    #[serde(default)]
+    pub writers: Vec<PartWriter>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -358,7 +378,26 @@ mod tests {
             bytes: 1,
             failed: 0,
             parts: 1,
+            writers: vec![],
         }
+    }
+
+    #[test]
+    fn each_part_is_read_from_the_invocation_that_wrote_it() {
+        let writers = [
+            PartWriter {
+                from_part: 1,
+                invocation: 1,
+            },
+            PartWriter {
+                from_part: 4,
+                invocation: 3,
+            },
+        ];
+        assert_eq!(part_writer(&writers, 1), 1);
+        assert_eq!(part_writer(&writers, 3), 1);
+        assert_eq!(part_writer(&writers, 4), 3);
+        assert_eq!(part_writer(&writers, 9), 3);
     }
 
     #[test]
