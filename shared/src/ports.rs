@@ -172,6 +172,8 @@ pub trait Documents: Sync {
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
     fn put(&self, key: &str, body: Vec<u8>) -> impl Future<Output = Result<()>> + Send;
     fn delete(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Every key under `prefix` (for small sets, such as restore pins).
+    fn keys(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
 }
 
 /// A stored object and the version tag a conditional write must match.

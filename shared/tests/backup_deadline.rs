@@ -92,6 +92,16 @@ impl Documents for Memory {
         self.0.lock().unwrap().remove(key);
         Ok(())
     }
+    async fn keys(&self, prefix: &str) -> drpilot::Result<Vec<String>> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
 }
 
 #[derive(Default)]

@@ -583,6 +583,32 @@ async fn retention_removes_only_what_no_retained_point_needs() {
         .await
         .unwrap();
 
+    // A restore is reading the old point: its pin keeps the point (and its versions).
+    let pin = format!("drpilot/s3-backup/assets/pins/{}.restore-1.json", point_ids(&first));
+    let until = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    bed.dr
+        .put_object()
+        .bucket(&bed.state_bucket)
+        .key(&pin)
+        .body(ByteStream::from(
+            json!({"run_id": point_ids(&first), "holder": "restore-1", "until": until})
+                .to_string()
+                .into_bytes(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let pinned = bed.run(&cfg).await.unwrap();
+    assert_eq!(backup_report(&pinned)["retention"]["versions_deleted"], 0, "{pinned:#}");
+    assert_eq!(backup_report(&pinned)["points_in_time"], 3, "{pinned:#}");
+    bed.dr
+        .delete_object()
+        .bucket(&bed.state_bucket)
+        .key(&pin)
+        .send()
+        .await
+        .unwrap();
+
     let third = bed.run(&cfg).await.unwrap();
     let retention = &backup_report(&third)["retention"];
     assert_eq!(retention["points_expired"], json!([point_ids(&first)]), "{third:#}");
@@ -597,7 +623,11 @@ async fn retention_removes_only_what_no_retained_point_needs() {
     let mut left = left;
     left.sort();
     assert_eq!(left, vec!["edited", "stays"]);
-    assert_eq!(backup_report(&third)["points_in_time"], 2);
+    assert_eq!(
+        backup_report(&third)["points_in_time"],
+        3,
+        "the pinned run's point plus this run's"
+    );
 
     // The retained points still restore exactly.
     let target = format!("{}-restore", bed.name);
@@ -619,6 +649,15 @@ async fn retention_removes_only_what_no_retained_point_needs() {
     assert_eq!(restored["edited"], b"v2");
     assert_eq!(restored["stays"], b"v1");
     assert!(!restored.contains_key("dropped"));
+    let pins = bed
+        .dr
+        .list_objects_v2()
+        .bucket(&bed.state_bucket)
+        .prefix("drpilot/s3-backup/assets/pins/")
+        .send()
+        .await
+        .unwrap();
+    assert!(pins.contents().is_empty(), "the restore removed its pin");
 }
 
 #[tokio::test]

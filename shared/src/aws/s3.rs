@@ -428,4 +428,20 @@ impl Documents for S3State {
             .map_err(|e| aws_error("DeleteObject", e))?;
         Ok(())
     }
+
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("ListObjectsV2", e))?;
+            out.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+        }
+        Ok(out)
+    }
 }

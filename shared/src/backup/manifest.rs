@@ -34,6 +34,46 @@ pub fn part_key(state: &StateLocation, spec: &BackupSpec, run_id: &str, part: u3
     ))
 }
 
+/// A restore reading a point in time: retention keeps the point while a live pin names it.
+/// One object per restore (`pins/<run id>.<holder>.json`), so concurrent restores never
+/// overwrite each other's pin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pin {
+    pub run_id: String,
+    pub holder: String,
+    pub until: DateTime<Utc>,
+}
+
+pub fn pins_prefix(state: &StateLocation, spec: &BackupSpec) -> String {
+    state.key(&format!("s3-backup/{}/pins/", spec.name))
+}
+
+pub fn pin_key(state: &StateLocation, spec: &BackupSpec, pin: &Pin) -> String {
+    format!("{}{}.{}.json", pins_prefix(state, spec), pin.run_id, pin.holder)
+}
+
+/// The run ids that live pins name (a pin that cannot be read counts as live).
+pub async fn pinned<D: Documents>(
+    docs: &D,
+    state: &StateLocation,
+    spec: &BackupSpec,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>> {
+    let prefix = pins_prefix(state, spec);
+    let mut out = Vec::new();
+    for key in docs.keys(&prefix).await? {
+        let run_id = key[prefix.len()..].split('.').next().unwrap_or_default().to_string();
+        let live = match docs.get(&key).await? {
+            Some(body) => serde_json::from_slice::<Pin>(&body).map_or(true, |p| p.until > now),
+            None => false,
+        };
+        if live {
+            out.push(run_id);
+        }
+    }
+    Ok(out)
+}
+
 /// Counts of one run (or one invocation's share of it).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunCounts {

@@ -729,7 +729,31 @@ where
                 .push("state changed by another invocation; retention left for the next run".into());
             return Ok(());
         }
-        report.points_expired = expired;
+        // A restore pins its point before it checks that the point is not expiring, and this
+        // looks for pins after the point was marked expiring: one of the two always sees the other.
+        let pins = manifest::pinned(&self.ports.state, &self.cfg.state, self.spec, Utc::now()).await?;
+        if self.state.expiring.iter().any(|p| pins.contains(&p.run_id)) {
+            let (keep, gone): (Vec<PointInTime>, Vec<PointInTime>) =
+                self.state.expiring.drain(..).partition(|p| pins.contains(&p.run_id));
+            self.state.expiring = gone;
+            self.state.points.extend(keep);
+            self.state.points.sort_by_key(|p| p.started);
+            if !self.save().await? {
+                report
+                    .errors
+                    .push("state changed by another invocation; retention left for the next run".into());
+                return Ok(());
+            }
+        }
+        report.points_expired = expired
+            .into_iter()
+            .filter(|id| self.state.expiring.iter().any(|p| &p.run_id == id))
+            .collect();
+        if self.state.expiring.is_empty() {
+            self.state.retention_lease = None;
+            self.save().await?;
+            return Ok(());
+        }
         if !self.prune_versions(report).await? {
             report.unfinished = true;
             self.state.retention_lease = None;

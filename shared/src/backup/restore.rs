@@ -3,7 +3,7 @@
 //! target already holds (same size and ETag) are left alone; objects the point in time does
 //! not have are listed, and deleted only when asked.
 
-use super::manifest::{state_key, BackupState, ManifestReader, ObjectFailure};
+use super::manifest::{pin_key, state_key, BackupState, ManifestReader, ObjectFailure, Pin};
 use crate::config::{BackupConfig, BackupSpec};
 use crate::error::{Error, Result};
 use crate::plan::backup::{plan_restore, ManifestEntry, PointInTime, RestoreStep};
@@ -122,7 +122,7 @@ where
         )));
     }
     let all = points(docs, cfg, spec).await?;
-    let point = match &req.point {
+    let chosen = match &req.point {
         Some(id) => all.iter().find(|p| &p.run_id == id),
         None => all.last(),
     }
@@ -140,6 +140,55 @@ where
             }
         ))
     })?;
+    if !req.apply {
+        // A dry run writes nothing anywhere, not even a pin.
+        return restore_point(docs, target, cfg, spec, req, chosen, say).await;
+    }
+    // Pin the point, then check it is still a point (not being expired): see `Run::retention`.
+    let pin = Pin {
+        run_id: chosen.run_id.clone(),
+        holder: format!(
+            "restore-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ),
+        until: chrono::Utc::now() + chrono::Duration::hours(24),
+    };
+    let pin_key = pin_key(&cfg.state, spec, &pin);
+    let body = serde_json::to_vec(&pin).map_err(|e| Error::RunFailed(format!("cannot encode the pin: {e}")))?;
+    docs.put(&pin_key, body).await?;
+    let result = match points(docs, cfg, spec).await {
+        Ok(now) if now.iter().any(|p| p.run_id == chosen.run_id) => {
+            restore_point(docs, target, cfg, spec, req, chosen, say).await
+        }
+        Ok(_) => Err(Error::Refused(format!(
+            "point in time {} of backup {} is being expired by retention; restore a newer point",
+            chosen.run_id, spec.name
+        ))),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = docs.delete(&pin_key).await {
+        say(format!(
+            "could not remove the restore's pin {pin_key} ({e}); it lapses at {}",
+            pin.until
+        ));
+    }
+    result
+}
+
+async fn restore_point<D, O>(
+    docs: &D,
+    target: &O,
+    cfg: &BackupConfig,
+    spec: &BackupSpec,
+    req: &RestoreRequest,
+    point: PointInTime,
+    say: &mut (dyn FnMut(String) + Send),
+) -> Result<RestoreReport>
+where
+    D: StateStore + Documents,
+    O: ObjectStore,
+{
     let target_prefix = req.target_prefix.clone().unwrap_or_else(|| spec.prefix.clone());
     // Source keys and target keys differ only in the prefix, so both keep the same order.
     let to_target = |key: &str| {
