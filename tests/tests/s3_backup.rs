@@ -126,6 +126,23 @@ impl Bed {
             .unwrap();
         (report, lines)
     }
+    /// Applies a restore of `point` (`None`: the newest) into a new, empty bucket.
+    async fn restore_into_new_bucket(
+        &self,
+        cfg: &BackupConfig,
+        point: Option<String>,
+    ) -> (drpilot::backup::restore::RestoreReport, String) {
+        let target = unique(&format!("{}-restore", self.name));
+        Regions::new(SOURCE, DR).await.create_bucket(SOURCE, &target).await;
+        let req = RestoreRequest {
+            point,
+            target_bucket: target.clone(),
+            target_prefix: None,
+            delete_extra: false,
+            apply: true,
+        };
+        (self.restore(cfg, req).await.0, target)
+    }
 }
 
 async fn enable_versioning(s3: &Client, bucket: &str) {
@@ -501,20 +518,7 @@ async fn a_page_cut_short_by_the_deadline_resumes_mid_page_without_copying_twice
     );
 
     // The resumed run is one point in time, and it restores to exactly the source.
-    let target = format!("{}-restore", bed.name);
-    Regions::new(SOURCE, DR).await.create_bucket(SOURCE, &target).await;
-    let (report, _) = bed
-        .restore(
-            &cfg,
-            RestoreRequest {
-                point: None,
-                target_bucket: target.clone(),
-                target_prefix: None,
-                delete_extra: false,
-                apply: true,
-            },
-        )
-        .await;
+    let (report, target) = bed.restore_into_new_bucket(&cfg, None).await;
     assert_eq!(report.copied, objects as u64);
     assert_eq!(
         contents(&bed.src, &target).await,
@@ -630,20 +634,7 @@ async fn retention_removes_only_what_no_retained_point_needs() {
     );
 
     // The retained points still restore exactly.
-    let target = format!("{}-restore", bed.name);
-    Regions::new(SOURCE, DR).await.create_bucket(SOURCE, &target).await;
-    let (report, _) = bed
-        .restore(
-            &cfg,
-            RestoreRequest {
-                point: Some(point_ids(&second)),
-                target_bucket: target.clone(),
-                target_prefix: None,
-                delete_extra: false,
-                apply: true,
-            },
-        )
-        .await;
+    let (report, target) = bed.restore_into_new_bucket(&cfg, Some(point_ids(&second))).await;
     assert_eq!((report.copied, report.failed), (2, 0));
     let restored = contents(&bed.src, &target).await;
     assert_eq!(restored["edited"], b"v2");
