@@ -288,19 +288,10 @@ where
         }
         Target::S3PointInTime { backup } => {
             // The backup's own record: no bucket listing at all, however large the bucket.
-            let key = cfg.state.key(&crate::backup::manifest::backup_state_path(backup));
-            match ports.state.load(&key).await {
-                Ok(found) => {
-                    let state = match found {
-                        Some(v) => match crate::backup::manifest::BackupState::decode(&v.body, &key) {
-                            Ok(s) => s,
-                            Err(e) => return unknown(&format!("backup {backup}'s state"), e),
-                        },
-                        None => Default::default(),
-                    };
-                    // Changes after the newest point in time's start are not in any point yet.
-                    classify_point_age(state.points.last().map(|p| p.started), spec.rpo_seconds, now)
-                }
+            use crate::backup::manifest::{backup_state_path, BackupState};
+            match BackupState::read(&ports.state, &cfg.state.key(&backup_state_path(backup))).await {
+                // Changes after the newest point in time's start are not in any point yet.
+                Ok(state) => classify_point_age(state.points.last().map(|p| p.started), spec.rpo_seconds, now),
                 Err(e) => unknown(&format!("backup {backup}'s state"), e),
             }
         }

@@ -135,7 +135,20 @@ pub async fn run() -> Result<Outcome, String> {
     r.create_replica("reports-db", "reports-db-dr").await;
     let state = "drpilot-state-dr";
     r.create_bucket(DR, state).await;
-    let (backup_ok, settings_backups) = s3_backup(&r, &key, &responders, state).await?;
+    let resources = serde_json::json!([
+        {"name": "orders-db", "kind": "rds-replica", "replica": "orders-db-dr", "rpo_seconds": 60},
+        {"name": "reports-db", "kind": "rds-replica", "replica": "reports-db-dr", "rpo_seconds": 300},
+        {"name": "orders-db-copies", "kind": "snapshot", "db": "orders-db", "rpo_seconds": 86400},
+        {"name": "ledger-copies", "kind": "snapshot", "db": "ledger", "db_kind": "cluster", "rpo_seconds": 86400},
+        {"name": "shop-assets", "kind": "s3-backup", "backup": "shop-assets", "rpo_seconds": 21600}
+    ]);
+    let backups = serde_json::json!([{
+        "name": "shop-assets", "source_bucket": "shop-assets", "dr_bucket": "shop-assets-dr",
+        "kms_key_id": key, "storage_class": "STANDARD_IA", "retain_days": 35
+    }])
+    .to_string();
+    let settings = dashboard_settings(&resources, state, &responders.topic_arn, &backups)?;
+    let backup_ok = s3_backup(&r, &responders, state, &backups, &settings).await?;
     step("Warm standby: the lag checker");
     // moto reports no replication lag: put the ReplicaLag datapoints RDS would publish.
     let cw = crate::account::Cloudwatch::new(DR).await;
@@ -158,13 +171,6 @@ pub async fn run() -> Result<Outcome, String> {
     .await;
     println!("  orders-db-dr: ReplicaLag 3s; reports-db-dr: ReplicaLag 7m (a batch job is flooding it)");
     println!("  s3://shop-assets: backed up above (its newest point in time is measured)");
-    let resources = serde_json::json!([
-        {"name": "orders-db", "kind": "rds-replica", "replica": "orders-db-dr", "rpo_seconds": 60},
-        {"name": "reports-db", "kind": "rds-replica", "replica": "reports-db-dr", "rpo_seconds": 300},
-        {"name": "orders-db-copies", "kind": "snapshot", "db": "orders-db", "rpo_seconds": 86400},
-        {"name": "ledger-copies", "kind": "snapshot", "db": "ledger", "db_kind": "cluster", "rpo_seconds": 86400},
-        {"name": "shop-assets", "kind": "s3-backup", "backup": "shop-assets", "rpo_seconds": 21600}
-    ]);
     let lag_env = function_env(&[
         ("DRPILOT_SOURCE_REGION", SOURCE.into()),
         ("DRPILOT_DR_REGION", DR.into()),
@@ -193,7 +199,6 @@ pub async fn run() -> Result<Outcome, String> {
         );
     }
 
-    let settings = dashboard_settings(&resources, state, &responders.topic_arn, &settings_backups)?;
     step("DR dashboard (drpilot status), before");
     let dashboard_before = status(&settings)?;
 
@@ -245,9 +250,15 @@ fn dashboard_settings(
 }
 
 /// S3: the shop's assets backed up into a versioned DR bucket, a bad deploy, and a restore of
-/// the point in time before it. Returns whether every step did what it should, and the
-/// `DRPILOT_S3_BACKUPS` setting.
-async fn s3_backup(r: &Regions, key: &str, responders: &Responders, state: &str) -> Result<(bool, String), String> {
+/// the point in time before it, with the CLI reading `settings`. Returns whether every step
+/// did what it should.
+async fn s3_backup(
+    r: &Regions,
+    responders: &Responders,
+    state: &str,
+    backups: &str,
+    settings: &std::path::Path,
+) -> Result<bool, String> {
     use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
     let assets = r.create_bucket(SOURCE, "shop-assets").await;
     let assets_dr = r.create_bucket(DR, "shop-assets-dr").await;
@@ -278,15 +289,10 @@ async fn s3_backup(r: &Regions, key: &str, responders: &Responders, state: &str)
     put("logo.png", "logo").await?;
     put("catalog.json", r#"{"items": 120}"#).await?;
     put("terms.html", "terms v3").await?;
-    let backups = serde_json::json!([{
-        "name": "shop-assets", "source_bucket": "shop-assets", "dr_bucket": "shop-assets-dr",
-        "kms_key_id": key, "storage_class": "STANDARD_IA", "retain_days": 35
-    }])
-    .to_string();
     let env = function_env(&[
         ("DRPILOT_SOURCE_REGION", SOURCE.into()),
         ("DRPILOT_DR_REGION", DR.into()),
-        ("DRPILOT_S3_BACKUPS", backups.clone()),
+        ("DRPILOT_S3_BACKUPS", backups.into()),
         ("DRPILOT_STATE_BUCKET", state.into()),
         ("DRPILOT_NOTIFY_TOPIC_ARN", responders.topic_arn.clone()),
         ("DRPILOT_S3_FORCE_PATH_STYLE", "true".into()),
@@ -324,19 +330,13 @@ async fn s3_backup(r: &Regions, key: &str, responders: &Responders, state: &str)
         .map_err(|e| e.to_string())?;
     let after = run("s3-backup: the next scheduled run records the damage as a new point in time")?;
 
-    let settings = std::env::temp_dir().join(format!("drpilot-demo-backup-{}.env", std::process::id()));
-    let text = format!(
-        "DRPILOT_SOURCE_REGION={SOURCE}\nDRPILOT_DR_REGION={DR}\nDRPILOT_S3_BACKUPS='{backups}'\nDRPILOT_STATE_BUCKET={state}\nDRPILOT_NOTIFY_TOPIC_ARN={}\nDRPILOT_S3_FORCE_PATH_STYLE=true\n",
-        responders.topic_arn
-    );
-    std::fs::write(&settings, text).map_err(|e| e.to_string())?;
     let point = first["backups"][0]["run_id"].as_str().unwrap_or_default().to_string();
     let cli = |title: &str, args: &[&str]| -> Result<bool, String> {
         step(title);
         let out = Command::new(function_binary("drpilot"))
             .args(args)
             .arg("--settings")
-            .arg(&settings)
+            .arg(settings)
             .env_clear()
             .envs(function_env(&[]))
             .output()
@@ -388,7 +388,6 @@ async fn s3_backup(r: &Regions, key: &str, responders: &Responders, state: &str)
         String::from_utf8_lossy(&catalog),
         if terms { "is back" } else { "is MISSING" }
     );
-    std::fs::remove_file(&settings).ok();
     let ok = copied(&first) == Some(3)
         && copied(&rerun) == Some(0)
         && copied(&after) == Some(1)
@@ -397,7 +396,7 @@ async fn s3_backup(r: &Regions, key: &str, responders: &Responders, state: &str)
         && applied
         && catalog.as_ref() == br#"{"items": 120}"#
         && terms;
-    Ok((ok, backups))
+    Ok(ok)
 }
 
 /// Runs `drpilot status` as a user would, prints it, and returns its `--json` form.

@@ -27,6 +27,16 @@ pub fn client_in(sdk: &SdkConfig, region: &str, force_path_style: bool) -> Clien
     Client::from_conf(conf)
 }
 
+/// One object of a `ListObjectsV2` page.
+fn object_info(o: &aws_sdk_s3::types::Object) -> ObjectInfo {
+    ObjectInfo {
+        key: o.key().unwrap_or_default().to_string(),
+        size: o.size().unwrap_or_default(),
+        etag: o.e_tag().unwrap_or_default().to_string(),
+        last_modified: o.last_modified().and_then(to_chrono),
+    }
+}
+
 pub struct S3Buckets {
     client: Client,
 }
@@ -49,12 +59,7 @@ impl BucketListing for S3Buckets {
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| aws_error("ListObjectsV2", e))?;
-            out.extend(page.contents().iter().map(|o| ObjectInfo {
-                key: o.key().unwrap_or_default().to_string(),
-                size: o.size().unwrap_or_default(),
-                etag: o.e_tag().unwrap_or_default().to_string(),
-                last_modified: o.last_modified().and_then(to_chrono),
-            }));
+            out.extend(page.contents().iter().map(object_info));
         }
         Ok(out)
     }
@@ -198,16 +203,7 @@ impl ObjectStore for S3Objects {
             .await
             .map_err(|e| aws_error("ListObjectsV2", e))?;
         Ok(Page {
-            items: out
-                .contents()
-                .iter()
-                .map(|o| ObjectInfo {
-                    key: o.key().unwrap_or_default().to_string(),
-                    size: o.size().unwrap_or_default(),
-                    etag: o.e_tag().unwrap_or_default().to_string(),
-                    last_modified: o.last_modified().and_then(to_chrono),
-                })
-                .collect(),
+            items: out.contents().iter().map(object_info).collect(),
             more: out.is_truncated().unwrap_or(false),
         })
     }

@@ -4,14 +4,16 @@
 //! - `s3-backup/<name>/state.json`: the completed points in time, the run in progress (its
 //!   lease and how far it got) and the points being expired. Changed only by conditional
 //!   writes, so two invocations never both believe they own a run.
-//! - `s3-backup/<name>/runs/<run id>/<part>.jsonl`: the run's manifest, one part per source
-//!   listing page (at most 1,000 keys), parts in key order. Reading one part at a time keeps
-//!   memory flat however large the bucket.
+//! - `s3-backup/<name>/runs/<run id>/<part>.<invocation>.jsonl`: the run's manifest, one part
+//!   per source listing page (at most 1,000 keys), parts in key order, each named by the
+//!   invocation that wrote it. Reading one part at a time keeps memory flat however large the
+//!   bucket.
+//! - `s3-backup/<name>/pins/<run id>.<holder>.json`: restores reading a point in time.
 
 use crate::config::{BackupSpec, StateLocation};
 use crate::error::{Error, Result};
 use crate::plan::backup::{part_writer, ManifestEntry, PartWriter, PointInTime};
-use crate::ports::Documents;
+use crate::ports::{Documents, StateStore};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -168,6 +170,14 @@ impl BackupState {
         serde_json::from_slice(body).map_err(|e| Error::RunFailed(format!("backup state {key} is unreadable: {e}")))
     }
 
+    /// The state at `key`; the empty state when the backup has not run yet.
+    pub async fn read<S: StateStore>(store: &S, key: &str) -> Result<Self> {
+        match store.load(key).await? {
+            Some(v) => Self::decode(&v.body, key),
+            None => Ok(Self::default()),
+        }
+    }
+
     /// The point in time with this run id, or the newest for `None`.
     pub fn point(&self, run_id: Option<&str>) -> Option<&PointInTime> {
         match run_id {
@@ -266,20 +276,10 @@ impl<'a, D: Documents> ManifestReader<'a, D> {
         }
     }
 
-    /// Drops every entry whose key sorts at or before `key` (a resumed run's recorded share).
+    /// Drops every entry whose key sorts at or before `key` (a resumed run's recorded share:
+    /// at most the page it resumes in, since the run re-reads from the part that page began in).
     pub async fn skip_through(&mut self, key: &str) -> Result<()> {
-        loop {
-            while self.buffered.front().is_some_and(|e| e.key.as_str() <= key) {
-                self.buffered.pop_front();
-            }
-            if !self.buffered.is_empty() {
-                return Ok(());
-            }
-            match self.next_part().await? {
-                Some(part) => self.buffered = part.into(),
-                None => return Ok(()),
-            }
-        }
+        self.take_through(key).await.map(drop)
     }
 }
 

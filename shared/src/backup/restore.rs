@@ -44,11 +44,7 @@ pub struct RestoreReport {
 
 /// The points in time a backup can restore, oldest first.
 pub async fn points<D: StateStore>(docs: &D, cfg: &BackupConfig, spec: &BackupSpec) -> Result<Vec<PointInTime>> {
-    let key = state_key(&cfg.state, spec);
-    match docs.load(&key).await? {
-        Some(v) => Ok(BackupState::decode(&v.body, &key)?.points),
-        None => Ok(vec![]),
-    }
+    Ok(BackupState::read(docs, &state_key(&cfg.state, spec)).await?.points)
 }
 
 /// Lists the target bucket in key order, one page at a time.
@@ -121,14 +117,10 @@ where
             spec.dr_bucket
         )));
     }
-    let all = points(docs, cfg, spec).await?;
-    let chosen = match &req.point {
-        Some(id) => all.iter().find(|p| &p.run_id == id),
-        None => all.last(),
-    }
-    .cloned()
-    .ok_or_else(|| {
-        let known: Vec<&str> = all.iter().map(|p| p.run_id.as_str()).collect();
+    let key = state_key(&cfg.state, spec);
+    let state = BackupState::read(docs, &key).await?;
+    let chosen = state.point(req.point.as_deref()).cloned().ok_or_else(|| {
+        let known: Vec<&str> = state.points.iter().map(|p| p.run_id.as_str()).collect();
         Error::Refused(format!(
             "backup {} has no point in time {}; available: {}",
             spec.name,
@@ -157,8 +149,8 @@ where
     let pin_key = pin_key(&cfg.state, spec, &pin);
     let body = serde_json::to_vec(&pin).map_err(|e| Error::RunFailed(format!("cannot encode the pin: {e}")))?;
     docs.put(&pin_key, body).await?;
-    let result = match points(docs, cfg, spec).await {
-        Ok(now) if now.iter().any(|p| p.run_id == chosen.run_id) => {
+    let result = match BackupState::read(docs, &key).await {
+        Ok(now) if now.point(Some(&chosen.run_id)).is_some() => {
             restore_point(docs, target, cfg, spec, req, chosen, say).await
         }
         Ok(_) => Err(Error::Refused(format!(
