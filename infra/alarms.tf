@@ -10,7 +10,7 @@ resource "aws_cloudwatch_metric_alarm" "primary_down" {
   metric_name         = "ReplicationHealthy"
   dimensions          = { Resource = each.value.lag_resource }
   statistic           = "Minimum"
-  period              = 60
+  period              = local.metric_period_seconds
   evaluation_periods  = var.primary_down_periods
   comparison_operator = "LessThanThreshold"
   threshold           = 1
@@ -29,7 +29,7 @@ resource "aws_cloudwatch_metric_alarm" "rpo_breached" {
   metric_name         = "RpoBudgetBreached"
   dimensions          = { Resource = each.key }
   statistic           = "Maximum"
-  period              = 60
+  period              = local.metric_period_seconds
   evaluation_periods  = var.rpo_alarm_periods
   comparison_operator = "GreaterThanOrEqualToThreshold"
   threshold           = 1

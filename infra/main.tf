@@ -20,6 +20,11 @@ locals {
     promoter = "${var.name_prefix}-failover-promoter"
     backup   = "${var.name_prefix}-s3-backup"
   }
+  # CloudWatch's standard resolution: the period of drpilot's metrics and alarms, and of the lag
+  # checker's schedule (EventBridge runs schedules at most once a minute). The functions derive
+  # every "one period" duration from it; only a test bed running AWS's timeline scaled down
+  # (tests/emulator/drsim) uses another value.
+  metric_period_seconds = 60
   # The primary-health alarm of each database: replication to its DR standby is broken.
   primary_down_alarms = { for d in var.databases : d.name => "${var.name_prefix}-${d.name}-primary-down" }
   # Each S3 backup is also measured: the age of its newest point in time against rpo_seconds.
@@ -242,15 +247,16 @@ module "lag_checker" {
   policy_json            = data.aws_iam_policy_document.lag_checker.json
   tags                   = local.tags
   environment = {
-    DRPILOT_SOURCE_REGION       = var.primary_region
-    DRPILOT_DR_REGION           = var.dr_region
-    DRPILOT_RESOURCES           = local.lag_resources_json
-    DRPILOT_LAG_WINDOW_SECONDS  = tostring(var.lag_window_seconds)
-    DRPILOT_METRIC_NAMESPACE    = var.metric_namespace
-    DRPILOT_STATE_BUCKET        = aws_s3_bucket.state.bucket
-    DRPILOT_STATE_PREFIX        = "drpilot/"
-    DRPILOT_NOTIFY_TOPIC_ARN    = aws_sns_topic.responders.arn
-    DRPILOT_S3_FORCE_PATH_STYLE = "false"
+    DRPILOT_SOURCE_REGION         = var.primary_region
+    DRPILOT_DR_REGION             = var.dr_region
+    DRPILOT_RESOURCES             = local.lag_resources_json
+    DRPILOT_LAG_WINDOW_SECONDS    = tostring(var.lag_window_seconds)
+    DRPILOT_METRIC_PERIOD_SECONDS = tostring(local.metric_period_seconds)
+    DRPILOT_METRIC_NAMESPACE      = var.metric_namespace
+    DRPILOT_STATE_BUCKET          = aws_s3_bucket.state.bucket
+    DRPILOT_STATE_PREFIX          = "drpilot/"
+    DRPILOT_NOTIFY_TOPIC_ARN      = aws_sns_topic.responders.arn
+    DRPILOT_S3_FORCE_PATH_STYLE   = "false"
   }
 }
 
@@ -279,6 +285,7 @@ module "failover_promoter" {
     DRPILOT_POLL_SECONDS            = tostring(var.poll_seconds)
     DRPILOT_DEADLINE_MARGIN_SECONDS = "30"
     DRPILOT_STUCK_AFTER_SECONDS     = tostring(var.stuck_after_seconds)
+    DRPILOT_METRIC_PERIOD_SECONDS   = tostring(local.metric_period_seconds)
     DRPILOT_METRIC_NAMESPACE        = var.metric_namespace
     DRPILOT_STATE_BUCKET            = aws_s3_bucket.state.bucket
     DRPILOT_STATE_PREFIX            = "drpilot/"

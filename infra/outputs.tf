@@ -47,6 +47,7 @@ output "dashboard_settings" {
     "DRPILOT_DATABASES='${local.databases_json}'",
     "DRPILOT_MODE=${var.failover_mode}",
     "DRPILOT_LAG_LOOKBACK_SECONDS=${var.lag_lookback_seconds}",
+    "DRPILOT_METRIC_PERIOD_SECONDS=${local.metric_period_seconds}",
     "DRPILOT_METRIC_NAMESPACE=${var.metric_namespace}",
     "DRPILOT_STATE_BUCKET=${aws_s3_bucket.state.bucket}",
     "DRPILOT_STATE_PREFIX=drpilot/",

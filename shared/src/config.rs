@@ -94,6 +94,24 @@ pub fn bounded(vars: &dyn Vars, name: &'static str, default: u32, range: std::op
     }
 }
 
+/// `DRPILOT_METRIC_PERIOD_SECONDS`: the period of the CloudWatch metrics drpilot reads and
+/// publishes, which is also the lag checker's schedule. 60 on AWS (standard resolution;
+/// EventBridge schedules run at most once a minute). Every duration drpilot derives from "one
+/// period" follows it (how stale a datapoint may be, how late it may arrive), so a test bed
+/// can run AWS's whole timeline scaled down (e.g. 2) without changing its shape.
+pub const METRIC_PERIOD_VAR: &str = "DRPILOT_METRIC_PERIOD_SECONDS";
+
+pub fn metric_period(vars: &dyn Vars) -> Result<u32> {
+    let period = bounded(vars, METRIC_PERIOD_VAR, 60, 1..=60)?;
+    if 60 % period != 0 {
+        return Err(Error::config(
+            METRIC_PERIOD_VAR,
+            format!("{period} does not divide a minute (60 on AWS)"),
+        ));
+    }
+    Ok(period)
+}
+
 /// A comma-separated list; blanks are dropped, duplicates removed, order kept.
 pub fn list(vars: &dyn Vars, name: &'static str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -481,6 +499,8 @@ pub struct LagConfig {
     pub resources: Vec<ResourceSpec>,
     /// A lag metric with no datapoint this recent means replication is not reporting.
     pub window_seconds: u32,
+    /// `DRPILOT_METRIC_PERIOD_SECONDS` (60 on AWS).
+    pub metric_period_seconds: u32,
     /// CloudWatch namespace of drpilot's own metrics, published in the DR region.
     pub namespace: String,
     pub state: StateLocation,
@@ -494,6 +514,7 @@ impl LagConfig {
         "DRPILOT_DR_REGION",
         "DRPILOT_RESOURCES",
         "DRPILOT_LAG_WINDOW_SECONDS",
+        METRIC_PERIOD_VAR,
         "DRPILOT_METRIC_NAMESPACE",
         "DRPILOT_STATE_BUCKET",
         "DRPILOT_STATE_PREFIX",
@@ -507,12 +528,16 @@ impl LagConfig {
 
     pub fn from_vars(vars: &dyn Vars) -> Result<Self> {
         let (source_region, dr_region) = region_pair(vars)?;
-        let window_seconds =
-            parse_optional::<u32>(vars, "DRPILOT_LAG_WINDOW_SECONDS", "a whole number of seconds")?.unwrap_or(300);
-        if !(60..=86_400).contains(&window_seconds) {
+        let metric_period_seconds = metric_period(vars)?;
+        // five periods by default (five minutes on AWS)
+        let window_seconds = parse_optional::<u32>(vars, "DRPILOT_LAG_WINDOW_SECONDS", "a whole number of seconds")?
+            .unwrap_or(5 * metric_period_seconds);
+        if !(metric_period_seconds..=86_400).contains(&window_seconds) {
             return Err(Error::config(
                 "DRPILOT_LAG_WINDOW_SECONDS",
-                format!("{window_seconds} is outside 60..=86400 (lag metrics come every 60 s)"),
+                format!(
+                    "{window_seconds} is outside {metric_period_seconds}..=86400 (lag metrics come every {metric_period_seconds} s)"
+                ),
             ));
         }
         let namespace = optional(vars, "DRPILOT_METRIC_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into());
@@ -527,6 +552,7 @@ impl LagConfig {
             dr_region,
             resources: resources(vars)?,
             window_seconds,
+            metric_period_seconds,
             namespace,
             state: StateLocation::from_vars(vars)?,
             notify_topic_arn: topic_arn(vars, "DRPILOT_NOTIFY_TOPIC_ARN")?,
@@ -546,6 +572,8 @@ pub struct DashboardConfig {
     pub resources: Vec<ResourceSpec>,
     pub databases: Vec<DatabaseSpec>,
     pub namespace: String,
+    /// `DRPILOT_METRIC_PERIOD_SECONDS` (60 on AWS).
+    pub metric_period_seconds: u32,
     pub state: StateLocation,
     pub s3_force_path_style: bool,
 }
@@ -563,6 +591,7 @@ impl DashboardConfig {
                 vec![]
             },
             namespace: optional(vars, "DRPILOT_METRIC_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
+            metric_period_seconds: metric_period(vars)?,
             state: StateLocation::from_vars(vars)?,
             s3_force_path_style: parse_bool(vars, "DRPILOT_S3_FORCE_PATH_STYLE", false)?,
         })
@@ -767,6 +796,8 @@ pub struct PromoterConfig {
     pub deadline_margin_seconds: u32,
     /// Tell responders once when a promotion or DNS change has waited this long.
     pub stuck_after_seconds: u32,
+    /// `DRPILOT_METRIC_PERIOD_SECONDS` (60 on AWS): the lag history's resolution.
+    pub metric_period_seconds: u32,
     pub namespace: String,
     pub state: StateLocation,
     pub notify_topic_arn: String,
@@ -787,6 +818,7 @@ impl PromoterConfig {
         "DRPILOT_POLL_SECONDS",
         "DRPILOT_DEADLINE_MARGIN_SECONDS",
         "DRPILOT_STUCK_AFTER_SECONDS",
+        METRIC_PERIOD_VAR,
         "DRPILOT_METRIC_NAMESPACE",
         "DRPILOT_STATE_BUCKET",
         "DRPILOT_STATE_PREFIX",
@@ -824,6 +856,7 @@ impl PromoterConfig {
             poll_seconds: bounded("DRPILOT_POLL_SECONDS", 10, 1..=60)?,
             deadline_margin_seconds: bounded("DRPILOT_DEADLINE_MARGIN_SECONDS", 30, 0..=600)?,
             stuck_after_seconds: bounded("DRPILOT_STUCK_AFTER_SECONDS", 1800, 1..=86_400)?,
+            metric_period_seconds: metric_period(vars)?,
             namespace: optional(vars, "DRPILOT_METRIC_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
             state: StateLocation::from_vars(vars)?,
             notify_topic_arn: topic_arn(vars, "DRPILOT_NOTIFY_TOPIC_ARN")?,
@@ -1292,6 +1325,37 @@ mod tests {
                 {"name": "assets-pit", "kind": "s3-backup", "backup": "assets", "rpo_seconds": 90000}]"#,
         );
         v
+    }
+
+    #[test]
+    fn the_metric_period_is_a_minute_and_scales_the_lag_window_with_it() {
+        let c = LagConfig::from_vars(&lag_base()).unwrap();
+        assert_eq!((c.metric_period_seconds, c.window_seconds), (60, 300));
+        let mut scaled = lag_base();
+        scaled.insert(METRIC_PERIOD_VAR, "3");
+        let c = LagConfig::from_vars(&scaled).unwrap();
+        assert_eq!(
+            (c.metric_period_seconds, c.window_seconds),
+            (3, 15),
+            "five periods by default"
+        );
+        scaled.insert("DRPILOT_LAG_WINDOW_SECONDS", "2");
+        let err = LagConfig::from_vars(&scaled).unwrap_err().to_string();
+        assert!(
+            err.contains("DRPILOT_LAG_WINDOW_SECONDS") && err.contains("every 3 s"),
+            "{err}"
+        );
+        for (bad, why) in [
+            ("0", "outside 1..=60"),
+            ("61", "outside 1..=60"),
+            ("7", "does not divide a minute"),
+            ("x", "not a whole number"),
+        ] {
+            let mut v = lag_base();
+            v.insert(METRIC_PERIOD_VAR, bad);
+            let err = LagConfig::from_vars(&v).unwrap_err().to_string();
+            assert!(err.contains(METRIC_PERIOD_VAR) && err.contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -15,8 +15,9 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The lag checker runs every minute: no verdict published for this long means it is not.
-const STALE_AFTER: Duration = Duration::minutes(5);
+/// The lag checker runs every period (a minute on AWS): no verdict published for five periods
+/// means it is not running.
+const STALE_AFTER_PERIODS: i32 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -109,10 +110,13 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore>(
     let mut resources = Vec::new();
     for spec in &cfg.resources {
         let dims = [(metric::DIMENSION, spec.name.as_str())];
-        let window = (now - Duration::hours(1), now + Duration::minutes(1));
+        let period = cfg.metric_period_seconds;
+        let one = Duration::seconds(i64::from(period));
+        let window = (now - one * 60, now + one);
         let heartbeat = metrics
             .newest(
                 &MetricId::new(&cfg.namespace, metric::BUDGET, &dims),
+                period,
                 window.0,
                 window.1,
             )
@@ -120,12 +124,13 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore>(
         let point = metrics
             .newest(
                 &MetricId::new(&cfg.namespace, metric::RECOVERY_POINT, &dims),
+                period,
                 window.0,
                 window.1,
             )
             .await?;
         let tracked = lag_state.get(&spec.name);
-        let fresh = heartbeat.is_some_and(|h| now - h.at <= STALE_AFTER);
+        let fresh = heartbeat.is_some_and(|h| now - h.at <= one * STALE_AFTER_PERIODS);
         let status = match (fresh, tracked) {
             (false, _) => "stale".to_string(),
             (true, Some(t)) => t.status.as_str().to_string(),
@@ -145,7 +150,9 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore>(
             kind: spec.kind().into(),
             status,
             since: tracked.map(|t| stamp(t.since)),
-            recovery_point_seconds: point.filter(|p| now - p.at <= STALE_AFTER).map(|p| p.value),
+            recovery_point_seconds: point
+                .filter(|p| now - p.at <= one * STALE_AFTER_PERIODS)
+                .map(|p| p.value),
             rpo_seconds: spec.rpo_seconds,
             newest_dr_copy,
             newest_dr_copy_age_seconds: age,

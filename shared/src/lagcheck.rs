@@ -35,14 +35,16 @@ pub mod metric {
 
 pub const STATE_OBJECT: &str = "lag-checker/state.json";
 
-/// The end of a metric query is one period past now: CloudWatch aligns datapoints to the
-/// period and truncates times to the second, so a datapoint from this very second or minute
-/// would otherwise fall outside the query.
-const PERIOD: Duration = Duration::seconds(60);
-
-/// Lag metrics are read this far beyond the window, so that a stale datapoint is reported
-/// as "stopped reporting N minutes ago" rather than just "none".
-const LOOKBACK: Duration = Duration::hours(1);
+/// The query window of a lag metric: from sixty periods (an hour on AWS) before the staleness
+/// window, so that a stale datapoint is reported as "stopped reporting N minutes ago" rather
+/// than just "none", to one period past now (CloudWatch aligns datapoints to the period and
+/// truncates times to the second, so a datapoint from this very period would otherwise fall
+/// outside the query).
+fn query_window(cfg: &LagConfig, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let period = Duration::seconds(i64::from(cfg.metric_period_seconds));
+    let window = Duration::seconds(i64::from(cfg.window_seconds));
+    (now - window - period * 60, now + period)
+}
 
 pub struct LagPorts<M, R, D, B, S, N> {
     /// Lag metrics of replicas, and drpilot's own metrics, live in the DR region.
@@ -188,11 +190,8 @@ where
                 Err(e) => return unknown("the replica's status", e),
             };
             let id = MetricId::new("AWS/RDS", "ReplicaLag", &[("DBInstanceIdentifier", replica)]);
-            match ports
-                .dr_metrics
-                .newest(&id, now - window - LOOKBACK, now + PERIOD)
-                .await
-            {
+            let (from, to) = query_window(cfg, now);
+            match ports.dr_metrics.newest(&id, cfg.metric_period_seconds, from, to).await {
                 Ok(newest) => classify_lag(
                     &link,
                     &LagSignal {
@@ -224,11 +223,8 @@ where
             };
             for metric in ["AuroraGlobalDBRPOLag", "AuroraGlobalDBReplicationLag"] {
                 let id = MetricId::new("AWS/RDS", metric, &[("DBClusterIdentifier", cluster)]);
-                match ports
-                    .dr_metrics
-                    .newest(&id, now - window - LOOKBACK, now + PERIOD)
-                    .await
-                {
+                let (from, to) = query_window(cfg, now);
+                match ports.dr_metrics.newest(&id, cfg.metric_period_seconds, from, to).await {
                     Ok(Some(p)) => {
                         signal = LagSignal {
                             metric,

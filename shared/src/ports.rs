@@ -75,10 +75,12 @@ pub struct MetricValue {
 
 /// CloudWatch metrics in one region.
 pub trait Metrics: Sync {
-    /// The newest one-minute `Maximum` of the metric between `from` and `to`, if any.
+    /// The newest `Maximum` over `period_seconds` buckets of the metric between `from` and
+    /// `to`, if any.
     fn newest(
         &self,
         metric: &MetricId,
+        period_seconds: u32,
         from: chrono::DateTime<chrono::Utc>,
         to: chrono::DateTime<chrono::Utc>,
     ) -> impl Future<Output = Result<Option<crate::plan::lag::Datapoint>>> + Send;

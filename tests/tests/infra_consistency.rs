@@ -199,7 +199,7 @@ fn the_checks_catch_drift() {
     );
     let unset = infra_root_edited(|t| {
         t.replace(
-            "    DRPILOT_LAG_WINDOW_SECONDS  = tostring(var.lag_window_seconds)\n",
+            "    DRPILOT_LAG_WINDOW_SECONDS    = tostring(var.lag_window_seconds)\n",
             "    DRPILOT_LAG_WINDOW  = \"300\"\n",
         )
     });

@@ -36,7 +36,13 @@ fn smithy_time(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
 }
 
 impl Metrics for CloudWatchMetrics {
-    async fn newest(&self, metric: &MetricId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Option<Datapoint>> {
+    async fn newest(
+        &self,
+        metric: &MetricId,
+        period_seconds: u32,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Option<Datapoint>> {
         let dims: Vec<Dimension> = metric
             .dimensions
             .iter()
@@ -53,7 +59,7 @@ impl Metrics for CloudWatchMetrics {
                             .set_dimensions(Some(dims))
                             .build(),
                     )
-                    .period(60)
+                    .period(period_seconds as i32)
                     .stat("Maximum")
                     .build(),
             )

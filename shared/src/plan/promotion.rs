@@ -81,6 +81,8 @@ pub struct Policy {
     pub cooldown: Duration,
     /// How far back the lag history may be looked for.
     pub lag_lookback: Duration,
+    /// The period of the lag history's metrics (one minute on AWS).
+    pub metric_period: Duration,
 }
 
 /// Who asked for the failover.
@@ -136,20 +138,21 @@ pub const REPLICA: &str = "replica-ready";
 pub const FLAPPING: &str = "anti-flapping";
 
 /// Estimated data loss: the last healthy lag, plus any time between that measurement and the
-/// failure beyond one metric period (if replication stopped reporting an hour before the
-/// primary died, that hour is lost too). `None` if no healthy lag was measured in the lookback.
+/// failure beyond two metric periods (a datapoint covers its period and may be reported up to
+/// a period late); if replication stopped reporting an hour before the primary died, that hour
+/// is lost too. `None` if no healthy lag was measured in the lookback.
 pub fn estimate_rpo(
     last_healthy_lag: Option<(DateTime<Utc>, f64)>,
     failure_at: DateTime<Utc>,
     lookback: Duration,
+    period: Duration,
 ) -> Option<f64> {
-    const PERIOD_SLACK: i64 = 120; // one-minute metrics, reported up to a minute late
     let (at, lag) = last_healthy_lag?;
     if failure_at - at > lookback {
         return None;
     }
-    let silent = (failure_at - at).num_seconds() - PERIOD_SLACK;
-    Some(lag + silent.max(0) as f64)
+    let silent = (failure_at - at - period * 2).num_milliseconds() as f64 / 1000.0;
+    Some(lag + silent.max(0.0))
 }
 
 fn confirmed(e: &Evidence, p: &Policy) -> Gate {
@@ -272,7 +275,7 @@ fn flapping_gate(e: &Evidence, p: &Policy, now: DateTime<Utc>) -> Gate {
 }
 
 pub fn decide(e: &Evidence, p: &Policy, request: &Request, now: DateTime<Utc>) -> Decision {
-    let estimate = estimate_rpo(e.last_healthy_lag, e.alarm_since, p.lag_lookback);
+    let estimate = estimate_rpo(e.last_healthy_lag, e.alarm_since, p.lag_lookback, p.metric_period);
     let (force, operator) = match request {
         Request::Alarm => (false, false),
         Request::Operator { force_data_loss } => (*force_data_loss, true),
@@ -326,6 +329,7 @@ mod tests {
             checker_quorum_percent: 60,
             cooldown: Duration::hours(1),
             lag_lookback: Duration::hours(1),
+            metric_period: Duration::minutes(1),
         }
     }
 
@@ -419,6 +423,35 @@ mod tests {
             );
             assert_eq!(d.verdict == Verdict::Promote, expected);
         }
+    }
+
+    #[test]
+    fn the_estimate_adds_the_silence_beyond_two_metric_periods() {
+        let lookback = Duration::hours(1);
+        let at = t(0);
+        // within two periods of the failure: the lag itself
+        assert_eq!(
+            estimate_rpo(Some((at, 5.0)), t(2), lookback, Duration::minutes(1)),
+            Some(5.0)
+        );
+        // four minutes of silence: two of them count as lost
+        assert_eq!(
+            estimate_rpo(Some((at, 5.0)), t(4), lookback, Duration::minutes(1)),
+            Some(125.0)
+        );
+        // the same timeline on a clock twenty times faster: the same shape, a twentieth of it
+        let scaled = estimate_rpo(
+            Some((at, 0.25)),
+            at + Duration::seconds(12),
+            lookback,
+            Duration::seconds(3),
+        );
+        assert_eq!(scaled, Some(6.25));
+        // nothing healthy within the lookback: no estimate
+        assert_eq!(
+            estimate_rpo(Some((at, 5.0)), t(61), lookback, Duration::minutes(1)),
+            None
+        );
     }
 
     #[test]

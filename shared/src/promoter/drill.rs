@@ -87,10 +87,13 @@ where
             &[(metric::DIMENSION, &db.lag_resource)],
         );
         let now = Utc::now();
+        let period = self.cfg.metric_period_seconds;
+        let one = Duration::seconds(i64::from(period));
+        // measured within the last ten periods (ten minutes on AWS)
         let lag = self
             .ports
             .metrics
-            .newest(&id, now - Duration::minutes(10), now + Duration::minutes(1))
+            .newest(&id, period, now - one * 10, now + one)
             .await?;
         let preflight = match lag {
             Some(p) if p.value <= db.max_data_loss_seconds => (

@@ -207,10 +207,16 @@ where
             metric::RECOVERY_POINT,
             &[(metric::DIMENSION, &db.lag_resource)],
         );
+        let period = self.cfg.metric_period_seconds;
         let last_healthy_lag = match self
             .ports
             .metrics
-            .newest(&id, alarm_since - lookback, alarm_since + Duration::minutes(1))
+            .newest(
+                &id,
+                period,
+                alarm_since - lookback,
+                alarm_since + Duration::seconds(i64::from(period)),
+            )
             .await
         {
             Ok(p) => p.map(|p| (p.at, p.value)),
@@ -278,6 +284,7 @@ where
             checker_quorum_percent: self.cfg.checker_quorum_percent,
             cooldown: Duration::seconds(i64::from(self.cfg.cooldown_seconds)),
             lag_lookback: Duration::seconds(i64::from(self.cfg.lag_lookback_seconds)),
+            metric_period: Duration::seconds(i64::from(self.cfg.metric_period_seconds)),
         };
         let now = Utc::now();
         let decision = decide(&evidence, &policy, &trigger.request(), now);
