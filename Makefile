@@ -6,11 +6,11 @@ PYTHON ?= python3
 VENV := .venv
 # checkov pins an older boto3 than moto needs: the Terraform checks get their own venv.
 INFRA_VENV := .venv-infra
-WITH_MOTO := tests/emulator/with-moto.sh
+WITH_SIM := tests/emulator/with-simulator.sh
 
 BENCH_VENV := .venv-bench
 
-.PHONY: test demo bench build lint infra-check package fmt venv clean
+.PHONY: test demo scenarios bench build lint infra-check package fmt venv clean
 
 $(VENV)/.installed: tests/emulator/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,10 +39,15 @@ infra-check: $(INFRA_VENV)/.installed
 	$(INFRA_VENV)/bin/checkov -d infra --framework terraform --skip-download --quiet --compact
 
 test: venv lint infra-check build
-	$(WITH_MOTO) cargo test --workspace
+	$(WITH_SIM) cargo test --workspace
 
 demo: $(VENV)/.installed build
-	$(WITH_MOTO) cargo run --quiet -p drpilot-tests --bin drpilot-demo
+	$(WITH_SIM) cargo run --quiet -p drpilot-tests --bin drpilot-demo
+
+# Only the scenario suite (also part of `make test`): one line per night, with its measured
+# RTO components and RPO. STORY=1 prints each night's story; NAME=... runs the matching ones.
+scenarios: $(VENV)/.installed build
+	$(WITH_SIM) cargo test --quiet -p drpilot-tests --test scenarios -- $(NAME)
 
 # drpilot's S3 backup against `aws s3 sync` (awscli in its own venv) on the same emulator and
 # the same 2,000-object bucket: wall time and peak memory, first run and reruns. Release build.
@@ -53,7 +58,7 @@ $(BENCH_VENV)/.installed: tests/bench/requirements.txt
 
 bench: $(VENV)/.installed $(BENCH_VENV)/.installed
 	cargo build --release -p s3-backup
-	$(WITH_MOTO) $(VENV)/bin/python tests/bench/s3_backup_vs_sync.py
+	$(WITH_SIM) $(VENV)/bin/python tests/bench/s3_backup_vs_sync.py
 
 # Lambda zips (bootstrap, provided.al2023) in dist/, checked against the runtime's glibc.
 package:

@@ -1,0 +1,555 @@
+"""RDS as it behaves over time: promotions, reboots and maintenance, snapshot copies in flight
+with their quota, Aurora global failover and switchover, and replication that lags, pauses
+and breaks, with the lag metrics RDS publishes.
+
+moto keeps the models (instances, clusters, snapshots); this module changes what they say
+while time passes, and patches the few calls where moto's answer is not AWS's.
+"""
+
+import bisect
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from moto.core.responses import ActionResult
+from moto.rds.exceptions import DBClusterNotFoundError, DBInstanceNotFoundError, RDSClientError
+from moto.rds.models import RDSBackend, rds_backends
+from moto.rds.responses import RDSResponse
+
+from .core import ACCOUNT, SIM, now
+
+# Instance and cluster states in which the database takes writes (and a replica applies them).
+# AWS keeps serving through these (RDS User Guide, "Viewing Amazon RDS DB instance status").
+SERVING = {
+    "available",
+    "backing-up",
+    "modifying",
+    "storage-optimization",
+    "configuring-enhanced-monitoring",
+    "configuring-iam-database-auth",
+    "configuring-log-exports",
+}
+
+
+def _dt(t: float) -> datetime:
+    return datetime.fromtimestamp(t, tz=timezone.utc)
+
+
+@dataclass
+class Writes:
+    """A primary's write position: it advances while the primary takes writes."""
+
+    rate: float | None = None  # writes per second; None: the region's `write_rate`
+    read_only: bool = False
+    position: float = 0.0
+    last_write_at: float | None = None
+    history: list[tuple[float, float]] = field(default_factory=list)  # (time, position)
+
+    def position_at(self, t: float) -> float:
+        i = bisect.bisect_right(self.history, (t, float("inf")))
+        return self.history[i - 1][1] if i else 0.0
+
+    def time_at(self, position: float) -> float | None:
+        """When the primary reached `position` (None: it never wrote)."""
+        positions = [p for _, p in self.history]
+        i = bisect.bisect_left(positions, position)
+        return self.history[i][0] if i < len(self.history) else None
+
+
+@dataclass
+class Follower:
+    """A replica (or Aurora secondary) applying its primary's writes `lag` seconds behind."""
+
+    lag: float = 1.0
+    applied: float = 0.0
+    broken_by_hand: bool = False
+    link: str = "up"  # up | broken | not-running | promoted
+    link_since: float = field(default_factory=now)
+    primary: tuple | None = None
+    promoted_at: float | None = None
+
+
+@dataclass
+class Hold:
+    """A status held for a while (maintenance, a reboot, a promotion), then `then`."""
+
+    status: str
+    until: float
+    then: str = "available"
+    pauses_replication: bool = True
+
+
+class Rds:
+    def __init__(self) -> None:
+        self.writes: dict[tuple, Writes] = {}
+        self.followers: dict[tuple, Follower] = {}
+        self.holds: dict[tuple, Hold] = {}
+        self.promotions: dict[tuple, float] = {}  # replica -> when it becomes standalone
+        self.copies: dict[tuple, tuple[float, float, Any]] = {}  # (region, kind, id) -> (start, seconds, snapshot)
+        self.max_in_flight: dict[str, int] = {}
+        self.switches: dict[str, dict[str, Any]] = {}  # global cluster id -> switch in progress
+        self.published: dict[str, int] = {}  # region -> last metric period boundary published
+        self.last_tick = now()
+
+    # -- finding things in moto ---------------------------------------------------------------
+    @staticmethod
+    def backends() -> list[tuple[str, RDSBackend]]:
+        return list(rds_backends[ACCOUNT].items())
+
+    @staticmethod
+    def instance(region: str, ident: str) -> Any:
+        db = rds_backends[ACCOUNT][region].databases.get(ident)
+        if db is None:
+            raise DBInstanceNotFoundError(ident)
+        return db
+
+    @staticmethod
+    def cluster(region: str, ident: str) -> Any:
+        c = rds_backends[ACCOUNT][region].clusters.get(ident)
+        if c is None:
+            raise DBClusterNotFoundError(ident)
+        return c
+
+    def node(self, key: tuple) -> Any:
+        kind, region, ident = key
+        return self.instance(region, ident) if kind == "instance" else self.cluster(region, ident)
+
+    @staticmethod
+    def resolve_source(region: str, source: str) -> tuple:
+        if source.startswith("arn:"):
+            parts = source.split(":")
+            return ("instance", parts[3], parts[-1])
+        return ("instance", region, source)
+
+    def globals(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for _, backend in self.backends():
+            found.update(backend.global_clusters)
+        return found
+
+    def pairs(self) -> list[tuple[tuple, tuple]]:
+        """(primary, replica) for every cross- or in-region replica and Aurora secondary."""
+        out = []
+        for region, backend in self.backends():
+            for ident, db in list(backend.databases.items()):
+                source = getattr(db, "source_db_instance_identifier", None)
+                if db.is_replica and source:
+                    out.append((self.resolve_source(region, source), ("instance", region, ident)))
+        for gc in self.globals().values():
+            writer = next((m for m in gc.members if m.is_writer), None)
+            if writer is None:
+                continue
+            for m in gc.members:
+                if m is not writer:
+                    out.append((("cluster", writer.region, writer.db_cluster_identifier), ("cluster", m.region, m.db_cluster_identifier)))
+        return out
+
+    # -- replication ------------------------------------------------------------------------
+    def serving(self, key: tuple) -> bool:
+        try:
+            node = self.node(key)
+        except RDSClientError:
+            return False
+        return node.status in SERVING and key not in self.promotions
+
+    def takes_writes(self, key: tuple) -> bool:
+        w = self.writes.setdefault(key, Writes())
+        outage = SIM.dark(key[1])
+        if outage is not None and not outage.writes_continue:
+            return False
+        hold = self.holds.get(key)
+        if hold is not None and hold.status not in SERVING:
+            return False
+        return self.serving(key) and not w.read_only
+
+    def link_state(self, primary: tuple, replica: tuple) -> str:
+        f = self.followers.setdefault(replica, Follower())
+        if f.promoted_at is not None:
+            return "promoted"
+        if not self.serving(replica):
+            return "not-running"
+        if f.broken_by_hand or SIM.dark(primary[1]) is not None or SIM.dark(replica[1]) is not None:
+            return "broken"
+        if not self.serving(primary):
+            return "broken"
+        for key in (primary, replica):
+            hold = self.holds.get(key)
+            if hold is not None and hold.pauses_replication:
+                return "broken"
+        return "up"
+
+    def tick_replication(self, t: float, dt: float) -> None:
+        pairs = self.pairs()
+        primaries = {p for p, _ in pairs} | set(self.writes)
+        for key in primaries:
+            w = self.writes.setdefault(key, Writes())
+            rate = w.rate if w.rate is not None else float(SIM.cfg(key[1], "write_rate"))
+            if rate > 0 and self.takes_writes(key):
+                w.position += rate * dt
+                w.last_write_at = t
+                w.history.append((t, w.position))
+                if len(w.history) > 200_000:
+                    del w.history[: len(w.history) // 2]
+        for primary, replica in pairs:
+            f = self.followers.setdefault(replica, Follower())
+            f.primary = primary
+            link = self.link_state(primary, replica)
+            if link != f.link:
+                f.link, f.link_since = link, t
+            if link == "up":
+                w = self.writes[primary]
+                f.applied = max(f.applied, w.position_at(t - f.lag))
+
+    def replica_lag(self, replica: tuple, t: float) -> float | None:
+        """ReplicaLag as RDS reports it: seconds behind, -1 when replication is not running,
+        nothing when the replica itself is not running or is no longer a replica (RDS User
+        Guide, "Monitoring read replication": "a ReplicaLag value of -1 ... replication
+        isn't active")."""
+        f = self.followers.get(replica)
+        if f is None or f.primary is None or f.link in ("not-running", "promoted"):
+            return None
+        if f.link == "broken":
+            return -1.0
+        w = self.writes.get(f.primary)
+        if w is None or w.position <= f.applied + 1e-9:
+            return 0.0
+        at = w.time_at(f.applied)
+        return max(0.0, t - at) if at is not None else 0.0
+
+    def publish_metrics(self, t: float) -> None:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        for primary, replica in self.pairs():
+            region = replica[1]
+            if not SIM.cfg(region, "rds_metrics"):
+                continue
+            period = int(SIM.cfg(region, "metric_period"))
+            boundary = int(t // period) * period
+            mark = f"{region}/{replica[0]}/{replica[2]}"
+            if self.published.get(mark) == boundary:
+                continue
+            self.published[mark] = boundary
+            lag = self.replica_lag(replica, t)
+            if lag is None:
+                continue
+            ts = _dt(boundary)
+            if replica[0] == "instance":
+                data = [{"MetricName": "ReplicaLag", "Value": lag, "Unit": "Seconds", "Timestamp": ts,
+                         "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": replica[2]}]}]
+            else:
+                if lag < 0:
+                    continue  # Aurora stops reporting the lag of a broken secondary
+                dims = [{"Name": "DBClusterIdentifier", "Value": replica[2]}]
+                data = [
+                    {"MetricName": "AuroraGlobalDBReplicationLag", "Value": lag * 1000, "Unit": "Milliseconds", "Timestamp": ts, "Dimensions": dims},
+                    {"MetricName": "AuroraGlobalDBRPOLag", "Value": lag * 1000, "Unit": "Milliseconds", "Timestamp": ts, "Dimensions": dims},
+                ]
+            cloudwatch_backends[ACCOUNT][region].put_metric_data("AWS/RDS", data)
+
+    # -- the clock --------------------------------------------------------------------------
+    def tick(self, t: float) -> None:
+        dt = max(0.0, t - self.last_tick)
+        self.last_tick = t
+        for key, hold in list(self.holds.items()):
+            if t >= hold.until:
+                del self.holds[key]
+                try:
+                    self.node(key).status = hold.then
+                except RDSClientError:
+                    pass
+        for key, due in list(self.promotions.items()):
+            if t >= due:
+                del self.promotions[key]
+                self.finish_promotion(key, t)
+        self.tick_copies(t)
+        self.tick_switches(t)
+        self.tick_replication(t, dt)
+        self.publish_metrics(t)
+
+    # -- promotion (patched PromoteReadReplica) ---------------------------------------------
+    def promote(self, backend: RDSBackend, db_kwargs: dict[str, Any]) -> Any:
+        ident = db_kwargs["db_instance_identifier"]
+        db = backend.databases.get(ident)
+        if db is None:
+            raise DBInstanceNotFoundError(ident)
+        # AWS refuses to promote what is not a replica, and a replica that is not available
+        # (e.g. backing-up or modifying): InvalidDBInstanceState.
+        if not db.is_replica or not getattr(db, "source_db_instance_identifier", None):
+            raise RDSClientError("InvalidDBInstanceState", f"DB Instance {ident} is not a read replica.")
+        key = ("instance", backend.region_name, ident)
+        if db.status != "available" or key in self.promotions:
+            raise RDSClientError("InvalidDBInstanceState", f"DB instance {ident} is not in available state (it is {db.status}).")
+        f = self.followers.setdefault(key, Follower())
+        f.promoted_at = now()  # replication stops when the promotion starts
+        db.status = "modifying"
+        self.promotions[key] = now() + float(SIM.cfg(backend.region_name, "promotion_seconds"))
+        return db
+
+    def finish_promotion(self, key: tuple, t: float) -> None:
+        _, region, ident = key
+        db = rds_backends[ACCOUNT][region].databases.get(ident)
+        if db is None:
+            return
+        source = db.source_db_instance_identifier
+        db.status = "available"
+        db.is_replica = False
+        db.source_db_instance_identifier = None
+        if source:
+            _, p_region, p_ident = self.resolve_source(region, source)
+            primary = rds_backends[ACCOUNT][p_region].databases.get(p_ident)
+            if primary is not None:
+                for ref in (db.db_instance_arn, ident):
+                    if ref in primary.replicas:
+                        primary.replicas.remove(ref)
+
+    # -- reboot (patched RebootDBInstance) ---------------------------------------------------
+    def reboot(self, backend: RDSBackend, ident: str) -> Any:
+        db = backend.databases.get(ident)
+        if db is None:
+            raise DBInstanceNotFoundError(ident)
+        if db.status != "available":
+            raise RDSClientError("InvalidDBInstanceState", f"DB instance {ident} is not in available state (it is {db.status}).")
+        db.status = "rebooting"
+        self.holds[("instance", backend.region_name, ident)] = Hold("rebooting", now() + float(SIM.cfg(backend.region_name, "reboot_seconds")))
+        return db
+
+    # -- snapshot copies (patched CopyDBSnapshot / CopyDBClusterSnapshot) -------------------
+    def in_flight(self, region: str) -> int:
+        return sum(1 for (r, _, _) in self.copies if r == region)
+
+    def copy(self, kind: str, backend: RDSBackend, source: str, target: str, start: Any) -> Any:
+        region = backend.region_name
+        cross_region = source.startswith("arn:") and source.split(":")[3] != region
+        quota = int(SIM.cfg(region, "copy_quota"))
+        if cross_region and self.in_flight(region) >= quota:
+            raise RDSClientError(
+                "SnapshotQuotaExceeded",
+                f"Cannot copy the snapshot: {quota} snapshot copies are already in progress to {region}.",
+            )
+        snapshot = start()
+        if cross_region:
+            # AWS reports where a copied snapshot came from (DescribeDBSnapshots SourceRegion)
+            snapshot.source_region = source.split(":")[3]
+        seconds = float(SIM.cfg(region, "copy_seconds"))
+        if seconds > 0:
+            snapshot.status = "pending"
+            snapshot.percent_progress = 0
+            self.copies[(region, kind, target)] = (now(), seconds, snapshot)
+            self.max_in_flight[region] = max(self.max_in_flight.get(region, 0), self.in_flight(region))
+        return snapshot
+
+    def tick_copies(self, t: float) -> None:
+        for key, (start, seconds, snapshot) in list(self.copies.items()):
+            done = (t - start) / seconds
+            if done >= 1:
+                snapshot.status = "available"
+                snapshot.percent_progress = 100
+                del self.copies[key]
+            elif done >= 0.1:
+                # AWS: `pending` while the copy is set up, then `copying` with PercentProgress.
+                snapshot.status = "copying"
+                snapshot.percent_progress = int(done * 100)
+
+    # -- Aurora global failover / switchover -------------------------------------------------
+    def switch_global(self, params: dict[str, Any], switchover: bool) -> Any:
+        ident = params["GlobalClusterIdentifier"]
+        gc = self.globals().get(ident.lower())
+        if gc is None:
+            raise RDSClientError("GlobalClusterNotFoundFault", f"Global cluster {ident} not found.")
+        target_ref = params["TargetDbClusterIdentifier"]
+        target = next((m for m in gc.members if target_ref in (m.db_cluster_arn, m.db_cluster_identifier)), None)
+        if target is None:
+            raise RDSClientError("DBClusterNotFoundFault", f"DBCluster {target_ref} is not a member of global cluster {ident}.")
+        if gc.status != "available" or ident.lower() in self.switches:
+            raise RDSClientError("InvalidGlobalClusterStateFault", f"Global cluster {ident} is {gc.status}.")
+        if target.is_writer:
+            raise RDSClientError("InvalidDBClusterStateFault", f"DBCluster {target_ref} is already the primary cluster of {ident}.")
+        allow_loss = str(params.get("AllowDataLoss", "false")).lower() == "true"
+        if not switchover and not allow_loss and not str(params.get("Switchover", "false")).lower() == "true":
+            raise RDSClientError("InvalidParameterCombination", "Specify AllowDataLoss or Switchover.")
+        if str(params.get("Switchover", "false")).lower() == "true":
+            switchover = True
+        writer = next((m for m in gc.members if m.is_writer), None)
+        if switchover and (writer is None or SIM.dark(writer.region) is not None or any(m.status != "available" for m in gc.members)):
+            # A switchover needs every member healthy (Aurora User Guide, "Performing
+            # switchovers for Amazon Aurora global databases").
+            raise RDSClientError("InvalidGlobalClusterStateFault", f"Global cluster {ident} cannot switch over: not every member is available.")
+        gc.status = "switching-over" if switchover else "failing-over"
+        gc.failover_state = {
+            "Status": "pending",
+            "FromDbClusterArn": writer.db_cluster_arn if writer else None,
+            "ToDbClusterArn": target.db_cluster_arn,
+            "IsDataLossAllowed": allow_loss and not switchover,
+        }
+        key = ("cluster", target.region, target.db_cluster_identifier)
+        f = self.followers.setdefault(key, Follower())
+        if not switchover:
+            f.promoted_at = now()  # a failover stops replication where it is
+        self.switches[ident.lower()] = {
+            "due": now() + float(SIM.cfg(target.region, "global_switch_seconds")),
+            "target": target,
+            "from": writer,
+            "switchover": switchover,
+        }
+        return gc
+
+    def tick_switches(self, t: float) -> None:
+        for ident, sw in list(self.switches.items()):
+            gc = self.globals().get(ident)
+            if gc is None:
+                del self.switches[ident]
+                continue
+            if t < sw["due"]:
+                gc.failover_state["Status"] = "failing-over" if not sw["switchover"] else "switching-over"
+                continue
+            del self.switches[ident]
+            target, old = sw["target"], sw["from"]
+            if sw["switchover"]:
+                # a switchover waits for the secondary to catch up: no data lost
+                key = ("cluster", target.region, target.db_cluster_identifier)
+                w = self.writes.get(("cluster", old.region, old.db_cluster_identifier)) if old else None
+                if w is not None:
+                    self.followers.setdefault(key, Follower()).applied = w.position
+            for m in gc.members:
+                m.is_writer = m is target
+            gc.status = "available"
+            gc.failover_state = None
+            # the new writer starts its own write position; the old one follows it (switchover)
+            # or waits to rejoin (failover: it is recreated as a secondary when it comes back).
+            new_key = ("cluster", target.region, target.db_cluster_identifier)
+            self.writes.setdefault(new_key, Writes())
+            f = self.followers.get(new_key)
+            if f is not None:
+                f.promoted_at = t
+
+    # -- inspection --------------------------------------------------------------------------
+    def replication(self, key: tuple) -> dict[str, Any]:
+        t = now()
+        self.node(key)  # raises when unknown
+        out: dict[str, Any] = {"kind": key[0], "region": key[1], "id": key[2]}
+        w = self.writes.get(key)
+        if w is not None:
+            out["writer"] = {
+                "position": w.position,
+                "write_rate": w.rate if w.rate is not None else SIM.cfg(key[1], "write_rate"),
+                "read_only": w.read_only,
+                "takes_writes": self.takes_writes(key),
+                "last_write_at": w.last_write_at,
+            }
+        f = self.followers.get(key)
+        if f is not None and f.primary is not None:
+            pw = self.writes.get(f.primary, Writes())
+            behind = max(0.0, pw.position - f.applied)
+            at = pw.time_at(f.applied) if behind > 1e-9 else None
+            out["replica"] = {
+                "primary": {"kind": f.primary[0], "region": f.primary[1], "id": f.primary[2]},
+                "applied": f.applied,
+                "lag_seconds": f.lag,
+                "link": f.link,
+                "link_since": f.link_since,
+                "replica_lag_metric": self.replica_lag(key, t),
+                "promoted_at": f.promoted_at,
+                # what the primary has written that this replica has not: the data a failover
+                # to it loses (as writes, and as seconds of the primary's writing)
+                "behind_writes": behind,
+                "behind_seconds": max(0.0, (pw.last_write_at or 0) - at) if at is not None else 0.0,
+            }
+        return out
+
+
+RDS = Rds()
+
+
+def install() -> None:
+    """Patches moto where it differs from AWS, and puts the model on the clock."""
+    original_copy = RDSBackend.copy_db_snapshot
+    original_copy_cluster = RDSBackend.copy_db_cluster_snapshot
+    original_create_global = RDSBackend.create_global_cluster
+
+    def promote_read_replica(self: RDSBackend, db_kwargs: dict[str, Any]) -> Any:
+        return RDS.promote(self, db_kwargs)
+
+    def reboot_db_instance(self: RDSBackend, db_instance_identifier: str, *args: Any, **kwargs: Any) -> Any:
+        return RDS.reboot(self, db_instance_identifier)
+
+    def copy_db_snapshot(self: RDSBackend, **kwargs: Any) -> Any:
+        source, target = kwargs["source_db_snapshot_identifier"], kwargs["target_db_snapshot_identifier"]
+        return RDS.copy("instance", self, source, target, lambda: original_copy(self, **kwargs))
+
+    def copy_db_cluster_snapshot(self: RDSBackend, **kwargs: Any) -> Any:
+        source = kwargs["source_db_cluster_snapshot_identifier"]
+        target = kwargs["target_db_cluster_snapshot_identifier"]
+        return RDS.copy("cluster", self, source, target, lambda: original_copy_cluster(self, **kwargs))
+
+    def create_global_cluster(self: RDSBackend, *args: Any, **kwargs: Any) -> Any:
+        gc = original_create_global(self, *args, **kwargs)
+        # moto leaves the source cluster as a reader; in AWS it is the global cluster's writer.
+        if gc.members and not any(m.is_writer for m in gc.members):
+            gc.members[0].is_writer = True
+        gc.failover_state = None
+        return gc
+
+    RDSBackend.promote_read_replica = promote_read_replica
+    RDSBackend.reboot_db_instance = reboot_db_instance
+    RDSBackend.copy_db_snapshot = copy_db_snapshot
+    RDSBackend.copy_db_cluster_snapshot = copy_db_cluster_snapshot
+    RDSBackend.create_global_cluster = create_global_cluster
+
+    # moto answers HTTP 500 (not implemented) for these two; AWS's shapes and states below.
+    def failover_global_cluster(self: RDSResponse) -> ActionResult:
+        return ActionResult({"GlobalCluster": RDS.switch_global(self.params, switchover=False)})
+
+    def switchover_global_cluster(self: RDSResponse) -> ActionResult:
+        return ActionResult({"GlobalCluster": RDS.switch_global(self.params, switchover=True)})
+
+    RDSResponse.failover_global_cluster = failover_global_cluster
+    RDSResponse.switchover_global_cluster = switchover_global_cluster
+    SIM.tickers.append(RDS.tick)
+
+
+def _key(kind: str, region: str, ident: str) -> tuple:
+    if kind not in ("instances", "clusters"):
+        raise ValueError(f"unknown kind {kind!r}: instances or clusters")
+    return ("instance" if kind == "instances" else "cluster", region, ident)
+
+
+def hold_status(body: dict[str, Any], _q: dict[str, str], region: str, kind: str, ident: str) -> dict[str, Any]:
+    """Maintenance: the instance/cluster shows `status` for `seconds`, then `then`."""
+    key = _key(kind, region, ident)
+    node = RDS.node(key)
+    status = body["status"]
+    seconds = float(body["seconds"])
+    node.status = status
+    RDS.holds[key] = Hold(status, now() + seconds, body.get("then", "available"), body.get("pauses_replication", True))
+    return {"id": ident, "status": status, "until": RDS.holds[key].until}
+
+
+def set_replication(body: dict[str, Any], _q: dict[str, str], region: str, kind: str, ident: str) -> dict[str, Any]:
+    key = _key(kind, region, ident)
+    RDS.node(key)
+    known = {"write_rate", "read_only", "lag_seconds", "broken"}
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise ValueError(f"unknown replication fields {unknown}; known: {sorted(known)}")
+    if "write_rate" in body or "read_only" in body:
+        w = RDS.writes.setdefault(key, Writes())
+        w.rate = float(body["write_rate"]) if body.get("write_rate") is not None else w.rate
+        w.read_only = bool(body.get("read_only", w.read_only))
+    if "lag_seconds" in body or "broken" in body:
+        f = RDS.followers.setdefault(key, Follower())
+        f.lag = float(body.get("lag_seconds", f.lag))
+        f.broken_by_hand = bool(body.get("broken", f.broken_by_hand))
+    return RDS.replication(key)
+
+
+def get_replication(_b: dict[str, Any], _q: dict[str, str], region: str, kind: str, ident: str) -> dict[str, Any]:
+    return RDS.replication(_key(kind, region, ident))
+
+
+def copies(_b: dict[str, Any], _q: dict[str, str], region: str) -> dict[str, Any]:
+    return {
+        "region": region,
+        "in_flight": RDS.in_flight(region),
+        "max_in_flight": RDS.max_in_flight.get(region, 0),
+        "quota": SIM.cfg(region, "copy_quota"),
+    }
