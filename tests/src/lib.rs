@@ -1,6 +1,7 @@
 //! The end-to-end test bed: an AWS account as a user would have it, on moto server.
 //!
-//! `make test` (via `tests/emulator/with-moto.sh`) starts moto and sets
+//! `make test` (via `tests/emulator/with-simulator.sh`) starts moto with drpilot's simulator
+//! layer (`tests/emulator/drsim`, driven through `sim`) and sets
 //! `DRPILOT_EMULATOR_URL`. Tests never skip when it is missing: they fail and say how to run.
 //! Names are unique per test, and each test uses its own pair of regions where region-wide
 //! listings matter, so tests run in parallel on one server.
@@ -11,8 +12,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub mod account;
+pub mod night;
 pub mod scenario;
-pub mod standins;
+pub mod sim;
 
 pub const ACCOUNT_ID: &str = "123456789012";
 

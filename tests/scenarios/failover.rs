@@ -1,0 +1,209 @@
+//! Region outages and what the failover promoter does about them.
+
+use crate::Measured;
+use drpilot_tests::night::{minutes, Night, NightPlan, Outcome, PROMOTER};
+use serde_json::json;
+
+/// Steps of the promoter's notices about one failover, in the order responders got them.
+async fn steps(night: &Night) -> Vec<String> {
+    night
+        .promoter_notices()
+        .await
+        .iter()
+        .filter_map(|n| n.attribute("step").map(str::to_string))
+        .collect()
+}
+
+/// The failover's RTO components and RPO; asserts that drpilot lost no more than it estimated
+/// and stayed within the data-loss limit, and (`within_rto`) within the RTO budget.
+async fn measured(night: &Night, db: &str, outage_at: f64, within_rto: bool) -> Measured {
+    let t = night.times(db, outage_at).await.expect("a completed failover");
+    let lost = night.data_lost(db).await;
+    let est = t.estimated_rpo.expect("an estimated RPO");
+    if within_rto {
+        assert!(t.rto <= t.rto_budget, "RTO {} over the budget {}", t.rto, t.rto_budget);
+    }
+    assert!(est <= t.data_loss_limit, "estimate {est} over the limit");
+    assert!(
+        lost <= est + 1.0,
+        "drpilot estimated {est} s of data loss but the failover lost {lost} s"
+    );
+    Measured {
+        detect: Some(t.detect),
+        decide: Some(t.decide),
+        promote: Some(t.promote),
+        dns: Some(t.dns),
+        rto: Some((t.rto, t.rto_budget)),
+        rpo: Some((est, lost, t.data_loss_limit)),
+        other: vec![],
+    }
+}
+
+/// The primary region goes dark at night. The shipped alarm fires after three broken
+/// periods; the promoter confirms (the region does not answer), promotes the replica once,
+/// points DNS at it, and tells responders at every step, within the RTO budget, losing no
+/// more than it estimated.
+pub async fn region_outage() -> Measured {
+    let plan = NightPlan::new("outage", "us-east-2", "us-west-2").database("orders", 5.0, minutes(5.0));
+    let mut night = Night::begin(plan).await;
+    night.pass(minutes(2.0)).await;
+    let dark = night.region_goes_dark().await;
+    night
+        .until("orders failed over", minutes(30.0), |n| {
+            Box::pin(n.failover_completed("orders"))
+        })
+        .await;
+
+    assert_eq!(night.accepted("PromoteReadReplica", "orders").await, 1, "one promotion");
+    assert_eq!(
+        night.accepted("ChangeResourceRecordSets", "orders").await,
+        1,
+        "one DNS change: {:#?}",
+        night.wire().await.calls("ChangeResourceRecordSets").collect::<Vec<_>>()
+    );
+    assert_eq!(night.dns("orders").await, Some(night.replica_endpoint("orders").await));
+    assert_eq!(steps(&night).await, ["started", "promoted", "dns", "completed"]);
+    let completed = night.promoter_notices().await.pop().unwrap();
+    assert!(
+        completed.message.contains("within the RTO budget"),
+        "{}",
+        completed.message
+    );
+    let m = measured(&night, "orders", dark, true).await;
+    night.end().await;
+    m
+}
+
+/// Advisory mode on the same night: every gate passes, nothing changes at AWS, and
+/// responders get one notice saying what drpilot would do and the command to do it.
+pub async fn advisory_outage() -> Measured {
+    let plan = NightPlan::new("advisory", "eu-west-2", "ca-central-1")
+        .database("orders", 5.0, minutes(5.0))
+        .mode("advisory");
+    let mut night = Night::begin(plan).await;
+    night.region_goes_dark().await;
+    night
+        .until("the advisory notice", minutes(15.0), |n| {
+            Box::pin(async move { !n.promoter_notices().await.is_empty() })
+        })
+        .await;
+    night.pass(minutes(3.0)).await; // and nothing else happens
+    let wire = night.wire().await;
+    assert_eq!(wire.count("PromoteReadReplica"), 0, "advisory mode never promotes");
+    assert_eq!(wire.count("ChangeResourceRecordSets"), 0, "nor touches DNS");
+    let all: Vec<String> = night.notices().await.into_iter().map(|n| n.subject).collect();
+    assert!(
+        all.contains(&"drpilot: replication BROKEN: orders".to_string()),
+        "{all:?}"
+    );
+    let notices = night.promoter_notices().await;
+    assert_eq!(notices.len(), 1, "{all:?}");
+    assert!(
+        notices[0]
+            .subject
+            .starts_with("drpilot ADVISORY: would fail over orders"),
+        "{}",
+        notices[0].subject
+    );
+    let expected = format!(
+        "would promote {} in {} and point {} at {}",
+        night.db("orders").replica,
+        night.plan.dr,
+        night.db("orders").record,
+        night.replica_endpoint("orders").await
+    );
+    assert!(notices[0].message.contains(&expected), "{}", notices[0].message);
+    assert!(
+        notices[0].message.contains(r#""action":"failover""#),
+        "{}",
+        notices[0].message
+    );
+    assert_eq!(notices[0].attribute("severity"), Some("warning"));
+    night.end().await;
+    Measured {
+        other: vec!["0 promotions, 0 DNS changes, 1 advisory notice".into()],
+        ..Measured::default()
+    }
+}
+
+/// Each alarm state change reaches the promoter ten times over three channels (EventBridge
+/// four times, the SNS subscription three, the alarm's Lambda action three: all at-least-once
+/// deliveries), at once. One promotion, one DNS change, one set of notices.
+pub async fn duplicate_deliveries() -> Measured {
+    let plan = NightPlan::new("duplicates", "eu-west-1", "eu-central-1")
+        .database("orders", 5.0, minutes(5.0))
+        .deliveries(4, 3, 3);
+    let mut night = Night::begin(plan).await;
+    let dark = night.region_goes_dark().await;
+    night
+        .until("orders failed over", minutes(30.0), |n| {
+            Box::pin(n.failover_completed("orders"))
+        })
+        .await;
+    night.pass(minutes(2.0)).await; // late duplicates change nothing either
+    let alarm_invocations: Vec<String> = night
+        .invocations()
+        .into_iter()
+        .filter(|i| i.function == PROMOTER && !i.trigger.contains("schedule"))
+        .map(|i| i.trigger)
+        .collect();
+    assert!(alarm_invocations.len() >= 10, "deliveries: {alarm_invocations:?}");
+    for channel in ["EventBridge", "SNS", "alarm Lambda action"] {
+        assert!(
+            alarm_invocations.iter().any(|t| t == channel),
+            "no {channel} delivery: {alarm_invocations:?}"
+        );
+    }
+    assert_eq!(night.accepted("PromoteReadReplica", "orders").await, 1);
+    assert_eq!(night.accepted("ChangeResourceRecordSets", "orders").await, 1);
+    assert_eq!(steps(&night).await, ["started", "promoted", "dns", "completed"]);
+    let mut m = measured(&night, "orders", dark, true).await;
+    m.other
+        .push(format!("{} deliveries -> 1 promotion", alarm_invocations.len()));
+    night.end().await;
+    m
+}
+
+/// The promoter's Lambda worker dies (SIGKILL) right after AWS accepted the promotion, before
+/// the promoter could record it. Nothing retries the invocation (the shipped function has no
+/// retries); the continuation schedule finds the failover in its record and, once the dead
+/// invocation's lease has run out, completes it: still one promotion, one DNS change, each
+/// notice once.
+pub async fn killed_mid_failover() -> Measured {
+    let plan = NightPlan::new("killed", "ap-northeast-1", "ap-northeast-3").database("orders", 5.0, minutes(5.0));
+    let mut night = Night::begin(plan).await;
+    // AWS takes a moment to answer the promotion: the worker dies while it waits.
+    let replica = night.db("orders").replica.clone();
+    night
+        .sim
+        .fault(
+            json!({"service": "rds", "action": "PromoteReadReplica", "params": {"DBInstanceIdentifier": replica},
+                      "mode": "latency", "hold_ms": 1500, "count": 1}),
+        )
+        .await;
+    let dark = night.region_goes_dark().await;
+    let killed = night.kill_promoter_after("PromoteReadReplica", minutes(15.0)).await;
+    assert_eq!(killed, 1);
+    night
+        .until("orders failed over", minutes(30.0), |n| {
+            Box::pin(n.failover_completed("orders"))
+        })
+        .await;
+    let killed = night
+        .invocations()
+        .iter()
+        .filter(|i| matches!(i.outcome, Outcome::Killed))
+        .count();
+    assert_eq!(killed, 1);
+    assert_eq!(night.accepted("PromoteReadReplica", "orders").await, 1, "promoted once");
+    assert_eq!(night.accepted("ChangeResourceRecordSets", "orders").await, 1);
+    assert_eq!(steps(&night).await, ["started", "promoted", "dns", "completed"]);
+    let asked = night.wire().await.count("PromoteReadReplica");
+    // The killed invocation's lease on the failover runs to its Lambda deadline (15 minutes on
+    // AWS) before the continuation may take over: reported, not within the RTO budget.
+    let mut m = measured(&night, "orders", dark, false).await;
+    m.other
+        .push(format!("killed once; {asked} promotion request(s), 1 accepted"));
+    night.end().await;
+    m
+}

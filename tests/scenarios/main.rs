@@ -1,0 +1,126 @@
+//! The scenario suite: nights scripted on the simulator, each read like a runbook: what fails
+//! and when (on AWS's timeline, scaled down), what drpilot must do and must not do, asserted
+//! on what reached AWS at the wire and on what responders were told.
+//!
+//! `make scenarios` runs only this suite; `make test` runs it with everything else. It prints
+//! one line per scenario: name, verdict, measured RTO components and RPO (AWS time).
+//! `cargo test --test scenarios -- NAME` runs the scenarios whose name contains NAME.
+
+mod copies;
+mod failover;
+
+use drpilot::plan::lag::human_seconds;
+use futures::future::BoxFuture;
+use futures::StreamExt;
+use std::process::ExitCode;
+
+/// What a scenario measured, in AWS time (seconds).
+#[derive(Debug, Default, Clone)]
+pub struct Measured {
+    pub detect: Option<f64>,
+    pub decide: Option<f64>,
+    pub promote: Option<f64>,
+    pub dns: Option<f64>,
+    pub rto: Option<(f64, f64)>,
+    /// (estimated by drpilot, lost as the simulator measured it, limit)
+    pub rpo: Option<(f64, f64, f64)>,
+    pub other: Vec<String>,
+}
+
+impl Measured {
+    fn line(&self) -> String {
+        let h = |v: f64| human_seconds(v.round());
+        let mut parts = Vec::new();
+        for (name, v) in [
+            ("detect", self.detect),
+            ("decide", self.decide),
+            ("promote", self.promote),
+            ("dns", self.dns),
+        ] {
+            if let Some(v) = v {
+                parts.push(format!("{name} {}", h(v)));
+            }
+        }
+        if let Some((rto, budget)) = self.rto {
+            parts.push(format!("RTO {} (budget {})", h(rto), h(budget)));
+        }
+        if let Some((est, lost, limit)) = self.rpo {
+            parts.push(format!("RPO est {} lost {} (limit {})", h(est), h(lost), h(limit)));
+        }
+        parts.extend(self.other.iter().cloned());
+        parts.join("  ")
+    }
+}
+
+type Scenario = (&'static str, fn() -> BoxFuture<'static, Measured>);
+
+const SCENARIOS: &[Scenario] = &[
+    ("region-outage-fails-over-once", || Box::pin(failover::region_outage())),
+    ("advisory-mode-outage-changes-nothing", || {
+        Box::pin(failover::advisory_outage())
+    }),
+    ("ten-deliveries-three-channels-one-promotion", || {
+        Box::pin(failover::duplicate_deliveries())
+    }),
+    ("promoter-killed-after-promotion-resumes-once", || {
+        Box::pin(failover::killed_mid_failover())
+    }),
+    ("copies-pending-queue-and-20-in-flight", || {
+        Box::pin(copies::pending_copies())
+    }),
+];
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> ExitCode {
+    // libtest's flags (e.g. --nocapture from `cargo test`) are accepted and ignored.
+    // A failing scenario's panic is reported on its line below, with the night's story.
+    std::panic::set_hook(Box::new(|_| {}));
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let chosen: Vec<&Scenario> = SCENARIOS
+        .iter()
+        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
+        .collect();
+    println!(
+        "\nrunning {} scenario(s) on the simulator (times are AWS's, scaled down to run)",
+        chosen.len()
+    );
+    let width = chosen.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let started = std::time::Instant::now();
+    // Two at a time: each night runs real binaries against one simulator on a 2-core machine.
+    let mut results = futures::stream::iter(chosen.into_iter().map(|(name, run)| async move {
+        let t = std::time::Instant::now();
+        let outcome = tokio::spawn(run()).await;
+        (*name, outcome, t.elapsed())
+    }))
+    .buffer_unordered(2);
+    let mut failed = Vec::new();
+    while let Some((name, outcome, took)) = results.next().await {
+        match outcome {
+            Ok(m) => println!("PASS  {name:<width$}  {}  [{:.0}s]", m.line(), took.as_secs_f64()),
+            Err(e) => {
+                let why = e
+                    .try_into_panic()
+                    .ok()
+                    .and_then(|p| {
+                        p.downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    })
+                    .unwrap_or_else(|| "cancelled".into());
+                println!("FAIL  {name:<width$}  [{:.0}s]\n{why}\n", took.as_secs_f64());
+                failed.push(name);
+            }
+        }
+    }
+    println!(
+        "\nscenarios: {} failed; finished in {:.0}s",
+        failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        println!("failed: {}", failed.join(", "));
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,1169 @@
+//! A night on the simulator: a two-region account with protected databases, drpilot's real
+//! function binaries run as Lambda would run them (EventBridge schedules, the alarm's
+//! deliveries, reserved concurrency, timeouts), CloudWatch evaluating the shipped alarm from
+//! the metrics the real lag checker publishes, and a script of what goes wrong and when.
+//!
+//! Time is AWS's timeline scaled down by `scale` (20: a 60 s period takes 3 s): the alarm's
+//! period, RDS's timings, the lag checker's schedule, the functions' timeouts and every
+//! duration setting drpilot has are divided by it, so the timeline keeps its shape. Scripts
+//! and reports speak AWS time; `Scale` converts.
+
+use crate::account::{instance_endpoint, Received, Regions, Responders};
+use crate::sim::{Outage, Simulator, Wire};
+use crate::{function_binary, function_env, sdk, unique};
+use drpilot::promoter::record::{DbRecord, Failover};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{Notify, Semaphore};
+
+/// AWS seconds per test-bed second. Divides 60, so that a period is a whole number of seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Scale(pub u32);
+
+impl Scale {
+    /// The metric and alarm period on the test bed (60 s on AWS).
+    pub fn period(&self) -> u32 {
+        60 / self.0
+    }
+
+    /// Test-bed time for `aws_seconds` of AWS time.
+    pub fn real(&self, aws_seconds: f64) -> Duration {
+        Duration::from_secs_f64(aws_seconds / f64::from(self.0))
+    }
+
+    pub fn real_secs(&self, aws_seconds: f64) -> f64 {
+        aws_seconds / f64::from(self.0)
+    }
+
+    /// AWS time for `real_seconds` on the test bed.
+    pub fn aws(&self, real_seconds: f64) -> f64 {
+        real_seconds * f64::from(self.0)
+    }
+
+    /// A whole-seconds setting scaled down, never below `min` (what drpilot accepts).
+    pub fn setting(&self, aws_seconds: u32, min: u32) -> String {
+        (aws_seconds / self.0).max(min).to_string()
+    }
+}
+
+/// A condition on the night, checked while it runs.
+pub type Check<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>>;
+
+pub fn minutes(m: f64) -> f64 {
+    m * 60.0
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+/// One protected database: a primary in the source region, a cross-region read replica.
+#[derive(Debug, Clone)]
+pub struct DbPlan {
+    pub name: String,
+    /// Replica lag while replication works (AWS seconds).
+    pub lag: f64,
+    pub max_data_loss: f64,
+    pub rto: f64,
+    pub rpo_budget: f64,
+    /// A Route 53 health check of the primary's endpoint (the checker quorum).
+    pub health_check: bool,
+}
+
+/// What the night looks like before anything goes wrong.
+#[derive(Debug, Clone)]
+pub struct NightPlan {
+    pub name: String,
+    pub source: String,
+    pub dr: String,
+    pub scale: Scale,
+    pub databases: Vec<DbPlan>,
+    pub mode: String,
+    /// The primary-down alarm's evaluation periods (`primary_down_periods`, 3).
+    pub alarm_periods: u32,
+    /// RDS: how long a promotion takes (AWS seconds).
+    pub promotion: f64,
+    /// Each alarm state change delivered this many times per channel (EventBridge, SNS,
+    /// Lambda action). SNS and the Lambda action only reach the promoter when > 0 here.
+    pub deliveries: (u32, u32, u32),
+    pub promoter_env: Vec<(String, String)>,
+    /// The promoter's Lambda timeout (AWS seconds; 900 as shipped).
+    pub promoter_timeout: f64,
+}
+
+impl NightPlan {
+    pub fn new(name: &str, source: &str, dr: &str) -> Self {
+        NightPlan {
+            name: name.into(),
+            source: source.into(),
+            dr: dr.into(),
+            scale: Scale(20),
+            databases: vec![],
+            mode: "automatic".into(),
+            alarm_periods: 3,
+            promotion: minutes(3.0),
+            deliveries: (1, 0, 0),
+            promoter_env: vec![],
+            promoter_timeout: 900.0,
+        }
+    }
+
+    /// A database replicating `lag` AWS seconds behind, with the warm-standby example's limits
+    /// (RPO budget 60 s, RTO 15 min) and a data-loss limit of `max_data_loss`.
+    pub fn database(mut self, name: &str, lag: f64, max_data_loss: f64) -> Self {
+        self.databases.push(DbPlan {
+            name: name.into(),
+            lag,
+            max_data_loss,
+            rto: minutes(15.0),
+            rpo_budget: 60.0,
+            health_check: false,
+        });
+        self
+    }
+
+    pub fn mode(mut self, mode: &str) -> Self {
+        self.mode = mode.into();
+        self
+    }
+
+    pub fn deliveries(mut self, eventbridge: u32, sns: u32, lambda_action: u32) -> Self {
+        self.deliveries = (eventbridge, sns, lambda_action);
+        self
+    }
+
+    pub fn promoter_setting(mut self, name: &str, value: &str) -> Self {
+        self.promoter_env.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// A protected database as deployed.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub plan: DbPlan,
+    /// The lag checker's resource for this database (the alarm's `Resource` dimension).
+    pub lag_resource: String,
+    pub primary: String,
+    pub replica: String,
+    pub alarm: String,
+    pub record: String,
+    pub zone: String,
+    pub primary_endpoint: String,
+    pub health_check_id: Option<String>,
+}
+
+/// The account a night runs in: what the user had before drpilot was deployed.
+pub struct Account {
+    pub r: Regions,
+    pub responders: Responders,
+    pub state_bucket: String,
+    pub dbs: Vec<Db>,
+    /// The lag checker's resources; by default one `rds-replica` per database.
+    pub resources: Option<Vec<Value>>,
+    pub route53: aws_sdk_route53::Client,
+}
+
+impl Account {
+    /// The plan's databases: a primary each, a cross-region read replica, the app's DNS
+    /// record pointing at the primary (and a health check where asked); the responders' topic
+    /// and the state bucket in the DR region, as Terraform makes them.
+    pub async fn create(plan: &NightPlan) -> Account {
+        let r = Regions::new(&plan.source, &plan.dr).await;
+        let route53 = aws_sdk_route53::Client::new(&sdk("us-east-1").await);
+        let responders = Responders::new(&plan.dr, &unique(&format!("{}-responders", plan.name))).await;
+        let state_bucket = unique("drpilot-state");
+        r.create_bucket(&plan.dr, &state_bucket).await;
+        let domain = format!("{}.example.com", unique(&plan.name));
+        let zone = hosted_zone(&route53, &domain).await;
+        let mut dbs = Vec::new();
+        for p in &plan.databases {
+            let (primary, replica) = (unique(&p.name), unique(&format!("{}-dr", p.name)));
+            r.create_instance(&primary, false, &[]).await;
+            r.create_replica(&primary, &replica).await;
+            let primary_endpoint = instance_endpoint(&r.rds_source, &primary).await;
+            let record = format!("{}.{domain}", p.name);
+            point(&route53, &zone, &record, &primary_endpoint).await;
+            let health_check_id = if p.health_check {
+                Some(health_check(&route53, &primary_endpoint).await)
+            } else {
+                None
+            };
+            dbs.push(Db {
+                plan: p.clone(),
+                lag_resource: p.name.clone(),
+                alarm: unique(&format!("{}-primary-down", p.name)),
+                primary,
+                replica,
+                record,
+                zone: zone.clone(),
+                primary_endpoint,
+                health_check_id,
+            });
+        }
+        Account {
+            r,
+            responders,
+            state_bucket,
+            dbs,
+            resources: None,
+            route53,
+        }
+    }
+}
+
+/// A public hosted zone; returns its id.
+pub async fn hosted_zone(route53: &aws_sdk_route53::Client, domain: &str) -> String {
+    route53
+        .create_hosted_zone()
+        .name(domain)
+        .caller_reference(unique("ref"))
+        .send()
+        .await
+        .unwrap()
+        .hosted_zone()
+        .unwrap()
+        .id()
+        .trim_start_matches("/hostedzone/")
+        .to_string()
+}
+
+/// How an invocation ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Ok(Value),
+    Error(String),
+    Killed,
+    TimedOut,
+}
+
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub function: String,
+    pub trigger: String,
+    pub started: f64,
+    pub ended: f64,
+    pub outcome: Outcome,
+}
+
+struct Function {
+    env: BTreeMap<String, String>,
+    timeout: Duration,
+    slots: Arc<Semaphore>,
+}
+
+/// The Lambda service, as the shipped Terraform configures it: each function's reserved
+/// concurrency (extra asynchronous events wait in Lambda's queue), its timeout, and no
+/// retries of failed asynchronous invocations (`maximum_retry_attempts = 0`).
+struct Lambda {
+    functions: BTreeMap<String, Function>,
+    log: Mutex<Vec<Invocation>>,
+    running: Mutex<Vec<(u64, String, Arc<Notify>)>>,
+    ids: AtomicU64,
+}
+
+impl Lambda {
+    async fn invoke(self: Arc<Self>, name: String, trigger: String, event: Value) -> Invocation {
+        let f = &self.functions[&name];
+        let _slot = f.slots.clone().acquire_owned().await.expect("semaphore");
+        let started = unix_now();
+        let id = self.ids.fetch_add(1, Ordering::SeqCst);
+        let kill = Arc::new(Notify::new());
+        self.running.lock().unwrap().push((id, name.clone(), kill.clone()));
+        let mut child = tokio::process::Command::new(function_binary(&name))
+            .args([
+                "--event",
+                "-",
+                "--timeout-secs",
+                &f.timeout.as_secs().max(1).to_string(),
+            ])
+            .env_clear()
+            .envs(&f.env)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let mut stdin = child.stdin.take().expect("stdin");
+        let body = event.to_string();
+        let _ = stdin.write_all(body.as_bytes()).await;
+        drop(stdin);
+        let mut stdout = child.stdout.take().expect("stdout");
+        let mut stderr = child.stderr.take().expect("stderr");
+        let out = tokio::spawn(async move {
+            let mut b = Vec::new();
+            let _ = tokio::io::AsyncReadExt::read_to_end(&mut stdout, &mut b).await;
+            b
+        });
+        let err = tokio::spawn(async move {
+            let mut b = Vec::new();
+            let _ = tokio::io::AsyncReadExt::read_to_end(&mut stderr, &mut b).await;
+            b
+        });
+        let outcome = tokio::select! {
+            status = child.wait() => {
+                let status = status.expect("wait");
+                let out = out.await.unwrap_or_default();
+                let err = err.await.unwrap_or_default();
+                if status.success() {
+                    Outcome::Ok(serde_json::from_slice(&out).unwrap_or(Value::Null))
+                } else {
+                    Outcome::Error(String::from_utf8_lossy(&err).trim().to_string())
+                }
+            }
+            _ = kill.notified() => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                Outcome::Killed
+            }
+            _ = tokio::time::sleep(f.timeout) => {
+                // Lambda ends an invocation at its timeout
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                Outcome::TimedOut
+            }
+        };
+        self.running.lock().unwrap().retain(|(i, _, _)| *i != id);
+        let inv = Invocation {
+            function: name,
+            trigger,
+            started,
+            ended: unix_now(),
+            outcome,
+        };
+        self.log.lock().unwrap().push(inv.clone());
+        inv
+    }
+
+    fn spawn(self: &Arc<Self>, name: &str, trigger: &str, event: Value) {
+        tokio::spawn(self.clone().invoke(name.into(), trigger.into(), event));
+    }
+
+    /// SIGKILL every running invocation of `name` (a Lambda worker lost mid-flight).
+    fn kill(&self, name: &str) -> usize {
+        let running = self.running.lock().unwrap();
+        let victims: Vec<_> = running.iter().filter(|(_, n, _)| n == name).collect();
+        for (_, _, k) in &victims {
+            k.notify_one();
+        }
+        victims.len()
+    }
+}
+
+/// The night, running.
+pub struct Night {
+    pub plan: NightPlan,
+    pub sim: Simulator,
+    pub r: Regions,
+    pub dbs: Vec<Db>,
+    pub responders: Responders,
+    pub state_bucket: String,
+    pub promoter_arn: String,
+    alarm_topic: Option<String>,
+    route53: aws_sdk_route53::Client,
+    s3_dr: aws_sdk_s3::Client,
+    cw_dr: aws_sdk_cloudwatch::Client,
+    lambda: Arc<Lambda>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+    /// When the night began (unix seconds) and where the wire log stood then.
+    pub t0: f64,
+    wire_mark: u64,
+    received: Mutex<Vec<Received>>,
+    events: Mutex<Vec<(f64, String)>>,
+    status_env: BTreeMap<String, String>,
+}
+
+pub const PROMOTER: &str = "failover-promoter";
+pub const LAG_CHECKER: &str = "lag-checker";
+
+impl Night {
+    /// Creates the account the plan describes, then deploys drpilot on it (`deploy`).
+    pub async fn begin(plan: NightPlan) -> Night {
+        let account = Account::create(&plan).await;
+        Night::deploy(plan, account).await
+    }
+
+    /// Deploys drpilot on `account` as the shipped Terraform would (functions, triggers,
+    /// reserved concurrency, timeouts, the primary-down alarms), runs it until every alarm has
+    /// been evaluated OK, and starts the night's clock.
+    pub async fn deploy(plan: NightPlan, account: Account) -> Night {
+        let sim = Simulator::connect();
+        let scale = plan.scale;
+        let period = scale.period();
+        let (eb, sns_times, lambda_times) = plan.deliveries;
+        for region in [&plan.source, &plan.dr] {
+            sim.configure(
+                region,
+                json!({
+                    "rds_metrics": true,
+                    "metric_period": period,
+                    "promotion_seconds": scale.real_secs(plan.promotion),
+                    "reboot_seconds": scale.real_secs(minutes(2.0)),
+                    "alarm_evaluation": true,
+                    "deliveries": {"eventbridge": eb, "sns": sns_times, "lambda": lambda_times},
+                }),
+            )
+            .await;
+        }
+        for d in &account.dbs {
+            sim.set_replication(
+                &plan.dr,
+                &d.replica,
+                json!({"lag_seconds": scale.real_secs(d.plan.lag)}),
+            )
+            .await;
+        }
+        let Account {
+            r,
+            responders,
+            state_bucket,
+            dbs,
+            resources,
+            route53,
+        } = account;
+
+        // The promoter's triggers, as infra/triggers.tf wires them: an EventBridge rule on the
+        // primary-down alarms going to ALARM; optionally also an SNS topic of alarm notices and
+        // the alarm's Lambda action.
+        let alarm_topic = if sns_times > 0 {
+            Some(
+                aws_sdk_sns::Client::new(&sdk(&plan.dr).await)
+                    .create_topic()
+                    .name(unique("drpilot-alarms"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .topic_arn()
+                    .unwrap()
+                    .to_string(),
+            )
+        } else {
+            None
+        };
+        let pattern = json!({
+            "source": ["aws.cloudwatch"],
+            "detail-type": ["CloudWatch Alarm State Change"],
+            "detail": {"alarmName": dbs.iter().map(|d| d.alarm.clone()).collect::<Vec<_>>(), "state": {"value": ["ALARM"]}}
+        });
+        let promoter_name = unique("drpilot-failover-promoter");
+        let promoter_arn = sim
+            .register_function(
+                &promoter_name,
+                &plan.dr,
+                json!([{"name": unique("promoter-alarms"), "pattern": pattern}]),
+                alarm_topic.as_slice(),
+            )
+            .await;
+
+        let base = |extra: &[(&str, String)]| {
+            let mut v: Vec<(&str, String)> = vec![
+                ("DRPILOT_SOURCE_REGION", plan.source.clone()),
+                ("DRPILOT_DR_REGION", plan.dr.clone()),
+                ("DRPILOT_STATE_BUCKET", state_bucket.clone()),
+                ("DRPILOT_NOTIFY_TOPIC_ARN", responders.topic_arn.clone()),
+                ("DRPILOT_S3_FORCE_PATH_STYLE", "true".into()),
+                ("DRPILOT_METRIC_PERIOD_SECONDS", period.to_string()),
+                ("RUST_LOG", "warn".into()),
+            ];
+            v.extend(extra.iter().cloned());
+            function_env(&v)
+        };
+        let resources = resources.unwrap_or_else(|| {
+            dbs.iter()
+                .map(|d| json!({"name": d.plan.name, "kind": "rds-replica", "replica": d.replica, "rpo_seconds": scale.real_secs(d.plan.rpo_budget)}))
+                .collect()
+        });
+        let databases: Vec<Value> = dbs
+            .iter()
+            .map(|d| {
+                let mut v = json!({
+                    "name": d.plan.name, "kind": "rds-replica", "primary": d.primary, "replica": d.replica,
+                    "alarms": [d.alarm], "lag_resource": d.lag_resource,
+                    "max_data_loss_seconds": scale.real_secs(d.plan.max_data_loss),
+                    "rto_seconds": scale.real_secs(d.plan.rto),
+                    "dns": {"zone_id": d.zone, "record_name": d.record, "ttl": 30}
+                });
+                if let Some(id) = &d.health_check_id {
+                    v["health_check_id"] = id.clone().into();
+                }
+                v
+            })
+            .collect();
+        let lag_env = base(&[
+            ("DRPILOT_RESOURCES", Value::from(resources).to_string()),
+            ("DRPILOT_LAG_WINDOW_SECONDS", (5 * period).to_string()),
+        ]);
+        let mut promoter_extra: Vec<(&str, String)> = vec![
+            ("DRPILOT_DATABASES", Value::from(databases).to_string()),
+            ("DRPILOT_MODE", plan.mode.clone()),
+            ("DRPILOT_COOLDOWN_SECONDS", scale.setting(3600, 0)),
+            ("DRPILOT_LAG_LOOKBACK_SECONDS", scale.setting(3600, 300)),
+            ("DRPILOT_POLL_SECONDS", scale.setting(10, 1)),
+            ("DRPILOT_DEADLINE_MARGIN_SECONDS", scale.setting(30, 1)),
+            ("DRPILOT_STUCK_AFTER_SECONDS", scale.setting(1800, 1)),
+            ("AWS_LAMBDA_FUNCTION_NAME", promoter_name.clone()),
+        ];
+        for (k, v) in &plan.promoter_env {
+            promoter_extra.retain(|(name, _)| *name != k.as_str());
+            promoter_extra.push((k.as_str(), v.clone()));
+        }
+        let promoter_env = base(&promoter_extra);
+        // what `drpilot status` reads (Terraform's dashboard_settings)
+        let mut status_env = lag_env.clone();
+        status_env.extend(promoter_env.clone());
+        let mut functions = BTreeMap::new();
+        // reserved concurrency and timeouts as infra/main.tf sets them
+        functions.insert(
+            LAG_CHECKER.to_string(),
+            Function {
+                env: lag_env,
+                timeout: scale.real(55.0).max(Duration::from_secs(2)),
+                slots: Arc::new(Semaphore::new(2)),
+            },
+        );
+        functions.insert(
+            PROMOTER.to_string(),
+            Function {
+                env: promoter_env,
+                timeout: scale.real(plan.promoter_timeout),
+                slots: Arc::new(Semaphore::new(5)),
+            },
+        );
+        let lambda = Arc::new(Lambda {
+            functions,
+            log: Mutex::new(vec![]),
+            running: Mutex::new(vec![]),
+            ids: AtomicU64::new(0),
+        });
+        let s3_dr = crate::account::s3_client(&plan.dr).await;
+        let cw_dr = aws_sdk_cloudwatch::Client::new(&sdk(&plan.dr).await);
+        let mut night = Night {
+            sim,
+            r,
+            dbs,
+            responders,
+            state_bucket,
+            promoter_arn,
+            alarm_topic,
+            route53,
+            s3_dr,
+            cw_dr,
+            lambda,
+            tasks: vec![],
+            stop: Arc::new(AtomicBool::new(false)),
+            t0: 0.0,
+            wire_mark: 0,
+            received: Mutex::new(vec![]),
+            events: Mutex::new(vec![]),
+            status_env,
+            plan,
+        };
+        night.start_schedules();
+        night.start_queue_poller(&promoter_name).await;
+        // The lag checker has been publishing for a while before the alarms exist (a fresh
+        // alarm with missing data "breaching" would otherwise fire at its first evaluation).
+        tokio::time::sleep(night.plan.scale.real(minutes(3.5))).await;
+        for d in night.dbs.clone() {
+            night.create_alarm(&d).await;
+        }
+        let alarms: Vec<String> = night.dbs.iter().map(|d| d.alarm.clone()).collect();
+        night
+            .until("every primary-down alarm is evaluated OK", minutes(10.0), |n| {
+                let alarms = alarms.clone();
+                Box::pin(async move {
+                    for a in &alarms {
+                        if n.alarm_state(a).await != "OK" {
+                            return false;
+                        }
+                    }
+                    true
+                })
+            })
+            .await;
+        night.t0 = unix_now();
+        night.wire_mark = night.sim.wire_mark().await;
+        night.responders.received().await; // nothing before the night counts
+        night
+    }
+
+    fn start_schedules(&mut self) {
+        let lambda = self.lambda.clone();
+        let stop = self.stop.clone();
+        let period = f64::from(self.plan.scale.period());
+        let schedule = |f: &str| -> Value {
+            serde_json::from_str(
+                &std::fs::read_to_string(crate::repo_path(&format!("events/{f}"))).expect("sample event"),
+            )
+            .expect("sample event JSON")
+        };
+        let lag_event = schedule("lag-checker/schedule.json");
+        let continue_event = schedule("failover-promoter/continue-schedule.json");
+        self.tasks.push(tokio::spawn(async move {
+            // EventBridge schedules fire at the start of each period (rate(1 minute)).
+            while !stop.load(Ordering::SeqCst) {
+                let now = unix_now();
+                let next = (now / period).floor() * period + period + 0.25 * period;
+                tokio::time::sleep(Duration::from_secs_f64(next - now)).await;
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                lambda.spawn(LAG_CHECKER, "schedule", lag_event.clone());
+                lambda.spawn(PROMOTER, "continuation schedule", continue_event.clone());
+            }
+        }));
+    }
+
+    /// Lambda's side of asynchronous invocation: events queued for the promoter (EventBridge
+    /// rule targets, SNS subscription, the alarm's Lambda action) are invoked as they come.
+    async fn start_queue_poller(&mut self, function: &str) {
+        let sqs = aws_sdk_sqs::Client::new(&sdk(&self.plan.dr).await);
+        let url = sqs
+            .get_queue_url()
+            .queue_name(format!("drsim-fn-{function}"))
+            .send()
+            .await
+            .unwrap()
+            .queue_url()
+            .unwrap()
+            .to_string();
+        let lambda = self.lambda.clone();
+        let stop = self.stop.clone();
+        self.tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                let Ok(batch) = sqs
+                    .receive_message()
+                    .queue_url(&url)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(1)
+                    .send()
+                    .await
+                else {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                };
+                for m in batch.messages() {
+                    let body: Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or(Value::Null);
+                    let (trigger, event) = lambda_event(body);
+                    lambda.spawn(PROMOTER, &trigger, event);
+                    let _ = sqs
+                        .delete_message()
+                        .queue_url(&url)
+                        .receipt_handle(m.receipt_handle().unwrap_or_default())
+                        .send()
+                        .await;
+                }
+            }
+        }));
+    }
+
+    /// The primary-down alarm as infra/alarms.tf defines it, on the scaled period.
+    async fn create_alarm(&self, d: &Db) {
+        use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
+        let mut actions = vec![self.responders.topic_arn.clone()];
+        actions.extend(self.alarm_topic.clone());
+        if self.plan.deliveries.2 > 0 {
+            actions.push(self.promoter_arn.clone());
+        }
+        self.cw_dr
+            .put_metric_alarm()
+            .alarm_name(&d.alarm)
+            .alarm_description(format!("drpilot: replication from {}'s primary is broken", d.plan.name))
+            .namespace("drpilot")
+            .metric_name("ReplicationHealthy")
+            .dimensions(Dimension::builder().name("Resource").value(&d.lag_resource).build())
+            .statistic(Statistic::Minimum)
+            .period(self.plan.scale.period() as i32)
+            .evaluation_periods(self.plan.alarm_periods as i32)
+            .comparison_operator(ComparisonOperator::LessThanThreshold)
+            .threshold(1.0)
+            .treat_missing_data("breaching")
+            .set_alarm_actions(Some(actions))
+            .ok_actions(&self.responders.topic_arn)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    pub async fn alarm_state(&self, alarm: &str) -> String {
+        self.cw_dr
+            .describe_alarms()
+            .alarm_names(alarm)
+            .send()
+            .await
+            .ok()
+            .and_then(|o| {
+                o.metric_alarms()
+                    .first()
+                    .and_then(|a| a.state_value().map(|s| s.as_str().to_string()))
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn db(&self, name: &str) -> &Db {
+        self.dbs
+            .iter()
+            .find(|d| d.plan.name == name)
+            .unwrap_or_else(|| panic!("no database {name} tonight"))
+    }
+
+    /// AWS seconds since the night began.
+    pub fn t(&self) -> f64 {
+        self.plan.scale.aws(unix_now() - self.t0)
+    }
+
+    fn note(&self, what: String) {
+        self.events.lock().unwrap().push((unix_now(), what));
+    }
+
+    /// Lets `aws_seconds` of the night pass.
+    pub async fn pass(&self, aws_seconds: f64) {
+        tokio::time::sleep(self.plan.scale.real(aws_seconds)).await;
+    }
+
+    /// The primary region stops answering (connections dropped; no writes there).
+    pub async fn region_goes_dark(&self) -> f64 {
+        self.sim.region_goes_dark(&self.plan.source, Outage::Reset, false).await;
+        self.note(format!("{} goes dark", self.plan.source));
+        unix_now()
+    }
+
+    /// Waits until `cond` holds, for at most `limit` AWS seconds; panics with the night's
+    /// story when it does not.
+    pub async fn until(&self, what: &str, limit: f64, cond: impl for<'a> Fn(&'a Night) -> Check<'a>) {
+        let deadline = unix_now() + self.plan.scale.real_secs(limit);
+        loop {
+            if cond(self).await {
+                return;
+            }
+            if unix_now() > deadline {
+                panic!(
+                    "{}: not within {} (AWS time): {what}\n{}",
+                    self.plan.name,
+                    drpilot::plan::lag::human_seconds(limit),
+                    self.story().await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The database's failover record, as the promoter keeps it in the DR state bucket.
+    pub async fn record(&self, db: &str) -> DbRecord {
+        let key = format!("drpilot/failover-promoter/{db}.json");
+        match self
+            .s3_dr
+            .get_object()
+            .bucket(&self.state_bucket)
+            .key(&key)
+            .send()
+            .await
+        {
+            Ok(o) => {
+                let body = o.body.collect().await.unwrap().into_bytes();
+                serde_json::from_slice(&body).expect("failover record")
+            }
+            Err(_) => DbRecord::default(),
+        }
+    }
+
+    pub async fn failover(&self, db: &str) -> Option<Failover> {
+        self.record(db).await.current
+    }
+
+    pub async fn failover_completed(&self, db: &str) -> bool {
+        self.failover(db).await.is_some_and(|f| f.completed_at.is_some())
+    }
+
+    /// Everything of this night's account that reached AWS since the night began (other
+    /// nights share the simulator: their regions and hosted zones are not ours).
+    pub async fn wire(&self) -> Wire {
+        self.ours(self.sim.wire(self.wire_mark).await.0)
+    }
+
+    fn ours(&self, wire: Wire) -> Wire {
+        let zone = self.dbs.first().map(|d| d.zone.clone()).unwrap_or_default();
+        Wire(
+            wire.0
+                .into_iter()
+                .filter(|e| match e.service.as_deref() {
+                    Some("route53") => e.param("Id").is_some_and(|id| id.ends_with(&zone)),
+                    _ => e
+                        .region
+                        .as_deref()
+                        .is_some_and(|r| r == self.plan.source || r == self.plan.dr),
+                })
+                .collect(),
+        )
+    }
+
+    /// Requests of `action` that AWS accepted, naming this database's instance or record.
+    pub async fn accepted(&self, action: &str, db: &str) -> usize {
+        let d = self.db(db);
+        self.wire()
+            .await
+            .calls(action)
+            .filter(|e| e.accepted())
+            .filter(|e| {
+                e.param("DBInstanceIdentifier") == Some(d.replica.as_str())
+                    || e.param("Names")
+                        .is_some_and(|n| n.split(',').any(|n| n.trim_end_matches('.') == d.record))
+            })
+            .count()
+    }
+
+    /// What responders got from drpilot's functions (not CloudWatch's own alarm notices).
+    pub async fn notices(&self) -> Vec<Received> {
+        let new = self.responders.received().await;
+        let mut all = self.received.lock().unwrap();
+        all.extend(new);
+        all.iter()
+            .filter(|n| n.attribute("source").is_some_and(|s| s.starts_with("drpilot")))
+            .cloned()
+            .collect()
+    }
+
+    /// What responders got from the failover promoter.
+    pub async fn promoter_notices(&self) -> Vec<Received> {
+        let mut all = self.notices().await;
+        all.retain(|n| n.attribute("source") == Some("drpilot.failover-promoter"));
+        all
+    }
+
+    /// Where the DNS record points now.
+    pub async fn dns(&self, db: &str) -> Option<String> {
+        let d = self.db(db);
+        let out = self
+            .route53
+            .list_resource_record_sets()
+            .hosted_zone_id(&d.zone)
+            .start_record_name(&d.record)
+            .max_items(1)
+            .send()
+            .await
+            .ok()?;
+        out.resource_record_sets()
+            .iter()
+            .find(|r| r.name().trim_end_matches('.') == d.record)
+            .and_then(|r| r.resource_records().first())
+            .map(|r| r.value().to_string())
+    }
+
+    pub async fn replica_endpoint(&self, db: &str) -> String {
+        instance_endpoint(&self.r.rds_dr, &self.db(db).replica).await
+    }
+
+    /// Data a failover to the replica loses (AWS seconds of the primary's writing), as the
+    /// simulator's replication model measures it: the primary's last write position minus
+    /// the promoted replica's.
+    pub async fn data_lost(&self, db: &str) -> f64 {
+        let rep = self.sim.replication(&self.plan.dr, &self.db(db).replica).await;
+        self.plan
+            .scale
+            .aws(rep.replica.map(|r| r.behind_seconds).unwrap_or(0.0))
+    }
+
+    /// Kills (SIGKILL) the promoter's running invocations as soon as AWS has accepted a
+    /// `action` request; returns how many were killed.
+    pub async fn kill_promoter_after(&self, action: &str, limit: f64) -> usize {
+        let deadline = unix_now() + self.plan.scale.real_secs(limit);
+        let mut since = self.wire_mark;
+        while unix_now() < deadline {
+            let (wire, next) = self.sim.wire(since).await;
+            since = next;
+            if self.ours(wire).accepted(action) > 0 {
+                let killed = self.lambda.kill(PROMOTER);
+                self.note(format!(
+                    "{killed} promoter invocation(s) killed (SIGKILL) after {action}"
+                ));
+                return killed;
+            }
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        panic!(
+            "{}: no {action} within the limit\n{}",
+            self.plan.name,
+            self.story().await
+        )
+    }
+
+    /// Invokes the promoter directly (an operator's command), waiting for its answer.
+    pub async fn invoke_promoter(&self, event: Value) -> Outcome {
+        self.lambda
+            .clone()
+            .invoke(PROMOTER.into(), "operator".into(), event)
+            .await
+            .outcome
+    }
+
+    /// Delivers `event` to the promoter as an asynchronous invocation would.
+    pub fn deliver(&self, trigger: &str, event: Value) {
+        self.lambda.spawn(PROMOTER, trigger, event);
+    }
+
+    /// `drpilot status --json`, as a responder runs it with Terraform's dashboard settings.
+    pub async fn status(&self) -> drpilot::dashboard::Dashboard {
+        let out = tokio::process::Command::new(function_binary("drpilot"))
+            .args(["status", "--json"])
+            .env_clear()
+            .envs(&self.status_env)
+            .output()
+            .await
+            .expect("run drpilot status");
+        assert!(
+            out.status.success(),
+            "drpilot status: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("drpilot status --json")
+    }
+
+    /// Tags the standby for a drill plan (`drpilot:drill-plan`).
+    pub async fn tag_standby(&self, db: &str, plan: &str) {
+        let arn = format!(
+            "arn:aws:rds:{}:{}:db:{}",
+            self.plan.dr,
+            crate::ACCOUNT_ID,
+            self.db(db).replica
+        );
+        self.r
+            .rds_dr
+            .add_tags_to_resource()
+            .resource_name(arn)
+            .tags(crate::account::rds_tags(&[("drpilot:drill-plan", plan)])[0].clone())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// The alarm returns to OK for a moment (SetAlarmState, as when someone tests it); its
+    /// next evaluation takes it back to ALARM: a new alarm episode, delivered again.
+    pub async fn alarm_flaps(&self, db: &str) {
+        self.cw_dr
+            .set_alarm_state()
+            .alarm_name(&self.db(db).alarm)
+            .state_value(aws_sdk_cloudwatch::types::StateValue::Ok)
+            .state_reason("set to OK by hand")
+            .send()
+            .await
+            .unwrap();
+        self.note(format!("alarm of {db} set to OK by hand"));
+    }
+
+    pub fn invocations(&self) -> Vec<Invocation> {
+        self.lambda.log.lock().unwrap().clone()
+    }
+
+    /// Stops the schedules and the event delivery; what ran, ran. With `STORY` set in the
+    /// environment (`make scenarios STORY=1`), prints the night's story first.
+    pub async fn end(&mut self) {
+        if std::env::var_os("STORY").is_some() {
+            println!(
+                "\n--- the night of {} (AWS time from its start)\n{}",
+                self.plan.name,
+                self.story().await
+            );
+        }
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        self.sim.region_returns(&self.plan.source).await;
+        // the simulator outlives the night: later tests in these regions get the defaults
+        self.sim.reset_region(&self.plan.source).await;
+        self.sim.reset_region(&self.plan.dr).await;
+    }
+
+    /// What happened, for a failing assertion: AWS time, from the night's start.
+    pub async fn story(&self) -> String {
+        let at = |t: f64| {
+            format!(
+                "{:>8}",
+                drpilot::plan::lag::human_seconds(self.plan.scale.aws(t - self.t0).round())
+            )
+        };
+        let mut lines: Vec<(f64, String)> = self.events.lock().unwrap().clone();
+        for d in &self.dbs {
+            for c in self.sim.alarm_changes(&self.plan.dr, &d.alarm).await {
+                lines.push((c.at, format!("alarm {} -> {}: {}", d.alarm, c.state, c.reason)));
+            }
+        }
+        for i in self.invocations() {
+            if i.trigger == "schedule" || i.trigger == "continuation schedule" {
+                if let Outcome::Ok(_) = i.outcome {
+                    continue;
+                }
+            }
+            let outcome = match &i.outcome {
+                Outcome::Ok(v) => format!("ok {}", truncate(&v.to_string(), 300)),
+                Outcome::Error(e) => format!("ERROR {}", truncate(e, 400)),
+                Outcome::Killed => "KILLED".into(),
+                Outcome::TimedOut => "TIMED OUT".into(),
+            };
+            lines.push((
+                i.started,
+                format!("{} ({}, {:.1}s): {outcome}", i.function, i.trigger, i.ended - i.started),
+            ));
+        }
+        for n in self.notices().await {
+            lines.push((0.0, format!("notice: {}", n.subject)));
+        }
+        lines.sort_by(|a, b| a.0.total_cmp(&b.0));
+        lines
+            .iter()
+            .map(|(t, l)| format!("  {} {l}", if *t > 0.0 { at(*t) } else { "       -".into() }))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Night {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        s.to_string()
+    } else {
+        let mut end = n;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}...", &s[..end])
+    }
+}
+
+/// What Lambda hands the function for a queued event: an SNS envelope becomes the `Records`
+/// event of a subscribed function; EventBridge events and alarm Lambda-action payloads are
+/// passed as they are.
+fn lambda_event(body: Value) -> (String, Value) {
+    if body.get("Type").and_then(Value::as_str) == Some("Notification") {
+        let mut sns = body.clone();
+        if let Some(o) = sns.as_object_mut() {
+            if let Some(url) = o.remove("SigningCertURL") {
+                o.insert("SigningCertUrl".into(), url);
+            }
+            o.entry("MessageAttributes").or_insert(json!({}));
+        }
+        let topic = body.get("TopicArn").and_then(Value::as_str).unwrap_or_default();
+        return (
+            "SNS".into(),
+            json!({"Records": [{
+                "EventSource": "aws:sns", "EventVersion": "1.0",
+                "EventSubscriptionArn": format!("{topic}:drsim"), "Sns": sns
+            }]}),
+        );
+    }
+    if body.get("alarmData").is_some() {
+        return ("alarm Lambda action".into(), body);
+    }
+    let mut event = body;
+    if let Some(o) = event.as_object_mut() {
+        o.remove("ingestion-time");
+    }
+    ("EventBridge".into(), event)
+}
+
+/// Points `record` (CNAME) at `target`.
+pub async fn point(route53: &aws_sdk_route53::Client, zone: &str, record: &str, target: &str) {
+    use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+    let set = ResourceRecordSet::builder()
+        .name(record)
+        .r#type(RrType::Cname)
+        .ttl(30)
+        .resource_records(ResourceRecord::builder().value(target).build().unwrap())
+        .build()
+        .unwrap();
+    route53
+        .change_resource_record_sets()
+        .hosted_zone_id(zone)
+        .change_batch(
+            ChangeBatch::builder()
+                .changes(
+                    Change::builder()
+                        .action(ChangeAction::Upsert)
+                        .resource_record_set(set)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn health_check(route53: &aws_sdk_route53::Client, endpoint: &str) -> String {
+    use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType};
+    route53
+        .create_health_check()
+        .caller_reference(unique("hc"))
+        .health_check_config(
+            HealthCheckConfig::builder()
+                .fully_qualified_domain_name(endpoint)
+                .port(5432)
+                .r#type(HealthCheckType::Tcp)
+                .failure_threshold(3)
+                .request_interval(10)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .health_check()
+        .unwrap()
+        .id()
+        .to_string()
+}
+
+/// A failover's timeline in AWS time (seconds), measured from when the region went dark.
+#[derive(Debug, Clone, Default)]
+pub struct FailoverTimes {
+    /// Outage -> the alarm in ALARM (CloudWatch's evaluation of the shipped alarm).
+    pub detect: f64,
+    /// Alarm -> the promoter's decision (delivery, gates).
+    pub decide: f64,
+    /// Decision -> the standby promoted and available.
+    pub promote: f64,
+    /// Promoted -> the DNS change in sync.
+    pub dns: f64,
+    /// Outage -> DNS in sync: what the application saw.
+    pub rto: f64,
+    pub rto_budget: f64,
+    /// drpilot's estimate of the data lost, at its decision.
+    pub estimated_rpo: Option<f64>,
+    pub data_loss_limit: f64,
+}
+
+impl Night {
+    /// The failover of `db`, measured against the outage that began at `outage_at`.
+    pub async fn times(&self, db: &str, outage_at: f64) -> Option<FailoverTimes> {
+        let f = self.failover(db).await?;
+        let at = |t: chrono::DateTime<chrono::Utc>| t.timestamp_millis() as f64 / 1000.0;
+        let s = self.plan.scale;
+        let (promoted, in_sync) = (at(f.promoted_at?), at(f.dns_in_sync_at?));
+        let plan = &self.db(db).plan;
+        Some(FailoverTimes {
+            detect: s.aws(at(f.detected_at) - outage_at),
+            decide: s.aws(at(f.decided_at) - at(f.detected_at)),
+            promote: s.aws(promoted - at(f.decided_at)),
+            dns: s.aws(in_sync - promoted),
+            rto: s.aws(in_sync - outage_at),
+            rto_budget: plan.rto,
+            estimated_rpo: f.estimated_rpo_seconds.map(|e| s.aws(e)),
+            data_loss_limit: plan.max_data_loss,
+        })
+    }
+}
