@@ -2,6 +2,7 @@
 //! run on it as Lambda would run them, printed as a responder would want to read it.
 
 use crate::account::{instance_endpoint, Regions, Responders};
+use crate::night::{hosted_zone, point, Account, Db, DbPlan, Night, NightPlan, Scale};
 use crate::{function_binary, function_env, repo_path};
 use drpilot::copier::CopyReport;
 use drpilot::dashboard::Dashboard;
@@ -49,7 +50,8 @@ pub async fn run() -> Result<Outcome, String> {
     step(&format!("Seeding a two-region account: primary {SOURCE}, DR {DR}"));
     let r = Regions::new(SOURCE, DR).await;
     let key = r.dr_kms_key().await;
-    let responders = Responders::new(SOURCE, "drpilot-responders").await;
+    // the responders' topic lives in the DR region, as Terraform puts it: it must outlive the primary
+    let responders = Responders::new(DR, "drpilot-responders").await;
     r.create_instance("orders-db", true, &[("drpilot:copy", "true"), ("team", "payments")])
         .await;
     r.create_instance("reports-db", false, &[("drpilot:copy", "true")])
@@ -133,61 +135,102 @@ pub async fn run() -> Result<Outcome, String> {
     step("Warm standby: cross-region read replicas, and S3 assets backed up by s3-backup");
     r.create_replica("orders-db", "orders-db-dr").await;
     r.create_replica("reports-db", "reports-db-dr").await;
+    let scale = Scale(20);
+    // A batch job floods reports-db: its replica falls seven minutes behind (on the simulator's
+    // clock it gets there while the rest of the demo runs).
+    crate::sim::Simulator::connect()
+        .set_replication(
+            DR,
+            "reports-db-dr",
+            serde_json::json!({"lag_seconds": scale.real_secs(420.0)}),
+        )
+        .await;
     let state = "drpilot-state-dr";
     r.create_bucket(DR, state).await;
-    let resources = serde_json::json!([
-        {"name": "orders-db", "kind": "rds-replica", "replica": "orders-db-dr", "rpo_seconds": 60},
-        {"name": "reports-db", "kind": "rds-replica", "replica": "reports-db-dr", "rpo_seconds": 300},
-        {"name": "orders-db-copies", "kind": "snapshot", "db": "orders-db", "rpo_seconds": 86400},
-        {"name": "ledger-copies", "kind": "snapshot", "db": "ledger", "db_kind": "cluster", "rpo_seconds": 86400},
-        {"name": "shop-assets", "kind": "s3-backup", "backup": "shop-assets", "rpo_seconds": 21600}
-    ]);
+    // Replica budgets on the simulator's clock (AWS's divided by the scale): a minute, five.
+    let resources = vec![
+        serde_json::json!({"name": "orders-db", "kind": "rds-replica", "replica": "orders-db-dr", "rpo_seconds": scale.real_secs(60.0)}),
+        serde_json::json!({"name": "reports-db", "kind": "rds-replica", "replica": "reports-db-dr", "rpo_seconds": scale.real_secs(300.0)}),
+        serde_json::json!({"name": "orders-db-copies", "kind": "snapshot", "db": "orders-db", "rpo_seconds": 86400}),
+        serde_json::json!({"name": "ledger-copies", "kind": "snapshot", "db": "ledger", "db_kind": "cluster", "rpo_seconds": 86400}),
+        serde_json::json!({"name": "shop-assets", "kind": "s3-backup", "backup": "shop-assets", "rpo_seconds": 21600}),
+    ];
     let backups = serde_json::json!([{
         "name": "shop-assets", "source_bucket": "shop-assets", "dr_bucket": "shop-assets-dr",
         "kms_key_id": key, "storage_class": "STANDARD_IA", "retain_days": 35
     }])
     .to_string();
-    let settings = dashboard_settings(&resources, state, &responders.topic_arn, &backups)?;
+    let route53 = aws_sdk_route53::Client::new(&crate::sdk("us-east-1").await);
+    let zone = hosted_zone(&route53, "shop.example.com").await;
+    let primary = instance_endpoint(&r.rds_source, "orders-db").await;
+    point(&route53, &zone, "db.shop.example.com", &primary).await;
+    let orders = Db {
+        lag_resource: "orders-db".into(),
+        plan: DbPlan {
+            name: "orders".into(),
+            lag: 3.0,
+            // the data-loss limit: five minutes (the estimate includes the alarm's detection time)
+            max_data_loss: 300.0,
+            rto: 900.0,
+            rpo_budget: 60.0,
+            health_check: false,
+        },
+        primary: "orders-db".into(),
+        replica: "orders-db-dr".into(),
+        alarm: "drpilot-orders-primary-down".into(),
+        record: "db.shop.example.com".into(),
+        zone: zone.clone(),
+        primary_endpoint: primary.clone(),
+        health_check_id: None,
+    };
+    let settings = dashboard_settings(&resources, state, &responders.topic_arn, &backups, &zone, scale)?;
     let backup_ok = s3_backup(&r, &responders, state, &backups, &settings).await?;
-    step("Warm standby: the lag checker");
-    // moto reports no replication lag: put the ReplicaLag datapoints RDS would publish.
-    let cw = crate::account::Cloudwatch::new(DR).await;
-    let now = chrono::Utc::now();
-    cw.put(
-        "AWS/RDS",
-        "ReplicaLag",
-        ("DBInstanceIdentifier", "orders-db-dr"),
-        3.0,
-        now,
-    )
-    .await;
-    cw.put(
-        "AWS/RDS",
-        "ReplicaLag",
-        ("DBInstanceIdentifier", "reports-db-dr"),
-        420.0,
-        now,
-    )
-    .await;
-    println!("  orders-db-dr: ReplicaLag 3s; reports-db-dr: ReplicaLag 7m (a batch job is flooding it)");
-    println!("  s3://shop-assets: backed up above (its newest point in time is measured)");
+
+    step("Deploying drpilot's functions as infra/ would: the lag checker every minute, the primary-down alarm, the promoter on its EventBridge rule");
+    println!("  The simulator runs AWS's timeline 20 times faster (a one-minute period takes 3 s); drpilot's");
+    println!("  settings are scaled the same way. Replication: orders-db-dr 3s behind; reports-db-dr 7m behind");
+    println!("  (a batch job is flooding it). The lag checker's tables below are on that clock (budgets 3s and 15s");
+    println!("  are AWS's 1m and 5m); the failover's timeline is converted back to AWS time.");
+    let plan = NightPlan {
+        databases: vec![orders.plan.clone()],
+        ..NightPlan::new("demo", SOURCE, DR)
+    };
+    let account = Account {
+        r,
+        responders,
+        state_bucket: state.into(),
+        dbs: vec![orders],
+        resources: Some(resources.clone()),
+        route53,
+    };
+    let mut night = Night::deploy(plan, account).await;
+    night
+        .until("reports-db-dr is more than five minutes behind", 900.0, |n| {
+            Box::pin(async move {
+                let behind = n.sim.replication(DR, "reports-db-dr").await;
+                behind
+                    .replica
+                    .is_some_and(|r| n.plan.scale.aws(r.behind_seconds) > 330.0)
+            })
+        })
+        .await;
+    night.pass(120.0).await; // and RDS has reported it
     let lag_env = function_env(&[
         ("DRPILOT_SOURCE_REGION", SOURCE.into()),
         ("DRPILOT_DR_REGION", DR.into()),
-        ("DRPILOT_RESOURCES", resources.to_string()),
+        ("DRPILOT_RESOURCES", serde_json::Value::from(resources).to_string()),
         ("DRPILOT_STATE_BUCKET", state.into()),
-        ("DRPILOT_NOTIFY_TOPIC_ARN", responders.topic_arn.clone()),
+        ("DRPILOT_NOTIFY_TOPIC_ARN", night.responders.topic_arn.clone()),
         ("DRPILOT_S3_FORCE_PATH_STYLE", "true".into()),
+        ("DRPILOT_METRIC_PERIOD_SECONDS", scale.period().to_string()),
     ]);
-    step("lag-checker (events/lag-checker/schedule.json): recovery point vs RPO budget");
-    let lag: LagReport = invoke("lag-checker", &lag_env, "events/lag-checker/schedule.json")?;
+    step("lag-checker (events/lag-checker/operator-check.json): recovery point vs RPO budget");
+    let lag: LagReport = invoke("lag-checker", &lag_env, "events/lag-checker/operator-check.json")?;
     print!("{}", lag.table());
-    step("lag-checker again a moment later: the breach is still on, nobody is paged twice");
-    let again: LagReport = invoke("lag-checker", &lag_env, "events/lag-checker/operator-check.json")?;
-    println!("  notices sent by this run: {}", again.notices.len());
-    let notices = responders.received().await;
+    night.pass(120.0).await;
+    let notices = night.notices().await;
     step(&format!(
-        "Notices to responders from the lag checker: {}",
+        "Notices to responders from the lag checker, two scheduled minutes later: {} (one breach, one notice)",
         notices.len()
     ));
     for n in &notices {
@@ -202,12 +245,14 @@ pub async fn run() -> Result<Outcome, String> {
     step("DR dashboard (drpilot status), before");
     let dashboard_before = status(&settings)?;
 
-    let (failover_ok, failover) = simulate_failure(&r, &responders, state).await?;
+    let (failover_ok, failover) = simulate_failure(&night).await?;
 
+    step("lag-checker after the failover: orders-db-dr is a primary now, no longer a replica");
+    let after: LagReport = invoke("lag-checker", &lag_env, "events/lag-checker/operator-check.json")?;
+    print!("{}", after.table());
     step("DR dashboard (drpilot status), after the failover");
-    println!("(On AWS the next lag check would show orders-db BROKEN: its replica is now a primary. moto keeps the");
-    println!(" replica's source link after promotion, so that check is not re-run here.)");
     let dashboard_after = status(&settings)?;
+    night.end().await;
 
     let status = |name: &str| lag.resources.iter().find(|r| r.name == name).map(|r| r.status.as_str());
     let ok = first.is_success()
@@ -216,7 +261,6 @@ pub async fn run() -> Result<Outcome, String> {
         && status("orders-db") == Some("healthy")
         && status("reports-db") == Some("breached")
         && status("orders-db-copies") == Some("healthy")
-        && again.notices.is_empty()
         && notices.len() == 1
         && status("shop-assets") == Some("healthy")
         && backup_ok
@@ -229,21 +273,26 @@ pub async fn run() -> Result<Outcome, String> {
     })
 }
 
-/// The settings file Terraform's `dashboard_settings` output gives a user.
+/// The settings file Terraform's `dashboard_settings` output gives a user (on the scaled clock).
 fn dashboard_settings(
-    resources: &serde_json::Value,
+    resources: &[serde_json::Value],
     state: &str,
     topic: &str,
     backups: &str,
+    zone: &str,
+    scale: Scale,
 ) -> Result<std::path::PathBuf, String> {
     let databases = serde_json::json!([{
         "name": "orders", "kind": "rds-replica", "primary": "orders-db", "replica": "orders-db-dr",
-        "alarms": ["drpilot-orders-primary-down"], "lag_resource": "orders-db", "max_data_loss_seconds": 60,
-        "dns": {"zone_id": "Z-DEMO", "record_name": "db.shop.example.com"}
+        "alarms": ["drpilot-orders-primary-down"], "lag_resource": "orders-db",
+        "max_data_loss_seconds": scale.real_secs(300.0), "rto_seconds": scale.real_secs(900.0),
+        "dns": {"zone_id": zone, "record_name": "db.shop.example.com", "ttl": 30}
     }]);
+    let resources = serde_json::Value::from(resources.to_vec());
     let path = std::env::temp_dir().join(format!("drpilot-demo-{}.env", std::process::id()));
     let text = format!(
-        "DRPILOT_SOURCE_REGION={SOURCE}\nDRPILOT_DR_REGION={DR}\nDRPILOT_RESOURCES='{resources}'\nDRPILOT_DATABASES='{databases}'\nDRPILOT_STATE_BUCKET={state}\nDRPILOT_S3_FORCE_PATH_STYLE=true\nDRPILOT_NOTIFY_TOPIC_ARN={topic}\nDRPILOT_S3_BACKUPS='{backups}'\n"
+        "DRPILOT_SOURCE_REGION={SOURCE}\nDRPILOT_DR_REGION={DR}\nDRPILOT_RESOURCES='{resources}'\nDRPILOT_DATABASES='{databases}'\nDRPILOT_STATE_BUCKET={state}\nDRPILOT_S3_FORCE_PATH_STYLE=true\nDRPILOT_NOTIFY_TOPIC_ARN={topic}\nDRPILOT_S3_BACKUPS='{backups}'\nDRPILOT_METRIC_PERIOD_SECONDS={}\n",
+        scale.period()
     );
     std::fs::write(&path, text).map_err(|e| e.to_string())?;
     Ok(path)
@@ -424,172 +473,86 @@ fn status(settings: &std::path::Path) -> Result<Dashboard, String> {
     serde_json::from_slice(&run(true)?).map_err(|e| format!("drpilot status --json: {e}"))
 }
 
-/// The primary region loses orders-db: the alarm fires and the promoter runs, for real,
-/// against the emulator (two moto gaps bridged: see `crate::standins`).
-async fn simulate_failure(
-    r: &Regions,
-    responders: &Responders,
-    state: &str,
-) -> Result<(bool, Option<Failover>), String> {
-    use crate::standins::{AwsLikePromotion, CountingDns};
-    use drpilot::aws::{cloudwatch, rds, route53, s3, sns};
-    use drpilot::ports::Dns;
-    use drpilot::promoter::{Invocation, Promoter, PromoterPorts};
-
-    step("Route 53: db.shop.example.com -> orders-db (primary); alarm drpilot-orders-primary-down in us-west-2");
-    let r53 = aws_sdk_route53::Client::new(&crate::sdk("us-east-1").await);
-    let zone = r53
-        .create_hosted_zone()
-        .name("shop.example.com")
-        .caller_reference("drpilot-demo")
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .hosted_zone()
-        .map(|z| z.id().to_string())
-        .unwrap_or_default();
-    let primary = instance_endpoint(&r.rds_source, "orders-db").await;
-    let databases = serde_json::json!([{
-        "name": "orders", "kind": "rds-replica", "primary": "orders-db", "replica": "orders-db-dr",
-        "alarms": ["drpilot-orders-primary-down"], "lag_resource": "orders-db", "max_data_loss_seconds": 60,
-        "rto_seconds": 900, "dns": {"zone_id": zone, "record_name": "db.shop.example.com", "ttl": 30}
-    }]);
-    let cfg = drpilot::config::PromoterConfig::from_vars(&std::collections::HashMap::from([
-        ("DRPILOT_SOURCE_REGION", SOURCE),
-        ("DRPILOT_DR_REGION", DR),
-        ("DRPILOT_DATABASES", databases.to_string().as_str()),
-        ("DRPILOT_MODE", "automatic"),
-        ("DRPILOT_STATE_BUCKET", state),
-        ("DRPILOT_NOTIFY_TOPIC_ARN", responders.topic_arn.as_str()),
-        ("DRPILOT_S3_FORCE_PATH_STYLE", "true"),
-        ("DRPILOT_POLL_SECONDS", "1"),
-    ]))
-    .map_err(|e| e.to_string())?;
-    let sdk = &r.sdk_source;
-    let s3_dr = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(sdk)
-            .region(aws_sdk_s3::config::Region::new(DR))
-            .force_path_style(true)
-            .build(),
-    );
-    let ports = PromoterPorts {
-        alarms: cloudwatch::CloudWatchAlarms::new(sdk),
-        primary: rds::RdsPrimaryProbe::new(sdk, SOURCE),
-        health: route53::Route53::with_client(r53.clone()),
-        metrics: cloudwatch::CloudWatchMetrics::new(sdk, DR),
-        standby: AwsLikePromotion::new(rds::RdsStandby::new(r.rds_dr.clone()), 2),
-        dns: CountingDns::new(route53::Route53::with_client(r53.clone())),
-        state: s3::S3State::new(s3_dr, state),
-        notifier: sns::SnsNotifier::new(sdk, &responders.topic_arn, "drpilot.failover-promoter"),
+/// The primary region goes dark. CloudWatch (the simulator's) evaluates the primary-down
+/// alarm from what the lag checker publishes; EventBridge delivers the state change to the
+/// promoter, which decides, promotes and switches DNS, resumed by its continuation schedule.
+async fn simulate_failure(night: &Night) -> Result<(bool, Option<Failover>), String> {
+    step(&format!(
+        "FAILURE: {SOURCE} goes dark (every request to it fails); replication to {DR} breaks"
+    ));
+    let dark = night.region_goes_dark().await;
+    night
+        .until("orders failed over", 1800.0, |n| {
+            Box::pin(n.failover_completed("orders"))
+        })
+        .await;
+    let Some(f) = night.failover("orders").await else {
+        return Err("no failover was recorded".into());
     };
-    let dns = &cfg.databases[0].dns;
-    ports.dns.inner.point(dns, &primary).await.map_err(|e| e.to_string())?;
-    // The primary-health alarm as infra/alarms.tf defines it (DR region, ReplicationHealthy).
-    let cw = crate::account::Cloudwatch::new(DR).await;
-    cw.primary_down_alarm("drpilot-orders-primary-down").await;
-
-    step("FAILURE: orders-db stops in us-east-1; replication breaks; the primary-health alarm goes to ALARM");
-    r.rds_source
-        .stop_db_instance()
-        .db_instance_identifier("orders-db")
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    cw.0.set_alarm_state()
-        .alarm_name("drpilot-orders-primary-down")
-        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
-        .state_reason("Threshold Crossed: 3 out of the last 3 datapoints were less than the threshold (1.0).")
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut event: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_path("events/failover-promoter/alarm-eventbridge.json"))
-            .map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| e.to_string())?;
-    event["region"] = DR.into();
-    event["detail"]["state"]["timestamp"] = chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
-        .to_string()
-        .into();
-    let invocation = Invocation {
-        request_id: "demo-1".into(),
-        deadline: chrono::Utc::now() + chrono::Duration::minutes(15),
+    let Some(t) = night.times("orders", dark).await else {
+        return Err("the failover did not complete".into());
     };
-    let response = Promoter {
-        ports: &ports,
-        cfg: &cfg,
-        invocation,
-    }
-    .handle(event)
-    .await
-    .map_err(|e| e.to_string())?;
-
-    step("failover-promoter (events/failover-promoter/alarm-eventbridge.json)");
-    let status_invocation = Invocation {
-        request_id: "demo-2".into(),
-        deadline: chrono::Utc::now() + chrono::Duration::minutes(1),
-    };
-    let status = Promoter {
-        ports: &ports,
-        cfg: &cfg,
-        invocation: status_invocation,
-    }
-    .handle(serde_json::json!({"action": "status"}))
-    .await
-    .map_err(|e| e.to_string())?;
-    let record: drpilot::promoter::record::DbRecord =
-        serde_json::from_value(status["databases"][0]["record"].clone()).map_err(|e| e.to_string())?;
-    let Some(f) = record.current else {
-        return Err(format!("no failover recorded: {response}"));
-    };
-    println!(
-        "Failover {} ({}):",
-        f.id,
-        if f.completed_at.is_some() {
-            "completed"
-        } else {
-            "IN PROGRESS"
+    let h = |v: f64| drpilot::plan::lag::human_seconds(v.round());
+    step("The failover, in AWS time from the outage");
+    for c in night.sim.alarm_changes(DR, "drpilot-orders-primary-down").await {
+        if c.at > dark {
+            println!(
+                "  +{:>6}  alarm drpilot-orders-primary-down -> {}",
+                h(scale_of(night).aws(c.at - dark)),
+                c.state
+            );
         }
-    );
-    print!("{}", drpilot::promoter::notices::timeline(&f));
-    if let Some((decide, promote, dns_s, total)) = drpilot::promoter::notices::rto_components(&f) {
-        let h = drpilot::plan::lag::human_seconds;
-        println!(
-            "RTO {} = detect->decide {} + promote {} + DNS {}: {}   (emulator: AWS takes minutes to promote)",
-            h(total),
-            h(decide),
-            h(promote),
-            h(dns_s),
-            drpilot::promoter::notices::against_budget(total, cfg.databases[0].rto_seconds)
-        );
     }
     println!(
-        "RPO (last healthy lag): {}   data-loss limit 60s",
-        f.estimated_rpo_seconds
-            .map(drpilot::plan::lag::human_seconds)
-            .unwrap_or("?".into())
+        "  detect {} (the alarm: three broken one-minute periods) + decide {} + promote {} + DNS {}",
+        h(t.detect),
+        h(t.decide),
+        h(t.promote),
+        h(t.dns)
     );
-    let now_points = ports
-        .dns
-        .inner
-        .current(dns)
-        .await
-        .map_err(|e| e.to_string())?
-        .unwrap_or_default();
-    println!("db.shop.example.com -> {now_points}");
+    println!(
+        "  RTO {} against the budget {}: {}",
+        h(t.rto),
+        h(t.rto_budget),
+        if t.rto <= t.rto_budget { "within" } else { "OVER" }
+    );
+    let lost = night.data_lost("orders").await;
+    println!(
+        "  RPO: drpilot estimated {} (the last healthy lag plus the silence before the alarm), limit {};",
+        t.estimated_rpo.map(h).unwrap_or("?".into()),
+        h(t.data_loss_limit)
+    );
+    println!(
+        "       the writes actually lost, as the simulator counts them: {}",
+        h(lost)
+    );
+    println!("\n  The promoter's record (wall clock on the test bed):");
+    print!("{}", drpilot::promoter::notices::timeline(&f));
+    let now_points = night.dns("orders").await.unwrap_or_default();
+    println!("  db.shop.example.com -> {now_points}");
 
-    let notices = responders.received().await;
+    let notices = night.promoter_notices().await;
     step(&format!("Notices to responders from the promoter: {}", notices.len()));
     for n in &notices {
         println!("  [{}] {}", n.attribute("severity").unwrap_or("?"), n.subject);
     }
     if let Some(last) = notices.last() {
-        println!("\n  The last one, in full:\n{}", indent(&last.message));
+        println!(
+            "\n  The last one, in full (its durations are the test bed's):\n{}",
+            indent(&last.message)
+        );
     }
-    let replica = instance_endpoint(&r.rds_dr, "orders-db-dr").await;
-    let ok = f.completed_at.is_some() && now_points == replica && ports.standby.promotions() == 1 && notices.len() == 4;
+    let replica = night.replica_endpoint("orders").await;
+    let ok = f.completed_at.is_some()
+        && now_points == replica
+        && night.accepted("PromoteReadReplica", "orders").await == 1
+        && notices.len() == 4
+        && t.rto <= t.rto_budget;
     Ok((ok, Some(f)))
+}
+
+fn scale_of(night: &Night) -> Scale {
+    night.plan.scale
 }
 
 fn indent(text: &str) -> String {
