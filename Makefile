@@ -39,6 +39,7 @@ infra-check: $(INFRA_VENV)/.installed
 	$(INFRA_VENV)/bin/checkov -d infra --framework terraform --skip-download --quiet --compact
 
 test: venv lint infra-check build
+	PYTHONPATH=tests/emulator $(VENV)/bin/python -m unittest discover -s tests/emulator -p 'test_*.py'
 	$(WITH_SIM) cargo test --workspace
 
 demo: $(VENV)/.installed build

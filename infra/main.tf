@@ -20,10 +20,11 @@ locals {
     promoter = "${var.name_prefix}-failover-promoter"
     backup   = "${var.name_prefix}-s3-backup"
   }
-  # CloudWatch's standard resolution: the period of drpilot's metrics and alarms, and of the lag
-  # checker's schedule (EventBridge runs schedules at most once a minute). The functions derive
-  # every "one period" duration from it; only a test bed running AWS's timeline scaled down
-  # (tests/emulator/drsim) uses another value.
+  # CloudWatch's standard resolution: the period of drpilot's metrics and alarms. It must match
+  # the lag checker's schedule (rate(1 minute) in triggers.tf; EventBridge runs schedules at
+  # most once a minute), and AWS accepts nothing shorter for standard-resolution metrics. The
+  # functions derive every "one period" duration from it; only the test bed, running AWS's
+  # timeline scaled down (tests/emulator/drsim), uses another value.
   metric_period_seconds = 60
   # The primary-health alarm of each database: replication to its DR standby is broken.
   primary_down_alarms = { for d in var.databases : d.name => "${var.name_prefix}-${d.name}-primary-down" }

@@ -250,6 +250,14 @@ pub struct Invocation {
     pub outcome: Outcome,
 }
 
+/// An invocation in flight: its id, function, trigger, and how to kill it.
+struct Running {
+    id: u64,
+    function: String,
+    trigger: String,
+    kill: Arc<Notify>,
+}
+
 struct Function {
     env: BTreeMap<String, String>,
     timeout: Duration,
@@ -262,7 +270,7 @@ struct Function {
 struct Lambda {
     functions: BTreeMap<String, Function>,
     log: Mutex<Vec<Invocation>>,
-    running: Mutex<Vec<(u64, String, Arc<Notify>)>>,
+    running: Mutex<Vec<Running>>,
     ids: AtomicU64,
 }
 
@@ -273,7 +281,12 @@ impl Lambda {
         let started = unix_now();
         let id = self.ids.fetch_add(1, Ordering::SeqCst);
         let kill = Arc::new(Notify::new());
-        self.running.lock().unwrap().push((id, name.clone(), kill.clone()));
+        self.running.lock().unwrap().push(Running {
+            id,
+            function: name.clone(),
+            trigger: trigger.clone(),
+            kill: kill.clone(),
+        });
         let mut child = tokio::process::Command::new(function_binary(&name))
             .args([
                 "--event",
@@ -328,7 +341,7 @@ impl Lambda {
                 Outcome::TimedOut
             }
         };
-        self.running.lock().unwrap().retain(|(i, _, _)| *i != id);
+        self.running.lock().unwrap().retain(|r| r.id != id);
         let inv = Invocation {
             function: name,
             trigger,
@@ -344,12 +357,16 @@ impl Lambda {
         tokio::spawn(self.clone().invoke(name.into(), trigger.into(), event));
     }
 
-    /// SIGKILL every running invocation of `name` (a Lambda worker lost mid-flight).
+    /// SIGKILL every running invocation of `name` woken by an event (not by a schedule): a
+    /// Lambda worker lost mid-flight.
     fn kill(&self, name: &str) -> usize {
         let running = self.running.lock().unwrap();
-        let victims: Vec<_> = running.iter().filter(|(_, n, _)| n == name).collect();
-        for (_, _, k) in &victims {
-            k.notify_one();
+        let victims: Vec<_> = running
+            .iter()
+            .filter(|r| r.function == name && !r.trigger.contains("schedule"))
+            .collect();
+        for r in &victims {
+            r.kill.notify_one();
         }
         victims.len()
     }
@@ -377,6 +394,8 @@ pub struct Night {
     received: Mutex<Vec<Received>>,
     events: Mutex<Vec<(f64, String)>>,
     status_env: BTreeMap<String, String>,
+    faults: Arc<Mutex<Vec<u64>>>,
+    cleanup: Option<Cleanup>,
 }
 
 pub const PROMOTER: &str = "failover-promoter";
@@ -411,6 +430,9 @@ impl Night {
             )
             .await;
         }
+        // Route 53 (global): a change propagates to its servers within 60 s ("GetChange").
+        sim.configure("global", json!({"dns_propagation_seconds": scale.real_secs(60.0)}))
+            .await;
         for d in &account.dbs {
             sim.set_replication(
                 &plan.dr,
@@ -562,8 +584,16 @@ impl Night {
             received: Mutex::new(vec![]),
             events: Mutex::new(vec![]),
             status_env,
+            faults: Arc::new(Mutex::new(vec![])),
+            cleanup: None,
             plan,
         };
+        night.cleanup = Some(Cleanup {
+            source: night.plan.source.clone(),
+            dr: night.plan.dr.clone(),
+            alarms: night.dbs.iter().map(|d| d.alarm.clone()).collect(),
+            faults: night.faults.clone(),
+        });
         night.start_schedules();
         night.start_queue_poller(&promoter_name).await;
         // The lag checker has been publishing for a while before the alarms exist (a fresh
@@ -804,17 +834,28 @@ impl Night {
 
     /// Requests of `action` that AWS accepted, naming this database's instance or record.
     pub async fn accepted(&self, action: &str, db: &str) -> usize {
+        self.naming(action, db).await.iter().filter(|e| e.accepted()).count()
+    }
+
+    /// Requests of `action` that reached AWS naming this database's instance or record,
+    /// whatever AWS answered (AWS itself refuses a second promotion: counting only what it
+    /// accepted would hide a duplicate).
+    pub async fn requests(&self, action: &str, db: &str) -> usize {
+        self.naming(action, db).await.len()
+    }
+
+    async fn naming(&self, action: &str, db: &str) -> Vec<crate::sim::WireEntry> {
         let d = self.db(db);
         self.wire()
             .await
             .calls(action)
-            .filter(|e| e.accepted())
             .filter(|e| {
                 e.param("DBInstanceIdentifier") == Some(d.replica.as_str())
                     || e.param("Names")
                         .is_some_and(|n| n.split(',').any(|n| n.trim_end_matches('.') == d.record))
             })
-            .count()
+            .cloned()
+            .collect()
     }
 
     /// What responders got from drpilot's functions (not CloudWatch's own alarm notices).
@@ -826,6 +867,33 @@ impl Night {
             .filter(|n| n.attribute("source").is_some_and(|s| s.starts_with("drpilot")))
             .cloned()
             .collect()
+    }
+
+    /// The steps of the promoter's notices (`started`, `promoted`, ...), in the order
+    /// responders got them.
+    pub async fn promoter_steps(&self) -> Vec<String> {
+        self.promoter_notices()
+            .await
+            .iter()
+            .filter_map(|n| n.attribute("step").map(str::to_string))
+            .collect()
+    }
+
+    /// Waits (at most 30 minutes of AWS time) until the failover of `db` has completed and
+    /// the invocations running then have ended (the "completed" notice is sent after the
+    /// record says so).
+    pub async fn until_failed_over(&self, db: &str) {
+        self.until(&format!("{db} failed over"), minutes(30.0), |n| {
+            let db = db.to_string();
+            Box::pin(async move { n.failover_completed(&db).await })
+        })
+        .await;
+        let running: Vec<u64> = self.lambda.running.lock().unwrap().iter().map(|r| r.id).collect();
+        self.until("the invocations that completed it ended", minutes(20.0), |n| {
+            let running = running.clone();
+            Box::pin(async move { !n.lambda.running.lock().unwrap().iter().any(|r| running.contains(&r.id)) })
+        })
+        .await;
     }
 
     /// What responders got from the failover promoter.
@@ -890,6 +958,13 @@ impl Night {
             self.plan.name,
             self.story().await
         )
+    }
+
+    /// Injects a fault (see `Simulator::fault`), removed when the night ends.
+    pub async fn fault(&self, spec: Value) -> u64 {
+        let id = self.sim.fault(spec).await;
+        self.faults.lock().unwrap().push(id);
+        id
     }
 
     /// Invokes the promoter directly (an operator's command), waiting for its answer.
@@ -973,10 +1048,9 @@ impl Night {
         for t in self.tasks.drain(..) {
             t.abort();
         }
-        self.sim.region_returns(&self.plan.source).await;
-        // the simulator outlives the night: later tests in these regions get the defaults
-        self.sim.reset_region(&self.plan.source).await;
-        self.sim.reset_region(&self.plan.dr).await;
+        if let Some(c) = self.cleanup.take() {
+            c.run().await;
+        }
     }
 
     /// What happened, for a failing assertion: AWS time, from the night's start.
@@ -1028,6 +1102,41 @@ impl Drop for Night {
         for t in &self.tasks {
             t.abort();
         }
+        // A night that did not end (a failed assertion) still leaves the simulator as it
+        // found it, so that one failure does not become others in later tests.
+        if let Some(c) = self.cleanup.take() {
+            std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    rt.block_on(c.run());
+                }
+            })
+            .join()
+            .ok();
+        }
+    }
+}
+
+/// What a night changed in the simulator beyond its own resources.
+struct Cleanup {
+    source: String,
+    dr: String,
+    alarms: Vec<String>,
+    faults: Arc<Mutex<Vec<u64>>>,
+}
+
+impl Cleanup {
+    async fn run(self) {
+        let sim = Simulator::connect();
+        sim.region_returns(&self.source).await;
+        sim.reset_region(&self.source).await;
+        sim.reset_region(&self.dr).await;
+        let faults: Vec<u64> = self.faults.lock().unwrap().clone();
+        for id in faults {
+            sim.clear_fault(id).await;
+        }
+        // its alarms would go on being evaluated (and delivered) for the rest of the run
+        let cw = aws_sdk_cloudwatch::Client::new(&sdk(&self.dr).await);
+        let _ = cw.delete_alarms().set_alarm_names(Some(self.alarms)).send().await;
     }
 }
 

@@ -545,7 +545,7 @@ async fn simulate_failure(night: &Night) -> Result<(bool, Option<Failover>), Str
     let replica = night.replica_endpoint("orders").await;
     let ok = f.completed_at.is_some()
         && now_points == replica
-        && night.accepted("PromoteReadReplica", "orders").await == 1
+        && night.requests("PromoteReadReplica", "orders").await == 1
         && notices.len() == 4
         && t.rto <= t.rto_budget;
     Ok((ok, Some(f)))

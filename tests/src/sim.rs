@@ -109,6 +109,22 @@ pub struct CopiesInFlight {
     pub quota: u32,
 }
 
+/// A region's settings, reset when dropped.
+pub struct RegionSettings(String);
+
+impl Drop for RegionSettings {
+    fn drop(&mut self) {
+        let region = self.0.clone();
+        std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                rt.block_on(Simulator::connect().reset_region(&region));
+            }
+        })
+        .join()
+        .ok();
+    }
+}
+
 impl Default for Simulator {
     fn default() -> Self {
         Self::connect()
@@ -145,6 +161,13 @@ impl Simulator {
     pub async fn configure(&self, region: &str, settings: Value) -> Value {
         self.call(reqwest::Method::PUT, &format!("/regions/{region}"), Some(settings))
             .await
+    }
+
+    /// Like `configure`, for as long as the returned guard lives (dropped, even by a failing
+    /// test, the region gets the defaults back).
+    pub async fn configure_for(&self, region: &str, settings: Value) -> RegionSettings {
+        self.configure(region, settings).await;
+        RegionSettings(region.to_string())
     }
 
     /// Drops a region's settings: its models behave as the defaults say again.

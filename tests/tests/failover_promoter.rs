@@ -11,15 +11,6 @@ fn subjects(notices: &[drpilot_tests::account::Received]) -> Vec<String> {
     notices.iter().map(|n| n.subject.clone()).collect()
 }
 
-async fn steps(night: &Night) -> Vec<String> {
-    night
-        .promoter_notices()
-        .await
-        .iter()
-        .filter_map(|n| n.attribute("step").map(str::to_string))
-        .collect()
-}
-
 fn ok(outcome: Outcome) -> Value {
     match outcome {
         Outcome::Ok(v) => v,
@@ -34,15 +25,6 @@ fn error(outcome: Outcome) -> String {
     }
 }
 
-async fn failed_over(night: &Night, db: &str) {
-    night
-        .until(&format!("{db} failed over"), minutes(30.0), |n| {
-            let db = db.to_string();
-            Box::pin(async move { n.failover_completed(&db).await })
-        })
-        .await;
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_outage_promotes_once_switches_dns_and_tells_responders_at_every_step() {
     let plan = NightPlan::new("fo-every-step", "eu-west-3", "eu-north-1").database("orders", 4.0, minutes(5.0));
@@ -50,9 +32,9 @@ async fn an_outage_promotes_once_switches_dns_and_tells_responders_at_every_step
     let db = night.db("orders").clone();
     assert_eq!(night.dns("orders").await.as_deref(), Some(db.primary_endpoint.as_str()));
     night.region_goes_dark().await;
-    failed_over(&night, "orders").await;
+    night.until_failed_over("orders").await;
 
-    assert_eq!(night.accepted("PromoteReadReplica", "orders").await, 1);
+    assert_eq!(night.requests("PromoteReadReplica", "orders").await, 1);
     assert_eq!(night.accepted("ChangeResourceRecordSets", "orders").await, 1);
     assert_eq!(
         night.dns("orders").await,
@@ -115,7 +97,7 @@ async fn the_lag_gate_refuses_with_the_numbers_and_the_command_to_force_it() {
             Box::pin(async move { !n.promoter_notices().await.is_empty() })
         })
         .await;
-    assert_eq!(night.accepted("PromoteReadReplica", "orders").await, 0);
+    assert_eq!(night.requests("PromoteReadReplica", "orders").await, 0);
     let n = night.promoter_notices().await.remove(0);
     assert_eq!(n.subject, "drpilot: NOT failing over orders: lag failed");
     assert!(n.message.contains("[FAIL] lag: estimated data loss "), "{}", n.message);
@@ -136,7 +118,7 @@ async fn the_lag_gate_refuses_with_the_numbers_and_the_command_to_force_it() {
         json!({"action": "failover", "database": "orders", "force_data_loss": true, "reason": "accepting 10m of loss"});
     let response = ok(night.invoke_promoter(command).await);
     assert_eq!(response["completed"], true, "{response:#}");
-    assert_eq!(night.accepted("PromoteReadReplica", "orders").await, 1);
+    assert_eq!(night.requests("PromoteReadReplica", "orders").await, 1);
     assert_eq!(night.dns("orders").await, Some(night.replica_endpoint("orders").await));
     night.end().await;
 }
@@ -154,11 +136,10 @@ async fn a_failover_cut_off_by_its_deadline_and_a_failed_dns_call_resumes_with_n
     // ... and Route 53 refuses the first change of the zone.
     let zone = night.db("orders").zone.clone();
     night
-        .sim
         .fault(json!({"service": "route53", "action": "ChangeResourceRecordSets", "params": {"Id": zone}, "mode": "error", "status": 400, "code": "InvalidInput", "message": "injected", "count": 1}))
         .await;
     night.region_goes_dark().await;
-    failed_over(&night, "orders").await;
+    night.until_failed_over("orders").await;
     let runs = night.invocations();
     let cut_off = runs
         .iter()
@@ -171,10 +152,15 @@ async fn a_failover_cut_off_by_its_deadline_and_a_failed_dns_call_resumes_with_n
         night.story().await
     );
     assert!(failed >= 1, "a run failed on the DNS change:\n{}", night.story().await);
-    assert_eq!(night.accepted("PromoteReadReplica", "orders").await, 1, "promoted once");
+    assert_eq!(night.requests("PromoteReadReplica", "orders").await, 1, "promoted once");
     assert_eq!(night.accepted("ChangeResourceRecordSets", "orders").await, 1);
     assert_eq!(
-        steps(&night).await,
+        night.requests("ChangeResourceRecordSets", "orders").await,
+        2,
+        "the refused change, then one"
+    );
+    assert_eq!(
+        night.promoter_steps().await,
         ["started", "promoted", "dns", "completed"],
         "each notice once"
     );
@@ -186,7 +172,7 @@ async fn after_a_failover_no_automatic_one_until_acknowledged_and_cooled_down() 
     let plan = NightPlan::new("fo-ack", "ap-southeast-1", "ap-southeast-2").database("orders", 4.0, minutes(5.0));
     let mut night = Night::begin(plan).await;
     night.region_goes_dark().await;
-    failed_over(&night, "orders").await;
+    night.until_failed_over("orders").await;
     let before = night.promoter_notices().await.len();
 
     // The alarm flaps: a new episode. The failover was never acknowledged: refused.
@@ -233,7 +219,7 @@ async fn after_a_failover_no_automatic_one_until_acknowledged_and_cooled_down() 
         n.message
     );
     assert!(n.message.contains("(cooldown 3m)"), "{}", n.message); // an hour, scaled by 20
-    assert_eq!(night.accepted("PromoteReadReplica", "orders").await, 1);
+    assert_eq!(night.requests("PromoteReadReplica", "orders").await, 1);
     night.end().await;
 }
 
@@ -273,7 +259,7 @@ async fn unknown_alarms_ok_transitions_and_malformed_events_change_nothing() {
             .await,
     );
     assert!(e.contains("unknown database"), "{e}");
-    assert_eq!(night.accepted("PromoteReadReplica", "orders").await, 0);
+    assert_eq!(night.requests("PromoteReadReplica", "orders").await, 0);
     assert_eq!(night.accepted("ChangeResourceRecordSets", "orders").await, 0);
     assert!(night.promoter_notices().await.is_empty());
     assert!(
@@ -317,10 +303,10 @@ async fn a_confirmation_that_lags_the_alarm_is_picked_up_by_the_continuation() {
 
     // Then the region goes dark: the next tick confirms and fails over.
     night.region_goes_dark().await;
-    failed_over(&night, "orders").await;
-    assert_eq!(night.accepted("PromoteReadReplica", "orders").await, 1);
+    night.until_failed_over("orders").await;
+    assert_eq!(night.requests("PromoteReadReplica", "orders").await, 1);
     assert_eq!(
-        steps(&night).await,
+        night.promoter_steps().await,
         ["refused", "started", "promoted", "dns", "completed"]
     );
     night.end().await;
@@ -335,9 +321,9 @@ async fn a_promotion_that_takes_too_long_is_reported_once_and_still_completes() 
         .promoter_setting("DRPILOT_STUCK_AFTER_SECONDS", "1");
     let mut night = Night::begin(plan).await;
     night.region_goes_dark().await;
-    failed_over(&night, "orders").await;
+    night.until_failed_over("orders").await;
     assert_eq!(
-        steps(&night).await,
+        night.promoter_steps().await,
         ["started", "stuck", "promoted", "dns", "completed"]
     );
     let n = night.promoter_notices().await;
@@ -366,7 +352,7 @@ async fn a_drill_refuses_a_standby_not_tagged_for_its_plan_and_changes_nothing()
     night.tag_standby("orders", "q4-2026").await;
     let e = error(night.invoke_promoter(drill("yes")).await);
     assert!(e.contains("confirm it by naming the database"), "{e}");
-    assert_eq!(night.accepted("PromoteReadReplica", "orders").await, 0);
+    assert_eq!(night.requests("PromoteReadReplica", "orders").await, 0);
     assert_eq!(night.accepted("ChangeResourceRecordSets", "orders").await, 0);
     assert!(night.promoter_notices().await.is_empty());
     assert!(night.record("orders").await.current.is_none());
@@ -404,7 +390,7 @@ async fn a_drill_fails_over_a_tagged_standby_reports_each_step_and_shows_on_the_
         report["left_in"].as_str().unwrap().contains("is now the primary"),
         "{report:#}"
     );
-    assert_eq!(night.accepted("PromoteReadReplica", "orders").await, 1);
+    assert_eq!(night.requests("PromoteReadReplica", "orders").await, 1);
     assert_eq!(night.dns("orders").await, Some(night.replica_endpoint("orders").await));
     let last = night.promoter_notices().await.pop().unwrap();
     assert_eq!(last.subject, "drpilot DRILL PASS: orders (q4-2026)");
@@ -428,7 +414,7 @@ async fn a_drill_fails_over_a_tagged_standby_reports_each_step_and_shows_on_the_
     );
     assert_eq!(report["left_in"], "unchanged: the drill stopped before failing over");
     assert_eq!(
-        night.accepted("PromoteReadReplica", "orders").await,
+        night.requests("PromoteReadReplica", "orders").await,
         1,
         "no second promotion"
     );
@@ -445,11 +431,10 @@ async fn the_failover_completes_even_when_no_notice_can_be_sent() {
     let mut night = Night::begin(plan).await;
     // SNS refuses every publish to the responders' topic: recovery must not wait on notices.
     night
-        .sim
         .fault(json!({"service": "sns", "action": "Publish", "params": {"TopicArn": night.responders.topic_arn}, "mode": "error", "status": 404, "code": "NotFound", "message": "Topic does not exist"}))
         .await;
     night.region_goes_dark().await;
-    failed_over(&night, "orders").await;
+    night.until_failed_over("orders").await;
     let errors: Vec<String> = night
         .invocations()
         .into_iter()
@@ -465,7 +450,7 @@ async fn the_failover_completes_even_when_no_notice_can_be_sent() {
             .any(|e| e.contains("advanced, but 4 notice(s) could not be sent")),
         "{errors:#?}"
     );
-    assert_eq!(night.accepted("PromoteReadReplica", "orders").await, 1);
+    assert_eq!(night.requests("PromoteReadReplica", "orders").await, 1);
     assert_eq!(night.dns("orders").await, Some(night.replica_endpoint("orders").await));
     night.end().await;
 }

@@ -19,7 +19,7 @@ import json
 import uuid
 from collections import defaultdict
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from moto.cloudwatch.models import CloudWatchBackend, MetricAggregatedDatum, cloudwatch_backends
 from moto.events.models import _BASE_EVENT_MESSAGE, events_backends
@@ -93,6 +93,34 @@ class Index:
 INDEX = Index()
 
 
+def alarm_state(
+    values: list[float | None],
+    n: int,
+    m: int,
+    treat: str,
+    breaching: Callable[[float], bool],
+) -> tuple[str, int, int] | None:
+    """The state an alarm evaluates to, from the statistic of each period of its evaluation
+    range (newest first, None for a missing period): `EvaluationPeriods` n, `DatapointsToAlarm`
+    m. Returns (state, real datapoints evaluated, missing datapoints filled in), or None when
+    the state is kept. CloudWatch evaluates the n most recent real datapoints of the range when
+    there are that many, ignoring `TreatMissingData`; otherwise every real one, filling in as
+    few missing ones as it needs ("Configuring how CloudWatch alarms treat missing data")."""
+    real = [v for v in values if v is not None]
+    if len(real) >= n:
+        real, missing = real[:n], 0
+    else:
+        missing = n - len(real)
+    bad = sum(1 for v in real if breaching(v)) + (missing if treat == "breaching" else 0)
+    if bad >= m:
+        return "ALARM", len(real), missing
+    if missing and treat == "ignore":
+        return None  # "the current alarm state is maintained"
+    if not real and treat == "missing":
+        return "INSUFFICIENT_DATA", 0, missing
+    return "OK", len(real), missing
+
+
 def statistic(data: list[Any], stat: str) -> float | None:
     values = [d.value for d in data if not isinstance(d, MetricAggregatedDatum)]
     aggregated = [d for d in data if isinstance(d, MetricAggregatedDatum)]
@@ -137,6 +165,12 @@ class Alarms:
                 self.evaluate(region, alarm, boundary, t)
 
     def evaluate(self, region: str, alarm: Any, end: int, t: float) -> None:
+        """CloudWatch's evaluation ("Configuring how CloudWatch alarms treat missing data"): it
+        retrieves more periods than `EvaluationPeriods` (the evaluation range; its size is not
+        documented, here twice the periods). With at least N real datapoints in the range it
+        evaluates the N most recent of them and ignores `TreatMissingData`; with fewer, it fills
+        in as few missing datapoints as it needs, as `TreatMissingData` says, and evaluates those
+        with every real datapoint of the range."""
         period = int(alarm.period)
         n = int(alarm.evaluation_periods)
         m = int(alarm.datapoints_to_alarm or n)
@@ -144,26 +178,18 @@ class Alarms:
         breaches, compare_words = COMPARE.get(alarm.comparison_operator, (None, ""))
         if breaches is None:
             return
-        points = []  # newest first: (period start, value or None)
-        for i in range(n):
+        points = []  # the evaluation range, newest first: (period start, value or None)
+        for i in range(2 * n):
             start = end - (i + 1) * period
             data = [d for _, d in INDEX.between(region, key, start, start + period)]
             points.append((start, statistic(data, alarm.statistic)))
-        present = [(s, v) for s, v in points if v is not None]
         treat = alarm.treat_missing_data or "missing"
+        decided = alarm_state([v for _, v in points], n, m, treat, lambda v: breaches(v, alarm.threshold))
+        if decided is None or decided[0] == alarm.state_value:
+            return
+        state, present, missing = decided
+        present = [(s, v) for s, v in points if v is not None][:present]
         breaching_present = sum(1 for _, v in present if breaches(v, alarm.threshold))
-        missing = n - len(present)
-        breaching = breaching_present + (missing if treat == "breaching" else 0)
-        if breaching >= m:
-            state = "ALARM"
-        elif not present and treat == "missing":
-            state = "INSUFFICIENT_DATA"
-        elif not present and treat == "ignore":
-            return
-        else:
-            state = "OK"
-        if state == alarm.state_value:
-            return
         fmt = lambda s: datetime.fromtimestamp(s, tz=timezone.utc).strftime("%d/%m/%y %H:%M:%S")
         listed = ", ".join(f"{v} ({fmt(s)})" for s, v in present)
         if state == "INSUFFICIENT_DATA":
@@ -336,10 +362,9 @@ def install() -> None:
             key = series_key(metric["Namespace"], metric["MetricName"], metric.get("Dimensions", []))
             buckets: dict[int, list[Any]] = defaultdict(list)
             # moto's (and AWS's) buckets start at StartTime, one per period, up to EndTime
-            for t, d in INDEX.between(self.region_name, key, start, end + period):
-                i = int((t - start) // period)
-                if start + i * period <= end:
-                    buckets[i].append(d)
+            # as moto (and AWS): datapoints from StartTime (inclusive) to EndTime (exclusive)
+            for t, d in INDEX.between(self.region_name, key, start, end):
+                buckets[int((t - start) // period)].append(d)
             rows = sorted((i, statistic(data, stat["Stat"])) for i, data in buckets.items())
             rows = [(i, v) for i, v in rows if v is not None]
             if scan_by == "TimestampDescending":

@@ -33,7 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "copy_quota": 20,
     # FailoverGlobalCluster / SwitchoverGlobalCluster: `failing-over` / `switching-over` this long.
     "global_switch_seconds": 2.0,
-    # Route 53: a change is PENDING this long before INSYNC (AWS: usually within 60 s).
+    # Route 53: a change is PENDING this long before INSYNC (AWS: usually within 60 s). Route 53
+    # is global: its settings live under the region name "global".
     "dns_propagation_seconds": 0.0,
     # Replication: RDS publishes ReplicaLag / AuroraGlobalDB*Lag for replicas in this region
     # every `metric_period` seconds (AWS: every 60 s). Off by default: tests that put those
@@ -162,10 +163,11 @@ class Sim:
         return fault
 
     def take_fault(self, req: Request) -> Fault | None:
-        for fault in self.faults:
-            if fault.matches(req) and self.rng.random() < fault.probability:
-                fault.hits += 1
-                return fault
+        with self.lock:  # two requests at once must not both take a fault of count 1
+            for fault in self.faults:
+                if fault.matches(req) and self.rng.random() < fault.probability:
+                    fault.hits += 1
+                    return fault
         return None
 
     # -- the wire log ----------------------------------------------------------------------

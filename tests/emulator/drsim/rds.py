@@ -85,7 +85,8 @@ class Rds:
         self.followers: dict[tuple, Follower] = {}
         self.holds: dict[tuple, Hold] = {}
         self.promotions: dict[tuple, float] = {}  # replica -> when it becomes standalone
-        self.copies: dict[tuple, tuple[float, float, Any]] = {}  # (region, kind, id) -> (start, seconds, snapshot)
+        # (region, kind, id) -> (start, seconds, snapshot, cross-region)
+        self.copies: dict[tuple, tuple[float, float, Any, bool]] = {}
         self.max_in_flight: dict[str, int] = {}
         self.switches: dict[str, dict[str, Any]] = {}  # global cluster id -> switch in progress
         self.published: dict[str, int] = {}  # region -> last metric period boundary published
@@ -315,7 +316,8 @@ class Rds:
 
     # -- snapshot copies (patched CopyDBSnapshot / CopyDBClusterSnapshot) -------------------
     def in_flight(self, region: str) -> int:
-        return sum(1 for (r, _, _) in self.copies if r == region)
+        """Cross-region copies in progress into `region` (what the quota counts)."""
+        return sum(1 for (r, _, _), (_, _, _, cross) in self.copies.items() if r == region and cross)
 
     def copy(self, kind: str, backend: RDSBackend, source: str, target: str, start: Any) -> Any:
         region = backend.region_name
@@ -334,12 +336,18 @@ class Rds:
         if seconds > 0:
             snapshot.status = "pending"
             snapshot.percent_progress = 0
-            self.copies[(region, kind, target)] = (now(), seconds, snapshot)
+            self.copies[(region, kind, target)] = (now(), seconds, snapshot, cross_region)
             self.max_in_flight[region] = max(self.max_in_flight.get(region, 0), self.in_flight(region))
         return snapshot
 
     def tick_copies(self, t: float) -> None:
-        for key, (start, seconds, snapshot) in list(self.copies.items()):
+        for key, (start, seconds, snapshot, _) in list(self.copies.items()):
+            region, kind, ident = key
+            backend = rds_backends[ACCOUNT][region]
+            store = backend.database_snapshots if kind == "instance" else backend.cluster_snapshots
+            if store.get(ident) is not snapshot:
+                del self.copies[key]  # deleted while copying: no longer in flight
+                continue
             done = (t - start) / seconds
             if done >= 1:
                 snapshot.status = "available"
@@ -365,10 +373,11 @@ class Rds:
         if target.is_writer:
             raise RDSClientError("InvalidDBClusterStateFault", f"DBCluster {target_ref} is already the primary cluster of {ident}.")
         allow_loss = str(params.get("AllowDataLoss", "false")).lower() == "true"
-        if not switchover and not allow_loss and not str(params.get("Switchover", "false")).lower() == "true":
-            raise RDSClientError("InvalidParameterCombination", "Specify AllowDataLoss or Switchover.")
-        if str(params.get("Switchover", "false")).lower() == "true":
-            switchover = True
+        asked_switchover = str(params.get("Switchover", "false")).lower() == "true"
+        if allow_loss and (asked_switchover or switchover):
+            raise RDSClientError("InvalidParameterCombination", "AllowDataLoss and Switchover cannot both be specified.")
+        # FailoverGlobalCluster without AllowDataLoss is a switchover (no data lost)
+        switchover = switchover or not allow_loss
         writer = next((m for m in gc.members if m.is_writer), None)
         if switchover and (writer is None or SIM.dark(writer.region) is not None or any(m.status != "available" for m in gc.members)):
             # A switchover needs every member healthy (Aurora User Guide, "Performing
@@ -412,6 +421,9 @@ class Rds:
                     self.followers.setdefault(key, Follower()).applied = w.position
             for m in gc.members:
                 m.is_writer = m is target
+                if m is old and sw["switchover"]:
+                    # the old writer follows the new one: a replica again, applying from zero
+                    self.followers[("cluster", m.region, m.db_cluster_identifier)] = Follower(lag=f_lag(self, key))
             gc.status = "available"
             gc.failover_state = None
             # the new writer starts its own write position; the old one follows it (switchover)
@@ -455,6 +467,11 @@ class Rds:
                 "behind_seconds": max(0.0, (pw.last_write_at or 0) - at) if at is not None else 0.0,
             }
         return out
+
+
+def f_lag(rds: "Rds", key: tuple) -> float:
+    f = rds.followers.get(key)
+    return f.lag if f is not None else 1.0
 
 
 RDS = Rds()

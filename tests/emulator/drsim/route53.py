@@ -70,7 +70,7 @@ def install() -> None:
         info = result.result["ChangeInfo"]  # type: ignore[index]
         change_id = "C" + uuid.uuid4().hex[:13].upper()
         info["Id"] = f"/change/{change_id}"
-        seconds = float(SIM.cfg("us-east-1", "dns_propagation_seconds"))
+        seconds = float(SIM.cfg("global", "dns_propagation_seconds"))
         CHECKERS.changes[change_id] = now() + seconds
         info["Status"] = "PENDING" if seconds > 0 else "INSYNC"
         return result
