@@ -195,3 +195,34 @@ pub async fn killed_mid_failover() -> Measured {
     night.end().await;
     m
 }
+
+/// The same outage for an Aurora global database. The secondary's lag metrics go silent rather
+/// than reporting -1, so the lag checker calls replication broken only when its newest datapoint
+/// is older than the window (five periods); the alarm's three periods come after that. The
+/// promoter fails the global database over once (`FailoverGlobalCluster`, data loss allowed)
+/// and points DNS at the new writer.
+pub async fn aurora_outage() -> Measured {
+    let plan = NightPlan::new("aurora", "eu-west-3", "eu-north-1").aurora("ledger", 1.0, minutes(10.0));
+    let mut night = Night::begin(plan).await;
+    let dark = night.region_goes_dark().await;
+    night.until_failed_over("ledger").await;
+    assert_eq!(
+        night.requests("FailoverGlobalCluster", "ledger").await,
+        1,
+        "one failover"
+    );
+    assert_eq!(
+        night.requests("SwitchoverGlobalCluster", "ledger").await,
+        0,
+        "not a switchover"
+    );
+    assert_eq!(night.accepted("ChangeResourceRecordSets", "ledger").await, 1);
+    assert_eq!(night.dns("ledger").await, Some(night.replica_endpoint("ledger").await));
+    assert_eq!(
+        night.promoter_steps().await,
+        ["started", "promoted", "dns", "completed"]
+    );
+    let m = measured(&night, "ledger", dark, true).await;
+    night.end().await;
+    m
+}

@@ -68,6 +68,9 @@ const SCENARIOS: &[Scenario] = &[
     ("copies-pending-queue-and-20-in-flight", || {
         Box::pin(copies::pending_copies())
     }),
+    ("aurora-global-outage-fails-over-once", || {
+        Box::pin(failover::aurora_outage())
+    }),
 ];
 
 #[tokio::main(flavor = "multi_thread")]

@@ -427,6 +427,49 @@ impl Regions {
     }
 }
 
+impl Regions {
+    /// An Aurora global database: its primary cluster in the source region, a secondary cluster
+    /// in the DR region.
+    pub async fn create_global_database(&self, global: &str, primary: &str, secondary: &str) {
+        self.rds_source
+            .create_global_cluster()
+            .global_cluster_identifier(global)
+            .engine("aurora-postgresql")
+            .send()
+            .await
+            .unwrap();
+        self.rds_source
+            .create_db_cluster()
+            .db_cluster_identifier(primary)
+            .engine("aurora-postgresql")
+            .master_username("app")
+            .master_user_password("correct-horse-battery")
+            .global_cluster_identifier(global)
+            .send()
+            .await
+            .unwrap();
+        self.rds_dr
+            .create_db_cluster()
+            .db_cluster_identifier(secondary)
+            .engine("aurora-postgresql")
+            .global_cluster_identifier(global)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// The writer endpoint of a DB cluster.
+pub async fn cluster_endpoint(rds: &aws_sdk_rds::Client, id: &str) -> String {
+    let out = rds
+        .describe_db_clusters()
+        .db_cluster_identifier(id)
+        .send()
+        .await
+        .unwrap();
+    out.db_clusters()[0].endpoint().unwrap().to_string()
+}
+
 /// The address of a DB instance's endpoint.
 pub async fn instance_endpoint(rds: &aws_sdk_rds::Client, id: &str) -> String {
     let out = rds

@@ -72,6 +72,9 @@ pub struct DbPlan {
     pub rpo_budget: f64,
     /// A Route 53 health check of the primary's endpoint (the checker quorum).
     pub health_check: bool,
+    /// An Aurora global database (primary cluster, secondary cluster) instead of an RDS
+    /// instance and its cross-region read replica.
+    pub aurora: bool,
 }
 
 /// What the night looks like before anything goes wrong.
@@ -122,7 +125,17 @@ impl NightPlan {
             rto: minutes(15.0),
             rpo_budget: 60.0,
             health_check: false,
+            aurora: false,
         });
+        self
+    }
+
+    /// An Aurora global database, its secondary cluster `lag` AWS seconds behind.
+    pub fn aurora(mut self, name: &str, lag: f64, max_data_loss: f64) -> Self {
+        self = self.database(name, lag, max_data_loss);
+        if let Some(d) = self.databases.last_mut() {
+            d.aurora = true;
+        }
         self
     }
 
@@ -146,6 +159,8 @@ impl NightPlan {
 #[derive(Debug, Clone)]
 pub struct Db {
     pub plan: DbPlan,
+    /// The Aurora global cluster (`plan.aurora`); `primary` and `replica` are then clusters.
+    pub global_cluster: Option<String>,
     /// The lag checker's resource for this database (the alarm's `Resource` dimension).
     pub lag_resource: String,
     pub primary: String,
@@ -183,9 +198,19 @@ impl Account {
         let mut dbs = Vec::new();
         for p in &plan.databases {
             let (primary, replica) = (unique(&p.name), unique(&format!("{}-dr", p.name)));
-            r.create_instance(&primary, false, &[]).await;
-            r.create_replica(&primary, &replica).await;
-            let primary_endpoint = instance_endpoint(&r.rds_source, &primary).await;
+            let global_cluster = if p.aurora {
+                let global = unique(&format!("{}-global", p.name));
+                r.create_global_database(&global, &primary, &replica).await;
+                Some(global)
+            } else {
+                r.create_instance(&primary, false, &[]).await;
+                r.create_replica(&primary, &replica).await;
+                None
+            };
+            let primary_endpoint = match &global_cluster {
+                Some(_) => crate::account::cluster_endpoint(&r.rds_source, &primary).await,
+                None => instance_endpoint(&r.rds_source, &primary).await,
+            };
             let record = format!("{}.{domain}", p.name);
             point(&route53, &zone, &record, &primary_endpoint).await;
             let health_check_id = if p.health_check {
@@ -195,6 +220,7 @@ impl Account {
             };
             dbs.push(Db {
                 plan: p.clone(),
+                global_cluster,
                 lag_resource: p.name.clone(),
                 alarm: unique(&format!("{}-primary-down", p.name)),
                 primary,
@@ -230,6 +256,17 @@ pub async fn hosted_zone(route53: &aws_sdk_route53::Client, domain: &str) -> Str
         .id()
         .trim_start_matches("/hostedzone/")
         .to_string()
+}
+
+impl Db {
+    /// `instances` or `clusters`, as the simulator's control API names them.
+    pub fn kind(&self) -> &'static str {
+        if self.global_cluster.is_some() {
+            "clusters"
+        } else {
+            "instances"
+        }
+    }
 }
 
 /// How an invocation ended.
@@ -424,6 +461,8 @@ impl Night {
                     "metric_period": period,
                     "promotion_seconds": scale.real_secs(plan.promotion),
                     "reboot_seconds": scale.real_secs(minutes(2.0)),
+                    // Aurora: a managed failover or switchover takes a minute or two
+                    "global_switch_seconds": scale.real_secs(minutes(2.0)),
                     "alarm_evaluation": true,
                     "deliveries": {"eventbridge": eb, "sns": sns_times, "lambda": lambda_times},
                 }),
@@ -434,8 +473,9 @@ impl Night {
         sim.configure("global", json!({"dns_propagation_seconds": scale.real_secs(60.0)}))
             .await;
         for d in &account.dbs {
-            sim.set_replication(
+            sim.set_replication_of(
                 &plan.dr,
+                d.kind(),
                 &d.replica,
                 json!({"lag_seconds": scale.real_secs(d.plan.lag)}),
             )
@@ -498,21 +538,33 @@ impl Night {
         };
         let resources = resources.unwrap_or_else(|| {
             dbs.iter()
-                .map(|d| json!({"name": d.plan.name, "kind": "rds-replica", "replica": d.replica, "rpo_seconds": scale.real_secs(d.plan.rpo_budget)}))
+                .map(|d| {
+                    let rpo = scale.real_secs(d.plan.rpo_budget);
+                    match &d.global_cluster {
+                        Some(_) => json!({"name": d.plan.name, "kind": "aurora-global", "cluster": d.replica, "rpo_seconds": rpo}),
+                        None => json!({"name": d.plan.name, "kind": "rds-replica", "replica": d.replica, "rpo_seconds": rpo}),
+                    }
+                })
                 .collect()
         });
         let databases: Vec<Value> = dbs
             .iter()
             .map(|d| {
                 let mut v = json!({
-                    "name": d.plan.name, "kind": "rds-replica", "primary": d.primary, "replica": d.replica,
-                    "alarms": [d.alarm], "lag_resource": d.lag_resource,
+                    "name": d.plan.name, "alarms": [d.alarm], "lag_resource": d.lag_resource,
                     "max_data_loss_seconds": scale.real_secs(d.plan.max_data_loss),
                     "rto_seconds": scale.real_secs(d.plan.rto),
                     "dns": {"zone_id": d.zone, "record_name": d.record, "ttl": 30}
                 });
                 if let Some(id) = &d.health_check_id {
                     v["health_check_id"] = id.clone().into();
+                }
+                let standby = match &d.global_cluster {
+                    Some(g) => json!({"kind": "aurora-global", "global_cluster": g, "primary_cluster": d.primary, "secondary_cluster": d.replica}),
+                    None => json!({"kind": "rds-replica", "primary": d.primary, "replica": d.replica}),
+                };
+                for (k, val) in standby.as_object().into_iter().flatten() {
+                    v[k] = val.clone();
                 }
                 v
             })
@@ -851,6 +903,9 @@ impl Night {
             .calls(action)
             .filter(|e| {
                 e.param("DBInstanceIdentifier") == Some(d.replica.as_str())
+                    || d.global_cluster
+                        .as_deref()
+                        .is_some_and(|g| e.param("GlobalClusterIdentifier") == Some(g))
                     || e.param("Names")
                         .is_some_and(|n| n.split(',').any(|n| n.trim_end_matches('.') == d.record))
             })
@@ -923,14 +978,19 @@ impl Night {
     }
 
     pub async fn replica_endpoint(&self, db: &str) -> String {
-        instance_endpoint(&self.r.rds_dr, &self.db(db).replica).await
+        let d = self.db(db);
+        match d.global_cluster {
+            Some(_) => crate::account::cluster_endpoint(&self.r.rds_dr, &d.replica).await,
+            None => instance_endpoint(&self.r.rds_dr, &d.replica).await,
+        }
     }
 
     /// Data a failover to the replica loses (AWS seconds of the primary's writing), as the
     /// simulator's replication model measures it: the primary's last write position minus
     /// the promoted replica's.
     pub async fn data_lost(&self, db: &str) -> f64 {
-        let rep = self.sim.replication(&self.plan.dr, &self.db(db).replica).await;
+        let d = self.db(db);
+        let rep = self.sim.replication_of(&self.plan.dr, d.kind(), &d.replica).await;
         self.plan
             .scale
             .aws(rep.replica.map(|r| r.behind_seconds).unwrap_or(0.0))
@@ -1105,13 +1165,7 @@ impl Drop for Night {
         // A night that did not end (a failed assertion) still leaves the simulator as it
         // found it, so that one failure does not become others in later tests.
         if let Some(c) = self.cleanup.take() {
-            std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    rt.block_on(c.run());
-                }
-            })
-            .join()
-            .ok();
+            crate::sim::blocking(move |_| c.run());
         }
     }
 }

@@ -165,6 +165,7 @@ pub async fn run() -> Result<Outcome, String> {
     let primary = instance_endpoint(&r.rds_source, "orders-db").await;
     point(&route53, &zone, "db.shop.example.com", &primary).await;
     let orders = Db {
+        global_cluster: None,
         lag_resource: "orders-db".into(),
         plan: DbPlan {
             name: "orders".into(),
@@ -174,6 +175,7 @@ pub async fn run() -> Result<Outcome, String> {
             rto: 900.0,
             rpo_budget: 60.0,
             health_check: false,
+            aurora: false,
         },
         primary: "orders-db".into(),
         replica: "orders-db-dr".into(),

@@ -112,16 +112,36 @@ pub struct CopiesInFlight {
 /// A region's settings, reset when dropped.
 pub struct RegionSettings(String);
 
+/// A dark region, back when dropped.
+pub struct DarkRegion(String);
+
+/// Runs `f` on the simulator from a thread of its own: usable in `Drop`, also while a failed
+/// assertion unwinds.
+pub(crate) fn blocking<F, Fut>(f: F)
+where
+    F: FnOnce(Simulator) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            rt.block_on(f(Simulator::connect()));
+        }
+    })
+    .join()
+    .ok();
+}
+
 impl Drop for RegionSettings {
     fn drop(&mut self) {
         let region = self.0.clone();
-        std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                rt.block_on(Simulator::connect().reset_region(&region));
-            }
-        })
-        .join()
-        .ok();
+        blocking(|sim| async move { sim.reset_region(&region).await });
+    }
+}
+
+impl Drop for DarkRegion {
+    fn drop(&mut self) {
+        let region = self.0.clone();
+        blocking(|sim| async move { sim.region_returns(&region).await });
     }
 }
 
@@ -189,6 +209,12 @@ impl Simulator {
             .await;
     }
 
+    /// Like `region_goes_dark`, for as long as the returned guard lives.
+    pub async fn dark_while(&self, region: &str, outage: Outage) -> DarkRegion {
+        self.region_goes_dark(region, outage, false).await;
+        DarkRegion(region.to_string())
+    }
+
     pub async fn region_returns(&self, region: &str) {
         self.call(reqwest::Method::DELETE, &format!("/outages/{region}"), None)
             .await;
@@ -236,10 +262,15 @@ impl Simulator {
 
     /// `{"write_rate": w}` for a primary; `{"lag_seconds": s, "broken": b}` for a replica.
     pub async fn set_replication(&self, region: &str, instance: &str, settings: Value) -> Replication {
+        self.set_replication_of(region, "instances", instance, settings).await
+    }
+
+    /// The same for `kind` `instances` or `clusters` (an Aurora global database's members).
+    pub async fn set_replication_of(&self, region: &str, kind: &str, id: &str, settings: Value) -> Replication {
         let v = self
             .call(
                 reqwest::Method::PUT,
-                &format!("/rds/{region}/instances/{instance}/replication"),
+                &format!("/rds/{region}/{kind}/{id}/replication"),
                 Some(settings),
             )
             .await;
@@ -247,10 +278,14 @@ impl Simulator {
     }
 
     pub async fn replication(&self, region: &str, instance: &str) -> Replication {
+        self.replication_of(region, "instances", instance).await
+    }
+
+    pub async fn replication_of(&self, region: &str, kind: &str, id: &str) -> Replication {
         let v = self
             .call(
                 reqwest::Method::GET,
-                &format!("/rds/{region}/instances/{instance}/replication"),
+                &format!("/rds/{region}/{kind}/{id}/replication"),
                 None,
             )
             .await;
