@@ -1267,7 +1267,8 @@ pub async fn point(route53: &aws_sdk_route53::Client, zone: &str, record: &str, 
         .unwrap();
 }
 
-async fn health_check(route53: &aws_sdk_route53::Client, endpoint: &str) -> String {
+/// A Route 53 TCP health check of `endpoint`; returns its id.
+pub async fn health_check(route53: &aws_sdk_route53::Client, endpoint: &str) -> String {
     use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType};
     route53
         .create_health_check()

@@ -7,6 +7,7 @@ use drpilot::config::Standby;
 use drpilot::plan::promotion::PrimaryView;
 use drpilot::ports::{HealthChecks, MetricId, Metrics, PrimaryProbe, StandbyControl};
 use drpilot_tests::account::{instance_endpoint, Regions};
+use drpilot_tests::night::health_check;
 use drpilot_tests::sim::{Outage, RegionSettings, Simulator};
 use drpilot_tests::{sdk, unique};
 use serde_json::json;
@@ -131,24 +132,7 @@ async fn a_dark_region_does_not_answer_the_primary_probe_and_fails_its_health_ch
     let probe = rds::RdsPrimaryProbe::new(&sdk(dr).await, source);
     let route53 = route53::Route53::new(&sdk(dr).await);
     let endpoint = instance_endpoint(&r.rds_source, names(&standby).0).await;
-    let hc = aws_sdk_route53::Client::new(&sdk("us-east-1").await)
-        .create_health_check()
-        .caller_reference(unique("hc"))
-        .health_check_config(
-            aws_sdk_route53::types::HealthCheckConfig::builder()
-                .fully_qualified_domain_name(&endpoint)
-                .port(5432)
-                .r#type(aws_sdk_route53::types::HealthCheckType::Tcp)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .health_check()
-        .unwrap()
-        .id()
-        .to_string();
+    let hc = health_check(&aws_sdk_route53::Client::new(&sdk("us-east-1").await), &endpoint).await;
     assert_eq!(probe.primary(&standby).await, PrimaryView::Available);
     let healthy = route53.checkers(&hc).await.unwrap();
     assert_eq!((healthy.failing, healthy.total), (0, 8));
