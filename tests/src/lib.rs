@@ -76,6 +76,13 @@ pub fn repo_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
 }
 
+/// A sample event from `events/` (e.g. `"lag-checker/schedule.json"`), parsed.
+pub fn sample_event(name: &str) -> serde_json::Value {
+    let path = repo_path(&format!("events/{name}"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// Environment for running a function binary against the emulator.
 pub fn function_env(settings: &[(&str, String)]) -> BTreeMap<String, String> {
     let mut env: BTreeMap<String, String> = [

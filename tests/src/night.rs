@@ -11,6 +11,7 @@
 use crate::account::{instance_endpoint, Received, Regions, Responders};
 use crate::sim::{Outage, Simulator, Wire};
 use crate::{function_binary, function_env, sdk, unique};
+use drpilot::ports::Dns;
 use drpilot::promoter::record::{DbRecord, Failover};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -678,14 +679,8 @@ impl Night {
         let lambda = self.lambda.clone();
         let stop = self.stop.clone();
         let period = f64::from(self.plan.scale.period());
-        let schedule = |f: &str| -> Value {
-            serde_json::from_str(
-                &std::fs::read_to_string(crate::repo_path(&format!("events/{f}"))).expect("sample event"),
-            )
-            .expect("sample event JSON")
-        };
-        let lag_event = schedule("lag-checker/schedule.json");
-        let continue_event = schedule("failover-promoter/continue-schedule.json");
+        let lag_event = crate::sample_event("lag-checker/schedule.json");
+        let continue_event = crate::sample_event("failover-promoter/continue-schedule.json");
         self.tasks.push(tokio::spawn(async move {
             // EventBridge schedules fire at the start of each period (rate(1 minute)).
             while !stop.load(Ordering::SeqCst) {
@@ -792,11 +787,6 @@ impl Night {
             .iter()
             .find(|d| d.plan.name == name)
             .unwrap_or_else(|| panic!("no database {name} tonight"))
-    }
-
-    /// AWS seconds since the night began.
-    pub fn t(&self) -> f64 {
-        self.plan.scale.aws(unix_now() - self.t0)
     }
 
     fn note(&self, what: String) {
@@ -961,20 +951,10 @@ impl Night {
     /// Where the DNS record points now.
     pub async fn dns(&self, db: &str) -> Option<String> {
         let d = self.db(db);
-        let out = self
-            .route53
-            .list_resource_record_sets()
-            .hosted_zone_id(&d.zone)
-            .start_record_name(&d.record)
-            .max_items(1)
-            .send()
+        drpilot::aws::route53::Route53::with_client(self.route53.clone())
+            .current(&dns_spec(&d.zone, &d.record))
             .await
-            .ok()?;
-        out.resource_record_sets()
-            .iter()
-            .find(|r| r.name().trim_end_matches('.') == d.record)
-            .and_then(|r| r.resource_records().first())
-            .map(|r| r.value().to_string())
+            .expect("read the record")
     }
 
     pub async fn replica_endpoint(&self, db: &str) -> String {
@@ -1027,18 +1007,18 @@ impl Night {
         id
     }
 
-    /// Invokes the promoter directly (an operator's command), waiting for its answer.
-    pub async fn invoke_promoter(&self, event: Value) -> Outcome {
+    /// Invokes one of the night's functions directly (an operator's command), waiting for
+    /// its answer.
+    pub async fn invoke(&self, function: &str, event: Value) -> Outcome {
         self.lambda
             .clone()
-            .invoke(PROMOTER.into(), "operator".into(), event)
+            .invoke(function.into(), "operator".into(), event)
             .await
             .outcome
     }
 
-    /// Delivers `event` to the promoter as an asynchronous invocation would.
-    pub fn deliver(&self, trigger: &str, event: Value) {
-        self.lambda.spawn(PROMOTER, trigger, event);
+    pub async fn invoke_promoter(&self, event: Value) -> Outcome {
+        self.invoke(PROMOTER, event).await
     }
 
     /// `drpilot status --json`, as a responder runs it with Terraform's dashboard settings.
@@ -1237,34 +1217,22 @@ fn lambda_event(body: Value) -> (String, Value) {
     ("EventBridge".into(), event)
 }
 
-/// Points `record` (CNAME) at `target`.
+/// The app's record as the promoter's settings name it (a CNAME, TTL 30).
+fn dns_spec(zone: &str, record: &str) -> drpilot::config::DnsSpec {
+    drpilot::config::DnsSpec {
+        zone_id: zone.to_string(),
+        record_name: record.to_string(),
+        record_type: "CNAME".into(),
+        ttl: 30,
+    }
+}
+
+/// Points `record` at `target`, through drpilot's own Route 53 adapter.
 pub async fn point(route53: &aws_sdk_route53::Client, zone: &str, record: &str, target: &str) {
-    use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
-    let set = ResourceRecordSet::builder()
-        .name(record)
-        .r#type(RrType::Cname)
-        .ttl(30)
-        .resource_records(ResourceRecord::builder().value(target).build().unwrap())
-        .build()
-        .unwrap();
-    route53
-        .change_resource_record_sets()
-        .hosted_zone_id(zone)
-        .change_batch(
-            ChangeBatch::builder()
-                .changes(
-                    Change::builder()
-                        .action(ChangeAction::Upsert)
-                        .resource_record_set(set)
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
+    drpilot::aws::route53::Route53::with_client(route53.clone())
+        .point(&dns_spec(zone, record), target)
         .await
-        .unwrap();
+        .expect("point the record");
 }
 
 /// A Route 53 TCP health check of `endpoint`; returns its id.

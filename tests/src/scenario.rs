@@ -44,6 +44,17 @@ fn invoke<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(&out.stdout).map_err(|e| format!("unexpected response: {e}"))
 }
 
+/// The deployed lag checker, run now on an operator's `{"action": "check"}`.
+async fn lag_check(night: &Night) -> Result<LagReport, String> {
+    let event = crate::sample_event("lag-checker/operator-check.json");
+    match night.invoke(crate::night::LAG_CHECKER, event).await {
+        crate::night::Outcome::Ok(report) => {
+            serde_json::from_value(report).map_err(|e| format!("unexpected lag-checker response: {e}"))
+        }
+        other => Err(format!("lag-checker failed: {other:?}")),
+    }
+}
+
 /// The whole DR loop on the emulator: seed a two-region account, copy snapshots, check lag,
 /// show the dashboard, lose the primary, fail over, show the timeline and the dashboard again.
 pub async fn run() -> Result<Outcome, String> {
@@ -202,7 +213,7 @@ pub async fn run() -> Result<Outcome, String> {
         responders,
         state_bucket: state.into(),
         dbs: vec![orders],
-        resources: Some(resources.clone()),
+        resources: Some(resources),
         route53,
     };
     let mut night = Night::deploy(plan, account).await;
@@ -217,17 +228,8 @@ pub async fn run() -> Result<Outcome, String> {
         })
         .await;
     night.pass(120.0).await; // and RDS has reported it
-    let lag_env = function_env(&[
-        ("DRPILOT_SOURCE_REGION", SOURCE.into()),
-        ("DRPILOT_DR_REGION", DR.into()),
-        ("DRPILOT_RESOURCES", serde_json::Value::from(resources).to_string()),
-        ("DRPILOT_STATE_BUCKET", state.into()),
-        ("DRPILOT_NOTIFY_TOPIC_ARN", night.responders.topic_arn.clone()),
-        ("DRPILOT_S3_FORCE_PATH_STYLE", "true".into()),
-        ("DRPILOT_METRIC_PERIOD_SECONDS", scale.period().to_string()),
-    ]);
     step("lag-checker (events/lag-checker/operator-check.json): recovery point vs RPO budget");
-    let lag: LagReport = invoke("lag-checker", &lag_env, "events/lag-checker/operator-check.json")?;
+    let lag = lag_check(&night).await?;
     print!("{}", lag.table());
     night.pass(120.0).await;
     let notices = night.notices().await;
@@ -250,7 +252,7 @@ pub async fn run() -> Result<Outcome, String> {
     let (failover_ok, failover) = simulate_failure(&night).await?;
 
     step("lag-checker after the failover: orders-db-dr is a primary now, no longer a replica");
-    let after: LagReport = invoke("lag-checker", &lag_env, "events/lag-checker/operator-check.json")?;
+    let after = lag_check(&night).await?;
     print!("{}", after.table());
     step("DR dashboard (drpilot status), after the failover");
     let dashboard_after = status(&settings)?;
@@ -500,7 +502,7 @@ async fn simulate_failure(night: &Night) -> Result<(bool, Option<Failover>), Str
         if c.at > dark {
             println!(
                 "  +{:>6}  alarm drpilot-orders-primary-down -> {}",
-                h(scale_of(night).aws(c.at - dark)),
+                h(night.plan.scale.aws(c.at - dark)),
                 c.state
             );
         }
@@ -551,10 +553,6 @@ async fn simulate_failure(night: &Night) -> Result<(bool, Option<Failover>), Str
         && notices.len() == 4
         && t.rto <= t.rto_budget;
     Ok((ok, Some(f)))
-}
-
-fn scale_of(night: &Night) -> Scale {
-    night.plan.scale
 }
 
 fn indent(text: &str) -> String {

@@ -227,13 +227,7 @@ async fn after_a_failover_no_automatic_one_until_acknowledged_and_cooled_down() 
 async fn unknown_alarms_ok_transitions_and_malformed_events_change_nothing() {
     let plan = NightPlan::new("fo-bad-input", "ca-west-1", "us-west-1").database("orders", 4.0, minutes(5.0));
     let mut night = Night::begin(plan).await;
-    let sample: Value = serde_json::from_str(
-        &std::fs::read_to_string(drpilot_tests::repo_path(
-            "events/failover-promoter/alarm-eventbridge.json",
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let sample = drpilot_tests::sample_event("failover-promoter/alarm-eventbridge.json");
     let mut unknown = sample.clone();
     unknown["region"] = night.plan.dr.clone().into();
     let r = ok(night.invoke_promoter(unknown.clone()).await);

@@ -87,9 +87,7 @@ impl Bed {
             request_id: unique("request"),
             deadline: chrono::Utc::now() + chrono::Duration::minutes(15),
         };
-        let schedule: Value =
-            serde_json::from_str(&std::fs::read_to_string(repo_path("events/s3-backup/schedule.json")).unwrap())
-                .unwrap();
+        let schedule = drpilot_tests::sample_event("s3-backup/schedule.json");
         handle(&ports, cfg, schedule, &inv).await
     }
 

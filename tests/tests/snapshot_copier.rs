@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 fn schedule() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(repo_path("events/snapshot-copier/schedule.json")).unwrap()).unwrap()
+    drpilot_tests::sample_event("snapshot-copier/schedule.json")
 }
 
 fn config(r: &Regions, topic: &str, extra: &[(&'static str, &str)]) -> CopierConfig {

@@ -25,7 +25,7 @@ from moto.cloudwatch.models import CloudWatchBackend, MetricAggregatedDatum, clo
 from moto.events.models import _BASE_EVENT_MESSAGE, events_backends
 from moto.sns.models import sns_backends
 
-from .core import ACCOUNT, SIM, now
+from .core import ACCOUNT, SIM
 from .delivery import FUNCTIONS
 
 REGION_NAMES = {

@@ -3,6 +3,7 @@ names the region and service), applies region outages and injected faults, recor
 request in the wire log, and serves the control API under ``/drsim/``.
 """
 
+import contextlib
 import io
 import json
 import re
@@ -200,13 +201,10 @@ class Simulator:
             captured["status"], captured["headers"] = status, headers
             return lambda data: None
 
-        if req.service == "sqs":
-            # SQS long polls sleep inside moto: never under the lock (the models do not read
-            # SQS, and moto's queues guard themselves)
+        # SQS long polls sleep inside moto: never under the lock (the models do not read SQS,
+        # and moto's queues guard themselves)
+        with contextlib.nullcontext() if req.service == "sqs" else SIM.lock:
             body = b"".join(self.moto(environ, capture))
-        else:
-            with SIM.lock:
-                body = b"".join(self.moto(environ, capture))
         status = int(captured["status"].split(" ", 1)[0])
         error = None
         if status >= 300:

@@ -51,8 +51,7 @@ class Writes:
 
     def time_at(self, position: float) -> float | None:
         """When the primary reached `position` (None: it never wrote)."""
-        positions = [p for _, p in self.history]
-        i = bisect.bisect_left(positions, position)
+        i = bisect.bisect_left(self.history, position, key=lambda h: h[1])
         return self.history[i][0] if i < len(self.history) else None
 
 
@@ -158,9 +157,7 @@ class Rds:
         outage = SIM.dark(key[1])
         if outage is not None and not outage.writes_continue:
             return False
-        hold = self.holds.get(key)
-        if hold is not None and hold.status not in SERVING:
-            return False
+        # a hold shows in the node's status, which `serving` reads
         return self.serving(key) and not w.read_only
 
     def link_state(self, primary: tuple, replica: tuple) -> str:
@@ -179,8 +176,7 @@ class Rds:
                 return "broken"
         return "up"
 
-    def tick_replication(self, t: float, dt: float) -> None:
-        pairs = self.pairs()
+    def tick_replication(self, t: float, dt: float, pairs: list[tuple[tuple, tuple]]) -> None:
         primaries = {p for p, _ in pairs} | set(self.writes)
         for key in primaries:
             w = self.writes.setdefault(key, Writes())
@@ -217,10 +213,10 @@ class Rds:
         at = w.time_at(f.applied)
         return max(0.0, t - at) if at is not None else 0.0
 
-    def publish_metrics(self, t: float) -> None:
+    def publish_metrics(self, t: float, pairs: list[tuple[tuple, tuple]]) -> None:
         from moto.cloudwatch.models import cloudwatch_backends
 
-        for primary, replica in self.pairs():
+        for _, replica in pairs:
             region = replica[1]
             if not SIM.cfg(region, "rds_metrics"):
                 continue
@@ -264,8 +260,9 @@ class Rds:
                 self.finish_promotion(key, t)
         self.tick_copies(t)
         self.tick_switches(t)
-        self.tick_replication(t, dt)
-        self.publish_metrics(t)
+        pairs = self.pairs()
+        self.tick_replication(t, dt, pairs)
+        self.publish_metrics(t, pairs)
 
     # -- promotion (patched PromoteReadReplica) ---------------------------------------------
     def promote(self, backend: RDSBackend, db_kwargs: dict[str, Any]) -> Any:
@@ -413,26 +410,24 @@ class Rds:
                 continue
             del self.switches[ident]
             target, old = sw["target"], sw["from"]
-            if sw["switchover"]:
+            new_key = ("cluster", target.region, target.db_cluster_identifier)
+            f = self.followers.setdefault(new_key, Follower())
+            if sw["switchover"] and old is not None:
                 # a switchover waits for the secondary to catch up: no data lost
-                key = ("cluster", target.region, target.db_cluster_identifier)
-                w = self.writes.get(("cluster", old.region, old.db_cluster_identifier)) if old else None
+                w = self.writes.get(("cluster", old.region, old.db_cluster_identifier))
                 if w is not None:
-                    self.followers.setdefault(key, Follower()).applied = w.position
+                    f.applied = w.position
             for m in gc.members:
                 m.is_writer = m is target
                 if m is old and sw["switchover"]:
                     # the old writer follows the new one: a replica again, applying from zero
-                    self.followers[("cluster", m.region, m.db_cluster_identifier)] = Follower(lag=f_lag(self, key))
+                    self.followers[("cluster", m.region, m.db_cluster_identifier)] = Follower(lag=f.lag)
             gc.status = "available"
             gc.failover_state = None
             # the new writer starts its own write position; the old one follows it (switchover)
             # or waits to rejoin (failover: it is recreated as a secondary when it comes back).
-            new_key = ("cluster", target.region, target.db_cluster_identifier)
             self.writes.setdefault(new_key, Writes())
-            f = self.followers.get(new_key)
-            if f is not None:
-                f.promoted_at = t
+            f.promoted_at = t
 
     # -- inspection --------------------------------------------------------------------------
     def replication(self, key: tuple) -> dict[str, Any]:
@@ -467,11 +462,6 @@ class Rds:
                 "behind_seconds": max(0.0, (pw.last_write_at or 0) - at) if at is not None else 0.0,
             }
         return out
-
-
-def f_lag(rds: "Rds", key: tuple) -> float:
-    f = rds.followers.get(key)
-    return f.lag if f is not None else 1.0
 
 
 RDS = Rds()
