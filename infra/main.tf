@@ -286,6 +286,7 @@ module "failover_promoter" {
     DRPILOT_POLL_SECONDS            = tostring(var.poll_seconds)
     DRPILOT_DEADLINE_MARGIN_SECONDS = "30"
     DRPILOT_STUCK_AFTER_SECONDS     = tostring(var.stuck_after_seconds)
+    DRPILOT_PROBE_SPACING_MS        = "2000" # one 5xx is not an outage: 3 rounds, 2 s apart
     DRPILOT_METRIC_PERIOD_SECONDS   = tostring(local.metric_period_seconds)
     DRPILOT_METRIC_NAMESPACE        = var.metric_namespace
     DRPILOT_STATE_BUCKET            = aws_s3_bucket.state.bucket

@@ -796,6 +796,9 @@ pub struct PromoterConfig {
     pub deadline_margin_seconds: u32,
     /// Tell responders once when a promotion or DNS change has waited this long.
     pub stuck_after_seconds: u32,
+    /// `DRPILOT_PROBE_SPACING_MS`: the wait between the primary probe's rounds (three rounds;
+    /// the region counts as unreachable only if none answers).
+    pub probe_spacing_ms: u32,
     /// `DRPILOT_METRIC_PERIOD_SECONDS` (60 on AWS): the lag history's resolution.
     pub metric_period_seconds: u32,
     pub namespace: String,
@@ -818,6 +821,7 @@ impl PromoterConfig {
         "DRPILOT_POLL_SECONDS",
         "DRPILOT_DEADLINE_MARGIN_SECONDS",
         "DRPILOT_STUCK_AFTER_SECONDS",
+        "DRPILOT_PROBE_SPACING_MS",
         METRIC_PERIOD_VAR,
         "DRPILOT_METRIC_NAMESPACE",
         "DRPILOT_STATE_BUCKET",
@@ -856,6 +860,7 @@ impl PromoterConfig {
             poll_seconds: bounded("DRPILOT_POLL_SECONDS", 10, 1..=60)?,
             deadline_margin_seconds: bounded("DRPILOT_DEADLINE_MARGIN_SECONDS", 30, 0..=600)?,
             stuck_after_seconds: bounded("DRPILOT_STUCK_AFTER_SECONDS", 1800, 1..=86_400)?,
+            probe_spacing_ms: bounded("DRPILOT_PROBE_SPACING_MS", 2000, 0..=10_000)?,
             metric_period_seconds: metric_period(vars)?,
             namespace: optional(vars, "DRPILOT_METRIC_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
             state: StateLocation::from_vars(vars)?,

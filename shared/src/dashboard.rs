@@ -167,6 +167,12 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore>(
         };
         let (failover, failover_detail) = match &record.current {
             None => ("none".to_string(), None),
+            Some(f) if f.aborted.is_some() => (
+                "aborted".into(),
+                f.aborted
+                    .as_ref()
+                    .map(|(why, at)| format!("{} aborted {}: {why}", f.id, stamp(*at))),
+            ),
             Some(f) if f.is_active() => (
                 "in-progress".into(),
                 Some(format!("{} next step {:?}", f.id, f.next_step())),

@@ -205,12 +205,22 @@ pub trait StateStore: Sync {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlarmState {
     pub value: String,
+    /// `StateUpdatedTimestamp`: when the alarm entered this state, in CloudWatch's time.
     pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub reason: String,
+    /// Period, evaluation periods and datapoints to alarm (a metric alarm with one metric).
+    pub window: Option<crate::plan::promotion::AlarmWindow>,
 }
 
 pub trait AlarmView: Sync {
     /// `None` when no such alarm exists in `region`.
     fn alarm(&self, region: &str, name: &str) -> impl Future<Output = Result<Option<AlarmState>>> + Send;
+    /// The states of the alarms of `names` in `region` that exist.
+    fn alarms(
+        &self,
+        region: &str,
+        names: &[String],
+    ) -> impl Future<Output = Result<std::collections::BTreeMap<String, AlarmState>>> + Send;
 }
 
 /// The primary database, looked at from the DR region; classifies rather than fails.
@@ -238,12 +248,28 @@ pub struct StandbyState {
     pub tags: std::collections::BTreeMap<String, String>,
 }
 
+/// AWS's answer to a promotion request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Promotion {
+    Accepted,
+    /// `InvalidDBInstanceState` and kin: AWS's code and message.
+    NotNow {
+        code: String,
+        message: String,
+    },
+}
+
 pub trait StandbyControl: Sync {
     fn state(&self, standby: &crate::config::Standby) -> impl Future<Output = Result<StandbyState>> + Send;
     /// Promote: `PromoteReadReplica`, or for Aurora `FailoverGlobalCluster` (allowing data
-    /// loss) when unplanned and `SwitchoverGlobalCluster` when planned. A promotion AWS
-    /// reports as already under way counts as accepted.
-    fn promote(&self, standby: &crate::config::Standby, planned: bool) -> impl Future<Output = Result<()>> + Send;
+    /// loss) when unplanned and `SwitchoverGlobalCluster` when planned. AWS's "not in a state
+    /// to do that" is an answer, not an error: the caller describes the standby to tell a
+    /// promotion already under way from one that must wait.
+    fn promote(
+        &self,
+        standby: &crate::config::Standby,
+        planned: bool,
+    ) -> impl Future<Output = Result<Promotion>> + Send;
 }
 
 /// DNS: points a record at a target and tells when the change is live everywhere.

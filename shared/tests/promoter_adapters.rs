@@ -13,7 +13,7 @@ use drpilot::aws::rds::{RdsPrimaryProbe, RdsStandby};
 use drpilot::aws::route53::Route53;
 use drpilot::config::Standby;
 use drpilot::plan::promotion::{Checkers, PrimaryView};
-use drpilot::ports::{HealthChecks, PrimaryProbe, StandbyControl};
+use drpilot::ports::{HealthChecks, PrimaryProbe, Promotion, StandbyControl};
 
 const SECONDARY_ARN: &str = "arn:aws:rds:us-west-2:123456789012:cluster:ledger-dr";
 
@@ -124,24 +124,47 @@ async fn planned_aurora_failover_is_a_switchover_and_a_repeat_is_accepted() {
         .build();
     let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&clusters, &failover, &switchover]);
     let standby = RdsStandby::new(rds);
-    standby.promote(&aurora(), true).await.unwrap();
-    standby
-        .promote(&aurora(), true)
-        .await
-        .expect("a switchover already under way counts as accepted");
+    assert_eq!(standby.promote(&aurora(), true).await.unwrap(), Promotion::Accepted);
+    assert_eq!(
+        standby.promote(&aurora(), true).await.expect("an answer, not an error"),
+        Promotion::NotNow {
+            code: "InvalidGlobalClusterStateFault".into(),
+            message: "The global cluster is already switching over".into()
+        },
+        "AWS's reason is kept for the caller to tell under way from busy"
+    );
     assert_eq!((switchover.num_calls(), failover.num_calls()), (2, 0));
 }
 
 #[tokio::test]
 async fn the_primary_probe_tells_unreachable_from_unknown() {
+    // Every attempt of every round fails: unreachable. Two attempts per round, three rounds.
     let outage = mock!(aws_sdk_rds::Client::describe_db_clusters)
         .sequence()
         .http_status(503, None)
-        .times(2)
+        .times(6)
         .build();
     let probe = RdsPrimaryProbe::with_client(mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&outage], |c| c
-        .retry_config(aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(2))));
+        .retry_config(aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(2))))
+    .spacing(std::time::Duration::ZERO);
     assert!(matches!(probe.primary(&aurora()).await, PrimaryView::Unreachable(_)));
+    assert_eq!(outage.num_calls(), 6);
+
+    // A bad round, then an answer: one 5xx is not an outage, and rebooting is maintenance.
+    let blip = mock!(aws_sdk_rds::Client::describe_db_clusters)
+        .sequence()
+        .http_status(503, None)
+        .times(2)
+        .output(|| {
+            DescribeDbClustersOutput::builder()
+                .db_clusters(DbCluster::builder().status("rebooting").build())
+                .build()
+        })
+        .build();
+    let probe = RdsPrimaryProbe::with_client(mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&blip], |c| c
+        .retry_config(aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(2))))
+    .spacing(std::time::Duration::ZERO);
+    assert_eq!(probe.primary(&aurora()).await, PrimaryView::Planned("rebooting".into()));
 
     let denied = mock!(aws_sdk_rds::Client::describe_db_clusters).then_http_response(|| {
         aws_smithy_runtime_api::http::Response::new(

@@ -8,6 +8,7 @@
 
 mod copies;
 mod failover;
+mod trust;
 
 use drpilot::plan::lag::human_seconds;
 use futures::future::BoxFuture;
@@ -70,6 +71,21 @@ const SCENARIOS: &[Scenario] = &[
     }),
     ("aurora-global-outage-fails-over-once", || {
         Box::pin(failover::aurora_outage())
+    }),
+    ("maintenance-reboot-no-failover", || {
+        Box::pin(trust::maintenance_reboot())
+    }),
+    ("partition-checkers-see-primary-no-failover", || {
+        Box::pin(trust::partition())
+    }),
+    ("stale-redelivery-an-hour-later-no-failover", || {
+        Box::pin(trust::stale_redelivery())
+    }),
+    ("standby-backing-up-promotion-retried", || {
+        Box::pin(trust::busy_standby())
+    }),
+    ("fleet-of-20-outage-all-promoted-together", || {
+        Box::pin(trust::fleet_outage())
     }),
 ];
 

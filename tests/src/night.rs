@@ -140,6 +140,15 @@ impl NightPlan {
         self
     }
 
+    /// The last database's primary endpoint is checked by Route 53's health checkers (as in
+    /// the warm-standby example): the checker quorum confirms an outage, or denies it.
+    pub fn health_checked(mut self) -> Self {
+        if let Some(d) = self.databases.last_mut() {
+            d.health_check = true;
+        }
+        self
+    }
+
     pub fn mode(mut self, mode: &str) -> Self {
         self.mode = mode.into();
         self
@@ -582,6 +591,7 @@ impl Night {
             ("DRPILOT_POLL_SECONDS", scale.setting(10, 1)),
             ("DRPILOT_DEADLINE_MARGIN_SECONDS", scale.setting(30, 1)),
             ("DRPILOT_STUCK_AFTER_SECONDS", scale.setting(1800, 1)),
+            ("DRPILOT_PROBE_SPACING_MS", scale.setting(2000, 1)),
             ("AWS_LAMBDA_FUNCTION_NAME", promoter_name.clone()),
         ];
         for (k, v) in &plan.promoter_env {
@@ -802,6 +812,16 @@ impl Night {
     pub async fn region_goes_dark(&self) -> f64 {
         self.sim.region_goes_dark(&self.plan.source, Outage::Reset, false).await;
         self.note(format!("{} goes dark", self.plan.source));
+        unix_now()
+    }
+
+    /// The regions are cut off from each other; the primary still serves the internet.
+    pub async fn region_partitioned(&self) -> f64 {
+        self.sim.region_partitioned(&self.plan.source).await;
+        self.note(format!(
+            "{} is cut off from the other regions (a network partition)",
+            self.plan.source
+        ));
         unix_now()
     }
 
@@ -1054,6 +1074,65 @@ impl Night {
             .send()
             .await
             .unwrap();
+    }
+
+    /// The EventBridge event CloudWatch sent when the database's alarm last entered `state`
+    /// (to deliver it again, as EventBridge's retries or a queue redrive would).
+    pub async fn alarm_event(&self, db: &str, state: &str) -> Value {
+        let d = self.db(db);
+        let change = self
+            .sim
+            .alarm_changes(&self.plan.dr, &d.alarm)
+            .await
+            .into_iter()
+            .rfind(|c| c.state == state)
+            .unwrap_or_else(|| panic!("the alarm of {db} never entered {state}"));
+        let at = chrono::DateTime::from_timestamp_millis((change.at * 1000.0) as i64).unwrap();
+        let mut event = crate::sample_event("failover-promoter/alarm-eventbridge.json");
+        event["time"] = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true).into();
+        event["region"] = self.plan.dr.clone().into();
+        event["detail"]["alarmName"] = d.alarm.clone().into();
+        event["detail"]["state"] = json!({
+            "value": state,
+            "reason": change.reason,
+            "timestamp": at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string(),
+        });
+        event
+    }
+
+    /// Puts the database's primary into `status` for `aws_seconds` (maintenance: a reboot,
+    /// an upgrade), with replication paused while it lasts.
+    pub async fn primary_in(&self, db: &str, status: &str, aws_seconds: f64) {
+        let d = self.db(db);
+        self.sim
+            .hold_instance(
+                &self.plan.source,
+                &d.primary,
+                status,
+                self.plan.scale.real_secs(aws_seconds),
+            )
+            .await;
+        self.note(format!(
+            "{db}'s primary is {status} for {}",
+            drpilot::plan::lag::human_seconds(aws_seconds)
+        ));
+    }
+
+    /// Puts the database's standby into `status` for `aws_seconds`, still replicating
+    /// (a backup, a modification).
+    pub async fn standby_in(&self, db: &str, status: &str, aws_seconds: f64) {
+        let d = self.db(db);
+        self.sim
+            .hold_instance_with(
+                &self.plan.dr,
+                &d.replica,
+                json!({"status": status, "seconds": self.plan.scale.real_secs(aws_seconds), "pauses_replication": false}),
+            )
+            .await;
+        self.note(format!(
+            "{db}'s standby is {status} for {}",
+            drpilot::plan::lag::human_seconds(aws_seconds)
+        ));
     }
 
     /// The alarm returns to OK for a moment (SetAlarmState, as when someone tests it); its

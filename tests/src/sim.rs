@@ -209,6 +209,15 @@ impl Simulator {
             .await;
     }
 
+    /// A network partition: `region` is cut off from the other regions (its API as drpilot
+    /// calls it, cross-region replication), not from the internet: Route 53's health
+    /// checkers still reach its endpoints, and its databases keep taking writes.
+    pub async fn region_partitioned(&self, region: &str) {
+        let body = json!({"mode": "reset", "partition": true});
+        self.call(reqwest::Method::POST, &format!("/outages/{region}"), Some(body))
+            .await;
+    }
+
     /// Like `region_goes_dark`, for as long as the returned guard lives.
     pub async fn dark_while(&self, region: &str, outage: Outage) -> DarkRegion {
         self.region_goes_dark(region, outage, false).await;
@@ -252,10 +261,16 @@ impl Simulator {
     /// Maintenance: the instance shows `status` for `seconds` (replication paused), then
     /// `available`.
     pub async fn hold_instance(&self, region: &str, instance: &str, status: &str, seconds: f64) {
+        self.hold_instance_with(region, instance, json!({"status": status, "seconds": seconds}))
+            .await;
+    }
+
+    /// `{"status", "seconds", "then", "pauses_replication"}` (see `drsim/rds.py` hold_status).
+    pub async fn hold_instance_with(&self, region: &str, instance: &str, hold: Value) {
         self.call(
             reqwest::Method::POST,
             &format!("/rds/{region}/instances/{instance}/status"),
-            Some(json!({"status": status, "seconds": seconds})),
+            Some(hold),
         )
         .await;
     }

@@ -136,26 +136,58 @@ impl CloudWatchAlarms {
 
 impl crate::ports::AlarmView for CloudWatchAlarms {
     async fn alarm(&self, region: &str, name: &str) -> Result<Option<crate::ports::AlarmState>> {
+        Ok(self.alarms(region, &[name.to_string()]).await?.remove(name))
+    }
+
+    async fn alarms(
+        &self,
+        region: &str,
+        names: &[String],
+    ) -> Result<std::collections::BTreeMap<String, crate::ports::AlarmState>> {
+        use crate::ports::AlarmState;
         let client = CloudWatchMetrics::new(&self.sdk, region).client;
-        let out = client
-            .describe_alarms()
-            .alarm_names(name)
-            .alarm_types(aws_sdk_cloudwatch::types::AlarmType::MetricAlarm)
-            .alarm_types(aws_sdk_cloudwatch::types::AlarmType::CompositeAlarm)
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeAlarms", e))?;
-        let metric = out
-            .metric_alarms()
-            .first()
-            .map(|a| (a.state_value(), a.state_updated_timestamp()));
-        let composite = out
-            .composite_alarms()
-            .first()
-            .map(|a| (a.state_value(), a.state_updated_timestamp()));
-        Ok(metric.or(composite).map(|(value, since)| crate::ports::AlarmState {
-            value: value.map(|v| v.as_str().to_string()).unwrap_or_default(),
-            since: since.and_then(to_chrono),
-        }))
+        let mut found = std::collections::BTreeMap::new();
+        // DescribeAlarms takes at most 100 names
+        for chunk in names.chunks(100) {
+            let out = client
+                .describe_alarms()
+                .set_alarm_names(Some(chunk.to_vec()))
+                .alarm_types(aws_sdk_cloudwatch::types::AlarmType::MetricAlarm)
+                .alarm_types(aws_sdk_cloudwatch::types::AlarmType::CompositeAlarm)
+                .send()
+                .await
+                .map_err(|e| aws_error("DescribeAlarms", e))?;
+            for a in out.metric_alarms() {
+                let window = match (a.period(), a.evaluation_periods()) {
+                    (Some(period), Some(n)) if period > 0 && n > 0 => Some(crate::plan::promotion::AlarmWindow {
+                        period: chrono::Duration::seconds(i64::from(period)),
+                        evaluation_periods: n as u32,
+                        datapoints_to_alarm: a.datapoints_to_alarm().filter(|m| *m > 0).unwrap_or(n) as u32,
+                    }),
+                    _ => None, // a metric-math alarm: its window is not one period
+                };
+                found.insert(
+                    a.alarm_name().unwrap_or_default().to_string(),
+                    AlarmState {
+                        value: a.state_value().map(|v| v.as_str().to_string()).unwrap_or_default(),
+                        since: a.state_updated_timestamp().and_then(to_chrono),
+                        reason: a.state_reason().unwrap_or_default().to_string(),
+                        window,
+                    },
+                );
+            }
+            for a in out.composite_alarms() {
+                found.insert(
+                    a.alarm_name().unwrap_or_default().to_string(),
+                    AlarmState {
+                        value: a.state_value().map(|v| v.as_str().to_string()).unwrap_or_default(),
+                        since: a.state_updated_timestamp().and_then(to_chrono),
+                        reason: a.state_reason().unwrap_or_default().to_string(),
+                        window: None,
+                    },
+                );
+            }
+        }
+        Ok(found)
     }
 }

@@ -343,6 +343,12 @@ impl crate::ports::ReplicaView for RdsReplicas {
 /// because an unanswered call *is* the evidence.
 pub struct RdsPrimaryProbe {
     client: Client,
+    spacing: std::time::Duration,
+    /// When the region last failed every round, and how: one region, one verdict, for the
+    /// length of a probe. In an outage, twenty databases' decisions share it rather than
+    /// each asking a dark region three more times.
+    /// Held while probing: concurrent decisions wait for the verdict rather than each probe.
+    dark_since: tokio::sync::Mutex<Option<(std::time::Instant, String)>>,
 }
 
 impl RdsPrimaryProbe {
@@ -359,11 +365,22 @@ impl RdsPrimaryProbe {
             .build();
         RdsPrimaryProbe {
             client: Client::from_conf(conf),
+            spacing: PROBE_SPACING,
+            dark_since: Default::default(),
         }
     }
 
     pub fn with_client(client: Client) -> Self {
-        RdsPrimaryProbe { client }
+        RdsPrimaryProbe {
+            client,
+            spacing: PROBE_SPACING,
+            dark_since: Default::default(),
+        }
+    }
+
+    /// The wait between probe rounds (tests on a mocked client need none).
+    pub fn spacing(self, spacing: std::time::Duration) -> Self {
+        RdsPrimaryProbe { spacing, ..self }
     }
 }
 
@@ -380,11 +397,16 @@ fn unreachable(e: &Error) -> bool {
     }
 }
 
-impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
-    async fn primary(&self, standby: &crate::config::Standby) -> crate::plan::promotion::PrimaryView {
+/// How often the probe asks before it calls the region unreachable, and how long it waits
+/// between rounds: one 5xx or dropped connection is not an outage (each round is itself the
+/// SDK's call with its own retry).
+const PROBE_ROUNDS: u32 = 3;
+const PROBE_SPACING: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl RdsPrimaryProbe {
+    async fn status(&self, standby: &crate::config::Standby) -> Result<Option<String>> {
         use crate::config::Standby;
-        use crate::plan::promotion::PrimaryView;
-        let status = match standby {
+        match standby {
             Standby::RdsReplica { primary, .. } => self
                 .client
                 .describe_db_instances()
@@ -406,16 +428,49 @@ impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
                 .await
                 .map(|o| o.db_clusters().first().and_then(|c| c.status()).map(str::to_string))
                 .map_err(|e| aws_error("DescribeDBClusters", e)),
-        };
-        match status {
-            Ok(Some(s)) if s == "available" => PrimaryView::Available,
-            Ok(Some(s)) => PrimaryView::NotAvailable(s),
-            Ok(None) => PrimaryView::NotAvailable("not listed".into()),
-            Err(e) if matches!(e.aws_code(), Some("DBInstanceNotFound" | "DBClusterNotFoundFault")) => {
-                PrimaryView::NotAvailable("not found".into())
+        }
+    }
+}
+
+impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
+    async fn primary(&self, standby: &crate::config::Standby) -> crate::plan::promotion::PrimaryView {
+        use crate::plan::promotion::{classify, PrimaryView, StatusClass};
+        let fresh = self.spacing * PROBE_ROUNDS;
+        let mut dark = self.dark_since.lock().await;
+        if let Some((at, why)) = dark.as_ref().filter(|(at, _)| at.elapsed() < fresh) {
+            return PrimaryView::Unreachable(format!("{why} ({}ms ago)", at.elapsed().as_millis()));
+        }
+        let mut round = 1;
+        let status = loop {
+            match self.status(standby).await {
+                Err(e) if unreachable(&e) && round < PROBE_ROUNDS => {
+                    tracing::info!(error = %e, round, "the primary region did not answer; asking again");
+                    round += 1;
+                    tokio::time::sleep(self.spacing).await;
+                }
+                other => break other,
             }
-            Err(e) if unreachable(&e) => PrimaryView::Unreachable(e.to_string()),
-            Err(e) => PrimaryView::Unknown(e.to_string()),
+        };
+        let status = match status {
+            Ok(Some(s)) => s,
+            Ok(None) => "not found".into(),
+            Err(e) if matches!(e.aws_code(), Some("DBInstanceNotFound" | "DBClusterNotFoundFault")) => {
+                "not found".into()
+            }
+            Err(e) if unreachable(&e) => {
+                let why = format!(
+                    "{PROBE_ROUNDS} rounds {}ms apart, none answered: {e}",
+                    self.spacing.as_millis()
+                );
+                *dark = Some((std::time::Instant::now(), why.clone()));
+                return PrimaryView::Unreachable(why);
+            }
+            Err(e) => return PrimaryView::Unknown(e.to_string()),
+        };
+        match classify(&status) {
+            StatusClass::Available => PrimaryView::Available,
+            StatusClass::Broken => PrimaryView::Broken(status),
+            StatusClass::Planned => PrimaryView::Planned(status),
         }
     }
 }
@@ -431,8 +486,9 @@ impl RdsStandby {
     }
 }
 
-/// AWS's answers to a promotion already under way (or done): accepted, not an error.
-const PROMOTION_UNDER_WAY: &[&str] = &[
+/// AWS's answers to a promotion it cannot start now: already under way (or done), or the
+/// standby is busy (backing up, modifying). The caller tells which by describing it.
+const PROMOTION_NOT_NOW: &[&str] = &[
     "InvalidDBInstanceState",
     "InvalidGlobalClusterStateFault",
     "InvalidDBClusterStateFault",
@@ -524,7 +580,7 @@ impl crate::ports::StandbyControl for RdsStandby {
         }
     }
 
-    async fn promote(&self, standby: &crate::config::Standby, planned: bool) -> Result<()> {
+    async fn promote(&self, standby: &crate::config::Standby, planned: bool) -> Result<crate::ports::Promotion> {
         use crate::config::Standby;
         let result = match standby {
             Standby::RdsReplica { replica, .. } => self
@@ -577,12 +633,14 @@ impl crate::ports::StandbyControl for RdsStandby {
                 }
             }
         };
+        use crate::ports::Promotion;
         match result {
-            Err(e) if e.aws_code().is_some_and(|c| PROMOTION_UNDER_WAY.contains(&c)) => {
-                tracing::info!(error = %e, "promotion already under way");
-                Ok(())
+            Ok(()) => Ok(Promotion::Accepted),
+            Err(Error::Aws { code, message, .. }) if PROMOTION_NOT_NOW.contains(&code.as_str()) => {
+                tracing::info!(%code, %message, "AWS cannot promote now");
+                Ok(Promotion::NotNow { code, message })
             }
-            other => other,
+            Err(e) => Err(e),
         }
     }
 }

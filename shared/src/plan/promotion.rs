@@ -21,13 +21,55 @@ pub enum Mode {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PrimaryView {
     Available,
-    /// The API answers, and the database is not available (status given).
-    NotAvailable(String),
-    /// The primary region's API does not answer (timeouts, connection failures, 5xx): the
-    /// region-outage signal.
+    /// The API answers with a status that means the database is broken (see [`classify`]).
+    Broken(String),
+    /// The API answers with a planned or transitional status (a reboot, maintenance, an
+    /// upgrade, a stop): routine work, never a reason for an automatic failover.
+    Planned(String),
+    /// The primary region's API does not answer, consistently (every attempt of a bounded
+    /// retry timed out, failed to connect or got a 5xx): the region-outage signal.
     Unreachable(String),
     /// An answer that says nothing about the primary (access denied, throttled).
     Unknown(String),
+}
+
+/// What an RDS instance or Aurora cluster status says about a failover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusClass {
+    Available,
+    /// The database cannot serve and will not recover by itself soon.
+    Broken,
+    /// Routine work or a transition AWS (or an operator) is driving; it ends by itself.
+    Planned,
+}
+
+/// Statuses that mean the database is broken (RDS User Guide, "Viewing Amazon RDS DB instance
+/// status"; Aurora User Guide, "Viewing DB cluster status"). Every other status that is not
+/// `available` is routine work or a transition and vetoes an automatic failover: an unknown
+/// status is not evidence of failure.
+const BROKEN_STATES: &[&str] = &[
+    "failed",
+    "inaccessible-encryption-credentials",
+    "inaccessible-encryption-credentials-recoverable",
+    "incompatible-network",
+    "incompatible-option-group",
+    "incompatible-parameters",
+    "incompatible-restore",
+    "insufficient-capacity",
+    "restore-error",
+    "storage-full",
+    "cloning-failed",
+    "migration-failed",
+    // not listed (or not found) by an API that answers: the database is gone
+    "not found",
+];
+
+pub fn classify(status: &str) -> StatusClass {
+    match status {
+        "available" => StatusClass::Available,
+        s if BROKEN_STATES.contains(&s) => StatusClass::Broken,
+        _ => StatusClass::Planned,
+    }
 }
 
 /// Route 53 health checkers' verdicts on the primary.
@@ -43,8 +85,46 @@ pub enum ReplicaState {
     Ready {
         endpoint: String,
     },
+    /// Still replicating, in a transition AWS ends by itself (a backup, a modification):
+    /// AWS refuses a promotion until it ends, so the promotion is retried until accepted.
+    Busy {
+        endpoint: String,
+        status: String,
+    },
     NotReady(String),
 }
+
+/// The alarm that fired, as CloudWatch describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlarmWindow {
+    pub period: Duration,
+    pub evaluation_periods: u32,
+    /// `DatapointsToAlarm` (M of N); CloudWatch's default is `evaluation_periods`.
+    pub datapoints_to_alarm: u32,
+}
+
+impl AlarmWindow {
+    /// The longest a healthy measurement can precede the alarm when replication worked until
+    /// the failure: the measurement's own period (the lag history is read by period, stamped
+    /// at the period's start), the M breaching periods the alarm needs, one period for
+    /// CloudWatch to evaluate after the last one ends, and one for datapoints that arrive
+    /// late. Detection time, not data loss.
+    pub fn explains(&self) -> Duration {
+        self.period * (self.datapoints_to_alarm.max(1) as i32 + 3)
+    }
+}
+
+/// An operator's hold on automatic failover, read from the standby's tag.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Disarm {
+    Until(DateTime<Utc>),
+    /// The tag is set but its value is not a time: the operator meant to disarm.
+    Unreadable(String),
+}
+
+/// The tag an operator sets on the standby to disarm automatic failover until a time
+/// (RFC 3339). It lives in the DR region, so it can be read during the outage it is for.
+pub const DISARM_TAG: &str = "drpilot:failover-disarmed-until";
 
 /// The previous failover of this database, if any.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,8 +138,11 @@ pub struct PreviousFailover {
 pub struct Evidence {
     /// The alarm that fired, re-read now: still in ALARM?
     pub alarm_still_firing: Option<bool>,
-    /// When the alarm went into ALARM (the failure's detection time).
+    /// When the alarm went into ALARM, as CloudWatch reports it (the failure's detection
+    /// time); for an operator's request, now.
     pub alarm_since: DateTime<Utc>,
+    /// The alarm's evaluation settings; `None` for an operator's request (or unreadable).
+    pub alarm_window: Option<AlarmWindow>,
     pub primary: PrimaryView,
     /// `None` when no health check is configured.
     pub checkers: Option<Checkers>,
@@ -67,6 +150,11 @@ pub struct Evidence {
     /// `RecoveryPointSeconds` history, which is never published for a broken link.
     pub last_healthy_lag: Option<(DateTime<Utc>, f64)>,
     pub replica: ReplicaState,
+    pub disarm: Option<Disarm>,
+    /// The last time the primary was seen available while this episode's replication was
+    /// broken (an earlier, refused decision of the same episode): it took writes the standby
+    /// never got.
+    pub primary_serving_at: Option<DateTime<Utc>>,
     pub previous: Option<PreviousFailover>,
 }
 
@@ -133,51 +221,80 @@ impl Decision {
 }
 
 pub const CONFIRMED: &str = "confirmed";
+pub const MAINTENANCE: &str = "no-maintenance";
+pub const ARMED: &str = "armed";
 pub const LAG: &str = "lag";
 pub const REPLICA: &str = "replica-ready";
 pub const FLAPPING: &str = "anti-flapping";
 
-/// Estimated data loss: the last healthy lag, plus any time between that measurement and the
-/// failure beyond two metric periods (a datapoint covers its period and may be reported up to
-/// a period late); if replication stopped reporting an hour before the primary died, that hour
-/// is lost too. `None` if no healthy lag was measured in the lookback.
+/// Estimated data loss: the last healthy lag, plus the time replication was down while the
+/// primary still took writes. That is the silence between the measurement and the failure's
+/// detection beyond what detection itself `explains` (see [`AlarmWindow::explains`]: if
+/// replication stopped reporting an hour before the primary died, that hour is lost), or,
+/// when the primary was seen serving later (`serving_at`), everything up to then.
+/// `None` if no healthy lag was measured in the lookback.
 pub fn estimate_rpo(
     last_healthy_lag: Option<(DateTime<Utc>, f64)>,
-    failure_at: DateTime<Utc>,
+    detected_at: DateTime<Utc>,
+    serving_at: Option<DateTime<Utc>>,
     lookback: Duration,
-    period: Duration,
+    explains: Duration,
 ) -> Option<f64> {
     let (at, lag) = last_healthy_lag?;
-    if failure_at - at > lookback {
+    if detected_at - at > lookback {
         return None;
     }
-    let silent = (failure_at - at - period * 2).num_milliseconds() as f64 / 1000.0;
-    Some(lag + silent.max(0.0))
+    let seconds = |d: Duration| d.num_milliseconds() as f64 / 1000.0;
+    let silent = seconds(detected_at - at - explains);
+    let served = serving_at.map_or(0.0, |s| seconds(s - at));
+    Some(lag + silent.max(served).max(0.0))
 }
 
 fn confirmed(e: &Evidence, p: &Policy) -> Gate {
     let mut signals: Vec<String> = Vec::new();
-    let mut down = false;
-    match &e.primary {
-        PrimaryView::Available => signals.push("the primary is available as seen from the DR region".into()),
-        PrimaryView::NotAvailable(s) => {
-            down = true;
+    let quorum = e
+        .checkers
+        .map(|c| c.total > 0 && c.failing * 100 >= p.checker_quorum_percent * c.total);
+    let down = match &e.primary {
+        PrimaryView::Available => {
+            signals.push("the primary is available as seen from the DR region".into());
+            false
+        }
+        PrimaryView::Broken(s) => {
             signals.push(format!("the primary is {s}"));
+            true
+        }
+        PrimaryView::Planned(s) => {
+            signals.push(format!("the primary is {s}"));
+            false
         }
         PrimaryView::Unreachable(why) => {
-            down = true;
             signals.push(format!("the primary region's API does not answer ({why})"));
+            match quorum {
+                // The health checkers look from eight regions; if they see the primary
+                // healthy, the DR region is cut off from it, not the primary down.
+                Some(false) => {
+                    signals.push(
+                        "the health checkers do not agree: a network partition between the regions, not an outage"
+                            .into(),
+                    );
+                    false
+                }
+                _ => true,
+            }
         }
-        PrimaryView::Unknown(why) => signals.push(format!("the primary's state is unknown ({why})")),
-    }
+        PrimaryView::Unknown(why) => {
+            signals.push(format!("the primary's state is unknown ({why})"));
+            false
+        }
+    };
     if let Some(c) = e.checkers {
-        let quorum = c.total > 0 && c.failing * 100 >= p.checker_quorum_percent * c.total;
-        down |= quorum;
         signals.push(format!(
             "{} of {} health checkers report it failing (quorum {}%)",
             c.failing, c.total, p.checker_quorum_percent
         ));
     }
+    let down = down || (quorum == Some(true) && !matches!(e.primary, PrimaryView::Unreachable(_)));
     let alarm = match e.alarm_still_firing {
         Some(true) => "the alarm is still in ALARM",
         Some(false) => "the alarm is no longer in ALARM",
@@ -188,6 +305,54 @@ fn confirmed(e: &Evidence, p: &Policy) -> Gate {
         name: CONFIRMED,
         passed,
         detail: format!("{alarm}; {}", signals.join("; ")),
+    }
+}
+
+/// Routine work on the primary vetoes an automatic failover: a reboot or an upgrade pauses
+/// replication (and fires the alarm) and ends by itself; promoting would split the database.
+fn maintenance_gate(e: &Evidence) -> Gate {
+    match &e.primary {
+        PrimaryView::Planned(s) => Gate {
+            name: MAINTENANCE,
+            passed: false,
+            detail: format!(
+                "the primary is {s}: planned work or a transition that ends by itself, not a failure; no automatic failover during it"
+            ),
+        },
+        _ => Gate {
+            name: MAINTENANCE,
+            passed: true,
+            detail: "the primary is in no planned or transitional state".into(),
+        },
+    }
+}
+
+fn armed_gate(e: &Evidence, now: DateTime<Utc>) -> Gate {
+    let (passed, detail) = match &e.disarm {
+        None => (true, format!("no {DISARM_TAG} tag on the standby")),
+        Some(Disarm::Until(t)) if *t <= now => (
+            true,
+            format!(
+                "the operator's hold ({DISARM_TAG}) ended at {}",
+                t.format("%Y-%m-%dT%H:%M:%SZ")
+            ),
+        ),
+        Some(Disarm::Until(t)) => (
+            false,
+            format!(
+                "an operator disarmed automatic failover until {} (tag {DISARM_TAG} on the standby)",
+                t.format("%Y-%m-%dT%H:%M:%SZ")
+            ),
+        ),
+        Some(Disarm::Unreadable(v)) => (
+            false,
+            format!("the standby's {DISARM_TAG} tag is {v:?}, not an RFC 3339 time: read as disarmed"),
+        ),
+    };
+    Gate {
+        name: ARMED,
+        passed,
+        detail,
     }
 }
 
@@ -232,6 +397,13 @@ fn replica_gate(e: &Evidence) -> Gate {
             passed: true,
             detail: format!("the DR replica is available ({endpoint})"),
         },
+        ReplicaState::Busy { endpoint, status } => Gate {
+            name: REPLICA,
+            passed: true,
+            detail: format!(
+                "the DR replica is {status} ({endpoint}): AWS accepts the promotion once that ends; drpilot retries until it does"
+            ),
+        },
         ReplicaState::NotReady(why) => Gate {
             name: REPLICA,
             passed: false,
@@ -275,32 +447,44 @@ fn flapping_gate(e: &Evidence, p: &Policy, now: DateTime<Utc>) -> Gate {
 }
 
 pub fn decide(e: &Evidence, p: &Policy, request: &Request, now: DateTime<Utc>) -> Decision {
-    let estimate = estimate_rpo(e.last_healthy_lag, e.alarm_since, p.lag_lookback, p.metric_period);
+    // Detection explains up to the alarm's window; an operator's request is "now", and a
+    // working link is measured every period (reported up to a period late).
+    let explains = e.alarm_window.map_or(p.metric_period * 2, |w| w.explains());
+    let estimate = estimate_rpo(
+        e.last_healthy_lag,
+        e.alarm_since,
+        e.primary_serving_at,
+        p.lag_lookback,
+        explains,
+    );
     let (force, operator) = match request {
         Request::Alarm => (false, false),
         Request::Operator { force_data_loss } => (*force_data_loss, true),
     };
-    let mut gates = Vec::new();
-    if operator {
-        gates.push(Gate {
-            name: CONFIRMED,
-            passed: true,
-            detail: "an operator asked for this failover".into(),
-        });
+    let by_operator = |name| Gate {
+        name,
+        passed: true,
+        detail: "an operator asked for this failover".into(),
+    };
+    let gates = if operator {
+        vec![
+            by_operator(CONFIRMED),
+            by_operator(MAINTENANCE),
+            by_operator(ARMED),
+            lag_gate(estimate, e, p, force),
+            replica_gate(e),
+            by_operator(FLAPPING),
+        ]
     } else {
-        gates.push(confirmed(e, p));
-    }
-    gates.push(lag_gate(estimate, e, p, force));
-    gates.push(replica_gate(e));
-    if operator {
-        gates.push(Gate {
-            name: FLAPPING,
-            passed: true,
-            detail: "an operator asked for this failover".into(),
-        });
-    } else {
-        gates.push(flapping_gate(e, p, now));
-    }
+        vec![
+            confirmed(e, p),
+            maintenance_gate(e),
+            armed_gate(e, now),
+            lag_gate(estimate, e, p, force),
+            replica_gate(e),
+            flapping_gate(e, p, now),
+        ]
+    };
     let verdict = match (gates.iter().all(|g| g.passed), p.mode, operator) {
         (false, _, _) => Verdict::Refuse,
         (true, Mode::Advisory, false) => Verdict::WouldPromote,
@@ -338,13 +522,25 @@ mod tests {
         Evidence {
             alarm_still_firing: Some(true),
             alarm_since: t(0),
+            alarm_window: Some(shipped_alarm()),
             primary: PrimaryView::Unreachable("connection timed out".into()),
             checkers: None,
             last_healthy_lag: Some((t(-1), 5.0)),
             replica: ReplicaState::Ready {
                 endpoint: "orders-dr.abc.us-west-2.rds.amazonaws.com".into(),
             },
+            disarm: None,
+            primary_serving_at: None,
             previous: None,
+        }
+    }
+
+    /// The shipped primary-down alarm: three one-minute periods, all breaching.
+    fn shipped_alarm() -> AlarmWindow {
+        AlarmWindow {
+            period: Duration::minutes(1),
+            evaluation_periods: 3,
+            datapoints_to_alarm: 3,
         }
     }
 
@@ -377,7 +573,7 @@ mod tests {
     fn confirmation_needs_the_alarm_still_firing_and_an_independent_signal() {
         let cases: Vec<(Option<bool>, PrimaryView, Option<Checkers>, bool)> = vec![
             (Some(true), PrimaryView::Unreachable("timeout".into()), None, true),
-            (Some(true), PrimaryView::NotAvailable("failed".into()), None, true),
+            (Some(true), PrimaryView::Broken("failed".into()), None, true),
             (Some(false), PrimaryView::Unreachable("timeout".into()), None, false), // a blip: alarm back to OK
             (None, PrimaryView::Unreachable("timeout".into()), None, false),        // cannot re-read the alarm
             (Some(true), PrimaryView::Available, None, false),                      // the alarm alone
@@ -426,32 +622,69 @@ mod tests {
     }
 
     #[test]
-    fn the_estimate_adds_the_silence_beyond_two_metric_periods() {
+    fn the_estimate_adds_only_the_silence_detection_does_not_explain() {
         let lookback = Duration::hours(1);
         let at = t(0);
-        // within two periods of the failure: the lag itself
+        let explains = shipped_alarm().explains();
         assert_eq!(
-            estimate_rpo(Some((at, 5.0)), t(2), lookback, Duration::minutes(1)),
-            Some(5.0)
+            explains,
+            Duration::minutes(6),
+            "its period, 3 breaching, 1 to evaluate, 1 late"
         );
-        // four minutes of silence: two of them count as lost
+        // the shipped alarm fires 4-6 minutes after the last healthy measurement: the lag itself
+        assert_eq!(estimate_rpo(Some((at, 5.0)), t(6), None, lookback, explains), Some(5.0));
+        // eight minutes of silence: two of them count as lost
         assert_eq!(
-            estimate_rpo(Some((at, 5.0)), t(4), lookback, Duration::minutes(1)),
+            estimate_rpo(Some((at, 5.0)), t(8), None, lookback, explains),
             Some(125.0)
         );
         // the same timeline on a clock twenty times faster: the same shape, a twentieth of it
-        let scaled = estimate_rpo(
-            Some((at, 0.25)),
-            at + Duration::seconds(12),
-            lookback,
-            Duration::seconds(3),
-        );
-        assert_eq!(scaled, Some(6.25));
-        // nothing healthy within the lookback: no estimate
+        let scaled = AlarmWindow {
+            period: Duration::seconds(3),
+            ..shipped_alarm()
+        };
         assert_eq!(
-            estimate_rpo(Some((at, 5.0)), t(61), lookback, Duration::minutes(1)),
-            None
+            estimate_rpo(
+                Some((at, 0.25)),
+                at + Duration::seconds(24),
+                None,
+                lookback,
+                scaled.explains()
+            ),
+            Some(6.25)
         );
+        // M of N: two breaching periods of five fire sooner, and explain less
+        let two_of_five = AlarmWindow {
+            evaluation_periods: 5,
+            datapoints_to_alarm: 2,
+            ..shipped_alarm()
+        };
+        assert_eq!(two_of_five.explains(), Duration::minutes(5));
+        // replication broke at 0, the primary was seen serving at 10 (an earlier refusal of
+        // the same episode): ten minutes of writes never reached the standby
+        assert_eq!(
+            estimate_rpo(Some((at, 5.0)), t(4), Some(t(10)), lookback, explains),
+            Some(605.0)
+        );
+        // nothing healthy within the lookback: no estimate
+        assert_eq!(estimate_rpo(Some((at, 5.0)), t(61), None, lookback, explains), None);
+    }
+
+    #[test]
+    fn the_shipped_alarm_lets_a_healthy_replica_fail_over_within_a_minute_limit() {
+        // The region dies just after a healthy 5 s measurement; the shipped alarm fires after
+        // three breaching periods and is evaluated up to two minutes later. Detection is not
+        // data loss.
+        for seconds_after in [180, 270, 359] {
+            let e = Evidence {
+                alarm_since: t(0) + Duration::seconds(seconds_after),
+                last_healthy_lag: Some((t(0), 5.0)),
+                ..outage()
+            };
+            let d = decide(&e, &policy(), &Request::Alarm, e.alarm_since + Duration::seconds(5));
+            assert_eq!(d.verdict, Verdict::Promote, "{seconds_after}: {d:#?}");
+            assert_eq!(d.estimated_rpo_seconds, Some(5.0));
+        }
     }
 
     #[test]
@@ -482,13 +715,13 @@ mod tests {
 
     #[test]
     fn replication_that_went_silent_long_before_the_failure_counts_as_loss() {
-        // healthy lag 2 s, but measured 30 minutes before the primary died: ~28 minutes lost
+        // healthy lag 2 s, but measured 30 minutes before the alarm: 24 minutes lost
         let e = Evidence {
             last_healthy_lag: Some((t(-30), 2.0)),
             ..outage()
         };
         let d = decide(&e, &policy(), &Request::Alarm, t(1));
-        assert_eq!(d.estimated_rpo_seconds, Some(2.0 + 28.0 * 60.0));
+        assert_eq!(d.estimated_rpo_seconds, Some(2.0 + 24.0 * 60.0));
         assert_eq!(d.verdict, Verdict::Refuse);
         // none at all in the lookback: unknown loss, refuse
         let e = Evidence {
@@ -610,5 +843,132 @@ mod tests {
         };
         let d = decide(&e, &policy(), &Request::Alarm, t(1));
         assert_eq!(d.failed_gates().len(), 4);
+        let e = Evidence {
+            primary: PrimaryView::Planned("rebooting".into()),
+            disarm: Some(Disarm::Unreadable("tomorrow".into())),
+            ..e
+        };
+        let d = decide(&e, &policy(), &Request::Alarm, t(1));
+        assert_eq!(d.failed_gates().len(), 6);
+    }
+
+    #[test]
+    fn statuses_are_classified_by_what_they_say_about_a_failover() {
+        for s in [
+            "failed",
+            "storage-full",
+            "inaccessible-encryption-credentials",
+            "incompatible-parameters",
+            "not found",
+        ] {
+            assert_eq!(classify(s), StatusClass::Broken, "{s}");
+        }
+        for s in [
+            "rebooting",
+            "modifying",
+            "upgrading",
+            "backing-up",
+            "maintenance",
+            "stopping",
+            "stopped",
+            "starting",
+            "storage-optimization",
+            "configuring-log-exports",
+            "renaming",
+            "failing-over",
+            "a-status-aws-adds-next-year",
+        ] {
+            assert_eq!(classify(s), StatusClass::Planned, "{s}");
+        }
+        assert_eq!(classify("available"), StatusClass::Available);
+    }
+
+    #[test]
+    fn maintenance_on_the_primary_vetoes_even_with_every_other_signal_down() {
+        // A reboot pauses replication (the alarm fires) and the endpoint stops answering (the
+        // health checkers fail): still routine work, never a failover.
+        for status in ["rebooting", "upgrading", "backing-up", "stopped"] {
+            let e = Evidence {
+                primary: PrimaryView::Planned(status.into()),
+                checkers: Some(Checkers { failing: 8, total: 8 }),
+                ..outage()
+            };
+            let d = decide(&e, &policy(), &Request::Alarm, t(1));
+            assert_eq!(d.verdict, Verdict::Refuse, "{status}");
+            let g = gate(&d, MAINTENANCE);
+            assert!(
+                !g.passed && g.detail.contains(&format!("the primary is {status}")),
+                "{}",
+                g.detail
+            );
+        }
+        // an operator may still fail over during maintenance
+        let e = Evidence {
+            primary: PrimaryView::Planned("upgrading".into()),
+            ..outage()
+        };
+        let d = decide(&e, &policy(), &Request::Operator { force_data_loss: false }, t(1));
+        assert_eq!(d.verdict, Verdict::Promote, "{d:#?}");
+    }
+
+    #[test]
+    fn an_unreachable_api_with_healthy_checkers_is_a_partition_not_an_outage() {
+        let partition = Evidence {
+            checkers: Some(Checkers { failing: 1, total: 8 }),
+            ..outage()
+        };
+        let d = decide(&partition, &policy(), &Request::Alarm, t(1));
+        assert_eq!(d.verdict, Verdict::Refuse);
+        assert!(
+            gate(&d, CONFIRMED).detail.contains("network partition"),
+            "{}",
+            gate(&d, CONFIRMED).detail
+        );
+        let outage_seen_by_checkers = Evidence {
+            checkers: Some(Checkers { failing: 8, total: 8 }),
+            ..outage()
+        };
+        assert_eq!(
+            decide(&outage_seen_by_checkers, &policy(), &Request::Alarm, t(1)).verdict,
+            Verdict::Promote
+        );
+    }
+
+    #[test]
+    fn an_operator_can_disarm_automatic_failover_until_a_time() {
+        let until = |m| Some(Disarm::Until(t(m)));
+        for (disarm, expected) in [
+            (None, true),
+            (until(60), false),
+            (until(1), true), // the hold ended at the decision time
+            (Some(Disarm::Unreadable("next week".into())), false),
+        ] {
+            let e = Evidence {
+                disarm: disarm.clone(),
+                ..outage()
+            };
+            let d = decide(&e, &policy(), &Request::Alarm, t(1));
+            assert_eq!(
+                gate(&d, ARMED).passed,
+                expected,
+                "{disarm:?}: {}",
+                gate(&d, ARMED).detail
+            );
+            assert_eq!(d.verdict == Verdict::Promote, expected);
+        }
+    }
+
+    #[test]
+    fn a_busy_replica_passes_and_is_promoted_once_aws_accepts() {
+        let e = Evidence {
+            replica: ReplicaState::Busy {
+                endpoint: "orders-dr".into(),
+                status: "backing-up".into(),
+            },
+            ..outage()
+        };
+        let d = decide(&e, &policy(), &Request::Alarm, t(1));
+        assert_eq!(d.verdict, Verdict::Promote);
+        assert!(gate(&d, REPLICA).detail.contains("backing-up"));
     }
 }

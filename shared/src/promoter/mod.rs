@@ -10,11 +10,15 @@ pub mod record;
 use crate::config::{DatabaseSpec, PromoterConfig, Standby};
 use crate::error::{Error, Result};
 use crate::lagcheck::metric;
-use crate::plan::promotion::{decide, Decision, Evidence, Policy, PreviousFailover, ReplicaState, Request, Verdict};
-use crate::ports::{
-    AlarmView, Dns, HealthChecks, MetricId, Metrics, Notifier, PrimaryProbe, Saved, StandbyControl, StateStore,
+use crate::plan::promotion::{
+    classify, decide, AlarmWindow, Decision, Disarm, Evidence, Policy, PreviousFailover, PrimaryView, ReplicaState,
+    Request, StatusClass, Verdict, CONFIRMED, DISARM_TAG,
 };
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use crate::ports::{
+    AlarmView, Dns, HealthChecks, MetricId, Metrics, Notifier, PrimaryProbe, Promotion, Saved, StandbyControl,
+    StateStore,
+};
+use chrono::{DateTime, Duration, SecondsFormat, Timelike, Utc};
 use event::{AlarmSignal, PromoterEvent};
 use record::{Acknowledgement, AlarmRef, DbRecord, Episode, Failover, GateRecord, Lease, Step};
 use serde_json::{json, Value};
@@ -48,7 +52,8 @@ impl AwsPromoterPorts {
         use crate::aws::{cloudwatch, rds, route53, s3, sns};
         PromoterPorts {
             alarms: cloudwatch::CloudWatchAlarms::new(sdk),
-            primary: rds::RdsPrimaryProbe::new(sdk, &cfg.source_region),
+            primary: rds::RdsPrimaryProbe::new(sdk, &cfg.source_region)
+                .spacing(std::time::Duration::from_millis(u64::from(cfg.probe_spacing_ms))),
             health: route53::Route53::new(sdk),
             metrics: cloudwatch::CloudWatchMetrics::new(sdk, &cfg.dr_region),
             standby: rds::RdsStandby::new(rds::client_in(sdk, &cfg.dr_region)),
@@ -146,20 +151,27 @@ where
     }
 
     /// Compare-and-swap: `Ok(None)` when someone else wrote first.
+    ///
+    /// A conflict may be this very write: S3 took it, the response was lost, and the SDK's
+    /// retry found the object changed (412). Reading the record back tells: if it holds what
+    /// this invocation wrote, the write is ours and the run carries on.
     async fn save(&self, db: &str, record: &DbRecord, etag: Option<&str>) -> Result<Option<String>> {
         let body = serde_json::to_vec_pretty(record)
             .map_err(|e| Error::RunFailed(format!("cannot encode the record: {e}")))?;
-        Ok(
-            match self
-                .ports
-                .state
-                .save(&record_key(&self.cfg.state, db), &body, etag)
-                .await?
-            {
-                Saved::Written { etag } => Some(etag),
-                Saved::Conflict => None,
+        let key = record_key(&self.cfg.state, db);
+        match self.ports.state.save(&key, &body, etag).await? {
+            Saved::Written { etag } => Ok(Some(etag)),
+            Saved::Conflict => match self.ports.state.load(&key).await? {
+                Some(stored) if stored.body == body => {
+                    info!(
+                        db,
+                        "conditional write answered 412, but the record is ours: the first attempt landed"
+                    );
+                    Ok(Some(stored.etag))
+                }
+                _ => Ok(None),
             },
-        )
+        }
     }
 
     async fn on_alarm(&self, signal: AlarmSignal) -> Result<Value> {
@@ -171,23 +183,136 @@ where
             info!(alarm = %signal.name, state = %signal.state, "not an ALARM transition: ignored");
             return Ok(json!({"ignored": format!("alarm {} is {}, not ALARM", signal.name, signal.state)}));
         }
-        self.decide_and_act(db, Trigger::Alarm(signal), false).await
+        // In a region outage every database's alarm fires within the same minute or two, and
+        // Lambda runs only a few invocations at once: this one decides every database whose
+        // alarm is in ALARM now, all together, and watches their failovers together. The
+        // other databases' own events then find their episode decided, or its failover
+        // leased to this invocation, and return at once.
+        let region = signal.region.clone();
+        let own = async {
+            match self.alarm_trigger(signal).await {
+                Ok(trigger) => self.decide_and_act(db, trigger, false).await,
+                Err(ignored) => Ok(json!({"database": db.name, "ignored": ignored})),
+            }
+        };
+        let others = self.also_in_alarm(db, &region).await;
+        let others = others
+            .into_iter()
+            .map(|(other, trigger)| async move { (other, self.decide_and_act(other, trigger, false).await) });
+        let (own, others) = futures::join!(own, futures::future::join_all(others));
+        let mut also = Vec::new();
+        let mut errors = Vec::new();
+        for (other, outcome) in others {
+            match outcome {
+                Ok(v) => also.push(v),
+                Err(e) => errors.push(format!("{}: {e}", other.name)),
+            }
+        }
+        let mut own = own?;
+        if !also.is_empty() {
+            own["also_decided"] = also.into();
+        }
+        if errors.is_empty() {
+            Ok(own)
+        } else {
+            Err(Error::RunFailed(format!(
+                "{} was handled; deciding the others in ALARM failed for {}",
+                db.name,
+                errors.join("; ")
+            )))
+        }
+    }
+
+    /// The other databases whose alarm (in `region`) is in ALARM now, as CloudWatch reports it.
+    async fn also_in_alarm<'c>(&'c self, db: &DatabaseSpec, region: &str) -> Vec<(&'c DatabaseSpec, Trigger)> {
+        let names: Vec<String> = self
+            .cfg
+            .databases
+            .iter()
+            .filter(|d| d.name != db.name)
+            .flat_map(|d| d.alarms.iter().cloned())
+            .collect();
+        if names.is_empty() {
+            return vec![];
+        }
+        let states = match self.ports.alarms.alarms(region, &names).await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "cannot read the other databases' alarms; their own events decide them");
+                return vec![];
+            }
+        };
+        let mut out = Vec::new();
+        for d in self.cfg.databases.iter().filter(|d| d.name != db.name) {
+            let firing = d.alarms.iter().find_map(|name| {
+                let a = states.get(name).filter(|a| a.value == "ALARM")?;
+                Some((name, a))
+            });
+            if let Some((name, a)) = firing {
+                let Some(since) = a.since else { continue };
+                let signal = AlarmSignal {
+                    name: name.clone(),
+                    region: region.to_string(),
+                    state: "ALARM".into(),
+                    since,
+                    reason: a.reason.clone(),
+                };
+                let reading = AlarmReading {
+                    firing: Some(true),
+                    window: a.window,
+                };
+                out.push((d, Trigger::Alarm(signal, reading)));
+            }
+        }
+        out
+    }
+
+    /// The alarm as CloudWatch sees it now decides which episode an event belongs to: an
+    /// event is a message about the past (EventBridge retries for up to a day, a queue may be
+    /// redriven), the alarm's state time is the truth. `Err`: nothing to decide (the alarm
+    /// is no longer in ALARM: the episode ended, or the event is stale).
+    async fn alarm_trigger(&self, mut signal: AlarmSignal) -> std::result::Result<Trigger, String> {
+        let reading = match self.ports.alarms.alarm(&signal.region, &signal.name).await {
+            Ok(Some(a)) if a.value == "ALARM" => {
+                if let Some(since) = a.since.filter(|s| *s != signal.since) {
+                    info!(alarm = %signal.name, event = %stamp(signal.since), cloudwatch = %stamp(since),
+                        "the event's state time is not CloudWatch's: deciding CloudWatch's episode");
+                    signal.since = since;
+                }
+                AlarmReading {
+                    firing: Some(true),
+                    window: a.window,
+                }
+            }
+            Ok(Some(a)) => {
+                let since = a.since.map(stamp).unwrap_or_else(|| "?".into());
+                info!(alarm = %signal.name, state = %a.value, %since, "the alarm is no longer in ALARM: nothing to decide");
+                return Err(format!(
+                    "alarm {} has been {} since {since}; this event of its ALARM at {} is stale or its episode ended",
+                    signal.name,
+                    a.value,
+                    stamp(signal.since)
+                ));
+            }
+            Ok(None) => AlarmReading {
+                firing: Some(false),
+                window: None,
+            },
+            Err(e) => {
+                warn!(error = %e, "cannot re-read the alarm");
+                AlarmReading {
+                    firing: None,
+                    window: None,
+                }
+            }
+        };
+        Ok(Trigger::Alarm(signal, reading))
     }
 
     async fn gather(&self, db: &DatabaseSpec, trigger: &Trigger, record: &DbRecord) -> Evidence {
-        let (alarm_still_firing, alarm_since) = match trigger {
-            Trigger::Alarm(signal) => {
-                let now = match self.ports.alarms.alarm(&signal.region, &signal.name).await {
-                    Ok(Some(a)) => Some(a.value == "ALARM"),
-                    Ok(None) => Some(false),
-                    Err(e) => {
-                        warn!(error = %e, "cannot re-read the alarm");
-                        None
-                    }
-                };
-                (now, signal.since)
-            }
-            Trigger::Operator { .. } => (None, Utc::now()),
+        let (alarm_still_firing, alarm_since, alarm_window) = match trigger {
+            Trigger::Alarm(signal, reading) => (reading.firing, signal.since, reading.window),
+            Trigger::Operator { .. } => (None, Utc::now(), None),
         };
         let primary = self.ports.primary.primary(&db.standby).await;
         let checkers = match &db.health_check_id {
@@ -208,15 +333,15 @@ where
             &[(metric::DIMENSION, &db.lag_resource)],
         );
         let period = self.cfg.metric_period_seconds;
+        // Period-aligned, as CloudWatch recommends: each datapoint is stamped with the start
+        // of the period it was measured in.
+        let from = alarm_since - lookback;
+        let from = from - Duration::seconds(from.timestamp().rem_euclid(i64::from(period)));
+        let from = from.with_nanosecond(0).unwrap_or(from);
         let last_healthy_lag = match self
             .ports
             .metrics
-            .newest(
-                &id,
-                period,
-                alarm_since - lookback,
-                alarm_since + Duration::seconds(i64::from(period)),
-            )
+            .newest(&id, period, from, alarm_since + Duration::seconds(i64::from(period)))
             .await
         {
             Ok(p) => p.map(|p| (p.at, p.value)),
@@ -225,23 +350,37 @@ where
                 None
             }
         };
-        let replica = match self.ports.standby.state(&db.standby).await {
-            Ok(s) if !s.exists => {
-                ReplicaState::NotReady(format!("the standby {} does not exist", standby_name(&db.standby)))
-            }
+        let standby = self.ports.standby.state(&db.standby).await;
+        let disarm = standby
+            .as_ref()
+            .ok()
+            .and_then(|s| s.tags.get(DISARM_TAG))
+            .map(|v| event::parse_time(v.trim()).map_or_else(|| Disarm::Unreadable(v.clone()), Disarm::Until));
+        let name = standby_name(&db.standby);
+        let replica = match standby {
+            Ok(s) if !s.exists => ReplicaState::NotReady(format!("the standby {name} does not exist")),
             Ok(s) if s.promoted => ReplicaState::NotReady(format!(
-                "the standby {} is no longer replicating (already promoted?)",
-                standby_name(&db.standby)
+                "the standby {name} is no longer replicating (already promoted?)"
             )),
-            Ok(s) if s.status != "available" => {
-                ReplicaState::NotReady(format!("the standby {} is {}", standby_name(&db.standby), s.status))
-            }
-            Ok(s) => ReplicaState::Ready {
-                endpoint: s.endpoint.unwrap_or_default(),
+            Ok(s) => match classify(&s.status) {
+                StatusClass::Available => ReplicaState::Ready {
+                    endpoint: s.endpoint.unwrap_or_default(),
+                },
+                StatusClass::Planned if BUSY_STANDBY.contains(&s.status.as_str()) => ReplicaState::Busy {
+                    endpoint: s.endpoint.unwrap_or_default(),
+                    status: s.status,
+                },
+                _ => ReplicaState::NotReady(format!("the standby {name} is {}", s.status)),
             },
-            Err(e) => ReplicaState::NotReady(format!("cannot read the standby {}: {e}", standby_name(&db.standby))),
+            Err(e) => ReplicaState::NotReady(format!("cannot read the standby {name}: {e}")),
         };
-        let previous = record.current.as_ref().map(|f| PreviousFailover {
+        // An aborted failover never promoted anything: the one before it is what counts.
+        let last = record
+            .current
+            .as_ref()
+            .filter(|f| f.aborted.is_none())
+            .or(record.previous.as_ref());
+        let previous = last.map(|f| PreviousFailover {
             id: f.id.clone(),
             completed_at: f.completed_at,
             acknowledged: f.acknowledged.is_some(),
@@ -249,10 +388,13 @@ where
         Evidence {
             alarm_still_firing,
             alarm_since,
+            alarm_window,
             primary,
             checkers,
             last_healthy_lag,
             replica,
+            disarm,
+            primary_serving_at: None,
             previous,
         }
     }
@@ -277,7 +419,17 @@ where
             return Ok(json!({"database": db.name, "duplicate": episode}));
         }
 
-        let evidence = self.gather(db, &trigger, &record).await;
+        let mut evidence = self.gather(db, &trigger, &record).await;
+        // The primary seen serving while this episode was refused: it took writes that
+        // replication (stopped since the last healthy lag) never carried.
+        let now = Utc::now();
+        let seen_before = record
+            .last_episode
+            .as_ref()
+            .filter(|e| e.key == episode)
+            .and_then(|e| e.primary_serving_at);
+        let seen_now = (evidence.primary == PrimaryView::Available).then_some(now);
+        evidence.primary_serving_at = seen_now.or(seen_before);
         let policy = Policy {
             mode: self.cfg.mode,
             max_data_loss_seconds: db.max_data_loss_seconds,
@@ -286,27 +438,37 @@ where
             lag_lookback: Duration::seconds(i64::from(self.cfg.lag_lookback_seconds)),
             metric_period: Duration::seconds(i64::from(self.cfg.metric_period_seconds)),
         };
-        let now = Utc::now();
         let decision = decide(&evidence, &policy, &trigger.request(), now);
         info!(db = %db.name, verdict = ?decision.verdict, "decided");
 
         let failed_gates: Vec<String> = decision.failed_gates().iter().map(|g| g.name.to_string()).collect();
-        if recheck
-            && decision.verdict == Verdict::Refuse
-            && record
+        // Deciding a refused episode again: responders hear of it only when the failure is
+        // now confirmed and something else still blocks (a human must decide). The same
+        // refusal, or one because the failure is (still or again) unconfirmed, such as a
+        // primary back from its reboot, is remembered quietly.
+        let unconfirmed = decision.failed_gates().iter().any(|g| g.name == CONFIRMED);
+        if recheck && decision.verdict == Verdict::Refuse {
+            if let Some(e) = record
                 .last_episode
-                .as_ref()
-                .is_some_and(|e| e.failed_gates == failed_gates)
-        {
-            return Ok(json!({"database": db.name, "verdict": "refused", "unchanged": true}));
+                .as_mut()
+                .filter(|e| e.failed_gates == failed_gates || unconfirmed)
+            {
+                if e.primary_serving_at != evidence.primary_serving_at || e.failed_gates != failed_gates {
+                    e.primary_serving_at = evidence.primary_serving_at;
+                    e.failed_gates = failed_gates;
+                    self.save(&db.name, &record, etag.as_deref()).await?;
+                }
+                return Ok(json!({"database": db.name, "verdict": "refused", "unchanged": true}));
+            }
         }
         record.last_episode = Some(Episode {
             key: episode.clone(),
             verdict: format!("{:?}", decision.verdict),
             decided_at: now,
             failed_gates,
+            primary_serving_at: evidence.primary_serving_at,
             alarm: match &trigger {
-                Trigger::Alarm(a) => Some(AlarmRef {
+                Trigger::Alarm(a, _) => Some(AlarmRef {
                     name: a.name.clone(),
                     region: a.region.clone(),
                     since: a.since,
@@ -316,7 +478,7 @@ where
             },
         });
         let target = match &evidence.replica {
-            ReplicaState::Ready { endpoint } => Some(endpoint.clone()),
+            ReplicaState::Ready { endpoint } | ReplicaState::Busy { endpoint, .. } => Some(endpoint.clone()),
             ReplicaState::NotReady(_) => None,
         };
         if decision.verdict == Verdict::Promote {
@@ -332,6 +494,8 @@ where
                 gates: gate_records(&decision),
                 target: target.clone(),
                 promote_requested_at: None,
+                promote_refusals: 0,
+                promote_waiting: None,
                 promote_accepted_at: None,
                 promoted_at: None,
                 dns_change_id: None,
@@ -344,6 +508,7 @@ where
                     until: self.invocation.deadline,
                 }),
                 acknowledged: None,
+                aborted: None,
             };
             record.previous = record.current.take();
             record.current = Some(failover);
@@ -424,6 +589,15 @@ where
         let margin = Duration::seconds(i64::from(self.cfg.deadline_margin_seconds));
         let poll = std::time::Duration::from_secs(u64::from(self.cfg.poll_seconds));
         let stuck_after = Duration::seconds(i64::from(self.cfg.stuck_after_seconds));
+        let poll_span = Duration::seconds(i64::from(self.cfg.poll_seconds));
+        // An earlier run asked for the promotion and never learnt AWS's answer (it was killed,
+        // or its deadline came): a promotion found under way is that one.
+        let asked_earlier = record
+            .current
+            .as_ref()
+            .is_some_and(|f| f.promote_requested_at.is_some() && f.promote_accepted_at.is_none());
+        // The alarm an alarm-driven failover is for (the episode it was decided in).
+        let alarm = record.last_episode.as_ref().and_then(|e| e.alarm.clone());
         // Notices are best effort here: traffic recovery never waits on SNS. What could not be
         // sent fails the invocation once the failover has advanced (so the Errors alarm fires).
         let mut undelivered: Vec<String> = Vec::new();
@@ -461,16 +635,71 @@ where
                         continue;
                     }
                     let state = self.ports.standby.state(&db.standby).await?;
-                    if !state.promoted {
-                        self.ports.standby.promote(&db.standby, f.planned).await?;
+                    let answer = if state.promoted {
+                        Promotion::Accepted // an earlier request (perhaps a killed run's) took
+                    } else {
+                        self.ports.standby.promote(&db.standby, f.planned).await?
+                    };
+                    let under_way = state.status == "modifying" || state.status.contains("switching");
+                    let answer = match answer {
+                        Promotion::NotNow { .. } if asked_earlier && under_way && f.promote_refusals == 0 => {
+                            info!(db = %db.name, status = %state.status, "an earlier run's promotion is under way");
+                            Promotion::Accepted
+                        }
+                        other => other,
+                    };
+                    match answer {
+                        Promotion::Accepted => {
+                            f.promote_accepted_at = Some(Utc::now());
+                            f.promote_waiting = None;
+                            info!(db = %db.name, failover = %f.id, "promotion accepted by AWS");
+                        }
+                        Promotion::NotNow { code, message } => {
+                            // Busy (a backup, a modification) or a promotion already under way:
+                            // AWS accepts once that ends, and a promotion under way ends promoted.
+                            f.promote_refusals += 1;
+                            f.promote_waiting = Some(format!("{code}: {message} (status {})", state.status));
+                            let alarm = if f.cause.starts_with("alarm ") {
+                                alarm.as_ref()
+                            } else {
+                                None
+                            };
+                            if let Some(why) = self.failure_over(alarm).await {
+                                f.aborted = Some((why, Utc::now()));
+                                f.lease = None;
+                                self.commit(db, &record, &etag).await?;
+                                let f = record
+                                    .current
+                                    .as_ref()
+                                    .ok_or_else(|| Error::RunFailed("the failover left the record".into()))?;
+                                self.tell(&mut undelivered, &notices::aborted(self.cfg, db, f)).await;
+                                let id = f.id.clone();
+                                return undelivered_error(&id, undelivered)
+                                    .map(|_| json!({"database": db.name, "failover": id, "aborted": true}));
+                            }
+                            if !f.notices_sent.iter().any(|n| n == "waiting") {
+                                self.tell(&mut undelivered, &notices::promotion_waits(self.cfg, db, f, &state))
+                                    .await;
+                                f.notices_sent.push("waiting".into());
+                            }
+                            etag = self.commit(db, &record, &etag).await?;
+                            tokio::time::sleep(backoff(poll, f_refusals(&record))).await;
+                            continue;
+                        }
                     }
-                    f.promote_accepted_at = Some(Utc::now());
-                    info!(db = %db.name, failover = %f.id, "promotion accepted by AWS");
                 }
                 Step::AwaitPromoted => {
                     let state = self.ports.standby.state(&db.standby).await?;
+                    let waited = Utc::now() - f.promote_accepted_at.unwrap_or(f.decided_at);
+                    if state.exists && !state.promoted && state.status == "available" && waited > poll_span * 3 {
+                        // Accepted, yet still an available replica well after: the promotion
+                        // did not take. Ask again rather than wait forever.
+                        warn!(db = %db.name, failover = %f.id, "the standby is still a replica: asking AWS again");
+                        f.promote_accepted_at = None;
+                        etag = self.commit(db, &record, &etag).await?;
+                        continue;
+                    }
                     if !(state.exists && state.promoted && state.status == "available") {
-                        let waited = Utc::now() - f.promote_accepted_at.unwrap_or(f.decided_at);
                         if waited > stuck_after && !f.notices_sent.iter().any(|n| n == "stuck") {
                             let seen = format!("{} (promoted: {})", state.status, state.promoted);
                             self.tell(
@@ -549,6 +778,19 @@ where
         }
     }
 
+    /// While AWS cannot promote yet: has the failure this failover is for ended? An alarm
+    /// failover goes on only while its alarm is still in ALARM (an operator's does not stop).
+    async fn failure_over(&self, alarm: Option<&AlarmRef>) -> Option<String> {
+        let alarm = alarm?;
+        match self.ports.alarms.alarm(&alarm.region, &alarm.name).await {
+            Ok(Some(a)) if a.value != "ALARM" => Some(format!(
+                "alarm {} is {} again before AWS could start the promotion (the primary is back); nothing was changed",
+                alarm.name, a.value
+            )),
+            _ => None,
+        }
+    }
+
     /// Sends a notice during a failover; a failure is logged and remembered, never fatal.
     async fn tell(&self, undelivered: &mut Vec<String>, notice: &crate::notice::Notice) {
         if let Err(e) = self.ports.notifier.notify(notice).await {
@@ -567,22 +809,22 @@ where
         })
     }
 
+    /// Resumes every failover in progress and re-decides every refused episode, all at once:
+    /// in a region outage they are many, and each waits on AWS for minutes.
     async fn on_continue(&self) -> Result<Value> {
+        let each = self.cfg.databases.iter().map(|db| async move {
+            let outcome = match self.load(&db.name).await {
+                Err(e) => Some(Err(e)),
+                Ok((record, _)) if record.current.as_ref().is_some_and(Failover::is_active) => {
+                    Some(self.resume(db).await)
+                }
+                Ok((record, _)) => self.recheck(db, &record).await,
+            };
+            (db, outcome)
+        });
         let mut out = Vec::new();
         let mut errors = Vec::new();
-        for db in &self.cfg.databases {
-            let (record, _) = match self.load(&db.name).await {
-                Ok(r) => r,
-                Err(e) => {
-                    errors.push(format!("{}: {e}", db.name));
-                    continue;
-                }
-            };
-            let outcome = if record.current.as_ref().is_some_and(Failover::is_active) {
-                Some(self.resume(db).await)
-            } else {
-                self.recheck(db, &record).await
-            };
+        for (db, outcome) in futures::future::join_all(each).await {
             match outcome {
                 Some(Ok(v)) => out.push(v),
                 Some(Err(e)) => errors.push(format!("{}: {e}", db.name)),
@@ -610,12 +852,6 @@ where
         if Utc::now() - alarm.since > Duration::seconds(i64::from(self.cfg.lag_lookback_seconds)) {
             return None;
         }
-        match self.ports.alarms.alarm(&alarm.region, &alarm.name).await {
-            Ok(Some(state)) if state.value == "ALARM" => {}
-            Ok(_) => return None,
-            Err(e) => return Some(Err(e)),
-        }
-        info!(db = %db.name, alarm = %alarm.name, "alarm still firing: deciding the refused episode again");
         let signal = AlarmSignal {
             name: alarm.name.clone(),
             region: alarm.region.clone(),
@@ -623,7 +859,11 @@ where
             since: alarm.since,
             reason: alarm.reason.clone(),
         };
-        Some(self.decide_and_act(db, Trigger::Alarm(signal), true).await)
+        let trigger = self.alarm_trigger(signal).await.ok()?;
+        // A new episode of the alarm is decided as new (its own event is a duplicate then).
+        let same = matches!(&trigger, Trigger::Alarm(s, _) if s.since == alarm.since);
+        info!(db = %db.name, alarm = %alarm.name, same, "alarm still firing: deciding again");
+        Some(self.decide_and_act(db, trigger, same).await)
     }
 
     async fn acknowledge(&self, database: &str, by: &str) -> Result<Value> {
@@ -664,6 +904,16 @@ where
     }
 }
 
+fn f_refusals(record: &DbRecord) -> u32 {
+    record.current.as_ref().map_or(0, |f| f.promote_refusals)
+}
+
+/// Waits between promotion requests AWS refused for now: the poll interval, doubling up to
+/// eight times it.
+fn backoff(poll: std::time::Duration, refusals: u32) -> std::time::Duration {
+    poll * 2u32.pow(refusals.saturating_sub(1).min(3))
+}
+
 fn undelivered_error(failover: &str, undelivered: Vec<String>) -> Result<()> {
     if undelivered.is_empty() {
         Ok(())
@@ -694,8 +944,31 @@ fn gate_records(d: &Decision) -> Vec<GateRecord> {
         .collect()
 }
 
+/// The alarm re-read from CloudWatch when the event arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct AlarmReading {
+    /// Still in ALARM (`None`: could not be re-read).
+    pub firing: Option<bool>,
+    pub window: Option<AlarmWindow>,
+}
+
+/// Transitions a standby ends by itself, after which AWS accepts a promotion: the decision
+/// lets them pass and the promotion is retried until AWS accepts it. Anything else that is
+/// not `available` (rebooting, failed, storage-full, ...) refuses.
+const BUSY_STANDBY: &[&str] = &[
+    "backing-up",
+    "modifying",
+    "maintenance",
+    "upgrading",
+    "storage-optimization",
+    "configuring-enhanced-monitoring",
+    "configuring-iam-database-auth",
+    "configuring-log-exports",
+    "rebooting",
+];
+
 pub enum Trigger {
-    Alarm(AlarmSignal),
+    Alarm(AlarmSignal, AlarmReading),
     Operator {
         reason: String,
         force_data_loss: bool,
@@ -706,7 +979,7 @@ pub enum Trigger {
 impl Trigger {
     fn request(&self) -> Request {
         match self {
-            Trigger::Alarm(_) => Request::Alarm,
+            Trigger::Alarm(..) => Request::Alarm,
             Trigger::Operator { force_data_loss, .. } => Request::Operator {
                 force_data_loss: *force_data_loss,
             },
@@ -720,14 +993,14 @@ impl Trigger {
     /// One decision per key: an alarm episode (name + when it went ALARM), or one request.
     fn episode_key(&self, invocation: &Invocation) -> String {
         match self {
-            Trigger::Alarm(a) => format!("alarm:{}@{}", a.name, stamp(a.since)),
+            Trigger::Alarm(a, _) => format!("alarm:{}@{}", a.name, stamp(a.since)),
             Trigger::Operator { .. } => format!("operator:{}", invocation.request_id),
         }
     }
 
     pub fn label(&self) -> String {
         match self {
-            Trigger::Alarm(a) => format!("alarm {}", a.name),
+            Trigger::Alarm(a, _) => format!("alarm {}", a.name),
             Trigger::Operator { planned: true, .. } => "planned operator request".into(),
             Trigger::Operator { .. } => "operator request".into(),
         }
@@ -735,7 +1008,7 @@ impl Trigger {
 
     pub fn describe(&self) -> String {
         match self {
-            Trigger::Alarm(a) => format!("alarm {} in ALARM since {} ({})", a.name, stamp(a.since), a.reason),
+            Trigger::Alarm(a, _) => format!("alarm {} in ALARM since {} ({})", a.name, stamp(a.since), a.reason),
             Trigger::Operator { reason, planned, .. } => {
                 format!("operator request{}: {reason}", if *planned { " (planned)" } else { "" })
             }

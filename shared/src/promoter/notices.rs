@@ -5,7 +5,7 @@ use super::standby_name;
 use crate::config::{DatabaseSpec, PromoterConfig};
 use crate::notice::{Notice, Severity};
 use crate::plan::lag::human_seconds;
-use crate::plan::promotion::Decision;
+use crate::plan::promotion::{Decision, MAINTENANCE};
 use chrono::{DateTime, Utc};
 
 /// The record as people write it (without the root's trailing dot).
@@ -258,9 +258,14 @@ pub fn refused(cfg: &PromoterConfig, db: &DatabaseSpec, trigger: &str, d: &Decis
         "drpilot is NOT failing over {db} automatically: manual decision needed.\nTrigger: {trigger}.\nChecks:\n{gates}\n{what_to_do}",
         db = db.name
     );
+    // Routine work on the primary is the usual reason the alarm fires: say so up front.
+    let why = match d.gates.iter().find(|g| g.name == MAINTENANCE && !g.passed) {
+        Some(g) => g.detail.split(':').next().unwrap_or_default().to_string(),
+        None => format!("{} failed", failed.join(", ")),
+    };
     Notice::new(
         Severity::Critical,
-        format!("drpilot: NOT failing over {}: {} failed", db.name, failed.join(", ")),
+        format!("drpilot: NOT failing over {}: {why}", db.name),
         body,
     )
     .with_sms(format!(
@@ -297,6 +302,69 @@ pub fn advisory(cfg: &PromoterConfig, db: &DatabaseSpec, trigger: &str, d: &Deci
     ))
     .with_attribute("database", db.name.clone())
     .with_attribute("step", "advisory")
+}
+
+/// AWS answered the promotion request "not now" (the standby is busy): drpilot asks again.
+/// Sent once per failover.
+pub fn promotion_waits(
+    cfg: &PromoterConfig,
+    db: &DatabaseSpec,
+    f: &Failover,
+    standby: &crate::ports::StandbyState,
+) -> Notice {
+    let body = format!(
+        "Failover {id} of {db}: AWS cannot promote {name} yet; it is {status}.\n\
+         AWS says: {reason}.\n\
+         drpilot asks again every {poll} or so (backing off) while the alarm that started this stays in ALARM, \
+         and tells you when AWS accepts. Nothing needs doing unless this lasts.\n",
+        id = f.id,
+        db = db.name,
+        name = standby_name(&db.standby),
+        status = standby.status,
+        reason = f.promote_waiting.as_deref().unwrap_or("?"),
+        poll = human_seconds(cfg.poll_seconds as f64),
+    );
+    let n = Notice::new(
+        Severity::Warning,
+        format!("drpilot: failover of {} waits: standby is {}", db.name, standby.status),
+        body,
+    )
+    .with_sms(format!(
+        "drpilot: failover of {} waits for AWS ({} is {}); retrying. id {}",
+        db.name,
+        standby_name(&db.standby),
+        standby.status,
+        f.id
+    ));
+    with_ids(n, db, f, "waiting")
+}
+
+/// The failure ended before AWS accepted the promotion: nothing was changed.
+pub fn aborted(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice {
+    let why = f.aborted.as_ref().map(|(w, _)| w.as_str()).unwrap_or("?");
+    let body = format!(
+        "Failover {id} of {db} is called off: {why}.\n\
+         {name} in {dr} is still the replica it was; the primary serves as before.\n\
+         If you still want to fail over:\n  {cmd}\n",
+        id = f.id,
+        db = db.name,
+        name = standby_name(&db.standby),
+        dr = cfg.dr_region,
+        cmd = command(
+            cfg,
+            serde_json::json!({"action": "failover", "database": db.name, "reason": "WHY"})
+        )
+    );
+    let n = Notice::new(
+        Severity::Warning,
+        format!("drpilot: failover of {} called off: the primary is back", db.name),
+        body,
+    )
+    .with_sms(format!(
+        "drpilot: failover of {} called off, primary back. id {}",
+        db.name, f.id
+    ));
+    with_ids(n, db, f, "aborted")
 }
 
 /// A step has taken far longer than AWS normally needs: a human should look. Sent once.

@@ -24,6 +24,9 @@ pub struct Episode {
     /// The gates that failed, to tell a changed refusal from the same one.
     #[serde(default)]
     pub failed_gates: Vec<String>,
+    /// The last time a decision of this episode saw the primary available (taking writes).
+    #[serde(default)]
+    pub primary_serving_at: Option<DateTime<Utc>>,
     /// For an alarm episode: the alarm, so the continuation can re-check a refusal while
     /// the alarm stays in ALARM (confirmation often lags the alarm).
     #[serde(default)]
@@ -78,6 +81,11 @@ pub struct Failover {
     /// The standby's endpoint, where DNS will point.
     pub target: Option<String>,
     pub promote_requested_at: Option<DateTime<Utc>>,
+    /// Promotion requests AWS answered "not now" (the standby was busy), and its last reason.
+    #[serde(default)]
+    pub promote_refusals: u32,
+    #[serde(default)]
+    pub promote_waiting: Option<String>,
     pub promote_accepted_at: Option<DateTime<Utc>>,
     pub promoted_at: Option<DateTime<Utc>>,
     pub dns_change_id: Option<String>,
@@ -88,6 +96,9 @@ pub struct Failover {
     pub notices_sent: Vec<String>,
     pub lease: Option<Lease>,
     pub acknowledged: Option<Acknowledgement>,
+    /// Given up before promotion because the failure it was for ended (why, when).
+    #[serde(default)]
+    pub aborted: Option<(String, DateTime<Utc>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +114,7 @@ pub enum Step {
 impl Failover {
     pub fn next_step(&self) -> Step {
         match self {
-            f if f.completed_at.is_some() => Step::Done,
+            f if f.completed_at.is_some() || f.aborted.is_some() => Step::Done,
             f if f.promote_accepted_at.is_none() => Step::Promote,
             f if f.promoted_at.is_none() => Step::AwaitPromoted,
             f if f.dns_requested_at.is_none() => Step::SwitchDns,
@@ -113,7 +124,7 @@ impl Failover {
     }
 
     pub fn is_active(&self) -> bool {
-        self.completed_at.is_none()
+        self.completed_at.is_none() && self.aborted.is_none()
     }
 
     /// Held by someone else whose lease has not run out.
@@ -142,6 +153,8 @@ mod tests {
             gates: vec![],
             target: None,
             promote_requested_at: None,
+            promote_refusals: 0,
+            promote_waiting: None,
             promote_accepted_at: None,
             promoted_at: None,
             dns_change_id: None,
@@ -151,6 +164,7 @@ mod tests {
             notices_sent: vec![],
             lease: None,
             acknowledged: None,
+            aborted: None,
         };
         assert_eq!(f.next_step(), Step::Promote);
         f.promote_requested_at = Some(t);

@@ -32,6 +32,8 @@ def _outage(body: dict[str, Any], _q: dict[str, str], region: str) -> dict[str, 
     outage = Outage(**body)
     if outage.mode not in ("reset", "timeout", "unavailable"):
         raise ValueError("mode is reset, timeout or unavailable")
+    if outage.partition:
+        outage.writes_continue = True
     SIM.outages[region] = outage
     return {"region": region, **asdict(outage)}
 

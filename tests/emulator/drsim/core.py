@@ -65,6 +65,11 @@ class Outage:
     hold_seconds: float = 30.0  # timeout: how long a request hangs before the connection drops
     include_global: bool = False  # also fail global services signed for this region (Route 53)
     writes_continue: bool = False  # the primary keeps taking writes inside the dark region
+    # A network partition: the region is cut off from the other AWS regions (its API, as
+    # drpilot in the DR region calls it, and cross-region replication), not from the
+    # internet. Route 53's health checkers, which probe endpoints over the internet from
+    # their own regions, still reach it; its databases keep taking writes.
+    partition: bool = False
     since: float = field(default_factory=now)
 
 
@@ -75,7 +80,9 @@ class Fault:
     region: str | None = None
     action: str | None = None
     params: dict[str, str] = field(default_factory=dict)
-    mode: str = "throttle"  # throttle | error | latency | reset | timeout
+    # throttle | error | latency | reset | timeout (before AWS handles the request) | lost (AWS
+    # handles it, then the connection drops: the caller never learns that it succeeded)
+    mode: str = "throttle"
     status: int | None = None
     code: str | None = None
     message: str | None = None
@@ -157,7 +164,7 @@ class Sim:
         if unknown:
             raise ValueError(f"unknown fault fields {unknown}; known: {sorted(known)}")
         fault = Fault(id=self._fault_ids, **spec)
-        if fault.mode not in ("throttle", "error", "latency", "reset", "timeout"):
+        if fault.mode not in ("throttle", "error", "latency", "reset", "timeout", "lost"):
             raise ValueError(f"unknown fault mode {fault.mode!r}")
         self.faults.append(fault)
         return fault

@@ -216,6 +216,10 @@ class Simulator:
             SIM.record(req, status, error, "answered", started)
         if fault is not None and fault.hold_ms:
             time.sleep(fault.hold_ms / 1000)
+        if fault is not None and fault.mode == "lost":
+            # AWS did the work; the answer never arrives (the caller's retry finds it done)
+            drop_connection(environ)
+            return []
         start_response(captured["status"], captured["headers"])
         return [body]
 
@@ -237,7 +241,7 @@ class Simulator:
     def inject(self, environ: dict[str, Any], start_response: Callable, req: Request, fault: Fault, started: float) -> Iterable[bytes] | None:
         if fault.latency_ms:
             time.sleep(fault.latency_ms / 1000)
-        if fault.mode in ("latency",):
+        if fault.mode in ("latency", "lost"):
             return None
         if fault.mode in ("reset", "timeout"):
             if fault.mode == "timeout":

@@ -38,13 +38,15 @@ class HealthCheckers:
     def observations(self, hc: Any) -> list[dict[str, Any]]:
         target = hc.fqdn or hc.ip_address or ""
         found = ENDPOINT_REGION.search(f".{target}.")
-        endpoint_dark = found is not None and SIM.dark(found.group(1)) is not None
+        outage = SIM.dark(found.group(1)) if found is not None else None
+        endpoint_dark = outage is not None and not outage.partition
         forced = self.overrides.get(hc.id)
         failing = forced == "failing" or (forced is None and endpoint_dark)
         checked = datetime.fromtimestamp(now(), tz=timezone.utc)
         out = []
         for region in CHECKER_REGIONS:
-            if SIM.dark(region) is not None:
+            checker_outage = SIM.dark(region)
+            if checker_outage is not None and not checker_outage.partition:
                 continue  # a checker in a dark region reports nothing
             status = (
                 "Failure: Connection timed out. The endpoint or the internet connection is down, or requests are being blocked by your firewall."

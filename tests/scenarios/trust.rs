@@ -1,0 +1,263 @@
+//! Nights on which the promoter must NOT fail over, or must fail over despite AWS saying
+//! "not now": the failover's safety case on timelines the shipped alarm and RDS produce.
+
+use crate::Measured;
+use drpilot::plan::lag::human_seconds;
+use drpilot_tests::night::{minutes, Night, NightPlan};
+use serde_json::json;
+
+/// A minor-version reboot: the primary is `rebooting` for five minutes with replication
+/// paused, the endpoint refuses connections (every health checker fails), and the shipped
+/// alarm fires. Routine work, not a failure: no promotion, one refusal naming the reboot,
+/// and nothing more once the primary is back.
+pub async fn maintenance_reboot() -> Measured {
+    let plan = NightPlan::new("maintenance", "eu-south-1", "eu-south-2")
+        .database("orders", 5.0, 60.0)
+        .health_checked();
+    let mut night = Night::begin(plan).await;
+    let check = night.db("orders").health_check_id.clone().unwrap();
+    night.sim.health_checkers(&check, Some("failing")).await;
+    night.primary_in("orders", "rebooting", minutes(5.0)).await;
+    night
+        .until("the refusal", minutes(10.0), |n| {
+            Box::pin(async move { !n.promoter_notices().await.is_empty() })
+        })
+        .await;
+    night.sim.health_checkers(&check, None).await;
+    night
+        .until("the alarm back to OK", minutes(15.0), |n| {
+            Box::pin(async move { n.alarm_state(&n.db("orders").alarm).await == "OK" })
+        })
+        .await;
+    night.pass(minutes(2.0)).await;
+
+    assert_eq!(night.requests("PromoteReadReplica", "orders").await, 0, "no promotion");
+    let notices = night.promoter_notices().await;
+    assert_eq!(notices.len(), 1, "one refusal: {notices:#?}");
+    assert_eq!(
+        notices[0].subject,
+        "drpilot: NOT failing over orders: the primary is rebooting"
+    );
+    assert!(
+        notices[0]
+            .message
+            .contains("[FAIL] no-maintenance: the primary is rebooting: planned work"),
+        "{}",
+        notices[0].message
+    );
+    night.end().await;
+    Measured {
+        other: vec!["reboot 5m, alarm fired: 0 promotions, 1 refusal naming the reboot".into()],
+        ..Measured::default()
+    }
+}
+
+/// The DR region cannot reach the primary region (its API, and replication across), but the
+/// primary serves its users: Route 53's health checkers, probing from eight regions over the
+/// internet, see it healthy. A partition, not an outage: no promotion.
+pub async fn partition() -> Measured {
+    let plan = NightPlan::new("partition", "ap-southeast-1", "ap-southeast-2")
+        .database("orders", 5.0, 60.0)
+        .health_checked();
+    let mut night = Night::begin(plan).await;
+    night.region_partitioned().await;
+    night
+        .until("the refusal", minutes(10.0), |n| {
+            Box::pin(async move { !n.promoter_notices().await.is_empty() })
+        })
+        .await;
+    night.pass(minutes(3.0)).await; // the continuation re-checks, quietly
+    assert_eq!(night.requests("PromoteReadReplica", "orders").await, 0, "no promotion");
+    let wire = night.wire().await;
+    assert!(
+        wire.calls("DescribeDBInstances")
+            .any(|c| c.region.as_deref() == Some(night.plan.source.as_str()) && !c.accepted()),
+        "the promoter asked the primary region and got no answer"
+    );
+    let notices = night.promoter_notices().await;
+    assert_eq!(notices.len(), 1, "{notices:#?}");
+    assert!(
+        notices[0]
+            .message
+            .contains("a network partition between the regions, not an outage")
+            && notices[0].message.contains("0 of 8 health checkers report it failing"),
+        "{}",
+        notices[0].message
+    );
+    night.end().await;
+    Measured {
+        other: vec!["API unreachable, 8 of 8 checkers healthy: 0 promotions".into()],
+        ..Measured::default()
+    }
+}
+
+/// An hour-old alarm event delivered again (EventBridge retries for up to a day; a queue may be
+/// redriven) while the alarm is in a newer episode. The old event's lag window lies in a
+/// healthy past; the newer episode is the one that counts, and it was refused: replication
+/// broke ten minutes before the region went dark while the primary kept taking writes.
+pub async fn stale_redelivery() -> Measured {
+    let plan = NightPlan::new("stale", "me-south-1", "ap-northeast-2").database("orders", 5.0, 60.0);
+    let mut night = Night::begin(plan).await;
+    let replica = night.db("orders").replica.clone();
+    let dr = night.plan.dr.clone();
+    // A blip: replication stops for five minutes; the alarm fires, is refused (the primary is
+    // available), and goes back to OK.
+    night.sim.set_replication(&dr, &replica, json!({"broken": true})).await;
+    night
+        .until("the first episode", minutes(10.0), |n| {
+            Box::pin(async move { n.alarm_state(&n.db("orders").alarm).await == "ALARM" })
+        })
+        .await;
+    let old_event = night.alarm_event("orders", "ALARM").await;
+    night.pass(minutes(2.0)).await;
+    night.sim.set_replication(&dr, &replica, json!({"broken": false})).await;
+    night
+        .until("the alarm back to OK", minutes(10.0), |n| {
+            Box::pin(async move { n.alarm_state(&n.db("orders").alarm).await == "OK" })
+        })
+        .await;
+    // Replication breaks again; the primary keeps taking writes for ten minutes, then the
+    // region goes dark.
+    night.sim.set_replication(&dr, &replica, json!({"broken": true})).await;
+    night.pass(minutes(10.0)).await;
+    night.region_goes_dark().await;
+    night
+        .until("the lag refusal", minutes(10.0), |n| {
+            Box::pin(async move {
+                n.promoter_notices()
+                    .await
+                    .iter()
+                    .any(|n| n.subject == "drpilot: NOT failing over orders: lag failed")
+            })
+        })
+        .await;
+    let before = night.promoter_notices().await.len();
+    // An hour after the first episode, its event arrives again.
+    night.pass(minutes(40.0)).await;
+    let outcome = night.invoke_promoter(old_event).await;
+    night.pass(minutes(2.0)).await;
+
+    assert_eq!(night.requests("PromoteReadReplica", "orders").await, 0, "no failover");
+    assert_eq!(night.promoter_notices().await.len(), before, "and nothing new said");
+    let response = format!("{outcome:?}");
+    assert!(response.contains("duplicate"), "{response}");
+    let refusal = night
+        .promoter_notices()
+        .await
+        .into_iter()
+        .find(|n| n.subject == "drpilot: NOT failing over orders: lag failed")
+        .unwrap();
+    let est = night.record("orders").await.last_episode.unwrap();
+    assert!(refusal.message.contains("exceeds the limit"), "{}", refusal.message);
+    night.end().await;
+    Measured {
+        other: vec![format!(
+            "redelivered 1h later: 0 promotions (episode {} already decided)",
+            est.key
+        )],
+        ..Measured::default()
+    }
+}
+
+/// The standby is `backing-up` when the region goes dark: AWS refuses the promotion
+/// (`InvalidDBInstanceState`) until the backup ends. The promoter says so once, asks again
+/// with backoff, and completes the failover; it never waits forever.
+pub async fn busy_standby() -> Measured {
+    let plan = NightPlan::new("busy", "ap-south-1", "eu-central-2").database("orders", 5.0, 60.0);
+    let mut night = Night::begin(plan).await;
+    night.standby_in("orders", "backing-up", minutes(7.0)).await;
+    let dark = night.region_goes_dark().await;
+    night.until_failed_over("orders").await;
+    let asked = night.requests("PromoteReadReplica", "orders").await;
+    assert!(asked >= 2, "AWS refused at least once: {asked} request(s)");
+    assert_eq!(night.accepted("PromoteReadReplica", "orders").await, 1, "promoted once");
+    assert_eq!(
+        night.promoter_steps().await,
+        ["started", "waiting", "promoted", "dns", "completed"]
+    );
+    let waiting = night
+        .promoter_notices()
+        .await
+        .into_iter()
+        .find(|n| n.attribute("step") == Some("waiting"))
+        .unwrap();
+    assert!(
+        waiting.message.contains("InvalidDBInstanceState") && waiting.message.contains("backing-up"),
+        "{}",
+        waiting.message
+    );
+    let t = night.times("orders", dark).await.unwrap();
+    night.end().await;
+    Measured {
+        detect: Some(t.detect),
+        decide: Some(t.decide),
+        promote: Some(t.promote),
+        dns: Some(t.dns),
+        rto: Some((t.rto, t.rto_budget)),
+        other: vec![format!(
+            "{asked} promotion requests, 1 accepted after the backup (est. loss {})",
+            t.estimated_rpo.map(human_seconds).unwrap_or_default()
+        )],
+        ..Measured::default()
+    }
+}
+
+/// Twenty databases in the region that goes dark: their twenty alarms fire within a period or
+/// two, and Lambda runs five promoter invocations at a time. The first invocation decides
+/// every database in ALARM and starts all twenty promotions together; the last promotion is
+/// requested within one poll interval of the first, and every database fails over once.
+pub async fn fleet_outage() -> Measured {
+    const FLEET: usize = 20;
+    let mut plan = NightPlan::new("fleet", "af-south-1", "ap-southeast-3");
+    for i in 0..FLEET {
+        plan = plan.database(&format!("db{i:02}"), 5.0, 60.0);
+    }
+    let poll = plan.scale.real_secs(10.0).max(1.0); // DRPILOT_POLL_SECONDS as the night sets it
+    let mut night = Night::begin(plan).await;
+    let dark = night.region_goes_dark().await;
+    let names: Vec<String> = (0..FLEET).map(|i| format!("db{i:02}")).collect();
+    for name in &names {
+        night.until_failed_over(name).await;
+    }
+    let wire = night.wire().await;
+    let promotions: Vec<f64> = wire
+        .calls("PromoteReadReplica")
+        .filter(|c| c.region.as_deref() == Some(night.plan.dr.as_str()))
+        .map(|c| c.at)
+        .collect();
+    assert_eq!(promotions.len(), FLEET, "one promotion request per database");
+    for name in &names {
+        assert_eq!(night.requests("PromoteReadReplica", name).await, 1, "{name}");
+        assert_eq!(
+            night.dns(name).await,
+            Some(night.replica_endpoint(name).await),
+            "{name}"
+        );
+    }
+    let first = promotions.iter().cloned().fold(f64::INFINITY, f64::min);
+    let last = promotions.iter().cloned().fold(0.0, f64::max);
+    if last - first > poll {
+        panic!(
+            "the last promotion {:.2}s (real) after the first; one poll interval is {poll}s\n{}",
+            last - first,
+            night.story().await
+        );
+    }
+    let mut rto: Vec<f64> = Vec::new();
+    for name in &names {
+        rto.push(night.times(name, dark).await.unwrap().rto);
+    }
+    let worst = rto.iter().cloned().fold(0.0, f64::max);
+    let t = night.times("db00", dark).await.unwrap();
+    night.end().await;
+    Measured {
+        detect: Some(t.detect),
+        rto: Some((worst, t.rto_budget)),
+        other: vec![format!(
+            "{FLEET} databases: {FLEET} promotions, requested within {} of each other; worst RTO {}",
+            human_seconds(night.plan.scale.aws(last - first)),
+            human_seconds(worst)
+        )],
+        ..Measured::default()
+    }
+}
