@@ -11,6 +11,7 @@ locals {
   backup_sources   = [for b in var.s3_backups : "arn:${local.partition}:s3:::${b.source_bucket}"]
   backup_targets   = [for b in var.s3_backups : "arn:${local.partition}:s3:::${b.dr_bucket}"]
   replicas         = [for d in var.databases : d.replica if d.kind == "rds-replica"]
+  fenced           = [for d in var.databases : d.primary if d.kind == "rds-replica" && d.fence != "none"]
   aurora           = [for d in var.databases : d if d.kind == "aurora-global"]
   health_check_ids = [for h in aws_route53_health_check.primary : h.id]
 }
@@ -130,6 +131,14 @@ data "aws_iam_policy_document" "failover_promoter" {
       sid       = "PromoteReplicas"
       actions   = ["rds:PromoteReadReplica"]
       resources = [for r in local.replicas : "${local.rds_dr}:db:${r}"]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.fenced) > 0 ? [1] : []
+    content {
+      sid       = "FenceOldPrimaries"
+      actions   = ["rds:StopDBInstance"]
+      resources = [for p in local.fenced : "${local.rds_source}:db:${p}"]
     }
   }
   dynamic "statement" {

@@ -193,7 +193,7 @@ variable "rpo_alarm_periods" {
 # --- failover-promoter ---------------------------------------------------------------------
 
 variable "databases" {
-  description = "Databases the promoter fails over: kind rds-replica (primary, replica) or aurora-global (global_cluster, primary_cluster, secondary_cluster); the lag checker resource that gates it; the DNS record it switches; an optional Route 53 health check of the primary's endpoint."
+  description = "Databases the promoter fails over: kind rds-replica (primary, replica) or aurora-global (global_cluster, primary_cluster, secondary_cluster); the lag checker resource that gates it; the DNS record it switches; an optional Route 53 health check of the primary's endpoint; fence (rds-replica): stop the old primary when its region returns (\"stop\", the default) or leave it to the operator (\"none\")."
   type = list(object({
     name                  = string
     kind                  = string
@@ -205,6 +205,7 @@ variable "databases" {
     lag_resource          = string
     max_data_loss_seconds = number
     rto_seconds           = optional(number)
+    fence                 = optional(string, "stop")
     dns = object({
       zone_id     = string
       record_name = string
@@ -216,8 +217,8 @@ variable "databases" {
     }))
   }))
   validation {
-    condition     = alltrue([for d in var.databases : contains(["rds-replica", "aurora-global"], d.kind) && d.max_data_loss_seconds >= 0])
-    error_message = "databases: kind must be rds-replica or aurora-global; max_data_loss_seconds >= 0."
+    condition     = alltrue([for d in var.databases : contains(["rds-replica", "aurora-global"], d.kind) && d.max_data_loss_seconds >= 0 && contains(["stop", "none"], d.fence)])
+    error_message = "databases: kind must be rds-replica or aurora-global; max_data_loss_seconds >= 0; fence stop or none."
   }
 }
 

@@ -626,6 +626,9 @@ pub enum Standby {
 pub struct DatabaseSpec {
     pub name: String,
     pub standby: Standby,
+    /// What drpilot does to the old primary when its region answers again after an
+    /// unplanned failover.
+    pub fence: Fence,
     /// The CloudWatch alarms whose ALARM state means "the primary may be down".
     pub alarms: Vec<String>,
     /// The lag checker's resource name whose `RecoveryPointSeconds` history gates promotion.
@@ -637,8 +640,19 @@ pub struct DatabaseSpec {
     pub dns: DnsSpec,
 }
 
+/// Fencing the old primary after an unplanned failover (RDS; an Aurora global database keeps
+/// one writer by itself: the old primary rejoins as a secondary, which drpilot verifies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fence {
+    /// `StopDBInstance` as soon as the primary region answers again.
+    Stop,
+    /// Left to the operator (e.g. the old primary has in-region read replicas, which RDS
+    /// will not stop): drpilot tells responders it is back and unfenced.
+    None,
+}
+
 const DATABASES_VAR: &str = "DRPILOT_DATABASES";
-const DATABASES_HELP: &str = r#"a JSON array like [{"name": "orders", "kind": "rds-replica", "primary": "orders-db", "replica": "orders-db-dr", "alarms": ["orders-primary-down"], "max_data_loss_seconds": 60, "dns": {"zone_id": "Z123", "record_name": "db.example.com"}}]; kind aurora-global takes global_cluster, primary_cluster, secondary_cluster; optional: lag_resource, rto_seconds, health_check_id, dns.record_type (CNAME), dns.ttl (60)"#;
+const DATABASES_HELP: &str = r#"a JSON array like [{"name": "orders", "kind": "rds-replica", "primary": "orders-db", "replica": "orders-db-dr", "alarms": ["orders-primary-down"], "max_data_loss_seconds": 60, "dns": {"zone_id": "Z123", "record_name": "db.example.com"}}]; kind aurora-global takes global_cluster, primary_cluster, secondary_cluster; optional: lag_resource, rto_seconds, health_check_id, fence (stop or none; default stop), dns.record_type (CNAME), dns.ttl (60)"#;
 
 pub fn databases(vars: &dyn Vars) -> Result<Vec<DatabaseSpec>> {
     let text = required(vars, DATABASES_VAR)?;
@@ -691,6 +705,7 @@ pub fn databases(vars: &dyn Vars) -> Result<Vec<DatabaseSpec>> {
             "rto_seconds",
             "health_check_id",
             "dns",
+            "fence",
         ];
         if let Some(unknown) = obj
             .keys()
@@ -750,7 +765,18 @@ pub fn databases(vars: &dyn Vars) -> Result<Vec<DatabaseSpec>> {
                     .ok_or_else(|| bad(format!("entry {i} ({name}): rto_seconds must be a number above 0")))?,
             ),
         };
+        let fence = match obj.get("fence").map(|v| v.as_str()) {
+            None | Some(Some("stop")) => Fence::Stop,
+            Some(Some("none")) => Fence::None,
+            Some(other) => {
+                return Err(bad(format!(
+                    "entry {i} ({name}): fence {:?} is not \"stop\" or \"none\"",
+                    other.unwrap_or("(not a string)")
+                )))
+            }
+        };
         out.push(DatabaseSpec {
+            fence,
             rto_seconds,
             lag_resource: obj
                 .get("lag_resource")

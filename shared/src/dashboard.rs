@@ -63,7 +63,7 @@ pub struct DrillSummary {
 pub struct DatabaseRow {
     pub name: String,
     pub standby: String,
-    /// none / in-progress / awaiting-acknowledgement / acknowledged.
+    /// none / in-progress / aborted / not-fenced / awaiting-acknowledgement / acknowledged.
     pub failover: String,
     pub failover_detail: Option<String>,
     pub last_drill: Option<DrillSummary>,
@@ -177,6 +177,15 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore>(
                 "in-progress".into(),
                 Some(format!("{} next step {:?}", f.id, f.next_step())),
             ),
+            Some(f) if f.needs_fencing() => (
+                "not-fenced".into(),
+                Some(format!(
+                    "{} completed {}; old primary not fenced{}",
+                    f.id,
+                    f.completed_at.map(stamp).unwrap_or_default(),
+                    f.fence_error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
+                )),
+            ),
             Some(f) if f.acknowledged.is_none() => (
                 "awaiting-acknowledgement".into(),
                 Some(format!(
@@ -245,6 +254,13 @@ pub fn verdict(resources: &[ResourceRow], databases: &[DatabaseRow], now: DateTi
     for d in databases {
         match d.failover.as_str() {
             "in-progress" => lower(Verdict::NotProtected, format!("{}: a failover is in progress", d.name)),
+            "not-fenced" => lower(
+                Verdict::NotProtected,
+                format!(
+                    "{}: split-brain risk: failed over, the old primary is not fenced",
+                    d.name
+                ),
+            ),
             "awaiting-acknowledgement" => lower(
                 Verdict::AtRisk,
                 format!(

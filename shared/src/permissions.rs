@@ -39,6 +39,7 @@ pub const FAILOVER_PROMOTER: &[&str] = &[
     "rds:DescribeDBClusters",
     "rds:DescribeGlobalClusters",
     "rds:PromoteReadReplica",
+    "rds:StopDBInstance", // fencing the old primary after a failover
     "rds:FailoverGlobalCluster",
     "rds:SwitchoverGlobalCluster",
     "route53:ChangeResourceRecordSets",

@@ -229,6 +229,9 @@ pub trait PrimaryProbe: Sync {
         &self,
         standby: &crate::config::Standby,
     ) -> impl Future<Output = crate::plan::promotion::PrimaryView> + Send;
+    /// Fences the old primary after a failover: `StopDBInstance`. Returns the status AWS
+    /// reports (`stopping`).
+    fn stop(&self, standby: &crate::config::Standby) -> impl Future<Output = Result<String>> + Send;
 }
 
 /// Route 53 health checkers' current verdicts.

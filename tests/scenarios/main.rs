@@ -87,6 +87,9 @@ const SCENARIOS: &[Scenario] = &[
     ("fleet-of-20-outage-all-promoted-together", || {
         Box::pin(trust::fleet_outage())
     }),
+    ("old-primary-back-fenced-in-one-continuation", || {
+        Box::pin(trust::fence_on_return())
+    }),
 ];
 
 #[tokio::main(flavor = "multi_thread")]

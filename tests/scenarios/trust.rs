@@ -261,3 +261,74 @@ pub async fn fleet_outage() -> Measured {
         ..Measured::default()
     }
 }
+
+/// The region comes back after the failover, and with it the old primary, writable: two
+/// primaries, and whatever an application still writes to the old one is lost. Until it is
+/// fenced the dashboard says NOT PROTECTED (split-brain risk); within one continuation of the
+/// region answering, drpilot stops it (`StopDBInstance`), records it and tells responders.
+pub async fn fence_on_return() -> Measured {
+    let plan = NightPlan::new("fence", "il-central-1", "ap-southeast-4").database("orders", 5.0, 60.0);
+    let mut night = Night::begin(plan).await;
+    night.region_goes_dark().await;
+    night.until_failed_over("orders").await;
+    let before = night.status().await;
+    assert!(
+        before
+            .reasons
+            .iter()
+            .any(|r| r.contains("split-brain risk: failed over, the old primary is not fenced")),
+        "{:?}",
+        before.reasons
+    );
+    assert_eq!(before.verdict.as_str(), "NOT PROTECTED");
+
+    let source = night.plan.source.clone();
+    let primary = night.db("orders").primary.clone();
+    let back = night.region_returns().await;
+    night
+        .until("the fenced notice", minutes(5.0), |n| {
+            Box::pin(async move { n.promoter_steps().await.iter().any(|s| s == "fenced") })
+        })
+        .await;
+    let wire = night.wire().await;
+    let stops: Vec<_> = wire
+        .calls("StopDBInstance")
+        .filter(|c| c.region.as_deref() == Some(source.as_str()))
+        .collect();
+    assert_eq!(stops.len(), 1, "one StopDBInstance: {stops:#?}");
+    assert!(stops[0].accepted());
+    assert_eq!(stops[0].param("DBInstanceIdentifier"), Some(primary.as_str()));
+    let fenced_after = night.plan.scale.aws(stops[0].at - back);
+    // The continuation runs every minute: the first one after the region answers fences it.
+    assert!(fenced_after <= 90.0, "fenced {fenced_after}s after the region returned");
+    // The old primary takes no more writes.
+    let at = night.sim.replication(&source, &primary).await.writer.unwrap().position;
+    night.pass(minutes(2.0)).await;
+    let later = night.sim.replication(&source, &primary).await.writer.unwrap();
+    assert!(!later.takes_writes && later.position == at, "{later:?}");
+    let after = night.status().await;
+    assert!(
+        !after.reasons.iter().any(|r| r.contains("split-brain")),
+        "{:?}",
+        after.reasons
+    );
+    let notice = night
+        .promoter_notices()
+        .await
+        .into_iter()
+        .find(|n| n.attribute("step") == Some("fenced"))
+        .unwrap();
+    assert!(
+        notice.message.contains(&format!("stopped {primary}")),
+        "{}",
+        notice.message
+    );
+    night.end().await;
+    Measured {
+        other: vec![format!(
+            "region back -> old primary stopped {} later (one continuation); 0 writes to it since",
+            human_seconds(fenced_after)
+        )],
+        ..Measured::default()
+    }
+}

@@ -815,6 +815,13 @@ impl Night {
         unix_now()
     }
 
+    /// The primary region answers again, its databases as they were when it went dark.
+    pub async fn region_returns(&self) -> f64 {
+        self.sim.region_returns(&self.plan.source).await;
+        self.note(format!("{} answers again", self.plan.source));
+        unix_now()
+    }
+
     /// The regions are cut off from each other; the primary still serves the internet.
     pub async fn region_partitioned(&self) -> f64 {
         self.sim.region_partitioned(&self.plan.source).await;

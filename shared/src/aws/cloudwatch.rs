@@ -170,7 +170,11 @@ impl crate::ports::AlarmView for CloudWatchAlarms {
                     a.alarm_name().unwrap_or_default().to_string(),
                     AlarmState {
                         value: a.state_value().map(|v| v.as_str().to_string()).unwrap_or_default(),
-                        since: a.state_updated_timestamp().and_then(to_chrono),
+                        // the state change itself (StateUpdatedTimestamp also moves with EvaluationState)
+                        since: a
+                            .state_transitioned_timestamp()
+                            .or(a.state_updated_timestamp())
+                            .and_then(to_chrono),
                         reason: a.state_reason().unwrap_or_default().to_string(),
                         window,
                     },
@@ -181,7 +185,11 @@ impl crate::ports::AlarmView for CloudWatchAlarms {
                     a.alarm_name().unwrap_or_default().to_string(),
                     AlarmState {
                         value: a.state_value().map(|v| v.as_str().to_string()).unwrap_or_default(),
-                        since: a.state_updated_timestamp().and_then(to_chrono),
+                        // the state change itself (StateUpdatedTimestamp also moves with EvaluationState)
+                        since: a
+                            .state_transitioned_timestamp()
+                            .or(a.state_updated_timestamp())
+                            .and_then(to_chrono),
                         reason: a.state_reason().unwrap_or_default().to_string(),
                         window: None,
                     },

@@ -344,11 +344,12 @@ impl crate::ports::ReplicaView for RdsReplicas {
 pub struct RdsPrimaryProbe {
     client: Client,
     spacing: std::time::Duration,
-    /// When the region last failed every round, and how: one region, one verdict, for the
-    /// length of a probe. In an outage, twenty databases' decisions share it rather than
+    /// The region's last verdict, for the length of a probe: when, and why it was dark
+    /// (`None`: it answered). In an outage, twenty databases' decisions share it rather than
     /// each asking a dark region three more times.
-    /// Held while probing: concurrent decisions wait for the verdict rather than each probe.
-    dark_since: tokio::sync::Mutex<Option<(std::time::Instant, String)>>,
+    verdict: std::sync::Mutex<Option<(std::time::Instant, Option<String>)>>,
+    /// Held while probing a region with no fresh verdict: concurrent decisions wait for it.
+    probing: tokio::sync::Mutex<()>,
 }
 
 impl RdsPrimaryProbe {
@@ -366,7 +367,8 @@ impl RdsPrimaryProbe {
         RdsPrimaryProbe {
             client: Client::from_conf(conf),
             spacing: PROBE_SPACING,
-            dark_since: Default::default(),
+            verdict: Default::default(),
+            probing: Default::default(),
         }
     }
 
@@ -374,7 +376,8 @@ impl RdsPrimaryProbe {
         RdsPrimaryProbe {
             client,
             spacing: PROBE_SPACING,
-            dark_since: Default::default(),
+            verdict: Default::default(),
+            probing: Default::default(),
         }
     }
 
@@ -436,10 +439,26 @@ impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
     async fn primary(&self, standby: &crate::config::Standby) -> crate::plan::promotion::PrimaryView {
         use crate::plan::promotion::{classify, PrimaryView, StatusClass};
         let fresh = self.spacing * PROBE_ROUNDS;
-        let mut dark = self.dark_since.lock().await;
-        if let Some((at, why)) = dark.as_ref().filter(|(at, _)| at.elapsed() < fresh) {
+        let recent = || {
+            self.verdict
+                .lock()
+                .ok()
+                .and_then(|v| v.clone())
+                .filter(|(at, _)| at.elapsed() < fresh)
+        };
+        // A region that answered a moment ago is asked at once; otherwise one probe at a time.
+        let _probing = match recent() {
+            Some((_, None)) => None,
+            _ => Some(self.probing.lock().await),
+        };
+        if let Some((at, Some(why))) = recent() {
             return PrimaryView::Unreachable(format!("{why} ({}ms ago)", at.elapsed().as_millis()));
         }
+        let remember = |dark: Option<String>| {
+            if let Ok(mut v) = self.verdict.lock() {
+                *v = Some((std::time::Instant::now(), dark));
+            }
+        };
         let mut round = 1;
         let status = loop {
             match self.status(standby).await {
@@ -462,15 +481,38 @@ impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
                     "{PROBE_ROUNDS} rounds {}ms apart, none answered: {e}",
                     self.spacing.as_millis()
                 );
-                *dark = Some((std::time::Instant::now(), why.clone()));
+                remember(Some(why.clone()));
                 return PrimaryView::Unreachable(why);
             }
             Err(e) => return PrimaryView::Unknown(e.to_string()),
         };
+        remember(None);
         match classify(&status) {
             StatusClass::Available => PrimaryView::Available,
             StatusClass::Broken => PrimaryView::Broken(status),
             StatusClass::Planned => PrimaryView::Planned(status),
+        }
+    }
+
+    async fn stop(&self, standby: &crate::config::Standby) -> Result<String> {
+        use crate::config::Standby;
+        match standby {
+            Standby::RdsReplica { primary, .. } => self
+                .client
+                .stop_db_instance()
+                .db_instance_identifier(primary)
+                .send()
+                .await
+                .map(|o| {
+                    o.db_instance()
+                        .and_then(|d| d.db_instance_status())
+                        .unwrap_or("stopping")
+                        .to_string()
+                })
+                .map_err(|e| aws_error("StopDBInstance", e)),
+            Standby::AuroraGlobal { primary_cluster, .. } => Err(Error::RunFailed(format!(
+                "{primary_cluster} is an Aurora global database member: Aurora fences it, drpilot does not stop it"
+            ))),
         }
     }
 }

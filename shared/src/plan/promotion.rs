@@ -64,6 +64,20 @@ const BROKEN_STATES: &[&str] = &[
     "not found",
 ];
 
+/// Statuses in which RDS keeps serving and taking writes (RDS User Guide, "Viewing Amazon RDS
+/// DB instance status"): a primary seen in one of them may have written what replication
+/// never carried.
+pub const TAKES_WRITES: &[&str] = &[
+    "available",
+    "backing-up",
+    "modifying",
+    "storage-optimization",
+    "configuring-enhanced-monitoring",
+    "configuring-iam-database-auth",
+    "configuring-log-exports",
+    "maintenance",
+];
+
 pub fn classify(status: &str) -> StatusClass {
     match status {
         "available" => StatusClass::Available,
@@ -105,12 +119,12 @@ pub struct AlarmWindow {
 
 impl AlarmWindow {
     /// The longest a healthy measurement can precede the alarm when replication worked until
-    /// the failure: the measurement's own period (the lag history is read by period, stamped
-    /// at the period's start), the M breaching periods the alarm needs, one period for
-    /// CloudWatch to evaluate after the last one ends, and one for datapoints that arrive
-    /// late. Detection time, not data loss.
+    /// the failure: the measurement's own period (the lag history is read by period-aligned
+    /// buckets, stamped at the period's start), the M breaching periods the alarm needs, and
+    /// one period for CloudWatch to evaluate after the last one ends. Detection time, not
+    /// data loss; anything longer is counted as lost.
     pub fn explains(&self) -> Duration {
-        self.period * (self.datapoints_to_alarm.max(1) as i32 + 3)
+        self.period * (self.datapoints_to_alarm.max(1) as i32 + 2)
     }
 }
 
@@ -626,16 +640,12 @@ mod tests {
         let lookback = Duration::hours(1);
         let at = t(0);
         let explains = shipped_alarm().explains();
+        assert_eq!(explains, Duration::minutes(5), "its period, 3 breaching, 1 to evaluate");
+        // the shipped alarm fires 4-5 minutes after the last healthy measurement: the lag itself
+        assert_eq!(estimate_rpo(Some((at, 5.0)), t(5), None, lookback, explains), Some(5.0));
+        // seven minutes of silence: two of them count as lost
         assert_eq!(
-            explains,
-            Duration::minutes(6),
-            "its period, 3 breaching, 1 to evaluate, 1 late"
-        );
-        // the shipped alarm fires 4-6 minutes after the last healthy measurement: the lag itself
-        assert_eq!(estimate_rpo(Some((at, 5.0)), t(6), None, lookback, explains), Some(5.0));
-        // eight minutes of silence: two of them count as lost
-        assert_eq!(
-            estimate_rpo(Some((at, 5.0)), t(8), None, lookback, explains),
+            estimate_rpo(Some((at, 5.0)), t(7), None, lookback, explains),
             Some(125.0)
         );
         // the same timeline on a clock twenty times faster: the same shape, a twentieth of it
@@ -646,7 +656,7 @@ mod tests {
         assert_eq!(
             estimate_rpo(
                 Some((at, 0.25)),
-                at + Duration::seconds(24),
+                at + Duration::seconds(21),
                 None,
                 lookback,
                 scaled.explains()
@@ -659,7 +669,7 @@ mod tests {
             datapoints_to_alarm: 2,
             ..shipped_alarm()
         };
-        assert_eq!(two_of_five.explains(), Duration::minutes(5));
+        assert_eq!(two_of_five.explains(), Duration::minutes(4));
         // replication broke at 0, the primary was seen serving at 10 (an earlier refusal of
         // the same episode): ten minutes of writes never reached the standby
         assert_eq!(
@@ -673,9 +683,9 @@ mod tests {
     #[test]
     fn the_shipped_alarm_lets_a_healthy_replica_fail_over_within_a_minute_limit() {
         // The region dies just after a healthy 5 s measurement; the shipped alarm fires after
-        // three breaching periods and is evaluated up to two minutes later. Detection is not
+        // three breaching periods and is evaluated up to a minute later. Detection is not
         // data loss.
-        for seconds_after in [180, 270, 359] {
+        for seconds_after in [180, 240, 299] {
             let e = Evidence {
                 alarm_since: t(0) + Duration::seconds(seconds_after),
                 last_healthy_lag: Some((t(0), 5.0)),
@@ -715,13 +725,13 @@ mod tests {
 
     #[test]
     fn replication_that_went_silent_long_before_the_failure_counts_as_loss() {
-        // healthy lag 2 s, but measured 30 minutes before the alarm: 24 minutes lost
+        // healthy lag 2 s, but measured 30 minutes before the alarm: 25 minutes lost
         let e = Evidence {
             last_healthy_lag: Some((t(-30), 2.0)),
             ..outage()
         };
         let d = decide(&e, &policy(), &Request::Alarm, t(1));
-        assert_eq!(d.estimated_rpo_seconds, Some(2.0 + 24.0 * 60.0));
+        assert_eq!(d.estimated_rpo_seconds, Some(2.0 + 25.0 * 60.0));
         assert_eq!(d.verdict, Verdict::Refuse);
         // none at all in the lookback: unknown loss, refuse
         let e = Evidence {

@@ -428,7 +428,12 @@ where
             .as_ref()
             .filter(|e| e.key == episode)
             .and_then(|e| e.primary_serving_at);
-        let seen_now = (evidence.primary == PrimaryView::Available).then_some(now);
+        // Seen taking writes, or not seen at all (throttled, denied): either way it may have.
+        let seen_now = match &evidence.primary {
+            PrimaryView::Available | PrimaryView::Unknown(_) => Some(now),
+            PrimaryView::Planned(s) if crate::plan::promotion::TAKES_WRITES.contains(&s.as_str()) => Some(now),
+            _ => None,
+        };
         evidence.primary_serving_at = seen_now.or(seen_before);
         let policy = Policy {
             mode: self.cfg.mode,
@@ -495,6 +500,7 @@ where
                 target: target.clone(),
                 promote_requested_at: None,
                 promote_refusals: 0,
+                promote_in_doubt: false,
                 promote_waiting: None,
                 promote_accepted_at: None,
                 promoted_at: None,
@@ -509,6 +515,8 @@ where
                 }),
                 acknowledged: None,
                 aborted: None,
+                fenced: None,
+                fence_error: None,
             };
             record.previous = record.current.take();
             record.current = Some(failover);
@@ -590,12 +598,6 @@ where
         let poll = std::time::Duration::from_secs(u64::from(self.cfg.poll_seconds));
         let stuck_after = Duration::seconds(i64::from(self.cfg.stuck_after_seconds));
         let poll_span = Duration::seconds(i64::from(self.cfg.poll_seconds));
-        // An earlier run asked for the promotion and never learnt AWS's answer (it was killed,
-        // or its deadline came): a promotion found under way is that one.
-        let asked_earlier = record
-            .current
-            .as_ref()
-            .is_some_and(|f| f.promote_requested_at.is_some() && f.promote_accepted_at.is_none());
         // The alarm an alarm-driven failover is for (the episode it was decided in).
         let alarm = record.last_episode.as_ref().and_then(|e| e.alarm.clone());
         // Notices are best effort here: traffic recovery never waits on SNS. What could not be
@@ -629,61 +631,83 @@ where
             }
             match step {
                 Step::Promote => {
-                    if f.promote_requested_at.is_none() {
-                        f.promote_requested_at = Some(Utc::now());
+                    // Before each request the record says its answer is in doubt; a definite
+                    // answer clears it. A request whose answer was never learnt (a killed run, a
+                    // lost response) may have been accepted: while in doubt, AWS's "not now"
+                    // may be that promotion under way, and the failover is never called off.
+                    let doubt = f.promote_in_doubt;
+                    let state = self.ports.standby.state(&db.standby).await?;
+                    if state.promoted {
+                        // an earlier request took
+                        f.promote_accepted_at = Some(Utc::now());
+                        f.promote_in_doubt = false;
+                        f.promote_waiting = None;
                         etag = self.commit(db, &record, &etag).await?;
                         continue;
                     }
-                    let state = self.ports.standby.state(&db.standby).await?;
-                    let answer = if state.promoted {
-                        Promotion::Accepted // an earlier request (perhaps a killed run's) took
-                    } else {
-                        self.ports.standby.promote(&db.standby, f.planned).await?
-                    };
-                    let under_way = state.status == "modifying" || state.status.contains("switching");
-                    let answer = match answer {
-                        Promotion::NotNow { .. } if asked_earlier && under_way && f.promote_refusals == 0 => {
-                            info!(db = %db.name, status = %state.status, "an earlier run's promotion is under way");
-                            Promotion::Accepted
+                    if !doubt && f.promote_refusals > 0 {
+                        let alarm = alarm.as_ref().filter(|_| f.cause.starts_with("alarm "));
+                        if let Some(why) = self.call_off(&state, alarm).await {
+                            f.aborted = Some((why, Utc::now()));
+                            f.lease = None;
+                            self.commit(db, &record, &etag).await?;
+                            let f = record
+                                .current
+                                .as_ref()
+                                .ok_or_else(|| Error::RunFailed("the failover left the record".into()))?;
+                            self.tell(&mut undelivered, &notices::aborted(self.cfg, db, f)).await;
+                            let id = f.id.clone();
+                            return undelivered_error(&id, undelivered)
+                                .map(|_| json!({"database": db.name, "failover": id, "aborted": true}));
                         }
-                        other => other,
-                    };
+                    }
+                    f.promote_requested_at.get_or_insert_with(Utc::now);
+                    f.promote_in_doubt = true;
+                    etag = self.commit(db, &record, &etag).await?;
+                    let f = record
+                        .current
+                        .as_mut()
+                        .ok_or_else(|| Error::RunFailed("the failover left the record".into()))?;
+                    let answer = self.ports.standby.promote(&db.standby, f.planned).await?;
+                    // A promotion passes through these on its way (RDS: modifying, rebooting,
+                    // backing-up; Aurora: the global cluster switching).
+                    let under_way = ["modifying", "rebooting", "backing-up"].contains(&state.status.as_str())
+                        || state.status.contains("switching");
                     match answer {
+                        Promotion::NotNow { .. } if doubt && under_way => {
+                            info!(db = %db.name, status = %state.status, "an earlier request's promotion is under way");
+                            f.promote_accepted_at = Some(Utc::now());
+                            f.promote_in_doubt = false;
+                        }
                         Promotion::Accepted => {
                             f.promote_accepted_at = Some(Utc::now());
+                            f.promote_in_doubt = false;
                             f.promote_waiting = None;
                             info!(db = %db.name, failover = %f.id, "promotion accepted by AWS");
                         }
                         Promotion::NotNow { code, message } => {
-                            // Busy (a backup, a modification) or a promotion already under way:
-                            // AWS accepts once that ends, and a promotion under way ends promoted.
+                            // Busy (a backup, a modification): AWS accepts once that ends.
+                            f.promote_in_doubt = false;
                             f.promote_refusals += 1;
                             f.promote_waiting = Some(format!("{code}: {message} (status {})", state.status));
-                            let alarm = if f.cause.starts_with("alarm ") {
-                                alarm.as_ref()
-                            } else {
-                                None
-                            };
-                            if let Some(why) = self.failure_over(alarm).await {
-                                f.aborted = Some((why, Utc::now()));
-                                f.lease = None;
-                                self.commit(db, &record, &etag).await?;
-                                let f = record
-                                    .current
-                                    .as_ref()
-                                    .ok_or_else(|| Error::RunFailed("the failover left the record".into()))?;
-                                self.tell(&mut undelivered, &notices::aborted(self.cfg, db, f)).await;
-                                let id = f.id.clone();
-                                return undelivered_error(&id, undelivered)
-                                    .map(|_| json!({"database": db.name, "failover": id, "aborted": true}));
-                            }
                             if !f.notices_sent.iter().any(|n| n == "waiting") {
                                 self.tell(&mut undelivered, &notices::promotion_waits(self.cfg, db, f, &state))
                                     .await;
                                 f.notices_sent.push("waiting".into());
                             }
+                            let waited = Utc::now() - f.promote_requested_at.unwrap_or(f.decided_at);
+                            if waited > stuck_after && !f.notices_sent.iter().any(|n| n == "stuck") {
+                                let seen = f.promote_waiting.clone().unwrap_or_default();
+                                self.tell(
+                                    &mut undelivered,
+                                    &notices::stuck(self.cfg, db, f, "AWS to accept the promotion", &seen),
+                                )
+                                .await;
+                                f.notices_sent.push("stuck".into());
+                            }
+                            let wait = backoff(poll, f.promote_refusals);
                             etag = self.commit(db, &record, &etag).await?;
-                            tokio::time::sleep(backoff(poll, f_refusals(&record))).await;
+                            self.nap(wait).await;
                             continue;
                         }
                     }
@@ -710,7 +734,7 @@ where
                             f.notices_sent.push("stuck".into());
                             etag = self.commit(db, &record, &etag).await?;
                         }
-                        tokio::time::sleep(poll).await;
+                        self.nap(poll).await;
                         continue;
                     }
                     f.promoted_at = Some(Utc::now());
@@ -748,7 +772,7 @@ where
                             f.notices_sent.push("stuck".into());
                             etag = self.commit(db, &record, &etag).await?;
                         }
-                        tokio::time::sleep(poll).await;
+                        self.nap(poll).await;
                         continue;
                     }
                     f.dns_in_sync_at = Some(Utc::now());
@@ -778,10 +802,26 @@ where
         }
     }
 
-    /// While AWS cannot promote yet: has the failure this failover is for ended? An alarm
-    /// failover goes on only while its alarm is still in ALARM (an operator's does not stop).
-    async fn failure_over(&self, alarm: Option<&AlarmRef>) -> Option<String> {
+    /// While AWS cannot promote yet, and no request of this failover may have been accepted:
+    /// should it be called off? When the standby broke, when an operator disarmed automatic
+    /// failover, or when the alarm it was for is OK again (the primary is back); the last two
+    /// only for an alarm's failover (`alarm`), never for an operator's.
+    async fn call_off(&self, standby: &crate::ports::StandbyState, alarm: Option<&AlarmRef>) -> Option<String> {
+        if classify(&standby.status) == StatusClass::Broken {
+            return Some(format!(
+                "the standby is {}: AWS cannot promote it; nothing was changed",
+                standby.status
+            ));
+        }
         let alarm = alarm?;
+        if let Some(until) = standby.tags.get(DISARM_TAG) {
+            let held = event::parse_time(until.trim()).is_none_or(|t| t > Utc::now());
+            if held {
+                return Some(format!(
+                    "an operator disarmed automatic failover ({DISARM_TAG}={until}) while AWS could not promote yet; nothing was changed"
+                ));
+            }
+        }
         match self.ports.alarms.alarm(&alarm.region, &alarm.name).await {
             Ok(Some(a)) if a.value != "ALARM" => Some(format!(
                 "alarm {} is {} again before AWS could start the promotion (the primary is back); nothing was changed",
@@ -789,6 +829,15 @@ where
             )),
             _ => None,
         }
+    }
+
+    /// Sleeps, but never past the point where progress must be saved before the deadline.
+    async fn nap(&self, wait: std::time::Duration) {
+        let margin = Duration::seconds(i64::from(self.cfg.deadline_margin_seconds));
+        let left = (self.invocation.deadline - margin - Utc::now())
+            .to_std()
+            .unwrap_or_default();
+        tokio::time::sleep(wait.min(left)).await;
     }
 
     /// Sends a notice during a failover; a failure is logged and remembered, never fatal.
@@ -818,6 +867,9 @@ where
                 Ok((record, _)) if record.current.as_ref().is_some_and(Failover::is_active) => {
                     Some(self.resume(db).await)
                 }
+                Ok((record, etag)) if record.current.as_ref().is_some_and(Failover::needs_fencing) => {
+                    self.fence(db, record, etag).await.transpose()
+                }
                 Ok((record, _)) => self.recheck(db, &record).await,
             };
             (db, outcome)
@@ -839,6 +891,68 @@ where
                 errors.join("; ")
             )))
         }
+    }
+
+    /// After an unplanned failover the old primary's region comes back with the old primary
+    /// in it, writable: two primaries, and writes to the old one are lost. As soon as the
+    /// region answers, drpilot stops it (RDS), or checks that Aurora made it a secondary,
+    /// records it and tells responders. `None` while the region is still dark.
+    async fn fence(&self, db: &DatabaseSpec, mut record: DbRecord, etag: Option<String>) -> Result<Option<Value>> {
+        let view = self.ports.primary.primary(&db.standby).await;
+        if matches!(view, PrimaryView::Unreachable(_) | PrimaryView::Unknown(_)) {
+            return Ok(None); // still dark: the next continuation asks again
+        }
+        let Some(f) = record.current.as_mut() else {
+            return Ok(None);
+        };
+        let now = Utc::now();
+        let outcome: std::result::Result<String, String> = match (&db.standby, db.fence) {
+            (Standby::AuroraGlobal { primary_cluster, .. }, _) => match self.ports.standby.state(&db.standby).await {
+                Ok(s) if s.promoted => Ok(format!(
+                    "Aurora keeps one writer: {primary_cluster} rejoined the global database as a secondary"
+                )),
+                Ok(_) => Err(format!(
+                    "{primary_cluster} answers and the DR cluster is not the global writer"
+                )),
+                Err(e) => Err(e.to_string()),
+            },
+            (Standby::RdsReplica { primary, .. }, crate::config::Fence::None) => Err(format!(
+                "{primary} answers again and drpilot does not fence it (fence: none): stop it or block its writes"
+            )),
+            (Standby::RdsReplica { primary, .. }, crate::config::Fence::Stop) => match &view {
+                PrimaryView::Planned(s) if s == "stopped" || s == "stopping" => {
+                    Ok(format!("{primary} was already {s}"))
+                }
+                PrimaryView::Broken(s) if s == "not found" => Ok(format!("{primary} no longer exists")),
+                _ => match self.ports.primary.stop(&db.standby).await {
+                    Ok(status) => Ok(format!("stopped {primary} (StopDBInstance; it is {status})")),
+                    Err(e) => Err(format!("StopDBInstance of {primary} failed: {e}")),
+                },
+            },
+        };
+        let notice = match outcome {
+            Ok(how) => {
+                info!(db = %db.name, %how, "old primary fenced");
+                f.fenced = Some((how, now));
+                f.fence_error = None;
+                Some(notices::fenced(self.cfg, db, f))
+            }
+            Err(why) if f.fence_error.as_deref() == Some(why.as_str()) => None,
+            Err(why) => {
+                warn!(db = %db.name, %why, "the old primary is back and not fenced");
+                f.fence_error = Some(why);
+                Some(notices::not_fenced(self.cfg, db, f))
+            }
+        };
+        let id = f.id.clone();
+        let fenced = f.fenced.is_some();
+        if self.save(&db.name, &record, etag.as_deref()).await?.is_none() {
+            return Ok(None); // another continuation got there first
+        }
+        if let Some(n) = notice {
+            self.ports.notifier.notify(&n).await?;
+        }
+        Ok(Some(json!({"database": db.name, "failover": id, "fenced": fenced})))
     }
 
     /// A refused alarm episode is decided again while its alarm is still in ALARM, for as long
@@ -869,7 +983,12 @@ where
     async fn acknowledge(&self, database: &str, by: &str) -> Result<Value> {
         let db = self.database(database)?;
         let (mut record, etag) = self.load(&db.name).await?;
-        let Some(f) = record.current.as_mut() else {
+        // A called-off failover changed nothing: the one before it is what is acknowledged.
+        let target = match record.current.as_ref() {
+            Some(f) if f.aborted.is_some() => record.previous.as_mut(),
+            _ => record.current.as_mut(),
+        };
+        let Some(f) = target else {
             return Err(Error::BadEvent(format!("{database} has no failover to acknowledge")));
         };
         if f.is_active() {
@@ -902,10 +1021,6 @@ where
         }
         Ok(json!({"databases": dbs}))
     }
-}
-
-fn f_refusals(record: &DbRecord) -> u32 {
-    record.current.as_ref().map_or(0, |f| f.promote_refusals)
 }
 
 /// Waits between promotion requests AWS refused for now: the poll interval, doubling up to

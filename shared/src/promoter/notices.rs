@@ -367,6 +367,55 @@ pub fn aborted(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice 
     with_ids(n, db, f, "aborted")
 }
 
+/// The old primary is fenced: one writable primary again.
+pub fn fenced(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice {
+    let (how, at) = f.fenced.clone().unwrap_or_default();
+    let after = f.completed_at.map(|c| secs(c, at)).unwrap_or_else(|| "?".into());
+    let body = format!(
+        "{region} answers again, and the old primary of {db} is fenced: {how} at {at}, {after} after failover {id} completed.\n\
+         Writes now go only to {name} in {dr}. RDS starts a stopped instance again after seven days: \
+         delete the old primary, or make it a replica of the new one (failback), before then.\n",
+        region = cfg.source_region,
+        db = db.name,
+        at = hms(at),
+        id = f.id,
+        name = standby_name(&db.standby),
+        dr = cfg.dr_region,
+    );
+    let n = Notice::new(
+        Severity::Warning,
+        format!("drpilot: old primary of {} fenced", db.name),
+        body,
+    )
+    .with_sms(format!(
+        "drpilot: old primary of {} fenced ({how}). id {}",
+        db.name, f.id
+    ));
+    with_ids(n, db, f, "fenced")
+}
+
+/// The old primary answers again and drpilot could not (or may not) fence it.
+pub fn not_fenced(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice {
+    let why = f.fence_error.as_deref().unwrap_or("?");
+    let body = format!(
+        "SPLIT-BRAIN RISK: {region} answers again and the old primary of {db} is NOT fenced: {why}.\n\
+         Applications that still reach it can write to it, and those writes are lost. Stop it, or block \
+         its writes, now. drpilot tries again every minute and tells you when it is fenced.\n",
+        region = cfg.source_region,
+        db = db.name,
+    );
+    let n = Notice::new(
+        Severity::Critical,
+        format!("drpilot: old primary of {} NOT fenced: split-brain risk", db.name),
+        body,
+    )
+    .with_sms(format!(
+        "drpilot: old primary of {} back and NOT fenced. Split-brain risk. id {}",
+        db.name, f.id
+    ));
+    with_ids(n, db, f, "not-fenced")
+}
+
 /// A step has taken far longer than AWS normally needs: a human should look. Sent once.
 pub fn stuck(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover, step: &str, seen: &str) -> Notice {
     let body = format!(

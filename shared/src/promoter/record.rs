@@ -84,6 +84,9 @@ pub struct Failover {
     /// Promotion requests AWS answered "not now" (the standby was busy), and its last reason.
     #[serde(default)]
     pub promote_refusals: u32,
+    /// A promotion request was sent and its answer not yet learnt: it may have been accepted.
+    #[serde(default)]
+    pub promote_in_doubt: bool,
     #[serde(default)]
     pub promote_waiting: Option<String>,
     pub promote_accepted_at: Option<DateTime<Utc>>,
@@ -99,6 +102,13 @@ pub struct Failover {
     /// Given up before promotion because the failure it was for ended (why, when).
     #[serde(default)]
     pub aborted: Option<(String, DateTime<Utc>)>,
+    /// The old primary fenced after an unplanned failover (how, when); until then two
+    /// writable primaries may exist once its region returns.
+    #[serde(default)]
+    pub fenced: Option<(String, DateTime<Utc>)>,
+    /// The last reason fencing failed (told to responders once per reason).
+    #[serde(default)]
+    pub fence_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +135,11 @@ impl Failover {
 
     pub fn is_active(&self) -> bool {
         self.completed_at.is_none() && self.aborted.is_none()
+    }
+
+    /// Completed, unplanned, and the old primary not fenced yet: a split-brain risk.
+    pub fn needs_fencing(&self) -> bool {
+        self.completed_at.is_some() && !self.planned && self.fenced.is_none()
     }
 
     /// Held by someone else whose lease has not run out.
@@ -154,6 +169,7 @@ mod tests {
             target: None,
             promote_requested_at: None,
             promote_refusals: 0,
+            promote_in_doubt: false,
             promote_waiting: None,
             promote_accepted_at: None,
             promoted_at: None,
@@ -165,6 +181,8 @@ mod tests {
             lease: None,
             acknowledged: None,
             aborted: None,
+            fenced: None,
+            fence_error: None,
         };
         assert_eq!(f.next_step(), Step::Promote);
         f.promote_requested_at = Some(t);
