@@ -142,6 +142,15 @@ data "aws_iam_policy_document" "failover_promoter" {
     }
   }
   dynamic "statement" {
+    for_each = length(local.replicas) > 0 ? [1] : []
+    content {
+      sid = "BlockWritesBeforePlannedFailover"
+      # the primaries' parameter groups are managed elsewhere: their names are not known here
+      actions   = ["rds:ModifyDBParameterGroup"]
+      resources = ["${local.rds_source}:pg:*"]
+    }
+  }
+  dynamic "statement" {
     for_each = length(local.aurora) > 0 ? [1] : []
     content {
       sid     = "FailOverGlobalDatabases"

@@ -63,9 +63,12 @@ pub struct DrillSummary {
 pub struct DatabaseRow {
     pub name: String,
     pub standby: String,
-    /// none / in-progress / aborted / not-fenced / awaiting-acknowledgement / acknowledged.
+    /// none / in-progress / aborted / awaiting-acknowledgement / acknowledged.
     pub failover: String,
     pub failover_detail: Option<String>,
+    /// Failed over unplanned, and the old primary is not fenced yet: a split-brain risk.
+    #[serde(default)]
+    pub old_primary_unfenced: bool,
     pub last_drill: Option<DrillSummary>,
 }
 
@@ -177,15 +180,6 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore>(
                 "in-progress".into(),
                 Some(format!("{} next step {:?}", f.id, f.next_step())),
             ),
-            Some(f) if f.needs_fencing() => (
-                "not-fenced".into(),
-                Some(format!(
-                    "{} completed {}; old primary not fenced{}",
-                    f.id,
-                    f.completed_at.map(stamp).unwrap_or_default(),
-                    f.fence_error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
-                )),
-            ),
             Some(f) if f.acknowledged.is_none() => (
                 "awaiting-acknowledgement".into(),
                 Some(format!(
@@ -205,7 +199,13 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore>(
             Some(v) => serde_json::from_slice::<DrillSummary>(&v.body).ok(),
             None => None,
         };
+        let old_primary_unfenced = record.current.as_ref().is_some_and(|f| f.needs_fencing());
+        let failover_detail = match (failover_detail, old_primary_unfenced) {
+            (Some(d), true) => Some(format!("{d}; old primary NOT FENCED")),
+            (d, _) => d,
+        };
         databases.push(DatabaseRow {
+            old_primary_unfenced,
             name: db.name.clone(),
             standby: crate::promoter::standby_name(&db.standby).to_string(),
             failover,
@@ -254,13 +254,6 @@ pub fn verdict(resources: &[ResourceRow], databases: &[DatabaseRow], now: DateTi
     for d in databases {
         match d.failover.as_str() {
             "in-progress" => lower(Verdict::NotProtected, format!("{}: a failover is in progress", d.name)),
-            "not-fenced" => lower(
-                Verdict::NotProtected,
-                format!(
-                    "{}: split-brain risk: failed over, the old primary is not fenced",
-                    d.name
-                ),
-            ),
             "awaiting-acknowledgement" => lower(
                 Verdict::AtRisk,
                 format!(
@@ -269,6 +262,15 @@ pub fn verdict(resources: &[ResourceRow], databases: &[DatabaseRow], now: DateTi
                 ),
             ),
             _ => {}
+        }
+        if d.old_primary_unfenced {
+            lower(
+                Verdict::NotProtected,
+                format!(
+                    "{}: split-brain risk: failed over, the old primary is not fenced",
+                    d.name
+                ),
+            );
         }
         match &d.last_drill {
             // informational: does not lower the verdict
@@ -389,6 +391,7 @@ mod tests {
             standby: "orders-dr".into(),
             failover: failover.into(),
             failover_detail: None,
+            old_primary_unfenced: false,
             last_drill: drill.map(|(days, passed)| DrillSummary {
                 at: Utc::now() - Duration::days(days),
                 passed,

@@ -39,7 +39,8 @@ pub const FAILOVER_PROMOTER: &[&str] = &[
     "rds:DescribeDBClusters",
     "rds:DescribeGlobalClusters",
     "rds:PromoteReadReplica",
-    "rds:StopDBInstance", // fencing the old primary after a failover
+    "rds:StopDBInstance",         // fencing the old primary after a failover
+    "rds:ModifyDBParameterGroup", // blocking writes before a planned failover
     "rds:FailoverGlobalCluster",
     "rds:SwitchoverGlobalCluster",
     "route53:ChangeResourceRecordSets",

@@ -90,6 +90,7 @@ const SCENARIOS: &[Scenario] = &[
     ("old-primary-back-fenced-in-one-continuation", || {
         Box::pin(trust::fence_on_return())
     }),
+    ("planned-rds-failover-loses-nothing", || Box::pin(trust::planned_rds())),
 ];
 
 #[tokio::main(flavor = "multi_thread")]

@@ -37,6 +37,33 @@ impl Regions {
         key.key_metadata().unwrap().arn().unwrap().to_string()
     }
 
+    /// An RDS PostgreSQL primary with its own parameter group, as production databases have
+    /// (a default group cannot be changed: a planned failover blocks writes through it).
+    pub async fn create_primary(&self, id: &str) {
+        let group = format!("{id}-params");
+        self.rds_source
+            .create_db_parameter_group()
+            .db_parameter_group_name(&group)
+            .db_parameter_group_family("postgres16")
+            .description("the primary's own parameters")
+            .send()
+            .await
+            .unwrap();
+        self.rds_source
+            .create_db_instance()
+            .db_instance_identifier(id)
+            .engine("postgres")
+            .db_parameter_group_name(&group)
+            .db_instance_class("db.t3.micro")
+            .allocated_storage(20)
+            .master_username("app")
+            .master_user_password("correct-horse-battery")
+            .backup_retention_period(7)
+            .send()
+            .await
+            .unwrap();
+    }
+
     pub async fn create_instance(&self, id: &str, encrypted: bool, tags: &[(&str, &str)]) {
         self.rds_source
             .create_db_instance()

@@ -213,7 +213,7 @@ impl Account {
                 r.create_global_database(&global, &primary, &replica).await;
                 Some(global)
             } else {
-                r.create_instance(&primary, false, &[]).await;
+                r.create_primary(&primary).await;
                 r.create_replica(&primary, &replica).await;
                 None
             };

@@ -75,6 +75,14 @@ fn the_demo_scenario_protects_the_business_and_shows_it() {
         after
             .reasons
             .iter()
+            .any(|r| r.contains("split-brain risk: failed over, the old primary is not fenced")),
+        "the old primary's region is still dark: {:?}",
+        after.reasons
+    );
+    assert!(
+        after
+            .reasons
+            .iter()
             .any(|r| r.contains("automatic failover is disarmed until acknowledged")),
         "{:?}",
         after.reasons

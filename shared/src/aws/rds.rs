@@ -494,6 +494,65 @@ impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
         }
     }
 
+    async fn block_writes(&self, standby: &crate::config::Standby) -> Result<String> {
+        use aws_sdk_rds::types::{ApplyMethod, Parameter};
+        let crate::config::Standby::RdsReplica { primary, .. } = standby else {
+            return Err(Error::RunFailed(
+                "a planned Aurora failover is a switchover; Aurora blocks writes itself".into(),
+            ));
+        };
+        let out = self
+            .client
+            .describe_db_instances()
+            .db_instance_identifier(primary)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeDBInstances", e))?;
+        let db = out
+            .db_instances()
+            .first()
+            .ok_or_else(|| Error::Refused(format!("the primary {primary} is not listed")))?;
+        let engine = db.engine().unwrap_or_default();
+        // The engine's own switch for "no writes", a dynamic parameter (applied at once):
+        // MySQL/MariaDB `read_only`, PostgreSQL `default_transaction_read_only`.
+        let (name, value) = match engine {
+            e if e.starts_with("mysql") || e.starts_with("mariadb") => ("read_only", "1"),
+            e if e.starts_with("postgres") => ("default_transaction_read_only", "on"),
+            other => {
+                return Err(Error::Refused(format!(
+                    "drpilot cannot block writes on a {other} primary: stop the application's writes, \
+                     then fail over with planned=false"
+                )))
+            }
+        };
+        let group = db
+            .db_parameter_groups()
+            .first()
+            .and_then(|g| g.db_parameter_group_name())
+            .unwrap_or_default()
+            .to_string();
+        if group.is_empty() || group.starts_with("default.") {
+            return Err(Error::Refused(format!(
+                "{primary} uses the default parameter group {group:?}, which cannot be changed: give it a custom \
+                 one for a planned failover without data loss"
+            )));
+        }
+        self.client
+            .modify_db_parameter_group()
+            .db_parameter_group_name(&group)
+            .parameters(
+                Parameter::builder()
+                    .parameter_name(name)
+                    .parameter_value(value)
+                    .apply_method(ApplyMethod::Immediate)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_error("ModifyDBParameterGroup", e))?;
+        Ok(format!("{name}={value} in parameter group {group} of {primary}"))
+    }
+
     async fn stop(&self, standby: &crate::config::Standby) -> Result<String> {
         use crate::config::Standby;
         match standby {

@@ -193,8 +193,9 @@ pub enum Request {
     /// An alarm: every gate applies.
     Alarm,
     /// An operator's command: the operator is the confirmation and the anti-flapping
-    /// judgement; the lag gate still applies unless the operator accepts the data loss.
-    Operator { force_data_loss: bool },
+    /// judgement; the lag gate still applies unless the operator accepts the data loss, or
+    /// the failover is `planned` (writes stop and the standby catches up first: nothing lost).
+    Operator { force_data_loss: bool, planned: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -462,8 +463,9 @@ fn flapping_gate(e: &Evidence, p: &Policy, now: DateTime<Utc>) -> Gate {
 
 pub fn decide(e: &Evidence, p: &Policy, request: &Request, now: DateTime<Utc>) -> Decision {
     // Detection explains up to the alarm's window; an operator's request is "now", and a
-    // working link is measured every period (reported up to a period late).
-    let explains = e.alarm_window.map_or(p.metric_period * 2, |w| w.explains());
+    // working link is measured every period (stamped at the start of its period-aligned
+    // bucket, and reported up to a period late).
+    let explains = e.alarm_window.map_or(p.metric_period * 3, |w| w.explains());
     let estimate = estimate_rpo(
         e.last_healthy_lag,
         e.alarm_since,
@@ -471,21 +473,33 @@ pub fn decide(e: &Evidence, p: &Policy, request: &Request, now: DateTime<Utc>) -
         p.lag_lookback,
         explains,
     );
-    let (force, operator) = match request {
-        Request::Alarm => (false, false),
-        Request::Operator { force_data_loss } => (*force_data_loss, true),
+    let (force, operator, planned) = match request {
+        Request::Alarm => (false, false, false),
+        Request::Operator {
+            force_data_loss,
+            planned,
+        } => (*force_data_loss, true, *planned),
     };
     let by_operator = |name| Gate {
         name,
         passed: true,
         detail: "an operator asked for this failover".into(),
     };
+    let lag = if planned {
+        Gate {
+            name: LAG,
+            passed: true,
+            detail: "a planned failover: writes stop on the primary and the standby catches up before it is promoted, so nothing is lost".into(),
+        }
+    } else {
+        lag_gate(estimate, e, p, force)
+    };
     let gates = if operator {
         vec![
             by_operator(CONFIRMED),
             by_operator(MAINTENANCE),
             by_operator(ARMED),
-            lag_gate(estimate, e, p, force),
+            lag,
             replica_gate(e),
             by_operator(FLAPPING),
         ]
@@ -507,7 +521,7 @@ pub fn decide(e: &Evidence, p: &Policy, request: &Request, now: DateTime<Utc>) -
     Decision {
         verdict,
         gates,
-        estimated_rpo_seconds: estimate,
+        estimated_rpo_seconds: if planned { Some(0.0) } else { estimate },
     }
 }
 
@@ -763,7 +777,15 @@ mod tests {
             alarm_still_firing: Some(false),
             ..outage()
         };
-        let d = decide(&over, &policy(), &Request::Operator { force_data_loss: true }, t(1));
+        let d = decide(
+            &over,
+            &policy(),
+            &Request::Operator {
+                force_data_loss: true,
+                planned: false,
+            },
+            t(1),
+        );
         assert_eq!(d.verdict, Verdict::Promote, "{d:#?}");
         let d = decide(
             &over,
@@ -771,7 +793,10 @@ mod tests {
                 mode: Mode::Advisory,
                 ..policy()
             },
-            &Request::Operator { force_data_loss: true },
+            &Request::Operator {
+                force_data_loss: true,
+                planned: false,
+            },
             t(1),
         );
         assert_eq!(
@@ -779,7 +804,15 @@ mod tests {
             Verdict::Promote,
             "an operator's command acts even in advisory mode"
         );
-        let d = decide(&over, &policy(), &Request::Operator { force_data_loss: false }, t(1));
+        let d = decide(
+            &over,
+            &policy(),
+            &Request::Operator {
+                force_data_loss: false,
+                planned: false,
+            },
+            t(1),
+        );
         assert_eq!(
             d.verdict,
             Verdict::Refuse,
@@ -790,7 +823,16 @@ mod tests {
             ..outage()
         };
         assert_eq!(
-            decide(&gone, &policy(), &Request::Operator { force_data_loss: true }, t(1)).verdict,
+            decide(
+                &gone,
+                &policy(),
+                &Request::Operator {
+                    force_data_loss: true,
+                    planned: false
+                },
+                t(1)
+            )
+            .verdict,
             Verdict::Refuse
         );
     }
@@ -917,7 +959,15 @@ mod tests {
             primary: PrimaryView::Planned("upgrading".into()),
             ..outage()
         };
-        let d = decide(&e, &policy(), &Request::Operator { force_data_loss: false }, t(1));
+        let d = decide(
+            &e,
+            &policy(),
+            &Request::Operator {
+                force_data_loss: false,
+                planned: false,
+            },
+            t(1),
+        );
         assert_eq!(d.verdict, Verdict::Promote, "{d:#?}");
     }
 
@@ -980,5 +1030,21 @@ mod tests {
         let d = decide(&e, &policy(), &Request::Alarm, t(1));
         assert_eq!(d.verdict, Verdict::Promote);
         assert!(gate(&d, REPLICA).detail.contains("backing-up"));
+    }
+
+    #[test]
+    fn a_planned_failover_loses_nothing_so_the_lag_gate_passes() {
+        let behind = Evidence {
+            last_healthy_lag: Some((t(-1), 600.0)),
+            ..outage()
+        };
+        let planned = Request::Operator {
+            force_data_loss: false,
+            planned: true,
+        };
+        let d = decide(&behind, &policy(), &planned, t(1));
+        assert_eq!(d.verdict, Verdict::Promote, "{d:#?}");
+        assert_eq!(d.estimated_rpo_seconds, Some(0.0));
+        assert!(gate(&d, LAG).detail.contains("nothing is lost"));
     }
 }

@@ -498,6 +498,9 @@ where
                 estimated_rpo_seconds: decision.estimated_rpo_seconds,
                 gates: gate_records(&decision),
                 target: target.clone(),
+                block_writes_first: trigger.planned() && matches!(db.standby, Standby::RdsReplica { .. }),
+                writes_blocked: None,
+                caught_up_at: None,
                 promote_requested_at: None,
                 promote_refusals: 0,
                 promote_in_doubt: false,
@@ -630,6 +633,70 @@ where
                 continue;
             }
             match step {
+                Step::BlockWrites => {
+                    // A planned RDS failover loses nothing: no writes on the primary from here.
+                    match self.ports.primary.block_writes(&db.standby).await {
+                        Ok(how) => {
+                            info!(db = %db.name, %how, "writes blocked on the primary");
+                            f.writes_blocked = Some((how, Utc::now()));
+                        }
+                        Err(Error::Refused(why)) => {
+                            // Nothing changed yet: call the planned failover off and say why.
+                            f.aborted = Some((format!("{why}; nothing was changed"), Utc::now()));
+                            f.lease = None;
+                            self.commit(db, &record, &etag).await?;
+                            let f = record
+                                .current
+                                .as_ref()
+                                .ok_or_else(|| Error::RunFailed("the failover left the record".into()))?;
+                            self.tell(&mut undelivered, &notices::aborted(self.cfg, db, f)).await;
+                            let id = f.id.clone();
+                            return undelivered_error(&id, undelivered)
+                                .map(|_| json!({"database": db.name, "failover": id, "aborted": true}));
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Step::AwaitCaughtUp => {
+                    let blocked_at = f.writes_blocked.as_ref().map_or(f.decided_at, |(_, t)| *t);
+                    let Standby::RdsReplica { replica, .. } = &db.standby else {
+                        return Err(Error::RunFailed("only an RDS replica waits to catch up".into()));
+                    };
+                    // RDS's own ReplicaLag, for a whole period measured after writes stopped.
+                    let id = MetricId::new("AWS/RDS", "ReplicaLag", &[("DBInstanceIdentifier", replica)]);
+                    let period = self.cfg.metric_period_seconds;
+                    let now = Utc::now();
+                    let lag = self
+                        .ports
+                        .metrics
+                        .newest(&id, period, blocked_at, now + Duration::seconds(i64::from(period)))
+                        .await?;
+                    match lag {
+                        Some(p) if p.at >= blocked_at && p.value == 0.0 => {
+                            info!(db = %db.name, "the replica caught up with the blocked primary");
+                            f.caught_up_at = Some(now);
+                            f.estimated_rpo_seconds = Some(0.0);
+                        }
+                        seen => {
+                            let waited = now - blocked_at;
+                            if waited > stuck_after && !f.notices_sent.iter().any(|n| n == "stuck") {
+                                let seen = match seen {
+                                    Some(p) => format!("ReplicaLag {} at {}", p.value, stamp(p.at)),
+                                    None => "no ReplicaLag since writes were blocked".into(),
+                                };
+                                self.tell(
+                                    &mut undelivered,
+                                    &notices::stuck(self.cfg, db, f, "the replica to catch up", &seen),
+                                )
+                                .await;
+                                f.notices_sent.push("stuck".into());
+                                etag = self.commit(db, &record, &etag).await?;
+                            }
+                            self.nap(poll).await;
+                            continue;
+                        }
+                    }
+                }
                 Step::Promote => {
                     // Before each request the record says its answer is in doubt; a definite
                     // answer clears it. A request whose answer was never learnt (a killed run, a
@@ -1095,8 +1162,13 @@ impl Trigger {
     fn request(&self) -> Request {
         match self {
             Trigger::Alarm(..) => Request::Alarm,
-            Trigger::Operator { force_data_loss, .. } => Request::Operator {
+            Trigger::Operator {
+                force_data_loss,
+                planned,
+                ..
+            } => Request::Operator {
                 force_data_loss: *force_data_loss,
+                planned: *planned,
             },
         }
     }

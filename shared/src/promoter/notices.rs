@@ -53,13 +53,18 @@ pub fn started(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice 
         "drpilot is failing over {db} to {dr}.\n\
          Why: {trigger}.\n\
          Evidence:\n{gates}\
-         Plan: promote {standby} in {dr}, then point {record} at {target}.\n\
+         Plan: {block}promote {standby} in {dr}, then point {record} at {target}.\n\
          Estimated data loss (RPO): {rpo}.\n\
          Failover id: {id}. Further notices follow at each step.\n",
         db = db.name,
         dr = cfg.dr_region,
         trigger = f.trigger,
         gates = gates_text(f.gates.iter().map(|g| (g.passed, g.name.clone(), g.detail.clone()))),
+        block = if f.block_writes_first {
+            "block writes on the primary (its parameter group), wait until the replica has caught up, "
+        } else {
+            ""
+        },
         standby = standby_name(&db.standby),
         record = record(db),
         rpo = rpo(f),
@@ -344,7 +349,7 @@ pub fn aborted(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice 
     let why = f.aborted.as_ref().map(|(w, _)| w.as_str()).unwrap_or("?");
     let body = format!(
         "Failover {id} of {db} is called off: {why}.\n\
-         {name} in {dr} is still the replica it was; the primary serves as before.\n\
+         {name} in {dr} is still the replica it was.\n\
          If you still want to fail over:\n  {cmd}\n",
         id = f.id,
         db = db.name,
@@ -357,7 +362,7 @@ pub fn aborted(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice 
     );
     let n = Notice::new(
         Severity::Warning,
-        format!("drpilot: failover of {} called off: the primary is back", db.name),
+        format!("drpilot: failover of {} called off, nothing changed", db.name),
         body,
     )
     .with_sms(format!(

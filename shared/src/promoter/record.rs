@@ -80,6 +80,16 @@ pub struct Failover {
     pub gates: Vec<GateRecord>,
     /// The standby's endpoint, where DNS will point.
     pub target: Option<String>,
+    /// A planned RDS failover: block writes on the primary and wait for the replica to catch
+    /// up before promoting, so that nothing is lost.
+    #[serde(default)]
+    pub block_writes_first: bool,
+    /// How and when writes were blocked on the primary.
+    #[serde(default)]
+    pub writes_blocked: Option<(String, DateTime<Utc>)>,
+    /// When the replica reported no lag after writes were blocked.
+    #[serde(default)]
+    pub caught_up_at: Option<DateTime<Utc>>,
     pub promote_requested_at: Option<DateTime<Utc>>,
     /// Promotion requests AWS answered "not now" (the standby was busy), and its last reason.
     #[serde(default)]
@@ -113,6 +123,8 @@ pub struct Failover {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    BlockWrites,
+    AwaitCaughtUp,
     Promote,
     AwaitPromoted,
     SwitchDns,
@@ -125,6 +137,8 @@ impl Failover {
     pub fn next_step(&self) -> Step {
         match self {
             f if f.completed_at.is_some() || f.aborted.is_some() => Step::Done,
+            f if f.block_writes_first && f.writes_blocked.is_none() => Step::BlockWrites,
+            f if f.block_writes_first && f.caught_up_at.is_none() => Step::AwaitCaughtUp,
             f if f.promote_accepted_at.is_none() => Step::Promote,
             f if f.promoted_at.is_none() => Step::AwaitPromoted,
             f if f.dns_requested_at.is_none() => Step::SwitchDns,
@@ -167,6 +181,9 @@ mod tests {
             estimated_rpo_seconds: Some(1.0),
             gates: vec![],
             target: None,
+            block_writes_first: false,
+            writes_blocked: None,
+            caught_up_at: None,
             promote_requested_at: None,
             promote_refusals: 0,
             promote_in_doubt: false,

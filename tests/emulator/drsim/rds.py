@@ -158,7 +158,25 @@ class Rds:
         if outage is not None and not outage.writes_continue:
             return False
         # a hold shows in the node's status, which `serving` reads
-        return self.serving(key) and not w.read_only
+        return self.serving(key) and not w.read_only and not self.read_only_by_parameters(key)
+
+    def read_only_by_parameters(self, key: tuple) -> bool:
+        """The engine's own read-only switch in the instance's DB parameter group, a dynamic
+        parameter applied at once (MySQL `read_only`; PostgreSQL `default_transaction_read_only`,
+        RDS User Guide, "Working with parameter groups")."""
+        if key[0] != "instance":
+            return False
+        try:
+            groups = self.node(key).db_parameter_groups()
+        except (RDSClientError, KeyError, AttributeError):
+            return False
+        for group in groups:
+            params = group.parameters
+            if str(params.get("read_only", {}).get("ParameterValue", "0")).lower() in ("1", "on", "true"):
+                return True
+            if str(params.get("default_transaction_read_only", {}).get("ParameterValue", "off")).lower() in ("1", "on", "true"):
+                return True
+        return False
 
     def link_state(self, primary: tuple, replica: tuple) -> str:
         f = self.followers.setdefault(replica, Follower())
@@ -472,6 +490,7 @@ def install() -> None:
     original_copy = RDSBackend.copy_db_snapshot
     original_copy_cluster = RDSBackend.copy_db_cluster_snapshot
     original_create_global = RDSBackend.create_global_cluster
+    original_create_replica = RDSBackend.create_db_instance_read_replica
 
     def promote_read_replica(self: RDSBackend, db_kwargs: dict[str, Any]) -> Any:
         return RDS.promote(self, db_kwargs)
@@ -496,6 +515,18 @@ def install() -> None:
         gc.failover_state = None
         return gc
 
+    def create_db_instance_read_replica(self: RDSBackend, db_kwargs: dict[str, Any]) -> Any:
+        replica = original_create_replica(self, db_kwargs)
+        # moto copies the source's parameter group name into the other region, where no such
+        # group exists. AWS: "If you don't specify a value for DBParameterGroupName, ... the
+        # default DBParameterGroup for the specified DB engine for a cross-Region read replica"
+        # (CreateDBInstanceReadReplica).
+        name = replica.db_parameter_group_name
+        if name and name not in self.db_parameter_groups and not db_kwargs.get("db_parameter_group_name"):
+            replica.db_parameter_group_name = None
+        return replica
+
+    RDSBackend.create_db_instance_read_replica = create_db_instance_read_replica
     RDSBackend.promote_read_replica = promote_read_replica
     RDSBackend.reboot_db_instance = reboot_db_instance
     RDSBackend.copy_db_snapshot = copy_db_snapshot
