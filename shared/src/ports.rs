@@ -232,9 +232,12 @@ pub trait PrimaryProbe: Sync {
     /// Fences the old primary after a failover: `StopDBInstance`. Returns the status AWS
     /// reports (`stopping`).
     fn stop(&self, standby: &crate::config::Standby) -> impl Future<Output = Result<String>> + Send;
-    /// Before a planned failover: makes the primary read-only through its (custom) DB
-    /// parameter group, applied immediately. Returns what was set, for the record.
+    /// Before a planned failover: makes the primary read-only through its own (custom, not
+    /// shared) DB parameter group, applied immediately. Returns what was set, for the record.
+    /// `Error::Refused` when it cannot be done safely (engine, default or shared group).
     fn block_writes(&self, standby: &crate::config::Standby) -> impl Future<Output = Result<String>> + Send;
+    /// Undoes `block_writes` (a planned failover called off).
+    fn unblock_writes(&self, standby: &crate::config::Standby) -> impl Future<Output = Result<String>> + Send;
 }
 
 /// Route 53 health checkers' current verdicts.

@@ -210,3 +210,68 @@ async fn health_checkers_are_counted() {
         Checkers { failing: 3, total: 4 }
     );
 }
+
+fn rds_replica() -> Standby {
+    Standby::RdsReplica {
+        primary: "orders-db".into(),
+        replica: "orders-db-dr".into(),
+    }
+}
+
+fn instance(id: &str, engine: &str, group: &str) -> aws_sdk_rds::types::DbInstance {
+    aws_sdk_rds::types::DbInstance::builder()
+        .db_instance_identifier(id)
+        .engine(engine)
+        .db_parameter_groups(
+            aws_sdk_rds::types::DbParameterGroupStatus::builder()
+                .db_parameter_group_name(group)
+                .build(),
+        )
+        .build()
+}
+
+#[tokio::test]
+async fn writes_are_blocked_only_where_drpilot_can_prove_the_replica_caught_up_and_nothing_else_is_hit() {
+    use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
+    use aws_sdk_rds::operation::modify_db_parameter_group::ModifyDbParameterGroupOutput;
+    let probe = |instances: Vec<aws_sdk_rds::types::DbInstance>| {
+        let describe = mock!(aws_sdk_rds::Client::describe_db_instances).then_output(move || {
+            DescribeDbInstancesOutput::builder()
+                .set_db_instances(Some(instances.clone()))
+                .build()
+        });
+        let modify = mock!(aws_sdk_rds::Client::modify_db_parameter_group)
+            .match_requests(|r| {
+                r.db_parameter_group_name() == Some("orders-params")
+                    && r.parameters()
+                        .iter()
+                        .any(|p| p.parameter_name() == Some("read_only") && p.parameter_value() == Some("1"))
+            })
+            .then_output(|| ModifyDbParameterGroupOutput::builder().build());
+        let client = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&describe, &modify]);
+        (RdsPrimaryProbe::with_client(client), modify)
+    };
+    // MySQL with its own group: read_only=1, applied at once
+    let (p, modify) = probe(vec![instance("orders-db", "mysql", "orders-params")]);
+    let how = p.block_writes(&rds_replica()).await.unwrap();
+    assert!(how.contains("read_only=1 in parameter group orders-params"), "{how}");
+    assert_eq!(modify.num_calls(), 1);
+    // PostgreSQL: its ReplicaLag cannot show "caught up" on an idle primary
+    let (p, modify) = probe(vec![instance("orders-db", "postgres", "orders-params")]);
+    let e = p.block_writes(&rds_replica()).await.unwrap_err();
+    assert!(
+        matches!(&e, drpilot::error::Error::Refused(why) if why.contains("planned=false")),
+        "{e}"
+    );
+    assert_eq!(modify.num_calls(), 0);
+    // a default group cannot be changed; a shared one would freeze other instances too
+    let (p, _) = probe(vec![instance("orders-db", "mysql", "default.mysql8.0")]);
+    assert!(p.block_writes(&rds_replica()).await.is_err());
+    let (p, modify) = probe(vec![
+        instance("orders-db", "mysql", "orders-params"),
+        instance("billing-db", "mysql", "orders-params"),
+    ]);
+    let e = p.block_writes(&rds_replica()).await.unwrap_err();
+    assert!(e.to_string().contains("shared with billing-db"), "{e}");
+    assert_eq!(modify.num_calls(), 0, "nothing changed");
+}

@@ -37,14 +37,15 @@ impl Regions {
         key.key_metadata().unwrap().arn().unwrap().to_string()
     }
 
-    /// An RDS PostgreSQL primary with its own parameter group, as production databases have
+    /// An RDS primary (`postgres`, `mysql`) with its own parameter group, as production databases have
     /// (a default group cannot be changed: a planned failover blocks writes through it).
-    pub async fn create_primary(&self, id: &str) {
+    pub async fn create_primary(&self, id: &str, engine: &str) {
         let group = format!("{id}-params");
+        let family = if engine == "mysql" { "mysql8.0" } else { "postgres16" };
         self.rds_source
             .create_db_parameter_group()
             .db_parameter_group_name(&group)
-            .db_parameter_group_family("postgres16")
+            .db_parameter_group_family(family)
             .description("the primary's own parameters")
             .send()
             .await
@@ -52,7 +53,7 @@ impl Regions {
         self.rds_source
             .create_db_instance()
             .db_instance_identifier(id)
-            .engine("postgres")
+            .engine(engine)
             .db_parameter_group_name(&group)
             .db_instance_class("db.t3.micro")
             .allocated_storage(20)

@@ -76,6 +76,8 @@ pub struct DbPlan {
     /// An Aurora global database (primary cluster, secondary cluster) instead of an RDS
     /// instance and its cross-region read replica.
     pub aurora: bool,
+    /// The RDS engine (`postgres`, `mysql`).
+    pub engine: &'static str,
 }
 
 /// What the night looks like before anything goes wrong.
@@ -127,7 +129,16 @@ impl NightPlan {
             rpo_budget: 60.0,
             health_check: false,
             aurora: false,
+            engine: "postgres",
         });
+        self
+    }
+
+    /// The last database's RDS engine (`mysql`: MySQL 8.0; `postgres` by default).
+    pub fn engine(mut self, engine: &'static str) -> Self {
+        if let Some(d) = self.databases.last_mut() {
+            d.engine = engine;
+        }
         self
     }
 
@@ -213,7 +224,7 @@ impl Account {
                 r.create_global_database(&global, &primary, &replica).await;
                 Some(global)
             } else {
-                r.create_primary(&primary).await;
+                r.create_primary(&primary, p.engine).await;
                 r.create_replica(&primary, &replica).await;
                 None
             };

@@ -181,12 +181,13 @@ pub async fn run() -> Result<Outcome, String> {
         plan: DbPlan {
             name: "orders".into(),
             lag: 3.0,
-            // the data-loss limit: five minutes (the estimate includes the alarm's detection time)
-            max_data_loss: 300.0,
+            // the data-loss limit of the warm-standby example: a minute
+            max_data_loss: 60.0,
             rto: 900.0,
             rpo_budget: 60.0,
             health_check: false,
             aurora: false,
+            engine: "postgres",
         },
         primary: "orders-db".into(),
         replica: "orders-db-dr".into(),
@@ -289,7 +290,7 @@ fn dashboard_settings(
     let databases = serde_json::json!([{
         "name": "orders", "kind": "rds-replica", "primary": "orders-db", "replica": "orders-db-dr",
         "alarms": ["drpilot-orders-primary-down"], "lag_resource": "orders-db",
-        "max_data_loss_seconds": scale.real_secs(300.0), "rto_seconds": scale.real_secs(900.0),
+        "max_data_loss_seconds": scale.real_secs(60.0), "rto_seconds": scale.real_secs(900.0),
         "dns": {"zone_id": zone, "record_name": "db.shop.example.com", "ttl": 30}
     }]);
     let resources = serde_json::Value::from(resources.to_vec());

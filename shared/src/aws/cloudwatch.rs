@@ -157,6 +157,17 @@ impl crate::ports::AlarmView for CloudWatchAlarms {
                 .send()
                 .await
                 .map_err(|e| aws_error("DescribeAlarms", e))?;
+            let state = |value: Option<&aws_sdk_cloudwatch::types::StateValue>,
+                         transitioned: Option<&aws_smithy_types::DateTime>,
+                         updated: Option<&aws_smithy_types::DateTime>,
+                         reason: Option<&str>,
+                         window| AlarmState {
+                value: value.map(|v| v.as_str().to_string()).unwrap_or_default(),
+                // the state change itself (StateUpdatedTimestamp also moves with EvaluationState)
+                since: transitioned.or(updated).and_then(to_chrono),
+                reason: reason.unwrap_or_default().to_string(),
+                window,
+            };
             for a in out.metric_alarms() {
                 let window = match (a.period(), a.evaluation_periods()) {
                     (Some(period), Some(n)) if period > 0 && n > 0 => Some(crate::plan::promotion::AlarmWindow {
@@ -166,34 +177,24 @@ impl crate::ports::AlarmView for CloudWatchAlarms {
                     }),
                     _ => None, // a metric-math alarm: its window is not one period
                 };
-                found.insert(
-                    a.alarm_name().unwrap_or_default().to_string(),
-                    AlarmState {
-                        value: a.state_value().map(|v| v.as_str().to_string()).unwrap_or_default(),
-                        // the state change itself (StateUpdatedTimestamp also moves with EvaluationState)
-                        since: a
-                            .state_transitioned_timestamp()
-                            .or(a.state_updated_timestamp())
-                            .and_then(to_chrono),
-                        reason: a.state_reason().unwrap_or_default().to_string(),
-                        window,
-                    },
+                let s = state(
+                    a.state_value(),
+                    a.state_transitioned_timestamp(),
+                    a.state_updated_timestamp(),
+                    a.state_reason(),
+                    window,
                 );
+                found.insert(a.alarm_name().unwrap_or_default().to_string(), s);
             }
             for a in out.composite_alarms() {
-                found.insert(
-                    a.alarm_name().unwrap_or_default().to_string(),
-                    AlarmState {
-                        value: a.state_value().map(|v| v.as_str().to_string()).unwrap_or_default(),
-                        // the state change itself (StateUpdatedTimestamp also moves with EvaluationState)
-                        since: a
-                            .state_transitioned_timestamp()
-                            .or(a.state_updated_timestamp())
-                            .and_then(to_chrono),
-                        reason: a.state_reason().unwrap_or_default().to_string(),
-                        window: None,
-                    },
+                let s = state(
+                    a.state_value(),
+                    a.state_transitioned_timestamp(),
+                    a.state_updated_timestamp(),
+                    a.state_reason(),
+                    None,
                 );
+                found.insert(a.alarm_name().unwrap_or_default().to_string(), s);
             }
         }
         Ok(found)

@@ -435,6 +435,26 @@ impl RdsPrimaryProbe {
     }
 }
 
+impl RdsPrimaryProbe {
+    async fn set_read_only(&self, group: &str, value: &str) -> Result<()> {
+        use aws_sdk_rds::types::{ApplyMethod, Parameter};
+        self.client
+            .modify_db_parameter_group()
+            .db_parameter_group_name(group)
+            .parameters(
+                Parameter::builder()
+                    .parameter_name("read_only")
+                    .parameter_value(value)
+                    .apply_method(ApplyMethod::Immediate)
+                    .build(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("ModifyDBParameterGroup", e))
+    }
+}
+
 impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
     async fn primary(&self, standby: &crate::config::Standby) -> crate::plan::promotion::PrimaryView {
         use crate::plan::promotion::{classify, PrimaryView, StatusClass};
@@ -495,7 +515,6 @@ impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
     }
 
     async fn block_writes(&self, standby: &crate::config::Standby) -> Result<String> {
-        use aws_sdk_rds::types::{ApplyMethod, Parameter};
         let crate::config::Standby::RdsReplica { primary, .. } = standby else {
             return Err(Error::RunFailed(
                 "a planned Aurora failover is a switchover; Aurora blocks writes itself".into(),
@@ -513,18 +532,19 @@ impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
             .first()
             .ok_or_else(|| Error::Refused(format!("the primary {primary} is not listed")))?;
         let engine = db.engine().unwrap_or_default();
-        // The engine's own switch for "no writes", a dynamic parameter (applied at once):
-        // MySQL/MariaDB `read_only`, PostgreSQL `default_transaction_read_only`.
-        let (name, value) = match engine {
-            e if e.starts_with("mysql") || e.starts_with("mariadb") => ("read_only", "1"),
-            e if e.starts_with("postgres") => ("default_transaction_read_only", "on"),
-            other => {
-                return Err(Error::Refused(format!(
-                    "drpilot cannot block writes on a {other} primary: stop the application's writes, \
-                     then fail over with planned=false"
-                )))
-            }
-        };
+        // MySQL/MariaDB: `read_only`, a dynamic parameter applied at once; the replica's
+        // ReplicaLag (Seconds_Behind_Master) then reaches 0 when it has applied everything.
+        // PostgreSQL is refused: its ReplicaLag is now minus the last replayed commit, and "if
+        // there are no user transactions on the source DB instance, the associated PostgreSQL
+        // read replica reports a replication lag of up to five minutes" (RDS User Guide, read
+        // replicas for PostgreSQL): with writes blocked it never shows the replica caught up.
+        if !(engine.starts_with("mysql") || engine.starts_with("mariadb")) {
+            return Err(Error::Refused(format!(
+                "drpilot cannot prove a {engine} replica caught up after blocking writes (RDS reports a \
+                 PostgreSQL replica's lag as time since its last replayed commit): stop the application's \
+                 writes yourself, then fail over with planned=false"
+            )));
+        }
         let group = db
             .db_parameter_groups()
             .first()
@@ -537,20 +557,56 @@ impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
                  one for a planned failover without data loss"
             )));
         }
-        self.client
-            .modify_db_parameter_group()
-            .db_parameter_group_name(&group)
-            .parameters(
-                Parameter::builder()
-                    .parameter_name(name)
-                    .parameter_value(value)
-                    .apply_method(ApplyMethod::Immediate)
-                    .build(),
-            )
+        let all = self
+            .client
+            .describe_db_instances()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| aws_error("DescribeDBInstances", e))?;
+        let sharing: Vec<&str> = all
+            .iter()
+            .filter(|i| i.db_instance_identifier() != Some(primary.as_str()))
+            .filter(|i| {
+                i.db_parameter_groups()
+                    .iter()
+                    .any(|g| g.db_parameter_group_name() == Some(group.as_str()))
+            })
+            .filter_map(|i| i.db_instance_identifier())
+            .collect();
+        if !sharing.is_empty() {
+            return Err(Error::Refused(format!(
+                "parameter group {group} of {primary} is shared with {}: blocking writes through it would make them \
+                 read-only too; give {primary} its own group",
+                sharing.join(", ")
+            )));
+        }
+        self.set_read_only(&group, "1").await?;
+        Ok(format!("read_only=1 in parameter group {group} of {primary}"))
+    }
+
+    async fn unblock_writes(&self, standby: &crate::config::Standby) -> Result<String> {
+        let crate::config::Standby::RdsReplica { primary, .. } = standby else {
+            return Err(Error::RunFailed("only an RDS primary has its writes blocked".into()));
+        };
+        let out = self
+            .client
+            .describe_db_instances()
+            .db_instance_identifier(primary)
             .send()
             .await
-            .map_err(|e| aws_error("ModifyDBParameterGroup", e))?;
-        Ok(format!("{name}={value} in parameter group {group} of {primary}"))
+            .map_err(|e| aws_error("DescribeDBInstances", e))?;
+        let group = out
+            .db_instances()
+            .first()
+            .and_then(|d| d.db_parameter_groups().first())
+            .and_then(|g| g.db_parameter_group_name())
+            .unwrap_or_default()
+            .to_string();
+        self.set_read_only(&group, "0").await?;
+        Ok(format!("read_only=0 in parameter group {group} of {primary}"))
     }
 
     async fn stop(&self, standby: &crate::config::Standby) -> Result<String> {

@@ -640,21 +640,12 @@ where
                             info!(db = %db.name, %how, "writes blocked on the primary");
                             f.writes_blocked = Some((how, Utc::now()));
                         }
-                        Err(Error::Refused(why)) => {
-                            // Nothing changed yet: call the planned failover off and say why.
-                            f.aborted = Some((format!("{why}; nothing was changed"), Utc::now()));
-                            f.lease = None;
-                            self.commit(db, &record, &etag).await?;
-                            let f = record
-                                .current
-                                .as_ref()
-                                .ok_or_else(|| Error::RunFailed("the failover left the record".into()))?;
-                            self.tell(&mut undelivered, &notices::aborted(self.cfg, db, f)).await;
-                            let id = f.id.clone();
-                            return undelivered_error(&id, undelivered)
-                                .map(|_| json!({"database": db.name, "failover": id, "aborted": true}));
+                        Err(e) => {
+                            // Nothing changed yet: call the planned failover off and say why
+                            // (an unanswering primary region wants an unplanned failover).
+                            let why = format!("writes could not be blocked on the primary ({e}); nothing was changed");
+                            return self.call_off_now(db, record, &etag, why, undelivered).await;
                         }
-                        Err(e) => return Err(e),
                     }
                 }
                 Step::AwaitCaughtUp => {
@@ -662,36 +653,38 @@ where
                     let Standby::RdsReplica { replica, .. } = &db.standby else {
                         return Err(Error::RunFailed("only an RDS replica waits to catch up".into()));
                     };
-                    // RDS's own ReplicaLag, for a whole period measured after writes stopped.
+                    // RDS's own ReplicaLag: the Maximum over a whole period that began after the
+                    // block and has ended (a partial bucket may hold one lucky sample).
                     let id = MetricId::new("AWS/RDS", "ReplicaLag", &[("DBInstanceIdentifier", replica)]);
                     let period = self.cfg.metric_period_seconds;
                     let now = Utc::now();
-                    let lag = self
-                        .ports
-                        .metrics
-                        .newest(&id, period, blocked_at, now + Duration::seconds(i64::from(period)))
-                        .await?;
+                    let span = Duration::seconds(i64::from(period));
+                    let from =
+                        blocked_at + span - Duration::seconds(blocked_at.timestamp().rem_euclid(i64::from(period)));
+                    let from = from.with_nanosecond(0).unwrap_or(from);
+                    let lag = if from + span <= now {
+                        self.ports.metrics.newest(&id, period, from, from + span).await?
+                    } else {
+                        None
+                    };
                     match lag {
-                        Some(p) if p.at >= blocked_at && p.value == 0.0 => {
+                        Some(p) if p.value == 0.0 => {
                             info!(db = %db.name, "the replica caught up with the blocked primary");
                             f.caught_up_at = Some(now);
                             f.estimated_rpo_seconds = Some(0.0);
                         }
-                        seen => {
-                            let waited = now - blocked_at;
-                            if waited > stuck_after && !f.notices_sent.iter().any(|n| n == "stuck") {
-                                let seen = match seen {
-                                    Some(p) => format!("ReplicaLag {} at {}", p.value, stamp(p.at)),
-                                    None => "no ReplicaLag since writes were blocked".into(),
-                                };
-                                self.tell(
-                                    &mut undelivered,
-                                    &notices::stuck(self.cfg, db, f, "the replica to catch up", &seen),
-                                )
-                                .await;
-                                f.notices_sent.push("stuck".into());
-                                etag = self.commit(db, &record, &etag).await?;
-                            }
+                        seen if now - blocked_at > stuck_after => {
+                            let seen = match seen {
+                                Some(p) => format!("ReplicaLag {} in the period from {}", p.value, stamp(p.at)),
+                                None => "no ReplicaLag for a whole period since writes were blocked".into(),
+                            };
+                            let why = format!(
+                                "the replica did not catch up within {} of blocking writes ({seen})",
+                                crate::plan::lag::human_seconds(stuck_after.num_seconds() as f64)
+                            );
+                            return self.call_off_now(db, record, &etag, why, undelivered).await;
+                        }
+                        _ => {
                             self.nap(poll).await;
                             continue;
                         }
@@ -715,17 +708,7 @@ where
                     if !doubt && f.promote_refusals > 0 {
                         let alarm = alarm.as_ref().filter(|_| f.cause.starts_with("alarm "));
                         if let Some(why) = self.call_off(&state, alarm).await {
-                            f.aborted = Some((why, Utc::now()));
-                            f.lease = None;
-                            self.commit(db, &record, &etag).await?;
-                            let f = record
-                                .current
-                                .as_ref()
-                                .ok_or_else(|| Error::RunFailed("the failover left the record".into()))?;
-                            self.tell(&mut undelivered, &notices::aborted(self.cfg, db, f)).await;
-                            let id = f.id.clone();
-                            return undelivered_error(&id, undelivered)
-                                .map(|_| json!({"database": db.name, "failover": id, "aborted": true}));
+                            return self.call_off_now(db, record, &etag, why, undelivered).await;
                         }
                     }
                     f.promote_requested_at.get_or_insert_with(Utc::now);
@@ -898,6 +881,41 @@ where
         }
     }
 
+    /// Records the failover as called off (nothing changed at AWS), gives up its lease and
+    /// tells responders why.
+    async fn call_off_now(
+        &self,
+        db: &DatabaseSpec,
+        mut record: DbRecord,
+        etag: &str,
+        why: String,
+        mut undelivered: Vec<String>,
+    ) -> Result<Value> {
+        let f = record
+            .current
+            .as_mut()
+            .ok_or_else(|| Error::RunFailed("no failover to call off".into()))?;
+        // A planned failover that blocked writes gives them back before it stops.
+        let why = match &f.writes_blocked {
+            None => why,
+            Some(_) => match self.ports.primary.unblock_writes(&db.standby).await {
+                Ok(how) => format!("{why}; writes are restored on the primary ({how})"),
+                Err(e) => format!(
+                    "{why}; the primary is STILL READ-ONLY: restoring its writes failed ({e}); set read_only=0 in its parameter group"
+                ),
+            },
+        };
+        f.aborted = Some((why, Utc::now()));
+        f.lease = None;
+        self.commit(db, &record, etag).await?;
+        let f = record
+            .current
+            .as_ref()
+            .ok_or_else(|| Error::RunFailed("the failover left the record".into()))?;
+        self.tell(&mut undelivered, &notices::aborted(self.cfg, db, f)).await;
+        undelivered_error(&f.id, undelivered).map(|_| json!({"database": db.name, "failover": f.id, "aborted": true}))
+    }
+
     /// Sleeps, but never past the point where progress must be saved before the deadline.
     async fn nap(&self, wait: std::time::Duration) {
         let margin = Duration::seconds(i64::from(self.cfg.deadline_margin_seconds));
@@ -973,7 +991,31 @@ where
             return Ok(None);
         };
         let now = Utc::now();
+        // If DNS no longer points at the promoted standby, someone failed back by hand: the
+        // "old" primary may be the live one again. Never stop it then.
+        if let (Some(target), Ok(Some(now_at))) = (f.target.as_deref(), self.ports.dns.current(&db.dns).await) {
+            if now_at.trim_end_matches('.') != target.trim_end_matches('.') {
+                let why = format!(
+                    "{} now points at {now_at}, not the promoted standby {target}: not fencing what may be the live primary",
+                    db.dns.record_name
+                );
+                if f.fence_error.as_deref() != Some(why.as_str()) {
+                    warn!(db = %db.name, %why, "fencing skipped");
+                    f.fence_error = Some(why);
+                    self.save(&db.name, &record, etag.as_deref()).await?;
+                }
+                return Ok(None);
+            }
+        }
+        let already = match &view {
+            PrimaryView::Planned(s) if s == "stopped" || s == "stopping" => Some(s.clone()),
+            PrimaryView::Broken(s) if s == "not found" => Some("gone".to_string()),
+            _ => None,
+        };
         let outcome: std::result::Result<String, String> = match (&db.standby, db.fence) {
+            (Standby::RdsReplica { primary, .. }, _) if already.is_some() => {
+                Ok(format!("{primary} is {}", already.as_deref().unwrap_or_default()))
+            }
             (Standby::AuroraGlobal { primary_cluster, .. }, _) => match self.ports.standby.state(&db.standby).await {
                 Ok(s) if s.promoted => Ok(format!(
                     "Aurora keeps one writer: {primary_cluster} rejoined the global database as a secondary"
@@ -986,16 +1028,12 @@ where
             (Standby::RdsReplica { primary, .. }, crate::config::Fence::None) => Err(format!(
                 "{primary} answers again and drpilot does not fence it (fence: none): stop it or block its writes"
             )),
-            (Standby::RdsReplica { primary, .. }, crate::config::Fence::Stop) => match &view {
-                PrimaryView::Planned(s) if s == "stopped" || s == "stopping" => {
-                    Ok(format!("{primary} was already {s}"))
-                }
-                PrimaryView::Broken(s) if s == "not found" => Ok(format!("{primary} no longer exists")),
-                _ => match self.ports.primary.stop(&db.standby).await {
+            (Standby::RdsReplica { primary, .. }, crate::config::Fence::Stop) => {
+                match self.ports.primary.stop(&db.standby).await {
                     Ok(status) => Ok(format!("stopped {primary} (StopDBInstance; it is {status})")),
                     Err(e) => Err(format!("StopDBInstance of {primary} failed: {e}")),
-                },
-            },
+                }
+            }
         };
         let notice = match outcome {
             Ok(how) => {
@@ -1013,11 +1051,18 @@ where
         };
         let id = f.id.clone();
         let fenced = f.fenced.is_some();
-        if self.save(&db.name, &record, etag.as_deref()).await?.is_none() {
+        let Some(etag) = self.save(&db.name, &record, etag.as_deref()).await? else {
             return Ok(None); // another continuation got there first
-        }
+        };
         if let Some(n) = notice {
-            self.ports.notifier.notify(&n).await?;
+            if let Err(e) = self.ports.notifier.notify(&n).await {
+                // Undelivered: forget the reason so that the next minute tells it again.
+                if let Some(f) = record.current.as_mut().filter(|_| !fenced) {
+                    f.fence_error = None;
+                    self.save(&db.name, &record, Some(&etag)).await?;
+                }
+                return Err(e);
+            }
         }
         Ok(Some(json!({"database": db.name, "failover": id, "fenced": fenced})))
     }
