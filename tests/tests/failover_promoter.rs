@@ -364,9 +364,11 @@ async fn a_drill_refuses_a_standby_not_tagged_for_its_plan_and_changes_nothing()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drill_fails_over_a_tagged_standby_reports_each_step_and_shows_on_the_dashboard() {
-    // A drill is a human's decision: it acts in advisory mode too.
+    // A drill is a human's decision: it acts in advisory mode too. It is a planned failover
+    // without data loss, which drpilot can prove for MySQL (writes blocked, replica caught up).
     let plan = NightPlan::new("fo-drill", "me-south-1", "me-central-1")
         .database("orders", 4.0, minutes(5.0))
+        .engine("mysql")
         .mode("advisory");
     let mut night = Night::begin(plan).await;
     night.tag_standby("orders", "q4-2026").await;
@@ -395,6 +397,7 @@ async fn a_drill_fails_over_a_tagged_standby_reports_each_step_and_shows_on_the_
     );
     assert_eq!(night.requests("PromoteReadReplica", "orders").await, 1);
     assert_eq!(night.dns("orders").await, Some(night.replica_endpoint("orders").await));
+    assert_eq!(night.data_lost("orders").await, 0.0, "a drill loses nothing");
     let last = night.promoter_notices().await.pop().unwrap();
     assert_eq!(last.subject, "drpilot DRILL PASS: orders (q4-2026)");
 

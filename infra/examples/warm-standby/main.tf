@@ -70,6 +70,8 @@ module "drpilot" {
 
   # A quarterly drill really fails orders over (tag orders-db-dr with drpilot:drill-plan=quarterly
   # to allow it); leave it off until the team has run one by hand with `drpilot drill`.
+  # A drill is a planned failover without data loss, which drpilot can prove only for MySQL
+  # and MariaDB today: for this PostgreSQL database it is refused (see the README).
   # drill = { database = "orders", plan = "quarterly" }
 }
 
