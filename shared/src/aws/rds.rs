@@ -345,8 +345,8 @@ pub struct RdsPrimaryProbe {
     client: Client,
     spacing: std::time::Duration,
     /// The region's last verdict, for the length of a probe: when, and why it was dark
-    /// (`None`: it answered). In an outage, twenty databases' decisions share it rather than
-    /// each asking a dark region three more times.
+    /// (`None`: it answered). In an outage, twenty databases' decisions made at once share it
+    /// rather than each asking a dark region three more times; a later call asks again.
     verdict: std::sync::Mutex<Option<(std::time::Instant, Option<String>)>>,
     /// Held while probing a region with no fresh verdict: concurrent decisions wait for it.
     probing: tokio::sync::Mutex<()>,
@@ -466,12 +466,14 @@ impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
                 .and_then(|v| v.clone())
                 .filter(|(at, _)| at.elapsed() < fresh)
         };
-        // A region that answered a moment ago is asked at once; otherwise one probe at a time.
+        // A region that answered a moment ago is asked at once; otherwise one probe at a time,
+        // and a dark verdict reached while this call waited is this call's verdict too.
+        let asked = std::time::Instant::now();
         let _probing = match recent() {
             Some((_, None)) => None,
             _ => Some(self.probing.lock().await),
         };
-        if let Some((at, Some(why))) = recent() {
+        if let Some((at, Some(why))) = recent().filter(|(at, _)| *at >= asked) {
             return PrimaryView::Unreachable(format!("{why} ({}ms ago)", at.elapsed().as_millis()));
         }
         let remember = |dark: Option<String>| {
