@@ -69,6 +69,10 @@ pub struct DatabaseRow {
     /// Failed over unplanned, and the old primary is not fenced yet: a split-brain risk.
     #[serde(default)]
     pub old_primary_unfenced: bool,
+    /// Automatic failover disarmed by an operator until then (tag
+    /// `drpilot:failover-disarmed-until` on the standby).
+    #[serde(default)]
+    pub disarmed_until: Option<String>,
     pub last_drill: Option<DrillSummary>,
 }
 
@@ -88,11 +92,12 @@ pub fn drill_key(cfg_prefix: &crate::config::StateLocation, db: &str) -> String 
 }
 
 /// Reads everything the dashboard shows. Read-only.
-pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore>(
+pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::ports::StandbyControl>(
     cfg: &DashboardConfig,
     metrics: &M,
     copies: &D,
     state: &S,
+    standbys: &C,
     now: DateTime<Utc>,
 ) -> Result<Dashboard> {
     let lag_state: BTreeMap<String, Tracked> = match state.load(&cfg.state.key(STATE_OBJECT)).await? {
@@ -200,12 +205,24 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore>(
             None => None,
         };
         let old_primary_unfenced = record.current.as_ref().is_some_and(|f| f.needs_fencing());
+        // An operator's hold on automatic failover (the tag the promoter's `armed` gate reads).
+        let disarmed_until = match standbys.state(&db.standby).await {
+            Ok(s) => s.tags.get(crate::plan::promotion::DISARM_TAG).and_then(|v| {
+                match crate::promoter::event::parse_time(v.trim()) {
+                    Some(t) if t <= now => None,
+                    Some(t) => Some(stamp(t)),
+                    None => Some(format!("{v:?} (not a time: read as disarmed)")),
+                }
+            }),
+            Err(_) => None, // the standby's own state shows in its resource row
+        };
         let failover_detail = match (failover_detail, old_primary_unfenced) {
             (Some(d), true) => Some(format!("{d}; old primary NOT FENCED")),
             (d, _) => d,
         };
         databases.push(DatabaseRow {
             old_primary_unfenced,
+            disarmed_until,
             name: db.name.clone(),
             standby: crate::promoter::standby_name(&db.standby).to_string(),
             failover,
@@ -262,6 +279,12 @@ pub fn verdict(resources: &[ResourceRow], databases: &[DatabaseRow], now: DateTi
                 ),
             ),
             _ => {}
+        }
+        if let Some(until) = &d.disarmed_until {
+            lower(
+                Verdict::AtRisk,
+                format!("{}: automatic failover disarmed by an operator until {until}", d.name),
+            );
         }
         if d.old_primary_unfenced {
             lower(
@@ -392,6 +415,7 @@ mod tests {
             failover: failover.into(),
             failover_detail: None,
             old_primary_unfenced: false,
+            disarmed_until: None,
             last_drill: drill.map(|(days, passed)| DrillSummary {
                 at: Utc::now() - Duration::days(days),
                 passed,

@@ -1078,6 +1078,11 @@ impl Night {
 
     /// Tags the standby for a drill plan (`drpilot:drill-plan`).
     pub async fn tag_standby(&self, db: &str, plan: &str) {
+        self.tag_standby_with(db, "drpilot:drill-plan", plan).await;
+    }
+
+    /// Sets a tag on the database's standby (an RDS replica).
+    pub async fn tag_standby_with(&self, db: &str, key: &str, value: &str) {
         let arn = format!(
             "arn:aws:rds:{}:{}:db:{}",
             self.plan.dr,
@@ -1088,7 +1093,7 @@ impl Night {
             .rds_dr
             .add_tags_to_resource()
             .resource_name(arn)
-            .tags(crate::account::rds_tags(&[("drpilot:drill-plan", plan)])[0].clone())
+            .tags(crate::account::rds_tags(&[(key, value)])[0].clone())
             .send()
             .await
             .unwrap();

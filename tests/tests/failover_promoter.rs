@@ -460,3 +460,38 @@ async fn the_failover_completes_even_when_no_notice_can_be_sent() {
     assert_eq!(night.dns("orders").await, Some(night.replica_endpoint("orders").await));
     night.end().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operators_hold_disarms_automatic_failover_and_the_dashboard_shows_it() {
+    let plan = NightPlan::new("fo-hold", "eu-west-2", "ap-northeast-2").database("orders", 4.0, 60.0);
+    let mut night = Night::begin(plan).await;
+    let until = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    night
+        .tag_standby_with("orders", "drpilot:failover-disarmed-until", &until)
+        .await;
+    let board = night.status().await;
+    assert!(
+        board.reasons.iter().any(|r| r.contains(&format!(
+            "orders: automatic failover disarmed by an operator until {until}"
+        ))),
+        "{:?}",
+        board.reasons
+    );
+    night.region_goes_dark().await;
+    night
+        .until("the refusal", minutes(10.0), |n| {
+            Box::pin(async move { !n.promoter_notices().await.is_empty() })
+        })
+        .await;
+    assert_eq!(night.requests("PromoteReadReplica", "orders").await, 0);
+    let n = night.promoter_notices().await.remove(0);
+    assert_eq!(n.subject, "drpilot: NOT failing over orders: armed failed");
+    assert!(
+        n.message.contains(&format!(
+            "[FAIL] armed: an operator disarmed automatic failover until {until}"
+        )),
+        "{}",
+        n.message
+    );
+    night.end().await;
+}

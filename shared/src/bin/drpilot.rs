@@ -95,7 +95,8 @@ async fn main() {
             let copies = drpilot::aws::rds::RdsDr::new(drpilot::aws::rds::client_in(&sdk, &cfg.dr_region));
             let s3 = drpilot::aws::s3::client_in(&sdk, &cfg.dr_region, cfg.s3_force_path_style);
             let state = drpilot::aws::s3::S3State::new(s3, &cfg.state.bucket);
-            let board = drpilot::dashboard::gather(&cfg, &metrics, &copies, &state, chrono::Utc::now())
+            let standbys = drpilot::aws::rds::RdsStandby::new(drpilot::aws::rds::client_in(&sdk, &cfg.dr_region));
+            let board = drpilot::dashboard::gather(&cfg, &metrics, &copies, &state, &standbys, chrono::Utc::now())
                 .await
                 .unwrap_or_else(|e| fail(e, 1));
             if a.json {
