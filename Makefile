@@ -40,7 +40,7 @@ infra-check: $(INFRA_VENV)/.installed
 
 test: venv lint infra-check build
 	PYTHONPATH=tests/emulator $(VENV)/bin/python -m unittest discover -s tests/emulator -p 'test_*.py'
-	$(WITH_SIM) cargo test --workspace
+	tests/emulator/run-tests.sh
 
 demo: $(VENV)/.installed build
 	$(WITH_SIM) cargo run --quiet -p drpilot-tests --bin drpilot-demo
