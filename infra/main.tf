@@ -43,8 +43,14 @@ locals {
     for d in var.databases : merge(
       { for k, v in d : k => v if v != null && !contains(["dns", "health_check"], k) },
       {
-        alarms          = [local.primary_down_alarms[d.name]]
-        dns             = { zone_id = d.dns.zone_id, record_name = d.dns.record_name, ttl = d.dns.ttl }
+        alarms = [local.primary_down_alarms[d.name]]
+        dns = { for k, v in {
+          zone_id     = d.dns.zone_id
+          record_name = d.dns.record_name
+          ttl         = d.dns.ttl
+          mode        = d.dns.mode
+          alarm       = lookup(local.failed_over_alarms, d.name, null)
+        } : k => v if v != null }
         health_check_id = d.health_check == null ? null : aws_route53_health_check.primary[d.name].id
       }
     )

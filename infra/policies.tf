@@ -109,9 +109,24 @@ data "aws_iam_policy_document" "lag_checker" {
 
 data "aws_iam_policy_document" "failover_promoter" {
   statement {
-    sid       = "RereadPrimaryHealthAlarms"
+    sid       = "RereadPrimaryHealthAndFailedOverAlarms"
     actions   = ["cloudwatch:DescribeAlarms"]
-    resources = [for a in values(local.primary_down_alarms) : "arn:${local.partition}:cloudwatch:${var.dr_region}:${local.account}:alarm:${a}"]
+    resources = [for a in concat(values(local.primary_down_alarms), values(local.failed_over_alarms)) : "arn:${local.partition}:cloudwatch:${var.dr_region}:${local.account}:alarm:${a}"]
+  }
+  dynamic "statement" {
+    for_each = length(local.failed_over_alarms) > 0 ? [1] : []
+    content {
+      sid = "SwitchFailoverRecords"
+      #checkov:skip=CKV_AWS_356:PutMetricData has no resource-level permissions; the namespace condition scopes it
+      #checkov:skip=CKV_AWS_111:scoped to drpilot's namespace by condition
+      actions   = ["cloudwatch:PutMetricData"]
+      resources = ["*"]
+      condition {
+        test     = "StringEquals"
+        variable = "cloudwatch:namespace"
+        values   = [var.metric_namespace]
+      }
+    }
   }
   statement {
     sid = "ReadLagHistory"

@@ -193,7 +193,7 @@ variable "rpo_alarm_periods" {
 # --- failover-promoter ---------------------------------------------------------------------
 
 variable "databases" {
-  description = "Databases the promoter fails over: kind rds-replica (primary, replica) or aurora-global (global_cluster, primary_cluster, secondary_cluster); the lag checker resource that gates it; the DNS record it switches; an optional Route 53 health check of the primary's endpoint; fence (rds-replica): stop the old primary when its region returns (\"stop\", the default) or leave it to the operator (\"none\")."
+  description = "Databases the promoter fails over: kind rds-replica (primary, replica) or aurora-global (global_cluster, primary_cluster, secondary_cluster); the lag checker resource that gates it; the DNS record it switches (dns.mode: upsert it, or failover records Route 53 switches by itself, see dns.tf); an optional Route 53 health check of the primary's endpoint; fence (rds-replica): stop the old primary when its region returns (\"stop\", the default) or leave it to the operator (\"none\")."
   type = list(object({
     name                  = string
     kind                  = string
@@ -210,6 +210,10 @@ variable "databases" {
       zone_id     = string
       record_name = string
       ttl         = optional(number, 60)
+      # upsert: the promoter UPSERTs the record you manage (Route 53's API, in us-east-1).
+      # failover-records: this module creates PRIMARY/SECONDARY failover records for
+      # record_name and Route 53's data plane switches them (dns.tf); remove your own record.
+      mode = optional(string, "upsert")
     })
     health_check = optional(object({
       fqdn = string
@@ -217,8 +221,8 @@ variable "databases" {
     }))
   }))
   validation {
-    condition     = alltrue([for d in var.databases : contains(["rds-replica", "aurora-global"], d.kind) && d.max_data_loss_seconds >= 0 && contains(["stop", "none"], d.fence)])
-    error_message = "databases: kind must be rds-replica or aurora-global; max_data_loss_seconds >= 0; fence stop or none."
+    condition     = alltrue([for d in var.databases : contains(["rds-replica", "aurora-global"], d.kind) && d.max_data_loss_seconds >= 0 && contains(["stop", "none"], d.fence) && contains(["upsert", "failover-records"], d.dns.mode)])
+    error_message = "databases: kind must be rds-replica or aurora-global; max_data_loss_seconds >= 0; fence stop or none; dns.mode upsert or failover-records."
   }
 }
 

@@ -605,7 +605,27 @@ pub struct DnsSpec {
     pub record_name: String,
     pub record_type: String,
     pub ttl: i64,
+    pub switch: DnsSwitch,
 }
+
+/// How a failover moves the app's record (`dns.mode`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DnsSwitch {
+    /// `upsert` (the default): `ChangeResourceRecordSets` points the record at the promoted
+    /// standby. Route 53's control plane, which runs in us-east-1.
+    Upsert,
+    /// `failover-records`: Terraform's PRIMARY/SECONDARY failover records; the PRIMARY's health
+    /// check follows `alarm`, a CloudWatch alarm in the DR region on drpilot's `FailedOver`
+    /// metric. Publishing the metric (DR region) sets the alarm off and Route 53's data plane
+    /// answers the SECONDARY, the standby, by itself: no Route 53 API call, so it works while
+    /// us-east-1 is dark.
+    FailoverRecords { alarm: String },
+}
+
+/// The metric drpilot publishes (DR region, `Database` dimension) when a failover's DNS
+/// switch is due in `failover-records` mode; Terraform's alarm on it is the PRIMARY record's
+/// health check.
+pub const FAILED_OVER_METRIC: &str = "FailedOver";
 
 /// What is promoted: a cross-region RDS read replica, or an Aurora global database's secondary.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -652,7 +672,7 @@ pub enum Fence {
 }
 
 const DATABASES_VAR: &str = "DRPILOT_DATABASES";
-const DATABASES_HELP: &str = r#"a JSON array like [{"name": "orders", "kind": "rds-replica", "primary": "orders-db", "replica": "orders-db-dr", "alarms": ["orders-primary-down"], "max_data_loss_seconds": 60, "dns": {"zone_id": "Z123", "record_name": "db.example.com"}}]; kind aurora-global takes global_cluster, primary_cluster, secondary_cluster; optional: lag_resource, rto_seconds, health_check_id, fence (stop or none; default stop), dns.record_type (CNAME), dns.ttl (60)"#;
+const DATABASES_HELP: &str = r#"a JSON array like [{"name": "orders", "kind": "rds-replica", "primary": "orders-db", "replica": "orders-db-dr", "alarms": ["orders-primary-down"], "max_data_loss_seconds": 60, "dns": {"zone_id": "Z123", "record_name": "db.example.com"}}]; kind aurora-global takes global_cluster, primary_cluster, secondary_cluster; optional: lag_resource, rto_seconds, health_check_id, fence (stop or none; default stop), dns.record_type (CNAME), dns.ttl (60), dns.mode (upsert, or failover-records with dns.alarm)"#;
 
 pub fn databases(vars: &dyn Vars) -> Result<Vec<DatabaseSpec>> {
     let text = required(vars, DATABASES_VAR)?;
@@ -753,6 +773,28 @@ pub fn databases(vars: &dyn Vars) -> Result<Vec<DatabaseSpec>> {
         if !(0..=86_400).contains(&ttl) {
             return Err(bad(format!("entry {i} ({name}): dns.ttl {ttl} is outside 0..=86400")));
         }
+        let switch = match dns.get("mode").map(serde_json::Value::as_str) {
+            None | Some(Some("upsert")) => DnsSwitch::Upsert,
+            Some(Some("failover-records")) => DnsSwitch::FailoverRecords {
+                alarm: text_in(dns, "alarm").map_err(|_| {
+                    bad(format!(
+                        "entry {i} ({name}): dns.mode failover-records needs dns.alarm, the CloudWatch alarm (DR region) of the PRIMARY record's health check"
+                    ))
+                })?,
+            },
+            Some(other) => {
+                return Err(bad(format!(
+                    "entry {i} ({name}): dns.mode {:?} is not \"upsert\" or \"failover-records\"",
+                    other.unwrap_or("(not a string)")
+                )))
+            }
+        };
+        if let Some(unknown) = dns
+            .keys()
+            .find(|k| !["zone_id", "record_name", "record_type", "ttl", "mode", "alarm"].contains(&k.as_str()))
+        {
+            return Err(bad(format!("entry {i} ({name}): unknown field dns.{unknown}")));
+        }
         let mut record_name = text_in(dns, "record_name")?;
         if !record_name.ends_with('.') {
             record_name.push('.');
@@ -796,6 +838,7 @@ pub fn databases(vars: &dyn Vars) -> Result<Vec<DatabaseSpec>> {
                 record_name,
                 record_type,
                 ttl,
+                switch,
             },
         });
     }
@@ -1245,6 +1288,49 @@ mod tests {
             read_by(&promoter, |v| PromoterConfig::from_vars(v).is_ok()),
             sorted(&expected)
         );
+    }
+
+    #[test]
+    fn a_database_switches_dns_by_upsert_or_by_failover_records_and_says_what_is_missing() {
+        let with_dns = |dns: &str| {
+            let text = format!(
+                r#"[{{"name": "orders", "kind": "rds-replica", "primary": "p", "replica": "r", "alarms": ["a"], "max_data_loss_seconds": 60, "dns": {dns}}}]"#
+            );
+            let mut v = base();
+            v.insert("DRPILOT_DATABASES", Box::leak(text.into_boxed_str()));
+            databases(&v).map(|d| d[0].dns.switch.clone())
+        };
+        assert_eq!(
+            with_dns(r#"{"zone_id": "Z1", "record_name": "db.example.com"}"#).unwrap(),
+            DnsSwitch::Upsert
+        );
+        assert_eq!(
+            with_dns(r#"{"zone_id": "Z1", "record_name": "db.example.com", "mode": "failover-records", "alarm": "drpilot-orders-failed-over"}"#)
+                .unwrap(),
+            DnsSwitch::FailoverRecords {
+                alarm: "drpilot-orders-failed-over".into()
+            }
+        );
+        for (dns, expected) in [
+            (
+                r#"{"zone_id": "Z1", "record_name": "db.example.com", "mode": "failover-records"}"#,
+                "needs dns.alarm",
+            ),
+            (
+                r#"{"zone_id": "Z1", "record_name": "db.example.com", "mode": "weighted"}"#,
+                "dns.mode \"weighted\"",
+            ),
+            (
+                r#"{"zone_id": "Z1", "record_name": "db.example.com", "alarm_name": "x"}"#,
+                "unknown field dns.alarm_name",
+            ),
+        ] {
+            let err = with_dns(dns).unwrap_err().to_string();
+            assert!(
+                err.contains("DRPILOT_DATABASES") && err.contains(expected),
+                "{dns}: {err}"
+            );
+        }
     }
 
     fn backup_base() -> HashMap<&'static str, &'static str> {

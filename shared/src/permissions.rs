@@ -35,6 +35,7 @@ pub const LAG_CHECKER: &[&str] = &[
 pub const FAILOVER_PROMOTER: &[&str] = &[
     "cloudwatch:DescribeAlarms",
     "cloudwatch:GetMetricData",
+    "cloudwatch:PutMetricData", // FailedOver: the switch of dns.mode failover-records
     "rds:DescribeDBInstances",
     "rds:DescribeDBClusters",
     "rds:DescribeGlobalClusters",

@@ -250,3 +250,83 @@ pub async fn aurora_outage() -> Measured {
     night.end().await;
     m
 }
+
+/// us-east-1 goes dark, and Route 53's control plane with it (its API lives there): an UPSERT
+/// of the app's record would fail exactly when it is needed. The record is a pair of failover
+/// records (`dns.mode = "failover-records"`): the promoter promotes the replica, publishes
+/// `FailedOver` in the DR region, the alarm there goes to ALARM, the PRIMARY record's health
+/// check turns unhealthy, and Route 53's resolvers answer the SECONDARY, the promoted standby,
+/// with no Route 53 API call at all. The health checkers' verdict cannot be read either
+/// (`GetHealthCheckStatus` is the same dark API): the region's silence confirms the outage.
+pub async fn dns_data_plane() -> Measured {
+    let plan = NightPlan::new("dataplane", "us-east-1", "us-west-1")
+        .database("orders", 5.0, 60.0)
+        .health_checked()
+        .failover_records();
+    let mut night = Night::begin(plan).await;
+    let before = night.dns_answer("orders").await;
+    assert_eq!(
+        (before.record.as_str(), before.values.first()),
+        ("PRIMARY", Some(&night.db("orders").primary_endpoint)),
+        "{before:?}"
+    );
+    night.pass(minutes(2.0)).await;
+    let dark = night.region_goes_dark_with_global_services().await;
+    night.until_failed_over("orders").await;
+
+    assert_eq!(night.requests("PromoteReadReplica", "orders").await, 1, "one promotion");
+    let (wire, _) = night.sim.wire(0).await;
+    let check = night.db("orders").health_check_id.clone().unwrap();
+    let route53: Vec<_> = wire
+        .0
+        .iter()
+        .filter(|e| e.service.as_deref() == Some("route53") && e.at >= dark)
+        .filter(|e| {
+            e.param("Id")
+                .is_some_and(|id| id == check || id.ends_with(&night.db("orders").zone))
+        })
+        .collect();
+    assert!(
+        !route53.is_empty() && route53.iter().all(|e| !e.accepted()),
+        "the promoter asked Route 53's API for the health checkers' verdict, and it was dark: {route53:#?}"
+    );
+    assert!(
+        route53
+            .iter()
+            .all(|e| e.action.as_deref() != Some("ChangeResourceRecordSets")),
+        "no DNS change was asked of Route 53's API: {route53:#?}"
+    );
+    let after = night.dns_answer("orders").await;
+    let standby = night.replica_endpoint("orders").await;
+    assert_eq!(
+        (after.record.as_str(), after.values.first()),
+        ("SECONDARY", Some(&standby)),
+        "clients reach the promoted standby: {after:?}"
+    );
+    assert_eq!(
+        night.promoter_steps().await,
+        ["started", "promoted", "dns", "completed"]
+    );
+    let notices = night.promoter_notices().await;
+    let dns = notices.iter().find(|n| n.attribute("step") == Some("dns")).unwrap();
+    assert!(
+        dns.message.contains("answers the SECONDARY") && dns.message.contains("no Route 53 API call"),
+        "{}",
+        dns.message
+    );
+    let completed = notices.last().unwrap();
+    assert!(
+        completed.message.contains("FailedOver published in the DR region")
+            && completed.message.contains("Route 53 answers the SECONDARY record"),
+        "the timeline says how: {}",
+        completed.message
+    );
+    let mut m = measured(&night, "orders", dark, true).await;
+    m.other.push(format!(
+        "Route 53 API dark ({} calls refused, 0 DNS changes); resolvers answer SECONDARY: {}",
+        route53.len(),
+        after.why
+    ));
+    night.end().await;
+    m
+}

@@ -78,6 +78,9 @@ pub struct DbPlan {
     pub aurora: bool,
     /// The RDS engine (`postgres`, `mysql`).
     pub engine: &'static str,
+    /// The app's record as failover records (`dns.mode: failover-records`) instead of one
+    /// record the promoter UPSERTs.
+    pub failover_records: bool,
 }
 
 /// What the night looks like before anything goes wrong.
@@ -130,6 +133,7 @@ impl NightPlan {
             health_check: false,
             aurora: false,
             engine: "postgres",
+            failover_records: false,
         });
         self
     }
@@ -156,6 +160,17 @@ impl NightPlan {
     pub fn health_checked(mut self) -> Self {
         if let Some(d) = self.databases.last_mut() {
             d.health_check = true;
+        }
+        self
+    }
+
+    /// The last database's record is a PRIMARY/SECONDARY pair of failover records, as
+    /// Terraform makes them with `dns.mode = "failover-records"`: the PRIMARY (the primary's
+    /// endpoint) health-checked by an alarm in the DR region on drpilot's `FailedOver` metric,
+    /// the SECONDARY the standby's endpoint. Route 53's data plane switches, not its API.
+    pub fn failover_records(mut self) -> Self {
+        if let Some(d) = self.databases.last_mut() {
+            d.failover_records = true;
         }
         self
     }
@@ -191,6 +206,8 @@ pub struct Db {
     pub zone: String,
     pub primary_endpoint: String,
     pub health_check_id: Option<String>,
+    /// `failover_records`: the alarm (DR region) the PRIMARY record's health check follows.
+    pub failover_alarm: Option<String>,
 }
 
 /// The account a night runs in: what the user had before drpilot was deployed.
@@ -233,7 +250,30 @@ impl Account {
                 None => instance_endpoint(&r.rds_source, &primary).await,
             };
             let record = format!("{}.{domain}", p.name);
-            point(&route53, &zone, &record, &primary_endpoint).await;
+            let failover_alarm = if p.failover_records {
+                let standby_endpoint = match &global_cluster {
+                    Some(_) => crate::account::cluster_endpoint(&r.rds_dr, &replica).await,
+                    None => instance_endpoint(&r.rds_dr, &replica).await,
+                };
+                let alarm = unique(&format!("{}-failed-over", p.name));
+                let cw = aws_sdk_cloudwatch::Client::new(&sdk(&plan.dr).await);
+                failover_records(
+                    &route53,
+                    &cw,
+                    plan,
+                    p,
+                    &zone,
+                    &record,
+                    &alarm,
+                    &primary_endpoint,
+                    &standby_endpoint,
+                )
+                .await;
+                Some(alarm)
+            } else {
+                point(&route53, &zone, &record, &primary_endpoint).await;
+                None
+            };
             let health_check_id = if p.health_check {
                 Some(health_check(&route53, &primary_endpoint).await)
             } else {
@@ -250,6 +290,7 @@ impl Account {
                 zone: zone.clone(),
                 primary_endpoint,
                 health_check_id,
+                failover_alarm,
             });
         }
         Account {
@@ -440,7 +481,6 @@ pub struct Night {
     pub state_bucket: String,
     pub promoter_arn: String,
     alarm_topic: Option<String>,
-    route53: aws_sdk_route53::Client,
     s3_dr: aws_sdk_s3::Client,
     cw_dr: aws_sdk_cloudwatch::Client,
     lambda: Arc<Lambda>,
@@ -508,7 +548,7 @@ impl Night {
             state_bucket,
             dbs,
             resources,
-            route53,
+            route53: _,
         } = account;
 
         // The promoter's triggers, as infra/triggers.tf wires them: an EventBridge rule on the
@@ -577,6 +617,10 @@ impl Night {
                     "rto_seconds": scale.real_secs(d.plan.rto),
                     "dns": {"zone_id": d.zone, "record_name": d.record, "ttl": 30}
                 });
+                if let Some(alarm) = &d.failover_alarm {
+                    v["dns"]["mode"] = "failover-records".into();
+                    v["dns"]["alarm"] = alarm.clone().into();
+                }
                 if let Some(id) = &d.health_check_id {
                     v["health_check_id"] = id.clone().into();
                 }
@@ -647,7 +691,6 @@ impl Night {
             state_bucket,
             promoter_arn,
             alarm_topic,
-            route53,
             s3_dr,
             cw_dr,
             lambda,
@@ -665,7 +708,11 @@ impl Night {
         night.cleanup = Some(Cleanup {
             source: night.plan.source.clone(),
             dr: night.plan.dr.clone(),
-            alarms: night.dbs.iter().map(|d| d.alarm.clone()).collect(),
+            alarms: night
+                .dbs
+                .iter()
+                .flat_map(|d| std::iter::once(d.alarm.clone()).chain(d.failover_alarm.clone()))
+                .collect(),
             faults: night.faults.clone(),
         });
         night.start_schedules();
@@ -823,6 +870,18 @@ impl Night {
     pub async fn region_goes_dark(&self) -> f64 {
         self.sim.region_goes_dark(&self.plan.source, Outage::Reset, false).await;
         self.note(format!("{} goes dark", self.plan.source));
+        unix_now()
+    }
+
+    /// The primary region goes dark, and with it the global services whose API lives there
+    /// (for us-east-1: Route 53's control plane, `ChangeResourceRecordSets` and
+    /// `GetHealthCheckStatus`). Route 53's data plane goes on answering.
+    pub async fn region_goes_dark_with_global_services(&self) -> f64 {
+        self.sim.region_goes_dark_with_global_services(&self.plan.source).await;
+        self.note(format!(
+            "{} goes dark, Route 53's API (global, in us-east-1) with it",
+            self.plan.source
+        ));
         unix_now()
     }
 
@@ -986,13 +1045,16 @@ impl Night {
         all
     }
 
-    /// Where the DNS record points now.
+    /// Where the app's record sends clients now: what Route 53's resolvers answer (its data
+    /// plane, which answers while its API in us-east-1 does not).
     pub async fn dns(&self, db: &str) -> Option<String> {
+        self.dns_answer(db).await.values.first().cloned()
+    }
+
+    /// Route 53's answer for the database's record, and which record gave it, and why.
+    pub async fn dns_answer(&self, db: &str) -> crate::sim::DnsAnswer {
         let d = self.db(db);
-        drpilot::aws::route53::Route53::with_client(self.route53.clone())
-            .current(&dns_spec(&d.zone, &d.record))
-            .await
-            .expect("read the record")
+        self.sim.resolve(&d.zone, &d.record).await
     }
 
     pub async fn replica_endpoint(&self, db: &str) -> String {
@@ -1326,6 +1388,7 @@ fn dns_spec(zone: &str, record: &str) -> drpilot::config::DnsSpec {
         record_name: record.to_string(),
         record_type: "CNAME".into(),
         ttl: 30,
+        switch: drpilot::config::DnsSwitch::Upsert,
     }
 }
 
@@ -1335,6 +1398,102 @@ pub async fn point(route53: &aws_sdk_route53::Client, zone: &str, record: &str, 
         .point(&dns_spec(zone, record), target)
         .await
         .expect("point the record");
+}
+
+/// What Terraform makes of `dns.mode = "failover-records"` (infra/dns.tf): the alarm on
+/// drpilot's `FailedOver` metric in the DR region (missing data keeps its state), a
+/// CLOUDWATCH_METRIC health check following it (healthy while it has no data), the PRIMARY
+/// record (the primary's endpoint, with that health check) and the SECONDARY (the standby's).
+#[allow(clippy::too_many_arguments)]
+async fn failover_records(
+    route53: &aws_sdk_route53::Client,
+    cw: &aws_sdk_cloudwatch::Client,
+    plan: &NightPlan,
+    p: &DbPlan,
+    zone: &str,
+    record: &str,
+    alarm: &str,
+    primary_endpoint: &str,
+    standby_endpoint: &str,
+) {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
+    use aws_sdk_route53::types::{
+        AlarmIdentifier, Change, ChangeAction, ChangeBatch, CloudWatchRegion, HealthCheckConfig, HealthCheckType,
+        InsufficientDataHealthStatus, ResourceRecord, ResourceRecordSet, ResourceRecordSetFailover, RrType,
+    };
+    cw.put_metric_alarm()
+        .alarm_name(alarm)
+        .namespace("drpilot")
+        .metric_name(drpilot::config::FAILED_OVER_METRIC)
+        .dimensions(Dimension::builder().name("Database").value(&p.name).build())
+        .statistic(Statistic::Maximum)
+        .period(plan.scale.period() as i32)
+        .evaluation_periods(1)
+        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+        .threshold(1.0)
+        .treat_missing_data("ignore")
+        .send()
+        .await
+        .unwrap();
+    let health_check = route53
+        .create_health_check()
+        .caller_reference(unique("hc"))
+        .health_check_config(
+            HealthCheckConfig::builder()
+                .r#type(HealthCheckType::CloudwatchMetric)
+                .alarm_identifier(
+                    AlarmIdentifier::builder()
+                        .region(CloudWatchRegion::from(plan.dr.as_str()))
+                        .name(alarm)
+                        .build()
+                        .unwrap(),
+                )
+                .insufficient_data_health_status(InsufficientDataHealthStatus::Healthy)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .health_check()
+        .unwrap()
+        .id()
+        .to_string();
+    let set = |role: ResourceRecordSetFailover, target: &str, health: Option<&str>| {
+        Change::builder()
+            .action(ChangeAction::Create)
+            .resource_record_set(
+                ResourceRecordSet::builder()
+                    .name(record)
+                    .r#type(RrType::Cname)
+                    .ttl(30)
+                    .set_identifier(role.as_str().to_lowercase())
+                    .failover(role)
+                    .set_health_check_id(health.map(str::to_string))
+                    .resource_records(ResourceRecord::builder().value(target).build().unwrap())
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    route53
+        .change_resource_record_sets()
+        .hosted_zone_id(zone)
+        .change_batch(
+            ChangeBatch::builder()
+                .changes(set(
+                    ResourceRecordSetFailover::Primary,
+                    primary_endpoint,
+                    Some(&health_check),
+                ))
+                .changes(set(ResourceRecordSetFailover::Secondary, standby_endpoint, None))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
 }
 
 /// A Route 53 TCP health check of `endpoint`; returns its id.

@@ -188,6 +188,7 @@ pub async fn run() -> Result<Outcome, String> {
             health_check: false,
             aurora: false,
             engine: "postgres",
+            failover_records: false,
         },
         primary: "orders-db".into(),
         replica: "orders-db-dr".into(),
@@ -196,6 +197,7 @@ pub async fn run() -> Result<Outcome, String> {
         zone: zone.clone(),
         primary_endpoint: primary.clone(),
         health_check_id: None,
+        failover_alarm: None,
     };
     let settings = dashboard_settings(&resources, state, &responders.topic_arn, &backups, &zone, scale)?;
     let backup_ok = s3_backup(&r, &responders, state, &backups, &settings).await?;

@@ -23,6 +23,15 @@ pub enum Outage {
     Unavailable,
 }
 
+/// Route 53's answer to a DNS query (the simulator's resolver).
+#[derive(Debug, Clone, Deserialize)]
+pub struct DnsAnswer {
+    pub values: Vec<String>,
+    /// PRIMARY, SECONDARY or simple.
+    pub record: String,
+    pub why: String,
+}
+
 /// One request as it reached the simulated AWS.
 #[derive(Debug, Clone, Deserialize)]
 pub struct WireEntry {
@@ -207,6 +216,27 @@ impl Simulator {
         body["writes_continue"] = writes_continue.into();
         self.call(reqwest::Method::POST, &format!("/outages/{region}"), Some(body))
             .await;
+    }
+
+    /// Like `region_goes_dark`, and the global services whose API lives in `region` fail too
+    /// (for us-east-1: Route 53's control plane). Route 53's data plane, its resolvers and
+    /// health checks, goes on answering.
+    pub async fn region_goes_dark_with_global_services(&self, region: &str) {
+        let body = json!({"mode": "reset", "include_global": true});
+        self.call(reqwest::Method::POST, &format!("/outages/{region}"), Some(body))
+            .await;
+    }
+
+    /// What Route 53's resolvers answer for `name` in hosted zone `zone` now.
+    pub async fn resolve(&self, zone: &str, name: &str) -> DnsAnswer {
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/route53/zones/{zone}/resolve/{}", name.trim_end_matches('.')),
+                None,
+            )
+            .await;
+        serde_json::from_value(v).expect("a DNS answer")
     }
 
     /// A network partition: `region` is cut off from the other regions (its API as drpilot

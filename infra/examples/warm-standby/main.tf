@@ -62,8 +62,11 @@ module "drpilot" {
     replica               = "orders-db-dr"
     lag_resource          = "orders-replica"
     max_data_loss_seconds = 60
-    dns                   = { zone_id = "Z0123456789ABCDEFGHIJ", record_name = "db.shop.example.com", ttl = 30 }
-    health_check          = { fqdn = "orders-db.abcdefghijkl.us-east-1.rds.amazonaws.com", port = 5432 }
+    # The primary is in us-east-1, where Route 53's API runs too: the failover must not need
+    # that API. drpilot creates failover records for db.shop.example.com (dns.tf) that Route
+    # 53's data plane switches once the replica is promoted.
+    dns          = { zone_id = "Z0123456789ABCDEFGHIJ", record_name = "db.shop.example.com", ttl = 30, mode = "failover-records" }
+    health_check = { fqdn = "orders-db.abcdefghijkl.us-east-1.rds.amazonaws.com", port = 5432 }
   }]
 
   failover_mode = "advisory" # switch to "automatic" after a drill

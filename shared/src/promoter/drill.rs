@@ -175,10 +175,10 @@ where
                 }
                 // 3. Traffic really goes to the new primary.
                 let target = f.target.clone().unwrap_or_default();
-                let points = self.ports.dns.current(&db.dns).await?.unwrap_or_default();
+                let (at_standby, points) = self.dns_now(db, &target).await?.unwrap_or_default();
                 step(
                     "verify: DNS points at the new primary",
-                    points == target,
+                    at_standby,
                     format!("{} -> {points}", db.dns.record_name.trim_end_matches('.')),
                     &mut clock,
                 );

@@ -7,7 +7,7 @@ pub mod event;
 pub mod notices;
 pub mod record;
 
-use crate::config::{DatabaseSpec, PromoterConfig, Standby};
+use crate::config::{DatabaseSpec, DnsSwitch, PromoterConfig, Standby, FAILED_OVER_METRIC};
 use crate::error::{Error, Result};
 use crate::lagcheck::metric;
 use crate::plan::promotion::{
@@ -15,8 +15,8 @@ use crate::plan::promotion::{
     Request, StatusClass, Verdict, CONFIRMED, DISARM_TAG,
 };
 use crate::ports::{
-    AlarmView, Dns, HealthChecks, MetricId, Metrics, Notifier, PrimaryProbe, Promotion, Saved, StandbyControl,
-    StateStore,
+    AlarmView, Dns, HealthChecks, MetricId, MetricUnit, MetricValue, Metrics, Notifier, PrimaryProbe, Promotion, Saved,
+    StandbyControl, StateStore,
 };
 use chrono::{DateTime, Duration, SecondsFormat, Timelike, Utc};
 use event::{AlarmSignal, PromoterEvent};
@@ -71,6 +71,20 @@ pub use crate::lambda::Invocation;
 
 fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// `Failover.dns_change_id` of a switch by failover records: this, then the alarm's name.
+pub(crate) const FAILOVER_RECORDS: &str = "failover-records:";
+
+/// The `FailedOver` datapoint that sets off the PRIMARY record's health-check alarm.
+fn failed_over(db: &DatabaseSpec) -> MetricValue {
+    MetricValue {
+        name: FAILED_OVER_METRIC.into(),
+        dimensions: vec![("Database".into(), db.name.clone())],
+        value: 1.0,
+        unit: MetricUnit::Count,
+        at: Utc::now(),
+    }
 }
 
 /// Where a database's failover record lives (the promoter writes it; the dashboard reads it).
@@ -804,16 +818,40 @@ where
                         .target
                         .clone()
                         .ok_or_else(|| Error::RunFailed("no endpoint to point DNS at".into()))?;
-                    let change = self.ports.dns.point(&db.dns, &target).await?;
+                    let change = match &db.dns.switch {
+                        DnsSwitch::Upsert => self.ports.dns.point(&db.dns, &target).await?,
+                        DnsSwitch::FailoverRecords { alarm } => {
+                            // Route 53's data plane does the switch: the PRIMARY record's
+                            // health check follows this alarm. Publishing twice is harmless.
+                            self.ports
+                                .metrics
+                                .publish(&self.cfg.namespace, &[failed_over(db)])
+                                .await?;
+                            format!("{FAILOVER_RECORDS}{alarm}")
+                        }
+                    };
                     f.dns_change_id = Some(change);
                     f.dns_requested_at = Some(Utc::now());
                 }
                 Step::AwaitDns => {
                     let change = f.dns_change_id.clone().unwrap_or_default();
-                    if !self.ports.dns.in_sync(&change).await? {
+                    let (switched, seen) = match change.strip_prefix(FAILOVER_RECORDS) {
+                        None => (
+                            self.ports.dns.in_sync(&change).await?,
+                            format!("Route 53 change {change} still PENDING"),
+                        ),
+                        Some(alarm) => {
+                            let state = self.ports.alarms.alarm(&self.cfg.dr_region, alarm).await?;
+                            let value = state.map_or_else(|| "missing".to_string(), |s| s.value);
+                            (
+                                value == "ALARM",
+                                format!("alarm {alarm} (the PRIMARY record's health check) is {value}, not ALARM"),
+                            )
+                        }
+                    };
+                    if !switched {
                         let waited = Utc::now() - f.dns_requested_at.unwrap_or(f.decided_at);
                         if waited > stuck_after && !f.notices_sent.iter().any(|n| n == "stuck") {
-                            let seen = format!("Route 53 change {change} still PENDING");
                             self.tell(
                                 &mut undelivered,
                                 &notices::stuck(self.cfg, db, f, "the DNS change", &seen),
@@ -982,6 +1020,31 @@ where
     /// in it, writable: two primaries, and writes to the old one are lost. As soon as the
     /// region answers, drpilot stops it (RDS), or checks that Aurora made it a secondary,
     /// records it and tells responders. `None` while the region is still dark.
+    /// Where the app's record sends clients now: whether at the promoted standby `target`,
+    /// and a description. `None` when the record does not exist. With failover records,
+    /// Route 53 answers the SECONDARY (the standby) while the PRIMARY's health-check alarm is
+    /// in ALARM; no Route 53 API call is needed to tell.
+    pub(crate) async fn dns_now(&self, db: &DatabaseSpec, target: &str) -> Result<Option<(bool, String)>> {
+        match &db.dns.switch {
+            DnsSwitch::Upsert => Ok(self.ports.dns.current(&db.dns).await?.map(|now_at| {
+                let at_standby = now_at.trim_end_matches('.') == target.trim_end_matches('.');
+                (at_standby, now_at)
+            })),
+            DnsSwitch::FailoverRecords { alarm } => {
+                let state = self.ports.alarms.alarm(&self.cfg.dr_region, alarm).await?;
+                let value = state.map_or_else(|| "missing".to_string(), |s| s.value);
+                Ok(Some(if value == "ALARM" {
+                    (
+                        true,
+                        format!("{target} (the SECONDARY record: alarm {alarm} is in ALARM)"),
+                    )
+                } else {
+                    (false, format!("the PRIMARY record (alarm {alarm} is {value})"))
+                }))
+            }
+        }
+    }
+
     async fn fence(&self, db: &DatabaseSpec, mut record: DbRecord, etag: Option<String>) -> Result<Option<Value>> {
         let view = self.ports.primary.primary(&db.standby).await;
         if matches!(view, PrimaryView::Unreachable(_) | PrimaryView::Unknown(_)) {
@@ -993,8 +1056,8 @@ where
         let now = Utc::now();
         // If DNS no longer points at the promoted standby, someone failed back by hand: the
         // "old" primary may be the live one again. Never stop it then.
-        if let (Some(target), Ok(Some(now_at))) = (f.target.as_deref(), self.ports.dns.current(&db.dns).await) {
-            if now_at.trim_end_matches('.') != target.trim_end_matches('.') {
+        if let Some(target) = f.target.as_deref() {
+            if let Ok(Some((false, now_at))) = self.dns_now(db, target).await {
                 let why = format!(
                     "{} now points at {now_at}, not the promoted standby {target}: not fencing what may be the live primary",
                     db.dns.record_name

@@ -115,12 +115,24 @@ pub fn promoted(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice
     with_ids(n, db, f, "promoted")
 }
 
+/// The health-check alarm of a switch by failover records (`None`: an UPSERT).
+fn by_failover_records(f: &Failover) -> Option<&str> {
+    f.dns_change_id.as_deref()?.strip_prefix(super::FAILOVER_RECORDS)
+}
+
 pub fn dns_switched(_cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice {
     let target = f.target.as_deref().unwrap_or("?");
+    let how = match by_failover_records(f) {
+        Some(alarm) => format!(
+            "Route 53's failover records: alarm {alarm} is in ALARM, so the PRIMARY record's health check is \
+             unhealthy and Route 53 answers the SECONDARY, {target}, from its data plane (no Route 53 API call; \
+             resolvers holding the old answer keep it for the record's TTL)"
+        ),
+        None => format!("Route 53 change {} in sync", f.dns_change_id.as_deref().unwrap_or("?")),
+    };
     let body = format!(
-        "{record} now points at {target} (Route 53 change {change} in sync).\nFailover id: {id}.\n",
+        "{record} now points at {target} ({how}).\nFailover id: {id}.\n",
         record = record(db),
-        change = f.dns_change_id.as_deref().unwrap_or("?"),
         id = f.id
     );
     let n = Notice::new(
@@ -143,15 +155,28 @@ pub fn timeline(f: &Failover) -> String {
     if let Some(t) = f.promoted_at {
         lines.push(format!("  {}  standby promoted and available", hms(t)));
     }
+    let by_records = by_failover_records(f);
     if let Some(t) = f.dns_requested_at {
-        lines.push(format!(
-            "  {}  DNS change submitted ({})",
-            hms(t),
-            f.dns_change_id.as_deref().unwrap_or("?")
-        ));
+        lines.push(match by_records {
+            Some(alarm) => format!(
+                "  {}  FailedOver published in the DR region (sets off {alarm}, the PRIMARY record's health check)",
+                hms(t)
+            ),
+            None => format!(
+                "  {}  DNS change submitted ({})",
+                hms(t),
+                f.dns_change_id.as_deref().unwrap_or("?")
+            ),
+        });
     }
     if let Some(t) = f.dns_in_sync_at {
-        lines.push(format!("  {}  DNS change in sync", hms(t)));
+        lines.push(match by_records {
+            Some(alarm) => format!(
+                "  {}  {alarm} in ALARM: Route 53 answers the SECONDARY record (the standby)",
+                hms(t)
+            ),
+            None => format!("  {}  DNS change in sync", hms(t)),
+        });
     }
     if let Some(t) = f.completed_at {
         lines.push(format!("  {}  completed", hms(t)));

@@ -93,6 +93,7 @@ ROUTES: list[tuple[str, re.Pattern, R]] = [
         ("GET", r"/rds/([^/]+)/copies", rds.copies),
         ("GET", r"/cloudwatch/([^/]+)/alarms/([^/]+)", cloudwatch.history),
         ("PUT", r"/route53/healthchecks/([^/]+)", route53.set_health),
+        ("GET", r"/route53/zones/([^/]+)/resolve/([^/]+)", route53.resolve),
         ("PUT", r"/functions/([^/]+)", delivery.register),
         ("GET", "/functions/undelivered", delivery.undelivered),
     ]
