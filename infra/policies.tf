@@ -136,8 +136,8 @@ data "aws_iam_policy_document" "failover_promoter" {
   }
   statement {
     sid = "ReadPrimaryAndStandby"
-    #checkov:skip=CKV_AWS_356:Describe* of instances, clusters and global clusters; read only
-    actions   = ["rds:DescribeDBInstances", "rds:DescribeDBClusters", "rds:DescribeGlobalClusters"]
+    #checkov:skip=CKV_AWS_356:Describe* of instances, clusters, global clusters, pending maintenance and events; read only
+    actions   = ["rds:DescribeDBInstances", "rds:DescribeDBClusters", "rds:DescribeGlobalClusters", "rds:DescribePendingMaintenanceActions", "rds:DescribeEvents"]
     resources = ["*"]
   }
   dynamic "statement" {

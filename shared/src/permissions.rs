@@ -39,6 +39,8 @@ pub const FAILOVER_PROMOTER: &[&str] = &[
     "rds:DescribeDBInstances",
     "rds:DescribeDBClusters",
     "rds:DescribeGlobalClusters",
+    "rds:DescribePendingMaintenanceActions", // maintenance on the primary vetoes a failover
+    "rds:DescribeEvents",
     "rds:PromoteReadReplica",
     "rds:StopDBInstance",         // fencing the old primary after a failover
     "rds:ModifyDBParameterGroup", // blocking writes before a planned failover

@@ -238,6 +238,14 @@ pub trait PrimaryProbe: Sync {
     fn block_writes(&self, standby: &crate::config::Standby) -> impl Future<Output = Result<String>> + Send;
     /// Undoes `block_writes` (a planned failover called off).
     fn unblock_writes(&self, standby: &crate::config::Standby) -> impl Future<Output = Result<String>> + Send;
+    /// Maintenance RDS reports on the primary, one line each: pending maintenance actions due
+    /// now (their apply date passed, or opted in "immediate"), and maintenance events since
+    /// `since`. Asked only while the primary's region answers.
+    fn maintenance(
+        &self,
+        standby: &crate::config::Standby,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
 }
 
 /// Route 53 health checkers' current verdicts.

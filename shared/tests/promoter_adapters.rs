@@ -275,3 +275,76 @@ async fn writes_are_blocked_only_where_drpilot_can_prove_the_replica_caught_up_a
     assert!(e.to_string().contains("shared with billing-db"), "{e}");
     assert_eq!(modify.num_calls(), 0, "nothing changed");
 }
+
+#[tokio::test]
+async fn maintenance_due_now_or_reported_as_an_event_is_a_sign_a_later_one_is_not() {
+    use aws_sdk_rds::operation::describe_events::DescribeEventsOutput;
+    use aws_sdk_rds::operation::describe_pending_maintenance_actions::DescribePendingMaintenanceActionsOutput;
+    use aws_sdk_rds::types::{Event, PendingMaintenanceAction, ResourcePendingMaintenanceActions};
+    let at = |t: chrono::DateTime<chrono::Utc>| aws_smithy_types::DateTime::from_millis(t.timestamp_millis());
+    let now = chrono::Utc::now();
+    let action = move |name: &str, due: Option<chrono::DateTime<chrono::Utc>>, opt_in: Option<&str>| {
+        PendingMaintenanceAction::builder()
+            .action(name)
+            .description(format!("{name} description"))
+            .set_current_apply_date(due.map(at))
+            .set_opt_in_status(opt_in.map(str::to_string))
+            .build()
+    };
+    let pending = mock!(aws_sdk_rds::Client::describe_pending_maintenance_actions)
+        .match_requests(|r| {
+            r.filters()
+                .iter()
+                .any(|f| f.name() == Some("db-instance-id") && f.values() == ["orders-db"])
+        })
+        .then_output(move || {
+            DescribePendingMaintenanceActionsOutput::builder()
+                .pending_maintenance_actions(
+                    ResourcePendingMaintenanceActions::builder()
+                        .resource_identifier("arn:aws:rds:us-east-1:123456789012:db:orders-db")
+                        .pending_maintenance_action_details(action(
+                            "system-update",
+                            Some(now - chrono::Duration::minutes(2)),
+                            Some("next-maintenance"),
+                        ))
+                        .pending_maintenance_action_details(action(
+                            "db-upgrade",
+                            Some(now + chrono::Duration::days(6)),
+                            Some("next-maintenance"),
+                        ))
+                        .pending_maintenance_action_details(action("ca-certificate-rotation", None, Some("immediate")))
+                        .pending_maintenance_action_details(action("hardware-maintenance", None, None))
+                        .build(),
+                )
+                .build()
+        });
+    let since = now - chrono::Duration::minutes(5);
+    let events = mock!(aws_sdk_rds::Client::describe_events)
+        .match_requests(move |r| {
+            r.source_identifier() == Some("orders-db")
+                && r.source_type() == Some(&aws_sdk_rds::types::SourceType::DbInstance)
+                && r.event_categories() == ["maintenance"]
+                && r.start_time() == Some(&at(since))
+        })
+        .then_output(move || {
+            DescribeEventsOutput::builder()
+                .events(
+                    Event::builder()
+                        .message("Applying off-line patches to DB instance")
+                        .date(at(now - chrono::Duration::minutes(2)))
+                        .build(),
+                )
+                .build()
+        });
+    let probe = RdsPrimaryProbe::with_client(mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&pending, &events]));
+    let signs = probe.maintenance(&rds_replica(), since).await.unwrap();
+    assert_eq!(signs.len(), 3, "{signs:#?}");
+    assert!(signs[0].starts_with("pending maintenance system-update (system-update description), due "));
+    assert!(signs[1].contains("ca-certificate-rotation") && signs[1].contains("opted in to apply immediately"));
+    assert!(
+        signs[2].ends_with("Applying off-line patches to DB instance"),
+        "{}",
+        signs[2]
+    );
+    assert_eq!((pending.num_calls(), events.num_calls()), (1, 1));
+}

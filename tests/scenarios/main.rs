@@ -79,6 +79,9 @@ const SCENARIOS: &[Scenario] = &[
     ("maintenance-reboot-no-failover", || {
         Box::pin(trust::maintenance_reboot())
     }),
+    ("maintenance-window-patch-multi-az-no-failover", || {
+        Box::pin(trust::maintenance_window_patch())
+    }),
     ("partition-checkers-see-primary-no-failover", || {
         Box::pin(trust::partition())
     }),

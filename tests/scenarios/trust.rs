@@ -52,6 +52,53 @@ pub async fn maintenance_reboot() -> Measured {
     }
 }
 
+/// An OS update in the maintenance window, applied through a Multi-AZ failover: the status
+/// stays `available`, but the endpoint stops answering (every health checker fails) and
+/// replication breaks for five minutes, long enough for the shipped alarm. The checkers alone
+/// would confirm an outage; RDS's own word (the pending maintenance action being applied, its
+/// "Applying off-line patches" event) vetoes it: no promotion, one refusal naming it.
+pub async fn maintenance_window_patch() -> Measured {
+    let plan = NightPlan::new("patch", "ca-west-1", "sa-east-1")
+        .database("orders", 5.0, 60.0)
+        .health_checked();
+    let mut night = Night::begin(plan).await;
+    night
+        .primary_patched_through_multi_az_failover("orders", minutes(5.0))
+        .await;
+    night
+        .until("the alarm back to OK", minutes(15.0), |n| {
+            Box::pin(async move { n.alarm_state(&n.db("orders").alarm).await == "OK" })
+        })
+        .await;
+    night.pass(minutes(2.0)).await;
+
+    assert_eq!(night.requests("PromoteReadReplica", "orders").await, 0, "no promotion");
+    let notices = night.promoter_notices().await;
+    assert_eq!(notices.len(), 1, "one refusal: {notices:#?}");
+    assert_eq!(
+        notices[0].subject,
+        "drpilot: NOT failing over orders: RDS reports maintenance on the primary"
+    );
+    for expected in [
+        "[FAIL] no-maintenance: RDS reports maintenance on the primary: pending maintenance system-update",
+        "Applying off-line patches to DB instance",
+        "8 of 8 health checkers report it failing",
+    ] {
+        assert!(
+            notices[0].message.contains(expected),
+            "{expected}: {}",
+            notices[0].message
+        );
+    }
+    night.end().await;
+    Measured {
+        other: vec![
+            "OS patch via Multi-AZ failover, status available, 8/8 checkers failing, alarm fired: 0 promotions, 1 refusal naming the pending maintenance".into(),
+        ],
+        ..Measured::default()
+    }
+}
+
 /// The DR region cannot reach the primary region (its API, and replication across), but the
 /// primary serves its users: Route 53's health checkers, probing from eight regions over the
 /// internet, see it healthy. A partition, not an outage: no promotion.

@@ -1203,6 +1203,42 @@ impl Night {
         ));
     }
 
+    /// RDS applies an OS update to the database's Multi-AZ primary for `aws_seconds` in its
+    /// maintenance window: the pending maintenance action and RDS's "Applying off-line
+    /// patches" event are reported; the status stays `available` while the update fails the
+    /// instance over to its standby host, so the endpoint stops answering (every health
+    /// checker fails) and cross-region replication breaks until it reconnects.
+    pub async fn primary_patched_through_multi_az_failover(&self, db: &str, aws_seconds: f64) {
+        let d = self.db(db).clone();
+        let real = self.plan.scale.real_secs(aws_seconds);
+        self.sim
+            .apply_maintenance(
+                &self.plan.source,
+                d.kind(),
+                &d.primary,
+                json!({"action": "system-update", "description": "New Operating System update is available", "seconds": real}),
+            )
+            .await;
+        if let Some(check) = &d.health_check_id {
+            self.sim.health_checkers(check, Some("failing")).await;
+        }
+        self.sim
+            .set_replication_of(&self.plan.dr, d.kind(), &d.replica, json!({"broken": true}))
+            .await;
+        self.note(format!(
+            "{db}'s primary: OS update through a Multi-AZ failover for {} (status available, endpoint not answering, replication broken)",
+            drpilot::plan::lag::human_seconds(aws_seconds)
+        ));
+        tokio::time::sleep(self.plan.scale.real(aws_seconds)).await;
+        if let Some(check) = &d.health_check_id {
+            self.sim.health_checkers(check, None).await;
+        }
+        self.sim
+            .set_replication_of(&self.plan.dr, d.kind(), &d.replica, json!({"broken": false}))
+            .await;
+        self.note(format!("{db}'s primary: the update is done, replication resumes"));
+    }
+
     /// Puts the database's standby into `status` for `aws_seconds`, still replicating
     /// (a backup, a modification).
     pub async fn standby_in(&self, db: &str, status: &str, aws_seconds: f64) {

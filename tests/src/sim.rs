@@ -305,6 +305,18 @@ impl Simulator {
         .await;
     }
 
+    /// RDS applies a pending maintenance action to `id` (`kind`: instances or clusters) now:
+    /// `{"action", "description", "seconds"}`. It is reported as pending, with RDS's
+    /// maintenance events, until done.
+    pub async fn apply_maintenance(&self, region: &str, kind: &str, id: &str, body: Value) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/rds/{region}/{kind}/{id}/maintenance"),
+            Some(body),
+        )
+        .await;
+    }
+
     /// `{"write_rate": w}` for a primary; `{"lag_seconds": s, "broken": b}` for a replica.
     pub async fn set_replication(&self, region: &str, instance: &str, settings: Value) -> Replication {
         self.set_replication_of(region, "instances", instance, settings).await

@@ -611,6 +611,67 @@ impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
         Ok(format!("read_only=0 in parameter group {group} of {primary}"))
     }
 
+    async fn maintenance(
+        &self,
+        standby: &crate::config::Standby,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<String>> {
+        use crate::config::Standby;
+        use aws_sdk_rds::types::{Filter, SourceType};
+        let (id, filter, source_type) = match standby {
+            Standby::RdsReplica { primary, .. } => (primary, "db-instance-id", SourceType::DbInstance),
+            Standby::AuroraGlobal { primary_cluster, .. } => (primary_cluster, "db-cluster-id", SourceType::DbCluster),
+        };
+        let now = chrono::Utc::now();
+        let pending = self
+            .client
+            .describe_pending_maintenance_actions()
+            .filters(Filter::builder().name(filter).values(id).build())
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribePendingMaintenanceActions", e))?;
+        let mut signs = Vec::new();
+        for a in pending
+            .pending_maintenance_actions()
+            .iter()
+            .flat_map(|r| r.pending_maintenance_action_details())
+        {
+            let due = a.current_apply_date().and_then(super::to_chrono);
+            let immediate = a.opt_in_status() == Some("immediate");
+            if immediate || due.is_some_and(|d| d <= now) {
+                signs.push(format!(
+                    "pending maintenance {} ({}), {}",
+                    a.action().unwrap_or("?"),
+                    a.description().unwrap_or("no description"),
+                    match due {
+                        Some(d) => format!("due {}", d.format("%Y-%m-%d %H:%M:%SZ")),
+                        None => "opted in to apply immediately".into(),
+                    }
+                ));
+            }
+        }
+        let events = self
+            .client
+            .describe_events()
+            .source_type(source_type)
+            .source_identifier(id)
+            .start_time(aws_smithy_types::DateTime::from_millis(since.timestamp_millis()))
+            .event_categories("maintenance")
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeEvents", e))?;
+        for e in events.events() {
+            let at = e.date().and_then(super::to_chrono);
+            signs.push(format!(
+                "RDS event {}{}",
+                at.map(|t| format!("at {}: ", t.format("%H:%M:%SZ")))
+                    .unwrap_or_default(),
+                e.message().unwrap_or("(no message)")
+            ));
+        }
+        Ok(signs)
+    }
+
     async fn stop(&self, standby: &crate::config::Standby) -> Result<String> {
         use crate::config::Standby;
         match standby {

@@ -170,6 +170,10 @@ pub struct Evidence {
     /// never got.
     pub primary_serving_at: Option<DateTime<Utc>>,
     pub previous: Option<PreviousFailover>,
+    /// Maintenance RDS reports on the primary while its region answers: pending maintenance
+    /// actions due now, and maintenance events since the failure could have begun (e.g. an OS
+    /// patch applied through a Multi-AZ failover, with the status `available` throughout).
+    pub maintenance: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -334,10 +338,18 @@ fn maintenance_gate(e: &Evidence) -> Gate {
                 "the primary is {s}: planned work or a transition that ends by itself, not a failure; no automatic failover during it"
             ),
         },
+        _ if !e.maintenance.is_empty() => Gate {
+            name: MAINTENANCE,
+            passed: false,
+            detail: format!(
+                "RDS reports maintenance on the primary: {}; no automatic failover during it",
+                e.maintenance.join("; ")
+            ),
+        },
         _ => Gate {
             name: MAINTENANCE,
             passed: true,
-            detail: "the primary is in no planned or transitional state".into(),
+            detail: "the primary is in no planned or transitional state, and RDS reports no maintenance on it".into(),
         },
     }
 }
@@ -560,6 +572,7 @@ mod tests {
             disarm: None,
             primary_serving_at: None,
             previous: None,
+            maintenance: vec![],
         }
     }
 
@@ -969,6 +982,34 @@ mod tests {
             t(1),
         );
         assert_eq!(d.verdict, Verdict::Promote, "{d:#?}");
+    }
+
+    #[test]
+    fn maintenance_rds_reports_vetoes_a_primary_that_looks_available_but_does_not_answer() {
+        // An OS patch applied through a Multi-AZ failover: the status stays `available`, the
+        // endpoint stops answering for a while (the checkers fail), replication breaks.
+        let patched = Evidence {
+            primary: PrimaryView::Available,
+            checkers: Some(Checkers { failing: 8, total: 8 }),
+            ..outage()
+        };
+        assert_eq!(
+            decide(&patched, &policy(), &Request::Alarm, t(1)).verdict,
+            Verdict::Promote,
+            "without RDS's word, the checkers confirm"
+        );
+        let e = Evidence {
+            maintenance: vec!["pending maintenance system-update (Multi-AZ patch) due 01:00Z".into()],
+            ..patched
+        };
+        let d = decide(&e, &policy(), &Request::Alarm, t(1));
+        assert_eq!(d.verdict, Verdict::Refuse);
+        let g = gate(&d, MAINTENANCE);
+        assert!(
+            !g.passed && g.detail.contains("system-update (Multi-AZ patch)"),
+            "{}",
+            g.detail
+        );
     }
 
     #[test]

@@ -329,6 +329,26 @@ where
             Trigger::Operator { .. } => (None, Utc::now(), None),
         };
         let primary = self.ports.primary.primary(&db.standby).await;
+        // While the primary's region answers, RDS's own word on maintenance: since the alarm's
+        // detection window began (the failure cannot be older).
+        let maintenance = match (trigger, &primary) {
+            (Trigger::Alarm(..), PrimaryView::Available | PrimaryView::Broken(_) | PrimaryView::Planned(_)) => {
+                let explains = alarm_window.map_or(Duration::minutes(5), |w| w.explains());
+                match self
+                    .ports
+                    .primary
+                    .maintenance(&db.standby, alarm_since - explains)
+                    .await
+                {
+                    Ok(signs) => signs,
+                    Err(e) => {
+                        warn!(error = %e, "cannot read the primary's maintenance");
+                        vec![]
+                    }
+                }
+            }
+            _ => vec![],
+        };
         let checkers = match &db.health_check_id {
             Some(id) => match self.ports.health.checkers(id).await {
                 Ok(c) => Some(c),
@@ -410,6 +430,7 @@ where
             disarm,
             primary_serving_at: None,
             previous,
+            maintenance,
         }
     }
 

@@ -88,6 +88,7 @@ ROUTES: list[tuple[str, re.Pattern, R]] = [
         ("DELETE", r"/faults/([^/]+)", _clear_fault),
         ("GET", "/wire", _wire),
         ("POST", r"/rds/([^/]+)/(instances|clusters)/([^/]+)/status", rds.hold_status),
+        ("POST", r"/rds/([^/]+)/(instances|clusters)/([^/]+)/maintenance", rds.maintain),
         ("PUT", r"/rds/([^/]+)/(instances|clusters)/([^/]+)/replication", rds.set_replication),
         ("GET", r"/rds/([^/]+)/(instances|clusters)/([^/]+)/replication", rds.get_replication),
         ("GET", r"/rds/([^/]+)/copies", rds.copies),

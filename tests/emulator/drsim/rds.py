@@ -16,6 +16,7 @@ from moto.rds.exceptions import DBClusterNotFoundError, DBInstanceNotFoundError,
 from moto.rds.models import RDSBackend, rds_backends
 from moto.rds.responses import RDSResponse
 
+from .cloudwatch import epoch
 from .core import ACCOUNT, SIM, now
 
 # Instance and cluster states in which the database takes writes (and a replica applies them).
@@ -69,6 +70,19 @@ class Follower:
 
 
 @dataclass
+class RdsEvent:
+    """An RDS event the simulator reports (moto's own events are kept as they are)."""
+
+    region: str
+    source_identifier: str
+    source_type: str
+    message: str
+    event_categories: list[str]
+    source_arn: str
+    date: datetime
+
+
+@dataclass
 class Hold:
     """A status held for a while (maintenance, a reboot, a promotion), then `then`."""
 
@@ -89,6 +103,8 @@ class Rds:
         self.max_in_flight: dict[str, int] = {}
         self.switches: dict[str, dict[str, Any]] = {}  # global cluster id -> switch in progress
         self.published: dict[str, int] = {}  # region -> last metric period boundary published
+        self.maintenance: dict[tuple, dict[str, Any]] = {}  # pending maintenance being applied
+        self.rds_events: list[RdsEvent] = []
         self.last_tick = now()
 
     # -- finding things in moto ---------------------------------------------------------------
@@ -278,9 +294,87 @@ class Rds:
                 self.finish_promotion(key, t)
         self.tick_copies(t)
         self.tick_switches(t)
+        self.tick_maintenance(t)
         pairs = self.pairs()
         self.tick_replication(t, dt, pairs)
         self.publish_metrics(t, pairs)
+
+    # -- maintenance RDS schedules and reports ----------------------------------------------
+    # AWS: a pending maintenance action (DescribePendingMaintenanceActions) is applied in the
+    # maintenance window on or after its CurrentApplyDate, and stays pending until it is done;
+    # applying it is reported as events of the `maintenance` category (RDS User Guide,
+    # "Maintaining a DB instance"; "Amazon RDS event categories and event messages":
+    # RDS-EVENT-0026 "Applying off-line patches to DB instance", RDS-EVENT-0027 "Finished
+    # applying off-line patches to DB instance"). Describing events without a time range gives
+    # the last hour ("DescribeEvents": Duration, default 60 minutes).
+    def maintain(self, key: tuple, action: str, description: str, seconds: float) -> dict[str, Any]:
+        node = self.node(key)
+        t = now()
+        self.maintenance[key] = {"Action": action, "Description": description, "CurrentApplyDate": _dt(t), "until": t + seconds}
+        self.event(key, node, "Applying off-line patches to DB instance", t)
+        return {"id": key[2], "action": action, "applying_until": t + seconds}
+
+    def event(self, key: tuple, node: Any, message: str, t: float) -> None:
+        source_type = "db-instance" if key[0] == "instance" else "db-cluster"
+        self.rds_events.append(
+            RdsEvent(key[1], key[2], source_type, message, ["maintenance"], node.arn, _dt(t))
+        )
+
+    def tick_maintenance(self, t: float) -> None:
+        for key, m in list(self.maintenance.items()):
+            if t >= m["until"]:
+                del self.maintenance[key]
+                try:
+                    self.event(key, self.node(key), "Finished applying off-line patches to DB instance", t)
+                except RDSClientError:
+                    pass
+
+    def pending_actions(self, region: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        filters = {f["Name"]: f["Values"] for f in params.get("Filters", [])}
+        unknown = sorted(set(filters) - {"db-instance-id", "db-cluster-id"})
+        if unknown:
+            raise RDSClientError("InvalidParameterValue", f"Unrecognized filter name: {unknown[0]}")
+        out = []
+        for key, m in self.maintenance.items():
+            if key[1] != region:
+                continue
+            wanted = filters.get("db-instance-id" if key[0] == "instance" else "db-cluster-id")
+            if filters and (wanted is None or key[2] not in wanted):
+                continue
+            arn = params.get("ResourceIdentifier")
+            node = self.node(key)
+            if arn is not None and arn != node.arn:
+                continue
+            details = {k: v for k, v in m.items() if k != "until"}
+            details["OptInStatus"] = "next-maintenance"
+            out.append({"ResourceIdentifier": node.arn, "PendingMaintenanceActionDetails": [details]})
+        return out
+
+    def events(self, backend: RDSBackend, params: dict[str, Any]) -> list[Any]:
+        region = backend.region_name
+        ident, source_type = params.get("SourceIdentifier"), params.get("SourceType")
+        if ident is not None and source_type is None:
+            raise RDSClientError("InvalidParameterCombination", "Cannot specify source identifier without source type")
+        end = epoch(params["EndTime"]) if params.get("EndTime") else now()
+        if params.get("StartTime"):
+            start = epoch(params["StartTime"])
+        else:
+            start = end - 60 * float(params.get("Duration") or 60)
+        categories = set(params.get("EventCategories") or [])
+        mine = [e for e in self.rds_events if e.region == region]
+        theirs = [e for e in backend.events if e not in mine]
+        out = []
+        for e in theirs + mine:
+            if ident is not None and e.source_identifier != ident:
+                continue
+            if source_type is not None and e.source_type != source_type:
+                continue
+            if categories and not categories & set(e.event_categories):
+                continue
+            if not start <= epoch(e.date) <= end:
+                continue
+            out.append(e)
+        return out
 
     # -- promotion (patched PromoteReadReplica) ---------------------------------------------
     def promote(self, backend: RDSBackend, db_kwargs: dict[str, Any]) -> Any:
@@ -542,6 +636,17 @@ def install() -> None:
 
     RDSResponse.failover_global_cluster = failover_global_cluster
     RDSResponse.switchover_global_cluster = switchover_global_cluster
+
+    # moto answers DescribePendingMaintenanceActions with HTTP 500, and DescribeEvents with every
+    # event it has (it reads neither the source, the time range nor the categories).
+    def describe_pending_maintenance_actions(self: RDSResponse) -> ActionResult:
+        return ActionResult({"PendingMaintenanceActions": RDS.pending_actions(self.region, self.params)})
+
+    def describe_events(self: RDSResponse) -> ActionResult:
+        return ActionResult({"Events": RDS.events(self.backend, self.params)})
+
+    RDSResponse.describe_pending_maintenance_actions = describe_pending_maintenance_actions
+    RDSResponse.describe_events = describe_events
     SIM.tickers.append(RDS.tick)
 
 
@@ -591,3 +696,19 @@ def copies(_b: dict[str, Any], _q: dict[str, str], region: str) -> dict[str, Any
         "max_in_flight": RDS.max_in_flight.get(region, 0),
         "quota": SIM.cfg(region, "copy_quota"),
     }
+
+
+def maintain(body: dict[str, Any], _q: dict[str, str], region: str, kind: str, ident: str) -> dict[str, Any]:
+    """RDS applies a pending maintenance action now, for `seconds` (what the instance shows
+    meanwhile is the test's to set: a hold, or `available` through a Multi-AZ failover)."""
+    known = {"action", "description", "seconds"}
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise ValueError(f"unknown maintenance fields {unknown}; known: {sorted(known)}")
+    with SIM.lock:
+        return RDS.maintain(
+            _key(kind, region, ident),
+            body.get("action", "system-update"),
+            body.get("description", "New Operating System update is available"),
+            float(body.get("seconds", 300)),
+        )
