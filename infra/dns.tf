@@ -7,11 +7,18 @@
 #   - PRIMARY  record_name -> the primary's endpoint, health-checked by the alarm below;
 #   - SECONDARY record_name -> the standby's endpoint (the same endpoint after promotion);
 #   - the alarm, in the DR region, on drpilot's FailedOver metric (Database = name): the
-#     promoter publishes FailedOver = 1 there once the standby is promoted; the alarm goes to
-#     ALARM at the end of that minute, the health check turns unhealthy, and Route 53's
-#     resolvers answer the SECONDARY. Missing data keeps the alarm's state ("ignore"): it stays
-#     in ALARM after the failover's single datapoint, and a new alarm stays INSUFFICIENT_DATA,
-#     which the health check counts as healthy.
+#     promoter publishes FailedOver = 1 there once the standby is promoted; at the end of that
+#     minute the alarm goes to ALARM, the health check turns unhealthy, and Route 53's
+#     resolvers answer the SECONDARY.
+#   - Route 53 reads the alarm's data stream, not its state ("How Amazon Route 53 determines
+#     whether a health check is healthy"): once the single datapoint has aged out the data is
+#     insufficient, and LastKnownStatus keeps the check unhealthy (clients stay on the
+#     standby); a new check, with no data yet, is healthy. "ignore" keeps the alarm itself in
+#     ALARM likewise, which is what the promoter and `drpilot status` read.
+#   - The alarm and the health check are named after the primary: when roles are swapped after
+#     a failover (the promoted standby becomes `primary`), Terraform makes a fresh, healthy
+#     pair instead of inheriting the old one's ALARM, which would send clients to the new
+#     replica.
 # Sending clients back to the primary (failback) is a human's call: publish FailedOver = 0, e.g.
 #   aws cloudwatch put-metric-data --region <dr_region> --namespace <metric_namespace> \
 #     --metric-name FailedOver --dimensions Database=<name> --value 0
@@ -20,7 +27,7 @@
 
 locals {
   failover_records   = { for d in var.databases : d.name => d if d.dns.mode == "failover-records" }
-  failed_over_alarms = { for name, d in local.failover_records : name => "${var.name_prefix}-${name}-failed-over" }
+  failed_over_alarms = { for name, d in local.failover_records : name => "${var.name_prefix}-${name}-${d.kind == "rds-replica" ? d.primary : d.primary_cluster}-failed-over" }
   # Each side's endpoint. An RDS replica keeps its endpoint when promoted, and so does an Aurora
   # secondary cluster's writer endpoint.
   dns_targets = merge(
@@ -78,8 +85,8 @@ resource "aws_route53_health_check" "failed_over" {
   type                            = "CLOUDWATCH_METRIC"
   cloudwatch_alarm_name           = aws_cloudwatch_metric_alarm.failed_over[each.key].alarm_name
   cloudwatch_alarm_region         = var.dr_region
-  insufficient_data_health_status = "Healthy"
-  tags                            = merge(local.tags, { Name = "${var.name_prefix}-${each.key}-failed-over" })
+  insufficient_data_health_status = "LastKnownStatus"
+  tags                            = merge(local.tags, { Name = local.failed_over_alarms[each.key] })
 }
 
 resource "aws_route53_record" "primary" {

@@ -774,6 +774,11 @@ pub fn databases(vars: &dyn Vars) -> Result<Vec<DatabaseSpec>> {
             return Err(bad(format!("entry {i} ({name}): dns.ttl {ttl} is outside 0..=86400")));
         }
         let switch = match dns.get("mode").map(serde_json::Value::as_str) {
+            None | Some(Some("upsert")) if dns.contains_key("alarm") => {
+                return Err(bad(format!(
+                    "entry {i} ({name}): dns.alarm is only for dns.mode failover-records"
+                )))
+            }
             None | Some(Some("upsert")) => DnsSwitch::Upsert,
             Some(Some("failover-records")) => DnsSwitch::FailoverRecords {
                 alarm: text_in(dns, "alarm").map_err(|_| {
@@ -1323,6 +1328,10 @@ mod tests {
             (
                 r#"{"zone_id": "Z1", "record_name": "db.example.com", "alarm_name": "x"}"#,
                 "unknown field dns.alarm_name",
+            ),
+            (
+                r#"{"zone_id": "Z1", "record_name": "db.example.com", "alarm": "x"}"#,
+                "dns.alarm is only for dns.mode failover-records",
             ),
         ] {
             let err = with_dns(dns).unwrap_err().to_string();

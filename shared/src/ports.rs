@@ -296,4 +296,6 @@ pub trait Dns: Sync {
     fn in_sync(&self, change_id: &str) -> impl Future<Output = Result<bool>> + Send;
     /// The record's current value, if it exists.
     fn current(&self, dns: &crate::config::DnsSpec) -> impl Future<Output = Result<Option<String>>> + Send;
+    /// With failover records: the SECONDARY record's value, if it exists.
+    fn secondary(&self, dns: &crate::config::DnsSpec) -> impl Future<Output = Result<Option<String>>> + Send;
 }

@@ -303,6 +303,15 @@ pub async fn dns_data_plane() -> Measured {
         ("SECONDARY", Some(&standby)),
         "clients reach the promoted standby: {after:?}"
     );
+    // Route 53 reads the alarm's data, not its state: long after the one FailedOver datapoint
+    // has aged out (two periods), clients must still be sent to the standby.
+    night.pass(minutes(5.0)).await;
+    let later = night.dns_answer("orders").await;
+    assert_eq!(
+        later.values.first(),
+        Some(&standby),
+        "still the standby 5 minutes on: {later:?}"
+    );
     assert_eq!(
         night.promoter_steps().await,
         ["started", "promoted", "dns", "completed"]
@@ -322,10 +331,29 @@ pub async fn dns_data_plane() -> Measured {
         completed.message
     );
     let mut m = measured(&night, "orders", dark, true).await;
+
+    // us-east-1 returns, the old primary with it: it is fenced (the SECONDARY, which clients
+    // reach, is the promoted standby, as Route 53's API now confirms), and clients stay put.
+    let source = night.plan.source.clone();
+    night.region_returns().await;
+    night
+        .until("the fenced notice", minutes(5.0), |n| {
+            Box::pin(async move { n.promoter_steps().await.iter().any(|s| s == "fenced") })
+        })
+        .await;
+    let stops = night
+        .wire()
+        .await
+        .calls("StopDBInstance")
+        .filter(|c| c.region.as_deref() == Some(source.as_str()) && c.accepted())
+        .count();
+    assert_eq!(stops, 1, "the old primary stopped once");
+    let fenced = night.dns_answer("orders").await;
+    assert_eq!(fenced.values.first(), Some(&standby), "{fenced:?}");
     m.other.push(format!(
-        "Route 53 API dark ({} calls refused, 0 DNS changes); resolvers answer SECONDARY: {}",
+        "Route 53 API dark ({} calls refused, 0 DNS changes); resolvers answer SECONDARY ({}), 5 min on too; old primary fenced on return",
         route53.len(),
-        after.why
+        later.why
     ));
     night.end().await;
     m

@@ -1438,7 +1438,8 @@ pub async fn point(route53: &aws_sdk_route53::Client, zone: &str, record: &str, 
 
 /// What Terraform makes of `dns.mode = "failover-records"` (infra/dns.tf): the alarm on
 /// drpilot's `FailedOver` metric in the DR region (missing data keeps its state), a
-/// CLOUDWATCH_METRIC health check following it (healthy while it has no data), the PRIMARY
+/// CLOUDWATCH_METRIC health check reading its data (its last known status while the data is
+/// insufficient; healthy when new), the PRIMARY
 /// record (the primary's endpoint, with that health check) and the SECONDARY (the standby's).
 #[allow(clippy::too_many_arguments)]
 async fn failover_records(
@@ -1484,7 +1485,7 @@ async fn failover_records(
                         .build()
                         .unwrap(),
                 )
-                .insufficient_data_health_status(InsufficientDataHealthStatus::Healthy)
+                .insufficient_data_health_status(InsufficientDataHealthStatus::LastKnownStatus)
                 .build()
                 .unwrap(),
         )

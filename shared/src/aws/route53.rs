@@ -7,7 +7,8 @@ use crate::plan::promotion::Checkers;
 use crate::ports::{Dns, HealthChecks};
 use aws_config::SdkConfig;
 use aws_sdk_route53::types::{
-    Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
+    Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, ResourceRecordSetFailover,
+    RrType,
 };
 use aws_sdk_route53::Client;
 
@@ -109,21 +110,46 @@ impl Dns for Route53 {
     }
 
     async fn current(&self, dns: &DnsSpec) -> Result<Option<String>> {
+        Ok(self
+            .records(dns, 1)
+            .await?
+            .first()
+            .and_then(|r| r.resource_records().first())
+            .map(|r| r.value().to_string()))
+    }
+
+    async fn secondary(&self, dns: &DnsSpec) -> Result<Option<String>> {
+        Ok(self
+            .records(dns, 10)
+            .await?
+            .iter()
+            .find(|r| r.failover() == Some(&ResourceRecordSetFailover::Secondary))
+            .and_then(|r| r.resource_records().first())
+            .map(|r| r.value().to_string()))
+    }
+}
+
+impl Route53 {
+    /// The record sets of the record's name and type (several with a routing policy).
+    async fn records(&self, dns: &DnsSpec, at_most: i32) -> Result<Vec<ResourceRecordSet>> {
         let out = self
             .client
             .list_resource_record_sets()
             .hosted_zone_id(zone(&dns.zone_id))
             .start_record_name(&dns.record_name)
             .start_record_type(RrType::from(dns.record_type.as_str()))
-            .max_items(1)
+            .max_items(at_most)
             .send()
             .await
             .map_err(|e| aws_error("ListResourceRecordSets", e))?;
         Ok(out
             .resource_record_sets()
             .iter()
-            .find(|r| r.name().trim_end_matches('.') == dns.record_name.trim_end_matches('.'))
-            .and_then(|r| r.resource_records().first())
-            .map(|r| r.value().to_string()))
+            .filter(|r| {
+                r.name().trim_end_matches('.') == dns.record_name.trim_end_matches('.')
+                    && r.r#type().as_str() == dns.record_type
+            })
+            .cloned()
+            .collect())
     }
 }

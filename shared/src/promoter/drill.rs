@@ -185,11 +185,19 @@ where
             }
         }
 
+        let records = match &db.dns.switch {
+            crate::config::DnsSwitch::Upsert => String::new(),
+            crate::config::DnsSwitch::FailoverRecords { alarm } => format!(
+                " Route 53 answers the SECONDARY record while {alarm} says so: Terraform, given the new roles, makes \
+                 fresh failover records and a fresh health check for them; to send clients back to the old \
+                 primary instead, publish FailedOver 0 (infra/dns.tf)."
+            ),
+        };
         let left_in = if steps.iter().any(|s| s.name.starts_with("failover") && s.passed) {
             format!(
                 "{standby} is now the primary of {db} and {record} points at it; automatic failover of {db} stays \
                  disarmed until a human acknowledges. To restore: create a new cross-region replica of {standby}, \
-                 update the promoter's databases setting, then acknowledge.",
+                 update the promoter's databases setting, then acknowledge.{records}",
                 db = db.name,
                 record = db.dns.record_name.trim_end_matches('.')
             )

@@ -1037,14 +1037,10 @@ where
         }
     }
 
-    /// After an unplanned failover the old primary's region comes back with the old primary
-    /// in it, writable: two primaries, and writes to the old one are lost. As soon as the
-    /// region answers, drpilot stops it (RDS), or checks that Aurora made it a secondary,
-    /// records it and tells responders. `None` while the region is still dark.
     /// Where the app's record sends clients now: whether at the promoted standby `target`,
     /// and a description. `None` when the record does not exist. With failover records,
-    /// Route 53 answers the SECONDARY (the standby) while the PRIMARY's health-check alarm is
-    /// in ALARM; no Route 53 API call is needed to tell.
+    /// Route 53 answers the SECONDARY while the PRIMARY's health-check alarm is in ALARM; the
+    /// SECONDARY's value is checked against `target` when Route 53's API answers.
     pub(crate) async fn dns_now(&self, db: &DatabaseSpec, target: &str) -> Result<Option<(bool, String)>> {
         match &db.dns.switch {
             DnsSwitch::Upsert => Ok(self.ports.dns.current(&db.dns).await?.map(|now_at| {
@@ -1054,18 +1050,39 @@ where
             DnsSwitch::FailoverRecords { alarm } => {
                 let state = self.ports.alarms.alarm(&self.cfg.dr_region, alarm).await?;
                 let value = state.map_or_else(|| "missing".to_string(), |s| s.value);
-                Ok(Some(if value == "ALARM" {
-                    (
+                if value != "ALARM" {
+                    return Ok(Some((false, format!("the PRIMARY record (alarm {alarm} is {value})"))));
+                }
+                // Route 53 answers the SECONDARY: is that the promoted standby? Its API may be
+                // dark (us-east-1): then the alarm is all there is to go by.
+                Ok(Some(match self.ports.dns.secondary(&db.dns).await {
+                    Ok(Some(secondary)) if secondary.trim_end_matches('.') == target.trim_end_matches('.') => (
                         true,
                         format!("{target} (the SECONDARY record: alarm {alarm} is in ALARM)"),
-                    )
-                } else {
-                    (false, format!("the PRIMARY record (alarm {alarm} is {value})"))
+                    ),
+                    Ok(Some(secondary)) => (
+                        false,
+                        format!("{secondary} (the SECONDARY record, alarm {alarm} in ALARM), not the promoted standby"),
+                    ),
+                    Ok(None) => (
+                        false,
+                        format!("no SECONDARY failover record (alarm {alarm} is in ALARM)"),
+                    ),
+                    Err(e) => (
+                        true,
+                        format!(
+                            "{target} (the SECONDARY record: alarm {alarm} is in ALARM; its value not verified: {e})"
+                        ),
+                    ),
                 }))
             }
         }
     }
 
+    /// After an unplanned failover the old primary's region comes back with the old primary
+    /// in it, writable: two primaries, and writes to the old one are lost. As soon as the
+    /// region answers, drpilot stops it (RDS), or checks that Aurora made it a secondary,
+    /// records it and tells responders. `None` while the region is still dark.
     async fn fence(&self, db: &DatabaseSpec, mut record: DbRecord, etag: Option<String>) -> Result<Option<Value>> {
         let view = self.ports.primary.primary(&db.standby).await;
         if matches!(view, PrimaryView::Unreachable(_) | PrimaryView::Unknown(_)) {
@@ -1078,9 +1095,16 @@ where
         // If DNS no longer points at the promoted standby, someone failed back by hand: the
         // "old" primary may be the live one again. Never stop it then.
         if let Some(target) = f.target.as_deref() {
-            if let Ok(Some((false, now_at))) = self.dns_now(db, target).await {
+            let seen = match self.dns_now(db, target).await {
+                Ok(Some((false, now_at))) => Some(format!("now points at {now_at}, not the promoted standby {target}")),
+                Err(e) => Some(format!(
+                    "cannot be read ({e}); it may not point at the promoted standby {target}"
+                )),
+                Ok(_) => None,
+            };
+            if let Some(seen) = seen {
                 let why = format!(
-                    "{} now points at {now_at}, not the promoted standby {target}: not fencing what may be the live primary",
+                    "{} {seen}: not fencing what may be the live primary",
                     db.dns.record_name
                 );
                 if f.fence_error.as_deref() != Some(why.as_str()) {

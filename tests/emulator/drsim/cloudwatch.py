@@ -141,6 +141,45 @@ def statistic(data: list[Any], stat: str) -> float | None:
     return None
 
 
+def evaluation_range(region: str, alarm: Any, end: int) -> list[tuple[int, float | None]]:
+    """The statistic of each period of the alarm's evaluation range ending at `end`, newest
+    first: (period start, value or None)."""
+    period = int(alarm.period)
+    key = series_key(alarm.namespace, alarm.metric_name, alarm.dimensions)
+    points = []
+    for i in range(2 * int(alarm.evaluation_periods)):
+        start = end - (i + 1) * period
+        data = [d for _, d in INDEX.between(region, key, start, start + period)]
+        points.append((start, statistic(data, alarm.statistic)))
+    return points
+
+
+def last_complete(t: float, period: int) -> int:
+    """The end of the last period CloudWatch evaluates at `t`: a period is evaluated once it
+    is complete, a little after its end, so that datapoints published for it have arrived."""
+    boundary = int(t // period) * period
+    return boundary - period if t < boundary + 0.5 * period else boundary
+
+
+def data_stream_state(region: str, name: str, t: float) -> str:
+    """What the alarm's data says at `t`, whatever state the alarm itself holds: OK, ALARM,
+    or INSUFFICIENT_DATA when no datapoint is in its evaluation range (`TreatMissingData` is
+    the alarm's, not the data's). Route 53's health checks of CloudWatch alarms read this
+    ("Route 53 monitors the data stream for the corresponding alarm instead of monitoring the
+    alarm state", "How Amazon Route 53 determines whether a health check is healthy")."""
+    alarm = cloudwatch_backends[ACCOUNT][region].alarms.get(name) if region in cloudwatch_backends[ACCOUNT] else None
+    if alarm is None or not alarm.metric_name or not alarm.period:
+        return "INSUFFICIENT_DATA"
+    breaches, _ = COMPARE.get(alarm.comparison_operator, (None, ""))
+    if breaches is None:
+        return "INSUFFICIENT_DATA"
+    n = int(alarm.evaluation_periods)
+    m = int(alarm.datapoints_to_alarm or n)
+    values = [v for _, v in evaluation_range(region, alarm, last_complete(t, int(alarm.period)))]
+    decided = alarm_state(values, n, m, "missing", lambda v: breaches(v, alarm.threshold))
+    return decided[0] if decided is not None else "INSUFFICIENT_DATA"
+
+
 class Alarms:
     def __init__(self) -> None:
         self.evaluated: dict[str, int] = {}  # alarm ARN -> last period boundary evaluated
@@ -153,12 +192,7 @@ class Alarms:
             for alarm in list(backend.alarms.values()):
                 if not alarm.metric_name or not alarm.period or alarm.rule:
                     continue  # metric math and composite alarms are not evaluated
-                period = int(alarm.period)
-                boundary = int(t // period) * period
-                # CloudWatch evaluates a period once it is complete, a little after its end,
-                # so that datapoints published for it have arrived.
-                if t < boundary + 0.5 * period:
-                    boundary -= period
+                boundary = last_complete(t, int(alarm.period))
                 if self.evaluated.get(alarm.alarm_arn) == boundary:
                     continue
                 self.evaluated[alarm.alarm_arn] = boundary
@@ -174,15 +208,10 @@ class Alarms:
         period = int(alarm.period)
         n = int(alarm.evaluation_periods)
         m = int(alarm.datapoints_to_alarm or n)
-        key = series_key(alarm.namespace, alarm.metric_name, alarm.dimensions)
         breaches, compare_words = COMPARE.get(alarm.comparison_operator, (None, ""))
         if breaches is None:
             return
-        points = []  # the evaluation range, newest first: (period start, value or None)
-        for i in range(2 * n):
-            start = end - (i + 1) * period
-            data = [d for _, d in INDEX.between(region, key, start, start + period)]
-            points.append((start, statistic(data, alarm.statistic)))
+        points = evaluation_range(region, alarm, end)
         treat = alarm.treat_missing_data or "missing"
         decided = alarm_state([v for _, v in points], n, m, treat, lambda v: breaches(v, alarm.threshold))
         if decided is None or decided[0] == alarm.state_value:

@@ -12,9 +12,11 @@ check's alarm. Here `GET /drsim/route53/zones/{zone}/resolve/{name}` answers as 
 resolvers do ("Failover routing", "How Amazon Route 53 determines whether a health check is
 healthy", Route 53 Developer Guide): the PRIMARY record while its health check is healthy (a
 record without one counts as healthy), else the SECONDARY if it is healthy, else the PRIMARY.
-A health check of a CloudWatch alarm is healthy while the alarm is OK, unhealthy in ALARM, and
-as `InsufficientDataHealthStatus` says in INSUFFICIENT_DATA (LastKnownStatus: healthy for a new
-check); `Inverted` turns it over. An endpoint check is healthy while more than 18% of its
+A health check of a CloudWatch alarm reads the alarm's data stream, not its state (so neither
+`TreatMissingData` nor SetAlarmState moves it): healthy while the data says OK, unhealthy while
+it says ALARM, and as `InsufficientDataHealthStatus` says when no datapoint is in the alarm's
+evaluation range (LastKnownStatus: what it last saw, healthy for a new check); `Inverted`
+turns it over. An endpoint check is healthy while more than 18% of its
 checkers report it healthy. The data plane does not depend on Route 53's API: an outage of
 us-east-1 that includes the global services leaves these answers as they are.
 """
@@ -24,12 +26,12 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.responses import ActionResult
 from moto.route53.exceptions import Route53ClientError
 from moto.route53.models import route53_backends
 from moto.route53.responses import Route53
 
+from .cloudwatch import data_stream_state
 from .core import ACCOUNT, SIM, now
 
 CHECKER_REGIONS = [
@@ -53,6 +55,19 @@ class HealthCheckers:
         self.alarms: dict[str, dict[str, Any]] = {}
         self.last_known: dict[str, bool] = {}
 
+    def watch(self, hc_id: str, t: float) -> str:
+        """A CloudWatch-alarm health check reads the alarm's data stream, not its state; what
+        it last saw decides `LastKnownStatus` while the data is insufficient."""
+        watched = self.alarms[hc_id]
+        state = data_stream_state(watched["Region"], watched["Name"], t)
+        if state != "INSUFFICIENT_DATA":
+            self.last_known[hc_id] = state == "OK"
+        return state
+
+    def tick(self, t: float) -> None:
+        for hc_id in list(self.alarms):
+            self.watch(hc_id, t)
+
     def healthy(self, hc: Any) -> tuple[bool, str]:
         """Route 53's verdict on a health check, and why."""
         forced = self.overrides.get(hc.id)
@@ -60,15 +75,15 @@ class HealthCheckers:
             return forced == "healthy", f"set {forced} by the test"
         watched = self.alarms.get(hc.id)
         if watched is not None:
-            alarm = cloudwatch_backends[ACCOUNT][watched["Region"]].alarms.get(watched["Name"])
-            state = alarm.state_value if alarm is not None else "INSUFFICIENT_DATA"
+            state = self.watch(hc.id, now())
             if state == "INSUFFICIENT_DATA":
                 mode = watched.get("InsufficientDataHealthStatus") or "LastKnownStatus"
+                # a new check counts as healthy (unhealthy if inverted) until there is data
                 verdict = {"Healthy": True, "Unhealthy": False}.get(mode, self.last_known.get(hc.id, True))
+                why = f"alarm {watched['Name']}'s data ({watched['Region']}) is insufficient: {mode}"
             else:
                 verdict = state == "OK"
-                self.last_known[hc.id] = verdict
-            why = f"alarm {watched['Name']} ({watched['Region']}) is {state}"
+                why = f"alarm {watched['Name']}'s data ({watched['Region']}) says {state}"
         else:
             seen = self.observations(hc)
             ok = sum(1 for o in seen if o["StatusReport"]["Status"].startswith("Success"))
@@ -113,7 +128,7 @@ def install() -> None:
         if config.get("Type") == "CLOUDWATCH_METRIC":
             alarm = config.get("AlarmIdentifier") or {}
             if not alarm.get("Name") or not alarm.get("Region"):
-                raise ValueError("a CLOUDWATCH_METRIC health check needs AlarmIdentifier Name and Region")
+                raise Route53ClientError("InvalidInput", "A CLOUDWATCH_METRIC health check needs an AlarmIdentifier with Name and Region.")
             hc = result.result["HealthCheck"]  # type: ignore[index]
             CHECKERS.alarms[hc.id] = {
                 "Name": alarm["Name"],
@@ -167,6 +182,7 @@ def install() -> None:
 
     Route53.get_health_check_status = get_health_check_status
     Route53.create_health_check = create_health_check
+    SIM.tickers.append(CHECKERS.tick)
     Route53.change_resource_record_sets = change_resource_record_sets
     Route53.get_change = get_change
 
