@@ -238,14 +238,14 @@ pub trait PrimaryProbe: Sync {
     fn block_writes(&self, standby: &crate::config::Standby) -> impl Future<Output = Result<String>> + Send;
     /// Undoes `block_writes` (a planned failover called off).
     fn unblock_writes(&self, standby: &crate::config::Standby) -> impl Future<Output = Result<String>> + Send;
-    /// Maintenance RDS reports on the primary, one line each: pending maintenance actions due
-    /// now (their apply date passed, or opted in "immediate"), and maintenance events since
-    /// `since`. Asked only while the primary's region answers.
+    /// What RDS reports about maintenance on the primary: pending actions it applies now,
+    /// maintenance events since `since`, and what could not be read. Asked only of a primary
+    /// that looks available.
     fn maintenance(
         &self,
         standby: &crate::config::Standby,
         since: chrono::DateTime<chrono::Utc>,
-    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+    ) -> impl Future<Output = crate::plan::promotion::MaintenanceReport> + Send;
 }
 
 /// Route 53 health checkers' current verdicts.

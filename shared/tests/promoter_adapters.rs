@@ -277,12 +277,21 @@ async fn writes_are_blocked_only_where_drpilot_can_prove_the_replica_caught_up_a
 }
 
 #[tokio::test]
-async fn maintenance_due_now_or_reported_as_an_event_is_a_sign_a_later_one_is_not() {
+async fn maintenance_being_applied_is_reported_one_waiting_for_its_window_is_not() {
+    use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
     use aws_sdk_rds::operation::describe_events::DescribeEventsOutput;
     use aws_sdk_rds::operation::describe_pending_maintenance_actions::DescribePendingMaintenanceActionsOutput;
-    use aws_sdk_rds::types::{Event, PendingMaintenanceAction, ResourcePendingMaintenanceActions};
+    use aws_sdk_rds::types::{DbInstance, Event, PendingMaintenanceAction, ResourcePendingMaintenanceActions};
+    use chrono::Duration;
     let at = |t: chrono::DateTime<chrono::Utc>| aws_smithy_types::DateTime::from_millis(t.timestamp_millis());
     let now = chrono::Utc::now();
+    let ddd = |t: chrono::DateTime<chrono::Utc>| t.format("%a:%H:%M").to_string().to_lowercase();
+    let window_now = format!(
+        "{}-{}",
+        ddd(now - Duration::minutes(10)),
+        ddd(now + Duration::minutes(20))
+    );
+    let window_later = format!("{}-{}", ddd(now + Duration::hours(2)), ddd(now + Duration::hours(3)));
     let action = move |name: &str, due: Option<chrono::DateTime<chrono::Utc>>, opt_in: Option<&str>| {
         PendingMaintenanceAction::builder()
             .action(name)
@@ -291,60 +300,118 @@ async fn maintenance_due_now_or_reported_as_an_event_is_a_sign_a_later_one_is_no
             .set_opt_in_status(opt_in.map(str::to_string))
             .build()
     };
-    let pending = mock!(aws_sdk_rds::Client::describe_pending_maintenance_actions)
-        .match_requests(|r| {
-            r.filters()
-                .iter()
-                .any(|f| f.name() == Some("db-instance-id") && f.values() == ["orders-db"])
-        })
-        .then_output(move || {
-            DescribePendingMaintenanceActionsOutput::builder()
-                .pending_maintenance_actions(
-                    ResourcePendingMaintenanceActions::builder()
-                        .resource_identifier("arn:aws:rds:us-east-1:123456789012:db:orders-db")
-                        .pending_maintenance_action_details(action(
-                            "system-update",
-                            Some(now - chrono::Duration::minutes(2)),
-                            Some("next-maintenance"),
-                        ))
-                        .pending_maintenance_action_details(action(
-                            "db-upgrade",
-                            Some(now + chrono::Duration::days(6)),
-                            Some("next-maintenance"),
-                        ))
-                        .pending_maintenance_action_details(action("ca-certificate-rotation", None, Some("immediate")))
-                        .pending_maintenance_action_details(action("hardware-maintenance", None, None))
-                        .build(),
-                )
-                .build()
-        });
-    let since = now - chrono::Duration::minutes(5);
-    let events = mock!(aws_sdk_rds::Client::describe_events)
-        .match_requests(move |r| {
-            r.source_identifier() == Some("orders-db")
-                && r.source_type() == Some(&aws_sdk_rds::types::SourceType::DbInstance)
-                && r.event_categories() == ["maintenance"]
-                && r.start_time() == Some(&at(since))
-        })
-        .then_output(move || {
-            DescribeEventsOutput::builder()
-                .events(
-                    Event::builder()
-                        .message("Applying off-line patches to DB instance")
-                        .date(at(now - chrono::Duration::minutes(2)))
-                        .build(),
-                )
-                .build()
-        });
-    let probe = RdsPrimaryProbe::with_client(mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&pending, &events]));
-    let signs = probe.maintenance(&rds_replica(), since).await.unwrap();
-    assert_eq!(signs.len(), 3, "{signs:#?}");
-    assert!(signs[0].starts_with("pending maintenance system-update (system-update description), due "));
-    assert!(signs[1].contains("ca-certificate-rotation") && signs[1].contains("opted in to apply immediately"));
+    let since = now - Duration::minutes(5);
+    let probe_in = |window: String| {
+        let described = mock!(aws_sdk_rds::Client::describe_db_instances)
+            .match_requests(|r| r.db_instance_identifier() == Some("orders-db"))
+            .then_output(move || {
+                DescribeDbInstancesOutput::builder()
+                    .db_instances(
+                        DbInstance::builder()
+                            .preferred_maintenance_window(window.clone())
+                            .build(),
+                    )
+                    .build()
+            });
+        let pending = mock!(aws_sdk_rds::Client::describe_pending_maintenance_actions)
+            .match_requests(|r| {
+                r.filters()
+                    .iter()
+                    .any(|f| f.name() == Some("db-instance-id") && f.values() == ["orders-db"])
+            })
+            .then_output(move || {
+                DescribePendingMaintenanceActionsOutput::builder()
+                    .pending_maintenance_actions(
+                        ResourcePendingMaintenanceActions::builder()
+                            .resource_identifier("arn:aws:rds:us-east-1:123456789012:db:orders-db")
+                            .pending_maintenance_action_details(action(
+                                "system-update",
+                                Some(now - Duration::days(2)),
+                                Some("next-maintenance"),
+                            ))
+                            .pending_maintenance_action_details(action(
+                                "db-upgrade",
+                                Some(now + Duration::days(6)),
+                                Some("next-maintenance"),
+                            ))
+                            .pending_maintenance_action_details(action(
+                                "ca-certificate-rotation",
+                                None,
+                                Some("immediate"),
+                            ))
+                            .pending_maintenance_action_details(action("hardware-maintenance", None, None))
+                            .build(),
+                    )
+                    .build()
+            });
+        let events = mock!(aws_sdk_rds::Client::describe_events)
+            .match_requests(move |r| {
+                r.source_identifier() == Some("orders-db")
+                    && r.source_type() == Some(&aws_sdk_rds::types::SourceType::DbInstance)
+                    && r.event_categories() == ["maintenance"]
+                    && r.start_time() == Some(&at(since))
+            })
+            .then_output(move || {
+                DescribeEventsOutput::builder()
+                    .events(
+                        Event::builder()
+                            .message("Applying off-line patches to DB instance")
+                            .date(at(now - Duration::minutes(2)))
+                            .build(),
+                    )
+                    .build()
+            });
+        RdsPrimaryProbe::with_client(mock_client!(
+            aws_sdk_rds,
+            RuleMode::MatchAny,
+            [&described, &pending, &events]
+        ))
+    };
+    // In its maintenance window, a due action is being applied; a later one and one without
+    // dates are not; "immediate" is. The event is passed on with its time.
+    let report = probe_in(window_now.clone()).maintenance(&rds_replica(), since).await;
+    assert_eq!(report.applying.len(), 2, "{report:#?}");
+    assert!(report.applying[0].starts_with("pending maintenance system-update (system-update description), due "));
+    assert!(report.applying[0].contains(&format!("in the maintenance window {window_now}")));
+    assert!(report.applying[1].contains("ca-certificate-rotation") && report.applying[1].contains("immediately"));
+    assert_eq!(report.events.len(), 1);
+    assert_eq!(report.events[0].1, "Applying off-line patches to DB instance");
+    assert!(report.unread.is_empty());
+    // Out of its window, the due action waits (up to a week): not maintenance under way.
+    let report = probe_in(window_later).maintenance(&rds_replica(), since).await;
+    assert_eq!(report.applying.len(), 1, "{report:#?}");
+    assert!(report.applying[0].contains("ca-certificate-rotation"));
+
+    // One read failing does not hide the others, and is said.
+    let described =
+        mock!(aws_sdk_rds::Client::describe_db_instances).then_output(|| DescribeDbInstancesOutput::builder().build());
+    let refused = mock!(aws_sdk_rds::Client::describe_pending_maintenance_actions).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(403).unwrap(),
+            aws_smithy_types::body::SdkBody::from(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>no</Message></Error></ErrorResponse>",
+            ),
+        )
+    });
+    let events = mock!(aws_sdk_rds::Client::describe_events).then_output(move || {
+        DescribeEventsOutput::builder()
+            .events(
+                Event::builder()
+                    .message("Applying off-line patches to DB instance")
+                    .date(at(now))
+                    .build(),
+            )
+            .build()
+    });
+    let probe = RdsPrimaryProbe::with_client(mock_client!(
+        aws_sdk_rds,
+        RuleMode::MatchAny,
+        [&described, &refused, &events]
+    ));
+    let report = probe.maintenance(&rds_replica(), since).await;
+    assert_eq!(report.events.len(), 1, "{report:#?}");
     assert!(
-        signs[2].ends_with("Applying off-line patches to DB instance"),
-        "{}",
-        signs[2]
+        report.unread.len() == 1 && report.unread[0].contains("DescribePendingMaintenanceActions"),
+        "{report:#?}"
     );
-    assert_eq!((pending.num_calls(), events.num_calls()), (1, 1));
 }

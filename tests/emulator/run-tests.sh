@@ -15,9 +15,11 @@ cargo test --workspace --no-run --quiet || exit $?
 cargo test -p drpilot-tests --test scenarios --no-run --quiet || exit $?
 
 log="$(mktemp "${TMPDIR:-/tmp}/drpilot-scenarios.XXXXXX")"
-"$sim" cargo test --quiet -p drpilot-tests --test scenarios >"$log" 2>&1 &
+# In a process group of its own, so that an interrupted run stops all of it (the wrapper,
+# cargo, the scenarios' binaries and their simulator), not just the wrapper.
+setsid "$sim" cargo test --quiet -p drpilot-tests --test scenarios >"$log" 2>&1 &
 scenarios=$!
-stop() { kill "$scenarios" 2>/dev/null; wait "$scenarios" 2>/dev/null; rm -f "$log"; }
+stop() { kill -- -"$scenarios" 2>/dev/null; wait "$scenarios" 2>/dev/null; rm -f "$log"; }
 trap 'stop; exit 130' INT TERM
 
 echo "run-tests: the scenario suite runs meanwhile on its own simulator; its report follows the other tests" >&2

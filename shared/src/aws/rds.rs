@@ -615,42 +615,96 @@ impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
         &self,
         standby: &crate::config::Standby,
         since: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<String>> {
+    ) -> crate::plan::promotion::MaintenanceReport {
         use crate::config::Standby;
+        use crate::plan::promotion::{in_maintenance_window, MaintenanceReport};
         use aws_sdk_rds::types::{Filter, SourceType};
+        let mut report = MaintenanceReport::default();
+        let now = chrono::Utc::now();
+        // Each read on its own: one failing does not hide the others.
+        let window = match standby {
+            Standby::RdsReplica { primary, .. } => self
+                .client
+                .describe_db_instances()
+                .db_instance_identifier(primary)
+                .send()
+                .await
+                .map(|o| {
+                    o.db_instances()
+                        .first()
+                        .and_then(|d| d.preferred_maintenance_window().map(str::to_string))
+                })
+                .map_err(|e| aws_error("DescribeDBInstances", e)),
+            Standby::AuroraGlobal { primary_cluster, .. } => self
+                .client
+                .describe_db_clusters()
+                .db_cluster_identifier(primary_cluster)
+                .send()
+                .await
+                .map(|o| {
+                    o.db_clusters()
+                        .first()
+                        .and_then(|c| c.preferred_maintenance_window().map(str::to_string))
+                })
+                .map_err(|e| aws_error("DescribeDBClusters", e)),
+        };
+        let window = window.unwrap_or_else(|e| {
+            report.unread.push(format!("the maintenance window: {e}"));
+            None
+        });
+        let in_window = window.as_deref().and_then(|w| in_maintenance_window(w, now));
         let (id, filter, source_type) = match standby {
             Standby::RdsReplica { primary, .. } => (primary, "db-instance-id", SourceType::DbInstance),
             Standby::AuroraGlobal { primary_cluster, .. } => (primary_cluster, "db-cluster-id", SourceType::DbCluster),
         };
-        let now = chrono::Utc::now();
-        let pending = self
+        match self
             .client
             .describe_pending_maintenance_actions()
             .filters(Filter::builder().name(filter).values(id).build())
             .send()
             .await
-            .map_err(|e| aws_error("DescribePendingMaintenanceActions", e))?;
-        let mut signs = Vec::new();
-        for a in pending
-            .pending_maintenance_actions()
-            .iter()
-            .flat_map(|r| r.pending_maintenance_action_details())
         {
-            let due = a.current_apply_date().and_then(super::to_chrono);
-            let immediate = a.opt_in_status() == Some("immediate");
-            if immediate || due.is_some_and(|d| d <= now) {
-                signs.push(format!(
-                    "pending maintenance {} ({}), {}",
-                    a.action().unwrap_or("?"),
-                    a.description().unwrap_or("no description"),
-                    match due {
-                        Some(d) => format!("due {}", d.format("%Y-%m-%d %H:%M:%SZ")),
-                        None => "opted in to apply immediately".into(),
+            Ok(pending) => {
+                let at = |t: Option<&aws_smithy_types::DateTime>| t.and_then(super::to_chrono);
+                let stamp = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%SZ").to_string();
+                for a in pending
+                    .pending_maintenance_actions()
+                    .iter()
+                    .flat_map(|r| r.pending_maintenance_action_details())
+                {
+                    // AWS applies a due action in the next maintenance window, a forced one at
+                    // its date, an "immediate" one at once.
+                    let due = at(a.current_apply_date()).filter(|d| *d <= now);
+                    let forced = at(a.forced_apply_date()).filter(|d| *d <= now);
+                    let why = if a.opt_in_status() == Some("immediate") {
+                        Some("opted in to apply immediately".to_string())
+                    } else if let Some(f) = forced {
+                        Some(format!("forced from {}", stamp(f)))
+                    } else {
+                        match (due, in_window) {
+                            (Some(d), Some(true)) => Some(format!(
+                                "due {}, in the maintenance window {}",
+                                stamp(d),
+                                window.as_deref().unwrap_or_default()
+                            )),
+                            (Some(d), None) => Some(format!("due {} (maintenance window unknown)", stamp(d))),
+                            _ => None,
+                        }
+                    };
+                    if let Some(why) = why {
+                        report.applying.push(format!(
+                            "pending maintenance {} ({}), {why}",
+                            a.action().unwrap_or("?"),
+                            a.description().unwrap_or("no description"),
+                        ));
                     }
-                ));
+                }
             }
+            Err(e) => report
+                .unread
+                .push(aws_error("DescribePendingMaintenanceActions", e).to_string()),
         }
-        let events = self
+        match self
             .client
             .describe_events()
             .source_type(source_type)
@@ -659,17 +713,16 @@ impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
             .event_categories("maintenance")
             .send()
             .await
-            .map_err(|e| aws_error("DescribeEvents", e))?;
-        for e in events.events() {
-            let at = e.date().and_then(super::to_chrono);
-            signs.push(format!(
-                "RDS event {}{}",
-                at.map(|t| format!("at {}: ", t.format("%H:%M:%SZ")))
-                    .unwrap_or_default(),
-                e.message().unwrap_or("(no message)")
-            ));
+        {
+            Ok(events) => report.events.extend(events.events().iter().filter_map(|e| {
+                Some((
+                    e.date().and_then(super::to_chrono)?,
+                    e.message().unwrap_or("(no message)").to_string(),
+                ))
+            })),
+            Err(e) => report.unread.push(aws_error("DescribeEvents", e).to_string()),
         }
-        Ok(signs)
+        report
     }
 
     async fn stop(&self, standby: &crate::config::Standby) -> Result<String> {

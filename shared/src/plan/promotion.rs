@@ -170,10 +170,10 @@ pub struct Evidence {
     /// never got.
     pub primary_serving_at: Option<DateTime<Utc>>,
     pub previous: Option<PreviousFailover>,
-    /// Maintenance RDS reports on the primary while its region answers: pending maintenance
-    /// actions due now, and maintenance events since the failure could have begun (e.g. an OS
-    /// patch applied through a Multi-AZ failover, with the status `available` throughout).
-    pub maintenance: Vec<String>,
+    /// Maintenance RDS reports on a primary that looks available (e.g. an OS patch applied
+    /// through a Multi-AZ failover: the status stays `available` while the endpoint does not
+    /// answer). Empty when not asked.
+    pub maintenance: MaintenanceReport,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -241,6 +241,84 @@ impl Decision {
 
 pub const CONFIRMED: &str = "confirmed";
 pub const MAINTENANCE: &str = "no-maintenance";
+
+/// What RDS reports about maintenance on the primary (`PrimaryProbe::maintenance`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MaintenanceReport {
+    /// Pending maintenance actions RDS applies now: due in the maintenance window the primary
+    /// is in, forced (`ForcedApplyDate` passed), or opted in `immediate`. One due but waiting
+    /// for its window (up to a week) is not maintenance under way.
+    pub applying: Vec<String>,
+    /// RDS `maintenance` events since the failure could have begun: (when, message).
+    pub events: Vec<(DateTime<Utc>, String)>,
+    /// What could not be read (said in the gate's detail; not a veto by itself).
+    pub unread: Vec<String>,
+}
+
+/// An RDS event that ends maintenance ("Finished applying off-line patches to DB instance",
+/// "Database instance patched", "... completed").
+fn ends_maintenance(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("finished") || m.contains("completed") || m.trim_end_matches('.').ends_with("patched")
+}
+
+/// The maintenance that vetoes now: actions being applied; maintenance begun and not reported
+/// finished; maintenance finished less than `tail` ago (replication is catching up).
+pub fn maintenance_under_way(r: &MaintenanceReport, now: DateTime<Utc>, tail: Duration) -> Vec<String> {
+    let mut signs: Vec<String> = r.applying.clone();
+    let mut events = r.events.clone();
+    events.sort_by_key(|(at, _)| *at);
+    let hm = |t: DateTime<Utc>| t.format("%H:%M:%SZ").to_string();
+    let mut open: Option<&(DateTime<Utc>, String)> = None;
+    let mut finished: Option<&(DateTime<Utc>, String)> = None;
+    for e in &events {
+        if ends_maintenance(&e.1) {
+            open = None;
+            finished = Some(e);
+        } else {
+            open = Some(e);
+        }
+    }
+    if let Some((at, message)) = open {
+        signs.push(format!("RDS event at {}: {message} (not reported finished)", hm(*at)));
+    } else if let Some((at, message)) = finished.filter(|(at, _)| *at >= now - tail) {
+        signs.push(format!(
+            "RDS event at {}: {message} (replication may still be catching up)",
+            hm(*at)
+        ));
+    }
+    signs
+}
+
+/// Whether `now` is inside an RDS maintenance window (`PreferredMaintenanceWindow`,
+/// `ddd:hh24:mi-ddd:hh24:mi`, UTC). `None` when it cannot be read.
+pub fn in_maintenance_window(window: &str, now: DateTime<Utc>) -> Option<bool> {
+    use chrono::{Datelike, Timelike};
+    let minute_of_week = |part: &str| -> Option<i64> {
+        let mut it = part.trim().split(':');
+        let day = match it.next()?.to_ascii_lowercase().as_str() {
+            "mon" => 0,
+            "tue" => 1,
+            "wed" => 2,
+            "thu" => 3,
+            "fri" => 4,
+            "sat" => 5,
+            "sun" => 6,
+            _ => return None,
+        };
+        let (h, m): (i64, i64) = (it.next()?.parse().ok()?, it.next()?.parse().ok()?);
+        (h < 24 && m < 60 && it.next().is_none()).then_some(day * 1440 + h * 60 + m)
+    };
+    let (start, end) = window.split_once('-')?;
+    let (start, end) = (minute_of_week(start)?, minute_of_week(end)?);
+    let at =
+        i64::from(now.weekday().num_days_from_monday()) * 1440 + i64::from(now.hour()) * 60 + i64::from(now.minute());
+    Some(if start <= end {
+        start <= at && at < end
+    } else {
+        at >= start || at < end
+    })
+}
 pub const ARMED: &str = "armed";
 pub const LAG: &str = "lag";
 pub const REPLICA: &str = "replica-ready";
@@ -329,7 +407,7 @@ fn confirmed(e: &Evidence, p: &Policy) -> Gate {
 
 /// Routine work on the primary vetoes an automatic failover: a reboot or an upgrade pauses
 /// replication (and fires the alarm) and ends by itself; promoting would split the database.
-fn maintenance_gate(e: &Evidence) -> Gate {
+fn maintenance_gate(e: &Evidence, now: DateTime<Utc>) -> Gate {
     match &e.primary {
         PrimaryView::Planned(s) => Gate {
             name: MAINTENANCE,
@@ -338,19 +416,33 @@ fn maintenance_gate(e: &Evidence) -> Gate {
                 "the primary is {s}: planned work or a transition that ends by itself, not a failure; no automatic failover during it"
             ),
         },
-        _ if !e.maintenance.is_empty() => Gate {
-            name: MAINTENANCE,
-            passed: false,
-            detail: format!(
-                "RDS reports maintenance on the primary: {}; no automatic failover during it",
-                e.maintenance.join("; ")
-            ),
-        },
-        _ => Gate {
-            name: MAINTENANCE,
-            passed: true,
-            detail: "the primary is in no planned or transitional state, and RDS reports no maintenance on it".into(),
-        },
+        _ => {
+            let tail = e.alarm_window.map_or(Duration::minutes(5), |w| w.explains());
+            let signs = maintenance_under_way(&e.maintenance, now, tail);
+            if signs.is_empty() {
+                let unread = if e.maintenance.unread.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (could not read: {})", e.maintenance.unread.join("; "))
+                };
+                Gate {
+                    name: MAINTENANCE,
+                    passed: true,
+                    detail: format!(
+                        "the primary is in no planned or transitional state, and RDS reports no maintenance under way{unread}"
+                    ),
+                }
+            } else {
+                Gate {
+                    name: MAINTENANCE,
+                    passed: false,
+                    detail: format!(
+                        "RDS reports maintenance on the primary: {}; no automatic failover during it",
+                        signs.join("; ")
+                    ),
+                }
+            }
+        }
     }
 }
 
@@ -518,7 +610,7 @@ pub fn decide(e: &Evidence, p: &Policy, request: &Request, now: DateTime<Utc>) -
     } else {
         vec![
             confirmed(e, p),
-            maintenance_gate(e),
+            maintenance_gate(e, now),
             armed_gate(e, now),
             lag_gate(estimate, e, p, force),
             replica_gate(e),
@@ -572,7 +664,7 @@ mod tests {
             disarm: None,
             primary_serving_at: None,
             previous: None,
-            maintenance: vec![],
+            maintenance: MaintenanceReport::default(),
         }
     }
 
@@ -999,8 +1091,11 @@ mod tests {
             "without RDS's word, the checkers confirm"
         );
         let e = Evidence {
-            maintenance: vec!["pending maintenance system-update (Multi-AZ patch) due 01:00Z".into()],
-            ..patched
+            maintenance: MaintenanceReport {
+                applying: vec!["pending maintenance system-update (Multi-AZ patch) due 01:00Z".into()],
+                ..Default::default()
+            },
+            ..patched.clone()
         };
         let d = decide(&e, &policy(), &Request::Alarm, t(1));
         assert_eq!(d.verdict, Verdict::Refuse);
@@ -1010,6 +1105,66 @@ mod tests {
             "{}",
             g.detail
         );
+        // Begun and not finished: a veto. Finished: only while replication catches up (the
+        // alarm's detection window, 5 periods here), then the failure is not maintenance.
+        let applying = (t(-2), "Applying off-line patches to DB instance".to_string());
+        let finished = (t(0), "Finished applying off-line patches to DB instance".to_string());
+        let with = |events: Vec<(DateTime<Utc>, String)>| Evidence {
+            maintenance: MaintenanceReport {
+                events,
+                ..Default::default()
+            },
+            ..patched.clone()
+        };
+        let at = |e: &Evidence, now| gate(&decide(e, &policy(), &Request::Alarm, now), MAINTENANCE).passed;
+        assert!(!at(&with(vec![applying.clone()]), t(30)), "not reported finished");
+        assert!(
+            !at(&with(vec![applying.clone(), finished.clone()]), t(4)),
+            "just finished"
+        );
+        assert!(at(&with(vec![applying, finished]), t(6)), "finished long enough ago");
+        // What could not be read is said, not a veto.
+        let unread = Evidence {
+            maintenance: MaintenanceReport {
+                unread: vec!["DescribeEvents: throttled".into()],
+                ..Default::default()
+            },
+            ..patched
+        };
+        let d = decide(&unread, &policy(), &Request::Alarm, t(1));
+        let g = gate(&d, MAINTENANCE);
+        assert!(
+            g.passed && g.detail.contains("could not read: DescribeEvents: throttled"),
+            "{}",
+            g.detail
+        );
+    }
+
+    #[test]
+    fn a_maintenance_window_is_read_in_utc_across_the_week() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        // 2026-11-26 is a Thursday
+        assert_eq!(
+            in_maintenance_window("thu:03:00-thu:03:30", at("2026-11-26T03:10:00Z")),
+            Some(true)
+        );
+        assert_eq!(
+            in_maintenance_window("thu:03:00-thu:03:30", at("2026-11-26T03:30:00Z")),
+            Some(false)
+        );
+        assert_eq!(
+            in_maintenance_window("wed:23:45-thu:00:15", at("2026-11-26T00:05:00Z")),
+            Some(true)
+        );
+        assert_eq!(
+            in_maintenance_window("sun:23:30-mon:00:30", at("2026-11-30T00:10:00Z")),
+            Some(true)
+        );
+        assert_eq!(
+            in_maintenance_window("sun:23:30-mon:00:30", at("2026-11-26T00:10:00Z")),
+            Some(false)
+        );
+        assert_eq!(in_maintenance_window("someday", at("2026-11-26T00:10:00Z")), None);
     }
 
     #[test]

@@ -329,25 +329,23 @@ where
             Trigger::Operator { .. } => (None, Utc::now(), None),
         };
         let primary = self.ports.primary.primary(&db.standby).await;
-        // While the primary's region answers, RDS's own word on maintenance: since the alarm's
-        // detection window began (the failure cannot be older).
+        // A primary that looks available while the alarm fires: RDS's own word on maintenance,
+        // since the alarm's detection window began (the failure cannot be older). A broken
+        // primary is a failure whatever maintenance led to it; a planned status vetoes anyway.
         let maintenance = match (trigger, &primary) {
-            (Trigger::Alarm(..), PrimaryView::Available | PrimaryView::Broken(_) | PrimaryView::Planned(_)) => {
+            (Trigger::Alarm(..), PrimaryView::Available) => {
                 let explains = alarm_window.map_or(Duration::minutes(5), |w| w.explains());
-                match self
+                let report = self
                     .ports
                     .primary
                     .maintenance(&db.standby, alarm_since - explains)
-                    .await
-                {
-                    Ok(signs) => signs,
-                    Err(e) => {
-                        warn!(error = %e, "cannot read the primary's maintenance");
-                        vec![]
-                    }
+                    .await;
+                if !report.unread.is_empty() {
+                    warn!(unread = ?report.unread, "cannot read all of the primary's maintenance");
                 }
+                report
             }
-            _ => vec![],
+            _ => Default::default(),
         };
         let checkers = match &db.health_check_id {
             Some(id) => match self.ports.health.checkers(id).await {

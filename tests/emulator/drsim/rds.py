@@ -310,6 +310,9 @@ class Rds:
     def maintain(self, key: tuple, action: str, description: str, seconds: float) -> dict[str, Any]:
         node = self.node(key)
         t = now()
+        # RDS applies it in the maintenance window (at least 30 minutes): the window is now.
+        ddd = lambda u: _dt(u).strftime("%a:%H:%M").lower()
+        node.preferred_maintenance_window = f"{ddd(t - 300)}-{ddd(t + max(1800.0, seconds + 300))}"
         self.maintenance[key] = {"Action": action, "Description": description, "CurrentApplyDate": _dt(t), "until": t + seconds}
         self.event(key, node, "Applying off-line patches to DB instance", t)
         return {"id": key[2], "action": action, "applying_until": t + seconds}
@@ -345,8 +348,7 @@ class Rds:
             node = self.node(key)
             if arn is not None and arn != node.arn:
                 continue
-            details = {k: v for k, v in m.items() if k != "until"}
-            details["OptInStatus"] = "next-maintenance"
+            details = {k: v for k, v in m.items() if k != "until"}  # no opt-in requested
             out.append({"ResourceIdentifier": node.arn, "PendingMaintenanceActionDetails": [details]})
         return out
 
