@@ -6,6 +6,28 @@ use drpilot::plan::lag::human_seconds;
 use drpilot_tests::night::{minutes, Night, NightPlan};
 use serde_json::json;
 
+/// Routine work is over (the alarm back to OK, and a while more): no promotion reached AWS,
+/// and responders got exactly one refusal, with `subject`, saying each of `says`.
+async fn refused_once_then_quiet(night: &Night, subject: &str, says: &[&str]) {
+    night
+        .until("the alarm back to OK", minutes(15.0), |n| {
+            Box::pin(async move { n.alarm_state(&n.db("orders").alarm).await == "OK" })
+        })
+        .await;
+    night.pass(minutes(2.0)).await;
+    assert_eq!(night.requests("PromoteReadReplica", "orders").await, 0, "no promotion");
+    let notices = night.promoter_notices().await;
+    assert_eq!(notices.len(), 1, "one refusal: {notices:#?}");
+    assert_eq!(notices[0].subject, subject);
+    for expected in says {
+        assert!(
+            notices[0].message.contains(expected),
+            "{expected}: {}",
+            notices[0].message
+        );
+    }
+}
+
 /// A minor-version reboot: the primary is `rebooting` for five minutes with replication
 /// paused, the endpoint refuses connections (every health checker fails), and the shipped
 /// alarm fires. Routine work, not a failure: no promotion, one refusal naming the reboot,
@@ -24,27 +46,12 @@ pub async fn maintenance_reboot() -> Measured {
         })
         .await;
     night.sim.health_checkers(&check, None).await;
-    night
-        .until("the alarm back to OK", minutes(15.0), |n| {
-            Box::pin(async move { n.alarm_state(&n.db("orders").alarm).await == "OK" })
-        })
-        .await;
-    night.pass(minutes(2.0)).await;
-
-    assert_eq!(night.requests("PromoteReadReplica", "orders").await, 0, "no promotion");
-    let notices = night.promoter_notices().await;
-    assert_eq!(notices.len(), 1, "one refusal: {notices:#?}");
-    assert_eq!(
-        notices[0].subject,
-        "drpilot: NOT failing over orders: the primary is rebooting"
-    );
-    assert!(
-        notices[0]
-            .message
-            .contains("[FAIL] no-maintenance: the primary is rebooting: planned work"),
-        "{}",
-        notices[0].message
-    );
+    refused_once_then_quiet(
+        &night,
+        "drpilot: NOT failing over orders: the primary is rebooting",
+        &["[FAIL] no-maintenance: the primary is rebooting: planned work"],
+    )
+    .await;
     night.end().await;
     Measured {
         other: vec!["reboot 5m, alarm fired: 0 promotions, 1 refusal naming the reboot".into()],
@@ -65,31 +72,16 @@ pub async fn maintenance_window_patch() -> Measured {
     night
         .primary_patched_through_multi_az_failover("orders", minutes(5.0))
         .await;
-    night
-        .until("the alarm back to OK", minutes(15.0), |n| {
-            Box::pin(async move { n.alarm_state(&n.db("orders").alarm).await == "OK" })
-        })
-        .await;
-    night.pass(minutes(2.0)).await;
-
-    assert_eq!(night.requests("PromoteReadReplica", "orders").await, 0, "no promotion");
-    let notices = night.promoter_notices().await;
-    assert_eq!(notices.len(), 1, "one refusal: {notices:#?}");
-    assert_eq!(
-        notices[0].subject,
-        "drpilot: NOT failing over orders: RDS reports maintenance on the primary"
-    );
-    for expected in [
-        "[FAIL] no-maintenance: RDS reports maintenance on the primary: pending maintenance system-update",
-        "Applying off-line patches to DB instance",
-        "8 of 8 health checkers report it failing",
-    ] {
-        assert!(
-            notices[0].message.contains(expected),
-            "{expected}: {}",
-            notices[0].message
-        );
-    }
+    refused_once_then_quiet(
+        &night,
+        "drpilot: NOT failing over orders: RDS reports maintenance on the primary",
+        &[
+            "[FAIL] no-maintenance: RDS reports maintenance on the primary: pending maintenance system-update",
+            "Applying off-line patches to DB instance",
+            "8 of 8 health checkers report it failing",
+        ],
+    )
+    .await;
     night.end().await;
     Measured {
         other: vec![
