@@ -14,11 +14,11 @@
 #     whether a health check is healthy"): once the single datapoint has aged out the data is
 #     insufficient, and LastKnownStatus keeps the check unhealthy (clients stay on the
 #     standby); a new check, with no data yet, is healthy. "ignore" keeps the alarm itself in
-#     ALARM likewise, which is what the promoter and `drpilot status` read.
-#   - The alarm and the health check are named after the primary: when roles are swapped after
-#     a failover (the promoted standby becomes `primary`), Terraform makes a fresh, healthy
-#     pair instead of inheriting the old one's ALARM, which would send clients to the new
-#     replica.
+#     ALARM likewise, which is what the promoter reads.
+#   - The alarm is named after the primary, and a new alarm replaces the health check: when
+#     roles are swapped after a failover (the promoted standby becomes `primary`), Terraform
+#     makes a fresh, healthy pair instead of inheriting the old one's ALARM or last known
+#     status, which would send clients to the new replica.
 # Sending clients back to the primary (failback) is a human's call: publish FailedOver = 0, e.g.
 #   aws cloudwatch put-metric-data --region <dr_region> --namespace <metric_namespace> \
 #     --metric-name FailedOver --dimensions Database=<name> --value 0
@@ -87,6 +87,12 @@ resource "aws_route53_health_check" "failed_over" {
   cloudwatch_alarm_region         = var.dr_region
   insufficient_data_health_status = "LastKnownStatus"
   tags                            = merge(local.tags, { Name = local.failed_over_alarms[each.key] })
+  # A renamed alarm (roles swapped) needs a new health check: an updated one would keep its
+  # last known status, unhealthy, and send clients to the new replica.
+  lifecycle {
+    replace_triggered_by  = [aws_cloudwatch_metric_alarm.failed_over[each.key]]
+    create_before_destroy = true
+  }
 }
 
 resource "aws_route53_record" "primary" {

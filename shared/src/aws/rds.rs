@@ -675,7 +675,8 @@ impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
                     // AWS applies a due action in the next maintenance window, a forced one at
                     // its date, an "immediate" one at once.
                     let due = at(a.current_apply_date()).filter(|d| *d <= now);
-                    let forced = at(a.forced_apply_date()).filter(|d| *d <= now);
+                    let forced = at(a.forced_apply_date())
+                        .filter(|d| *d <= now && now - *d <= crate::plan::promotion::MAINTENANCE_LOOKBACK);
                     let why = if a.opt_in_status() == Some("immediate") {
                         Some("opted in to apply immediately".to_string())
                     } else if let Some(f) = forced {

@@ -146,8 +146,7 @@ impl Route53 {
             .resource_record_sets()
             .iter()
             .filter(|r| {
-                r.name().trim_end_matches('.') == dns.record_name.trim_end_matches('.')
-                    && r.r#type().as_str() == dns.record_type
+                crate::promoter::same_name(r.name(), &dns.record_name) && r.r#type().as_str() == dns.record_type
             })
             .cloned()
             .collect())

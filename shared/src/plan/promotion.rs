@@ -255,11 +255,44 @@ pub struct MaintenanceReport {
     pub unread: Vec<String>,
 }
 
-/// An RDS event that ends maintenance ("Finished applying off-line patches to DB instance",
-/// "Database instance patched", "... completed").
-fn ends_maintenance(message: &str) -> bool {
+/// How far back maintenance events are read, and how long a forced maintenance action still
+/// counts after its date: long enough for an OS update or an engine upgrade to run.
+pub const MAINTENANCE_LOOKBACK: Duration = Duration::hours(6);
+
+/// What an RDS `maintenance` event says about maintenance under way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Begins,
+    Ends,
+    /// Notices ("a minor version upgrade is available", "OS upgrade requirement detected").
+    Neither,
+}
+
+/// Classifies an RDS maintenance event by its message (RDS User Guide, "Amazon RDS event
+/// categories and event messages": e.g. RDS-EVENT-0026 "Applying off-line patches to DB
+/// instance", RDS-EVENT-0027 "Finished applying off-line patches to DB instance",
+/// RDS-EVENT-0047 "Database instance patched", "... engine version upgrade started", "...
+/// has been upgraded", "The post-upgrade tasks are in progress" (the last of a successful
+/// upgrade), "... upgrade failed ... rollback succeeded").
+fn stage(message: &str) -> Stage {
     let m = message.to_ascii_lowercase();
-    m.contains("finished") || m.contains("completed") || m.trim_end_matches('.').ends_with("patched")
+    const ENDS: &[&str] = &[
+        "finished",
+        "completed",
+        "patched",
+        "has been upgraded",
+        "failed",
+        "rollback",
+        "post-upgrade",
+    ];
+    const BEGINS: &[&str] = &["applying", "started", "in progress", "upgrading", "being applied"];
+    if ENDS.iter().any(|w| m.contains(w)) {
+        Stage::Ends
+    } else if BEGINS.iter().any(|w| m.contains(w)) {
+        Stage::Begins
+    } else {
+        Stage::Neither
+    }
 }
 
 /// The maintenance that vetoes now: actions being applied; maintenance begun and not reported
@@ -272,11 +305,13 @@ pub fn maintenance_under_way(r: &MaintenanceReport, now: DateTime<Utc>, tail: Du
     let mut open: Option<&(DateTime<Utc>, String)> = None;
     let mut finished: Option<&(DateTime<Utc>, String)> = None;
     for e in &events {
-        if ends_maintenance(&e.1) {
-            open = None;
-            finished = Some(e);
-        } else {
-            open = Some(e);
+        match stage(&e.1) {
+            Stage::Ends => {
+                open = None;
+                finished = Some(e);
+            }
+            Stage::Begins => open = Some(e),
+            Stage::Neither => {}
         }
     }
     if let Some((at, message)) = open {
@@ -1122,7 +1157,21 @@ mod tests {
             !at(&with(vec![applying.clone(), finished.clone()]), t(4)),
             "just finished"
         );
-        assert!(at(&with(vec![applying, finished]), t(6)), "finished long enough ago");
+        assert!(
+            at(&with(vec![applying.clone(), finished]), t(6)),
+            "finished long enough ago"
+        );
+        // Notices in the maintenance category are neither begun nor finished maintenance.
+        let notice = (
+            t(-1),
+            "A newer minor version of the engine is available for upgrade".to_string(),
+        );
+        assert!(at(&with(vec![notice.clone()]), t(1)), "a notice is not maintenance");
+        let upgraded = (
+            t(-1),
+            "Database cluster has been patched: source version 3.04 => 3.05".to_string(),
+        );
+        assert!(at(&with(vec![applying, upgraded, notice]), t(6)), "patched ends it");
         // What could not be read is said, not a veto.
         let unread = Evidence {
             maintenance: MaintenanceReport {

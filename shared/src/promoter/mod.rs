@@ -73,6 +73,11 @@ fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// DNS names are the same whatever their case and final dot.
+pub(crate) fn same_name(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
+
 /// `Failover.dns_change_id` of a switch by failover records: this, then the alarm's name.
 pub(crate) const FAILOVER_RECORDS: &str = "failover-records:";
 
@@ -329,17 +334,14 @@ where
             Trigger::Operator { .. } => (None, Utc::now(), None),
         };
         let primary = self.ports.primary.primary(&db.standby).await;
-        // A primary that looks available while the alarm fires: RDS's own word on maintenance,
-        // since the alarm's detection window began (the failure cannot be older). A broken
+        // A primary that looks available while the alarm fires: RDS's own word on maintenance
+        // (events from long enough before the failure to pair a begin with its end). A broken
         // primary is a failure whatever maintenance led to it; a planned status vetoes anyway.
         let maintenance = match (trigger, &primary) {
             (Trigger::Alarm(..), PrimaryView::Available) => {
                 let explains = alarm_window.map_or(Duration::minutes(5), |w| w.explains());
-                let report = self
-                    .ports
-                    .primary
-                    .maintenance(&db.standby, alarm_since - explains)
-                    .await;
+                let since = alarm_since - explains - crate::plan::promotion::MAINTENANCE_LOOKBACK;
+                let report = self.ports.primary.maintenance(&db.standby, since).await;
                 if !report.unread.is_empty() {
                     warn!(unread = ?report.unread, "cannot read all of the primary's maintenance");
                 }
@@ -1042,7 +1044,7 @@ where
     pub(crate) async fn dns_now(&self, db: &DatabaseSpec, target: &str) -> Result<Option<(bool, String)>> {
         match &db.dns.switch {
             DnsSwitch::Upsert => Ok(self.ports.dns.current(&db.dns).await?.map(|now_at| {
-                let at_standby = now_at.trim_end_matches('.') == target.trim_end_matches('.');
+                let at_standby = same_name(&now_at, target);
                 (at_standby, now_at)
             })),
             DnsSwitch::FailoverRecords { alarm } => {
@@ -1054,7 +1056,7 @@ where
                 // Route 53 answers the SECONDARY: is that the promoted standby? Its API may be
                 // dark (us-east-1): then the alarm is all there is to go by.
                 Ok(Some(match self.ports.dns.secondary(&db.dns).await {
-                    Ok(Some(secondary)) if secondary.trim_end_matches('.') == target.trim_end_matches('.') => (
+                    Ok(Some(secondary)) if same_name(&secondary, target) => (
                         true,
                         format!("{target} (the SECONDARY record: alarm {alarm} is in ALARM)"),
                     ),
@@ -1095,6 +1097,9 @@ where
         if let Some(target) = f.target.as_deref() {
             let seen = match self.dns_now(db, target).await {
                 Ok(Some((false, now_at))) => Some(format!("now points at {now_at}, not the promoted standby {target}")),
+                Ok(None) => Some(format!(
+                    "does not exist: where clients go is unknown, not the promoted standby {target}"
+                )),
                 Err(e) => Some(format!(
                     "cannot be read ({e}); it may not point at the promoted standby {target}"
                 )),
