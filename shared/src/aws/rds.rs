@@ -407,8 +407,12 @@ const PROBE_ROUNDS: u32 = 3;
 const PROBE_SPACING: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl RdsPrimaryProbe {
-    async fn status(&self, standby: &crate::config::Standby) -> Result<Option<String>> {
+    /// The primary as its region's API describes it: (status, preferred maintenance window);
+    /// both `None` when it is not listed.
+    async fn describe(&self, standby: &crate::config::Standby) -> Result<(Option<String>, Option<String>)> {
         use crate::config::Standby;
+        let owned =
+            |status: Option<&str>, window: Option<&str>| (status.map(str::to_string), window.map(str::to_string));
         match standby {
             Standby::RdsReplica { primary, .. } => self
                 .client
@@ -417,10 +421,9 @@ impl RdsPrimaryProbe {
                 .send()
                 .await
                 .map(|o| {
-                    o.db_instances()
-                        .first()
-                        .and_then(|d| d.db_instance_status())
-                        .map(str::to_string)
+                    o.db_instances().first().map_or((None, None), |d| {
+                        owned(d.db_instance_status(), d.preferred_maintenance_window())
+                    })
                 })
                 .map_err(|e| aws_error("DescribeDBInstances", e)),
             Standby::AuroraGlobal { primary_cluster, .. } => self
@@ -429,9 +432,17 @@ impl RdsPrimaryProbe {
                 .db_cluster_identifier(primary_cluster)
                 .send()
                 .await
-                .map(|o| o.db_clusters().first().and_then(|c| c.status()).map(str::to_string))
+                .map(|o| {
+                    o.db_clusters()
+                        .first()
+                        .map_or((None, None), |c| owned(c.status(), c.preferred_maintenance_window()))
+                })
                 .map_err(|e| aws_error("DescribeDBClusters", e)),
         }
+    }
+
+    async fn status(&self, standby: &crate::config::Standby) -> Result<Option<String>> {
+        self.describe(standby).await.map(|(status, _)| status)
     }
 }
 
@@ -622,32 +633,7 @@ impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
         let mut report = MaintenanceReport::default();
         let now = chrono::Utc::now();
         // Each read on its own: one failing does not hide the others.
-        let window = match standby {
-            Standby::RdsReplica { primary, .. } => self
-                .client
-                .describe_db_instances()
-                .db_instance_identifier(primary)
-                .send()
-                .await
-                .map(|o| {
-                    o.db_instances()
-                        .first()
-                        .and_then(|d| d.preferred_maintenance_window().map(str::to_string))
-                })
-                .map_err(|e| aws_error("DescribeDBInstances", e)),
-            Standby::AuroraGlobal { primary_cluster, .. } => self
-                .client
-                .describe_db_clusters()
-                .db_cluster_identifier(primary_cluster)
-                .send()
-                .await
-                .map(|o| {
-                    o.db_clusters()
-                        .first()
-                        .and_then(|c| c.preferred_maintenance_window().map(str::to_string))
-                })
-                .map_err(|e| aws_error("DescribeDBClusters", e)),
-        };
+        let window = self.describe(standby).await.map(|(_, window)| window);
         let window = window.unwrap_or_else(|e| {
             report.unread.push(format!("the maintenance window: {e}"));
             None

@@ -862,8 +862,7 @@ where
                             format!("Route 53 change {change} still PENDING"),
                         ),
                         Some(alarm) => {
-                            let state = self.ports.alarms.alarm(&self.cfg.dr_region, alarm).await?;
-                            let value = state.map_or_else(|| "missing".to_string(), |s| s.value);
+                            let value = self.failed_over_state(alarm).await?;
                             (
                                 value == "ALARM",
                                 format!("alarm {alarm} (the PRIMARY record's health check) is {value}, not ALARM"),
@@ -1037,6 +1036,12 @@ where
         }
     }
 
+    /// The state of a failover-records health-check alarm (DR region), or "missing".
+    async fn failed_over_state(&self, alarm: &str) -> Result<String> {
+        let state = self.ports.alarms.alarm(&self.cfg.dr_region, alarm).await?;
+        Ok(state.map_or_else(|| "missing".to_string(), |s| s.value))
+    }
+
     /// Where the app's record sends clients now: whether at the promoted standby `target`,
     /// and a description. `None` when the record does not exist. With failover records,
     /// Route 53 answers the SECONDARY while the PRIMARY's health-check alarm is in ALARM; the
@@ -1048,8 +1053,7 @@ where
                 (at_standby, now_at)
             })),
             DnsSwitch::FailoverRecords { alarm } => {
-                let state = self.ports.alarms.alarm(&self.cfg.dr_region, alarm).await?;
-                let value = state.map_or_else(|| "missing".to_string(), |s| s.value);
+                let value = self.failed_over_state(alarm).await?;
                 if value != "ALARM" {
                     return Ok(Some((false, format!("the PRIMARY record (alarm {alarm} is {value})"))));
                 }
