@@ -1472,30 +1472,20 @@ async fn failover_records(
         .send()
         .await
         .unwrap();
-    let health_check = route53
-        .create_health_check()
-        .caller_reference(unique("hc"))
-        .health_check_config(
-            HealthCheckConfig::builder()
-                .r#type(HealthCheckType::CloudwatchMetric)
-                .alarm_identifier(
-                    AlarmIdentifier::builder()
-                        .region(CloudWatchRegion::from(plan.dr.as_str()))
-                        .name(alarm)
-                        .build()
-                        .unwrap(),
-                )
-                .insufficient_data_health_status(InsufficientDataHealthStatus::LastKnownStatus)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .health_check()
-        .unwrap()
-        .id()
-        .to_string();
+    let health_check = create_health_check(
+        route53,
+        HealthCheckConfig::builder()
+            .r#type(HealthCheckType::CloudwatchMetric)
+            .alarm_identifier(
+                AlarmIdentifier::builder()
+                    .region(CloudWatchRegion::from(plan.dr.as_str()))
+                    .name(alarm)
+                    .build()
+                    .unwrap(),
+            )
+            .insufficient_data_health_status(InsufficientDataHealthStatus::LastKnownStatus),
+    )
+    .await;
     let set = |role: ResourceRecordSetFailover, target: &str, health: Option<&str>| {
         Change::builder()
             .action(ChangeAction::Create)
@@ -1536,19 +1526,27 @@ async fn failover_records(
 /// A Route 53 TCP health check of `endpoint`; returns its id.
 pub async fn health_check(route53: &aws_sdk_route53::Client, endpoint: &str) -> String {
     use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType};
+    create_health_check(
+        route53,
+        HealthCheckConfig::builder()
+            .fully_qualified_domain_name(endpoint)
+            .port(5432)
+            .r#type(HealthCheckType::Tcp)
+            .failure_threshold(3)
+            .request_interval(10),
+    )
+    .await
+}
+
+/// Creates the health check `config` describes; returns its id.
+async fn create_health_check(
+    route53: &aws_sdk_route53::Client,
+    config: aws_sdk_route53::types::builders::HealthCheckConfigBuilder,
+) -> String {
     route53
         .create_health_check()
         .caller_reference(unique("hc"))
-        .health_check_config(
-            HealthCheckConfig::builder()
-                .fully_qualified_domain_name(endpoint)
-                .port(5432)
-                .r#type(HealthCheckType::Tcp)
-                .failure_threshold(3)
-                .request_interval(10)
-                .build()
-                .unwrap(),
-        )
+        .health_check_config(config.build().unwrap())
         .send()
         .await
         .unwrap()
