@@ -4,6 +4,7 @@
 import unittest
 
 from drsim.cloudwatch import alarm_state
+from drsim.rds import Writes
 
 
 def below_one(v: float) -> bool:
@@ -48,3 +49,19 @@ class AlarmEvaluation(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class WritePositions(unittest.TestCase):
+    """A primary writing 10 a second, its clock ticking late: positions between ticks are on
+    the line, and a pause in writing stays flat."""
+
+    def test_between_ticks_and_across_a_pause(self):
+        w = Writes()
+        w.write(1.0, 0.05, 0.5)  # ticks at 1.0 and 1.3 (a late clock)
+        w.write(1.3, 0.3, 3.0)
+        self.assertAlmostEqual(w.position_at(1.15), 2.0)
+        self.assertAlmostEqual(w.time_at(2.0), 1.15)
+        w.write(5.0, 0.05, 0.5)  # no writes from 1.3 to 4.95
+        self.assertAlmostEqual(w.position_at(3.0), 3.5)
+        self.assertAlmostEqual(w.time_at(3.75), 4.975)
+        self.assertIsNone(w.time_at(10.0))

@@ -46,14 +46,39 @@ class Writes:
     last_write_at: float | None = None
     history: list[tuple[float, float]] = field(default_factory=list)  # (time, position)
 
+    # The primary writes continuously while it takes writes; the history holds the position at
+    # each clock tick (and where a stretch of writing began), and the position between two
+    # points is on the line between them. Read only at the points, a replica's position would
+    # fall a whole tick interval behind whenever the clock is late (a loaded machine).
     def position_at(self, t: float) -> float:
         i = bisect.bisect_right(self.history, (t, float("inf")))
-        return self.history[i - 1][1] if i else 0.0
+        if i == 0:
+            return 0.0
+        if i == len(self.history):
+            return self.history[-1][1]
+        (t0, p0), (t1, p1) = self.history[i - 1], self.history[i]
+        return p0 + (p1 - p0) * (t - t0) / (t1 - t0) if t1 > t0 else p1
 
     def time_at(self, position: float) -> float | None:
         """When the primary reached `position` (None: it never wrote)."""
         i = bisect.bisect_left(self.history, position, key=lambda h: h[1])
-        return self.history[i][0] if i < len(self.history) else None
+        if i == len(self.history):
+            return None
+        t1, p1 = self.history[i]
+        if i == 0 or p1 <= position:
+            return t1
+        t0, p0 = self.history[i - 1]
+        return t0 + (t1 - t0) * (position - p0) / (p1 - p0)
+
+    def write(self, t: float, dt: float, amount: float) -> None:
+        """`amount` written over the `dt` seconds up to `t`."""
+        if not self.history or self.history[-1][0] < t - dt - 1e-9:
+            self.history.append((t - dt, self.position))  # a stretch of writing begins
+        self.position += amount
+        self.last_write_at = t
+        self.history.append((t, self.position))
+        if len(self.history) > 200_000:
+            del self.history[: len(self.history) // 2]
 
 
 @dataclass
@@ -216,11 +241,7 @@ class Rds:
             w = self.writes.setdefault(key, Writes())
             rate = w.rate if w.rate is not None else float(SIM.cfg(key[1], "write_rate"))
             if rate > 0 and self.takes_writes(key):
-                w.position += rate * dt
-                w.last_write_at = t
-                w.history.append((t, w.position))
-                if len(w.history) > 200_000:
-                    del w.history[: len(w.history) // 2]
+                w.write(t, dt, rate * dt)
         for primary, replica in pairs:
             f = self.followers.setdefault(replica, Follower())
             f.primary = primary
