@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::plan::retention::Retention;
+use serde::Deserialize;
 use std::collections::HashMap;
 
 /// Where settings come from: the process environment in production, a map in tests.
@@ -382,27 +383,48 @@ impl ResourceSpec {
 const RESOURCES_VAR: &str = "DRPILOT_RESOURCES";
 const RESOURCES_HELP: &str = r#"a JSON array like [{"name": "orders", "kind": "rds-replica", "replica": "orders-dr", "rpo_seconds": 60}]; kinds: rds-replica (replica), aurora-global (cluster), snapshot (db, db_kind instance|cluster), s3-backup (backup: a DRPILOT_S3_BACKUPS name; or source_bucket, dr_bucket, prefix)"#;
 
+/// One entry of `DRPILOT_RESOURCES` as written; `kind` says which of the other fields it takes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResourceEntry {
+    #[serde(deserialize_with = "text")]
+    name: String,
+    kind: ResourceKind,
+    rpo_seconds: f64,
+    #[serde(default, deserialize_with = "some_text")]
+    replica: Option<String>,
+    #[serde(default, deserialize_with = "some_text")]
+    cluster: Option<String>,
+    #[serde(default, deserialize_with = "some_text")]
+    db: Option<String>,
+    db_kind: Option<crate::model::DbKind>,
+    #[serde(default, deserialize_with = "some_text")]
+    backup: Option<String>,
+    #[serde(default, deserialize_with = "some_text")]
+    source_bucket: Option<String>,
+    #[serde(default, deserialize_with = "some_text")]
+    dr_bucket: Option<String>,
+    prefix: Option<String>,
+}
+
+#[derive(Deserialize, Clone, Copy, Debug)]
+#[serde(rename_all = "kebab-case")]
+enum ResourceKind {
+    RdsReplica,
+    AuroraGlobal,
+    Snapshot,
+    S3Backup,
+}
+
 /// Parses `DRPILOT_RESOURCES`; errors name the entry and the field.
 pub fn resources(vars: &dyn Vars) -> Result<Vec<ResourceSpec>> {
-    let text = required(vars, RESOURCES_VAR)?;
     let bad = |why: String| Error::config(RESOURCES_VAR, format!("{why}; expected {RESOURCES_HELP}"));
-    let entries: Vec<serde_json::Value> =
-        serde_json::from_str(&text).map_err(|e| bad(format!("not a JSON array of objects ({e})")))?;
-    if entries.is_empty() {
-        return Err(bad("is empty".into()));
-    }
     let mut out: Vec<ResourceSpec> = Vec::new();
-    for (i, entry) in entries.iter().enumerate() {
-        let obj = entry
-            .as_object()
-            .ok_or_else(|| bad(format!("entry {i} is not an object")))?;
-        let text_field = |k: &str| -> Result<String> {
-            match obj.get(k) {
-                Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
-                _ => Err(bad(format!("entry {i} needs a non-empty string {k:?}"))),
-            }
-        };
-        let name = text_field("name")?;
+    for (i, e) in json_entries::<ResourceEntry>(vars, RESOURCES_VAR, RESOURCES_HELP)?
+        .into_iter()
+        .enumerate()
+    {
+        let name = e.name;
         if !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c)) || name.len() > 200 {
             return Err(bad(format!(
                 "entry {i}: name {name:?} may hold only letters, digits and - _ . : /"
@@ -411,84 +433,98 @@ pub fn resources(vars: &dyn Vars) -> Result<Vec<ResourceSpec>> {
         if out.iter().any(|r| r.name == name) {
             return Err(bad(format!("entry {i}: name {name:?} is used twice")));
         }
-        let rpo_seconds = obj
-            .get("rpo_seconds")
-            .and_then(serde_json::Value::as_f64)
-            .filter(|v| *v > 0.0)
-            .ok_or_else(|| bad(format!("entry {i} ({name}) needs rpo_seconds, a number above 0")))?;
-        let kind = text_field("kind")?;
-        let allowed: &[&str] = match kind.as_str() {
-            "rds-replica" => &["replica"],
-            "aurora-global" => &["cluster"],
-            "snapshot" => &["db", "db_kind"],
-            "s3-backup" if obj.contains_key("backup") => &["backup"],
-            "s3-backup" => &["source_bucket", "dr_bucket", "prefix"],
-            other => return Err(bad(format!("entry {i} ({name}): unknown kind {other:?}"))),
-        };
-        if let Some(unknown) = obj
-            .keys()
-            .find(|k| !["name", "kind", "rpo_seconds"].contains(&k.as_str()) && !allowed.contains(&k.as_str()))
-        {
-            return Err(bad(format!(
-                "entry {i} ({name}): unknown field {unknown:?} for kind {kind}"
-            )));
+        if e.rpo_seconds <= 0.0 {
+            return Err(bad(format!("entry {i} ({name}) needs rpo_seconds, a number above 0")));
         }
-        let bucket = |k: &str| -> Result<String> {
-            let b = text_field(k)?;
-            if valid_bucket_name(&b) {
-                Ok(b)
-            } else {
-                Err(bad(format!("entry {i} ({name}): {k} {b:?} is not an S3 bucket name")))
-            }
+        let bucket = |field: &str, b: String| match valid_bucket_name(&b) {
+            true => Ok(b),
+            false => Err(bad(format!(
+                "entry {i} ({name}): {field} {b:?} is not an S3 bucket name"
+            ))),
         };
-        let target = match kind.as_str() {
-            "rds-replica" => Target::RdsReplica {
-                replica: text_field("replica")?,
-            },
-            "aurora-global" => Target::AuroraGlobal {
-                cluster: text_field("cluster")?,
-            },
-            "snapshot" => {
-                let kind = match obj
-                    .get("db_kind")
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or("instance")
-                {
-                    "instance" => crate::model::DbKind::Instance,
-                    "cluster" => crate::model::DbKind::Cluster,
-                    other => {
-                        return Err(bad(format!(
-                            "entry {i} ({name}): db_kind {other:?} is not instance or cluster"
-                        )))
-                    }
-                };
-                Target::SnapshotCopies {
-                    db: crate::model::ProtectedDb {
-                        kind,
-                        id: text_field("db")?,
-                    },
-                }
+        use ResourceKind as K;
+        let target = match (
+            e.kind,
+            e.replica,
+            e.cluster,
+            e.db,
+            e.backup,
+            e.source_bucket,
+            e.dr_bucket,
+        ) {
+            (K::RdsReplica, Some(replica), None, None, None, None, None)
+                if e.db_kind.is_none() && e.prefix.is_none() =>
+            {
+                Target::RdsReplica { replica }
             }
-            _ if obj.contains_key("backup") => Target::S3PointInTime {
-                backup: text_field("backup")?,
+            (K::AuroraGlobal, None, Some(cluster), None, None, None, None)
+                if e.db_kind.is_none() && e.prefix.is_none() =>
+            {
+                Target::AuroraGlobal { cluster }
+            }
+            (K::Snapshot, None, None, Some(id), None, None, None) if e.prefix.is_none() => Target::SnapshotCopies {
+                db: crate::model::ProtectedDb {
+                    kind: e.db_kind.unwrap_or(crate::model::DbKind::Instance),
+                    id,
+                },
             },
-            _ => Target::S3Backup {
-                source_bucket: bucket("source_bucket")?,
-                dr_bucket: bucket("dr_bucket")?,
-                prefix: obj
-                    .get("prefix")
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
+            (K::S3Backup, None, None, None, Some(backup), None, None) if e.db_kind.is_none() && e.prefix.is_none() => {
+                Target::S3PointInTime { backup }
+            }
+            (K::S3Backup, None, None, None, None, Some(source), Some(dr)) if e.db_kind.is_none() => Target::S3Backup {
+                source_bucket: bucket("source_bucket", source)?,
+                dr_bucket: bucket("dr_bucket", dr)?,
+                prefix: e.prefix.unwrap_or_default(),
             },
+            (kind, ..) => {
+                let takes = match kind {
+                    K::RdsReplica => "rds-replica takes replica",
+                    K::AuroraGlobal => "aurora-global takes cluster",
+                    K::Snapshot => "snapshot takes db and optionally db_kind",
+                    K::S3Backup => "s3-backup takes either backup, or source_bucket, dr_bucket and optionally prefix",
+                };
+                return Err(bad(format!("entry {i} ({name}): kind {takes}")));
+            }
         };
         out.push(ResourceSpec {
             name,
-            rpo_seconds,
+            rpo_seconds: e.rpo_seconds,
             target,
         });
     }
     Ok(out)
+}
+
+/// A JSON array setting, each entry decoded to `T`: errors name the variable, the entry and
+/// the field (`[2].dns.ttl: invalid type ...`).
+fn json_entries<T: serde::de::DeserializeOwned>(vars: &dyn Vars, var: &'static str, help: &str) -> Result<Vec<T>> {
+    let text = required(vars, var)?;
+    let bad = |why: String| Error::config(var, format!("{why}; expected {help}"));
+    let entries: Vec<T> =
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text)).map_err(|e| {
+            match e.path().to_string().as_str() {
+                "." => bad(format!("not a JSON array of entries ({})", e.inner())),
+                path => bad(format!("entry {path}: {}", e.inner())),
+            }
+        })?;
+    if entries.is_empty() {
+        return Err(bad("is empty".into()));
+    }
+    Ok(entries)
+}
+
+/// For `#[serde(deserialize_with)]`: a string that is not blank, trimmed.
+fn text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    match s.trim() {
+        "" => Err(serde::de::Error::custom("must be a non-empty string")),
+        t => Ok(t.to_string()),
+    }
+}
+
+/// `text`, for an optional field (with `#[serde(default)]`).
+fn some_text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    text(d).map(Some)
 }
 
 /// The lag checker's settings.
@@ -662,9 +698,11 @@ pub struct DatabaseSpec {
 
 /// Fencing the old primary after an unplanned failover (RDS; an Aurora global database keeps
 /// one writer by itself: the old primary rejoins as a secondary, which drpilot verifies).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Fence {
     /// `StopDBInstance` as soon as the primary region answers again.
+    #[default]
     Stop,
     /// Left to the operator (e.g. the old primary has in-region read replicas, which RDS
     /// will not stop): drpilot tells responders it is back and unfenced.
@@ -674,172 +712,162 @@ pub enum Fence {
 const DATABASES_VAR: &str = "DRPILOT_DATABASES";
 const DATABASES_HELP: &str = r#"a JSON array like [{"name": "orders", "kind": "rds-replica", "primary": "orders-db", "replica": "orders-db-dr", "alarms": ["orders-primary-down"], "max_data_loss_seconds": 60, "dns": {"zone_id": "Z123", "record_name": "db.example.com"}}]; kind aurora-global takes global_cluster, primary_cluster, secondary_cluster; optional: lag_resource, rto_seconds, health_check_id, fence (stop or none; default stop), dns.record_type (CNAME), dns.ttl (60), dns.mode (upsert, or failover-records with dns.alarm)"#;
 
+/// One entry of `DRPILOT_DATABASES` as written; `kind` says which identifiers it takes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabaseEntry {
+    #[serde(deserialize_with = "text")]
+    name: String,
+    kind: StandbyKind,
+    #[serde(default, deserialize_with = "some_text")]
+    primary: Option<String>,
+    #[serde(default, deserialize_with = "some_text")]
+    replica: Option<String>,
+    #[serde(default, deserialize_with = "some_text")]
+    global_cluster: Option<String>,
+    #[serde(default, deserialize_with = "some_text")]
+    primary_cluster: Option<String>,
+    #[serde(default, deserialize_with = "some_text")]
+    secondary_cluster: Option<String>,
+    alarms: Vec<String>,
+    #[serde(default, deserialize_with = "some_text")]
+    lag_resource: Option<String>,
+    max_data_loss_seconds: f64,
+    rto_seconds: Option<f64>,
+    health_check_id: Option<String>,
+    #[serde(default)]
+    fence: Fence,
+    dns: DnsEntry,
+}
+
+#[derive(Deserialize, Clone, Copy, Debug)]
+#[serde(rename_all = "kebab-case")]
+enum StandbyKind {
+    RdsReplica,
+    AuroraGlobal,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DnsEntry {
+    #[serde(deserialize_with = "text")]
+    zone_id: String,
+    #[serde(deserialize_with = "text")]
+    record_name: String,
+    record_type: Option<String>,
+    ttl: Option<i64>,
+    #[serde(default)]
+    mode: DnsMode,
+    #[serde(default, deserialize_with = "some_text")]
+    alarm: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+enum DnsMode {
+    #[default]
+    Upsert,
+    FailoverRecords,
+}
+
 pub fn databases(vars: &dyn Vars) -> Result<Vec<DatabaseSpec>> {
-    let text = required(vars, DATABASES_VAR)?;
     let bad = |why: String| Error::config(DATABASES_VAR, format!("{why}; expected {DATABASES_HELP}"));
-    let entries: Vec<serde_json::Value> =
-        serde_json::from_str(&text).map_err(|e| bad(format!("not a JSON array of objects ({e})")))?;
-    if entries.is_empty() {
-        return Err(bad("is empty".into()));
-    }
     let mut out: Vec<DatabaseSpec> = Vec::new();
-    for (i, entry) in entries.iter().enumerate() {
-        let obj = entry
-            .as_object()
-            .ok_or_else(|| bad(format!("entry {i} is not an object")))?;
-        let text_in = |o: &serde_json::Map<String, serde_json::Value>, k: &str| -> Result<String> {
-            match o.get(k) {
-                Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
-                _ => Err(bad(format!("entry {i} needs a non-empty string {k:?}"))),
-            }
-        };
-        let name = text_in(obj, "name")?;
+    for (i, e) in json_entries::<DatabaseEntry>(vars, DATABASES_VAR, DATABASES_HELP)?
+        .into_iter()
+        .enumerate()
+    {
+        let name = e.name;
         if out.iter().any(|d| d.name == name) {
             return Err(bad(format!("entry {i}: name {name:?} is used twice")));
         }
-        let kind = text_in(obj, "kind")?;
-        let (standby, own): (Standby, &[&str]) = match kind.as_str() {
-            "rds-replica" => (
-                Standby::RdsReplica {
-                    primary: text_in(obj, "primary")?,
-                    replica: text_in(obj, "replica")?,
-                },
-                &["primary", "replica"],
-            ),
-            "aurora-global" => (
-                Standby::AuroraGlobal {
-                    global_cluster: text_in(obj, "global_cluster")?,
-                    primary_cluster: text_in(obj, "primary_cluster")?,
-                    secondary_cluster: text_in(obj, "secondary_cluster")?,
-                },
-                &["global_cluster", "primary_cluster", "secondary_cluster"],
-            ),
-            other => return Err(bad(format!("entry {i} ({name}): unknown kind {other:?}"))),
+        let standby = match (
+            e.kind,
+            e.primary,
+            e.replica,
+            e.global_cluster,
+            e.primary_cluster,
+            e.secondary_cluster,
+        ) {
+            (StandbyKind::RdsReplica, Some(primary), Some(replica), None, None, None) => {
+                Standby::RdsReplica { primary, replica }
+            }
+            (
+                StandbyKind::AuroraGlobal,
+                None,
+                None,
+                Some(global_cluster),
+                Some(primary_cluster),
+                Some(secondary_cluster),
+            ) => Standby::AuroraGlobal {
+                global_cluster,
+                primary_cluster,
+                secondary_cluster,
+            },
+            (kind, ..) => {
+                let takes = match kind {
+                    StandbyKind::RdsReplica => "rds-replica takes primary and replica",
+                    StandbyKind::AuroraGlobal => {
+                        "aurora-global takes global_cluster, primary_cluster and secondary_cluster"
+                    }
+                };
+                return Err(bad(format!("entry {i} ({name}): kind {takes}")));
+            }
         };
-        const COMMON: &[&str] = &[
-            "name",
-            "kind",
-            "alarms",
-            "lag_resource",
-            "max_data_loss_seconds",
-            "rto_seconds",
-            "health_check_id",
-            "dns",
-            "fence",
-        ];
-        if let Some(unknown) = obj
-            .keys()
-            .find(|k| !COMMON.contains(&k.as_str()) && !own.contains(&k.as_str()))
-        {
-            return Err(bad(format!(
-                "entry {i} ({name}): unknown field {unknown:?} for kind {kind}"
-            )));
-        }
-        let alarms: Vec<String> = obj
-            .get("alarms")
-            .and_then(serde_json::Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let alarms: Vec<String> = e.alarms.into_iter().filter(|a| !a.trim().is_empty()).collect();
         if alarms.is_empty() {
             return Err(bad(format!(
                 "entry {i} ({name}) needs \"alarms\", a non-empty list of CloudWatch alarm names"
             )));
         }
-        let max_data_loss_seconds = obj
-            .get("max_data_loss_seconds")
-            .and_then(serde_json::Value::as_f64)
-            .filter(|v| *v >= 0.0)
-            .ok_or_else(|| bad(format!("entry {i} ({name}) needs max_data_loss_seconds, a number >= 0")))?;
-        let dns = obj
-            .get("dns")
-            .and_then(serde_json::Value::as_object)
-            .ok_or_else(|| bad(format!("entry {i} ({name}) needs a \"dns\" object")))?;
-        let record_type = dns
-            .get("record_type")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or("CNAME")
-            .to_string();
+        if e.max_data_loss_seconds < 0.0 {
+            return Err(bad(format!(
+                "entry {i} ({name}) needs max_data_loss_seconds, a number >= 0"
+            )));
+        }
+        if e.rto_seconds.is_some_and(|v| v <= 0.0) {
+            return Err(bad(format!("entry {i} ({name}): rto_seconds must be a number above 0")));
+        }
+        let dns = e.dns;
+        let record_type = dns.record_type.unwrap_or_else(|| "CNAME".into());
         if record_type != "CNAME" {
             return Err(bad(format!(
                 "entry {i} ({name}): dns.record_type {record_type:?}: only CNAME is supported"
             )));
         }
-        let ttl = dns.get("ttl").and_then(serde_json::Value::as_i64).unwrap_or(60);
+        let ttl = dns.ttl.unwrap_or(60);
         if !(0..=86_400).contains(&ttl) {
             return Err(bad(format!("entry {i} ({name}): dns.ttl {ttl} is outside 0..=86400")));
         }
-        let switch = match dns.get("mode").map(serde_json::Value::as_str) {
-            None | Some(Some("upsert")) if dns.contains_key("alarm") => {
+        let switch = match (dns.mode, dns.alarm) {
+            (DnsMode::Upsert, None) => DnsSwitch::Upsert,
+            (DnsMode::FailoverRecords, Some(alarm)) => DnsSwitch::FailoverRecords { alarm },
+            (DnsMode::Upsert, Some(_)) => {
                 return Err(bad(format!(
                     "entry {i} ({name}): dns.alarm is only for dns.mode failover-records"
                 )))
             }
-            None | Some(Some("upsert")) => DnsSwitch::Upsert,
-            Some(Some("failover-records")) => DnsSwitch::FailoverRecords {
-                alarm: text_in(dns, "alarm").map_err(|_| {
-                    bad(format!(
-                        "entry {i} ({name}): dns.mode failover-records needs dns.alarm, the CloudWatch alarm (DR region) of the PRIMARY record's health check"
-                    ))
-                })?,
-            },
-            Some(other) => {
+            (DnsMode::FailoverRecords, None) => {
                 return Err(bad(format!(
-                    "entry {i} ({name}): dns.mode {:?} is not \"upsert\" or \"failover-records\"",
-                    other.unwrap_or("(not a string)")
+                    "entry {i} ({name}): dns.mode failover-records needs dns.alarm, the CloudWatch alarm (DR region) of the PRIMARY record's health check"
                 )))
             }
         };
-        if let Some(unknown) = dns
-            .keys()
-            .find(|k| !["zone_id", "record_name", "record_type", "ttl", "mode", "alarm"].contains(&k.as_str()))
-        {
-            return Err(bad(format!("entry {i} ({name}): unknown field dns.{unknown}")));
-        }
-        let mut record_name = text_in(dns, "record_name")?;
+        let mut record_name = dns.record_name;
         if !record_name.ends_with('.') {
             record_name.push('.');
         }
-        let rto_seconds = match obj.get("rto_seconds") {
-            None | Some(serde_json::Value::Null) => None,
-            Some(v) => Some(
-                v.as_f64()
-                    .filter(|v| *v > 0.0)
-                    .ok_or_else(|| bad(format!("entry {i} ({name}): rto_seconds must be a number above 0")))?,
-            ),
-        };
-        let fence = match obj.get("fence").map(|v| v.as_str()) {
-            None | Some(Some("stop")) => Fence::Stop,
-            Some(Some("none")) => Fence::None,
-            Some(other) => {
-                return Err(bad(format!(
-                    "entry {i} ({name}): fence {:?} is not \"stop\" or \"none\"",
-                    other.unwrap_or("(not a string)")
-                )))
-            }
-        };
         out.push(DatabaseSpec {
-            fence,
-            rto_seconds,
-            lag_resource: obj
-                .get("lag_resource")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or(&name)
-                .to_string(),
+            fence: e.fence,
+            rto_seconds: e.rto_seconds,
+            lag_resource: e.lag_resource.unwrap_or_else(|| name.clone()),
             name,
             standby,
             alarms,
-            max_data_loss_seconds,
-            health_check_id: obj
-                .get("health_check_id")
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_string),
+            max_data_loss_seconds: e.max_data_loss_seconds,
+            health_check_id: e.health_check_id,
             dns: DnsSpec {
-                zone_id: text_in(dns, "zone_id")?,
+                zone_id: dns.zone_id,
                 record_name,
                 record_type,
                 ttl,
@@ -986,7 +1014,7 @@ const STORAGE_CLASSES: &[&str] = &[
     "REDUCED_REDUNDANCY",
 ];
 
-#[derive(serde::Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BackupEntry {
     name: String,
@@ -1002,13 +1030,8 @@ struct BackupEntry {
 
 /// Parses `DRPILOT_S3_BACKUPS`; errors name the entry and the field.
 pub fn backups(vars: &dyn Vars) -> Result<Vec<BackupSpec>> {
-    let text = required(vars, BACKUPS_VAR)?;
     let bad = |why: String| Error::config(BACKUPS_VAR, format!("{why}; expected {BACKUPS_HELP}"));
-    let entries: Vec<BackupEntry> =
-        serde_json::from_str(&text).map_err(|e| bad(format!("not a JSON array of backups ({e})")))?;
-    if entries.is_empty() {
-        return Err(bad("is empty".into()));
-    }
+    let entries = json_entries::<BackupEntry>(vars, BACKUPS_VAR, BACKUPS_HELP)?;
     let mut out: Vec<BackupSpec> = Vec::new();
     for (i, e) in entries.into_iter().enumerate() {
         let name = e.name.trim().to_string();
@@ -1323,11 +1346,11 @@ mod tests {
             ),
             (
                 r#"{"zone_id": "Z1", "record_name": "db.example.com", "mode": "weighted"}"#,
-                "dns.mode \"weighted\"",
+                "entry [0].dns.mode: unknown variant `weighted`",
             ),
             (
                 r#"{"zone_id": "Z1", "record_name": "db.example.com", "alarm_name": "x"}"#,
-                "unknown field dns.alarm_name",
+                "entry [0].dns.alarm_name: unknown field `alarm_name`",
             ),
             (
                 r#"{"zone_id": "Z1", "record_name": "db.example.com", "alarm": "x"}"#,
@@ -1514,16 +1537,19 @@ mod tests {
             ("[]", "is empty"),
             (
                 r#"[{"name": "a", "kind": "rds-replica", "rpo_seconds": 60}]"#,
-                r#"entry 0 needs a non-empty string "replica""#,
+                "entry 0 (a): kind rds-replica takes replica",
             ),
             (
                 r#"[{"name": "a", "kind": "rds-replica", "replica": "r", "rpo_seconds": 0}]"#,
                 "rpo_seconds",
             ),
-            (r#"[{"name": "a", "kind": "dynamo", "rpo_seconds": 5}]"#, "unknown kind"),
+            (
+                r#"[{"name": "a", "kind": "dynamo", "rpo_seconds": 5}]"#,
+                "entry [0].kind: unknown variant `dynamo`",
+            ),
             (
                 r#"[{"name": "a", "kind": "rds-replica", "replica": "r", "rpo_seconds": 5, "replika": "x"}]"#,
-                "unknown field \"replika\"",
+                "entry [0].replika: unknown field `replika`",
             ),
             (
                 r#"[{"name": "a", "kind": "s3-backup", "source_bucket": "Bad_Bucket", "dr_bucket": "b-dr", "rpo_seconds": 5}]"#,
@@ -1531,7 +1557,7 @@ mod tests {
             ),
             (
                 r#"[{"name": "a", "kind": "s3-backup", "backup": "assets", "dr_bucket": "b-dr", "rpo_seconds": 5}]"#,
-                "unknown field \"dr_bucket\"",
+                "kind s3-backup takes either backup",
             ),
             (
                 r#"[{"name": "a", "kind": "aurora-global", "cluster": "c", "rpo_seconds": 5}, {"name": "a", "kind": "aurora-global", "cluster": "d", "rpo_seconds": 5}]"#,

@@ -2,6 +2,7 @@
 
 use crate::config::CopierConfig;
 use crate::error::{Error, Result};
+use crate::events::{self, Decode, Incoming, RdsEventDetail};
 use crate::model::{DbKind, ProtectedDb};
 use crate::notice::{Notice, Severity};
 use crate::plan::copy::{plan_copies, CopyPolicy, Decision, SourceState};
@@ -39,71 +40,64 @@ pub enum Trigger {
     Ignore(String),
 }
 
-const RDS_SNAPSHOT_EVENTS: &[&str] = &["RDS DB Snapshot Event", "RDS DB Cluster Snapshot Event"];
+/// The copier's operator command.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum CopierCommand {
+    // `{}`: a unit variant would let unknown fields through.
+    Run {},
+}
 
-/// Accepts an EventBridge schedule, an RDS snapshot event from EventBridge, or an operator's
-/// `{"action": "run"}`. Anything else is a bad event; nothing is called for it.
-pub fn parse_event(event: &Value, cfg: &CopierConfig) -> Result<Trigger> {
-    let obj = event
-        .as_object()
-        .ok_or_else(|| Error::BadEvent(format!("expected a JSON object, got {}", kind_of(event))))?;
-    if let Some(action) = obj.get("action") {
-        return match action.as_str() {
-            Some("run") => Ok(Trigger::Run("operator request".into())),
-            _ => Err(Error::BadEvent(format!(
-                "unknown action {action}; the copier accepts {{\"action\": \"run\"}}"
-            ))),
-        };
-    }
-    let field = |k: &str| obj.get(k).and_then(Value::as_str);
-    match (field("source"), field("detail-type")) {
-        (Some("aws.events"), Some("Scheduled Event")) => Ok(Trigger::Run("schedule".into())),
-        (Some("aws.rds"), Some(dt)) if RDS_SNAPSHOT_EVENTS.contains(&dt) => {
-            let detail = obj
-                .get("detail")
-                .and_then(Value::as_object)
-                .ok_or_else(|| Error::BadEvent(format!("{dt} without a detail object")))?;
-            let categories: Vec<&str> = detail
-                .get("EventCategories")
-                .and_then(Value::as_array)
-                .ok_or_else(|| Error::BadEvent(format!("{dt} without detail.EventCategories")))?
-                .iter()
-                .filter_map(Value::as_str)
-                .collect();
-            let id = detail.get("EventID").and_then(Value::as_str).unwrap_or("RDS event");
-            let snapshot = detail.get("SourceIdentifier").and_then(Value::as_str).unwrap_or("?");
-            let region = field("region").unwrap_or_default();
-            if region != cfg.source_region {
-                Ok(Trigger::Ignore(format!("{id} for {snapshot} is from {region}, not the source region {}", cfg.source_region)))
-            } else if categories.contains(&"creation") {
-                Ok(Trigger::Run(format!("{id}: snapshot {snapshot} created")))
-            } else {
-                Ok(Trigger::Ignore(format!("{id} for {snapshot} ({}) is not a snapshot creation", categories.join(", "))))
-            }
+/// What wakes the copier.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CopierEvent {
+    Operator,
+    Schedule,
+    /// An RDS snapshot event from EventBridge: the region it came from and its detail.
+    RdsSnapshot {
+        region: Option<String>,
+        detail: RdsEventDetail,
+    },
+}
+
+const ACCEPTS: &str = r#"the copier accepts an EventBridge schedule, an RDS snapshot event, or {"action": "run"}"#;
+
+impl Decode for CopierEvent {
+    fn decode(event: Value) -> Result<Self> {
+        match events::decode::<CopierCommand>(event, ACCEPTS)? {
+            Incoming::Command(CopierCommand::Run {}) => Ok(CopierEvent::Operator),
+            Incoming::Schedule(_) => Ok(CopierEvent::Schedule),
+            Incoming::RdsSnapshot(e) => Ok(CopierEvent::RdsSnapshot {
+                region: e.region,
+                detail: e.detail,
+            }),
+            other => Err(other.unsupported(ACCEPTS)),
         }
-        (source, detail_type) => Err(Error::BadEvent(format!(
-            "unsupported event (source {source:?}, detail-type {detail_type:?}): the copier accepts an EventBridge schedule, an RDS snapshot event, or {{\"action\": \"run\"}}"
-        ))),
     }
 }
 
-/// A short description of an event for error messages: its source and detail-type, or its shape.
-pub fn describe(event: &Value) -> String {
-    let field = |k: &str| event.get(k).and_then(Value::as_str);
-    match (field("source"), field("detail-type")) {
-        (None, None) => format!("({})", kind_of(event)),
-        (source, detail_type) => format!("(source {source:?}, detail-type {detail_type:?})"),
-    }
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// Whether an event asks for a run: a snapshot created in the source region does, a deletion
+/// or a foreign region's event does not.
+pub fn trigger(event: &CopierEvent, cfg: &CopierConfig) -> Trigger {
+    let (region, detail) = match event {
+        CopierEvent::Operator => return Trigger::Run("operator request".into()),
+        CopierEvent::Schedule => return Trigger::Run("schedule".into()),
+        CopierEvent::RdsSnapshot { region, detail } => (region.as_deref().unwrap_or_default(), detail),
+    };
+    let id = detail.event_id.as_deref().unwrap_or("RDS event");
+    let snapshot = detail.source_identifier.as_deref().unwrap_or("?");
+    if region != cfg.source_region {
+        Trigger::Ignore(format!(
+            "{id} for {snapshot} is from {region}, not the source region {}",
+            cfg.source_region
+        ))
+    } else if detail.event_categories.iter().any(|c| c == "creation") {
+        Trigger::Run(format!("{id}: snapshot {snapshot} created"))
+    } else {
+        Trigger::Ignore(format!(
+            "{id} for {snapshot} ({}) is not a snapshot creation",
+            detail.event_categories.join(", ")
+        ))
     }
 }
 
@@ -454,7 +448,7 @@ where
 pub async fn handle<S, D, N>(
     ports: &CopierPorts<S, D, N>,
     cfg: &CopierConfig,
-    event: Value,
+    event: CopierEvent,
     now: DateTime<Utc>,
 ) -> Result<Value>
 where
@@ -462,7 +456,7 @@ where
     D: DrSnapshotStore,
     N: Notifier,
 {
-    let trigger = match parse_event(&event, cfg)? {
+    let trigger = match trigger(&event, cfg) {
         Trigger::Ignore(reason) => {
             info!(%reason, "event ignored");
             return Ok(serde_json::json!({ "ignored": reason }));
@@ -499,32 +493,49 @@ mod tests {
         .unwrap()
     }
 
-    fn fixture(name: &str) -> Value {
-        let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
+    fn decide(event: Value) -> Result<Trigger> {
+        CopierEvent::decode(event).map(|e| trigger(&e, &cfg()))
     }
 
     #[test]
-    fn every_sample_trigger_in_events_is_accepted() {
-        for f in [
-            "snapshot-copier/schedule.json",
-            "snapshot-copier/rds-automated-snapshot-created.json",
-            "snapshot-copier/rds-manual-snapshot-created.json",
-            "snapshot-copier/rds-cluster-snapshot-created.json",
-            "snapshot-copier/operator-run.json",
-        ] {
-            assert!(matches!(parse_event(&fixture(f), &cfg()), Ok(Trigger::Run(_))), "{f}");
+    fn every_sample_event_decodes_to_the_decision_it_documents() {
+        let expected = [
+            ("operator-run.json", "operator request"),
+            (
+                "rds-automated-snapshot-created.json",
+                "RDS-EVENT-0091: snapshot rds:orders-db-2026-11-25-03-04 created",
+            ),
+            (
+                "rds-cluster-snapshot-created.json",
+                "RDS-EVENT-0169: snapshot rds:ledger-2026-11-25-04-00 created",
+            ),
+            (
+                "rds-manual-snapshot-created.json",
+                "RDS-EVENT-0042: snapshot orders-db-before-migration created",
+            ),
+            ("schedule.json", "schedule"),
+        ];
+        let samples = crate::events::samples("snapshot-copier");
+        assert_eq!(samples.len(), expected.len(), "every sample has its expected decision");
+        for ((file, event), (name, why)) in samples.into_iter().zip(expected) {
+            assert_eq!(file, name);
+            assert_eq!(decide(event).unwrap(), Trigger::Run(why.into()), "{file}");
         }
+    }
+
+    fn fixture(name: &str) -> Value {
+        let samples = crate::events::samples("snapshot-copier");
+        samples.into_iter().find(|(f, _)| f == name).unwrap().1
     }
 
     #[test]
     fn non_creation_and_foreign_region_rds_events_are_ignored() {
-        let mut e = fixture("snapshot-copier/rds-automated-snapshot-created.json");
+        let mut e = fixture("rds-automated-snapshot-created.json");
         e["detail"]["EventCategories"] = serde_json::json!(["deletion"]);
-        assert!(matches!(parse_event(&e, &cfg()), Ok(Trigger::Ignore(_))));
-        let mut e = fixture("snapshot-copier/rds-automated-snapshot-created.json");
+        assert!(matches!(decide(e), Ok(Trigger::Ignore(_))));
+        let mut e = fixture("rds-automated-snapshot-created.json");
         e["region"] = "us-west-2".into();
-        assert!(matches!(parse_event(&e, &cfg()), Ok(Trigger::Ignore(r)) if r.contains("not the source region")));
+        assert!(matches!(decide(e), Ok(Trigger::Ignore(r)) if r.contains("not the source region")));
     }
 
     #[test]
@@ -534,10 +545,11 @@ mod tests {
             serde_json::json!([]),
             serde_json::json!({}),
             serde_json::json!({"action": "delete-everything"}),
+            serde_json::json!({"action": "run", "dry": true}),
             serde_json::json!({"source": "aws.rds", "detail-type": "RDS DB Snapshot Event"}),
             serde_json::json!({"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification"}),
         ] {
-            assert!(matches!(parse_event(&e, &cfg()), Err(Error::BadEvent(_))), "{e}");
+            assert!(matches!(decide(e.clone()), Err(Error::BadEvent(_))), "{e}");
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::config::{LagConfig, ResourceSpec, Target};
 use crate::error::{Error, Result};
+use crate::events::{self, Decode, Incoming};
 use crate::model::Snapshot;
 use crate::notice::{Notice, Severity};
 use crate::plan::alerting::{track, Alert, Tracked};
@@ -82,16 +83,30 @@ impl AwsLagPorts {
     }
 }
 
-/// Accepts the EventBridge schedule or an operator's `{"action": "check"}`.
-pub fn parse_event(event: &Value) -> Result<()> {
-    let field = |k: &str| event.get(k).and_then(Value::as_str);
-    match (field("action"), field("source"), field("detail-type")) {
-        (Some("check"), _, _) => Ok(()),
-        (None, Some("aws.events"), Some("Scheduled Event")) => Ok(()),
-        _ => Err(Error::BadEvent(format!(
-            "unsupported event {}: the lag checker accepts an EventBridge schedule or {{\"action\": \"check\"}}",
-            crate::copier::describe(event)
-        ))),
+/// The lag checker's operator command.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum LagCommand {
+    // `{}`: a unit variant would let unknown fields through.
+    Check {},
+}
+
+/// What wakes the lag checker: its schedule or an operator's check; both measure everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LagEvent {
+    Schedule,
+    Operator,
+}
+
+const ACCEPTS: &str = r#"the lag checker accepts an EventBridge schedule or {"action": "check"}"#;
+
+impl Decode for LagEvent {
+    fn decode(event: Value) -> Result<Self> {
+        match events::decode::<LagCommand>(event, ACCEPTS)? {
+            Incoming::Command(LagCommand::Check {}) => Ok(LagEvent::Operator),
+            Incoming::Schedule(_) => Ok(LagEvent::Schedule),
+            other => Err(other.unsupported(ACCEPTS)),
+        }
     }
 }
 
@@ -582,7 +597,7 @@ async fn save<M, R, D, B, S: StateStore, N>(
 pub async fn handle<M, R, D, B, S, N>(
     ports: &LagPorts<M, R, D, B, S, N>,
     cfg: &LagConfig,
-    event: Value,
+    event: LagEvent,
     now: DateTime<Utc>,
 ) -> Result<Value>
 where
@@ -593,7 +608,7 @@ where
     S: StateStore,
     N: Notifier,
 {
-    parse_event(&event)?;
+    info!(?event, "lag check");
     let report = run(ports, cfg, now).await;
     if !report.errors.is_empty() {
         return Err(Error::RunFailed(format!(
@@ -608,21 +623,34 @@ where
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> Value {
-        let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    #[test]
+    fn every_sample_event_decodes_to_the_decision_it_documents() {
+        let decoded: Vec<(String, LagEvent)> = crate::events::samples("lag-checker")
+            .into_iter()
+            .map(|(f, e)| (f, LagEvent::decode(e).unwrap()))
+            .collect();
+        assert_eq!(
+            decoded,
+            [
+                ("operator-check.json".to_string(), LagEvent::Operator),
+                ("schedule.json".to_string(), LagEvent::Schedule)
+            ]
+        );
     }
 
     #[test]
-    fn accepts_its_triggers_and_rejects_the_rest() {
-        assert!(parse_event(&fixture("lag-checker/schedule.json")).is_ok());
-        assert!(parse_event(&fixture("lag-checker/operator-check.json")).is_ok());
+    fn rejects_the_rest() {
+        let rds = crate::events::samples("snapshot-copier").remove(1).1;
         for bad in [
             serde_json::json!(null),
             serde_json::json!({"action": "promote"}),
-            fixture("snapshot-copier/rds-automated-snapshot-created.json"),
+            serde_json::json!({"action": "check", "resource": "orders"}),
+            rds,
         ] {
-            assert!(matches!(parse_event(&bad), Err(Error::BadEvent(_))), "{bad}");
+            assert!(
+                matches!(LagEvent::decode(bad.clone()), Err(Error::BadEvent(_))),
+                "{bad}"
+            );
         }
     }
 }

@@ -2,6 +2,7 @@
 //! local invocation (`--event FILE|-`) everywhere else.
 
 use crate::error::Error;
+use crate::events::Decode;
 use lambda_runtime::{service_fn, Context, Diagnostic, LambdaEvent};
 use serde_json::Value;
 use std::future::Future;
@@ -52,15 +53,26 @@ pub fn or_exit<T>(result: Result<T, Error>) -> T {
     })
 }
 
-pub async fn serve<F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
+/// Serves `handler` with each event decoded to `E` first: an event that does not decode is
+/// answered with `drpilot.BadEvent` and never reaches the handler.
+pub async fn serve<E, F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
 where
-    F: Fn(Value, Context) -> Fut,
+    E: Decode,
+    F: Fn(E, Context) -> Fut,
     Fut: Future<Output = Result<Value, Error>> + Send,
 {
+    let handler = &handler;
+    // Boxed: the handlers' futures are deep; nested inline in the runtime's, their layout
+    // overflows the compiler's query depth.
+    let decoded = move |event: Value, context: Context| {
+        Box::pin(async move {
+            let event = E::decode(event)?;
+            handler(event, context).await
+        })
+    };
     if in_lambda() {
-        let handler = &handler;
         return lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-            handler(event.payload, event.context)
+            decoded(event.payload, event.context)
         }))
         .await;
     }
@@ -79,7 +91,7 @@ where
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default();
     context.invoked_function_arn = "local".into();
-    match handler(event, context).await {
+    match decoded(event, context).await {
         Ok(response) => {
             println!("{}", serde_json::to_string_pretty(&response)?);
             Ok(())

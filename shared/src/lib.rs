@@ -7,6 +7,7 @@ pub mod config;
 pub mod copier;
 pub mod dashboard;
 pub mod error;
+pub mod events;
 pub mod lagcheck;
 pub mod lambda;
 pub mod model;

@@ -12,7 +12,7 @@ use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_types::retry::RetryConfig;
 use drpilot::aws::rds::{RdsDr, RdsSource};
 use drpilot::config::CopierConfig;
-use drpilot::copier::{handle, CopierPorts};
+use drpilot::copier::{handle, CopierEvent, CopierPorts};
 use drpilot::notice::Notice;
 use drpilot::ports::Notifier;
 use std::collections::HashMap;
@@ -141,7 +141,7 @@ async fn throttled_listing_is_retried_and_the_run_completes() {
         notifier: RecordingNotifier::default(),
     };
     let cfg = cfg("orders");
-    let response = handle(&ports, &cfg, serde_json::json!({"action": "run"}), chrono::Utc::now())
+    let response = handle(&ports, &cfg, CopierEvent::Operator, chrono::Utc::now())
         .await
         .expect("completes after retries");
     assert_eq!(response["dbs"][0]["status"], "copied", "{response:#}");
@@ -188,7 +188,7 @@ async fn a_copy_failing_for_one_db_is_reported_and_the_other_db_is_copied() {
     let err = handle(
         &ports,
         &cfg("orders,billing"),
-        serde_json::json!({"action": "run"}),
+        CopierEvent::Operator,
         chrono::Utc::now(),
     )
     .await
@@ -241,14 +241,9 @@ async fn copies_in_progress_in_the_dr_region_count_against_the_limit() {
         dr: RdsDr::new(dr),
         notifier: RecordingNotifier::default(),
     };
-    let response = handle(
-        &ports,
-        &cfg("orders"),
-        serde_json::json!({"action": "run"}),
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
+    let response = handle(&ports, &cfg("orders"), CopierEvent::Operator, chrono::Utc::now())
+        .await
+        .unwrap();
     assert_eq!(response["copies_in_flight_before"], 20);
     assert_eq!(response["dbs"][0]["status"], "queued");
     assert_eq!(copy.num_calls(), 0, "the 21st copy is never started");

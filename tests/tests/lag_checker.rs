@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use drpilot::config::LagConfig;
-use drpilot::lagcheck::{handle, LagPorts};
+use drpilot::lagcheck::{handle, LagEvent, LagPorts};
 use drpilot::Error;
 use drpilot_tests::account::{Cloudwatch, Regions, Responders};
 use drpilot_tests::{function_binary, function_env, unique};
@@ -47,7 +47,7 @@ fn config(b: &Bed, resources: Value) -> LagConfig {
 
 async fn check(b: &Bed, cfg: &LagConfig, at: DateTime<Utc>) -> Result<Value, Error> {
     let ports = LagPorts::aws(&b.r.sdk_source, cfg);
-    handle(&ports, cfg, json!({"action": "check"}), at).await
+    handle(&ports, cfg, LagEvent::Operator, at).await
 }
 
 fn entry<'a>(report: &'a Value, name: &str) -> &'a Value {

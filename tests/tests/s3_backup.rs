@@ -9,8 +9,9 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, StorageClass, VersioningConfiguration};
 use aws_sdk_s3::Client;
 use drpilot::backup::restore::{restore, RestoreRequest};
-use drpilot::backup::{handle, BackupPorts, Invocation};
+use drpilot::backup::{handle, BackupEvent, BackupPorts, Invocation};
 use drpilot::config::BackupConfig;
+use drpilot::events::Decode;
 use drpilot_tests::account::{Regions, Responders};
 use drpilot_tests::{function_binary, function_env, repo_path, unique};
 use futures::stream::{self, StreamExt};
@@ -88,7 +89,7 @@ impl Bed {
             deadline: chrono::Utc::now() + chrono::Duration::minutes(15),
         };
         let schedule = drpilot_tests::sample_event("s3-backup/schedule.json");
-        handle(&ports, cfg, schedule, &inv).await
+        handle(&ports, cfg, BackupEvent::decode(schedule).unwrap(), &inv).await
     }
 
     async fn put(&self, key: &str, body: &str) {
@@ -665,7 +666,10 @@ async fn bad_events_change_nothing() {
         json!({"action": "wipe"}),
         json!({"action": "run", "backup": "nope"}),
     ] {
-        let err = handle(&ports, &cfg, event.clone(), &inv).await.unwrap_err();
+        let err = match BackupEvent::decode(event.clone()) {
+            Ok(e) => handle(&ports, &cfg, e, &inv).await.unwrap_err(),
+            Err(e) => e,
+        };
         assert!(matches!(err, drpilot::Error::BadEvent(_)), "{event}: {err}");
     }
     assert!(contents(&bed.dr, &bed.dr_bucket).await.is_empty());
@@ -756,9 +760,14 @@ async fn the_lag_checker_measures_the_newest_point_in_time_without_listing_bucke
     let ports = LagPorts::aws(&sdk, &lag_cfg);
     let measured = |report: &Value| report["resources"][0].clone();
 
-    let before = check(&ports, &lag_cfg, json!({"action": "check"}), chrono::Utc::now())
-        .await
-        .unwrap();
+    let before = check(
+        &ports,
+        &lag_cfg,
+        drpilot::lagcheck::LagEvent::Operator,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(measured(&before)["status"], "broken", "{before:#}");
     assert!(measured(&before)["detail"]
         .as_str()
@@ -767,15 +776,20 @@ async fn the_lag_checker_measures_the_newest_point_in_time_without_listing_bucke
 
     bed.put("k", "v").await;
     bed.run(&cfg).await.unwrap();
-    let after = check(&ports, &lag_cfg, json!({"action": "check"}), chrono::Utc::now())
-        .await
-        .unwrap();
+    let after = check(
+        &ports,
+        &lag_cfg,
+        drpilot::lagcheck::LagEvent::Operator,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(measured(&after)["status"], "healthy", "{after:#}");
     assert!(measured(&after)["recovery_point_seconds"].as_f64().unwrap() < 60.0);
 
     // Two days without a run: older than the one-day budget.
     let later = chrono::Utc::now() + chrono::Duration::days(2);
-    let stale = check(&ports, &lag_cfg, json!({"action": "check"}), later)
+    let stale = check(&ports, &lag_cfg, drpilot::lagcheck::LagEvent::Operator, later)
         .await
         .unwrap();
     assert_eq!(measured(&stale)["status"], "breached", "{stale:#}");

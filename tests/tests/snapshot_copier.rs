@@ -3,7 +3,8 @@
 //! region-wide, so this keeps parallel tests out of each other's way.
 
 use drpilot::config::CopierConfig;
-use drpilot::copier::{handle, CopierPorts};
+use drpilot::copier::{handle, CopierEvent, CopierPorts};
+use drpilot::events::Decode;
 use drpilot::Error;
 use drpilot_tests::account::{tags_of, Regions, Responders};
 use drpilot_tests::{function_binary, function_env, repo_path, unique};
@@ -26,7 +27,7 @@ fn config(r: &Regions, topic: &str, extra: &[(&'static str, &str)]) -> CopierCon
 
 async fn run_handler(r: &Regions, cfg: &CopierConfig, event: Value) -> Result<Value, Error> {
     let ports = CopierPorts::aws(&r.sdk_source, cfg);
-    handle(&ports, cfg, event, chrono::Utc::now()).await
+    handle(&ports, cfg, CopierEvent::decode(event)?, chrono::Utc::now()).await
 }
 
 fn status_of<'a>(response: &'a Value, db: &str) -> &'a str {

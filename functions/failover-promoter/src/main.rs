@@ -13,9 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     drpilot::lambda::serve(|event, ctx| {
         let invocation = Invocation::from_context(&ctx);
         let (ports, cfg) = (&ports, &cfg);
-        // Boxed: the promoter's future is deep (decisions, every database's failover steps);
-        // nested inline in the runtime's, its layout overflows the compiler's query depth.
-        async move { Box::pin(Promoter { ports, cfg, invocation }.handle(event)).await }
+        async move { Promoter { ports, cfg, invocation }.handle(event).await }
     })
     .await
 }

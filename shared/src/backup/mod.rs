@@ -8,6 +8,7 @@ pub mod restore;
 
 use crate::config::{BackupConfig, BackupSpec};
 use crate::error::{Error, Result};
+use crate::events::{self, Decode, Incoming};
 use crate::notice::{Notice, Severity};
 use crate::plan::backup::{
     diff_page, expired_points, prunable_versions, Change, ManifestEntry, PartWriter, PointInTime,
@@ -19,7 +20,7 @@ use manifest::{
     encode_part, part_key, state_key, BackupState, BaseCursor, Lease, ManifestReader, ObjectFailure, RunCounts,
     RunProgress,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -54,33 +55,44 @@ impl BackupPorts<crate::aws::s3::S3Objects, crate::aws::s3::S3State, crate::aws:
 
 pub use crate::lambda::Invocation;
 
-/// Accepts an EventBridge schedule, or an operator's `{"action": "run"}` with an optional
-/// `"backup"` name. Returns the backups to run; anything else is a bad event.
-pub fn parse_event<'a>(event: &Value, cfg: &'a BackupConfig) -> Result<Vec<&'a BackupSpec>> {
-    let obj = event
-        .as_object()
-        .ok_or_else(|| Error::BadEvent("expected a JSON object".into()))?;
-    if let Some(action) = obj.get("action") {
-        if action.as_str() != Some("run") {
-            return Err(Error::BadEvent(format!(
-                "unknown action {action}; the backup accepts {{\"action\": \"run\"}} and an optional \"backup\""
-            )));
+/// The backup's operator command: run every backup, or the one named.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum BackupCommand {
+    Run {
+        #[serde(default)]
+        backup: Option<String>,
+    },
+}
+
+/// What wakes the backup: its schedule, or an operator's run of all backups or one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackupEvent {
+    Schedule,
+    Operator { backup: Option<String> },
+}
+
+const ACCEPTS: &str =
+    r#"the backup accepts an EventBridge schedule or {"action": "run"} with an optional "backup" name"#;
+
+impl Decode for BackupEvent {
+    fn decode(event: Value) -> Result<Self> {
+        match events::decode::<BackupCommand>(event, ACCEPTS)? {
+            Incoming::Command(BackupCommand::Run { backup }) => Ok(BackupEvent::Operator { backup }),
+            Incoming::Schedule(_) => Ok(BackupEvent::Schedule),
+            other => Err(other.unsupported(ACCEPTS)),
         }
-        return match obj.get("backup") {
-            None => Ok(cfg.backups.iter().collect()),
-            Some(Value::String(name)) => cfg.backup(name).map(|b| vec![b]).ok_or_else(|| {
-                let known: Vec<&str> = cfg.backups.iter().map(|b| b.name.as_str()).collect();
-                Error::BadEvent(format!("unknown backup {name:?}; configured: {}", known.join(", ")))
-            }),
-            Some(other) => Err(Error::BadEvent(format!("\"backup\" must be a name, got {other}"))),
-        };
     }
-    let field = |k: &str| obj.get(k).and_then(Value::as_str);
-    match (field("source"), field("detail-type")) {
-        (Some("aws.events"), Some("Scheduled Event")) => Ok(cfg.backups.iter().collect()),
-        (source, detail_type) => Err(Error::BadEvent(format!(
-            "unsupported event (source {source:?}, detail-type {detail_type:?}): the backup accepts an EventBridge schedule or {{\"action\": \"run\"}}"
-        ))),
+}
+
+/// The backups an event asks for; an unknown name is a bad event.
+pub fn backups_for<'a>(event: &BackupEvent, cfg: &'a BackupConfig) -> Result<Vec<&'a BackupSpec>> {
+    match event {
+        BackupEvent::Schedule | BackupEvent::Operator { backup: None } => Ok(cfg.backups.iter().collect()),
+        BackupEvent::Operator { backup: Some(name) } => cfg.backup(name).map(|b| vec![b]).ok_or_else(|| {
+            let known: Vec<&str> = cfg.backups.iter().map(|b| b.name.as_str()).collect();
+            Error::BadEvent(format!("unknown backup {name:?}; configured: {}", known.join(", ")))
+        }),
     }
 }
 
@@ -274,7 +286,7 @@ where
 pub async fn handle<O, S, N>(
     ports: &BackupPorts<O, S, N>,
     cfg: &BackupConfig,
-    event: Value,
+    event: BackupEvent,
     inv: &Invocation,
 ) -> Result<Value>
 where
@@ -282,7 +294,7 @@ where
     S: StateStore + Documents,
     N: Notifier,
 {
-    let backups = parse_event(&event, cfg)?;
+    let backups = backups_for(&event, cfg)?;
     let report = run(ports, cfg, &backups, inv).await;
     if let Some(notice) = report.failure_notice(cfg) {
         if let Err(e) = ports.notifier.notify(&notice).await {
@@ -898,13 +910,33 @@ mod tests {
         backups.iter().map(|b| b.name.as_str()).collect()
     }
 
+    fn decide(event: Value, c: &BackupConfig) -> Result<Vec<&str>> {
+        BackupEvent::decode(event).and_then(|e| backups_for(&e, c).map(names))
+    }
+
+    #[test]
+    fn every_sample_event_decodes_to_the_decision_it_documents() {
+        let c = cfg();
+        let decided: Vec<(String, Vec<&str>)> = crate::events::samples("s3-backup")
+            .into_iter()
+            .map(|(f, e)| (f, decide(e, &c).unwrap()))
+            .collect();
+        let all = vec!["assets", "logs"];
+        assert_eq!(
+            decided,
+            [
+                ("operator-run-one.json".to_string(), vec!["assets"]),
+                ("operator-run.json".to_string(), all.clone()),
+                ("schedule.json".to_string(), all),
+            ]
+        );
+    }
+
     #[test]
     fn events_choose_the_backups() {
         let c = cfg();
-        let schedule = serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
-        assert_eq!(names(parse_event(&schedule, &c).unwrap()), ["assets", "logs"]);
         let one = serde_json::json!({"action": "run", "backup": "logs"});
-        assert_eq!(names(parse_event(&one, &c).unwrap()), ["logs"]);
+        assert_eq!(decide(one, &c).unwrap(), ["logs"]);
         for (bad, says) in [
             (serde_json::json!("run"), "JSON object"),
             (serde_json::json!({"action": "restore"}), "unknown action"),
@@ -912,13 +944,17 @@ mod tests {
                 serde_json::json!({"action": "run", "backup": "nope"}),
                 "unknown backup \"nope\"; configured: assets, logs",
             ),
-            (serde_json::json!({"action": "run", "backup": 3}), "must be a name"),
+            (serde_json::json!({"action": "run", "backup": 3}), "expected a string"),
+            (
+                serde_json::json!({"action": "run", "backups": "logs"}),
+                "unknown field `backups`",
+            ),
             (
                 serde_json::json!({"source": "aws.s3", "detail-type": "Object Created"}),
                 "unsupported event",
             ),
         ] {
-            let err = parse_event(&bad, &c).unwrap_err();
+            let err = decide(bad.clone(), &c).unwrap_err();
             assert!(
                 matches!(err, Error::BadEvent(_)) && err.to_string().contains(says),
                 "{bad}: {err}"

@@ -1,9 +1,11 @@
 //! Everything that can wake the promoter, decoded into one enum. Malformed is an error;
 //! well-formed but irrelevant (OK, INSUFFICIENT_DATA) is a no-op decided by the caller.
 
-use crate::copier::describe;
 use crate::error::{Error, Result};
+use crate::events::{self, Decode, Incoming};
+use aws_lambda_events::cloudwatch_alarms::{CloudWatchAlarmData, CloudWatchAlarmStateValue};
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -19,29 +21,134 @@ pub struct AlarmSignal {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum PromoterEvent {
-    Alarm(AlarmSignal),
-    /// The continuation schedule: resume failovers in progress.
-    Continue,
-    Status,
+/// An operator's command to the promoter (`{"action": ...}`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Command {
+    // `{}`: a unit variant would let unknown fields through.
+    Status {},
     Acknowledge {
         database: String,
+        /// Who acknowledges (for the record).
         by: String,
     },
     /// A planned failover exercise of a database whose standby is tagged for `plan`.
     Drill {
         database: String,
         plan: String,
+        #[serde(default)]
         confirm: String,
     },
     /// A manual (planned) failover. `force_data_loss` accepts a lag-gate refusal.
     Failover {
         database: String,
+        /// Why (for the record and the notices).
         reason: String,
+        #[serde(default)]
         force_data_loss: bool,
+        #[serde(default)]
         planned: bool,
     },
+}
+
+impl Command {
+    /// The text fields that must not be blank, by name.
+    fn required(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            Command::Status {} => vec![],
+            Command::Acknowledge { database, by } => vec![("database", database), ("by", by)],
+            Command::Drill { database, plan, .. } => vec![("database", database), ("plan", plan)],
+            Command::Failover { database, reason, .. } => vec![("database", database), ("reason", reason)],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PromoterEvent {
+    Alarm(AlarmSignal),
+    /// The continuation schedule: resume failovers in progress.
+    Continue,
+    Command(Command),
+}
+
+const ACCEPTS: &str = "the promoter accepts CloudWatch alarm state changes (EventBridge, Lambda action, SNS), its schedule, and operator commands (status, acknowledge, failover, drill)";
+
+/// The CloudWatch alarm notice SNS carries as its message. (`aws_lambda_events`'
+/// `CloudWatchAlarmPayload` requires `AlarmDescription` and trigger fields that CloudWatch
+/// sends as null or leaves out for some alarms; drpilot reads only these.)
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AlarmNotice {
+    alarm_name: String,
+    alarm_arn: String,
+    new_state_value: String,
+    #[serde(default)]
+    new_state_reason: String,
+    state_change_time: DateTime<Utc>,
+}
+
+fn state_name(v: &CloudWatchAlarmStateValue) -> &'static str {
+    match v {
+        CloudWatchAlarmStateValue::Alarm => "ALARM",
+        CloudWatchAlarmStateValue::InsufficientData => "INSUFFICIENT_DATA",
+        _ => "OK",
+    }
+}
+
+fn from_alarm_data(data: &CloudWatchAlarmData, region: Option<String>, what: &str) -> Result<AlarmSignal> {
+    let state = data
+        .state
+        .as_ref()
+        .ok_or_else(|| Error::BadEvent(format!("{what} without the alarm's state")))?;
+    match (data.alarm_name.as_str(), region) {
+        ("", _) => Err(Error::BadEvent(format!("{what} without the alarm's name"))),
+        (_, None) => Err(Error::BadEvent(format!("{what} without the region"))),
+        (name, Some(region)) => Ok(AlarmSignal {
+            name: name.to_string(),
+            region,
+            state: state_name(&state.value).to_string(),
+            since: state.timestamp,
+            reason: state.reason.clone(),
+        }),
+    }
+}
+
+impl Decode for PromoterEvent {
+    fn decode(event: Value) -> Result<Self> {
+        let alarm = match events::decode::<Command>(event, ACCEPTS)? {
+            Incoming::Command(c) => {
+                return match c.required().into_iter().find(|(_, v)| v.trim().is_empty()) {
+                    Some((field, _)) => Err(Error::BadEvent(format!("the command's {field:?} is empty"))),
+                    None => Ok(PromoterEvent::Command(c)),
+                }
+            }
+            Incoming::Schedule(_) => return Ok(PromoterEvent::Continue),
+            Incoming::AlarmChange(e) => from_alarm_data(&e.detail, e.region, "a CloudWatch Alarm State Change event")?,
+            Incoming::AlarmAction(a) => from_alarm_data(&a.alarm_data, a.region, "a CloudWatch alarm Lambda action")?,
+            Incoming::Sns(sns) => {
+                let [record] = sns.records.as_slice() else {
+                    return Err(Error::BadEvent(format!(
+                        "an SNS event with {} records (expected 1)",
+                        sns.records.len()
+                    )));
+                };
+                let m: AlarmNotice = serde_json::from_str(&record.sns.message)
+                    .map_err(|e| Error::BadEvent(format!("the SNS message is not a CloudWatch alarm notice: {e}")))?;
+                let region = crate::config::arn_region(&m.alarm_arn)
+                    .filter(|r| !r.is_empty())
+                    .ok_or_else(|| Error::BadEvent(format!("bad AlarmArn {:?}", m.alarm_arn)))?;
+                AlarmSignal {
+                    name: m.alarm_name,
+                    region: region.to_string(),
+                    state: m.new_state_value,
+                    since: m.state_change_time,
+                    reason: m.new_state_reason,
+                }
+            }
+            other => return Err(other.unsupported(ACCEPTS)),
+        };
+        Ok(PromoterEvent::Alarm(alarm))
+    }
 }
 
 /// CloudWatch writes `2026-11-25T18:30:00.000+0000`; EventBridge and users write RFC 3339.
@@ -52,174 +159,75 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    path.iter().try_fold(v, |v, k| v.get(k))?.as_str()
-}
-
-fn need<'a>(v: &'a Value, path: &[&str], what: &str) -> Result<&'a str> {
-    text(v, path)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| Error::BadEvent(format!("{what} without {}", path.join("."))))
-}
-
-fn alarm(
-    name: &str,
-    region: &str,
-    state: &str,
-    since: Option<&str>,
-    reason: &str,
-    what: &str,
-) -> Result<PromoterEvent> {
-    let since = match since {
-        Some(s) => parse_time(s).ok_or_else(|| Error::BadEvent(format!("{what}: unreadable state time {s:?}")))?,
-        None => return Err(Error::BadEvent(format!("{what} without the state's timestamp"))),
-    };
-    Ok(PromoterEvent::Alarm(AlarmSignal {
-        name: name.to_string(),
-        region: region.to_string(),
-        state: state.to_string(),
-        since,
-        reason: reason.to_string(),
-    }))
-}
-
-pub fn parse(event: &Value) -> Result<PromoterEvent> {
-    if !event.is_object() {
-        return Err(Error::BadEvent(format!(
-            "expected a JSON object, got {}",
-            describe(event)
-        )));
-    }
-    // Operator commands.
-    if let Some(action) = event.get("action") {
-        let database = || need(event, &["database"], "this command").map(str::to_string);
-        return match action.as_str() {
-            Some("status") => Ok(PromoterEvent::Status),
-            Some("acknowledge") => Ok(PromoterEvent::Acknowledge {
-                database: database()?,
-                by: need(event, &["by"], "acknowledge (say who you are)")?.to_string(),
-            }),
-            Some("drill") => Ok(PromoterEvent::Drill {
-                database: database()?,
-                plan: need(event, &["plan"], "drill (the plan the resources are tagged for)")?.to_string(),
-                confirm: text(event, &["confirm"]).unwrap_or_default().to_string(),
-            }),
-            Some("failover") => Ok(PromoterEvent::Failover {
-                database: database()?,
-                reason: need(event, &["reason"], "failover (give a reason for the record)")?.to_string(),
-                force_data_loss: event.get("force_data_loss").and_then(Value::as_bool).unwrap_or(false),
-                planned: event.get("planned").and_then(Value::as_bool).unwrap_or(false),
-            }),
-            _ => Err(Error::BadEvent(format!(
-                "unknown action {action}; the promoter accepts status, acknowledge, failover, drill"
-            ))),
-        };
-    }
-    // An alarm notice delivered through SNS.
-    if let Some(records) = event.get("Records").and_then(Value::as_array) {
-        let record = match records.as_slice() {
-            [one] => one,
-            _ => {
-                return Err(Error::BadEvent(format!(
-                    "an SNS event with {} records (expected 1)",
-                    records.len()
-                )))
-            }
-        };
-        let message = need(record, &["Sns", "Message"], "an SNS record")?;
-        let m: Value = serde_json::from_str(message)
-            .map_err(|e| Error::BadEvent(format!("the SNS message is not a CloudWatch alarm notice: {e}")))?;
-        let what = "a CloudWatch alarm notice";
-        let arn = need(&m, &["AlarmArn"], what)?;
-        let region = crate::config::arn_region(arn).ok_or_else(|| Error::BadEvent(format!("bad AlarmArn {arn:?}")))?;
-        return alarm(
-            need(&m, &["AlarmName"], what)?,
-            region,
-            need(&m, &["NewStateValue"], what)?,
-            text(&m, &["StateChangeTime"]),
-            text(&m, &["NewStateReason"]).unwrap_or_default(),
-            what,
-        );
-    }
-    match (text(event, &["source"]), text(event, &["detail-type"])) {
-        (Some("aws.events"), Some("Scheduled Event")) => Ok(PromoterEvent::Continue),
-        (Some("aws.cloudwatch"), Some("CloudWatch Alarm State Change")) => {
-            let what = "a CloudWatch Alarm State Change event";
-            alarm(
-                need(event, &["detail", "alarmName"], what)?,
-                need(event, &["region"], what)?,
-                need(event, &["detail", "state", "value"], what)?,
-                text(event, &["detail", "state", "timestamp"]),
-                text(event, &["detail", "state", "reason"]).unwrap_or_default(),
-                what,
-            )
-        }
-        // A CloudWatch alarm's Lambda action invokes the function directly with this shape.
-        (Some("aws.cloudwatch"), None) if event.get("alarmData").is_some() => {
-            let what = "a CloudWatch alarm Lambda action";
-            alarm(
-                need(event, &["alarmData", "alarmName"], what)?,
-                need(event, &["region"], what)?,
-                need(event, &["alarmData", "state", "value"], what)?,
-                text(event, &["alarmData", "state", "timestamp"]),
-                text(event, &["alarmData", "state", "reason"]).unwrap_or_default(),
-                what,
-            )
-        }
-        _ => Err(Error::BadEvent(format!(
-            "unsupported event {}: the promoter accepts CloudWatch alarm state changes (EventBridge, Lambda action, SNS), its schedule, and operator commands",
-            describe(event)
-        ))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> Value {
-        let path = format!("{}/../events/failover-promoter/{name}", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
+    fn decode(event: Value) -> Result<PromoterEvent> {
+        PromoterEvent::decode(event)
     }
 
     #[test]
-    fn the_three_alarm_deliveries_decode_to_the_same_signal() {
-        let expected_since = parse_time("2026-11-25T18:30:12.345+0000").unwrap();
-        for f in ["alarm-eventbridge.json", "alarm-lambda-action.json", "alarm-sns.json"] {
-            match parse(&fixture(f)).unwrap() {
-                PromoterEvent::Alarm(a) => {
-                    assert_eq!(a.name, "drpilot-orders-primary-down", "{f}");
-                    assert_eq!(a.region, "us-east-1", "{f}");
-                    assert_eq!(a.state, "ALARM", "{f}");
-                    assert_eq!(a.since, expected_since, "{f}");
-                }
-                other => panic!("{f}: {other:?}"),
+    fn every_sample_event_decodes_to_the_decision_it_documents() {
+        let signal = PromoterEvent::Alarm(AlarmSignal {
+            name: "drpilot-orders-primary-down".into(),
+            region: "us-east-1".into(),
+            state: "ALARM".into(),
+            since: parse_time("2026-11-25T18:30:12.345+0000").unwrap(),
+            reason: String::new(),
+        });
+        let without_reason = |e: PromoterEvent| match e {
+            PromoterEvent::Alarm(a) => {
+                assert!(
+                    a.reason
+                        .starts_with("Threshold Crossed: 3 out of the last 3 datapoints"),
+                    "{a:?}"
+                );
+                PromoterEvent::Alarm(AlarmSignal {
+                    reason: String::new(),
+                    ..a
+                })
             }
+            other => other,
+        };
+        let command = |c: Command| PromoterEvent::Command(c);
+        let expected = [
+            (
+                "acknowledge.json",
+                command(Command::Acknowledge {
+                    database: "orders".into(),
+                    by: "alice@example.com".into(),
+                }),
+            ),
+            ("alarm-eventbridge.json", signal.clone()),
+            ("alarm-lambda-action.json", signal.clone()),
+            ("alarm-sns.json", signal),
+            ("continue-schedule.json", PromoterEvent::Continue),
+            (
+                "drill.json",
+                command(Command::Drill {
+                    database: "orders".into(),
+                    plan: "q4-2026".into(),
+                    confirm: "orders".into(),
+                }),
+            ),
+            (
+                "manual-failover.json",
+                command(Command::Failover {
+                    database: "orders".into(),
+                    reason: "quarterly region evacuation, change CHG-1042".into(),
+                    force_data_loss: false,
+                    planned: true,
+                }),
+            ),
+            ("status.json", command(Command::Status {})),
+        ];
+        let samples = crate::events::samples("failover-promoter");
+        assert_eq!(samples.len(), expected.len(), "every sample has its expected decision");
+        for ((file, event), (name, want)) in samples.into_iter().zip(expected) {
+            assert_eq!(file, name);
+            assert_eq!(without_reason(decode(event).unwrap()), want, "{file}");
         }
-    }
-
-    #[test]
-    fn schedule_and_commands() {
-        assert_eq!(
-            parse(&fixture("continue-schedule.json")).unwrap(),
-            PromoterEvent::Continue
-        );
-        assert_eq!(parse(&fixture("status.json")).unwrap(), PromoterEvent::Status);
-        assert!(
-            matches!(parse(&fixture("acknowledge.json")).unwrap(), PromoterEvent::Acknowledge { by, .. } if by == "alice@example.com")
-        );
-        assert!(matches!(
-            parse(&fixture("drill.json")).unwrap(),
-            PromoterEvent::Drill { database, plan, confirm } if database == "orders" && plan == "q4-2026" && confirm == "orders"
-        ));
-        assert!(matches!(
-            parse(&fixture("manual-failover.json")).unwrap(),
-            PromoterEvent::Failover {
-                planned: true,
-                force_data_loss: false,
-                ..
-            }
-        ));
     }
 
     #[test]
@@ -228,12 +236,14 @@ mod tests {
             serde_json::json!([]),
             serde_json::json!({"action": "promote-everything"}),
             serde_json::json!({"action": "acknowledge", "database": "orders"}),
+            serde_json::json!({"action": "acknowledge", "database": "orders", "by": " "}),
             serde_json::json!({"action": "failover", "database": "orders"}),
+            serde_json::json!({"action": "failover", "database": "orders", "reason": "x", "force": true}),
             serde_json::json!({"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change", "region": "us-east-1", "detail": {}}),
             serde_json::json!({"Records": [{"Sns": {"Message": "not json"}}]}),
             serde_json::json!({"Records": []}),
         ] {
-            assert!(matches!(parse(&bad), Err(Error::BadEvent(_))), "{bad}");
+            assert!(matches!(decode(bad.clone()), Err(Error::BadEvent(_))), "{bad}");
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::ports::{
     StandbyControl, StateStore,
 };
 use chrono::{DateTime, Duration, SecondsFormat, Timelike, Utc};
-use event::{AlarmSignal, PromoterEvent};
+pub use event::{AlarmSignal, Command, PromoterEvent};
 use record::{Acknowledgement, AlarmRef, DbRecord, Episode, Failover, GateRecord, Lease, Step};
 use serde_json::{json, Value};
 use tracing::{info, warn};
@@ -114,23 +114,23 @@ where
     St: StateStore,
     N: Notifier,
 {
-    pub async fn handle(&self, event: Value) -> Result<Value> {
-        match event::parse(&event)? {
+    pub async fn handle(&self, event: PromoterEvent) -> Result<Value> {
+        match event {
             PromoterEvent::Alarm(signal) => self.on_alarm(signal).await,
             PromoterEvent::Continue => self.on_continue().await,
-            PromoterEvent::Status => self.status().await,
-            PromoterEvent::Acknowledge { database, by } => self.acknowledge(&database, &by).await,
-            PromoterEvent::Drill {
+            PromoterEvent::Command(Command::Status {}) => self.status().await,
+            PromoterEvent::Command(Command::Acknowledge { database, by }) => self.acknowledge(&database, &by).await,
+            PromoterEvent::Command(Command::Drill {
                 database,
                 plan,
                 confirm,
-            } => self.drill(&database, &plan, &confirm).await,
-            PromoterEvent::Failover {
+            }) => self.drill(&database, &plan, &confirm).await,
+            PromoterEvent::Command(Command::Failover {
                 database,
                 reason,
                 force_data_loss,
                 planned,
-            } => {
+            }) => {
                 let db = self.database(&database)?;
                 self.decide_and_act(
                     db,
