@@ -11,6 +11,7 @@ use crate::plan::copy::managed_copies_of;
 use crate::plan::lag::{human_seconds, Status};
 use crate::ports::{DrSnapshotStore, MetricId, Metrics, StateStore};
 use crate::promoter::record::DbRecord;
+use crate::state::Record;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -100,12 +101,12 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
     standbys: &C,
     now: DateTime<Utc>,
 ) -> Result<Dashboard> {
-    let lag_state: BTreeMap<String, Tracked> = match state.load(&cfg.state.key(STATE_OBJECT)).await? {
-        Some(v) => serde_json::from_slice::<LagState>(&v.body)
-            .map(|s| s.resources)
-            .unwrap_or_default(),
-        None => BTreeMap::new(),
-    };
+    let lag_state: BTreeMap<String, Tracked> = Record::new(state, cfg.state.key(STATE_OBJECT))
+        .read::<LagState>()
+        .await?
+        .value()
+        .map(|s| s.resources)
+        .unwrap_or_default();
     let dr_copies: Vec<Snapshot> = if cfg
         .resources
         .iter()
@@ -169,10 +170,11 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
 
     let mut databases = Vec::new();
     for db in &cfg.databases {
-        let record: DbRecord = match state.load(&crate::promoter::record_key(&cfg.state, &db.name)).await? {
-            Some(v) => serde_json::from_slice(&v.body).unwrap_or_default(),
-            None => DbRecord::default(),
-        };
+        let record: DbRecord = Record::new(state, crate::promoter::record_key(&cfg.state, &db.name))
+            .read()
+            .await?
+            .value()
+            .unwrap_or_default();
         let (failover, failover_detail) = match &record.current {
             None => ("none".to_string(), None),
             Some(f) if f.aborted.is_some() => (
@@ -200,10 +202,10 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
                     .map(|a| format!("{} by {} at {}", f.id, a.by, stamp(a.at))),
             ),
         };
-        let last_drill = match state.load(&drill_key(&cfg.state, &db.name)).await? {
-            Some(v) => serde_json::from_slice::<DrillSummary>(&v.body).ok(),
-            None => None,
-        };
+        let last_drill = Record::new(state, drill_key(&cfg.state, &db.name))
+            .read::<DrillSummary>()
+            .await?
+            .value();
         let old_primary_unfenced = record.current.as_ref().is_some_and(|f| f.needs_fencing());
         // An operator's hold on automatic failover (the tag the promoter's `armed` gate reads).
         let disarmed_until = match standbys.state(&db.standby).await {

@@ -14,9 +14,9 @@ use crate::plan::lag::{
     Status,
 };
 use crate::ports::{
-    BucketListing, DrSnapshotStore, MetricId, MetricUnit, MetricValue, Metrics, Notifier, ReplicaView, Saved,
-    StateStore,
+    BucketListing, DrSnapshotStore, MetricId, MetricUnit, MetricValue, Metrics, Notifier, ReplicaView, StateStore,
 };
+use crate::state::{Loaded, Record};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -488,20 +488,19 @@ where
     }
 
     // Transitions, claimed with a compare-and-swap on the state object before any notice.
-    let key = cfg.state.key(STATE_OBJECT);
-    let (mut state, mut etag) = match ports.state.load(&key).await {
-        Ok(Some(v)) => match serde_json::from_slice::<LagState>(&v.body) {
-            Ok(s) => (s, Some(v.etag)),
-            Err(e) => {
-                warn!(error = %e, "unreadable lag state: starting afresh");
-                (LagState::default(), Some(v.etag))
-            }
-        },
-        Ok(None) => (LagState::default(), None),
+    let record = Record::new(&ports.state, cfg.state.key(STATE_OBJECT));
+    let (mut state, mut etag) = match record.read::<LagState>().await {
+        Ok(Loaded::Found { value, etag }) => (value, Some(etag)),
+        Ok(Loaded::Unreadable { error, etag }) => {
+            warn!(%error, "unreadable lag state: starting afresh");
+            (LagState::default(), Some(etag))
+        }
+        Ok(Loaded::Absent) => (LagState::default(), None),
         Err(e) => {
-            report
-                .errors
-                .push(format!("cannot read alert state s3://{}/{key}: {e}", cfg.state.bucket));
+            report.errors.push(format!(
+                "cannot read alert state s3://{}/{}: {e}",
+                cfg.state.bucket, record.key
+            ));
             report.resources = reports(cfg, &measured, &LagState::default());
             return report;
         }
@@ -519,7 +518,7 @@ where
     }
     let changed = next != state || etag.is_none();
     if changed {
-        match save(ports, &key, &next, etag.as_deref()).await {
+        match record.write(&next, etag.as_deref()).await {
             Ok(Some(new_etag)) => etag = Some(new_etag),
             Ok(None) => {
                 info!("a concurrent run recorded these transitions first; it sends the notices");
@@ -550,7 +549,7 @@ where
         }
     }
     if sent_any {
-        if let Err(e) = save(ports, &key, &next, etag.as_deref()).await {
+        if let Err(e) = record.write(&next, etag.as_deref()).await {
             report.errors.push(format!("cannot record sent notices: {e}"));
         }
     }
@@ -577,20 +576,6 @@ fn reports(cfg: &LagConfig, measured: &[Measurement], state: &LagState) -> Vec<R
                 .map(|t| stamp(t.since)),
         })
         .collect()
-}
-
-/// `Ok(Some(etag))` written, `Ok(None)` lost the race.
-async fn save<M, R, D, B, S: StateStore, N>(
-    ports: &LagPorts<M, R, D, B, S, N>,
-    key: &str,
-    state: &LagState,
-    expected: Option<&str>,
-) -> Result<Option<String>> {
-    let body = serde_json::to_vec_pretty(state).map_err(|e| Error::RunFailed(format!("cannot encode state: {e}")))?;
-    Ok(match ports.state.save(key, &body, expected).await? {
-        Saved::Written { etag } => Some(etag),
-        Saved::Conflict => None,
-    })
 }
 
 /// The function's handler.

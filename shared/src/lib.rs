@@ -16,6 +16,7 @@ pub mod permissions;
 pub mod plan;
 pub mod ports;
 pub mod promoter;
+pub mod state;
 pub mod table;
 
 pub use error::{Error, Result};

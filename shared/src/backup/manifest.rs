@@ -14,6 +14,7 @@ use crate::config::{BackupSpec, StateLocation};
 use crate::error::{Error, Result};
 use crate::plan::backup::{part_writer, ManifestEntry, PartWriter, PointInTime};
 use crate::ports::{Documents, StateStore};
+use crate::state::{Loaded, Record};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -123,12 +124,7 @@ pub struct BaseCursor {
     pub resume_part: u32,
 }
 
-/// Who holds a run, and until when (the holder's Lambda deadline).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Lease {
-    pub holder: String,
-    pub until: DateTime<Utc>,
-}
+pub use crate::state::Lease;
 
 /// A run that has started and not finished: it resumes where it stopped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,16 +162,20 @@ pub struct BackupState {
 }
 
 impl BackupState {
-    pub fn decode(body: &[u8], key: &str) -> Result<Self> {
-        serde_json::from_slice(body).map_err(|e| Error::RunFailed(format!("backup state {key} is unreadable: {e}")))
+    /// The state at `key` and the version a write must match; the empty state (and no
+    /// version) when the backup has not run yet.
+    pub async fn load<S: StateStore>(store: &S, key: &str) -> Result<(Self, Option<String>)> {
+        match Record::new(store, key).read().await? {
+            Loaded::Absent => Ok((Self::default(), None)),
+            Loaded::Found { value, etag } => Ok((value, Some(etag))),
+            Loaded::Unreadable { error, .. } => {
+                Err(Error::RunFailed(format!("backup state {key} is unreadable: {error}")))
+            }
+        }
     }
 
-    /// The state at `key`; the empty state when the backup has not run yet.
     pub async fn read<S: StateStore>(store: &S, key: &str) -> Result<Self> {
-        match store.load(key).await? {
-            Some(v) => Self::decode(&v.body, key),
-            None => Ok(Self::default()),
-        }
+        Ok(Self::load(store, key).await?.0)
     }
 
     /// The point in time with this run id, or the newest for `None`.

@@ -13,12 +13,12 @@ use crate::notice::{Notice, Severity};
 use crate::plan::backup::{
     diff_page, expired_points, prunable_versions, Change, ManifestEntry, PartWriter, PointInTime,
 };
-use crate::ports::{Documents, Notifier, ObjectCopy, ObjectStore, Saved, StateStore, VersionMarker};
+use crate::ports::{Documents, Notifier, ObjectCopy, ObjectStore, StateStore, VersionMarker};
+use crate::state::{Lease, Record};
 use chrono::{Duration, SecondsFormat, Utc};
 use futures::stream::{self, StreamExt};
 use manifest::{
-    encode_part, part_key, state_key, BackupState, BaseCursor, Lease, ManifestReader, ObjectFailure, RunCounts,
-    RunProgress,
+    encode_part, part_key, state_key, BackupState, BaseCursor, ManifestReader, ObjectFailure, RunCounts, RunProgress,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -343,38 +343,30 @@ where
         self.inv.deadline - Utc::now() < Duration::seconds(i64::from(self.cfg.deadline_margin_seconds))
     }
 
+    fn record(&self) -> Record<'_, S> {
+        Record::new(&self.ports.state, self.key.clone())
+    }
+
     async fn load(&mut self) -> Result<()> {
-        match self.ports.state.load(&self.key).await? {
-            Some(v) => {
-                self.state = BackupState::decode(&v.body, &self.key)?;
-                self.etag = Some(v.etag);
-            }
-            None => {
-                self.state = BackupState::default();
-                self.etag = None;
-            }
-        }
+        (self.state, self.etag) = BackupState::load(&self.ports.state, &self.key).await?;
         Ok(())
     }
 
     /// Conditional write: `false` when another invocation wrote first (we no longer own the run).
     async fn save(&mut self) -> Result<bool> {
-        let body =
-            serde_json::to_vec(&self.state).map_err(|e| Error::RunFailed(format!("cannot encode state: {e}")))?;
-        match self.ports.state.save(&self.key, &body, self.etag.as_deref()).await? {
-            Saved::Written { etag } => {
-                self.etag = Some(etag);
-                Ok(true)
-            }
-            Saved::Conflict => Ok(false),
+        let written = self.record().write(&self.state, self.etag.as_deref()).await?;
+        let ours = written.is_some();
+        if ours {
+            self.etag = written;
         }
+        Ok(ours)
     }
 
     async fn go(&mut self, report: &mut BackupReport) -> Result<()> {
         self.load().await?;
         let now = Utc::now();
         if let Some(r) = &self.state.running {
-            if r.lease.until > now && r.lease.holder != self.inv.request_id {
+            if r.lease.held_by_other(&self.inv.request_id, now) {
                 report.outcome = Outcome::Busy;
                 report.run_id = Some(r.run_id.clone());
                 report.note = Some(format!(
@@ -385,7 +377,7 @@ where
             }
         }
         if let Some(lease) = &self.state.retention_lease {
-            if lease.until > now && lease.holder != self.inv.request_id {
+            if lease.held_by_other(&self.inv.request_id, now) {
                 report.outcome = Outcome::Busy;
                 report.note = Some(format!(
                     "retention is running in {} until {}",
@@ -400,10 +392,7 @@ where
                 self.spec.dr_bucket
             )));
         }
-        let lease = Lease {
-            holder: self.inv.request_id.clone(),
-            until: self.inv.deadline,
-        };
+        let lease = Lease::to(self.inv);
         match &mut self.state.running {
             Some(r) => {
                 r.lease = lease;
@@ -731,10 +720,7 @@ where
         self.state.expiring.extend(gone);
         // While this lease holds, no run starts: a run's fresh copies are unreferenced until
         // recorded, and pruning must never race them.
-        self.state.retention_lease = Some(Lease {
-            holder: self.inv.request_id.clone(),
-            until: self.inv.deadline,
-        });
+        self.state.retention_lease = Some(Lease::to(self.inv));
         if !self.save().await? {
             report
                 .errors

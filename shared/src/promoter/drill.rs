@@ -11,6 +11,7 @@ use crate::plan::lag::human_seconds;
 use crate::ports::{
     AlarmView, Dns, HealthChecks, MetricId, Metrics, Notifier, PrimaryProbe, StandbyControl, StateStore,
 };
+use crate::state::Record;
 use chrono::{Duration, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -222,10 +223,9 @@ where
             rto_seconds: rto,
             rpo_seconds: rpo,
         };
-        let key = drill_key(&self.cfg.state, &db.name);
-        let etag = self.ports.state.load(&key).await?.map(|v| v.etag);
-        let body = serde_json::to_vec_pretty(&summary).map_err(|e| Error::RunFailed(e.to_string()))?;
-        self.ports.state.save(&key, &body, etag.as_deref()).await?;
+        let record = Record::new(&self.ports.state, drill_key(&self.cfg.state, &db.name));
+        let last = record.read::<DrillSummary>().await?;
+        record.write(&summary, last.etag()).await?;
         self.ports.notifier.notify(&drill_notice(self.cfg, &report)).await?;
         serde_json::to_value(&report).map_err(|e| Error::RunFailed(e.to_string()))
     }

