@@ -16,6 +16,7 @@ use aws_sdk_s3::types::{
 };
 use aws_sdk_s3::Client;
 use futures::stream::{self, StreamExt, TryStreamExt};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// An S3 client pinned to `region`. `force_path_style` (setting `DRPILOT_S3_FORCE_PATH_STYLE`)
 /// is for custom endpoints such as an emulator or some VPC endpoint setups.
@@ -173,16 +174,17 @@ impl S3Objects {
     }
 }
 
+/// What a key keeps unescaped in `x-amz-copy-source`: RFC 3986's unreserved characters and `/`.
+const KEY_CHARACTERS: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
 /// The `x-amz-copy-source` value: `bucket/key[?versionId=v]`, with the key URL-encoded.
 pub fn copy_source(bucket: &str, key: &str, version: Option<&str>) -> String {
-    let mut out = format!("{bucket}/");
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
+    let mut out = format!("{bucket}/{}", utf8_percent_encode(key, KEY_CHARACTERS));
     if let Some(v) = version {
         out.push_str("?versionId=");
         out.push_str(v);
@@ -439,5 +441,16 @@ impl Documents for S3State {
             out.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_copy_source_escapes_all_but_unreserved_characters_and_slashes() {
+        assert_eq!(
+            super::copy_source("b", "photos/ü a+b~_-.jpg", Some("v1")),
+            "b/photos/%C3%BC%20a%2Bb~_-.jpg?versionId=v1"
+        );
     }
 }

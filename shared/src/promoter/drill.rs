@@ -14,7 +14,6 @@ use crate::ports::{
 use crate::state::Record;
 use chrono::{Duration, Utc};
 use serde::Serialize;
-use serde_json::Value;
 
 pub const PLAN_TAG: &str = "drpilot:drill-plan";
 
@@ -50,7 +49,7 @@ where
     St: StateStore,
     N: Notifier,
 {
-    pub async fn drill(&self, database: &str, plan: &str, confirm: &str) -> Result<Value> {
+    pub async fn drill(&self, database: &str, plan: &str, confirm: &str) -> Result<DrillReport> {
         let db = self.database(database)?;
         let standby = super::standby_name(&db.standby);
         // Refusals change nothing and are not drills: no record, no report.
@@ -227,7 +226,7 @@ where
         let last = record.read::<DrillSummary>().await?;
         record.write(&summary, last.etag()).await?;
         self.ports.notifier.notify(&drill_notice(self.cfg, &report)).await?;
-        serde_json::to_value(&report).map_err(|e| Error::RunFailed(e.to_string()))
+        Ok(report)
     }
 }
 

@@ -125,7 +125,10 @@ where
                 database,
                 plan,
                 confirm,
-            }) => self.drill(&database, &plan, &confirm).await,
+            }) => {
+                let report = self.drill(&database, &plan, &confirm).await?;
+                serde_json::to_value(&report).map_err(|e| Error::RunFailed(format!("cannot encode the report: {e}")))
+            }
             PromoterEvent::Command(Command::Failover {
                 database,
                 reason,
