@@ -1,6 +1,10 @@
 //! Settings, read once from the environment at cold start. Every error names the variable.
 
 use crate::error::{Error, Result};
+use crate::model::{
+    arn_region, valid_bucket_name, BackupSpec, DatabaseSpec, DnsSpec, DnsSwitch, Fence, ResourceSpec, Selection,
+    Standby, StateLocation, Target,
+};
 use crate::plan::retention::Retention;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -144,14 +148,6 @@ pub fn region(vars: &dyn Vars, name: &'static str) -> Result<String> {
     }
 }
 
-/// The region field of an ARN (`arn:partition:service:region:account:resource`).
-pub fn arn_region(arn: &str) -> Option<&str> {
-    let mut parts = arn.splitn(6, ':');
-    (parts.next() == Some("arn")).then_some(())?;
-    let (_partition, _service, region) = (parts.next()?, parts.next()?, parts.next()?);
-    Some(region)
-}
-
 /// An SNS topic ARN; its region decides which regional endpoint publishes to it.
 pub fn topic_arn(vars: &dyn Vars, name: &'static str) -> Result<String> {
     let arn = required(vars, name)?;
@@ -178,50 +174,20 @@ pub fn region_pair(vars: &dyn Vars) -> Result<(String, String)> {
     Ok((source_region, dr_region))
 }
 
-/// Where drpilot keeps its small state objects: a bucket in the DR region (it must
-/// survive the primary region), with conditional writes as the lock.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StateLocation {
-    pub bucket: String,
-    pub prefix: String,
-}
-
-impl StateLocation {
-    pub fn from_vars(vars: &dyn Vars) -> Result<Self> {
-        let bucket = required(vars, "DRPILOT_STATE_BUCKET")?;
-        if !valid_bucket_name(&bucket) {
-            return Err(Error::config(
-                "DRPILOT_STATE_BUCKET",
-                format!("{bucket:?} is not an S3 bucket name"),
-            ));
-        }
-        let mut prefix = optional(vars, "DRPILOT_STATE_PREFIX").unwrap_or_else(|| "drpilot/".into());
-        if !prefix.ends_with('/') {
-            prefix.push('/');
-        }
-        Ok(StateLocation { bucket, prefix })
+/// `DRPILOT_STATE_BUCKET` and `DRPILOT_STATE_PREFIX`.
+pub fn state_location(vars: &dyn Vars) -> Result<StateLocation> {
+    let bucket = required(vars, "DRPILOT_STATE_BUCKET")?;
+    if !valid_bucket_name(&bucket) {
+        return Err(Error::config(
+            "DRPILOT_STATE_BUCKET",
+            format!("{bucket:?} is not an S3 bucket name"),
+        ));
     }
-
-    pub fn key(&self, name: &str) -> String {
-        format!("{}{name}", self.prefix)
+    let mut prefix = optional(vars, "DRPILOT_STATE_PREFIX").unwrap_or_else(|| "drpilot/".into());
+    if !prefix.ends_with('/') {
+        prefix.push('/');
     }
-}
-
-pub fn valid_bucket_name(b: &str) -> bool {
-    (3..=63).contains(&b.len())
-        && b.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-        && b.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && b.ends_with(|c: char| c.is_ascii_alphanumeric())
-}
-
-/// Which source databases drpilot protects: explicit identifiers and/or a tag.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Selection {
-    pub instances: Vec<String>,
-    pub clusters: Vec<String>,
-    /// `(key, Some(value))` matches that exact value; `(key, None)` any value.
-    pub tag: Option<(String, Option<String>)>,
+    Ok(StateLocation { bucket, prefix })
 }
 
 pub const DEFAULT_MAX_COPIES_IN_FLIGHT: u32 = 20;
@@ -339,44 +305,6 @@ impl CopierConfig {
             copy_source_tags: parse_bool(vars, "DRPILOT_COPY_SOURCE_TAGS", true)?,
             notify_topic_arn: topic_arn(vars, "DRPILOT_NOTIFY_TOPIC_ARN")?,
         })
-    }
-}
-
-/// What the lag checker measures, one entry of `DRPILOT_RESOURCES`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Target {
-    /// A cross-region RDS read replica (identifier in the DR region).
-    RdsReplica { replica: String },
-    /// The secondary cluster of an Aurora global database (identifier in the DR region).
-    AuroraGlobal { cluster: String },
-    /// The snapshot copier's newest DR copy of a database.
-    SnapshotCopies { db: crate::model::ProtectedDb },
-    /// An S3 bucket replicated (or copied by another tool) to a DR bucket: compared object by object.
-    S3Backup {
-        source_bucket: String,
-        dr_bucket: String,
-        prefix: String,
-    },
-    /// One of drpilot's S3 backups (`DRPILOT_S3_BACKUPS` name): its newest point in time's age.
-    S3PointInTime { backup: String },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResourceSpec {
-    /// The resource's name in metrics, notices and the dashboard.
-    pub name: String,
-    pub rpo_seconds: f64,
-    pub target: Target,
-}
-
-impl ResourceSpec {
-    pub fn kind(&self) -> &'static str {
-        match self.target {
-            Target::RdsReplica { .. } => "rds-replica",
-            Target::AuroraGlobal { .. } => "aurora-global",
-            Target::SnapshotCopies { .. } => "snapshot",
-            Target::S3Backup { .. } | Target::S3PointInTime { .. } => "s3-backup",
-        }
     }
 }
 
@@ -590,7 +518,7 @@ impl LagConfig {
             window_seconds,
             metric_period_seconds,
             namespace,
-            state: StateLocation::from_vars(vars)?,
+            state: state_location(vars)?,
             notify_topic_arn: topic_arn(vars, "DRPILOT_NOTIFY_TOPIC_ARN")?,
             s3_force_path_style: parse_bool(vars, "DRPILOT_S3_FORCE_PATH_STYLE", false)?,
         })
@@ -628,85 +556,10 @@ impl DashboardConfig {
             },
             namespace: optional(vars, "DRPILOT_METRIC_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
             metric_period_seconds: metric_period(vars)?,
-            state: StateLocation::from_vars(vars)?,
+            state: state_location(vars)?,
             s3_force_path_style: parse_bool(vars, "DRPILOT_S3_FORCE_PATH_STYLE", false)?,
         })
     }
-}
-
-/// The DNS record the promoter points at the new primary.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DnsSpec {
-    pub zone_id: String,
-    pub record_name: String,
-    pub record_type: String,
-    pub ttl: i64,
-    pub switch: DnsSwitch,
-}
-
-/// How a failover moves the app's record (`dns.mode`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DnsSwitch {
-    /// `upsert` (the default): `ChangeResourceRecordSets` points the record at the promoted
-    /// standby. Route 53's control plane, which runs in us-east-1.
-    Upsert,
-    /// `failover-records`: Terraform's PRIMARY/SECONDARY failover records; the PRIMARY's health
-    /// check follows `alarm`, a CloudWatch alarm in the DR region on drpilot's `FailedOver`
-    /// metric. Publishing the metric (DR region) sets the alarm off and Route 53's data plane
-    /// answers the SECONDARY, the standby, by itself: no Route 53 API call, so it works while
-    /// us-east-1 is dark.
-    FailoverRecords { alarm: String },
-}
-
-/// The metric drpilot publishes (DR region, `Database` dimension) when a failover's DNS
-/// switch is due in `failover-records` mode; Terraform's alarm on it is the PRIMARY record's
-/// health check.
-pub const FAILED_OVER_METRIC: &str = "FailedOver";
-
-/// What is promoted: a cross-region RDS read replica, or an Aurora global database's secondary.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Standby {
-    RdsReplica {
-        primary: String,
-        replica: String,
-    },
-    AuroraGlobal {
-        global_cluster: String,
-        primary_cluster: String,
-        secondary_cluster: String,
-    },
-}
-
-/// One database the promoter protects, an entry of `DRPILOT_DATABASES`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DatabaseSpec {
-    pub name: String,
-    pub standby: Standby,
-    /// What drpilot does to the old primary when its region answers again after an
-    /// unplanned failover.
-    pub fence: Fence,
-    /// The CloudWatch alarms whose ALARM state means "the primary may be down".
-    pub alarms: Vec<String>,
-    /// The lag checker's resource name whose `RecoveryPointSeconds` history gates promotion.
-    pub lag_resource: String,
-    pub max_data_loss_seconds: f64,
-    /// The recovery time objective: a failover's measured RTO is reported against it.
-    pub rto_seconds: Option<f64>,
-    pub health_check_id: Option<String>,
-    pub dns: DnsSpec,
-}
-
-/// Fencing the old primary after an unplanned failover (RDS; an Aurora global database keeps
-/// one writer by itself: the old primary rejoins as a secondary, which drpilot verifies).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Fence {
-    /// `StopDBInstance` as soon as the primary region answers again.
-    #[default]
-    Stop,
-    /// Left to the operator (e.g. the old primary has in-region read replicas, which RDS
-    /// will not stop): drpilot tells responders it is back and unfenced.
-    None,
 }
 
 const DATABASES_VAR: &str = "DRPILOT_DATABASES";
@@ -965,7 +818,7 @@ impl PromoterConfig {
             probe_spacing_ms: bounded("DRPILOT_PROBE_SPACING_MS", 2000, 0..=10_000)?,
             metric_period_seconds: metric_period(vars)?,
             namespace: optional(vars, "DRPILOT_METRIC_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
-            state: StateLocation::from_vars(vars)?,
+            state: state_location(vars)?,
             notify_topic_arn: topic_arn(vars, "DRPILOT_NOTIFY_TOPIC_ARN")?,
             s3_force_path_style: parse_bool(vars, "DRPILOT_S3_FORCE_PATH_STYLE", false)?,
             function_name: optional(vars, "AWS_LAMBDA_FUNCTION_NAME")
@@ -983,22 +836,6 @@ impl PromoterConfig {
     pub fn database_for_alarm(&self, alarm: &str) -> Option<&DatabaseSpec> {
         self.databases.iter().find(|d| d.alarms.iter().any(|a| a == alarm))
     }
-}
-
-/// One S3 backup: a source bucket (and prefix) kept in a versioned DR-region bucket, with a
-/// manifest per run so any retained run can be restored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackupSpec {
-    pub name: String,
-    pub source_bucket: String,
-    /// Only keys under this prefix are backed up ("" for the whole bucket). DR keys equal source keys.
-    pub prefix: String,
-    pub dr_bucket: String,
-    /// Copies are encrypted with this DR-region KMS key; `None` uses the DR bucket's default encryption.
-    pub kms_key_id: Option<String>,
-    /// Storage class of the copies (`None`: STANDARD).
-    pub storage_class: Option<String>,
-    pub retention: crate::plan::backup::BackupRetention,
 }
 
 const BACKUPS_VAR: &str = "DRPILOT_S3_BACKUPS";
@@ -1142,7 +979,7 @@ impl BackupConfig {
     pub fn from_vars(vars: &dyn Vars) -> Result<Self> {
         let (source_region, dr_region) = region_pair(vars)?;
         let backups = backups(vars)?;
-        let state = StateLocation::from_vars(vars)?;
+        let state = state_location(vars)?;
         if let Some(b) = backups.iter().find(|b| b.dr_bucket == state.bucket) {
             return Err(Error::config(
                 "DRPILOT_STATE_BUCKET",

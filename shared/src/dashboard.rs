@@ -2,14 +2,16 @@
 //! (recovery point vs budget, newest DR copy), one per failover-protected database (failover
 //! in progress or awaiting acknowledgement, last drill), and an overall verdict with reasons.
 
-use crate::config::{DashboardConfig, Target};
+use crate::config::DashboardConfig;
 use crate::error::Result;
 use crate::lagcheck::{metric, LagState, STATE_OBJECT};
 use crate::model::Snapshot;
+use crate::model::Target;
 use crate::plan::alerting::Tracked;
 use crate::plan::copy::managed_copies_of;
 use crate::plan::lag::{human_seconds, Status};
 use crate::ports::{DrSnapshotStore, MetricId, Metrics, StateStore};
+use crate::promoter::drill::{drill_key, DrillSummary};
 use crate::promoter::record::DbRecord;
 use crate::state::Record;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
@@ -51,15 +53,6 @@ pub struct ResourceRow {
     pub newest_dr_copy_age_seconds: Option<f64>,
 }
 
-/// The last drill of a database, as the drill records it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DrillSummary {
-    pub at: DateTime<Utc>,
-    pub passed: bool,
-    pub rto_seconds: Option<f64>,
-    pub rpo_seconds: Option<f64>,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DatabaseRow {
     pub name: String,
@@ -86,10 +79,6 @@ pub struct Dashboard {
     pub reasons: Vec<String>,
     pub resources: Vec<ResourceRow>,
     pub databases: Vec<DatabaseRow>,
-}
-
-pub fn drill_key(cfg_prefix: &crate::config::StateLocation, db: &str) -> String {
-    cfg_prefix.key(&format!("drill/{db}.json"))
 }
 
 /// Reads everything the dashboard shows. Read-only.

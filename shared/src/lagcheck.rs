@@ -2,10 +2,11 @@
 //! DR region, and tell responders about transitions only (state kept in the DR state bucket,
 //! written with compare-and-swap so concurrent runs cannot both notify).
 
-use crate::config::{LagConfig, ResourceSpec, Target};
+use crate::config::LagConfig;
 use crate::error::{Error, Result};
 use crate::events::{self, Decode, Incoming};
 use crate::model::Snapshot;
+use crate::model::{ResourceSpec, Target};
 use crate::notice::{Notice, Severity};
 use crate::plan::alerting::{track, Alert, Tracked};
 use crate::plan::copy::managed_copies_of;

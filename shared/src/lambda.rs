@@ -13,12 +13,7 @@ Runs the handler once on the event (a JSON file, or - for standard input), print
 response on stdout and exits non-zero on error. Inside Lambda (AWS_LAMBDA_RUNTIME_API set) it \
 serves the Lambda Runtime API instead.";
 
-/// One invocation: who is running (the holder of a lease) and when Lambda will stop it.
-#[derive(Debug, Clone)]
-pub struct Invocation {
-    pub request_id: String,
-    pub deadline: chrono::DateTime<chrono::Utc>,
-}
+pub use crate::state::Invocation;
 
 impl Invocation {
     pub fn from_context(ctx: &Context) -> Self {

@@ -1,4 +1,7 @@
-//! The domain: source databases, their snapshots, and drpilot's copies of them.
+//! The domain's nouns: what drpilot protects (databases and their standbys, DNS records,
+//! S3 backups, measured resources), where its state lives, source databases, their
+//! snapshots and drpilot's copies of them. Depends on nothing else in the crate; settings
+//! parse into these types, plans decide over them, ports and adapters act on them.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -92,4 +95,194 @@ impl Snapshot {
             .map(|t| t.with_timezone(&Utc))
             .or(self.created)
     }
+}
+
+/// The region field of an ARN (`arn:partition:service:region:account:resource`).
+pub fn arn_region(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    (parts.next() == Some("arn")).then_some(())?;
+    let (_partition, _service, region) = (parts.next()?, parts.next()?, parts.next()?);
+    Some(region)
+}
+
+/// Where drpilot keeps its small state objects: a bucket in the DR region (it must
+/// survive the primary region), with conditional writes as the lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateLocation {
+    pub bucket: String,
+    pub prefix: String,
+}
+
+impl StateLocation {
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+}
+
+pub fn valid_bucket_name(b: &str) -> bool {
+    (3..=63).contains(&b.len())
+        && b.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && b.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && b.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// Which source databases drpilot protects: explicit identifiers and/or a tag.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Selection {
+    pub instances: Vec<String>,
+    pub clusters: Vec<String>,
+    /// `(key, Some(value))` matches that exact value; `(key, None)` any value.
+    pub tag: Option<(String, Option<String>)>,
+}
+
+/// What the lag checker measures (`kind` of a `DRPILOT_RESOURCES` entry).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// A cross-region RDS read replica (identifier in the DR region).
+    RdsReplica { replica: String },
+    /// The secondary cluster of an Aurora global database (identifier in the DR region).
+    AuroraGlobal { cluster: String },
+    /// The snapshot copier's newest DR copy of a database.
+    SnapshotCopies { db: ProtectedDb },
+    /// An S3 bucket replicated (or copied by another tool) to a DR bucket: compared object by object.
+    S3Backup {
+        source_bucket: String,
+        dr_bucket: String,
+        prefix: String,
+    },
+    /// One of drpilot's S3 backups (`DRPILOT_S3_BACKUPS` name): its newest point in time's age.
+    S3PointInTime { backup: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceSpec {
+    /// The resource's name in metrics, notices and the dashboard.
+    pub name: String,
+    pub rpo_seconds: f64,
+    pub target: Target,
+}
+
+impl ResourceSpec {
+    pub fn kind(&self) -> &'static str {
+        match self.target {
+            Target::RdsReplica { .. } => "rds-replica",
+            Target::AuroraGlobal { .. } => "aurora-global",
+            Target::SnapshotCopies { .. } => "snapshot",
+            Target::S3Backup { .. } | Target::S3PointInTime { .. } => "s3-backup",
+        }
+    }
+}
+
+/// The DNS record the promoter points at the new primary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsSpec {
+    pub zone_id: String,
+    pub record_name: String,
+    pub record_type: String,
+    pub ttl: i64,
+    pub switch: DnsSwitch,
+}
+
+/// How a failover moves the app's record (`dns.mode`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DnsSwitch {
+    /// `upsert` (the default): `ChangeResourceRecordSets` points the record at the promoted
+    /// standby. Route 53's control plane, which runs in us-east-1.
+    Upsert,
+    /// `failover-records`: Terraform's PRIMARY/SECONDARY failover records; the PRIMARY's health
+    /// check follows `alarm`, a CloudWatch alarm in the DR region on drpilot's `FailedOver`
+    /// metric. Publishing the metric (DR region) sets the alarm off and Route 53's data plane
+    /// answers the SECONDARY, the standby, by itself: no Route 53 API call, so it works while
+    /// us-east-1 is dark.
+    FailoverRecords { alarm: String },
+}
+
+/// The metric drpilot publishes (DR region, `Database` dimension) when a failover's DNS
+/// switch is due in `failover-records` mode; Terraform's alarm on it is the PRIMARY record's
+/// health check.
+pub const FAILED_OVER_METRIC: &str = "FailedOver";
+
+/// What is promoted: a cross-region RDS read replica, or an Aurora global database's secondary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standby {
+    RdsReplica {
+        primary: String,
+        replica: String,
+    },
+    AuroraGlobal {
+        global_cluster: String,
+        primary_cluster: String,
+        secondary_cluster: String,
+    },
+}
+
+/// One database the promoter protects (an entry of `DRPILOT_DATABASES`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatabaseSpec {
+    pub name: String,
+    pub standby: Standby,
+    /// What drpilot does to the old primary when its region answers again after an
+    /// unplanned failover.
+    pub fence: Fence,
+    /// The CloudWatch alarms whose ALARM state means "the primary may be down".
+    pub alarms: Vec<String>,
+    /// The lag checker's resource name whose `RecoveryPointSeconds` history gates promotion.
+    pub lag_resource: String,
+    pub max_data_loss_seconds: f64,
+    /// The recovery time objective: a failover's measured RTO is reported against it.
+    pub rto_seconds: Option<f64>,
+    pub health_check_id: Option<String>,
+    pub dns: DnsSpec,
+}
+
+/// Fencing the old primary after an unplanned failover (RDS; an Aurora global database keeps
+/// one writer by itself: the old primary rejoins as a secondary, which drpilot verifies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fence {
+    /// `StopDBInstance` as soon as the primary region answers again.
+    #[default]
+    Stop,
+    /// Left to the operator (e.g. the old primary has in-region read replicas, which RDS
+    /// will not stop): drpilot tells responders it is back and unfenced.
+    None,
+}
+
+/// One S3 backup: a source bucket (and prefix) kept in a versioned DR-region bucket, with a
+/// manifest per run so any retained run can be restored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupSpec {
+    pub name: String,
+    pub source_bucket: String,
+    /// Only keys under this prefix are backed up ("" for the whole bucket). DR keys equal source keys.
+    pub prefix: String,
+    pub dr_bucket: String,
+    /// Copies are encrypted with this DR-region KMS key; `None` uses the DR bucket's default encryption.
+    pub kms_key_id: Option<String>,
+    /// Storage class of the copies (`None`: STANDARD).
+    pub storage_class: Option<String>,
+    pub retention: BackupRetention,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackupRetention {
+    /// Points in time finished within this many days are kept.
+    pub days: u32,
+    /// The newest this many points in time are kept whatever their age (at least 1).
+    pub min_points: u32,
+}
+
+/// DNS names are the same whatever their case and final dot.
+pub fn same_name(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
+
+/// An object in a bucket listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: i64,
+    pub etag: String,
+    pub last_modified: Option<chrono::DateTime<chrono::Utc>>,
 }

@@ -95,13 +95,7 @@ pub trait ReplicaView: Sync {
     fn secondary_cluster_link(&self, cluster: &str) -> impl Future<Output = Result<crate::plan::lag::Link>> + Send;
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct ObjectInfo {
-    pub key: String,
-    pub size: i64,
-    pub etag: String,
-    pub last_modified: Option<chrono::DateTime<chrono::Utc>>,
-}
+pub use crate::model::ObjectInfo;
 
 /// Object listings of buckets in one region.
 pub trait BucketListing: Sync {
@@ -227,23 +221,23 @@ pub trait AlarmView: Sync {
 pub trait PrimaryProbe: Sync {
     fn primary(
         &self,
-        standby: &crate::config::Standby,
+        standby: &crate::model::Standby,
     ) -> impl Future<Output = crate::plan::promotion::PrimaryView> + Send;
     /// Fences the old primary after a failover: `StopDBInstance`. Returns the status AWS
     /// reports (`stopping`).
-    fn stop(&self, standby: &crate::config::Standby) -> impl Future<Output = Result<String>> + Send;
+    fn stop(&self, standby: &crate::model::Standby) -> impl Future<Output = Result<String>> + Send;
     /// Before a planned failover: makes the primary read-only through its own (custom, not
     /// shared) DB parameter group, applied immediately. Returns what was set, for the record.
     /// `Error::Refused` when it cannot be done safely (engine, default or shared group).
-    fn block_writes(&self, standby: &crate::config::Standby) -> impl Future<Output = Result<String>> + Send;
+    fn block_writes(&self, standby: &crate::model::Standby) -> impl Future<Output = Result<String>> + Send;
     /// Undoes `block_writes` (a planned failover called off).
-    fn unblock_writes(&self, standby: &crate::config::Standby) -> impl Future<Output = Result<String>> + Send;
+    fn unblock_writes(&self, standby: &crate::model::Standby) -> impl Future<Output = Result<String>> + Send;
     /// What RDS reports about maintenance on the primary: pending actions it applies now,
     /// maintenance events since `since`, and what could not be read. Asked only of a primary
     /// that looks available.
     fn maintenance(
         &self,
-        standby: &crate::config::Standby,
+        standby: &crate::model::Standby,
         since: chrono::DateTime<chrono::Utc>,
     ) -> impl Future<Output = crate::plan::promotion::MaintenanceReport> + Send;
 }
@@ -277,25 +271,22 @@ pub enum Promotion {
 }
 
 pub trait StandbyControl: Sync {
-    fn state(&self, standby: &crate::config::Standby) -> impl Future<Output = Result<StandbyState>> + Send;
+    fn state(&self, standby: &crate::model::Standby) -> impl Future<Output = Result<StandbyState>> + Send;
     /// Promote: `PromoteReadReplica`, or for Aurora `FailoverGlobalCluster` (allowing data
     /// loss) when unplanned and `SwitchoverGlobalCluster` when planned. AWS's "not in a state
     /// to do that" is an answer, not an error: the caller describes the standby to tell a
     /// promotion already under way from one that must wait.
-    fn promote(
-        &self,
-        standby: &crate::config::Standby,
-        planned: bool,
-    ) -> impl Future<Output = Result<Promotion>> + Send;
+    fn promote(&self, standby: &crate::model::Standby, planned: bool)
+        -> impl Future<Output = Result<Promotion>> + Send;
 }
 
 /// DNS: points a record at a target and tells when the change is live everywhere.
 pub trait Dns: Sync {
     /// UPSERTs the record; returns the change id.
-    fn point(&self, dns: &crate::config::DnsSpec, target: &str) -> impl Future<Output = Result<String>> + Send;
+    fn point(&self, dns: &crate::model::DnsSpec, target: &str) -> impl Future<Output = Result<String>> + Send;
     fn in_sync(&self, change_id: &str) -> impl Future<Output = Result<bool>> + Send;
     /// The record's current value, if it exists.
-    fn current(&self, dns: &crate::config::DnsSpec) -> impl Future<Output = Result<Option<String>>> + Send;
+    fn current(&self, dns: &crate::model::DnsSpec) -> impl Future<Output = Result<Option<String>>> + Send;
     /// With failover records: the SECONDARY record's value, if it exists.
-    fn secondary(&self, dns: &crate::config::DnsSpec) -> impl Future<Output = Result<Option<String>>> + Send;
+    fn secondary(&self, dns: &crate::model::DnsSpec) -> impl Future<Output = Result<Option<String>>> + Send;
 }

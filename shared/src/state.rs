@@ -90,6 +90,13 @@ impl<'a, S: StateStore> Record<'a, S> {
     }
 }
 
+/// One invocation: who is running (the holder of a lease) and when Lambda will stop it.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub request_id: String,
+    pub deadline: DateTime<Utc>,
+}
+
 /// Who may advance the work a record describes, until when (the holder's Lambda deadline:
 /// a killed invocation's lease runs out by itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,7 +108,7 @@ pub struct Lease {
 }
 
 impl Lease {
-    pub fn to(invocation: &crate::lambda::Invocation) -> Self {
+    pub fn to(invocation: &Invocation) -> Self {
         Lease {
             holder: invocation.request_id.clone(),
             until: invocation.deadline,

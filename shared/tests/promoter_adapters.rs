@@ -11,7 +11,7 @@ use aws_sdk_route53::types::{HealthCheckObservation, StatusReport};
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use drpilot::aws::rds::{RdsPrimaryProbe, RdsStandby};
 use drpilot::aws::route53::Route53;
-use drpilot::config::Standby;
+use drpilot::model::Standby;
 use drpilot::plan::promotion::{Checkers, PrimaryView};
 use drpilot::ports::{HealthChecks, PrimaryProbe, Promotion, StandbyControl};
 

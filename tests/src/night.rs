@@ -1418,13 +1418,13 @@ fn lambda_event(body: Value) -> (String, Value) {
 }
 
 /// The app's record as the promoter's settings name it (a CNAME, TTL 30).
-fn dns_spec(zone: &str, record: &str) -> drpilot::config::DnsSpec {
-    drpilot::config::DnsSpec {
+fn dns_spec(zone: &str, record: &str) -> drpilot::model::DnsSpec {
+    drpilot::model::DnsSpec {
         zone_id: zone.to_string(),
         record_name: record.to_string(),
         record_type: "CNAME".into(),
         ttl: 30,
-        switch: drpilot::config::DnsSwitch::Upsert,
+        switch: drpilot::model::DnsSwitch::Upsert,
     }
 }
 
@@ -1461,7 +1461,7 @@ async fn failover_records(
     cw.put_metric_alarm()
         .alarm_name(alarm)
         .namespace("drpilot")
-        .metric_name(drpilot::config::FAILED_OVER_METRIC)
+        .metric_name(drpilot::model::FAILED_OVER_METRIC)
         .dimensions(Dimension::builder().name("Database").value(&p.name).build())
         .statistic(Statistic::Maximum)
         .period(plan.scale.period() as i32)

@@ -3,7 +3,7 @@
 //! meet them on AWS. (The scenarios and failover tests build on these.)
 
 use drpilot::aws::{cloudwatch, rds, route53};
-use drpilot::config::Standby;
+use drpilot::model::Standby;
 use drpilot::plan::promotion::PrimaryView;
 use drpilot::ports::{HealthChecks, MetricId, Metrics, PrimaryProbe, StandbyControl};
 use drpilot_tests::account::{instance_endpoint, Regions};

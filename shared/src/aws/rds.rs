@@ -51,7 +51,7 @@ fn cluster_snapshot(s: &DbClusterSnapshot) -> Snapshot {
         // a copied cluster snapshot names its source by ARN; its region is the source region
         source_region: s
             .source_db_cluster_snapshot_arn()
-            .and_then(crate::config::arn_region)
+            .and_then(crate::model::arn_region)
             .map(str::to_string),
     }
 }
@@ -409,8 +409,8 @@ const PROBE_SPACING: std::time::Duration = std::time::Duration::from_secs(2);
 impl RdsPrimaryProbe {
     /// The primary as its region's API describes it: (status, preferred maintenance window);
     /// both `None` when it is not listed.
-    async fn describe(&self, standby: &crate::config::Standby) -> Result<(Option<String>, Option<String>)> {
-        use crate::config::Standby;
+    async fn describe(&self, standby: &crate::model::Standby) -> Result<(Option<String>, Option<String>)> {
+        use crate::model::Standby;
         let owned =
             |status: Option<&str>, window: Option<&str>| (status.map(str::to_string), window.map(str::to_string));
         match standby {
@@ -441,7 +441,7 @@ impl RdsPrimaryProbe {
         }
     }
 
-    async fn status(&self, standby: &crate::config::Standby) -> Result<Option<String>> {
+    async fn status(&self, standby: &crate::model::Standby) -> Result<Option<String>> {
         self.describe(standby).await.map(|(status, _)| status)
     }
 }
@@ -467,7 +467,7 @@ impl RdsPrimaryProbe {
 }
 
 impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
-    async fn primary(&self, standby: &crate::config::Standby) -> crate::plan::promotion::PrimaryView {
+    async fn primary(&self, standby: &crate::model::Standby) -> crate::plan::promotion::PrimaryView {
         use crate::plan::promotion::{classify, PrimaryView, StatusClass};
         let fresh = self.spacing * PROBE_ROUNDS;
         let recent = || {
@@ -527,8 +527,8 @@ impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
         }
     }
 
-    async fn block_writes(&self, standby: &crate::config::Standby) -> Result<String> {
-        let crate::config::Standby::RdsReplica { primary, .. } = standby else {
+    async fn block_writes(&self, standby: &crate::model::Standby) -> Result<String> {
+        let crate::model::Standby::RdsReplica { primary, .. } = standby else {
             return Err(Error::RunFailed(
                 "a planned Aurora failover is a switchover; Aurora blocks writes itself".into(),
             ));
@@ -600,8 +600,8 @@ impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
         Ok(format!("read_only=1 in parameter group {group} of {primary}"))
     }
 
-    async fn unblock_writes(&self, standby: &crate::config::Standby) -> Result<String> {
-        let crate::config::Standby::RdsReplica { primary, .. } = standby else {
+    async fn unblock_writes(&self, standby: &crate::model::Standby) -> Result<String> {
+        let crate::model::Standby::RdsReplica { primary, .. } = standby else {
             return Err(Error::RunFailed("only an RDS primary has its writes blocked".into()));
         };
         let out = self
@@ -624,10 +624,10 @@ impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
 
     async fn maintenance(
         &self,
-        standby: &crate::config::Standby,
+        standby: &crate::model::Standby,
         since: chrono::DateTime<chrono::Utc>,
     ) -> crate::plan::promotion::MaintenanceReport {
-        use crate::config::Standby;
+        use crate::model::Standby;
         use crate::plan::promotion::{in_maintenance_window, MaintenanceReport};
         use aws_sdk_rds::types::{Filter, SourceType};
         let mut report = MaintenanceReport::default();
@@ -712,8 +712,8 @@ impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
         report
     }
 
-    async fn stop(&self, standby: &crate::config::Standby) -> Result<String> {
-        use crate::config::Standby;
+    async fn stop(&self, standby: &crate::model::Standby) -> Result<String> {
+        use crate::model::Standby;
         match standby {
             Standby::RdsReplica { primary, .. } => self
                 .client
@@ -755,8 +755,8 @@ const PROMOTION_NOT_NOW: &[&str] = &[
 ];
 
 impl crate::ports::StandbyControl for RdsStandby {
-    async fn state(&self, standby: &crate::config::Standby) -> Result<crate::ports::StandbyState> {
-        use crate::config::Standby;
+    async fn state(&self, standby: &crate::model::Standby) -> Result<crate::ports::StandbyState> {
+        use crate::model::Standby;
         use crate::ports::StandbyState;
         let missing = StandbyState {
             exists: false,
@@ -840,8 +840,8 @@ impl crate::ports::StandbyControl for RdsStandby {
         }
     }
 
-    async fn promote(&self, standby: &crate::config::Standby, planned: bool) -> Result<crate::ports::Promotion> {
-        use crate::config::Standby;
+    async fn promote(&self, standby: &crate::model::Standby, planned: bool) -> Result<crate::ports::Promotion> {
+        use crate::model::Standby;
         let result = match standby {
             Standby::RdsReplica { replica, .. } => self
                 .client

@@ -1,8 +1,8 @@
 //! Route 53: health checkers' verdicts, and the record the promoter switches.
 
 use super::aws_error;
-use crate::config::DnsSpec;
 use crate::error::{Error, Result};
+use crate::model::DnsSpec;
 use crate::plan::promotion::Checkers;
 use crate::ports::{Dns, HealthChecks};
 use aws_config::SdkConfig;
@@ -145,9 +145,7 @@ impl Route53 {
         Ok(out
             .resource_record_sets()
             .iter()
-            .filter(|r| {
-                crate::promoter::same_name(r.name(), &dns.record_name) && r.r#type().as_str() == dns.record_type
-            })
+            .filter(|r| crate::model::same_name(r.name(), &dns.record_name) && r.r#type().as_str() == dns.record_type)
             .cloned()
             .collect())
     }

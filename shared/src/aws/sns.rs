@@ -18,7 +18,7 @@ pub struct SnsNotifier {
 impl SnsNotifier {
     /// Publishes through the topic's own region, whatever region the function runs in.
     pub fn new(sdk: &SdkConfig, topic_arn: &str, source: &str) -> Self {
-        let region = crate::config::arn_region(topic_arn).unwrap_or_default().to_string();
+        let region = crate::model::arn_region(topic_arn).unwrap_or_default().to_string();
         let conf = aws_sdk_sns::config::Builder::from(sdk)
             .region(aws_sdk_sns::config::Region::new(region))
             .build();

@@ -10,8 +10,8 @@
 //!   bucket.
 //! - `s3-backup/<name>/pins/<run id>.<holder>.json`: restores reading a point in time.
 
-use crate::config::{BackupSpec, StateLocation};
 use crate::error::{Error, Result};
+use crate::model::{BackupSpec, StateLocation};
 use crate::plan::backup::{part_writer, ManifestEntry, PartWriter, PointInTime};
 use crate::ports::{Documents, StateStore};
 use crate::state::{Loaded, Record};

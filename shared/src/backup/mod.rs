@@ -6,9 +6,10 @@
 pub mod manifest;
 pub mod restore;
 
-use crate::config::{BackupConfig, BackupSpec};
+use crate::config::BackupConfig;
 use crate::error::{Error, Result};
 use crate::events::{self, Decode, Incoming};
+use crate::model::BackupSpec;
 use crate::notice::{Notice, Severity};
 use crate::plan::backup::{
     diff_page, expired_points, prunable_versions, Change, ManifestEntry, PartWriter, PointInTime,
@@ -53,7 +54,7 @@ impl BackupPorts<crate::aws::s3::S3Objects, crate::aws::s3::S3State, crate::aws:
     }
 }
 
-pub use crate::lambda::Invocation;
+pub use crate::state::Invocation;
 
 /// The backup's operator command: run every backup, or the one named.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -4,8 +4,9 @@
 //! not have are listed, and deleted only when asked.
 
 use super::manifest::{pin_key, state_key, BackupState, ManifestReader, ObjectFailure, Pin};
-use crate::config::{BackupConfig, BackupSpec};
+use crate::config::BackupConfig;
 use crate::error::{Error, Result};
+use crate::model::BackupSpec;
 use crate::plan::backup::{plan_restore, ManifestEntry, PointInTime, RestoreStep};
 use crate::ports::{Documents, ObjectCopy, ObjectInfo, ObjectStore, StateStore};
 use futures::stream::{self, StreamExt};

@@ -153,7 +153,7 @@ async fn main() {
 }
 
 /// The backup settings and the named backup, or a clear error.
-fn backup_settings(vars: &dyn Vars, name: &str) -> (BackupConfig, drpilot::config::BackupSpec) {
+fn backup_settings(vars: &dyn Vars, name: &str) -> (BackupConfig, drpilot::model::BackupSpec) {
     let cfg = BackupConfig::from_vars(vars).unwrap_or_else(|e| fail(e, 2));
     let spec = cfg.backup(name).cloned().unwrap_or_else(|| {
         let known: Vec<&str> = cfg.backups.iter().map(|b| b.name.as_str()).collect();

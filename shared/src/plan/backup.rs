@@ -3,7 +3,7 @@
 //! by key, as S3 lists them (UTF-8 byte order, which is also Rust's `str` order), so every
 //! decision works on one page at a time and memory stays flat as buckets grow.
 
-use crate::ports::ObjectInfo;
+use crate::model::ObjectInfo;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -161,13 +161,7 @@ pub struct PointInTime {
     pub writers: Vec<PartWriter>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BackupRetention {
-    /// Points in time finished within this many days are kept.
-    pub days: u32,
-    /// The newest this many points in time are kept whatever their age (at least 1).
-    pub min_points: u32,
-}
+pub use crate::model::BackupRetention;
 
 /// The points in time that retention expires: older than the window and not among the newest
 /// `min_points`. The newest point in time never expires.

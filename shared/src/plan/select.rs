@@ -1,6 +1,6 @@
 //! Which source databases are protected, from the settings and the source region's listing.
 
-use crate::config::Selection;
+use crate::model::Selection;
 use crate::model::{DbKind, ProtectedDb, SourceDb};
 
 /// Engines whose clusters live in the RDS API but are not RDS/Aurora databases.

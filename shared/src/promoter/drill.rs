@@ -3,7 +3,6 @@
 //! tagged `drpilot:drill-plan=<plan>`, and only with `confirm` naming the database.
 
 use super::{Promoter, Trigger};
-use crate::dashboard::{drill_key, DrillSummary};
 use crate::error::{Error, Result};
 use crate::lagcheck::metric;
 use crate::notice::{Notice, Severity};
@@ -12,10 +11,24 @@ use crate::ports::{
     AlarmView, Dns, HealthChecks, MetricId, Metrics, Notifier, PrimaryProbe, StandbyControl, StateStore,
 };
 use crate::state::Record;
-use chrono::{Duration, Utc};
-use serde::Serialize;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
 
 pub const PLAN_TAG: &str = "drpilot:drill-plan";
+
+/// The last drill of a database, as the drill records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrillSummary {
+    pub at: DateTime<Utc>,
+    pub passed: bool,
+    pub rto_seconds: Option<f64>,
+    pub rpo_seconds: Option<f64>,
+}
+
+/// Where a database's last drill is recorded (the drill writes it; the dashboard reads it).
+pub fn drill_key(state: &crate::model::StateLocation, db: &str) -> String {
+    state.key(&format!("drill/{db}.json"))
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DrillStep {
@@ -186,8 +199,8 @@ where
         }
 
         let records = match &db.dns.switch {
-            crate::config::DnsSwitch::Upsert => String::new(),
-            crate::config::DnsSwitch::FailoverRecords { alarm } => format!(
+            crate::model::DnsSwitch::Upsert => String::new(),
+            crate::model::DnsSwitch::FailoverRecords { alarm } => format!(
                 " Route 53 answers the SECONDARY record while {alarm} says so: Terraform, given the new roles, makes \
                  fresh failover records and a fresh health check for them; to send clients back to the old \
                  primary instead, publish FailedOver 0 (infra/dns.tf)."

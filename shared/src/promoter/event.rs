@@ -134,7 +134,7 @@ impl Decode for PromoterEvent {
                 };
                 let m: AlarmNotice = serde_json::from_str(&record.sns.message)
                     .map_err(|e| Error::BadEvent(format!("the SNS message is not a CloudWatch alarm notice: {e}")))?;
-                let region = crate::config::arn_region(&m.alarm_arn)
+                let region = crate::model::arn_region(&m.alarm_arn)
                     .filter(|r| !r.is_empty())
                     .ok_or_else(|| Error::BadEvent(format!("bad AlarmArn {:?}", m.alarm_arn)))?;
                 AlarmSignal {

@@ -7,9 +7,10 @@ pub mod event;
 pub mod notices;
 pub mod record;
 
-use crate::config::{DatabaseSpec, DnsSwitch, PromoterConfig, Standby, FAILED_OVER_METRIC};
+use crate::config::PromoterConfig;
 use crate::error::{Error, Result};
 use crate::lagcheck::metric;
+use crate::model::{DatabaseSpec, DnsSwitch, Standby, FAILED_OVER_METRIC};
 use crate::plan::promotion::{
     classify, decide, AlarmWindow, Decision, Disarm, Evidence, Policy, PreviousFailover, PrimaryView, ReplicaState,
     Request, StatusClass, Verdict, CONFIRMED, DISARM_TAG,
@@ -68,15 +69,10 @@ impl AwsPromoterPorts {
     }
 }
 
-pub use crate::lambda::Invocation;
+pub use crate::state::Invocation;
 
 fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// DNS names are the same whatever their case and final dot.
-pub(crate) fn same_name(a: &str, b: &str) -> bool {
-    a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'))
 }
 
 /// `Failover.dns_change_id` of a switch by failover records: this, then the alarm's name.
@@ -94,7 +90,7 @@ fn failed_over(db: &DatabaseSpec) -> MetricValue {
 }
 
 /// Where a database's failover record lives (the promoter writes it; the dashboard reads it).
-pub fn record_key(state: &crate::config::StateLocation, db: &str) -> String {
+pub fn record_key(state: &crate::model::StateLocation, db: &str) -> String {
     state.key(&format!("failover-promoter/{db}.json"))
 }
 
@@ -1030,7 +1026,7 @@ where
     pub(crate) async fn dns_now(&self, db: &DatabaseSpec, target: &str) -> Result<Option<(bool, String)>> {
         match &db.dns.switch {
             DnsSwitch::Upsert => Ok(self.ports.dns.current(&db.dns).await?.map(|now_at| {
-                let at_standby = same_name(&now_at, target);
+                let at_standby = crate::model::same_name(&now_at, target);
                 (at_standby, now_at)
             })),
             DnsSwitch::FailoverRecords { alarm } => {
@@ -1041,7 +1037,7 @@ where
                 // Route 53 answers the SECONDARY: is that the promoted standby? Its API may be
                 // dark (us-east-1): then the alarm is all there is to go by.
                 Ok(Some(match self.ports.dns.secondary(&db.dns).await {
-                    Ok(Some(secondary)) if same_name(&secondary, target) => (
+                    Ok(Some(secondary)) if crate::model::same_name(&secondary, target) => (
                         true,
                         format!("{target} (the SECONDARY record: alarm {alarm} is in ALARM)"),
                     ),
@@ -1121,10 +1117,10 @@ where
                 )),
                 Err(e) => Err(e.to_string()),
             },
-            (Standby::RdsReplica { primary, .. }, crate::config::Fence::None) => Err(format!(
+            (Standby::RdsReplica { primary, .. }, crate::model::Fence::None) => Err(format!(
                 "{primary} answers again and drpilot does not fence it (fence: none): stop it or block its writes"
             )),
-            (Standby::RdsReplica { primary, .. }, crate::config::Fence::Stop) => {
+            (Standby::RdsReplica { primary, .. }, crate::model::Fence::Stop) => {
                 match self.ports.primary.stop(&db.standby).await {
                     Ok(status) => Ok(format!("stopped {primary} (StopDBInstance; it is {status})")),
                     Err(e) => Err(format!("StopDBInstance of {primary} failed: {e}")),

@@ -2,7 +2,8 @@
 
 use super::record::Failover;
 use super::standby_name;
-use crate::config::{DatabaseSpec, PromoterConfig};
+use crate::config::PromoterConfig;
+use crate::model::DatabaseSpec;
 use crate::notice::{Notice, Severity};
 use crate::plan::lag::human_seconds;
 use crate::plan::promotion::{Decision, MAINTENANCE};
