@@ -428,13 +428,14 @@ pub fn resources(vars: &dyn Vars) -> Result<Vec<ResourceSpec>> {
 fn json_entries<T: serde::de::DeserializeOwned>(vars: &dyn Vars, var: &'static str, help: &str) -> Result<Vec<T>> {
     let text = required(vars, var)?;
     let bad = |why: String| Error::config(var, format!("{why}; expected {help}"));
+    let mut json = serde_json::Deserializer::from_str(&text);
     let entries: Vec<T> =
-        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text)).map_err(|e| {
-            match e.path().to_string().as_str() {
-                "." => bad(format!("not a JSON array of entries ({})", e.inner())),
-                path => bad(format!("entry {path}: {}", e.inner())),
-            }
+        serde_path_to_error::deserialize(&mut json).map_err(|e| match e.path().to_string().as_str() {
+            "." => bad(format!("not a JSON array of entries ({})", e.inner())),
+            path => bad(format!("entry {path}: {}", e.inner())),
         })?;
+    // Nothing may follow the array: `[...],[...]` must not quietly drop the second half.
+    json.end().map_err(|e| bad(format!("not one JSON array ({e})")))?;
     if entries.is_empty() {
         return Err(bad("is empty".into()));
     }
@@ -1231,6 +1232,10 @@ mod tests {
     fn bad_backup_settings_name_the_variable_and_the_entry() {
         for (backups, expected) in [
             (r#"{"name": "a"}"#, "not a JSON array"),
+            (
+                r#"[{"name": "a", "source_bucket": "s-prod", "dr_bucket": "s-dr"}],[{"name": "b", "source_bucket": "t-prod", "dr_bucket": "t-dr"}]"#,
+                "not one JSON array",
+            ),
             ("[]", "is empty"),
             (
                 r#"[{"name": "a", "source_bucket": "s-prod", "dr_bucket": "s-dr", "colour": "red"}]"#,

@@ -63,7 +63,9 @@ impl<C> Incoming<C> {
 /// Just enough of an event to tell its shape.
 #[derive(Deserialize)]
 struct Envelope {
-    action: Option<IgnoredAny>,
+    /// Any `action`, even null, makes the event a command.
+    #[serde(default, deserialize_with = "present")]
+    action: bool,
     #[serde(rename = "Records")]
     records: Option<IgnoredAny>,
     #[serde(rename = "alarmData")]
@@ -83,30 +85,31 @@ pub fn decode<C: DeserializeOwned>(event: Value, accepts: &str) -> Result<Incomi
         )));
     }
     let shape = Envelope::deserialize(&event).map_err(|e| Error::BadEvent(format!("{e}: {accepts}")))?;
+    let bad = |e: String| {
+        Error::BadEvent(format!(
+            "{}; {accepts}",
+            e.replacen("unknown variant", "unknown action", 1)
+        ))
+    };
     match (shape.source.as_deref(), shape.detail_type.as_deref()) {
-        _ if shape.action.is_some() => typed(event, "the command").map(Incoming::Command).map_err(|e| {
-            Error::BadEvent(format!(
-                "{}; {accepts}",
-                e.replacen("unknown variant", "unknown action", 1)
-            ))
-        }),
-        _ if shape.records.is_some() => typed(event, "an SNS event").map(Incoming::Sns).map_err(Error::BadEvent),
+        _ if shape.action => typed(event, "the command").map(Incoming::Command).map_err(bad),
+        _ if shape.records.is_some() => typed(event, "an SNS event").map(Incoming::Sns).map_err(bad),
         (Some("aws.cloudwatch"), None) if shape.alarm_data.is_some() => {
             typed(event, "a CloudWatch alarm Lambda action")
                 .map(|a| Incoming::AlarmAction(Box::new(a)))
-                .map_err(Error::BadEvent)
+                .map_err(bad)
         }
-        (Some("aws.events"), Some("Scheduled Event")) => typed(event, "a schedule")
-            .map(Incoming::Schedule)
-            .map_err(Error::BadEvent),
+        (Some("aws.events"), Some("Scheduled Event")) => {
+            typed(event, "a schedule").map(Incoming::Schedule).map_err(bad)
+        }
         (Some("aws.cloudwatch"), Some("CloudWatch Alarm State Change")) => {
             typed(event, "a CloudWatch Alarm State Change event")
                 .map(|e| Incoming::AlarmChange(Box::new(e)))
-                .map_err(Error::BadEvent)
+                .map_err(bad)
         }
         (Some("aws.rds"), Some(dt)) if RDS_SNAPSHOT_EVENTS.contains(&dt) => {
             let what = format!("an {dt}");
-            typed(event, &what).map(Incoming::RdsSnapshot).map_err(Error::BadEvent)
+            typed(event, &what).map(Incoming::RdsSnapshot).map_err(bad)
         }
         (source, detail_type) => Err(Error::BadEvent(format!(
             "unsupported event (source {source:?}, detail-type {detail_type:?}): {accepts}"
@@ -120,6 +123,16 @@ pub fn typed<T: DeserializeOwned>(value: Value, what: &str) -> std::result::Resu
         "." => format!("{what}: {}", e.inner()),
         path => format!("{what}: {path}: {}", e.inner()),
     })
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
+    IgnoredAny::deserialize(d).map(|_| true)
+}
+
+/// For `#[serde(default, deserialize_with)]`: an optional field that, when present, must be
+/// a string (null is refused, not read as absent).
+pub fn some<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
 }
 
 fn kind_of(v: &Value) -> &'static str {

@@ -100,11 +100,42 @@ pub struct Invocation {
 /// Who may advance the work a record describes, until when (the holder's Lambda deadline:
 /// a killed invocation's lease runs out by itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "LeaseOnDisk", try_from = "LeaseOnDisk")]
 pub struct Lease {
-    /// The holder's Lambda request id. (`owner` in failover records written before 0.2.)
-    #[serde(alias = "owner")]
+    /// The holder's Lambda request id.
     pub holder: String,
     pub until: DateTime<Utc>,
+}
+
+/// A lease as stored: the holder under both names it has had (`owner` in failover records,
+/// `holder` in backup state, before the two shared this type), so that a promoter or a backup
+/// rolled back to an older release mid-run still reads the record it finds.
+#[derive(Serialize, Deserialize)]
+struct LeaseOnDisk {
+    #[serde(default)]
+    holder: Option<String>,
+    #[serde(default)]
+    owner: Option<String>,
+    until: DateTime<Utc>,
+}
+
+impl From<Lease> for LeaseOnDisk {
+    fn from(l: Lease) -> Self {
+        LeaseOnDisk {
+            owner: Some(l.holder.clone()),
+            holder: Some(l.holder),
+            until: l.until,
+        }
+    }
+}
+
+impl TryFrom<LeaseOnDisk> for Lease {
+    type Error = &'static str;
+
+    fn try_from(d: LeaseOnDisk) -> std::result::Result<Self, Self::Error> {
+        let holder = d.holder.or(d.owner).ok_or("a lease names its holder")?;
+        Ok(Lease { holder, until: d.until })
+    }
 }
 
 impl Lease {
@@ -210,7 +241,18 @@ mod tests {
             !lease.held_by_other("a", t - chrono::Duration::seconds(1)),
             "one's own lease"
         );
-        let old: Lease = serde_json::from_str(r#"{"owner": "a", "until": "2026-11-25T12:00:00Z"}"#).unwrap();
-        assert_eq!(old, lease, "failover records written with `owner` still read");
+        for older in [
+            r#"{"owner": "a", "until": "2026-11-25T12:00:00Z"}"#,
+            r#"{"holder": "a", "until": "2026-11-25T12:00:00Z"}"#,
+        ] {
+            assert_eq!(serde_json::from_str::<Lease>(older).unwrap(), lease, "{older}");
+        }
+        let stored = serde_json::to_value(&lease).unwrap();
+        assert_eq!(
+            (&stored["owner"], &stored["holder"]),
+            (&"a".into(), &"a".into()),
+            "an older release reads either"
+        );
+        assert!(serde_json::from_str::<Lease>(r#"{"until": "2026-11-25T12:00:00Z"}"#).is_err());
     }
 }

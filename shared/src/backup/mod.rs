@@ -61,7 +61,7 @@ pub use crate::state::Invocation;
 #[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum BackupCommand {
     Run {
-        #[serde(default)]
+        #[serde(default, deserialize_with = "events::some")]
         backup: Option<String>,
     },
 }
@@ -932,6 +932,15 @@ mod tests {
                 "unknown backup \"nope\"; configured: assets, logs",
             ),
             (serde_json::json!({"action": "run", "backup": 3}), "expected a string"),
+            (
+                serde_json::json!({"action": "run", "backup": null}),
+                "expected a string",
+            ),
+            (
+                serde_json::json!({"action": null, "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}),
+                "the backup accepts",
+            ),
+            (serde_json::json!({"Records": [{"s3": {}}]}), "the backup accepts"),
             (
                 serde_json::json!({"action": "run", "backups": "logs"}),
                 "unknown field `backups`",

@@ -100,7 +100,7 @@ fn from_alarm_data(data: &CloudWatchAlarmData, region: Option<String>, what: &st
         .state
         .as_ref()
         .ok_or_else(|| Error::BadEvent(format!("{what} without the alarm's state")))?;
-    match (data.alarm_name.as_str(), region) {
+    match (data.alarm_name.as_str(), region.filter(|r| !r.is_empty())) {
         ("", _) => Err(Error::BadEvent(format!("{what} without the alarm's name"))),
         (_, None) => Err(Error::BadEvent(format!("{what} without the region"))),
         (name, Some(region)) => Ok(AlarmSignal {
@@ -242,6 +242,7 @@ mod tests {
             serde_json::json!({"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change", "region": "us-east-1", "detail": {}}),
             serde_json::json!({"Records": [{"Sns": {"Message": "not json"}}]}),
             serde_json::json!({"Records": []}),
+            serde_json::json!({"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change", "region": "", "detail": {"alarmName": "a", "state": {"value": "ALARM", "reason": "", "timestamp": "2026-11-25T18:30:12.345+0000"}, "configuration": {}}}),
         ] {
             assert!(matches!(decode(bad.clone()), Err(Error::BadEvent(_))), "{bad}");
         }

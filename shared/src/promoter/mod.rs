@@ -1064,7 +1064,7 @@ where
     /// in it, writable: two primaries, and writes to the old one are lost. As soon as the
     /// region answers, drpilot stops it (RDS), or checks that Aurora made it a secondary,
     /// records it and tells responders. `None` while the region is still dark.
-    async fn fence(&self, db: &DatabaseSpec, mut record: DbRecord, etag: Option<String>) -> Result<Option<Value>> {
+    async fn fence(&self, db: &DatabaseSpec, mut record: DbRecord, mut etag: Option<String>) -> Result<Option<Value>> {
         let view = self.ports.primary.primary(&db.standby).await;
         if matches!(view, PrimaryView::Unreachable(_) | PrimaryView::Unknown(_)) {
             return Ok(None); // still dark: the next continuation asks again
@@ -1104,6 +1104,25 @@ where
             PrimaryView::Broken(s) if s == "not found" => Some("gone".to_string()),
             _ => None,
         };
+        // Stopping the old primary is claimed first (the failover's lease, by compare-and-swap):
+        // two continuations that both found it back stop it once.
+        if matches!(db.standby, Standby::RdsReplica { .. })
+            && db.fence == crate::model::Fence::Stop
+            && already.is_none()
+        {
+            if f.leased_to_other(&self.invocation.request_id, now).is_some() {
+                return Ok(None);
+            }
+            f.lease = Some(Lease::to(&self.invocation));
+            match self.save(&db.name, &record, etag.as_deref()).await? {
+                Some(claimed) => etag = Some(claimed),
+                None => return Ok(None), // another continuation is fencing
+            }
+        }
+        let Some(f) = record.current.as_mut() else {
+            return Ok(None);
+        };
+        f.lease = None;
         let outcome: std::result::Result<String, String> = match (&db.standby, db.fence) {
             (Standby::RdsReplica { primary, .. }, _) if already.is_some() => {
                 Ok(format!("{primary} is {}", already.as_deref().unwrap_or_default()))
