@@ -70,13 +70,20 @@ impl<'a, S: StateStore> Record<'a, S> {
 
     /// Compare-and-swap: writes `value` only if the record is still at `expected` (`None`: only
     /// if it does not exist). `Some(etag)` when written, `None` when someone else wrote first.
-    ///
-    /// A conflict may be this very write: S3 took it, the response was lost, and the SDK's
-    /// retry found the object changed (412). Reading the record back tells: if it holds what
-    /// this write wrote, the write is ours.
     pub async fn write<T: Serialize>(&self, value: &T, expected: Option<&str>) -> Result<Option<String>> {
-        let body = serde_json::to_vec_pretty(value)
-            .map_err(|e| crate::Error::RunFailed(format!("cannot encode {}: {e}", self.key)))?;
+        match self.store.save(&self.key, &self.encode(value)?, expected).await? {
+            Saved::Written { etag } => Ok(Some(etag)),
+            Saved::Conflict => Ok(None),
+        }
+    }
+
+    /// [`write`](Self::write) for a value that names its writer (a lease holder, a request id):
+    /// a conflict may then be this very write. S3 took it, the response was lost, and the SDK's
+    /// retry found the object changed (412); reading the record back tells, since no other
+    /// writer stores these bytes. (Without such a name, two writers can store the same bytes,
+    /// and both would take the write for theirs.)
+    pub async fn write_own<T: Serialize>(&self, value: &T, expected: Option<&str>) -> Result<Option<String>> {
+        let body = self.encode(value)?;
         match self.store.save(&self.key, &body, expected).await? {
             Saved::Written { etag } => Ok(Some(etag)),
             Saved::Conflict => match self.store.load(&self.key).await? {
@@ -87,6 +94,11 @@ impl<'a, S: StateStore> Record<'a, S> {
                 _ => Ok(None),
             },
         }
+    }
+
+    fn encode<T: Serialize>(&self, value: &T) -> Result<Vec<u8>> {
+        serde_json::to_vec_pretty(value)
+            .map_err(|e| crate::Error::RunFailed(format!("cannot encode {}: {e}", self.key)))
     }
 }
 
@@ -216,14 +228,17 @@ mod tests {
         let store = Store::default();
         let r = Record::new(&store, "k");
         *store.lose_next_response.lock().unwrap() = true;
-        let etag = r.write(&"ours", None).await.unwrap();
+        let etag = r.write_own(&"ours", None).await.unwrap();
         assert_eq!(etag.as_deref(), Some("1"), "the write landed: it is ours");
         store
             .objects
             .lock()
             .unwrap()
             .insert("k".into(), (b"\"theirs\"".to_vec(), 2));
-        assert_eq!(r.write(&"ours again", Some("1")).await.unwrap(), None);
+        assert_eq!(r.write_own(&"ours again", Some("1")).await.unwrap(), None);
+        // A plain write never guesses: the same bytes from another writer are not taken for its own.
+        *store.lose_next_response.lock().unwrap() = true;
+        assert_eq!(r.write(&"theirs", Some("2")).await.unwrap(), None);
         store.objects.lock().unwrap().insert("k".into(), (b"{".to_vec(), 3));
         assert!(matches!(r.read::<String>().await.unwrap(), Loaded::Unreadable { etag, .. } if etag == "3"));
     }

@@ -171,7 +171,7 @@ where
 
     /// Compare-and-swap: `Ok(None)` when someone else wrote first.
     async fn save(&self, db: &str, record: &DbRecord, etag: Option<&str>) -> Result<Option<String>> {
-        self.record(db).write(record, etag).await
+        self.record(db).write_own(record, etag).await
     }
 
     async fn on_alarm(&self, signal: AlarmSignal) -> Result<Value> {
