@@ -1105,7 +1105,9 @@ where
             _ => None,
         };
         // Stopping the old primary is claimed first (the failover's lease, by compare-and-swap):
-        // two continuations that both found it back stop it once.
+        // two continuations that both found it back stop it once. The claim lasts two metric
+        // periods, not the invocation's deadline: if its holder dies or cannot record the
+        // outcome, a continuation soon after tries again.
         if matches!(db.standby, Standby::RdsReplica { .. })
             && db.fence == crate::model::Fence::Stop
             && already.is_none()
@@ -1113,7 +1115,11 @@ where
             if f.leased_to_other(&self.invocation.request_id, now).is_some() {
                 return Ok(None);
             }
-            f.lease = Some(Lease::to(&self.invocation));
+            let claim = now + Duration::seconds(2 * i64::from(self.cfg.metric_period_seconds));
+            f.lease = Some(Lease {
+                until: claim.min(self.invocation.deadline),
+                ..Lease::to(&self.invocation)
+            });
             match self.save(&db.name, &record, etag.as_deref()).await? {
                 Some(claimed) => etag = Some(claimed),
                 None => return Ok(None), // another continuation is fencing
