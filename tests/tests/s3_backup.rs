@@ -759,15 +759,9 @@ async fn the_lag_checker_measures_the_newest_point_in_time_without_listing_bucke
     let sdk = drpilot_tests::sdk(DR).await;
     let ports = LagPorts::aws(&sdk, &lag_cfg);
     let measured = |report: &Value| report["resources"][0].clone();
+    let check_at = |at| check(&ports, &lag_cfg, drpilot::lagcheck::LagEvent::Operator, at);
 
-    let before = check(
-        &ports,
-        &lag_cfg,
-        drpilot::lagcheck::LagEvent::Operator,
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
+    let before = check_at(chrono::Utc::now()).await.unwrap();
     assert_eq!(measured(&before)["status"], "broken", "{before:#}");
     assert!(measured(&before)["detail"]
         .as_str()
@@ -776,21 +770,12 @@ async fn the_lag_checker_measures_the_newest_point_in_time_without_listing_bucke
 
     bed.put("k", "v").await;
     bed.run(&cfg).await.unwrap();
-    let after = check(
-        &ports,
-        &lag_cfg,
-        drpilot::lagcheck::LagEvent::Operator,
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
+    let after = check_at(chrono::Utc::now()).await.unwrap();
     assert_eq!(measured(&after)["status"], "healthy", "{after:#}");
     assert!(measured(&after)["recovery_point_seconds"].as_f64().unwrap() < 60.0);
 
     // Two days without a run: older than the one-day budget.
     let later = chrono::Utc::now() + chrono::Duration::days(2);
-    let stale = check(&ports, &lag_cfg, drpilot::lagcheck::LagEvent::Operator, later)
-        .await
-        .unwrap();
+    let stale = check_at(later).await.unwrap();
     assert_eq!(measured(&stale)["status"], "breached", "{stale:#}");
 }
