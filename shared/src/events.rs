@@ -85,14 +85,12 @@ pub fn decode<C: DeserializeOwned>(event: Value, accepts: &str) -> Result<Incomi
         )));
     }
     let shape = Envelope::deserialize(&event).map_err(|e| Error::BadEvent(format!("{e}: {accepts}")))?;
-    let bad = |e: String| {
-        Error::BadEvent(format!(
-            "{}; {accepts}",
-            e.replacen("unknown variant", "unknown action", 1)
-        ))
-    };
+    let bad = |e: String| Error::BadEvent(format!("{e}; {accepts}"));
     match (shape.source.as_deref(), shape.detail_type.as_deref()) {
-        _ if shape.action => typed(event, "the command").map(Incoming::Command).map_err(bad),
+        // A command's variant is its action; elsewhere an unknown variant is some other enum's.
+        _ if shape.action => typed(event, "the command")
+            .map(Incoming::Command)
+            .map_err(|e| bad(e.replacen("unknown variant", "unknown action", 1))),
         _ if shape.records.is_some() => typed(event, "an SNS event").map(Incoming::Sns).map_err(bad),
         (Some("aws.cloudwatch"), None) if shape.alarm_data.is_some() => {
             typed(event, "a CloudWatch alarm Lambda action")

@@ -78,11 +78,10 @@ impl<'a, S: StateStore> Record<'a, S> {
     }
 
     /// [`write`](Self::write) for values another writer would not store byte for byte (a
-    /// lease holder, a request id or a fresh timestamp in them): a conflict may then be this
-    /// very write. S3 took it, the response was lost, and the SDK's
-    /// retry found the object changed (412); reading the record back tells, since no other
-    /// writer stores these bytes. (Without such a name, two writers can store the same bytes,
-    /// and both would take the write for theirs.)
+    /// lease holder, a request id or a fresh timestamp in them). A conflict may then be this
+    /// very write: S3 took it, the response was lost, and the SDK's retry found the object
+    /// changed (412). Reading the record back tells, since no other writer stores these bytes.
+    /// (Where two writers can store the same bytes, both would take the write for theirs.)
     pub async fn write_own<T: Serialize>(&self, value: &T, expected: Option<&str>) -> Result<Option<String>> {
         let body = self.encode(value)?;
         match self.store.save(&self.key, &body, expected).await? {

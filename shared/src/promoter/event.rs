@@ -246,5 +246,15 @@ mod tests {
         ] {
             assert!(matches!(decode(bad.clone()), Err(Error::BadEvent(_))), "{bad}");
         }
+        let odd_state = serde_json::json!({"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change", "region": "us-east-1", "detail": {"alarmName": "a", "state": {"value": "SNOOZED", "reason": "", "timestamp": "2026-11-25T18:30:12.345+0000"}, "configuration": {}}});
+        let e = decode(odd_state).unwrap_err().to_string();
+        assert!(
+            e.contains("unknown variant `SNOOZED`") && !e.contains("unknown action"),
+            "{e}"
+        );
+        let e = decode(serde_json::json!({"action": "promote"}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown action `promote`"), "{e}");
     }
 }
