@@ -111,28 +111,16 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
         let period = cfg.metric_period_seconds;
         let one = Duration::seconds(i64::from(period));
         let window = (now - one * 60, now + one);
-        let heartbeat = metrics
-            .newest(
-                &MetricId::new(&cfg.namespace, metric::BUDGET, &dims),
-                period,
-                window.0,
-                window.1,
-            )
-            .await?;
-        let point = metrics
-            .newest(
-                &MetricId::new(&cfg.namespace, metric::RECOVERY_POINT, &dims),
-                period,
-                window.0,
-                window.1,
-            )
-            .await?;
+        let [budget, recovery_point] =
+            [metric::BUDGET, metric::RECOVERY_POINT].map(|name| MetricId::new(&cfg.namespace, name, &dims));
+        let heartbeat = metrics.newest(&budget, period, window.0, window.1).await?;
+        let point = metrics.newest(&recovery_point, period, window.0, window.1).await?;
         let tracked = lag_state.get(&spec.name);
         let fresh = heartbeat.is_some_and(|h| now - h.at <= one * STALE_AFTER_PERIODS);
-        let status = match (fresh, tracked) {
-            (false, _) => "stale".to_string(),
-            (true, Some(t)) => t.status.as_str().to_string(),
-            (true, None) => Status::Unknown.as_str().to_string(),
+        let status = if fresh {
+            tracked.map_or(Status::Unknown, |t| t.status).as_str()
+        } else {
+            "stale"
         };
         let (newest_dr_copy, age) = match &spec.target {
             Target::SnapshotCopies { db } => managed_copies_of(&dr_copies, db, &cfg.source_region)
@@ -146,7 +134,7 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
         resources.push(ResourceRow {
             name: spec.name.clone(),
             kind: spec.kind().into(),
-            status,
+            status: status.to_string(),
             since: tracked.map(|t| stamp(t.since)),
             recovery_point_seconds: point
                 .filter(|p| now - p.at <= one * STALE_AFTER_PERIODS)
@@ -165,31 +153,25 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
             .value()
             .unwrap_or_default();
         let (failover, failover_detail) = match &record.current {
-            None => ("none".to_string(), None),
-            Some(f) if f.aborted.is_some() => (
-                "aborted".into(),
-                f.aborted
-                    .as_ref()
-                    .map(|(why, at)| format!("{} aborted {}: {why}", f.id, stamp(*at))),
-            ),
-            Some(f) if f.is_active() => (
-                "in-progress".into(),
-                Some(format!("{} next step {:?}", f.id, f.next_step())),
-            ),
-            Some(f) if f.acknowledged.is_none() => (
-                "awaiting-acknowledgement".into(),
-                Some(format!(
-                    "{} completed {}",
-                    f.id,
-                    f.completed_at.map(stamp).unwrap_or_default()
-                )),
-            ),
-            Some(f) => (
-                "acknowledged".into(),
-                f.acknowledged
-                    .as_ref()
-                    .map(|a| format!("{} by {} at {}", f.id, a.by, stamp(a.at))),
-            ),
+            None => ("none", None),
+            Some(f) => {
+                let (word, detail) = if let Some((why, at)) = &f.aborted {
+                    ("aborted", format!("{} aborted {}: {why}", f.id, stamp(*at)))
+                } else if f.is_active() {
+                    ("in-progress", format!("{} next step {:?}", f.id, f.next_step()))
+                } else if let Some(a) = &f.acknowledged {
+                    ("acknowledged", format!("{} by {} at {}", f.id, a.by, stamp(a.at)))
+                } else {
+                    let completed = f.completed_at.map(stamp).unwrap_or_default();
+                    ("awaiting-acknowledgement", format!("{} completed {completed}", f.id))
+                };
+                let unfenced = if f.needs_fencing() {
+                    "; old primary NOT FENCED"
+                } else {
+                    ""
+                };
+                (word, Some(format!("{detail}{unfenced}")))
+            }
         };
         let last_drill = Record::new(state, drill_key(&cfg.state, &db.name))
             .read::<DrillSummary>()
@@ -197,26 +179,21 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
             .value();
         let old_primary_unfenced = record.current.as_ref().is_some_and(|f| f.needs_fencing());
         // An operator's hold on automatic failover (the tag the promoter's `armed` gate reads).
-        let disarmed_until = match standbys.state(&db.standby).await {
-            Ok(s) => s.tags.get(crate::plan::promotion::DISARM_TAG).and_then(|v| {
-                match crate::promoter::event::parse_time(v.trim()) {
-                    Some(t) if t <= now => None,
-                    Some(t) => Some(stamp(t)),
-                    None => Some(format!("{v:?} (not a time: read as disarmed)")),
-                }
-            }),
-            Err(_) => None, // the standby's own state shows in its resource row
-        };
-        let failover_detail = match (failover_detail, old_primary_unfenced) {
-            (Some(d), true) => Some(format!("{d}; old primary NOT FENCED")),
-            (d, _) => d,
-        };
+        // An error reading the standby shows in its resource row.
+        let disarmed_until = standbys.state(&db.standby).await.ok().and_then(|s| {
+            let v = s.tags.get(crate::plan::promotion::DISARM_TAG)?;
+            match crate::promoter::event::parse_time(v.trim()) {
+                Some(t) if t <= now => None,
+                Some(t) => Some(stamp(t)),
+                None => Some(format!("{v:?} (not a time: read as disarmed)")),
+            }
+        });
         databases.push(DatabaseRow {
             old_primary_unfenced,
             disarmed_until,
             name: db.name.clone(),
             standby: crate::promoter::standby_name(&db.standby).to_string(),
-            failover,
+            failover: failover.to_string(),
             failover_detail,
             last_drill,
         });

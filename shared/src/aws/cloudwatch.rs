@@ -31,6 +31,14 @@ impl CloudWatchMetrics {
     }
 }
 
+fn dimensions(dims: &[(String, String)]) -> Option<Vec<Dimension>> {
+    Some(
+        dims.iter()
+            .map(|(k, v)| Dimension::builder().name(k).value(v).build())
+            .collect(),
+    )
+}
+
 fn smithy_time(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
     aws_smithy_types::DateTime::from_millis(t.timestamp_millis())
 }
@@ -43,11 +51,6 @@ impl Metrics for CloudWatchMetrics {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Option<Datapoint>> {
-        let dims: Vec<Dimension> = metric
-            .dimensions
-            .iter()
-            .map(|(k, v)| Dimension::builder().name(k).value(v).build())
-            .collect();
         let query = MetricDataQuery::builder()
             .id("newest")
             .metric_stat(
@@ -56,7 +59,7 @@ impl Metrics for CloudWatchMetrics {
                         Metric::builder()
                             .namespace(&metric.namespace)
                             .metric_name(&metric.name)
-                            .set_dimensions(Some(dims))
+                            .set_dimensions(dimensions(&metric.dimensions))
                             .build(),
                     )
                     .period(period_seconds as i32)
@@ -96,12 +99,7 @@ impl Metrics for CloudWatchMetrics {
                 .map(|v| {
                     MetricDatum::builder()
                         .metric_name(&v.name)
-                        .set_dimensions(Some(
-                            v.dimensions
-                                .iter()
-                                .map(|(k, d)| Dimension::builder().name(k).value(d).build())
-                                .collect(),
-                        ))
+                        .set_dimensions(dimensions(&v.dimensions))
                         .value(v.value)
                         .unit(match v.unit {
                             MetricUnit::Seconds => StandardUnit::Seconds,

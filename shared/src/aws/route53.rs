@@ -30,6 +30,31 @@ impl Route53 {
     pub fn with_client(client: Client) -> Self {
         Route53 { client }
     }
+
+    /// The record sets of the record's name and type (several with a routing policy).
+    async fn records(&self, dns: &DnsSpec, at_most: i32) -> Result<Vec<ResourceRecordSet>> {
+        let out = self
+            .client
+            .list_resource_record_sets()
+            .hosted_zone_id(zone(&dns.zone_id))
+            .start_record_name(&dns.record_name)
+            .start_record_type(RrType::from(dns.record_type.as_str()))
+            .max_items(at_most)
+            .send()
+            .await
+            .map_err(|e| aws_error("ListResourceRecordSets", e))?;
+        Ok(out
+            .resource_record_sets()
+            .iter()
+            .filter(|r| crate::model::same_name(r.name(), &dns.record_name) && r.r#type().as_str() == dns.record_type)
+            .cloned()
+            .collect())
+    }
+}
+
+/// The first value of a record set.
+fn first_value(r: &ResourceRecordSet) -> Option<String> {
+    r.resource_records().first().map(|r| r.value().to_string())
 }
 
 fn zone(id: &str) -> &str {
@@ -103,19 +128,11 @@ impl Dns for Route53 {
             .send()
             .await
             .map_err(|e| aws_error("GetChange", e))?;
-        Ok(out
-            .change_info()
-            .map(|c| c.status() == &ChangeStatus::Insync)
-            .unwrap_or(false))
+        Ok(out.change_info().is_some_and(|c| c.status() == &ChangeStatus::Insync))
     }
 
     async fn current(&self, dns: &DnsSpec) -> Result<Option<String>> {
-        Ok(self
-            .records(dns, 1)
-            .await?
-            .first()
-            .and_then(|r| r.resource_records().first())
-            .map(|r| r.value().to_string()))
+        Ok(self.records(dns, 1).await?.first().and_then(first_value))
     }
 
     async fn secondary(&self, dns: &DnsSpec) -> Result<Option<String>> {
@@ -124,29 +141,6 @@ impl Dns for Route53 {
             .await?
             .iter()
             .find(|r| r.failover() == Some(&ResourceRecordSetFailover::Secondary))
-            .and_then(|r| r.resource_records().first())
-            .map(|r| r.value().to_string()))
-    }
-}
-
-impl Route53 {
-    /// The record sets of the record's name and type (several with a routing policy).
-    async fn records(&self, dns: &DnsSpec, at_most: i32) -> Result<Vec<ResourceRecordSet>> {
-        let out = self
-            .client
-            .list_resource_record_sets()
-            .hosted_zone_id(zone(&dns.zone_id))
-            .start_record_name(&dns.record_name)
-            .start_record_type(RrType::from(dns.record_type.as_str()))
-            .max_items(at_most)
-            .send()
-            .await
-            .map_err(|e| aws_error("ListResourceRecordSets", e))?;
-        Ok(out
-            .resource_record_sets()
-            .iter()
-            .filter(|r| crate::model::same_name(r.name(), &dns.record_name) && r.r#type().as_str() == dns.record_type)
-            .cloned()
-            .collect())
+            .and_then(first_value))
     }
 }

@@ -38,6 +38,41 @@ fn object_info(o: &aws_sdk_s3::types::Object) -> ObjectInfo {
     }
 }
 
+/// Every object under `prefix`, through all of `ListObjectsV2`'s pages.
+/// Every object under `prefix`, each page converted by `each` as it arrives.
+async fn list_all<T>(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+    each: impl Fn(aws_sdk_s3::types::Object) -> Option<T>,
+) -> Result<Vec<T>> {
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("ListObjectsV2", e))?;
+        out.extend(page.contents.unwrap_or_default().into_iter().filter_map(&each));
+    }
+    Ok(out)
+}
+
+/// `DeleteObject`: of one version, or (`None`) of the current object.
+async fn delete(client: &Client, bucket: &str, key: &str, version_id: Option<&str>) -> Result<()> {
+    client
+        .delete_object()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version_id.map(str::to_string))
+        .send()
+        .await
+        .map_err(|e| aws_error("DeleteObject", e))?;
+    Ok(())
+}
+
 pub struct S3Buckets {
     client: Client,
 }
@@ -50,19 +85,7 @@ impl S3Buckets {
 
 impl BucketListing for S3Buckets {
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>> {
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("ListObjectsV2", e))?;
-            out.extend(page.contents().iter().map(object_info));
-        }
-        Ok(out)
+        list_all(&self.client, bucket, prefix, |o| Some(object_info(&o))).await
     }
 }
 
@@ -98,7 +121,7 @@ impl S3Objects {
             .send()
             .await
             .map_err(|e| aws_error("HeadObject", e))?;
-        let mut create = self
+        let upload = self
             .client
             .create_multipart_upload()
             .bucket(&copy.to_bucket)
@@ -108,16 +131,13 @@ impl S3Objects {
             .set_content_encoding(head.content_encoding().map(str::to_string))
             .set_content_disposition(head.content_disposition().map(str::to_string))
             .set_content_language(head.content_language().map(str::to_string))
-            .set_cache_control(head.cache_control().map(str::to_string));
-        if let Some(key) = &copy.kms_key_id {
-            create = create
-                .server_side_encryption(ServerSideEncryption::AwsKms)
-                .ssekms_key_id(key);
-        }
-        if let Some(class) = &copy.storage_class {
-            create = create.storage_class(StorageClass::from(class.as_str()));
-        }
-        let upload = create.send().await.map_err(|e| aws_error("CreateMultipartUpload", e))?;
+            .set_cache_control(head.cache_control().map(str::to_string))
+            .set_server_side_encryption(encryption(copy))
+            .set_ssekms_key_id(copy.kms_key_id.clone())
+            .set_storage_class(copy.storage_class.as_deref().map(StorageClass::from))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateMultipartUpload", e))?;
         let upload_id = upload.upload_id().unwrap_or_default().to_string();
         let result = self.copy_parts(copy, source, &upload_id).await;
         if result.is_err() {
@@ -172,6 +192,11 @@ impl S3Objects {
             .map_err(|e| aws_error("CompleteMultipartUpload", e))?;
         Ok(done.version_id().unwrap_or_default().to_string())
     }
+}
+
+/// SSE-KMS exactly when the copy names a KMS key.
+fn encryption(copy: &ObjectCopy) -> Option<ServerSideEncryption> {
+    copy.kms_key_id.as_ref().map(|_| ServerSideEncryption::AwsKms)
 }
 
 /// What a key keeps unescaped in `x-amz-copy-source`: RFC 3986's unreserved characters and `/`.
@@ -234,22 +259,19 @@ impl ObjectStore for S3Objects {
         if copy.size > self.multipart_threshold {
             return self.copy_in_parts(copy, &source).await;
         }
-        let mut req = self
+        let out = self
             .client
             .copy_object()
             .bucket(&copy.to_bucket)
             .key(&copy.to_key)
             .copy_source(&source)
-            .set_copy_source_if_match(copy.if_match.clone());
-        if let Some(key) = &copy.kms_key_id {
-            req = req
-                .server_side_encryption(ServerSideEncryption::AwsKms)
-                .ssekms_key_id(key);
-        }
-        if let Some(class) = &copy.storage_class {
-            req = req.storage_class(StorageClass::from(class.as_str()));
-        }
-        let out = req.send().await.map_err(|e| aws_error("CopyObject", e))?;
+            .set_copy_source_if_match(copy.if_match.clone())
+            .set_server_side_encryption(encryption(copy))
+            .set_ssekms_key_id(copy.kms_key_id.clone())
+            .set_storage_class(copy.storage_class.as_deref().map(StorageClass::from))
+            .send()
+            .await
+            .map_err(|e| aws_error("CopyObject", e))?;
         Ok(out.version_id().unwrap_or_default().to_string())
     }
 
@@ -288,40 +310,24 @@ impl ObjectStore for S3Objects {
             .collect();
         // S3 returns versions and delete markers in two lists; one key order, newest first.
         versions.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| b.last_modified.cmp(&a.last_modified)));
-        let next = if out.is_truncated().unwrap_or(false) {
-            out.next_key_marker().map(|k| {
+        let next = out
+            .next_key_marker()
+            .filter(|_| out.is_truncated().unwrap_or(false))
+            .map(|k| {
                 (
                     k.to_string(),
                     out.next_version_id_marker().unwrap_or_default().to_string(),
                 )
-            })
-        } else {
-            None
-        };
+            });
         Ok(VersionPage { versions, next })
     }
 
     async fn delete_version(&self, bucket: &str, key: &str, version_id: &str) -> Result<()> {
-        self.client
-            .delete_object()
-            .bucket(bucket)
-            .key(key)
-            .version_id(version_id)
-            .send()
-            .await
-            .map_err(|e| aws_error("DeleteObject", e))?;
-        Ok(())
+        delete(&self.client, bucket, key, Some(version_id)).await
     }
 
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
-        self.client
-            .delete_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| aws_error("DeleteObject", e))?;
-        Ok(())
+        delete(&self.client, bucket, key, None).await
     }
 }
 
@@ -357,14 +363,10 @@ impl StateStore for S3State {
                     etag,
                 }))
             }
-            Err(e) => {
-                let e = aws_error("GetObject", e);
-                if e.aws_code() == Some("NoSuchKey") {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
+            Err(e) => match aws_error("GetObject", e) {
+                e if e.aws_code() == Some("NoSuchKey") => Ok(None),
+                e => Err(e),
+            },
         }
     }
 
@@ -386,11 +388,11 @@ impl StateStore for S3State {
             }),
             Err(e) => {
                 let status = e.raw_response().map(|r| r.status().as_u16());
-                let e = aws_error("PutObject", e);
-                if status == Some(412) || e.aws_code().is_some_and(|c| LOST_RACE.contains(&c)) {
-                    Ok(Saved::Conflict)
-                } else {
-                    Err(e)
+                match aws_error("PutObject", e) {
+                    e if status == Some(412) || e.aws_code().is_some_and(|c| LOST_RACE.contains(&c)) => {
+                        Ok(Saved::Conflict)
+                    }
+                    e => Err(e),
                 }
             }
         }
@@ -417,30 +419,11 @@ impl Documents for S3State {
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        self.client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| aws_error("DeleteObject", e))?;
-        Ok(())
+        delete(&self.client, &self.bucket, key, None).await
     }
 
     async fn keys(&self, prefix: &str) -> Result<Vec<String>> {
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("ListObjectsV2", e))?;
-            out.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
-        }
-        Ok(out)
+        list_all(&self.client, &self.bucket, prefix, |o| o.key).await
     }
 }
 

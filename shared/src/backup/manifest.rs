@@ -227,11 +227,7 @@ impl<'a, D: Documents> ManifestReader<'a, D> {
 
     /// The part a resumed reader must start from to see every entry not yet taken.
     pub fn resume_part(&self) -> u32 {
-        if self.buffered.is_empty() {
-            self.next_part
-        } else {
-            self.next_part - 1
-        }
+        self.next_part - u32::from(!self.buffered.is_empty())
     }
 
     /// The next part's entries; `None` once every part has been read.
@@ -274,12 +270,6 @@ impl<'a, D: Documents> ManifestReader<'a, D> {
                 None => return Ok(out),
             }
         }
-    }
-
-    /// Drops every entry whose key sorts at or before `key` (a resumed run's recorded share:
-    /// at most the page it resumes in, since the run re-reads from the part that page began in).
-    pub async fn skip_through(&mut self, key: &str) -> Result<()> {
-        self.take_through(key).await.map(drop)
     }
 }
 

@@ -30,6 +30,9 @@ use tracing::{info, warn};
 /// Failures kept per run for the report and the notice; the count covers all.
 const FAILURES_KEPT: usize = 20;
 
+/// Retention's error when another invocation changed the state before anything was deleted.
+const RETENTION_LEFT: &str = "state changed by another invocation; retention left for the next run";
+
 pub struct BackupPorts<O, S, N> {
     /// The source region's buckets (listing).
     pub source: O,
@@ -97,7 +100,7 @@ pub fn backups_for<'a>(event: &BackupEvent, cfg: &'a BackupConfig) -> Result<Vec
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// The run finished: a new point in time exists.
@@ -107,6 +110,7 @@ pub enum Outcome {
     /// Another invocation holds the run.
     Busy,
     /// The backup could not run (see `error`); nothing recorded is lost.
+    #[default]
     Failed,
 }
 
@@ -121,7 +125,7 @@ pub struct RetentionReport {
     pub unfinished: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct BackupReport {
     pub backup: String,
     pub source: String,
@@ -147,15 +151,7 @@ impl BackupReport {
             backup: spec.name.clone(),
             source: format!("s3://{}/{}", spec.source_bucket, spec.prefix),
             dr: format!("s3://{}/{}", spec.dr_bucket, spec.prefix),
-            outcome: Outcome::Failed,
-            run_id: None,
-            counts: RunCounts::default(),
-            run_counts: RunCounts::default(),
-            failures: vec![],
-            retention: RetentionReport::default(),
-            points_in_time: 0,
-            note: None,
-            error: None,
+            ..Default::default()
         }
     }
 
@@ -220,11 +216,9 @@ impl RunReport {
             for f in &b.failures {
                 body.push_str(&format!("  FAILED {}: {}\n", f.key, f.reason));
             }
-            if b.counts.failed > b.failures.len() as u64 {
-                body.push_str(&format!(
-                    "  ... and {} more\n",
-                    b.counts.failed - b.failures.len() as u64
-                ));
+            let more = b.counts.failed.saturating_sub(b.failures.len() as u64);
+            if more > 0 {
+                body.push_str(&format!("  ... and {more} more\n"));
             }
             for e in &b.retention.errors {
                 body.push_str(&format!("  RETENTION: {e}\n"));
@@ -257,11 +251,7 @@ where
     };
     // Rotate the start hourly so that one backup's long run does not always leave the others
     // the end of the invocation.
-    let start = if backups.is_empty() {
-        0
-    } else {
-        (Utc::now().timestamp() / 3600) as usize % backups.len()
-    };
+    let start = (Utc::now().timestamp() / 3600) as usize % backups.len().max(1);
     let margin = Duration::seconds(i64::from(cfg.deadline_margin_seconds));
     for (n, spec) in backups.iter().cycle().skip(start).take(backups.len()).enumerate() {
         let mut b = BackupReport::new(spec);
@@ -344,18 +334,10 @@ where
         self.inv.deadline - Utc::now() < Duration::seconds(i64::from(self.cfg.deadline_margin_seconds))
     }
 
-    fn record(&self) -> Record<'_, S> {
-        Record::new(&self.ports.state, self.key.clone())
-    }
-
-    async fn load(&mut self) -> Result<()> {
-        (self.state, self.etag) = BackupState::load(&self.ports.state, &self.key).await?;
-        Ok(())
-    }
-
     /// Conditional write: `false` when another invocation wrote first (we no longer own the run).
     async fn save(&mut self) -> Result<bool> {
-        let written = self.record().write(&self.state, self.etag.as_deref()).await?;
+        let record = Record::new(&self.ports.state, self.key.clone());
+        let written = record.write(&self.state, self.etag.as_deref()).await?;
         let ours = written.is_some();
         if ours {
             self.etag = written;
@@ -364,28 +346,25 @@ where
     }
 
     async fn go(&mut self, report: &mut BackupReport) -> Result<()> {
-        self.load().await?;
+        (self.state, self.etag) = BackupState::load(&self.ports.state, &self.key).await?;
         let now = Utc::now();
-        if let Some(r) = &self.state.running {
-            if r.lease.held_by_other(&self.inv.request_id, now) {
-                report.outcome = Outcome::Busy;
-                report.run_id = Some(r.run_id.clone());
-                report.note = Some(format!(
-                    "run {} is held by {} until {}",
-                    r.run_id, r.lease.holder, r.lease.until
-                ));
-                return Ok(());
-            }
-        }
-        if let Some(lease) = &self.state.retention_lease {
-            if lease.held_by_other(&self.inv.request_id, now) {
-                report.outcome = Outcome::Busy;
-                report.note = Some(format!(
-                    "retention is running in {} until {}",
-                    lease.holder, lease.until
-                ));
-                return Ok(());
-            }
+        let me = &self.inv.request_id;
+        let busy = match (&self.state.running, &self.state.retention_lease) {
+            (Some(r), _) if r.lease.held_by_other(me, now) => Some((
+                Some(r.run_id.clone()),
+                format!("run {} is held by {} until {}", r.run_id, r.lease.holder, r.lease.until),
+            )),
+            (_, Some(lease)) if lease.held_by_other(me, now) => Some((
+                None,
+                format!("retention is running in {} until {}", lease.holder, lease.until),
+            )),
+            _ => None,
+        };
+        if let Some((run_id, note)) = busy {
+            report.outcome = Outcome::Busy;
+            report.run_id = run_id;
+            report.note = Some(note);
+            return Ok(());
         }
         if !self.ports.dr.versioning_enabled(&self.spec.dr_bucket).await? {
             return Err(Error::Refused(format!(
@@ -475,7 +454,9 @@ where
             .as_ref()
             .map(|b| ManifestReader::resume(&ports.state, &cfg.state, spec, b));
         if let (Some(reader), Some(after)) = (base.as_mut(), run.after_key.as_deref()) {
-            reader.skip_through(after).await?;
+            // Drop the entries the run has recorded (at most the page it resumes in, since
+            // the run re-reads from the part that page began in).
+            reader.take_through(after).await?;
         }
         let mut after_key = run.after_key.clone();
         loop {
@@ -698,10 +679,8 @@ where
                 }
             }
         }
-        for e in &entries {
-            counts.objects += 1;
-            counts.bytes += e.size.max(0) as u64;
-        }
+        counts.objects += entries.len() as u64;
+        counts.bytes += entries.iter().map(|e| e.size.max(0) as u64).sum::<u64>();
         (entries, failures, covered)
     }
 
@@ -723,9 +702,7 @@ where
         // recorded, and pruning must never race them.
         self.state.retention_lease = Some(Lease::to(self.inv));
         if !self.save().await? {
-            report
-                .errors
-                .push("state changed by another invocation; retention left for the next run".into());
+            report.errors.push(RETENTION_LEFT.into());
             return Ok(());
         }
         // A restore pins its point before it checks that the point is not expiring, and this
@@ -738,9 +715,7 @@ where
             self.state.points.extend(keep);
             self.state.points.sort_by_key(|p| p.started);
             if !self.save().await? {
-                report
-                    .errors
-                    .push("state changed by another invocation; retention left for the next run".into());
+                report.errors.push(RETENTION_LEFT.into());
                 return Ok(());
             }
         }
@@ -748,19 +723,15 @@ where
             .into_iter()
             .filter(|id| self.state.expiring.iter().any(|p| &p.run_id == id))
             .collect();
-        if self.state.expiring.is_empty() {
+        // Nothing left to expire, or pruning stopped for the deadline: release the lease.
+        let nothing = self.state.expiring.is_empty();
+        if nothing || !self.prune_versions(report).await? {
+            report.unfinished |= !nothing;
             self.state.retention_lease = None;
             self.save().await?;
             return Ok(());
         }
-        if !self.prune_versions(report).await? {
-            report.unfinished = true;
-            self.state.retention_lease = None;
-            self.save().await?;
-            return Ok(());
-        }
-        let expiring = self.state.expiring.clone();
-        for point in &expiring {
+        for point in &self.state.expiring {
             for part in 1..=point.parts {
                 self.ports
                     .state
@@ -775,7 +746,7 @@ where
                 report.manifests_deleted += 1;
             }
         }
-        self.state.expiring.retain(|p| !expiring.contains(p));
+        self.state.expiring.clear();
         self.state.retention_lease = None;
         if !self.save().await? {
             report

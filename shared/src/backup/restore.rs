@@ -27,7 +27,7 @@ pub struct RestoreRequest {
     pub apply: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct RestoreReport {
     pub backup: String,
     pub point: PointInTime,
@@ -80,19 +80,15 @@ impl<O: ObjectStore> TargetCursor<'_, O> {
     async fn take_through(&mut self, key: Option<&str>) -> Result<Vec<ObjectInfo>> {
         let mut out = Vec::new();
         while self.fill().await? {
-            match key {
-                Some(k) => {
-                    while self.buffered.front().is_some_and(|o| o.key.as_str() <= k) {
-                        out.extend(self.buffered.pop_front());
-                    }
-                    if !self.buffered.is_empty() {
-                        break;
-                    }
-                }
-                None => {
-                    out.extend(self.buffered.drain(..));
-                    break;
-                }
+            while self
+                .buffered
+                .front()
+                .is_some_and(|o| key.is_none_or(|k| o.key.as_str() <= k))
+            {
+                out.extend(self.buffered.pop_front());
+            }
+            if key.is_none() || !self.buffered.is_empty() {
+                break;
             }
         }
         Ok(out)
@@ -184,31 +180,15 @@ where
 {
     let target_prefix = req.target_prefix.clone().unwrap_or_else(|| spec.prefix.clone());
     // Source keys and target keys differ only in the prefix, so both keep the same order.
-    let to_target = |key: &str| {
-        format!(
-            "{target_prefix}{}",
-            key.strip_prefix(spec.prefix.as_str()).unwrap_or(key)
-        )
-    };
-    let to_source = |key: &str| {
-        format!(
-            "{}{}",
-            spec.prefix,
-            key.strip_prefix(target_prefix.as_str()).unwrap_or(key)
-        )
-    };
+    let rebase = |key: &str, from: &str, to: &str| format!("{to}{}", key.strip_prefix(from).unwrap_or(key));
+    let to_target = |key: &str| rebase(key, &spec.prefix, &target_prefix);
+    let to_source = |key: &str| rebase(key, &target_prefix, &spec.prefix);
     let mut report = RestoreReport {
         backup: spec.name.clone(),
         point: point.clone(),
         target: format!("s3://{}/{target_prefix}", req.target_bucket),
         applied: req.apply,
-        copied: 0,
-        bytes_copied: 0,
-        unchanged: 0,
-        extra: 0,
-        deleted: 0,
-        failed: 0,
-        failures: vec![],
+        ..Default::default()
     };
     let verb = if req.apply { "" } else { "would " };
     say(format!(
@@ -255,14 +235,11 @@ where
     Ok(report)
 }
 
-fn map_keys(objects: Vec<ObjectInfo>, to_source: &dyn Fn(&str) -> String) -> Vec<ObjectInfo> {
+fn map_keys(mut objects: Vec<ObjectInfo>, to_source: &dyn Fn(&str) -> String) -> Vec<ObjectInfo> {
+    for o in &mut objects {
+        o.key = to_source(&o.key);
+    }
     objects
-        .into_iter()
-        .map(|mut o| {
-            o.key = to_source(&o.key);
-            o
-        })
-        .collect()
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -146,7 +146,7 @@ pub fn part_writer(writers: &[PartWriter], part: u32) -> u32 {
 }
 
 /// A completed backup run: a point in time a restore can return to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PointInTime {
     pub run_id: String,
     pub started: DateTime<Utc>,
@@ -184,12 +184,6 @@ pub struct DrVersion {
     pub version_id: String,
     pub last_modified: Option<DateTime<Utc>>,
     pub delete_marker: bool,
-}
-
-impl Keyed for DrVersion {
-    fn key(&self) -> &str {
-        &self.key
-    }
 }
 
 /// The DR versions no retained point in time needs. `referenced` holds (key, version) of every

@@ -196,35 +196,16 @@ pub fn human_seconds(s: f64) -> String {
         return format!("{s:.1}s");
     }
     let s = s.round() as i64;
+    // "1h" or "1h30m": `s` in units, and the rest in smaller ones unless none.
+    let two = |unit: i64, big: &str, small: i64, little: &str| match s % unit / small {
+        0 => format!("{}{big}", s / unit),
+        rest => format!("{}{big}{rest}{little}", s / unit),
+    };
     match s {
         _ if s < 120 => format!("{s}s"),
-        _ if s < 3600 => format!(
-            "{}m{}",
-            s / 60,
-            if s % 60 == 0 {
-                String::new()
-            } else {
-                format!("{}s", s % 60)
-            }
-        ),
-        _ if s < 86_400 => format!(
-            "{}h{}",
-            s / 3600,
-            if s % 3600 / 60 == 0 {
-                String::new()
-            } else {
-                format!("{}m", s % 3600 / 60)
-            }
-        ),
-        _ => format!(
-            "{}d{}",
-            s / 86_400,
-            if s % 86_400 / 3600 == 0 {
-                String::new()
-            } else {
-                format!("{}h", s % 86_400 / 3600)
-            }
-        ),
+        _ if s < 3600 => two(60, "m", 1, "s"),
+        _ if s < 86_400 => two(3600, "h", 60, "m"),
+        _ => two(86_400, "d", 3600, "h"),
     }
 }
 

@@ -329,18 +329,11 @@ pub fn maintenance_under_way(r: &MaintenanceReport, now: DateTime<Utc>, tail: Du
 /// `ddd:hh24:mi-ddd:hh24:mi`, UTC). `None` when it cannot be read.
 pub fn in_maintenance_window(window: &str, now: DateTime<Utc>) -> Option<bool> {
     use chrono::{Datelike, Timelike};
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
     let minute_of_week = |part: &str| -> Option<i64> {
         let mut it = part.trim().split(':');
-        let day = match it.next()?.to_ascii_lowercase().as_str() {
-            "mon" => 0,
-            "tue" => 1,
-            "wed" => 2,
-            "thu" => 3,
-            "fri" => 4,
-            "sat" => 5,
-            "sun" => 6,
-            _ => return None,
-        };
+        let day = it.next()?.to_ascii_lowercase();
+        let day = DAYS.iter().position(|d| *d == day)? as i64;
         let (h, m): (i64, i64) = (it.next()?.parse().ok()?, it.next()?.parse().ok()?);
         (h < 24 && m < 60 && it.next().is_none()).then_some(day * 1440 + h * 60 + m)
     };
@@ -380,6 +373,14 @@ pub fn estimate_rpo(
     let silent = seconds(detected_at - at - explains);
     let served = serving_at.map_or(0.0, |s| seconds(s - at));
     Some(lag + silent.max(served).max(0.0))
+}
+
+fn gate(name: &'static str, passed: bool, detail: impl Into<String>) -> Gate {
+    Gate {
+        name,
+        passed,
+        detail: detail.into(),
+    }
 }
 
 fn confirmed(e: &Evidence, p: &Policy) -> Gate {
@@ -433,52 +434,43 @@ fn confirmed(e: &Evidence, p: &Policy) -> Gate {
         None => "the alarm could not be re-read",
     };
     let passed = e.alarm_still_firing == Some(true) && down;
-    Gate {
-        name: CONFIRMED,
-        passed,
-        detail: format!("{alarm}; {}", signals.join("; ")),
-    }
+    gate(CONFIRMED, passed, format!("{alarm}; {}", signals.join("; ")))
 }
 
 /// Routine work on the primary vetoes an automatic failover: a reboot or an upgrade pauses
 /// replication (and fires the alarm) and ends by itself; promoting would split the database.
 fn maintenance_gate(e: &Evidence, now: DateTime<Utc>) -> Gate {
-    match &e.primary {
-        PrimaryView::Planned(s) => Gate {
-            name: MAINTENANCE,
-            passed: false,
-            detail: format!(
+    if let PrimaryView::Planned(s) = &e.primary {
+        return gate(
+            MAINTENANCE,
+            false,
+            format!(
                 "the primary is {s}: planned work or a transition that ends by itself, not a failure; no automatic failover during it"
             ),
-        },
-        _ => {
-            let tail = e.alarm_window.map_or(Duration::minutes(5), |w| w.explains());
-            let signs = maintenance_under_way(&e.maintenance, now, tail);
-            if signs.is_empty() {
-                let unread = if e.maintenance.unread.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (could not read: {})", e.maintenance.unread.join("; "))
-                };
-                Gate {
-                    name: MAINTENANCE,
-                    passed: true,
-                    detail: format!(
-                        "the primary is in no planned or transitional state, and RDS reports no maintenance under way{unread}"
-                    ),
-                }
-            } else {
-                Gate {
-                    name: MAINTENANCE,
-                    passed: false,
-                    detail: format!(
-                        "RDS reports maintenance on the primary: {}; no automatic failover during it",
-                        signs.join("; ")
-                    ),
-                }
-            }
-        }
+        );
     }
+    let tail = e.alarm_window.map_or(Duration::minutes(5), |w| w.explains());
+    let signs = maintenance_under_way(&e.maintenance, now, tail);
+    if !signs.is_empty() {
+        return gate(
+            MAINTENANCE,
+            false,
+            format!(
+                "RDS reports maintenance on the primary: {}; no automatic failover during it",
+                signs.join("; ")
+            ),
+        );
+    }
+    let unread = if e.maintenance.unread.is_empty() {
+        String::new()
+    } else {
+        format!(" (could not read: {})", e.maintenance.unread.join("; "))
+    };
+    gate(
+        MAINTENANCE,
+        true,
+        format!("the primary is in no planned or transitional state, and RDS reports no maintenance under way{unread}"),
+    )
 }
 
 fn armed_gate(e: &Evidence, now: DateTime<Utc>) -> Gate {
@@ -503,11 +495,7 @@ fn armed_gate(e: &Evidence, now: DateTime<Utc>) -> Gate {
             format!("the standby's {DISARM_TAG} tag is {v:?}, not an RFC 3339 time: read as disarmed"),
         ),
     };
-    Gate {
-        name: ARMED,
-        passed,
-        detail,
-    }
+    gate(ARMED, passed, detail)
 }
 
 fn lag_gate(estimate: Option<f64>, e: &Evidence, p: &Policy, force: bool) -> Gate {
@@ -515,10 +503,10 @@ fn lag_gate(estimate: Option<f64>, e: &Evidence, p: &Policy, force: bool) -> Gat
     match (estimate, e.last_healthy_lag) {
         (Some(est), Some((at, lag))) => {
             let within = est <= p.max_data_loss_seconds;
-            Gate {
-                name: LAG,
-                passed: within || force,
-                detail: format!(
+            gate(
+                LAG,
+                within || force,
+                format!(
                     "estimated data loss {} (last healthy lag {} at {}){} the limit {limit}{}",
                     human_seconds(est),
                     human_seconds(lag),
@@ -530,72 +518,57 @@ fn lag_gate(estimate: Option<f64>, e: &Evidence, p: &Policy, force: bool) -> Gat
                         ""
                     }
                 ),
-            }
+            )
         }
-        _ => Gate {
-            name: LAG,
-            passed: force,
-            detail: format!(
+        _ => gate(
+            LAG,
+            force,
+            format!(
                 "no healthy lag measured in the {} before the failure: data loss unknown (limit {limit}){}",
                 human_seconds(p.lag_lookback.num_seconds() as f64),
                 if force { "; the operator accepted the loss" } else { "" }
             ),
-        },
+        ),
     }
 }
 
 fn replica_gate(e: &Evidence) -> Gate {
     match &e.replica {
-        ReplicaState::Ready { endpoint } => Gate {
-            name: REPLICA,
-            passed: true,
-            detail: format!("the DR replica is available ({endpoint})"),
-        },
-        ReplicaState::Busy { endpoint, status } => Gate {
-            name: REPLICA,
-            passed: true,
-            detail: format!(
+        ReplicaState::Ready { endpoint } => gate(REPLICA, true, format!("the DR replica is available ({endpoint})")),
+        ReplicaState::Busy { endpoint, status } => gate(
+            REPLICA,
+            true,
+            format!(
                 "the DR replica is {status} ({endpoint}): AWS accepts the promotion once that ends; drpilot retries until it does"
             ),
-        },
-        ReplicaState::NotReady(why) => Gate {
-            name: REPLICA,
-            passed: false,
-            detail: why.clone(),
-        },
+        ),
+        ReplicaState::NotReady(why) => gate(REPLICA, false, why.clone()),
     }
 }
 
 fn flapping_gate(e: &Evidence, p: &Policy, now: DateTime<Utc>) -> Gate {
     match &e.previous {
-        None => Gate {
-            name: FLAPPING,
-            passed: true,
-            detail: "no previous failover".into(),
-        },
-        Some(prev) if prev.completed_at.is_none() => Gate {
-            name: FLAPPING,
-            passed: false,
-            detail: format!("failover {} has not completed", prev.id),
-        },
-        Some(prev) if !prev.acknowledged => Gate {
-            name: FLAPPING,
-            passed: false,
-            detail: format!("failover {} was never acknowledged by a human", prev.id),
-        },
+        None => gate(FLAPPING, true, "no previous failover"),
+        Some(prev) if prev.completed_at.is_none() => {
+            gate(FLAPPING, false, format!("failover {} has not completed", prev.id))
+        }
+        Some(prev) if !prev.acknowledged => gate(
+            FLAPPING,
+            false,
+            format!("failover {} was never acknowledged by a human", prev.id),
+        ),
         Some(prev) => {
             let done = prev.completed_at.unwrap_or(now);
-            let calm = now - done >= p.cooldown;
-            Gate {
-                name: FLAPPING,
-                passed: calm,
-                detail: format!(
+            gate(
+                FLAPPING,
+                now - done >= p.cooldown,
+                format!(
                     "previous failover {} completed {} ago (cooldown {})",
                     prev.id,
                     human_seconds((now - done).num_seconds().max(0) as f64),
                     human_seconds(p.cooldown.num_seconds() as f64)
                 ),
-            }
+            )
         }
     }
 }
@@ -619,39 +592,26 @@ pub fn decide(e: &Evidence, p: &Policy, request: &Request, now: DateTime<Utc>) -
             planned,
         } => (*force_data_loss, true, *planned),
     };
-    let by_operator = |name| Gate {
-        name,
-        passed: true,
-        detail: "an operator asked for this failover".into(),
-    };
     let lag = if planned {
-        Gate {
-            name: LAG,
-            passed: true,
-            detail: "a planned failover: writes stop on the primary and the standby catches up before it is promoted, so nothing is lost".into(),
-        }
+        gate(
+            LAG,
+            true,
+            "a planned failover: writes stop on the primary and the standby catches up before it is promoted, so nothing is lost",
+        )
     } else {
         lag_gate(estimate, e, p, force)
     };
-    let gates = if operator {
-        vec![
-            by_operator(CONFIRMED),
-            by_operator(MAINTENANCE),
-            by_operator(ARMED),
-            lag,
-            replica_gate(e),
-            by_operator(FLAPPING),
-        ]
+    let [confirmed, maintenance, armed, flapping] = if operator {
+        [CONFIRMED, MAINTENANCE, ARMED, FLAPPING].map(|name| gate(name, true, "an operator asked for this failover"))
     } else {
-        vec![
+        [
             confirmed(e, p),
             maintenance_gate(e, now),
             armed_gate(e, now),
-            lag_gate(estimate, e, p, force),
-            replica_gate(e),
             flapping_gate(e, p, now),
         ]
     };
+    let gates = vec![confirmed, maintenance, armed, lag, replica_gate(e), flapping];
     let verdict = match (gates.iter().all(|g| g.passed), p.mode, operator) {
         (false, _, _) => Verdict::Refuse,
         (true, Mode::Advisory, false) => Verdict::WouldPromote,

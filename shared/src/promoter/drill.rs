@@ -82,14 +82,14 @@ where
         let started = Utc::now();
         let mut steps: Vec<DrillStep> = Vec::new();
         let mut clock = std::time::Instant::now();
-        let mut step = |name: &'static str, passed: bool, detail: String, clock: &mut std::time::Instant| {
+        let mut step = |name: &'static str, passed: bool, detail: String| {
             steps.push(DrillStep {
                 name,
                 passed,
                 seconds: clock.elapsed().as_secs_f64(),
                 detail,
             });
-            *clock = std::time::Instant::now();
+            clock = std::time::Instant::now();
             passed
         };
 
@@ -108,7 +108,7 @@ where
             .metrics
             .newest(&id, period, now - one * 10, now + one)
             .await?;
-        let preflight = match lag {
+        let (passed, detail) = match lag {
             Some(p) if p.value <= db.max_data_loss_seconds => (
                 true,
                 format!(
@@ -133,7 +133,7 @@ where
                 ),
             ),
         };
-        let mut ok = step("preflight: replication healthy", preflight.0, preflight.1, &mut clock);
+        let mut ok = step("preflight: replication healthy", passed, detail);
         ok = ok
             && step(
                 "preflight: standby ready",
@@ -143,7 +143,6 @@ where
                     state.status,
                     if state.promoted { ", already promoted" } else { "" }
                 ),
-                &mut clock,
             );
 
         // 2. The planned failover, through the promoter's own path (record, lock, notices).
@@ -170,7 +169,7 @@ where
                 (Ok(_), Some(f)) if done => format!("{} completed", f.id),
                 (Ok(v), _) => format!("not completed: {v}"),
             };
-            ok = step("failover: promote and switch DNS", done, detail, &mut clock);
+            ok = step("failover: promote and switch DNS", done, detail);
             if let Some(f) = f.filter(|_| done) {
                 rto = super::notices::rto_components(&f).map(|c| c.1 + c.2);
                 rpo = f.estimated_rpo_seconds;
@@ -183,7 +182,6 @@ where
                             human_seconds(measured),
                             super::notices::against_budget(measured, Some(budget))
                         ),
-                        &mut clock,
                     );
                 }
                 // 3. Traffic really goes to the new primary.
@@ -193,7 +191,6 @@ where
                     "verify: DNS points at the new primary",
                     at_standby,
                     format!("{} -> {points}", db.dns.record_name.trim_end_matches('.')),
-                    &mut clock,
                 );
             }
         }
@@ -244,14 +241,10 @@ where
 }
 
 fn drill_notice(cfg: &crate::config::PromoterConfig, r: &DrillReport) -> Notice {
+    let verdict = if r.passed { "PASS" } else { "FAIL" };
     let mut body = format!(
-        "drpilot drill \"{}\" of {} ({} -> {}), started {}: {}\n\n",
-        r.plan,
-        r.database,
-        cfg.source_region,
-        cfg.dr_region,
-        r.started_at,
-        if r.passed { "PASS" } else { "FAIL" }
+        "drpilot drill \"{}\" of {} ({} -> {}), started {}: {verdict}\n\n",
+        r.plan, r.database, cfg.source_region, cfg.dr_region, r.started_at,
     );
     for s in &r.steps {
         body.push_str(&format!(
@@ -269,7 +262,6 @@ fn drill_notice(cfg: &crate::config::PromoterConfig, r: &DrillReport) -> Notice 
         body.push_str(&format!("Estimated RPO (last healthy lag): {}\n", human_seconds(rpo)));
     }
     body.push_str(&format!("\nLeft in: {}\n", r.left_in));
-    let verdict = if r.passed { "PASS" } else { "FAIL" };
     Notice::new(
         if r.passed { Severity::Info } else { Severity::Warning },
         format!("drpilot DRILL {verdict}: {} ({})", r.database, r.plan),

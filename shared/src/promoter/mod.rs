@@ -200,14 +200,7 @@ where
             .into_iter()
             .map(|(other, trigger)| async move { (other, self.decide_and_act(other, trigger, false).await) });
         let (own, others) = futures::join!(own, futures::future::join_all(others));
-        let mut also = Vec::new();
-        let mut errors = Vec::new();
-        for (other, outcome) in others {
-            match outcome {
-                Ok(v) => also.push(v),
-                Err(e) => errors.push(format!("{}: {e}", other.name)),
-            }
-        }
+        let (also, errors) = outcomes(others);
         let mut own = own?;
         if !also.is_empty() {
             own["also_decided"] = also.into();
@@ -225,13 +218,8 @@ where
 
     /// The other databases whose alarm (in `region`) is in ALARM now, as CloudWatch reports it.
     async fn also_in_alarm<'c>(&'c self, db: &DatabaseSpec, region: &str) -> Vec<(&'c DatabaseSpec, Trigger)> {
-        let names: Vec<String> = self
-            .cfg
-            .databases
-            .iter()
-            .filter(|d| d.name != db.name)
-            .flat_map(|d| d.alarms.iter().cloned())
-            .collect();
+        let others: Vec<&DatabaseSpec> = self.cfg.databases.iter().filter(|d| d.name != db.name).collect();
+        let names: Vec<String> = others.iter().flat_map(|d| d.alarms.iter().cloned()).collect();
         if names.is_empty() {
             return vec![];
         }
@@ -242,29 +230,25 @@ where
                 return vec![];
             }
         };
-        let mut out = Vec::new();
-        for d in self.cfg.databases.iter().filter(|d| d.name != db.name) {
-            let firing = d.alarms.iter().find_map(|name| {
+        let firing = |d: &DatabaseSpec| {
+            let (name, a) = d.alarms.iter().find_map(|name| {
                 let a = states.get(name).filter(|a| a.value == "ALARM")?;
                 Some((name, a))
-            });
-            if let Some((name, a)) = firing {
-                let Some(since) = a.since else { continue };
-                let signal = AlarmSignal {
-                    name: name.clone(),
-                    region: region.to_string(),
-                    state: "ALARM".into(),
-                    since,
-                    reason: a.reason.clone(),
-                };
-                let reading = AlarmReading {
-                    firing: Some(true),
-                    window: a.window,
-                };
-                out.push((d, Trigger::Alarm(signal, reading)));
-            }
-        }
-        out
+            })?;
+            let signal = AlarmSignal {
+                name: name.clone(),
+                region: region.to_string(),
+                state: "ALARM".into(),
+                since: a.since?,
+                reason: a.reason.clone(),
+            };
+            let reading = AlarmReading {
+                firing: Some(true),
+                window: a.window,
+            };
+            Some(Trigger::Alarm(signal, reading))
+        };
+        others.into_iter().filter_map(|d| Some((d, firing(d)?))).collect()
     }
 
     /// The alarm as CloudWatch sees it now decides which episode an event belongs to: an
@@ -272,17 +256,14 @@ where
     /// redriven), the alarm's state time is the truth. `Err`: nothing to decide (the alarm
     /// is no longer in ALARM: the episode ended, or the event is stale).
     async fn alarm_trigger(&self, mut signal: AlarmSignal) -> std::result::Result<Trigger, String> {
-        let reading = match self.ports.alarms.alarm(&signal.region, &signal.name).await {
+        let (firing, window) = match self.ports.alarms.alarm(&signal.region, &signal.name).await {
             Ok(Some(a)) if a.value == "ALARM" => {
                 if let Some(since) = a.since.filter(|s| *s != signal.since) {
                     info!(alarm = %signal.name, event = %stamp(signal.since), cloudwatch = %stamp(since),
                         "the event's state time is not CloudWatch's: deciding CloudWatch's episode");
                     signal.since = since;
                 }
-                AlarmReading {
-                    firing: Some(true),
-                    window: a.window,
-                }
+                (Some(true), a.window)
             }
             Ok(Some(a)) => {
                 let since = a.since.map(stamp).unwrap_or_else(|| "?".into());
@@ -294,19 +275,13 @@ where
                     stamp(signal.since)
                 ));
             }
-            Ok(None) => AlarmReading {
-                firing: Some(false),
-                window: None,
-            },
+            Ok(None) => (Some(false), None),
             Err(e) => {
                 warn!(error = %e, "cannot re-read the alarm");
-                AlarmReading {
-                    firing: None,
-                    window: None,
-                }
+                (None, None)
             }
         };
-        Ok(Trigger::Alarm(signal, reading))
+        Ok(Trigger::Alarm(signal, AlarmReading { firing, window }))
     }
 
     async fn gather(&self, db: &DatabaseSpec, trigger: &Trigger, record: &DbRecord) -> Evidence {
@@ -515,24 +490,8 @@ where
                 gates: gate_records(&decision),
                 target: target.clone(),
                 block_writes_first: trigger.planned() && matches!(db.standby, Standby::RdsReplica { .. }),
-                writes_blocked: None,
-                caught_up_at: None,
-                promote_requested_at: None,
-                promote_refusals: 0,
-                promote_in_doubt: false,
-                promote_waiting: None,
-                promote_accepted_at: None,
-                promoted_at: None,
-                dns_change_id: None,
-                dns_requested_at: None,
-                dns_in_sync_at: None,
-                completed_at: None,
-                notices_sent: vec![],
                 lease: Some(Lease::to(&self.invocation)),
-                acknowledged: None,
-                aborted: None,
-                fenced: None,
-                fence_error: None,
+                ..Default::default()
             };
             record.previous = record.current.take();
             record.current = Some(failover);
@@ -542,29 +501,25 @@ where
             return Ok(json!({"database": db.name, "duplicate": episode}));
         };
 
-        match decision.verdict {
-            Verdict::Refuse => {
-                self.ports
-                    .notifier
-                    .notify(&notices::refused(self.cfg, db, &trigger.describe(), &decision))
-                    .await?;
-                Ok(json!({"database": db.name, "verdict": "refused", "gates": decision.gates}))
-            }
-            Verdict::WouldPromote => {
-                self.ports
-                    .notifier
-                    .notify(&notices::advisory(
-                        self.cfg,
-                        db,
-                        &trigger.describe(),
-                        &decision,
-                        target.as_deref().unwrap_or("?"),
-                    ))
-                    .await?;
-                Ok(json!({"database": db.name, "verdict": "would-promote", "gates": decision.gates}))
-            }
-            Verdict::Promote => self.advance(db, record, etag).await,
-        }
+        let (verdict, notice) = match decision.verdict {
+            Verdict::Promote => return self.advance(db, record, etag).await,
+            Verdict::Refuse => (
+                "refused",
+                notices::refused(self.cfg, db, &trigger.describe(), &decision),
+            ),
+            Verdict::WouldPromote => (
+                "would-promote",
+                notices::advisory(
+                    self.cfg,
+                    db,
+                    &trigger.describe(),
+                    &decision,
+                    target.as_deref().unwrap_or("?"),
+                ),
+            ),
+        };
+        self.ports.notifier.notify(&notice).await?;
+        Ok(json!({"database": db.name, "verdict": verdict, "gates": decision.gates}))
     }
 
     /// Takes the lease of an active failover (unless someone else holds it) and advances it.
@@ -726,10 +681,7 @@ where
                     f.promote_requested_at.get_or_insert_with(Utc::now);
                     f.promote_in_doubt = true;
                     etag = self.commit(db, &record, &etag).await?;
-                    let f = record
-                        .current
-                        .as_mut()
-                        .ok_or_else(|| Error::RunFailed("the failover left the record".into()))?;
+                    let f = current(&mut record)?;
                     let answer = self.ports.standby.promote(&db.standby, f.planned).await?;
                     // A promotion passes through these on its way (RDS: modifying, rebooting,
                     // backing-up; Aurora: the global cluster switching).
@@ -804,10 +756,7 @@ where
                         f.target = Some(endpoint);
                     }
                     etag = self.commit(db, &record, &etag).await?;
-                    let f = record
-                        .current
-                        .as_mut()
-                        .ok_or_else(|| Error::RunFailed("the failover left the record".into()))?;
+                    let f = current(&mut record)?;
                     self.tell(&mut undelivered, &notices::promoted(self.cfg, db, f)).await;
                     f.notices_sent.push("promoted".into());
                 }
@@ -862,22 +811,15 @@ where
                     }
                     f.dns_in_sync_at = Some(Utc::now());
                     etag = self.commit(db, &record, &etag).await?;
-                    let f = record
-                        .current
-                        .as_mut()
-                        .ok_or_else(|| Error::RunFailed("the failover left the record".into()))?;
-                    self.tell(&mut undelivered, &notices::dns_switched(self.cfg, db, f))
-                        .await;
+                    let f = current(&mut record)?;
+                    self.tell(&mut undelivered, &notices::dns_switched(db, f)).await;
                     f.notices_sent.push("dns".into());
                 }
                 Step::Complete => {
                     f.completed_at = Some(Utc::now());
                     f.lease = None;
                     etag = self.commit(db, &record, &etag).await?;
-                    let f = record
-                        .current
-                        .as_mut()
-                        .ok_or_else(|| Error::RunFailed("the failover left the record".into()))?;
+                    let f = current(&mut record)?;
                     self.tell(&mut undelivered, &notices::completed(self.cfg, db, f)).await;
                     f.notices_sent.push("completed".into());
                 }
@@ -943,10 +885,7 @@ where
         f.aborted = Some((why, Utc::now()));
         f.lease = None;
         self.commit(db, &record, etag).await?;
-        let f = record
-            .current
-            .as_ref()
-            .ok_or_else(|| Error::RunFailed("the failover left the record".into()))?;
+        let f = current(&mut record)?;
         self.tell(&mut undelivered, &notices::aborted(self.cfg, db, f)).await;
         undelivered_error(&f.id, undelivered).map(|_| json!({"database": db.name, "failover": f.id, "aborted": true}))
     }
@@ -994,15 +933,8 @@ where
             };
             (db, outcome)
         });
-        let mut out = Vec::new();
-        let mut errors = Vec::new();
-        for (db, outcome) in futures::future::join_all(each).await {
-            match outcome {
-                Some(Ok(v)) => out.push(v),
-                Some(Err(e)) => errors.push(format!("{}: {e}", db.name)),
-                None => {}
-            }
-        }
+        let done = futures::future::join_all(each).await;
+        let (out, errors) = outcomes(done.into_iter().filter_map(|(db, outcome)| Some((db, outcome?))));
         if errors.is_empty() {
             Ok(json!({"resumed": out}))
         } else {
@@ -1256,6 +1188,27 @@ where
 /// eight times it.
 fn backoff(poll: std::time::Duration, refusals: u32) -> std::time::Duration {
     poll * 2u32.pow(refusals.saturating_sub(1).min(3))
+}
+
+/// The failover being advanced, borrowed again after a step saved the record.
+fn current(record: &mut DbRecord) -> Result<&mut Failover> {
+    record
+        .current
+        .as_mut()
+        .ok_or_else(|| Error::RunFailed("the failover left the record".into()))
+}
+
+/// The values of the outcomes that succeeded, and "database: error" for those that failed.
+fn outcomes<'d>(all: impl IntoIterator<Item = (&'d DatabaseSpec, Result<Value>)>) -> (Vec<Value>, Vec<String>) {
+    let mut values = Vec::new();
+    let mut errors = Vec::new();
+    for (db, outcome) in all {
+        match outcome {
+            Ok(v) => values.push(v),
+            Err(e) => errors.push(format!("{}: {e}", db.name)),
+        }
+    }
+    (values, errors)
 }
 
 fn undelivered_error(failover: &str, undelivered: Vec<String>) -> Result<()> {

@@ -36,6 +36,14 @@ pub fn command(cfg: &PromoterConfig, payload: serde_json::Value) -> String {
     )
 }
 
+/// The command that fails `db` over by hand.
+fn failover_command(cfg: &PromoterConfig, db: &DatabaseSpec) -> String {
+    command(
+        cfg,
+        serde_json::json!({"action": "failover", "database": db.name, "reason": "WHY"}),
+    )
+}
+
 fn with_ids(n: Notice, db: &DatabaseSpec, f: &Failover, step: &str) -> Notice {
     n.with_attribute("database", db.name.clone())
         .with_attribute("failover_id", f.id.clone())
@@ -121,7 +129,7 @@ fn by_failover_records(f: &Failover) -> Option<&str> {
     f.dns_change_id.as_deref()?.strip_prefix(super::FAILOVER_RECORDS)
 }
 
-pub fn dns_switched(_cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice {
+pub fn dns_switched(db: &DatabaseSpec, f: &Failover) -> Notice {
     let target = f.target.as_deref().unwrap_or("?");
     let how = match by_failover_records(f) {
         Some(alarm) => format!(
@@ -207,7 +215,8 @@ pub fn against_budget(measured: f64, budget: Option<f64>) -> String {
 }
 
 pub fn completed(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice {
-    let rto = rto_components(f)
+    let components = rto_components(f);
+    let rto = components
         .map(|(decide, promote, dns, total)| {
             format!(
                 "RTO {} = detect->decide {} + promote {} + DNS {} (plus the alarm's own evaluation time before detection){}",
@@ -241,9 +250,7 @@ pub fn completed(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notic
             serde_json::json!({"action": "acknowledge", "database": db.name, "by": "YOUR NAME"})
         )
     );
-    let total = rto_components(f)
-        .map(|c| human_seconds(c.3))
-        .unwrap_or_else(|| "?".into());
+    let total = components.map(|c| human_seconds(c.3)).unwrap_or_else(|| "?".into());
     let n = Notice::new(
         Severity::Critical,
         format!(
@@ -278,10 +285,7 @@ pub fn refused(cfg: &PromoterConfig, db: &DatabaseSpec, trigger: &str, d: &Decis
     } else {
         format!(
             "Look at the failed checks above. To fail over by hand once you have decided:\n  {}\n",
-            command(
-                cfg,
-                serde_json::json!({"action": "failover", "database": db.name, "reason": "WHY"})
-            )
+            failover_command(cfg, db)
         )
     };
     let failed: Vec<&str> = d.failed_gates().iter().map(|g| g.name).collect();
@@ -319,7 +323,7 @@ pub fn advisory(cfg: &PromoterConfig, db: &DatabaseSpec, trigger: &str, d: &Deci
         dr = cfg.dr_region,
         record = record(db),
         rpo = d.estimated_rpo_seconds.map(human_seconds).unwrap_or_else(|| "unknown".into()),
-        cmd = command(cfg, serde_json::json!({"action": "failover", "database": db.name, "reason": "WHY"}))
+        cmd = failover_command(cfg, db)
     );
     Notice::new(
         Severity::Warning,
@@ -381,10 +385,7 @@ pub fn aborted(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice 
         db = db.name,
         name = standby_name(&db.standby),
         dr = cfg.dr_region,
-        cmd = command(
-            cfg,
-            serde_json::json!({"action": "failover", "database": db.name, "reason": "WHY"})
-        )
+        cmd = failover_command(cfg, db)
     );
     let n = Notice::new(
         Severity::Warning,

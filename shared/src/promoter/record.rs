@@ -57,7 +57,7 @@ pub struct Acknowledgement {
 
 /// One failover. The next step is the first one without a timestamp, so the record alone
 /// says where to resume; each step is recorded before and after it is done.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Failover {
     pub id: String,
     pub database: String,
