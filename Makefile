@@ -10,7 +10,7 @@ WITH_SIM := tests/emulator/with-simulator.sh
 
 BENCH_VENV := .venv-bench
 
-.PHONY: test demo scenarios bench build lint infra-check package fmt venv clean
+.PHONY: test demo scenarios bench bench-s3 bench-copier build lint infra-check package fmt venv clean
 
 $(VENV)/.installed: tests/emulator/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -62,9 +62,17 @@ $(BENCH_VENV)/.installed: tests/bench/requirements.txt
 	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/bench/requirements.txt
 	touch $@
 
-bench: $(VENV)/.installed $(BENCH_VENV)/.installed
+bench: bench-s3 bench-copier
+
+bench-s3: $(VENV)/.installed $(BENCH_VENV)/.installed
 	cargo build --release -p s3-backup
 	$(WITH_SIM) $(VENV)/bin/python tests/bench/s3_backup_vs_sync.py
+
+# The snapshot copier against a plain boto3 script of the same job (tests/bench/copier_peer.py),
+# at 1,000 DB instances (BENCH_DATABASES=N): wall time, peak memory, AWS calls at the emulator.
+bench-copier: $(VENV)/.installed
+	cargo build --release -p snapshot-copier
+	$(WITH_SIM) $(VENV)/bin/python tests/bench/copier_vs_boto3.py
 
 # Lambda zips (bootstrap, provided.al2023) in dist/, checked against the runtime's glibc.
 package:

@@ -1,17 +1,21 @@
 //! The snapshot copier's run: select → look → plan (pure) → copy → prune → report → notify.
 
-use crate::config::CopierConfig;
+use crate::config::{CopierConfig, AWS_COPIES_IN_FLIGHT_QUOTA};
 use crate::error::{Error, Result};
 use crate::events::{self, Decode, Incoming, RdsEventDetail};
 use crate::model::{DbKind, ProtectedDb};
 use crate::notice::{Notice, Severity};
-use crate::plan::copy::{plan_copies, CopyPolicy, Decision, SourceState};
+use crate::plan::copy::{
+    copies_in_flight, managed_copies_of, plan_copies, CopyPolicy, Decision, PlannedDb, SourceState,
+};
 use crate::plan::retention::prunable;
-use crate::plan::select::select;
+use crate::plan::select::{select, Selected};
 use crate::ports::{CopyStarted, DrSnapshotStore, Notifier, SourceCatalog};
 use chrono::{DateTime, SecondsFormat, Utc};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::HashMap;
 use tracing::{info, warn};
 
 pub struct CopierPorts<S, D, N> {
@@ -23,10 +27,10 @@ pub struct CopierPorts<S, D, N> {
 impl CopierPorts<crate::aws::rds::RdsSource, crate::aws::rds::RdsDr, crate::aws::sns::SnsNotifier> {
     /// The AWS adapters, built once at cold start.
     pub fn aws(sdk: &aws_config::SdkConfig, cfg: &CopierConfig) -> Self {
-        use crate::aws::rds::{client_in, RdsDr, RdsSource};
+        use crate::aws::rds::{fleet_client_in, RdsDr, RdsSource};
         CopierPorts {
-            source: RdsSource::new(client_in(sdk, &cfg.source_region)),
-            dr: RdsDr::new(client_in(sdk, &cfg.dr_region)),
+            source: RdsSource::new(fleet_client_in(sdk, &cfg.source_region)),
+            dr: RdsDr::new(fleet_client_in(sdk, &cfg.dr_region)),
             notifier: crate::aws::sns::SnsNotifier::new(sdk, &cfg.notify_topic_arn, "drpilot.snapshot-copier"),
         }
     }
@@ -35,9 +39,19 @@ impl CopierPorts<crate::aws::rds::RdsSource, crate::aws::rds::RdsDr, crate::aws:
 /// What woke the copier up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
-    Run(String),
+    /// A run over `Scope`, and why.
+    Run(String, Scope),
     /// A well-formed event that asks for nothing (e.g. a snapshot deleted): no AWS call.
     Ignore(String),
+}
+
+/// What a run looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Reconciliation: every database, every snapshot, every copy (a few calls per 100).
+    Fleet,
+    /// One new snapshot: its database and that database's copies (a few calls).
+    Snapshot { kind: DbKind, id: String },
 }
 
 /// The copier's operator command.
@@ -56,6 +70,7 @@ pub enum CopierEvent {
     /// An RDS snapshot event from EventBridge: the region it came from and its detail.
     RdsSnapshot {
         region: Option<String>,
+        kind: DbKind,
         detail: RdsEventDetail,
     },
 }
@@ -69,6 +84,10 @@ impl Decode for CopierEvent {
             Incoming::Schedule(_) => Ok(CopierEvent::Schedule),
             Incoming::RdsSnapshot(e) => Ok(CopierEvent::RdsSnapshot {
                 region: e.region,
+                kind: match e.detail_type.as_str() {
+                    "RDS DB Cluster Snapshot Event" => DbKind::Cluster,
+                    _ => DbKind::Instance,
+                },
                 detail: e.detail,
             }),
             other => Err(other.unsupported(ACCEPTS)),
@@ -76,13 +95,19 @@ impl Decode for CopierEvent {
     }
 }
 
-/// Whether an event asks for a run: a snapshot created in the source region does, a deletion
-/// or a foreign region's event does not.
+/// Whether an event asks for a run, and over what: a snapshot created in the source region asks
+/// for a run over that snapshot alone, a deletion or a foreign region's event for nothing; a
+/// schedule or an operator for a reconciliation of the whole fleet.
+///
+/// A snapshot's run cannot count the copies in progress into the DR region without listing them
+/// all; it leaves the count to AWS, which refuses a copy over its quota of 20 (queued for the
+/// next reconciliation). With `DRPILOT_MAX_COPIES_IN_FLIGHT` below that quota, only a count of
+/// its own keeps to the limit, so each snapshot event runs a reconciliation instead.
 pub fn trigger(event: &CopierEvent, cfg: &CopierConfig) -> Trigger {
-    let (region, detail) = match event {
-        CopierEvent::Operator => return Trigger::Run("operator request".into()),
-        CopierEvent::Schedule => return Trigger::Run("schedule".into()),
-        CopierEvent::RdsSnapshot { region, detail } => (region.as_deref().unwrap_or_default(), detail),
+    let (region, kind, detail) = match event {
+        CopierEvent::Operator => return Trigger::Run("operator request".into(), Scope::Fleet),
+        CopierEvent::Schedule => return Trigger::Run("schedule".into(), Scope::Fleet),
+        CopierEvent::RdsSnapshot { region, kind, detail } => (region.as_deref().unwrap_or_default(), *kind, detail),
     };
     let id = detail.event_id.as_deref().unwrap_or("RDS event");
     let snapshot = detail.source_identifier.as_deref().unwrap_or("?");
@@ -92,7 +117,14 @@ pub fn trigger(event: &CopierEvent, cfg: &CopierConfig) -> Trigger {
             cfg.source_region
         ))
     } else if detail.event_categories.iter().any(|c| c == "creation") {
-        Trigger::Run(format!("{id}: snapshot {snapshot} created"))
+        let scope = match &detail.source_identifier {
+            Some(snapshot) if cfg.max_copies_in_flight >= AWS_COPIES_IN_FLIGHT_QUOTA => Scope::Snapshot {
+                kind,
+                id: snapshot.clone(),
+            },
+            _ => Scope::Fleet,
+        };
+        Trigger::Run(format!("{id}: snapshot {snapshot} created"), scope)
     } else {
         Trigger::Ignore(format!(
             "{id} for {snapshot} ({}) is not a snapshot creation",
@@ -153,6 +185,13 @@ impl DbReport {
             reason: None,
             pruned: vec![],
             prune_errors: vec![],
+        }
+    }
+
+    fn because(self, reason: impl Into<String>) -> Self {
+        DbReport {
+            reason: Some(reason.into()),
+            ..self
         }
     }
 
@@ -287,12 +326,132 @@ impl CopyReport {
     }
 }
 
+/// How many copy starts or deletions a run has waiting on AWS at once.
+const CONCURRENT_CALLS: usize = 8;
+
+/// What a run found: the protected databases with their snapshots, the DR region's snapshots
+/// it needs, and the databases decided before planning (could not be looked at, or nothing new).
+struct Found {
+    sources: Vec<SourceState>,
+    dr: Vec<crate::model::Snapshot>,
+    decided: Vec<DbReport>,
+}
+
+impl Found {
+    fn new(selected: Vec<Selected>, mut snapshots_of: impl FnMut(&ProtectedDb) -> Vec<crate::model::Snapshot>) -> Self {
+        let mut found = Found {
+            sources: vec![],
+            dr: vec![],
+            decided: vec![],
+        };
+        for selected in selected {
+            match selected {
+                Ok(db) => found.sources.push(SourceState {
+                    snapshots: snapshots_of(&db),
+                    db,
+                }),
+                Err((db, why)) => found.decided.push(DbReport::new(&db, DbStatus::Failed).because(why)),
+            }
+        }
+        found
+    }
+}
+
+/// Reconciliation: every database and snapshot in the source region and every copy in the DR
+/// region, all four listings at once, each a call per page of 100.
+async fn whole_fleet<S: SourceCatalog, D: DrSnapshotStore>(
+    source: &S,
+    dr: &D,
+    cfg: &CopierConfig,
+) -> Result<Found, String> {
+    let (instances, clusters, snapshots, copies) = futures::join!(
+        source.db_instances(),
+        source.db_clusters(),
+        source.snapshots(),
+        dr.copies()
+    );
+    let listed = |e: Error| format!("cannot list databases in {}: {e}", cfg.source_region);
+    let (instances, clusters) = (instances.map_err(listed)?, clusters.map_err(listed)?);
+    let snapshots = snapshots.map_err(|e| format!("cannot list snapshots in {}: {e}", cfg.source_region))?;
+    let copies = copies.map_err(|e| format!("cannot list snapshots in the DR region {}: {e}", cfg.dr_region))?;
+    let mut by_db: HashMap<(DbKind, String), Vec<crate::model::Snapshot>> = HashMap::new();
+    for s in snapshots {
+        by_db.entry((s.kind, s.db_id.clone())).or_default().push(s);
+    }
+    let selected = select(&cfg.selection, &instances, &clusters);
+    let mut found = Found::new(selected, |db| {
+        by_db.remove(&(db.kind, db.id.clone())).unwrap_or_default()
+    });
+    found.dr = copies;
+    Ok(found)
+}
+
+/// One new snapshot: it, its database, and that database's snapshots in the DR region.
+async fn one_snapshot<S: SourceCatalog, D: DrSnapshotStore>(
+    source: &S,
+    dr: &D,
+    cfg: &CopierConfig,
+    kind: DbKind,
+    id: &str,
+) -> Result<Found, String> {
+    let Some(snapshot) = source
+        .snapshot(kind, id)
+        .await
+        .map_err(|e| format!("cannot read snapshot {id} in {}: {e}", cfg.source_region))?
+    else {
+        info!(snapshot = id, "the snapshot is gone: nothing to copy");
+        return Ok(Found::new(vec![], |_| vec![]));
+    };
+    if !snapshot.is_available() {
+        // Being created (its "created" event follows), failed or being deleted: nothing to copy.
+        info!(snapshot = id, status = %snapshot.status, "the snapshot is not available: nothing to copy");
+        return Ok(Found::new(vec![], |_| vec![]));
+    }
+    let db = ProtectedDb {
+        kind,
+        id: snapshot.db_id.clone(),
+    };
+    let (listed, copies) = futures::join!(source.db(&db), dr.copies_of(&db));
+    let listed =
+        listed.map_err(|e| format!("cannot read {} {} in {}: {e}", kind.as_str(), db.id, cfg.source_region))?;
+    let copies = copies.map_err(|e| format!("cannot list snapshots in the DR region {}: {e}", cfg.dr_region))?;
+    let (instances, clusters): (Vec<_>, Vec<_>) = listed.into_iter().partition(|d| d.kind == DbKind::Instance);
+    // Selection as a reconciliation would make it, for this database alone.
+    let selected = select(&cfg.selection, &instances, &clusters)
+        .into_iter()
+        .filter(|s| matches!(s, Ok(d) | Err((d, _)) if *d == db))
+        .collect();
+    // A late event (a newer snapshot's copy is there already) copies nothing older.
+    let newer = managed_copies_of(&copies, &db, &cfg.source_region)
+        .filter(|c| c.is_available() || c.is_in_progress())
+        .filter(|c| c.source_time().is_some_and(|t| snapshot.created.is_some_and(|s| t > s)))
+        .map(|c| c.id.clone())
+        .max();
+    let mut snapshot = Some(snapshot);
+    let mut found = Found::new(selected, |_| snapshot.take().into_iter().collect());
+    if let Some(copy) = newer {
+        for source in found.sources.drain(..) {
+            found.decided.push(
+                DbReport {
+                    dr_copy: Some(copy.clone()),
+                    ..DbReport::new(&source.db, DbStatus::AlreadyPresent)
+                }
+                .because(format!("{id} is older than the snapshot already copied")),
+            );
+        }
+    }
+    found.dr = copies;
+    Ok(found)
+}
+
 /// One copier run. Per-database failures are recorded in the report, never raised; only
-/// failing to list the DR region aborts (without it, copies and pruning cannot be decided).
+/// failing to list (the source's databases and snapshots, the DR region's copies) aborts:
+/// without them, copies and pruning cannot be decided.
 pub async fn run<S, D, N>(
     ports: &CopierPorts<S, D, N>,
     cfg: &CopierConfig,
     trigger: &str,
+    scope: &Scope,
     now: DateTime<Utc>,
 ) -> CopyReport
 where
@@ -310,43 +469,18 @@ where
         dbs: vec![],
         errors: vec![],
     };
-
-    let (instances, clusters) = (ports.source.db_instances().await, ports.source.db_clusters().await);
-    let (instances, clusters) = match (instances, clusters) {
-        (Ok(i), Ok(c)) => (i, c),
-        (Err(e), _) | (_, Err(e)) => {
-            report
-                .errors
-                .push(format!("cannot list databases in {}: {e}", cfg.source_region));
-            return report;
-        }
+    let found = match scope {
+        Scope::Fleet => whole_fleet(&ports.source, &ports.dr, cfg).await,
+        Scope::Snapshot { kind, id } => one_snapshot(&ports.source, &ports.dr, cfg, *kind, id).await,
     };
-    let dr = match ports.dr.copies().await {
-        Ok(dr) => dr,
+    let Found { sources, dr, decided } = match found {
+        Ok(found) => found,
         Err(e) => {
-            report
-                .errors
-                .push(format!("cannot list snapshots in the DR region {}: {e}", cfg.dr_region));
+            report.errors.push(e);
             return report;
         }
     };
-
-    let mut sources = Vec::new();
-    for selected in select(&cfg.selection, &instances, &clusters) {
-        match selected {
-            Ok(db) => match ports.source.snapshots_of(&db).await {
-                Ok(snapshots) => sources.push(SourceState { db, snapshots }),
-                Err(e) => report.dbs.push(DbReport {
-                    reason: Some(format!("cannot list its snapshots: {e}")),
-                    ..DbReport::new(&db, DbStatus::Failed)
-                }),
-            },
-            Err((db, why)) => report.dbs.push(DbReport {
-                reason: Some(why),
-                ..DbReport::new(&db, DbStatus::Failed)
-            }),
-        }
-    }
+    report.dbs = decided;
 
     let policy = CopyPolicy {
         source_region: &cfg.source_region,
@@ -356,73 +490,53 @@ where
     };
     let plan = plan_copies(&sources, &dr, &policy);
     report.copies_in_flight_before = plan.in_flight;
-
-    for planned in plan.dbs {
-        let db = planned.db;
-        let entry = match planned.decision {
-            Decision::Copy(req) => {
-                let base = DbReport {
-                    source_snapshot: Some(req.source_id.clone()),
-                    dr_copy: Some(req.target_id.clone()),
-                    ..DbReport::new(&db, DbStatus::Copied)
-                };
-                match ports.dr.start_copy(&req).await {
-                    Ok(CopyStarted::Started { status }) => {
-                        info!(db = %db.id, snapshot = %req.source_id, copy = %req.target_id, %status, "copy started");
-                        base
-                    }
-                    Ok(CopyStarted::AlreadyExists) => {
-                        info!(db = %db.id, copy = %req.target_id, "copy already started by a concurrent run");
-                        DbReport {
-                            status: DbStatus::AlreadyPresent,
-                            ..base
-                        }
-                    }
-                    Err(e) => {
-                        warn!(db = %db.id, snapshot = %req.source_id, error = %e, "copy failed");
-                        DbReport {
-                            status: DbStatus::Failed,
-                            reason: Some(e.to_string()),
-                            ..base
-                        }
-                    }
+    let queued = format!("{} copies in flight (limit {}): next run", plan.in_flight, plan.limit);
+    let mut outcomes = futures::stream::iter(plan.dbs)
+        .map(|planned| act(&ports.dr, planned, &queued))
+        .buffer_unordered(CONCURRENT_CALLS)
+        .collect::<Vec<_>>()
+        .await;
+    // AWS answers SnapshotQuotaExceeded both for its 20 copies in progress per region (wait) and
+    // for a DR region whose snapshot count quota is full (nothing will change by itself): only
+    // a count of the copies in progress tells which.
+    if outcomes.iter().any(|(_, refused)| refused.is_some()) {
+        let in_flight = ports.dr.copies().await.map(|c| copies_in_flight(&c));
+        if !matches!(in_flight, Ok(n) if n >= AWS_COPIES_IN_FLIGHT_QUOTA) {
+            let count = match in_flight {
+                Ok(n) => format!("with {n} copies in progress, fewer than the {AWS_COPIES_IN_FLIGHT_QUOTA} AWS allows"),
+                Err(e) => format!("and the copies in progress could not be counted ({e})"),
+            };
+            for (d, refused) in &mut outcomes {
+                if let Some(why) = refused.take() {
+                    d.status = DbStatus::Failed;
+                    d.reason = Some(format!(
+                        "AWS refused the copy {count}: the DR region's snapshot quota may be full ({why})"
+                    ));
                 }
             }
-            Decision::AlreadyPresent {
-                snapshot_id,
-                copy_id,
-                copy_status,
-            } => DbReport {
-                source_snapshot: Some(snapshot_id),
-                dr_copy: Some(copy_id),
-                reason: (copy_status != "available").then(|| format!("copy is {copy_status}")),
-                ..DbReport::new(&db, DbStatus::AlreadyPresent)
-            },
-            Decision::Queued { snapshot_id } => DbReport {
-                source_snapshot: Some(snapshot_id),
-                reason: Some(format!(
-                    "{} copies in flight (limit {}): next run",
-                    plan.in_flight, plan.limit
-                )),
-                ..DbReport::new(&db, DbStatus::Queued)
-            },
-            Decision::Waiting { reason } => DbReport {
-                reason: Some(reason),
-                ..DbReport::new(&db, DbStatus::Waiting)
-            },
-            Decision::Failed { snapshot_id, reason } => DbReport {
-                source_snapshot: snapshot_id,
-                reason: Some(reason),
-                ..DbReport::new(&db, DbStatus::Failed)
-            },
-        };
-        report.dbs.push(entry);
+        }
     }
+    report.dbs.extend(outcomes.into_iter().map(|(d, _)| d));
 
     // Retention, decided on the listing taken before this run's copies: a copy started now is
     // in progress and never counts as the newest available one.
-    for ((kind, db_id), doomed) in prunable(&dr, &cfg.retention, &cfg.source_region, now) {
-        let db = ProtectedDb { kind, id: db_id };
+    let doomed: Vec<(ProtectedDb, crate::model::Snapshot)> = prunable(&dr, &cfg.retention, &cfg.source_region, now)
+        .into_iter()
+        .flat_map(|((kind, id), copies)| {
+            copies
+                .into_iter()
+                .map(move |c| (ProtectedDb { kind, id: id.clone() }, c.clone()))
+        })
+        .collect();
+    let deletions = futures::stream::iter(doomed)
+        .map(|(db, copy)| async move {
+            let deleted = ports.dr.delete_copy(&copy).await;
+            (db, copy, deleted)
+        })
+        .buffer_unordered(CONCURRENT_CALLS)
+        .collect::<Vec<_>>()
+        .await;
+    for (db, copy, deleted) in deletions {
         let index = match report.dbs.iter().position(|d| d.kind == db.kind && d.db == db.id) {
             Some(i) => i,
             None => {
@@ -430,18 +544,88 @@ where
                 report.dbs.len() - 1
             }
         };
-        for copy in doomed {
-            match ports.dr.delete_copy(copy).await {
-                Ok(()) => {
-                    info!(db = %db.id, copy = %copy.id, "pruned");
-                    report.dbs[index].pruned.push(copy.id.clone());
-                }
-                Err(e) => report.dbs[index].prune_errors.push(format!("{}: {e}", copy.id)),
+        match deleted {
+            Ok(()) => {
+                info!(db = %db.id, copy = %copy.id, "pruned");
+                report.dbs[index].pruned.push(copy.id.clone());
             }
+            Err(e) => report.dbs[index].prune_errors.push(format!("{}: {e}", copy.id)),
         }
+    }
+    for d in &mut report.dbs {
+        d.pruned.sort();
+        d.prune_errors.sort();
     }
     report.dbs.sort_by(|a, b| (a.kind, &a.db).cmp(&(b.kind, &b.db)));
     report
+}
+
+/// Carries out one database's decision: starts its copy, or reports why not; and AWS's words
+/// when it refused the copy over a quota.
+async fn act<D: DrSnapshotStore>(dr: &D, planned: PlannedDb, queued: &str) -> (DbReport, Option<String>) {
+    let db = planned.db;
+    let report = match planned.decision {
+        Decision::Copy(req) => {
+            let base = DbReport {
+                source_snapshot: Some(req.source_id.clone()),
+                dr_copy: Some(req.target_id.clone()),
+                ..DbReport::new(&db, DbStatus::Copied)
+            };
+            match dr.start_copy(&req).await {
+                Ok(CopyStarted::Started { status }) => {
+                    info!(db = %db.id, snapshot = %req.source_id, copy = %req.target_id, %status, "copy started");
+                    base
+                }
+                Ok(CopyStarted::AlreadyExists) => {
+                    info!(db = %db.id, copy = %req.target_id, "copy already started by a concurrent run");
+                    DbReport {
+                        status: DbStatus::AlreadyPresent,
+                        ..base
+                    }
+                }
+                Ok(CopyStarted::QuotaFull(why)) => {
+                    info!(db = %db.id, snapshot = %req.source_id, %why, "AWS refused the copy over a quota");
+                    let report = DbReport {
+                        status: DbStatus::Queued,
+                        dr_copy: None,
+                        ..base
+                    }
+                    .because(format!("AWS's copies in progress are at its quota: next run ({why})"));
+                    return (report, Some(why));
+                }
+                Err(e) => {
+                    warn!(db = %db.id, snapshot = %req.source_id, error = %e, "copy failed");
+                    DbReport {
+                        status: DbStatus::Failed,
+                        ..base
+                    }
+                    .because(e.to_string())
+                }
+            }
+        }
+        Decision::AlreadyPresent {
+            snapshot_id,
+            copy_id,
+            copy_status,
+        } => DbReport {
+            source_snapshot: Some(snapshot_id),
+            dr_copy: Some(copy_id),
+            reason: (copy_status != "available").then(|| format!("copy is {copy_status}")),
+            ..DbReport::new(&db, DbStatus::AlreadyPresent)
+        },
+        Decision::Queued { snapshot_id } => DbReport {
+            source_snapshot: Some(snapshot_id),
+            ..DbReport::new(&db, DbStatus::Queued)
+        }
+        .because(queued),
+        Decision::Waiting { reason } => DbReport::new(&db, DbStatus::Waiting).because(reason),
+        Decision::Failed { snapshot_id, reason } => DbReport {
+            source_snapshot: snapshot_id,
+            ..DbReport::new(&db, DbStatus::Failed)
+        }
+        .because(reason),
+    };
+    (report, None)
 }
 
 /// The function's handler: decode the event, run, notify on failure, answer.
@@ -456,14 +640,14 @@ where
     D: DrSnapshotStore,
     N: Notifier,
 {
-    let trigger = match trigger(&event, cfg) {
+    let (trigger, scope) = match trigger(&event, cfg) {
         Trigger::Ignore(reason) => {
             info!(%reason, "event ignored");
             return Ok(serde_json::json!({ "ignored": reason }));
         }
-        Trigger::Run(trigger) => trigger,
+        Trigger::Run(trigger, scope) => (trigger, scope),
     };
-    let report = run(ports, cfg, &trigger, now).await;
+    let report = run(ports, cfg, &trigger, &scope, now).await;
     info!(summary = %report.summary(), "run finished");
     if let Some(notice) = report.failure_notice() {
         if let Err(e) = ports.notifier.notify(&notice).await {
@@ -499,28 +683,49 @@ mod tests {
 
     #[test]
     fn every_sample_event_decodes_to_the_decision_it_documents() {
+        let one = |kind, id: &str| Scope::Snapshot {
+            kind,
+            id: id.to_string(),
+        };
         let expected = [
-            ("operator-run.json", "operator request"),
+            ("operator-run.json", "operator request", Scope::Fleet),
             (
                 "rds-automated-snapshot-created.json",
                 "RDS-EVENT-0091: snapshot rds:orders-db-2026-11-25-03-04 created",
+                one(DbKind::Instance, "rds:orders-db-2026-11-25-03-04"),
             ),
             (
                 "rds-cluster-snapshot-created.json",
                 "RDS-EVENT-0169: snapshot rds:ledger-2026-11-25-04-00 created",
+                one(DbKind::Cluster, "rds:ledger-2026-11-25-04-00"),
             ),
             (
                 "rds-manual-snapshot-created.json",
                 "RDS-EVENT-0042: snapshot orders-db-before-migration created",
+                one(DbKind::Instance, "orders-db-before-migration"),
             ),
-            ("schedule.json", "schedule"),
+            ("schedule.json", "schedule", Scope::Fleet),
         ];
         let samples = crate::events::samples("snapshot-copier");
         assert_eq!(samples.len(), expected.len(), "every sample has its expected decision");
-        for ((file, event), (name, why)) in samples.into_iter().zip(expected) {
+        for ((file, event), (name, why, scope)) in samples.into_iter().zip(expected) {
             assert_eq!(file, name);
-            assert_eq!(decide(event).unwrap(), Trigger::Run(why.into()), "{file}");
+            assert_eq!(decide(event).unwrap(), Trigger::Run(why.into(), scope), "{file}");
         }
+    }
+
+    #[test]
+    fn below_aws_quota_a_snapshot_event_reconciles_the_fleet_to_keep_the_count() {
+        let mut vars = HashMap::from([
+            ("DRPILOT_SOURCE_REGION", "us-east-1"),
+            ("DRPILOT_DR_REGION", "us-west-2"),
+            ("DRPILOT_SELECT_TAG", "drpilot:copy=true"),
+            ("DRPILOT_NOTIFY_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:drpilot"),
+        ]);
+        vars.insert("DRPILOT_MAX_COPIES_IN_FLIGHT", "5");
+        let cfg = CopierConfig::from_vars(&vars).unwrap();
+        let event = CopierEvent::decode(fixture("rds-automated-snapshot-created.json")).unwrap();
+        assert!(matches!(trigger(&event, &cfg), Trigger::Run(_, Scope::Fleet)));
     }
 
     fn fixture(name: &str) -> Value {

@@ -1,7 +1,7 @@
 //! Small traits, one per capability drpilot needs from AWS. The AWS adapters are in `aws/`.
 
 use crate::error::Result;
-use crate::model::{Snapshot, SourceDb};
+use crate::model::{DbKind, ProtectedDb, Snapshot, SourceDb};
 use crate::notice::Notice;
 use crate::plan::copy::CopyRequest;
 use std::future::Future;
@@ -12,8 +12,12 @@ pub trait SourceCatalog: Sync {
     fn db_instances(&self) -> impl Future<Output = Result<Vec<SourceDb>>> + Send;
     /// Every DB cluster, with its tags.
     fn db_clusters(&self) -> impl Future<Output = Result<Vec<SourceDb>>> + Send;
-    /// The snapshots (automated and manual) of one database.
-    fn snapshots_of(&self, db: &crate::model::ProtectedDb) -> impl Future<Output = Result<Vec<Snapshot>>> + Send;
+    /// One database (`None`: not in the region).
+    fn db(&self, db: &ProtectedDb) -> impl Future<Output = Result<Option<SourceDb>>> + Send;
+    /// Every snapshot (automated and manual) of every database in the region.
+    fn snapshots(&self) -> impl Future<Output = Result<Vec<Snapshot>>> + Send;
+    /// One snapshot by identifier (`None`: not in the region).
+    fn snapshot(&self, kind: DbKind, id: &str) -> impl Future<Output = Result<Option<Snapshot>>> + Send;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,12 +27,16 @@ pub enum CopyStarted {
     },
     /// AWS refused a duplicate: a concurrent run (or an earlier try) already started it.
     AlreadyExists,
+    /// AWS refused: the region's copies in progress are at its quota (AWS's words).
+    QuotaFull(String),
 }
 
 /// The DR region's snapshot copies.
 pub trait DrSnapshotStore: Sync {
     /// Every manual DB snapshot and DB cluster snapshot in the DR region (copies are manual).
     fn copies(&self) -> impl Future<Output = Result<Vec<Snapshot>>> + Send;
+    /// The manual snapshots in the DR region of the database `db` names (copies of it among them).
+    fn copies_of(&self, db: &ProtectedDb) -> impl Future<Output = Result<Vec<Snapshot>>> + Send;
     fn start_copy(&self, req: &CopyRequest) -> impl Future<Output = Result<CopyStarted>> + Send;
     /// Deletes one of drpilot's own copies. Refuses anything without drpilot's tag.
     fn delete_copy(&self, copy: &Snapshot) -> impl Future<Output = Result<()>> + Send;

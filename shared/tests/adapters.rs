@@ -69,7 +69,7 @@ fn source_snapshot(db: &str) -> DbSnapshot {
         .build()
 }
 
-/// Source listing rules for instances `dbs`; `snapshots` answers their snapshot listings.
+/// Source listing rules for instances `dbs`; `snapshots` answers the region's snapshot listing.
 fn source_rules(dbs: &'static [&'static str], snapshots: Rule) -> Vec<Rule> {
     vec![
         mock!(Client::describe_db_instances).then_output(|| {
@@ -79,16 +79,18 @@ fn source_rules(dbs: &'static [&'static str], snapshots: Rule) -> Vec<Rule> {
         }),
         mock!(Client::describe_db_clusters).then_output(|| DescribeDbClustersOutput::builder().build()),
         snapshots,
+        mock!(Client::describe_db_cluster_snapshots)
+            .then_output(|| DescribeDbClusterSnapshotsOutput::builder().build()),
     ]
 }
 
-/// The source region's snapshot listing: one automated snapshot per database asked about.
-fn each_db_has_one_snapshot() -> Rule {
+/// The source region's snapshot listing, region-wide: one automated snapshot per database.
+fn each_db_has_one_snapshot(dbs: &'static [&'static str]) -> Rule {
     mock!(Client::describe_db_snapshots)
-        .match_requests(|r| r.db_instance_identifier().is_some())
-        .then_compute_output(|r| {
+        .match_requests(|r| r.db_instance_identifier().is_none() && r.snapshot_type().is_none())
+        .then_output(move || {
             DescribeDbSnapshotsOutput::builder()
-                .db_snapshots(source_snapshot(r.db_instance_identifier().unwrap()))
+                .set_db_snapshots(Some(dbs.iter().map(|d| source_snapshot(d)).collect()))
                 .build()
         })
 }
@@ -101,7 +103,7 @@ fn client(rules: &[&Rule]) -> Client {
 #[tokio::test]
 async fn throttled_listing_is_retried_and_the_run_completes() {
     let throttled = mock!(Client::describe_db_snapshots)
-        .match_requests(|r| r.db_instance_identifier() == Some("orders"))
+        .match_requests(|r| r.db_instance_identifier().is_none() && r.snapshot_type().is_none())
         .sequence()
         .http_status(400, Some(query_error("Throttling", "Rate exceeded")))
         .output(|| {
@@ -153,7 +155,7 @@ async fn throttled_listing_is_retried_and_the_run_completes() {
 
 #[tokio::test]
 async fn a_copy_failing_for_one_db_is_reported_and_the_other_db_is_copied() {
-    let snapshots = each_db_has_one_snapshot();
+    let snapshots = each_db_has_one_snapshot(&["orders", "billing"]);
     let source_rules = source_rules(&["orders", "billing"], snapshots);
     let dr_list = mock!(Client::describe_db_snapshots)
         .match_requests(|r| r.snapshot_type() == Some("manual"))
@@ -166,8 +168,8 @@ async fn a_copy_failing_for_one_db_is_reported_and_the_other_db_is_copied() {
         .http_status(
             400,
             Some(query_error(
-                "SnapshotQuotaExceeded",
-                "The request would exceed the user's DB Snapshot quota.",
+                "KMSKeyNotAccessibleFault",
+                "The specified KMS key does not exist or is not accessible.",
             )),
         )
         .repeatedly()
@@ -201,7 +203,7 @@ async fn a_copy_failing_for_one_db_is_reported_and_the_other_db_is_copied() {
     assert!(
         notices[0]
             .body
-            .contains("FAILED instance orders: CopyDBSnapshot failed: SnapshotQuotaExceeded"),
+            .contains("FAILED instance orders: CopyDBSnapshot failed: KMSKeyNotAccessibleFault"),
         "{}",
         notices[0].body
     );
@@ -211,7 +213,7 @@ async fn a_copy_failing_for_one_db_is_reported_and_the_other_db_is_copied() {
 #[tokio::test]
 async fn copies_in_progress_in_the_dr_region_count_against_the_limit() {
     // AWS shows copies as `pending`/`copying` for minutes; the emulator never does.
-    let snapshots = each_db_has_one_snapshot();
+    let snapshots = each_db_has_one_snapshot(&["orders"]);
     let source_rules = source_rules(&["orders"], snapshots);
     let in_flight: Vec<DbSnapshot> = (0..20)
         .map(|i| {

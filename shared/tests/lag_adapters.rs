@@ -59,6 +59,9 @@ impl DrSnapshotStore for Unused {
     async fn copies(&self) -> drpilot::Result<Vec<Snapshot>> {
         unreachable!()
     }
+    async fn copies_of(&self, _: &drpilot::model::ProtectedDb) -> drpilot::Result<Vec<Snapshot>> {
+        unreachable!()
+    }
     async fn start_copy(&self, _: &CopyRequest) -> drpilot::Result<CopyStarted> {
         unreachable!()
     }

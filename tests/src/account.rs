@@ -146,15 +146,17 @@ impl Regions {
 
     /// DR-region DB snapshots whose drpilot:source-db tag is `db`.
     pub async fn dr_copies_of(&self, db: &str) -> Vec<aws_sdk_rds::types::DbSnapshot> {
-        let out = self
+        let all: Vec<_> = self
             .rds_dr
             .describe_db_snapshots()
             .snapshot_type("manual")
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .unwrap();
-        out.db_snapshots()
-            .iter()
+        all.iter()
             .filter(|s| {
                 s.tag_list()
                     .iter()
@@ -165,15 +167,17 @@ impl Regions {
     }
 
     pub async fn dr_cluster_copies_of(&self, cluster: &str) -> Vec<aws_sdk_rds::types::DbClusterSnapshot> {
-        let out = self
+        let all: Vec<_> = self
             .rds_dr
             .describe_db_cluster_snapshots()
             .snapshot_type("manual")
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .unwrap();
-        out.db_cluster_snapshots()
-            .iter()
+        all.iter()
             .filter(|s| {
                 s.tag_list()
                     .iter()
@@ -186,16 +190,30 @@ impl Regions {
     /// Every DB and DB cluster snapshot identifier in the DR region.
     pub async fn dr_snapshot_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = Vec::new();
-        let out = self.rds_dr.describe_db_snapshots().send().await.unwrap();
+        let out: Vec<_> = self
+            .rds_dr
+            .describe_db_snapshots()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .unwrap();
         ids.extend(
-            out.db_snapshots()
-                .iter()
+            out.iter()
                 .filter_map(|s| s.db_snapshot_identifier().map(str::to_string)),
         );
-        let out = self.rds_dr.describe_db_cluster_snapshots().send().await.unwrap();
+        let out: Vec<_> = self
+            .rds_dr
+            .describe_db_cluster_snapshots()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .unwrap();
         ids.extend(
-            out.db_cluster_snapshots()
-                .iter()
+            out.iter()
                 .filter_map(|s| s.db_cluster_snapshot_identifier().map(str::to_string)),
         );
         ids.sort();

@@ -147,15 +147,22 @@ async fn the_binary_serves_an_invocation_and_posts_the_response() {
         ("DRPILOT_DB_INSTANCES", db.clone()),
         ("DRPILOT_NOTIFY_TOPIC_ARN", responders.topic_arn.clone()),
     ]);
+    // The event names the instance's automated snapshot, as RDS's would.
+    let snapshot = r
+        .source_snapshot_ids(&db)
+        .await
+        .pop()
+        .expect("moto takes an automated snapshot");
     let event = std::fs::read_to_string(repo_path("events/snapshot-copier/rds-automated-snapshot-created.json"))
         .unwrap()
-        .replace("us-east-1", "eu-west-3");
+        .replace("us-east-1", "eu-west-3")
+        .replace("rds:orders-db-2026-11-25-03-04", &snapshot);
     let (path, body) = tokio::task::spawn_blocking(move || invoke_once(env, &event))
         .await
         .unwrap();
     assert_eq!(path, format!("/2018-06-01/runtime/invocation/{REQUEST_ID}/response"));
     let entry = &body["dbs"][0];
-    assert_eq!(entry["db"], db.as_str());
+    assert_eq!(entry["db"], db.as_str(), "{body:#}");
     assert_eq!(entry["status"], "copied", "{body:#}");
     assert_eq!(r.dr_copies_of(&db).await.len(), 1);
 }

@@ -7,6 +7,7 @@ use drpilot::copier::{handle, CopierEvent, CopierPorts};
 use drpilot::events::Decode;
 use drpilot::Error;
 use drpilot_tests::account::{tags_of, Regions, Responders};
+use drpilot_tests::sim::Simulator;
 use drpilot_tests::{function_binary, function_env, repo_path, unique};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -394,5 +395,195 @@ fn a_missing_setting_fails_at_cold_start_naming_the_variable() {
     assert!(
         stderr.contains("DRPILOT_DR_REGION: is required but not set"),
         "{stderr}"
+    );
+}
+
+/// The RDS snapshot event EventBridge delivers for `snapshot` in `region` (the sample, re-aimed).
+fn snapshot_created(region: &str, snapshot: &str) -> Value {
+    let mut event = drpilot_tests::sample_event("snapshot-copier/rds-manual-snapshot-created.json");
+    event["region"] = region.into();
+    event["detail"]["SourceIdentifier"] = snapshot.into();
+    event
+}
+
+/// RDS calls that reached the simulated AWS since `mark`, by region.
+async fn rds_calls(sim: &Simulator, mark: u64, region: &str) -> Vec<String> {
+    let (wire, _) = sim.wire(mark).await;
+    wire.0
+        .iter()
+        .filter(|e| e.service.as_deref() == Some("rds") && e.region.as_deref() == Some(region))
+        .filter_map(|e| e.action.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_snapshot_event_copies_that_snapshot_in_four_calls_once_however_often_it_arrives() {
+    let r = Regions::new("ap-southeast-6", "ap-northeast-3").await;
+    let sim = Simulator::connect();
+    let tag = unique("evented");
+    let (orders, quiet, other) = (unique("orders"), unique("quiet"), unique("unprotected"));
+    r.create_instance(&orders, false, &[("drpilot:copy", &tag)]).await;
+    r.create_instance(&quiet, false, &[("drpilot:copy", &tag)]).await;
+    r.create_instance(&other, false, &[]).await;
+    let responders = Responders::new("ap-southeast-6", &unique("responders")).await;
+    let selector = format!("drpilot:copy={tag}");
+    let cfg = config(&r, &responders.topic_arn, &[("DRPILOT_SELECT_TAG", &selector)]);
+    let snapshot = format!("{orders}-before-migration");
+    let arn = r.snapshot_instance(&orders, &snapshot, &[]).await;
+
+    let mark = sim.wire_mark().await;
+    let response = run_handler(&r, &cfg, snapshot_created(&r.source, &snapshot))
+        .await
+        .expect("the event's run succeeds");
+    assert_eq!(status_of(&response, &orders), "copied", "{response:#}");
+    let (source_calls, dr_calls) = (
+        rds_calls(&sim, mark, &r.source).await,
+        rds_calls(&sim, mark, &r.dr).await,
+    );
+    assert_eq!(
+        (source_calls.clone(), dr_calls.clone()),
+        (
+            vec!["DescribeDBSnapshots".to_string(), "DescribeDBInstances".into()],
+            vec!["DescribeDBSnapshots".to_string(), "CopyDBSnapshot".into()]
+        ),
+        "the snapshot, its database, its copies, the copy: nothing else of the fleet"
+    );
+    let copies = r.dr_copies_of(&orders).await;
+    assert_eq!(copies.len(), 1);
+    assert_eq!(tags_of(copies[0].tag_list())["drpilot:source-arn"], arn);
+    assert!(
+        r.dr_copies_of(&quiet).await.is_empty(),
+        "the event is about orders alone"
+    );
+
+    // EventBridge delivers at least once: the same event again copies nothing more.
+    let again = run_handler(&r, &cfg, snapshot_created(&r.source, &snapshot))
+        .await
+        .expect("the redelivery succeeds");
+    assert_eq!(status_of(&again, &orders), "already-present", "{again:#}");
+    assert_eq!(r.dr_copies_of(&orders).await.len(), 1);
+
+    // A database the settings do not select: its snapshot is not copied.
+    let foreign = format!("{other}-manual");
+    r.snapshot_instance(&other, &foreign, &[]).await;
+    let ignored = run_handler(&r, &cfg, snapshot_created(&r.source, &foreign))
+        .await
+        .expect("an unselected database's event is not a failure");
+    assert_eq!(ignored["dbs"], json!([]), "{ignored:#}");
+    assert!(r.dr_copies_of(&other).await.is_empty());
+
+    // A snapshot deleted before its event is handled: nothing to copy, nothing failed.
+    let gone = run_handler(&r, &cfg, snapshot_created(&r.source, "deleted-in-the-meantime"))
+        .await
+        .expect("a vanished snapshot is not a failure");
+    assert_eq!(gone["dbs"], json!([]), "{gone:#}");
+    assert!(
+        responders.received().await.is_empty(),
+        "{:?}",
+        responders.received().await
+    );
+}
+
+#[tokio::test]
+async fn a_reconciliation_pays_a_call_per_page_of_databases_not_a_call_per_database() {
+    // 105 databases: AWS's pages hold 100, so each source listing is two calls. The source
+    // region is this test's alone (the listings are region-wide).
+    let r = Regions::new("ap-east-2", "ap-south-2").await;
+    let sim = Simulator::connect();
+    let tag = unique("fleet");
+    let dbs: Vec<String> = (0..105).map(|i| unique(&format!("fleet{i}"))).collect();
+    let tags = [("drpilot:copy", tag.as_str())];
+    futures::future::join_all(dbs.iter().map(|db| r.create_instance(db, false, &tags))).await;
+    let responders = Responders::new("ap-east-2", &unique("responders")).await;
+    let selector = format!("drpilot:copy={tag}");
+    let cfg = config(&r, &responders.topic_arn, &[("DRPILOT_SELECT_TAG", &selector)]);
+
+    let mark = sim.wire_mark().await;
+    let first = run_handler(&r, &cfg, schedule())
+        .await
+        .expect("queued is not a failure");
+    let statuses: Vec<&str> = dbs.iter().map(|db| status_of(&first, db)).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "copied").count(),
+        20,
+        "DRPILOT_MAX_COPIES_IN_FLIGHT's default"
+    );
+    assert_eq!(statuses.iter().filter(|s| **s == "queued").count(), 85);
+    let mut source_calls = rds_calls(&sim, mark, &r.source).await;
+    source_calls.sort();
+    assert_eq!(
+        source_calls,
+        [
+            "DescribeDBClusterSnapshots",
+            "DescribeDBClusters",
+            "DescribeDBInstances",
+            "DescribeDBInstances",
+            "DescribeDBSnapshots",
+            "DescribeDBSnapshots"
+        ],
+        "two pages of 105 databases and of their 105 snapshots, one each of clusters"
+    );
+    assert_eq!(
+        rds_calls(&sim, mark, &r.dr)
+            .await
+            .iter()
+            .filter(|a| *a == "CopyDBSnapshot")
+            .count(),
+        20
+    );
+}
+
+#[tokio::test]
+async fn a_copy_aws_refuses_with_twenty_in_progress_is_queued_and_below_twenty_is_a_failure() {
+    let r = Regions::new("me-south-1", "ap-east-1").await;
+    let sim = Simulator::connect();
+    // Copies take a minute here (AWS: minutes to hours), so the first run's 20 stay in progress.
+    let _slow = sim.configure_for(&r.dr, json!({"copy_seconds": 60.0})).await;
+    let tag = unique("busy");
+    let dbs: Vec<String> = (0..21).map(|i| unique(&format!("busy{i}"))).collect();
+    let tags = [("drpilot:copy", tag.as_str())];
+    futures::future::join_all(dbs.iter().map(|db| r.create_instance(db, false, &tags))).await;
+    let responders = Responders::new("me-south-1", &unique("responders")).await;
+    let selector = format!("drpilot:copy={tag}");
+    let cfg = config(&r, &responders.topic_arn, &[("DRPILOT_SELECT_TAG", &selector)]);
+    let first = run_handler(&r, &cfg, schedule()).await.expect("20 started, 1 queued");
+    let waiting = dbs
+        .iter()
+        .find(|db| status_of(&first, db) == "queued")
+        .expect("one queued");
+
+    // Its new snapshot's event: AWS refuses the copy over its 20 in progress. A wait, not a failure.
+    let snapshot = format!("{waiting}-manual");
+    r.snapshot_instance(waiting, &snapshot, &[]).await;
+    let second = run_handler(&r, &cfg, snapshot_created(&r.source, &snapshot))
+        .await
+        .expect("a full copy quota is not a failure");
+    assert_eq!(status_of(&second, waiting), "queued", "{second:#}");
+    assert!(
+        responders.received().await.is_empty(),
+        "queued copies do not alarm anyone"
+    );
+
+    // The same refusal with few copies in progress is not the copy quota (AWS gives the same
+    // code when the region's snapshot quota is full, which no wait cures): a failure, one notice.
+    let (c, d) = (unique("refused"), unique("idle"));
+    let r2 = Regions::new("me-south-1", "ca-west-1").await;
+    let _one = sim
+        .configure_for(&r2.dr, json!({"copy_seconds": 60.0, "copy_quota": 1}))
+        .await;
+    r2.create_instance(&c, false, &[]).await;
+    r2.create_instance(&d, false, &[]).await;
+    let selected = format!("{c},{d}");
+    let cfg2 = config(&r2, &responders.topic_arn, &[("DRPILOT_DB_INSTANCES", &selected)]);
+    let err = run_handler(&r2, &cfg2, schedule())
+        .await
+        .expect_err("a refusal the copies in progress do not explain fails the run");
+    assert!(err.to_string().contains("snapshot quota may be full"), "{err}");
+    let notices = responders.received().await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        notices[0].message.contains("fewer than the 20 AWS allows"),
+        "{}",
+        notices[0].message
     );
 }

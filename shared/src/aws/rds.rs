@@ -6,16 +6,26 @@ use crate::model::{DbKind, ProtectedDb, Snapshot, SourceDb};
 use crate::plan::copy::CopyRequest;
 use crate::ports::{CopyStarted, DrSnapshotStore, SourceCatalog};
 use aws_config::SdkConfig;
-use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot, Tag};
+use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot, Filter, Tag};
 use aws_sdk_rds::Client;
 use std::collections::BTreeMap;
 
 /// An RDS client pinned to `region`, otherwise configured as the SDK's defaults say.
 pub fn client_in(sdk: &SdkConfig, region: &str) -> Client {
-    let conf = aws_sdk_rds::config::Builder::from(sdk)
-        .region(aws_sdk_rds::config::Region::new(region.to_string()))
-        .build();
-    Client::from_conf(conf)
+    Client::from_conf(conf_in(sdk, region).build())
+}
+
+/// For a run that calls RDS for a whole fleet at once: with adaptive retry, a throttled client
+/// slows its own request rate instead of only backing off each call.
+pub fn fleet_client_in(sdk: &SdkConfig, region: &str) -> Client {
+    use aws_smithy_types::retry::{RetryConfig, RetryMode};
+    let retry = sdk.retry_config().cloned().unwrap_or_else(RetryConfig::standard);
+    let conf = conf_in(sdk, region).retry_config(retry.with_retry_mode(RetryMode::Adaptive));
+    Client::from_conf(conf.build())
+}
+
+fn conf_in(sdk: &SdkConfig, region: &str) -> aws_sdk_rds::config::Builder {
+    aws_sdk_rds::config::Builder::from(sdk).region(aws_sdk_rds::config::Region::new(region.to_string()))
 }
 
 fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
@@ -67,6 +77,113 @@ impl RdsSource {
     }
 }
 
+/// Every DB snapshot and DB cluster snapshot `matching` asks for, both listings at once, each in
+/// pages of up to 100 (AWS's page size): a region-wide listing costs a call per 100 snapshots.
+async fn snapshots(client: &Client, matching: Listing<'_>) -> Result<Vec<Snapshot>> {
+    // One database's, by filter: the identifier parameter must name a database that exists in
+    // the region (DescribeDBSnapshots), and a copy's database lives in the source region.
+    let (filter, kind) = match matching.db {
+        Some(db) => {
+            let name = if db.kind == DbKind::Instance {
+                "db-instance-id"
+            } else {
+                "db-cluster-id"
+            };
+            (
+                Some(vec![Filter::builder().name(name).values(&db.id).build()]),
+                Some(db.kind),
+            )
+        }
+        None => (None, None),
+    };
+    let instances = async {
+        if kind == Some(DbKind::Cluster) {
+            return Ok(vec![]);
+        }
+        let items = client
+            .describe_db_snapshots()
+            .set_filters(filter.clone())
+            .set_snapshot_type(matching.snapshot_type.map(str::to_string))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| aws_error("DescribeDBSnapshots", e))?;
+        Ok::<_, Error>(items.iter().map(db_snapshot).collect::<Vec<_>>())
+    };
+    let clusters = async {
+        if kind == Some(DbKind::Instance) {
+            return Ok(vec![]);
+        }
+        let items = client
+            .describe_db_cluster_snapshots()
+            .set_filters(filter.clone())
+            .set_snapshot_type(matching.snapshot_type.map(str::to_string))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| aws_error("DescribeDBClusterSnapshots", e))?;
+        Ok(items.iter().map(cluster_snapshot).collect::<Vec<_>>())
+    };
+    let (instances, clusters) = futures::try_join!(instances, clusters)?;
+    Ok(instances.into_iter().chain(clusters).collect())
+}
+
+/// Which snapshots a listing asks for: one database's or the region's, manual only or all.
+#[derive(Clone, Copy, Default)]
+struct Listing<'a> {
+    db: Option<&'a ProtectedDb>,
+    snapshot_type: Option<&'a str>,
+}
+
+fn source_db(kind: DbKind, id: Option<&str>, arn: Option<&str>, engine: Option<&str>, tags: &[Tag]) -> SourceDb {
+    SourceDb {
+        kind,
+        id: id.unwrap_or_default().to_string(),
+        arn: arn.unwrap_or_default().to_string(),
+        engine: engine.unwrap_or_default().to_string(),
+        tags: tag_map(tags),
+        cluster_id: None,
+    }
+}
+
+fn instance_db(i: &aws_sdk_rds::types::DbInstance) -> SourceDb {
+    SourceDb {
+        cluster_id: i.db_cluster_identifier().map(str::to_string),
+        ..source_db(
+            DbKind::Instance,
+            i.db_instance_identifier(),
+            i.db_instance_arn(),
+            i.engine(),
+            i.tag_list(),
+        )
+    }
+}
+
+fn cluster_db(c: &aws_sdk_rds::types::DbCluster) -> SourceDb {
+    source_db(
+        DbKind::Cluster,
+        c.db_cluster_identifier(),
+        c.db_cluster_arn(),
+        c.engine(),
+        c.tag_list(),
+    )
+}
+
+const DB_NOT_FOUND: &[&str] = &["DBInstanceNotFound", "DBClusterNotFoundFault"];
+
+/// `Ok(None)` for an AWS answer whose code is one of `absent`.
+fn absent_as_none<T>(result: Result<T>, absent: &[&str]) -> Result<Option<T>> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.aws_code().is_some_and(|c| absent.contains(&c)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 impl SourceCatalog for RdsSource {
     async fn db_instances(&self) -> Result<Vec<SourceDb>> {
         let items = self
@@ -80,14 +197,7 @@ impl SourceCatalog for RdsSource {
         Ok(items
             .map_err(|e| aws_error("DescribeDBInstances", e))?
             .iter()
-            .map(|i| SourceDb {
-                kind: DbKind::Instance,
-                id: i.db_instance_identifier().unwrap_or_default().to_string(),
-                arn: i.db_instance_arn().unwrap_or_default().to_string(),
-                engine: i.engine().unwrap_or_default().to_string(),
-                tags: tag_map(i.tag_list()),
-                cluster_id: i.db_cluster_identifier().map(str::to_string),
-            })
+            .map(instance_db)
             .collect())
     }
 
@@ -103,46 +213,61 @@ impl SourceCatalog for RdsSource {
         Ok(items
             .map_err(|e| aws_error("DescribeDBClusters", e))?
             .iter()
-            .map(|c| SourceDb {
-                kind: DbKind::Cluster,
-                id: c.db_cluster_identifier().unwrap_or_default().to_string(),
-                arn: c.db_cluster_arn().unwrap_or_default().to_string(),
-                engine: c.engine().unwrap_or_default().to_string(),
-                tags: tag_map(c.tag_list()),
-                cluster_id: None,
-            })
+            .map(cluster_db)
             .collect())
     }
 
-    async fn snapshots_of(&self, db: &ProtectedDb) -> Result<Vec<Snapshot>> {
-        match db.kind {
-            DbKind::Instance => Ok(self
+    async fn db(&self, db: &ProtectedDb) -> Result<Option<SourceDb>> {
+        let found = match db.kind {
+            DbKind::Instance => self
+                .client
+                .describe_db_instances()
+                .db_instance_identifier(&db.id)
+                .send()
+                .await
+                .map(|o| o.db_instances().first().map(instance_db))
+                .map_err(|e| aws_error("DescribeDBInstances", e)),
+            DbKind::Cluster => self
+                .client
+                .describe_db_clusters()
+                .db_cluster_identifier(&db.id)
+                .send()
+                .await
+                .map(|o| o.db_clusters().first().map(cluster_db))
+                .map_err(|e| aws_error("DescribeDBClusters", e)),
+        };
+        Ok(absent_as_none(found, DB_NOT_FOUND)?.flatten())
+    }
+
+    async fn snapshots(&self) -> Result<Vec<Snapshot>> {
+        snapshots(&self.client, Listing::default()).await
+    }
+
+    async fn snapshot(&self, kind: DbKind, id: &str) -> Result<Option<Snapshot>> {
+        // "If this identifier is for an automated snapshot, the SnapshotType parameter must also
+        // be specified" (DescribeDBSnapshots, DescribeDBClusterSnapshots); theirs begin `rds:`.
+        let automated = id.starts_with("rds:").then(|| "automated".to_string());
+        let found = match kind {
+            DbKind::Instance => self
                 .client
                 .describe_db_snapshots()
-                .db_instance_identifier(&db.id)
-                .into_paginator()
-                .items()
+                .db_snapshot_identifier(id)
+                .set_snapshot_type(automated)
                 .send()
-                .try_collect()
                 .await
-                .map_err(|e| aws_error("DescribeDBSnapshots", e))?
-                .iter()
-                .map(db_snapshot)
-                .collect()),
-            DbKind::Cluster => Ok(self
+                .map(|o| o.db_snapshots().first().map(db_snapshot))
+                .map_err(|e| aws_error("DescribeDBSnapshots", e)),
+            DbKind::Cluster => self
                 .client
                 .describe_db_cluster_snapshots()
-                .db_cluster_identifier(&db.id)
-                .into_paginator()
-                .items()
+                .db_cluster_snapshot_identifier(id)
+                .set_snapshot_type(automated)
                 .send()
-                .try_collect()
                 .await
-                .map_err(|e| aws_error("DescribeDBClusterSnapshots", e))?
-                .iter()
-                .map(cluster_snapshot)
-                .collect()),
-        }
+                .map(|o| o.db_cluster_snapshots().first().map(cluster_snapshot))
+                .map_err(|e| aws_error("DescribeDBClusterSnapshots", e)),
+        };
+        Ok(absent_as_none(found, NOT_FOUND)?.flatten())
     }
 }
 
@@ -162,31 +287,19 @@ const NOT_FOUND: &[&str] = &["DBSnapshotNotFound", "DBClusterSnapshotNotFoundFau
 
 impl DrSnapshotStore for RdsDr {
     async fn copies(&self) -> Result<Vec<Snapshot>> {
-        let instances = self
-            .client
-            .describe_db_snapshots()
-            .snapshot_type("manual")
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| aws_error("DescribeDBSnapshots", e))?;
-        let clusters = self
-            .client
-            .describe_db_cluster_snapshots()
-            .snapshot_type("manual")
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| aws_error("DescribeDBClusterSnapshots", e))?;
-        Ok(instances
-            .iter()
-            .map(db_snapshot)
-            .chain(clusters.iter().map(cluster_snapshot))
-            .collect())
+        let manual = Listing {
+            snapshot_type: Some("manual"),
+            ..Listing::default()
+        };
+        snapshots(&self.client, manual).await
+    }
+
+    async fn copies_of(&self, db: &ProtectedDb) -> Result<Vec<Snapshot>> {
+        let manual = Listing {
+            db: Some(db),
+            snapshot_type: Some("manual"),
+        };
+        snapshots(&self.client, manual).await
     }
 
     async fn start_copy(&self, req: &CopyRequest) -> Result<CopyStarted> {
@@ -226,6 +339,8 @@ impl DrSnapshotStore for RdsDr {
                 status: status.unwrap_or_else(|| "pending".into()),
             }),
             Err(e) if e.aws_code().is_some_and(|c| ALREADY_EXISTS.contains(&c)) => Ok(CopyStarted::AlreadyExists),
+            // AWS's own count of copies in progress to this region is full (20): a later run copies it
+            Err(e) if e.aws_code() == Some("SnapshotQuotaExceeded") => Ok(CopyStarted::QuotaFull(e.to_string())),
             Err(e) => Err(e),
         }
     }

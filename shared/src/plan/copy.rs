@@ -148,13 +148,16 @@ pub fn managed_copies_of<'a>(
     })
 }
 
-pub fn plan_copies(sources: &[SourceState], dr: &[Snapshot], policy: &CopyPolicy) -> CopyPlan {
-    // Copies in progress into the DR region count against the quota whoever started them:
-    // ours (tagged) and anyone else's cross-region copies (AWS sets SourceRegion on those).
-    let in_flight = dr
-        .iter()
+/// Copies in progress into the DR region, as AWS's quota counts them, whoever started them:
+/// ours (tagged) and anyone else's cross-region copies (AWS sets SourceRegion on those).
+pub fn copies_in_flight(dr: &[Snapshot]) -> u32 {
+    dr.iter()
         .filter(|s| s.is_in_progress() && (s.is_managed_copy() || s.source_region.is_some()))
-        .count() as u32;
+        .count() as u32
+}
+
+pub fn plan_copies(sources: &[SourceState], dr: &[Snapshot], policy: &CopyPolicy) -> CopyPlan {
+    let in_flight = copies_in_flight(dr);
 
     let mut dbs: Vec<PlannedDb> = Vec::new();
     let mut wanted: Vec<(Option<DateTime<Utc>>, usize)> = Vec::new();

@@ -669,6 +669,33 @@ def install() -> None:
         return ActionResult({"Events": RDS.events(self.backend, self.params)})
 
     RDSResponse.describe_pending_maintenance_actions = describe_pending_maintenance_actions
+
+    # moto answers these three with every item in one page. AWS pages them: "MaxRecords ...
+    # Default: 100. Constraints: Minimum 20, maximum 100", the rest behind `Marker` (RDS API
+    # Reference, DescribeDBSnapshots, DescribeDBClusters, DescribeDBClusterSnapshots), so a
+    # region-wide listing of 1,000 snapshots is ten calls. moto pages DescribeDBInstances itself.
+    def paged(describe: Any, key: str) -> Any:
+        def answer(self: RDSResponse) -> ActionResult:
+            limit, marker = self.params.get("MaxRecords", "100"), self.params.get("Marker", "0")
+            if not (str(limit).isdigit() and 20 <= int(limit) <= 100):
+                raise RDSClientError("InvalidParameterValue", f"MaxRecords {limit} is outside 20..100")
+            if not str(marker).isdigit():  # AWS's marker is opaque: here, an offset
+                raise RDSClientError("InvalidParameterValue", f"invalid Marker {marker!r}")
+            limit, start = int(limit), int(marker)
+            items = list(describe(self)._result[key])
+            page: dict[str, Any] = {key: items[start : start + limit]}
+            if start + limit < len(items):
+                page["Marker"] = str(start + limit)
+            return ActionResult(page)
+
+        return answer
+
+    for name, key in (
+        ("describe_db_snapshots", "DBSnapshots"),
+        ("describe_db_clusters", "DBClusters"),
+        ("describe_db_cluster_snapshots", "DBClusterSnapshots"),
+    ):
+        setattr(RDSResponse, name, paged(getattr(RDSResponse, name), key))
     RDSResponse.describe_events = describe_events
     SIM.tickers.append(RDS.tick)
 
