@@ -5,9 +5,7 @@ use crate::error::{Error, Result};
 use crate::events::{self, Decode, Incoming, RdsEventDetail};
 use crate::model::{DbKind, ProtectedDb};
 use crate::notice::{Notice, Severity};
-use crate::plan::copy::{
-    copies_in_flight, managed_copies_of, plan_copies, CopyPolicy, Decision, PlannedDb, SourceState,
-};
+use crate::plan::copy::{copies_in_flight, plan_copies, CopyPolicy, Decision, PlannedDb, SourceState};
 use crate::plan::retention::prunable;
 use crate::plan::select::{select, Selected};
 use crate::ports::{CopyStarted, DrSnapshotStore, Notifier, SourceCatalog};
@@ -330,27 +328,24 @@ impl CopyReport {
 const CONCURRENT_CALLS: usize = 8;
 
 /// What a run found: the protected databases with their snapshots, the DR region's snapshots
-/// it needs, and the databases decided before planning (could not be looked at, or nothing new).
+/// it needs, and the databases it could not look at (each with why).
+#[derive(Default)]
 struct Found {
     sources: Vec<SourceState>,
     dr: Vec<crate::model::Snapshot>,
-    decided: Vec<DbReport>,
+    failed: Vec<DbReport>,
 }
 
 impl Found {
     fn new(selected: Vec<Selected>, mut snapshots_of: impl FnMut(&ProtectedDb) -> Vec<crate::model::Snapshot>) -> Self {
-        let mut found = Found {
-            sources: vec![],
-            dr: vec![],
-            decided: vec![],
-        };
+        let mut found = Found::default();
         for selected in selected {
             match selected {
                 Ok(db) => found.sources.push(SourceState {
                     snapshots: snapshots_of(&db),
                     db,
                 }),
-                Err((db, why)) => found.decided.push(DbReport::new(&db, DbStatus::Failed).because(why)),
+                Err((db, why)) => found.failed.push(DbReport::new(&db, DbStatus::Failed).because(why)),
             }
         }
         found
@@ -400,12 +395,12 @@ async fn one_snapshot<S: SourceCatalog, D: DrSnapshotStore>(
         .map_err(|e| format!("cannot read snapshot {id} in {}: {e}", cfg.source_region))?
     else {
         info!(snapshot = id, "the snapshot is gone: nothing to copy");
-        return Ok(Found::new(vec![], |_| vec![]));
+        return Ok(Found::default());
     };
     if !snapshot.is_available() {
         // Being created (its "created" event follows), failed or being deleted: nothing to copy.
         info!(snapshot = id, status = %snapshot.status, "the snapshot is not available: nothing to copy");
-        return Ok(Found::new(vec![], |_| vec![]));
+        return Ok(Found::default());
     }
     let db = ProtectedDb {
         kind,
@@ -421,25 +416,8 @@ async fn one_snapshot<S: SourceCatalog, D: DrSnapshotStore>(
         .into_iter()
         .filter(|s| matches!(s, Ok(d) | Err((d, _)) if *d == db))
         .collect();
-    // A late event (a newer snapshot's copy is there already) copies nothing older.
-    let newer = managed_copies_of(&copies, &db, &cfg.source_region)
-        .filter(|c| c.is_available() || c.is_in_progress())
-        .filter(|c| c.source_time().is_some_and(|t| snapshot.created.is_some_and(|s| t > s)))
-        .map(|c| c.id.clone())
-        .max();
     let mut snapshot = Some(snapshot);
     let mut found = Found::new(selected, |_| snapshot.take().into_iter().collect());
-    if let Some(copy) = newer {
-        for source in found.sources.drain(..) {
-            found.decided.push(
-                DbReport {
-                    dr_copy: Some(copy.clone()),
-                    ..DbReport::new(&source.db, DbStatus::AlreadyPresent)
-                }
-                .because(format!("{id} is older than the snapshot already copied")),
-            );
-        }
-    }
     found.dr = copies;
     Ok(found)
 }
@@ -473,14 +451,14 @@ where
         Scope::Fleet => whole_fleet(&ports.source, &ports.dr, cfg).await,
         Scope::Snapshot { kind, id } => one_snapshot(&ports.source, &ports.dr, cfg, *kind, id).await,
     };
-    let Found { sources, dr, decided } = match found {
+    let Found { sources, dr, failed } = match found {
         Ok(found) => found,
         Err(e) => {
             report.errors.push(e);
             return report;
         }
     };
-    report.dbs = decided;
+    report.dbs = failed;
 
     let policy = CopyPolicy {
         source_region: &cfg.source_region,
@@ -618,6 +596,11 @@ async fn act<D: DrSnapshotStore>(dr: &D, planned: PlannedDb, queued: &str) -> (D
             ..DbReport::new(&db, DbStatus::Queued)
         }
         .because(queued),
+        Decision::Superseded { snapshot_id, copy_id } => DbReport {
+            dr_copy: Some(copy_id),
+            ..DbReport::new(&db, DbStatus::AlreadyPresent)
+        }
+        .because(format!("{snapshot_id} is older than the snapshot already copied")),
         Decision::Waiting { reason } => DbReport::new(&db, DbStatus::Waiting).because(reason),
         Decision::Failed { snapshot_id, reason } => DbReport {
             source_snapshot: snapshot_id,

@@ -429,6 +429,9 @@ async fn a_snapshot_event_copies_that_snapshot_in_four_calls_once_however_often_
     let selector = format!("drpilot:copy={tag}");
     let cfg = config(&r, &responders.topic_arn, &[("DRPILOT_SELECT_TAG", &selector)]);
     let snapshot = format!("{orders}-before-migration");
+    // The copy records its source's time to the second: the manual snapshot comes a second
+    // after the automated one, as a real one would come hours after.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let arn = r.snapshot_instance(&orders, &snapshot, &[]).await;
 
     let mark = sim.wire_mark().await;
@@ -461,6 +464,23 @@ async fn a_snapshot_event_copies_that_snapshot_in_four_calls_once_however_often_
         .await
         .expect("the redelivery succeeds");
     assert_eq!(status_of(&again, &orders), "already-present", "{again:#}");
+    assert_eq!(r.dr_copies_of(&orders).await.len(), 1);
+
+    // A late event for the older automated snapshot: a newer one is copied, nothing older goes.
+    let automated = r
+        .source_snapshot_ids(&orders)
+        .await
+        .into_iter()
+        .find(|s| s.starts_with("rds:"))
+        .unwrap();
+    let late = run_handler(&r, &cfg, snapshot_created(&r.source, &automated))
+        .await
+        .expect("a late event is not a failure");
+    assert_eq!(status_of(&late, &orders), "already-present", "{late:#}");
+    assert!(
+        late["dbs"][0]["reason"].as_str().unwrap_or_default().contains("older"),
+        "{late:#}"
+    );
     assert_eq!(r.dr_copies_of(&orders).await.len(), 1);
 
     // A database the settings do not select: its snapshot is not copied.

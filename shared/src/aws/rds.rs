@@ -621,9 +621,7 @@ impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
         let status = match status {
             Ok(Some(s)) => s,
             Ok(None) => "not found".into(),
-            Err(e) if matches!(e.aws_code(), Some("DBInstanceNotFound" | "DBClusterNotFoundFault")) => {
-                "not found".into()
-            }
+            Err(e) if e.aws_code().is_some_and(|c| DB_NOT_FOUND.contains(&c)) => "not found".into(),
             Err(e) if unreachable(&e) => {
                 let why = format!(
                     "{PROBE_ROUNDS} rounds {}ms apart, none answered: {e}",

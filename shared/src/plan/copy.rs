@@ -46,6 +46,12 @@ pub enum Decision {
     Queued {
         snapshot_id: String,
     },
+    /// The DR region already has a copy of a snapshot newer than this one (a late event, or the
+    /// newest snapshot deleted after it was copied): copying this one would add older data.
+    Superseded {
+        snapshot_id: String,
+        copy_id: String,
+    },
     /// Nothing to copy yet: the first snapshot is still being created. Not a failure.
     Waiting {
         reason: String,
@@ -180,27 +186,35 @@ pub fn plan_copies(sources: &[SourceState], dr: &[Snapshot], policy: &CopyPolicy
                 let existing = dr.iter().find(|c| {
                     c.kind == src.db.kind && (c.id == target_id || c.tag(tags::SOURCE_ARN) == Some(newest.arn.as_str()))
                 });
-                match existing {
-                    Some(c) if c.is_available() || c.is_in_progress() => Decision::AlreadyPresent {
+                let newer_copy = managed_copies_of(dr, &src.db, policy.source_region)
+                    .filter(|c| c.is_available() || c.is_in_progress())
+                    .filter(|c| c.source_time().is_some_and(|t| newest.created.is_some_and(|s| t > s)))
+                    .max_by_key(|c| c.source_time());
+                match (existing, newer_copy) {
+                    (Some(c), _) if c.is_available() || c.is_in_progress() => Decision::AlreadyPresent {
                         snapshot_id: newest.id.clone(),
                         copy_id: c.id.clone(),
                         copy_status: c.status.clone(),
                     },
-                    Some(c) => Decision::Failed {
+                    (Some(c), _) => Decision::Failed {
                         snapshot_id: Some(newest.id.clone()),
                         reason: format!(
                             "the DR copy {} of snapshot {} is in state {:?}: delete it so the next run can copy again",
                             c.id, newest.id, c.status
                         ),
                     },
-                    None if newest.encrypted && policy.dr_kms_key_id.is_none() => Decision::Failed {
+                    (None, Some(c)) => Decision::Superseded {
+                        snapshot_id: newest.id.clone(),
+                        copy_id: c.id.clone(),
+                    },
+                    (None, None) if newest.encrypted && policy.dr_kms_key_id.is_none() => Decision::Failed {
                         snapshot_id: Some(newest.id.clone()),
                         reason: format!(
                             "snapshot {} is encrypted and DRPILOT_DR_KMS_KEY_ID is not set: an encrypted cross-region copy needs a KMS key in the DR region",
                             newest.id
                         ),
                     },
-                    None => {
+                    (None, None) => {
                         let newest_copy = managed_copies_of(dr, &src.db, policy.source_region)
                             .filter(|c| c.is_available())
                             .filter_map(Snapshot::source_time)
@@ -296,6 +310,28 @@ pub(crate) mod tests {
             kind: DbKind::Instance,
             id: id.into(),
         }
+    }
+
+    #[test]
+    fn a_snapshot_older_than_the_newest_copy_is_not_copied() {
+        let old = snap(DbKind::Instance, "orders", "orders-old", "available", at(1, 0), false);
+        let newer = snap(DbKind::Instance, "orders", "orders-new", "available", at(2, 0), false);
+        let copy = dr_copy_of(&newer, "copying");
+        let plan = plan_copies(
+            &[SourceState {
+                db: instance("orders"),
+                snapshots: vec![old],
+            }],
+            std::slice::from_ref(&copy),
+            &policy(None, 20),
+        );
+        assert_eq!(
+            plan.dbs[0].decision,
+            Decision::Superseded {
+                snapshot_id: "orders-old".into(),
+                copy_id: copy.id.clone(),
+            }
+        );
     }
 
     #[test]
