@@ -10,7 +10,7 @@ WITH_SIM := tests/emulator/with-simulator.sh
 
 BENCH_VENV := .venv-bench
 
-.PHONY: test demo scenarios bench bench-s3 bench-copier build lint infra-check package fmt venv clean
+.PHONY: test demo scenarios bench bench-s3 bench-copier bench-lag build lint infra-check package fmt venv clean
 
 $(VENV)/.installed: tests/emulator/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -62,7 +62,7 @@ $(BENCH_VENV)/.installed: tests/bench/requirements.txt
 	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/bench/requirements.txt
 	touch $@
 
-bench: bench-s3 bench-copier
+bench: bench-s3 bench-copier bench-lag
 
 bench-s3: $(VENV)/.installed $(BENCH_VENV)/.installed
 	cargo build --release -p s3-backup
@@ -75,6 +75,13 @@ bench-s3: $(VENV)/.installed $(BENCH_VENV)/.installed
 bench-copier: $(VENV)/.installed
 	cargo build --release -p snapshot-copier
 	MOTO_RDS_SNAPSHOT_LIMIT=100000 $(WITH_SIM) $(VENV)/bin/python tests/bench/copier_vs_boto3.py
+
+# The lag checker against a plain boto3 script measuring one resource at a time
+# (tests/bench/lag_peer.py), at 500 read replicas (BENCH_RESOURCES=N): wall time, peak memory,
+# AWS calls and GetMetricData calls at the emulator.
+bench-lag: $(VENV)/.installed
+	cargo build --release -p lag-checker
+	$(WITH_SIM) $(VENV)/bin/python tests/bench/lag_vs_boto3.py
 
 # Lambda zips (bootstrap, provided.al2023) in dist/, checked against the runtime's glibc.
 package:

@@ -7,14 +7,14 @@ resource "aws_cloudwatch_metric_alarm" "primary_down" {
   alarm_name          = local.primary_down_alarms[each.key]
   alarm_description   = "drpilot: replication from ${each.key}'s primary is broken (measured from ${var.dr_region}); the failover promoter decides"
   namespace           = var.metric_namespace
-  metric_name         = "ReplicationHealthy"
+  metric_name         = "RpoStatus" # 0 healthy, 1 breached, 2 broken; nothing for unknown
   dimensions          = { Resource = each.value.lag_resource }
-  statistic           = "Minimum"
+  statistic           = "Maximum"
   period              = local.metric_period_seconds
   evaluation_periods  = var.primary_down_periods
-  comparison_operator = "LessThanThreshold"
-  threshold           = 1
-  treat_missing_data  = "breaching" # no measurement at all is not health
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 2        # broken
+  treat_missing_data  = "ignore" # no verdict (drpilot could not look): neither fires nor clears; lag_checker_silent covers a checker that does not run
   alarm_actions       = [aws_sns_topic.responders.arn]
   ok_actions          = [aws_sns_topic.responders.arn]
   tags                = local.tags
@@ -26,17 +26,55 @@ resource "aws_cloudwatch_metric_alarm" "rpo_breached" {
   alarm_name          = "${var.name_prefix}-${each.key}-rpo-breached"
   alarm_description   = "drpilot: ${each.key} is further behind than its RPO budget (${each.value.rpo_seconds} s)"
   namespace           = var.metric_namespace
-  metric_name         = "RpoBudgetBreached"
+  metric_name         = "RpoStatus"
   dimensions          = { Resource = each.key }
   statistic           = "Maximum"
   period              = local.metric_period_seconds
   evaluation_periods  = var.rpo_alarm_periods
   comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1 # breached or broken
+  treat_missing_data  = "ignore"
+  alarm_actions       = [aws_sns_topic.responders.arn]
+  ok_actions          = [aws_sns_topic.responders.arn]
+  tags                = local.tags
+}
+
+# The lag checker itself: runs that could not measure some resources (their alarms keep their
+# state meanwhile), and no runs at all. Responders only: neither is evidence about a primary.
+resource "aws_cloudwatch_metric_alarm" "lag_checker_blind" {
+  provider            = aws.dr
+  alarm_name          = "${var.name_prefix}-lag-checker-blind"
+  alarm_description   = "drpilot: the lag checker could not measure some resources (its Errors and logs say which); their alarms hold their last state"
+  namespace           = var.metric_namespace
+  metric_name         = "UnmeasuredResources"
+  statistic           = "Minimum"
+  period              = local.metric_period_seconds
+  evaluation_periods  = var.rpo_alarm_periods
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  treat_missing_data  = "notBreaching" # lag_checker_silent covers no runs at all
+  alarm_actions       = [aws_sns_topic.responders.arn]
+  ok_actions          = [aws_sns_topic.responders.arn]
+  tags                = local.tags
+  depends_on          = [module.lag_checker]
+}
+
+resource "aws_cloudwatch_metric_alarm" "lag_checker_silent" {
+  provider            = aws.dr
+  alarm_name          = "${var.name_prefix}-lag-checker-silent"
+  alarm_description   = "drpilot: the lag checker has not reported for 5 periods: no primary-down alarm can fire meanwhile"
+  namespace           = var.metric_namespace
+  metric_name         = "UnmeasuredResources"
+  statistic           = "SampleCount"
+  period              = local.metric_period_seconds
+  evaluation_periods  = 5
+  comparison_operator = "LessThanThreshold"
   threshold           = 1
   treat_missing_data  = "breaching"
   alarm_actions       = [aws_sns_topic.responders.arn]
   ok_actions          = [aws_sns_topic.responders.arn]
   tags                = local.tags
+  depends_on          = [module.lag_checker]
 }
 
 resource "aws_cloudwatch_metric_alarm" "function_errors" {

@@ -471,6 +471,9 @@ pub struct LagConfig {
     pub state: StateLocation,
     pub notify_topic_arn: String,
     pub s3_force_path_style: bool,
+    /// Stop measuring this long before the Lambda deadline: what is not measured by then is
+    /// published as unknown, and the run still records transitions and sends notices.
+    pub deadline_margin_seconds: u32,
 }
 
 impl LagConfig {
@@ -485,6 +488,7 @@ impl LagConfig {
         "DRPILOT_STATE_PREFIX",
         "DRPILOT_NOTIFY_TOPIC_ARN",
         "DRPILOT_S3_FORCE_PATH_STYLE",
+        "DRPILOT_DEADLINE_MARGIN_SECONDS",
     ];
 
     pub fn from_env() -> Result<Self> {
@@ -522,6 +526,8 @@ impl LagConfig {
             state: state_location(vars)?,
             notify_topic_arn: topic_arn(vars, "DRPILOT_NOTIFY_TOPIC_ARN")?,
             s3_force_path_style: parse_bool(vars, "DRPILOT_S3_FORCE_PATH_STYLE", false)?,
+            // at least a second: the unmeasured are published after it
+            deadline_margin_seconds: bounded(vars, "DRPILOT_DEADLINE_MARGIN_SECONDS", 10, 1..=600)?,
         })
     }
 }

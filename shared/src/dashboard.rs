@@ -4,12 +4,12 @@
 
 use crate::config::DashboardConfig;
 use crate::error::Result;
-use crate::lagcheck::{metric, LagState, STATE_OBJECT};
+use crate::lagcheck::{metric, status_of, LagState, STATE_OBJECT};
 use crate::model::Snapshot;
 use crate::model::Target;
 use crate::plan::alerting::Tracked;
 use crate::plan::copy::managed_copies_of;
-use crate::plan::lag::{human_seconds, Status};
+use crate::plan::lag::{human_seconds, Datapoint, Status};
 use crate::ports::{DrSnapshotStore, MetricId, Metrics, StateStore};
 use crate::promoter::drill::{drill_key, DrillSummary};
 use crate::promoter::record::DbRecord;
@@ -105,22 +105,36 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
     } else {
         vec![]
     };
+    // Two metrics per resource and the lag checker's run count, in one GetMetricData per 250
+    // resources.
+    let period = cfg.metric_period_seconds;
+    let one = Duration::seconds(i64::from(period));
+    let mut ids: Vec<MetricId> = cfg
+        .resources
+        .iter()
+        .flat_map(|spec| {
+            let dims = [(metric::DIMENSION, spec.name.as_str())];
+            [metric::STATUS, metric::RECOVERY_POINT].map(|name| MetricId::new(&cfg.namespace, name, &dims))
+        })
+        .collect();
+    ids.push(MetricId::new(&cfg.namespace, metric::UNMEASURED, &[]));
+    let fresh = |p: Option<Datapoint>| p.filter(|p| now - p.at <= one * STALE_AFTER_PERIODS);
+    let mut newest = metrics.newest_each(&ids, period, now - one * 60, now + one).await?;
+    let running = fresh(newest.pop().transpose()?.flatten()).is_some();
+    let mut newest = newest.into_iter();
     let mut resources = Vec::new();
     for spec in &cfg.resources {
-        let dims = [(metric::DIMENSION, spec.name.as_str())];
-        let period = cfg.metric_period_seconds;
-        let one = Duration::seconds(i64::from(period));
-        let window = (now - one * 60, now + one);
-        let [budget, recovery_point] =
-            [metric::BUDGET, metric::RECOVERY_POINT].map(|name| MetricId::new(&cfg.namespace, name, &dims));
-        let heartbeat = metrics.newest(&budget, period, window.0, window.1).await?;
-        let point = metrics.newest(&recovery_point, period, window.0, window.1).await?;
+        let (verdict, point) = (
+            newest.next().transpose()?.flatten(),
+            newest.next().transpose()?.flatten(),
+        );
         let tracked = lag_state.get(&spec.name);
-        let fresh = heartbeat.is_some_and(|h| now - h.at <= one * STALE_AFTER_PERIODS);
-        let status = if fresh {
-            tracked.map_or(Status::Unknown, |t| t.status).as_str()
-        } else {
-            "stale"
+        // The lag checker's verdict; unknown when it runs but has none (it could not look),
+        // stale when it does not run.
+        let status = match (fresh(verdict), running) {
+            (Some(v), _) => status_of(v.value).unwrap_or(Status::Unknown).as_str(),
+            (None, true) => Status::Unknown.as_str(),
+            (None, false) => "stale",
         };
         let (newest_dr_copy, age) = match &spec.target {
             Target::SnapshotCopies { db } => managed_copies_of(&dr_copies, db, &cfg.source_region)
@@ -135,10 +149,8 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
             name: spec.name.clone(),
             kind: spec.kind().into(),
             status: status.to_string(),
-            since: tracked.map(|t| stamp(t.since)),
-            recovery_point_seconds: point
-                .filter(|p| now - p.at <= one * STALE_AFTER_PERIODS)
-                .map(|p| p.value),
+            since: tracked.filter(|t| t.status.as_str() == status).map(|t| stamp(t.since)),
+            recovery_point_seconds: fresh(point).map(|p| p.value),
             rpo_seconds: spec.rpo_seconds,
             newest_dr_copy,
             newest_dr_copy_age_seconds: age,

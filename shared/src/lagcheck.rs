@@ -11,28 +11,53 @@ use crate::notice::{Notice, Severity};
 use crate::plan::alerting::{track, Alert, Tracked};
 use crate::plan::copy::managed_copies_of;
 use crate::plan::lag::{
-    classify_backlog, classify_copy_age, classify_lag, classify_point_age, human_seconds, LagSignal, Measurement,
-    Status,
+    classify_backlog, classify_copy_age, classify_lag, classify_point_age, human_seconds, Datapoint, LagSignal, Link,
+    Measurement, Status,
 };
 use crate::ports::{
     BucketListing, DrSnapshotStore, MetricId, MetricUnit, MetricValue, Metrics, Notifier, ReplicaView, StateStore,
+    MAX_QUERIES,
 };
 use crate::state::{Loaded, Record};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use tracing::{info, warn};
 
-/// Names of drpilot's metrics (dimension `Resource`), published in the DR region. The
-/// promoter's lag gate reads `RecoveryPointSeconds` history: it is published only for a real
-/// measurement, so its last datapoint is the last *healthy-link* lag.
+/// drpilot's metrics, published in the DR region: two per resource (dimension `Resource`), and
+/// one per run.
 pub mod metric {
+    /// Seconds of data a failover would lose now, published only for a real measurement: its
+    /// last datapoint is the last *healthy-link* lag (the promoter's lag gate reads it).
     pub const RECOVERY_POINT: &str = "RecoveryPointSeconds";
-    pub const BUDGET: &str = "RpoBudgetSeconds";
-    pub const HEALTHY: &str = "ReplicationHealthy";
-    pub const BREACHED: &str = "RpoBudgetBreached";
+    /// The verdict on a resource drpilot could look at (`status_value`: 0 healthy, 1 breached,
+    /// 2 broken): the primary-down alarm fires at >= 2, the RPO alarm at >= 1. Nothing is
+    /// published for a resource drpilot could not look at, and those alarms keep their state
+    /// through missing data: an unknown neither fires them nor clears them.
+    pub const STATUS: &str = "RpoStatus";
+    /// Every run, no dimension: how many resources it could not measure. Its own alarms tell
+    /// responders that drpilot is partly blind (>= 1) or not running at all (missing).
+    pub const UNMEASURED: &str = "UnmeasuredResources";
     pub const DIMENSION: &str = "Resource";
+}
+
+/// `RpoStatus`'s value for a verdict; `None` for unknown, which is not published.
+pub fn status_value(status: Status) -> Option<f64> {
+    match status {
+        Status::Unknown => None,
+        Status::Healthy => Some(0.0),
+        Status::Breached => Some(1.0),
+        Status::Broken => Some(2.0),
+    }
+}
+
+/// The verdict an `RpoStatus` value stands for (`None`: not one drpilot publishes).
+pub fn status_of(value: f64) -> Option<Status> {
+    [Status::Healthy, Status::Breached, Status::Broken]
+        .into_iter()
+        .find(|s| status_value(*s) == Some(value))
 }
 
 pub const STATE_OBJECT: &str = "lag-checker/state.json";
@@ -174,114 +199,226 @@ pub struct LagState {
     pub resources: BTreeMap<String, Tracked>,
 }
 
-/// Lazily loaded, shared across resources of a run.
-#[derive(Default)]
-struct Listings {
-    dr_copies: Option<std::result::Result<Vec<Snapshot>, String>>,
+/// A resource's lag metric, as RDS publishes it in the DR region.
+struct LagMetric {
+    id: MetricId,
+    name: &'static str,
+    /// Multiply by this to get seconds.
+    to_seconds: f64,
 }
 
-async fn measure<M, R, D, B, S, N>(
+/// The lag metrics read for a resource, in order of preference: Aurora's RPO lag (Aurora
+/// PostgreSQL) is the recovery point itself; replication lag is the closest measure where RPO
+/// lag is not reported. None for the kinds measured otherwise.
+fn lag_metrics(spec: &ResourceSpec) -> Vec<LagMetric> {
+    match &spec.target {
+        Target::RdsReplica { replica } => vec![LagMetric {
+            id: MetricId::new("AWS/RDS", "ReplicaLag", &[("DBInstanceIdentifier", replica)]),
+            name: "ReplicaLag",
+            to_seconds: 1.0,
+        }],
+        Target::AuroraGlobal { cluster } => ["AuroraGlobalDBRPOLag", "AuroraGlobalDBReplicationLag"]
+            .map(|name| LagMetric {
+                id: MetricId::new("AWS/RDS", name, &[("DBClusterIdentifier", cluster)]),
+                name,
+                to_seconds: 0.001,
+            })
+            .into(),
+        _ => vec![],
+    }
+}
+
+/// A listing the whole run shares, made once, by the first resource that needs it.
+type Shared<T> = tokio::sync::OnceCell<std::result::Result<T, String>>;
+
+/// What a run lists once for all its resources.
+#[derive(Default)]
+struct Listings {
+    replicas: Shared<HashMap<String, Link>>,
+    clusters: Shared<HashMap<String, Link>>,
+    dr_copies: Shared<Vec<Snapshot>>,
+}
+
+async fn shared<T>(
+    cell: &Shared<T>,
+    list: impl std::future::Future<Output = Result<T>>,
+) -> std::result::Result<&T, &str> {
+    cell.get_or_init(|| async { list.await.map_err(|e| e.to_string()) })
+        .await
+        .as_ref()
+        .map_err(String::as_str)
+}
+
+/// Measures the replication resources among `group` (at most `MAX_QUERIES` lag metrics): one
+/// `GetMetricData` for all their metrics, and the DR region's instance or cluster listing.
+async fn measure_replication<M, R, D, B, S, N>(
     ports: &LagPorts<M, R, D, B, S, N>,
     cfg: &LagConfig,
-    spec: &ResourceSpec,
-    listings: &mut Listings,
+    listings: &Listings,
+    group: &[usize],
     now: DateTime<Utc>,
-) -> Measurement
+) -> Vec<(usize, Measurement)>
 where
     M: Metrics,
     R: ReplicaView,
+{
+    let metrics: Vec<Vec<LagMetric>> = group.iter().map(|&i| lag_metrics(&cfg.resources[i])).collect();
+    let (from, to) = query_window(cfg, now);
+    let period = cfg.metric_period_seconds;
+    let wants = |kind: fn(&Target) -> bool| group.iter().any(|&i| kind(&cfg.resources[i].target));
+    let replicas = async {
+        match wants(|t| matches!(t, Target::RdsReplica { .. })) {
+            true => Some(shared(&listings.replicas, ports.replicas.replica_links()).await),
+            false => None,
+        }
+    };
+    let clusters = async {
+        match wants(|t| matches!(t, Target::AuroraGlobal { .. })) {
+            true => Some(shared(&listings.clusters, ports.replicas.cluster_links()).await),
+            false => None,
+        }
+    };
+    // Each resource's preferred metric first; the fallbacks only for those it found nothing
+    // for (Aurora MySQL reports no RPO lag): GetMetricData is billed per metric asked.
+    let read = async {
+        let first: Vec<MetricId> = metrics.iter().map(|m| m[0].id.clone()).collect();
+        let mut points: Vec<Vec<Result<Option<Datapoint>>>> = ports
+            .dr_metrics
+            .newest_each(&first, period, from, to)
+            .await?
+            .into_iter()
+            .map(|p| vec![p])
+            .collect();
+        let fallback: Vec<(usize, MetricId)> = points
+            .iter()
+            .zip(&metrics)
+            .enumerate()
+            .filter(|(_, (p, m))| m.len() > 1 && matches!(p[0], Ok(None)))
+            .map(|(k, (_, m))| (k, m[1].id.clone()))
+            .collect();
+        if !fallback.is_empty() {
+            let ids: Vec<MetricId> = fallback.iter().map(|(_, id)| id.clone()).collect();
+            let more = ports.dr_metrics.newest_each(&ids, period, from, to).await?;
+            for ((k, _), p) in fallback.into_iter().zip(more) {
+                points[k].push(p);
+            }
+        }
+        Ok::<_, Error>(points)
+    };
+    let (points, replicas, clusters) = futures::join!(read, replicas, clusters);
+    let window = Duration::seconds(i64::from(cfg.window_seconds));
+    let points = points.map_err(|e| format!("cannot read {}: {e}", lag_names(&metrics)));
+    group
+        .iter()
+        .zip(metrics)
+        .enumerate()
+        .map(|(k, (&i, metrics))| {
+            let spec = &cfg.resources[i];
+            let (links, id, what) = match &spec.target {
+                Target::RdsReplica { replica } => (&replicas, replica, "replica"),
+                Target::AuroraGlobal { cluster } => (&clusters, cluster, "cluster"),
+                _ => unreachable!("only replication resources have lag metrics"),
+            };
+            let link = match links {
+                Some(Ok(links)) => match links.get(id) {
+                    Some(link) => link,
+                    None => {
+                        let gone = format!("{what} {id} does not exist in {}", cfg.dr_region);
+                        return (i, Measurement::unknown(gone));
+                    }
+                },
+                Some(Err(e)) => return (i, Measurement::unknown(format!("cannot read the {what}'s status: {e}"))),
+                None => unreachable!("listed for every kind in the group"),
+            };
+            let measured = match (link, &points) {
+                // RDS's own word that the link is broken needs no metric.
+                (Link::Broken(why), _) => Measurement::broken(why.clone()),
+                (Link::Running, Ok(points)) => classify_points(link, &metrics, &points[k], spec, window, now),
+                (Link::Running, Err(why)) => Measurement::unknown(why.clone()),
+            };
+            (i, measured)
+        })
+        .collect()
+}
+
+fn lag_names(metrics: &[Vec<LagMetric>]) -> String {
+    let names: std::collections::BTreeSet<&str> = metrics.iter().flatten().map(|m| m.name).collect();
+    names.into_iter().collect::<Vec<_>>().join(" and ")
+}
+
+/// The verdict from the first of a resource's lag metrics that has a datapoint.
+fn classify_points(
+    link: &Link,
+    metrics: &[LagMetric],
+    points: &[Result<Option<Datapoint>>],
+    spec: &ResourceSpec,
+    window: Duration,
+    now: DateTime<Utc>,
+) -> Measurement {
+    let mut signal = LagSignal {
+        metric: metrics[0].name,
+        newest: None,
+        to_seconds: metrics[0].to_seconds,
+    };
+    for (metric, point) in metrics.iter().zip(points) {
+        match point {
+            Ok(Some(p)) => {
+                signal = LagSignal {
+                    metric: metric.name,
+                    newest: Some(*p),
+                    to_seconds: metric.to_seconds,
+                };
+                break;
+            }
+            Ok(None) => {}
+            Err(e) => return Measurement::unknown(format!("cannot read {}: {e}", metric.name)),
+        }
+    }
+    classify_lag(link, &signal, spec.rpo_seconds, window, now)
+}
+
+/// Measures one resource of the kinds that are not replication links.
+async fn measure_other<M, R, D, B, S, N>(
+    ports: &LagPorts<M, R, D, B, S, N>,
+    cfg: &LagConfig,
+    listings: &Listings,
+    spec: &ResourceSpec,
+    now: DateTime<Utc>,
+) -> Measurement
+where
     D: DrSnapshotStore,
     B: BucketListing,
     S: StateStore,
 {
-    let window = Duration::seconds(i64::from(cfg.window_seconds));
     let unknown = |what: &str, e: Error| Measurement::unknown(format!("cannot read {what}: {e}"));
     match &spec.target {
-        Target::RdsReplica { replica } => {
-            let link = match ports.replicas.replica_link(replica).await {
-                Ok(link) => link,
-                Err(e) if e.aws_code() == Some("DBInstanceNotFound") => {
-                    return Measurement::unknown(format!("replica {replica} does not exist in {}", cfg.dr_region))
-                }
-                Err(e) => return unknown("the replica's status", e),
-            };
-            let id = MetricId::new("AWS/RDS", "ReplicaLag", &[("DBInstanceIdentifier", replica)]);
-            let (from, to) = query_window(cfg, now);
-            match ports.dr_metrics.newest(&id, cfg.metric_period_seconds, from, to).await {
-                Ok(newest) => classify_lag(
-                    &link,
-                    &LagSignal {
-                        metric: "ReplicaLag",
-                        newest,
-                        to_seconds: 1.0,
-                    },
-                    spec.rpo_seconds,
-                    window,
-                    now,
-                ),
-                Err(e) => unknown("ReplicaLag", e),
-            }
+        Target::RdsReplica { .. } | Target::AuroraGlobal { .. } => {
+            unreachable!("replication resources are measured in batches")
         }
-        Target::AuroraGlobal { cluster } => {
-            let link = match ports.replicas.secondary_cluster_link(cluster).await {
-                Ok(link) => link,
-                Err(e) if e.aws_code() == Some("DBClusterNotFoundFault") => {
-                    return Measurement::unknown(format!("cluster {cluster} does not exist in {}", cfg.dr_region))
-                }
-                Err(e) => return unknown("the secondary cluster's status", e),
-            };
-            // RPO lag (Aurora PostgreSQL) is the recovery point itself; replication lag is the
-            // closest measure where RPO lag is not reported.
-            let mut signal = LagSignal {
-                metric: "AuroraGlobalDBRPOLag",
-                newest: None,
-                to_seconds: 0.001,
-            };
-            for metric in ["AuroraGlobalDBRPOLag", "AuroraGlobalDBReplicationLag"] {
-                let id = MetricId::new("AWS/RDS", metric, &[("DBClusterIdentifier", cluster)]);
-                let (from, to) = query_window(cfg, now);
-                match ports.dr_metrics.newest(&id, cfg.metric_period_seconds, from, to).await {
-                    Ok(Some(p)) => {
-                        signal = LagSignal {
-                            metric,
-                            newest: Some(p),
-                            to_seconds: 0.001,
-                        };
-                        break;
-                    }
-                    Ok(None) => {}
-                    Err(e) => return unknown(metric, e),
-                }
+        Target::SnapshotCopies { db } => match shared(&listings.dr_copies, ports.copies.copies()).await {
+            Ok(copies) => {
+                let newest = managed_copies_of(copies, db, &cfg.source_region)
+                    .filter(|c| c.is_available())
+                    .filter_map(Snapshot::source_time)
+                    .max();
+                classify_copy_age(newest, spec.rpo_seconds, now)
             }
-            classify_lag(&link, &signal, spec.rpo_seconds, window, now)
-        }
-        Target::SnapshotCopies { db } => {
-            if listings.dr_copies.is_none() {
-                listings.dr_copies = Some(ports.copies.copies().await.map_err(|e| e.to_string()));
-            }
-            match listings.dr_copies.as_ref() {
-                Some(Ok(copies)) => {
-                    let newest = managed_copies_of(copies, db, &cfg.source_region)
-                        .filter(|c| c.is_available())
-                        .filter_map(Snapshot::source_time)
-                        .max();
-                    classify_copy_age(newest, spec.rpo_seconds, now)
-                }
-                Some(Err(e)) => Measurement::unknown(format!("cannot list DR snapshots: {e}")),
-                None => Measurement::unknown("DR snapshots not listed"),
-            }
-        }
+            Err(e) => Measurement::unknown(format!("cannot list DR snapshots: {e}")),
+        },
         Target::S3Backup {
             source_bucket,
             dr_bucket,
             prefix,
         } => {
-            let source = match ports.source_buckets.list(source_bucket, prefix).await {
+            let (source, dr) = futures::join!(
+                ports.source_buckets.list(source_bucket, prefix),
+                ports.dr_buckets.list(dr_bucket, prefix)
+            );
+            let source = match source {
                 Ok(s) => s,
                 Err(e) => return unknown(&format!("bucket {source_bucket}"), e),
             };
-            let dr: HashMap<String, (i64, Option<DateTime<Utc>>)> = match ports.dr_buckets.list(dr_bucket, prefix).await
-            {
+            let dr: HashMap<String, (i64, Option<DateTime<Utc>>)> = match dr {
                 Ok(d) => d.into_iter().map(|o| (o.key, (o.size, o.last_modified))).collect(),
                 Err(e) => return unknown(&format!("bucket {dr_bucket}"), e),
             };
@@ -310,6 +447,129 @@ where
     }
 }
 
+/// Groups of resources measured together: replication resources of one kind in batches of at
+/// most `MAX_QUERIES` lag metrics (one `GetMetricData` and the kind's listing each, so a
+/// listing that fails or is slow holds back no other kind), every other resource on its own.
+fn groups(cfg: &LagConfig) -> Vec<Vec<usize>> {
+    let mut batches: Vec<Vec<usize>> = vec![];
+    let mut others = vec![];
+    for kind in ["rds-replica", "aurora-global"] {
+        let mut queries = MAX_QUERIES;
+        for (i, spec) in cfg.resources.iter().enumerate().filter(|(_, s)| s.kind() == kind) {
+            let n = lag_metrics(spec).len();
+            if queries + n > MAX_QUERIES {
+                batches.push(vec![]);
+                queries = 0;
+            }
+            queries += n;
+            batches.last_mut().expect("just pushed").push(i);
+        }
+    }
+    for (i, spec) in cfg.resources.iter().enumerate() {
+        if lag_metrics(spec).is_empty() {
+            others.push(vec![i]);
+        }
+    }
+    batches.extend(others);
+    batches
+}
+
+/// Groups measured at once (a group listing a bucket pair holds both listings in memory).
+const GROUPS_AT_ONCE: usize = 4;
+
+/// `PutMetricData` takes up to 1,000 values a call: measured values are published as soon as
+/// a call's worth is ready, and the rest when measuring ends.
+const VALUES_PER_PUBLISH: usize = 1000;
+
+/// Measures every resource, publishing the values as they are measured. At `deadline`, what is
+/// not measured yet is `unknown`. Values a publish failed to deliver are tried once more at
+/// the end, with the run's `UnmeasuredResources`.
+async fn measure_all<M, R, D, B, S, N>(
+    ports: &LagPorts<M, R, D, B, S, N>,
+    cfg: &LagConfig,
+    now: DateTime<Utc>,
+    deadline: tokio::time::Instant,
+    errors: &mut Vec<String>,
+) -> Vec<Measurement>
+where
+    M: Metrics,
+    R: ReplicaView,
+    D: DrSnapshotStore,
+    B: BucketListing,
+    S: StateStore,
+{
+    let listings = Listings::default();
+    let mut measured: Vec<Option<Measurement>> = vec![None; cfg.resources.len()];
+    let mut pending: Vec<MetricValue> = vec![];
+    let mut undelivered: Vec<MetricValue> = vec![];
+    let mut publish_errors: Vec<String> = vec![];
+    let mut stream = futures::stream::iter(groups(cfg))
+        .map(|group| {
+            let listings = &listings;
+            async move {
+                match lag_metrics(&cfg.resources[group[0]]).is_empty() {
+                    true => vec![(
+                        group[0],
+                        measure_other(ports, cfg, listings, &cfg.resources[group[0]], now).await,
+                    )],
+                    false => measure_replication(ports, cfg, listings, &group, now).await,
+                }
+            }
+        })
+        .buffer_unordered(GROUPS_AT_ONCE);
+    loop {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(group)) => {
+                for (i, m) in group {
+                    pending.extend(metric_values(&cfg.resources[i], &m, now));
+                    measured[i] = Some(m);
+                }
+                while pending.len() >= VALUES_PER_PUBLISH {
+                    let batch: Vec<MetricValue> = pending.drain(..VALUES_PER_PUBLISH).collect();
+                    if let Err(e) = ports.dr_metrics.publish(&cfg.namespace, &batch).await {
+                        publish_errors.push(e.to_string());
+                        undelivered.extend(batch);
+                    }
+                }
+            }
+            Ok(None) => break,
+            Err(_) => {
+                warn!("deadline reached: what is not measured yet is unknown");
+                break;
+            }
+        }
+    }
+    drop(stream);
+    let measured: Vec<Measurement> = measured
+        .into_iter()
+        .map(|m| {
+            m.unwrap_or_else(|| {
+                Measurement::unknown("not measured before this run's deadline; the next run measures again")
+            })
+        })
+        .collect();
+    let unmeasured = measured.iter().filter(|m| m.status == Status::Unknown).count();
+    pending.push(MetricValue {
+        name: metric::UNMEASURED.into(),
+        dimensions: vec![],
+        value: unmeasured as f64,
+        unit: MetricUnit::Count,
+        at: now,
+    });
+    undelivered.append(&mut pending);
+    // The adapter sends 1,000 values a call.
+    if let Err(e) = ports.dr_metrics.publish(&cfg.namespace, &undelivered).await {
+        publish_errors.push(e.to_string());
+        errors.push(format!(
+            "cannot publish metrics ({} values not delivered): {}",
+            undelivered.len(),
+            publish_errors.join("; ")
+        ));
+    }
+    measured
+}
+
+/// A resource's values: its verdict, unless unknown, and its recovery point when measured.
 fn metric_values(spec: &ResourceSpec, m: &Measurement, now: DateTime<Utc>) -> Vec<MetricValue> {
     let value = |name: &str, value: f64, unit| MetricValue {
         name: name.into(),
@@ -318,23 +578,13 @@ fn metric_values(spec: &ResourceSpec, m: &Measurement, now: DateTime<Utc>) -> Ve
         unit,
         at: now,
     };
-    let mut out = vec![value(metric::BUDGET, spec.rpo_seconds, MetricUnit::Seconds)];
-    if m.status == Status::Unknown {
-        return out; // nothing known: publish no verdict at all
-    }
+    let mut out: Vec<MetricValue> = status_value(m.status)
+        .map(|v| value(metric::STATUS, v, MetricUnit::None))
+        .into_iter()
+        .collect();
     if let Some(rp) = m.recovery_point_seconds {
         out.push(value(metric::RECOVERY_POINT, rp, MetricUnit::Seconds));
     }
-    out.push(value(
-        metric::HEALTHY,
-        if m.status == Status::Broken { 0.0 } else { 1.0 },
-        MetricUnit::Count,
-    ));
-    out.push(value(
-        metric::BREACHED,
-        if m.status == Status::Healthy { 0.0 } else { 1.0 },
-        MetricUnit::Count,
-    ));
     out
 }
 
@@ -449,8 +699,17 @@ fn notice_for(
         .with_attribute("kind", "rpo")
 }
 
-/// One check of every resource. Never raises: what failed is in `errors` and as `unknown`.
-pub async fn run<M, R, D, B, S, N>(ports: &LagPorts<M, R, D, B, S, N>, cfg: &LagConfig, now: DateTime<Utc>) -> LagReport
+/// Notices sent at once.
+const NOTICES_AT_ONCE: usize = 10;
+
+/// One check of every resource, measuring until `deadline`. Never raises: what failed is in
+/// `errors` and as `unknown`.
+pub async fn run<M, R, D, B, S, N>(
+    ports: &LagPorts<M, R, D, B, S, N>,
+    cfg: &LagConfig,
+    now: DateTime<Utc>,
+    deadline: tokio::time::Instant,
+) -> LagReport
 where
     M: Metrics,
     R: ReplicaView,
@@ -467,25 +726,12 @@ where
         notices: vec![],
         errors: vec![],
     };
-    let mut listings = Listings::default();
-    let mut measured = Vec::new();
-    for spec in &cfg.resources {
-        let m = measure(ports, cfg, spec, &mut listings, now).await;
+    let measured = measure_all(ports, cfg, now, deadline, &mut report.errors).await;
+    for (spec, m) in cfg.resources.iter().zip(&measured) {
         if m.status == Status::Unknown {
             warn!(resource = %spec.name, detail = %m.detail, "could not measure");
             report.errors.push(format!("{}: {}", spec.name, m.detail));
         }
-        measured.push(m);
-    }
-
-    let values: Vec<MetricValue> = cfg
-        .resources
-        .iter()
-        .zip(&measured)
-        .flat_map(|(spec, m)| metric_values(spec, m, now))
-        .collect();
-    if let Err(e) = ports.dr_metrics.publish(&cfg.namespace, &values).await {
-        report.errors.push(format!("cannot publish metrics: {e}"));
     }
 
     // Transitions, claimed with a compare-and-swap on the state object before any notice.
@@ -532,9 +778,22 @@ where
         }
     }
     let mut sent_any = false;
-    for (spec, m, tracked, alert) in &alerts {
-        let notice = notice_for(spec, m, tracked, alert, cfg, now);
-        match ports.notifier.notify(&notice).await {
+    // Concurrently: a region's outage breaks every replica at once, and every notice must go
+    // out within the run.
+    let sends: Vec<_> = alerts
+        .iter()
+        .map(|(spec, m, tracked, alert)| {
+            let notice = notice_for(spec, m, tracked, alert, cfg, now);
+            async move {
+                let result = ports.notifier.notify(&notice).await;
+                (*spec, notice, result)
+            }
+        })
+        .collect();
+    let sent: Vec<(&ResourceSpec, Notice, Result<()>)> =
+        futures::stream::iter(sends).buffered(NOTICES_AT_ONCE).collect().await;
+    for (spec, notice, result) in sent {
+        match result {
             Ok(()) => {
                 info!(resource = %spec.name, subject = %notice.subject, "notified");
                 report.notices.push(notice.subject.clone());
@@ -585,6 +844,7 @@ pub async fn handle<M, R, D, B, S, N>(
     cfg: &LagConfig,
     event: LagEvent,
     now: DateTime<Utc>,
+    deadline: tokio::time::Instant,
 ) -> Result<Value>
 where
     M: Metrics,
@@ -595,7 +855,7 @@ where
     N: Notifier,
 {
     info!(?event, "lag check");
-    let report = run(ports, cfg, now).await;
+    let report = run(ports, cfg, now, deadline).await;
     if !report.errors.is_empty() {
         return Err(Error::RunFailed(format!(
             "lag check incomplete: {}",
@@ -622,6 +882,54 @@ mod tests {
                 ("schedule.json".to_string(), LagEvent::Schedule)
             ]
         );
+    }
+
+    #[test]
+    fn replication_resources_are_measured_500_lag_metrics_a_batch_one_kind_at_a_time() {
+        let mut resources: Vec<Value> = (0..1100)
+            .map(|i| serde_json::json!({"name": format!("db{i}"), "kind": "rds-replica", "replica": format!("db{i}-dr"), "rpo_seconds": 60}))
+            .collect();
+        resources.insert(
+            3,
+            serde_json::json!({"name": "ledger", "kind": "aurora-global", "cluster": "ledger-dr", "rpo_seconds": 60}),
+        );
+        resources.push(
+            serde_json::json!({"name": "orders-copies", "kind": "snapshot", "db": "orders", "rpo_seconds": 86400}),
+        );
+        let resources = Value::from(resources).to_string();
+        let cfg = LagConfig::from_vars(&HashMap::from([
+            ("DRPILOT_SOURCE_REGION", "us-east-1"),
+            ("DRPILOT_DR_REGION", "us-west-2"),
+            ("DRPILOT_RESOURCES", resources.as_str()),
+            ("DRPILOT_STATE_BUCKET", "state"),
+            ("DRPILOT_NOTIFY_TOPIC_ARN", "arn:aws:sns:us-west-2:123456789012:drpilot"),
+        ]))
+        .unwrap();
+        let sizes: Vec<(usize, &str)> = groups(&cfg)
+            .iter()
+            .map(|g| (g.len(), cfg.resources[g[0]].kind()))
+            .collect();
+        assert_eq!(
+            sizes,
+            [
+                (500, "rds-replica"),
+                (500, "rds-replica"),
+                (100, "rds-replica"),
+                (1, "aurora-global"),
+                (1, "snapshot")
+            ]
+        );
+        let all: std::collections::BTreeSet<usize> = groups(&cfg).into_iter().flatten().collect();
+        assert_eq!(all.len(), cfg.resources.len(), "every resource once");
+    }
+
+    #[test]
+    fn rpo_status_values_round_trip_and_unknown_is_not_published() {
+        for s in [Status::Healthy, Status::Breached, Status::Broken] {
+            assert_eq!(status_value(s).and_then(status_of), Some(s));
+        }
+        assert_eq!(status_value(Status::Unknown), None);
+        assert_eq!(status_of(-1.0), None);
     }
 
     #[test]

@@ -23,6 +23,12 @@ impl Invocation {
                 .unwrap_or_else(|| chrono::Utc::now() + chrono::Duration::minutes(15)),
         }
     }
+
+    /// When to stop starting work: `margin_seconds` before Lambda ends the invocation.
+    pub fn stop_at(&self, margin_seconds: u32) -> tokio::time::Instant {
+        let left = self.deadline - chrono::Utc::now() - chrono::Duration::seconds(i64::from(margin_seconds));
+        tokio::time::Instant::now() + left.to_std().unwrap_or_default()
+    }
 }
 
 fn in_lambda() -> bool {

@@ -69,6 +69,8 @@ impl MetricId {
 pub enum MetricUnit {
     Seconds,
     Count,
+    /// A code, not a quantity (`RpoStatus`).
+    None,
 }
 
 /// One value to publish.
@@ -81,26 +83,54 @@ pub struct MetricValue {
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
+/// CloudWatch's `GetMetricData` takes at most this many metrics per call.
+pub const MAX_QUERIES: usize = 500;
+
 /// CloudWatch metrics in one region.
 pub trait Metrics: Sync {
-    /// The newest `Maximum` over `period_seconds` buckets of the metric between `from` and
-    /// `to`, if any.
+    /// The newest `Maximum` over `period_seconds` buckets of each metric between `from` and
+    /// `to`, in the order asked: `Ok(None)` when it has no datapoint, `Err` when CloudWatch
+    /// could not answer for that metric alone. Asks in as few calls as CloudWatch allows.
+    fn newest_each(
+        &self,
+        metrics: &[MetricId],
+        period_seconds: u32,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<Vec<Result<Option<crate::plan::lag::Datapoint>>>>> + Send;
+
+    /// One metric's newest datapoint (see `newest_each`).
     fn newest(
         &self,
         metric: &MetricId,
         period_seconds: u32,
         from: chrono::DateTime<chrono::Utc>,
         to: chrono::DateTime<chrono::Utc>,
-    ) -> impl Future<Output = Result<Option<crate::plan::lag::Datapoint>>> + Send;
+    ) -> impl Future<Output = Result<Option<crate::plan::lag::Datapoint>>> + Send {
+        async move {
+            let mut each = self
+                .newest_each(std::slice::from_ref(metric), period_seconds, from, to)
+                .await?;
+            each.pop().unwrap_or(Ok(None))
+        }
+    }
+
     fn publish(&self, namespace: &str, values: &[MetricValue]) -> impl Future<Output = Result<()>> + Send;
 }
 
-/// Replication links as the DR region's RDS API reports them.
+/// Replication links as the DR region's RDS API reports them, for the whole region at once
+/// (one paginated listing, however many replicas are measured).
 pub trait ReplicaView: Sync {
-    /// A cross-region read replica (DB instance in the DR region).
-    fn replica_link(&self, replica: &str) -> impl Future<Output = Result<crate::plan::lag::Link>> + Send;
-    /// The secondary DB cluster of an Aurora global database.
-    fn secondary_cluster_link(&self, cluster: &str) -> impl Future<Output = Result<crate::plan::lag::Link>> + Send;
+    /// Every DB instance in the region by identifier, with the state of its link to its
+    /// source (a cross-region read replica's).
+    fn replica_links(
+        &self,
+    ) -> impl Future<Output = Result<std::collections::HashMap<String, crate::plan::lag::Link>>> + Send;
+    /// Every DB cluster in the region by identifier (the secondary clusters of Aurora global
+    /// databases among them), with the state of its link.
+    fn cluster_links(
+        &self,
+    ) -> impl Future<Output = Result<std::collections::HashMap<String, crate::plan::lag::Link>>> + Send;
 }
 
 pub use crate::model::ObjectInfo;

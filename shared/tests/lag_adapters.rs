@@ -109,27 +109,15 @@ fn replica(id: &str, replication: &str) -> DbInstance {
         .build()
 }
 
-#[tokio::test]
-async fn throttled_metrics_make_one_resource_unknown_and_an_error_replica_is_broken() {
-    let describe = mock!(aws_sdk_rds::Client::describe_db_instances).then_compute_output(|r| {
-        let id = r.db_instance_identifier().unwrap();
-        let state = if id == "billing-dr" { "error" } else { "replicating" };
-        DescribeDbInstancesOutput::builder()
-            .db_instances(replica(id, state))
-            .build()
-    });
-    let throttled = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
-        .sequence()
-        .http_status(400, Some(r#"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>"#.into()))
-        .times(3)
-        .output(|| GetMetricDataOutput::builder().metric_data_results(MetricDataResult::builder().id("newest").build()).build())
-        .build();
-    let put = mock!(aws_sdk_cloudwatch::Client::put_metric_data).then_output(|| PutMetricDataOutput::builder().build());
-    let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&describe]);
-    let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&throttled, &put], |c| c
-        .retry_config(RetryConfig::standard().with_max_attempts(3)));
+fn far() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(60)
+}
 
-    let ports = LagPorts {
+fn ports(
+    rds: aws_sdk_rds::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+) -> LagPorts<CloudWatchMetrics, RdsReplicas, Unused, Unused, Memory, Memory> {
+    LagPorts {
         dr_metrics: CloudWatchMetrics::with_client(cloudwatch),
         replicas: RdsReplicas::new(rds),
         copies: Unused,
@@ -137,8 +125,32 @@ async fn throttled_metrics_make_one_resource_unknown_and_an_error_replica_is_bro
         dr_buckets: Unused,
         state: Memory::default(),
         notifier: Memory::default(),
-    };
-    let report = run(&ports, &cfg(), chrono::Utc::now()).await;
+    }
+}
+
+#[tokio::test]
+async fn throttled_metrics_leave_a_replicating_replica_unknown_and_an_error_replica_is_broken() {
+    // One listing of the region's instances, not one call per replica.
+    let describe = mock!(aws_sdk_rds::Client::describe_db_instances)
+        .match_requests(|r| r.db_instance_identifier().is_none())
+        .then_output(|| {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(replica("orders-dr", "replicating"))
+                .db_instances(replica("billing-dr", "error"))
+                .build()
+        });
+    let throttled = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+        .sequence()
+        .http_status(400, Some(r#"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>"#.into()))
+        .times(3)
+        .build();
+    let put = mock!(aws_sdk_cloudwatch::Client::put_metric_data).then_output(|| PutMetricDataOutput::builder().build());
+    let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&describe]);
+    let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&throttled, &put], |c| c
+        .retry_config(RetryConfig::standard().with_max_attempts(3)));
+
+    let ports = ports(rds, cloudwatch);
+    let report = run(&ports, &cfg(), chrono::Utc::now(), far()).await;
     let orders = report.resources.iter().find(|r| r.name == "orders").unwrap();
     assert_eq!(
         orders.status.as_str(),
@@ -147,20 +159,106 @@ async fn throttled_metrics_make_one_resource_unknown_and_an_error_replica_is_bro
     );
     assert!(orders.detail.contains("Throttling"), "{}", orders.detail);
     let billing = report.resources.iter().find(|r| r.name == "billing").unwrap();
-    assert_eq!(billing.status.as_str(), "broken");
+    assert_eq!(billing.status.as_str(), "broken", "RDS's own word needs no metric");
     assert!(
         billing.detail.contains("replication status is error"),
         "{}",
         billing.detail
     );
     assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert_eq!(describe.num_calls(), 1);
     assert_eq!(
         throttled.num_calls(),
-        4,
-        "three throttled tries for orders, then billing's call"
+        3,
+        "one call for both replicas, tried three times"
     );
-    assert_eq!(put.num_calls(), 1, "the others are still published");
+    assert_eq!(
+        put.num_calls(),
+        1,
+        "billing's verdict and the run's count of the unmeasured, in one call"
+    );
     let notices = ports.notifier.notices.lock().unwrap();
     assert_eq!(notices.len(), 1);
     assert_eq!(notices[0].subject, "drpilot: replication BROKEN: billing");
+}
+
+/// 600 lag metrics: two GetMetricData calls (500 + 100); the first answer comes in two pages
+/// (NextToken); CloudWatch could not serve one query, and left another out: only those fail.
+#[tokio::test]
+async fn newest_each_asks_500_metrics_a_call_follows_next_token_and_keeps_per_query_failures() {
+    use aws_sdk_cloudwatch::types::{MessageData, StatusCode};
+
+    use drpilot::ports::{MetricId, Metrics};
+    fn result(id: &str, secs: &[i64], value: f64) -> MetricDataResult {
+        let at = |s: i64| aws_smithy_types::DateTime::from_secs(1_800_000_000 + s);
+        MetricDataResult::builder()
+            .id(id)
+            .set_timestamps(Some(secs.iter().map(|s| at(*s)).collect()))
+            .set_values(Some(secs.iter().map(|_| value).collect()))
+            .status_code(aws_sdk_cloudwatch::types::StatusCode::Complete)
+            .build()
+    }
+    // CloudWatch answers every query of a call, with no values where it has none.
+    fn every(n: usize, except: &[&str]) -> Vec<MetricDataResult> {
+        (0..n)
+            .map(|i| format!("m{i}"))
+            .filter(|id| !except.contains(&id.as_str()))
+            .map(|id| result(&id, &[], 0.0))
+            .collect()
+    }
+    let first = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+        .match_requests(|r| r.metric_data_queries().len() == 500 && r.next_token().is_none())
+        .then_output(|| {
+            GetMetricDataOutput::builder()
+                .set_metric_data_results(Some(every(500, &["m0"])))
+                .metric_data_results(result("m0", &[60], 1.0))
+                .next_token("page-2")
+                .build()
+        });
+    let second_page = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+        .match_requests(|r| r.metric_data_queries().len() == 500 && r.next_token() == Some("page-2"))
+        .then_output(|| {
+            GetMetricDataOutput::builder()
+                .metric_data_results(result("m0", &[120], 2.0))
+                .metric_data_results(result("m499", &[0], 3.0))
+                .build()
+        });
+    // The last call leaves out m99 altogether: not "no datapoint", an error.
+    let rest = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+        .match_requests(|r| r.metric_data_queries().len() == 100)
+        .then_output(|| {
+            GetMetricDataOutput::builder()
+                .set_metric_data_results(Some(every(100, &["m1", "m99"])))
+                .metric_data_results(
+                    MetricDataResult::builder()
+                        .id("m1")
+                        .status_code(StatusCode::Forbidden)
+                        .messages(MessageData::builder().code("Forbidden").value("not allowed").build())
+                        .build(),
+                )
+                .build()
+        });
+    let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&first, &second_page, &rest]);
+    let metrics: Vec<MetricId> = (0..600)
+        .map(|i| MetricId::new("AWS/RDS", "ReplicaLag", &[("DBInstanceIdentifier", &format!("db-{i}"))]))
+        .collect();
+    let now = chrono::Utc::now();
+    let newest = CloudWatchMetrics::with_client(cloudwatch)
+        .newest_each(&metrics, 60, now - chrono::Duration::hours(1), now)
+        .await
+        .unwrap();
+    assert_eq!(newest.len(), 600);
+    let value = |i: usize| newest[i].as_ref().unwrap().map(|p| p.value);
+    assert_eq!(value(0), Some(2.0), "the newest of both pages");
+    assert_eq!(value(499), Some(3.0));
+    assert_eq!(value(1), None, "no datapoint");
+    let forbidden = newest[501].as_ref().unwrap_err().to_string();
+    assert!(forbidden.contains("Forbidden: not allowed"), "{forbidden}");
+    assert!(newest[500].as_ref().unwrap().is_none());
+    let unanswered = newest[599].as_ref().unwrap_err().to_string();
+    assert!(unanswered.contains("NoResult"), "{unanswered}");
+    assert_eq!(
+        (first.num_calls(), second_page.num_calls(), rest.num_calls()),
+        (1, 1, 1)
+    );
 }

@@ -7,44 +7,54 @@ from drsim.cloudwatch import alarm_state
 from drsim.rds import Writes
 
 
-def below_one(v: float) -> bool:
-    return v < 1.0
+def broken(v: float) -> bool:
+    return v >= 2.0
+
+
+# The lag checker's RpoStatus values; it publishes none for a resource it could not look at.
+HEALTHY, BROKEN = 0, 2
 
 
 class AlarmEvaluation(unittest.TestCase):
     """CloudWatch's rules for an alarm with EvaluationPeriods 3, DatapointsToAlarm 3 (the
-    shipped primary-down alarm: ReplicationHealthy < 1), values newest first."""
+    shipped primary-down alarm: RpoStatus >= 2, missing data ignored), values newest first."""
 
-    def state(self, values, treat="breaching", n=3, m=3):
-        decided = alarm_state(values, n, m, treat, below_one)
+    def state(self, values, treat="ignore", n=3, m=3):
+        decided = alarm_state(values, n, m, treat, broken)
         return decided and decided[0]
 
     def test_three_breaching_periods_alarm(self):
-        self.assertEqual(self.state([0, 0, 0, 1, 1, 1]), "ALARM")
+        self.assertEqual(self.state([BROKEN] * 3 + [HEALTHY] * 3), "ALARM")
 
     def test_two_breaching_periods_do_not(self):
-        self.assertEqual(self.state([0, 0, 1, 1, 1, 1]), "OK")
+        self.assertEqual(self.state([BROKEN] * 2 + [HEALTHY] * 4), "OK")
+
+    def test_unknown_minutes_neither_fire_nor_clear_the_alarm(self):
+        self.assertIsNone(self.state([None] * 6), "no verdict at all: the state is kept")
+        self.assertIsNone(self.state([None, BROKEN, BROKEN]), "two broken, then unknown: kept")
+        self.assertEqual(self.state([None, BROKEN, BROKEN, BROKEN]), "ALARM", "three real ones decide")
+        self.assertEqual(self.state([None, None, BROKEN, BROKEN, BROKEN, HEALTHY]), "ALARM")
 
     def test_a_late_datapoint_is_not_a_breach_when_older_real_ones_exist(self):
         # one period without a datapoint: CloudWatch evaluates the three most recent real ones
-        self.assertEqual(self.state([None, 1, 1, 1, 1, 1]), "OK")
-        self.assertEqual(self.state([None, 0, 0, 0, 1, 1]), "ALARM")
+        self.assertEqual(self.state([None] + [HEALTHY] * 5), "OK")
+        self.assertEqual(self.state([None] + [BROKEN] * 3 + [HEALTHY] * 2), "ALARM")
 
     def test_missing_data_fills_in_only_as_much_as_needed(self):
         # two real healthy datapoints in the whole range: one missing is filled in as breaching
-        self.assertEqual(self.state([None, None, None, None, 1, 1]), "OK")
+        self.assertEqual(self.state([None] * 4 + [HEALTHY] * 2, treat="breaching"), "OK")
         # nothing at all: three breaching
-        self.assertEqual(self.state([None] * 6), "ALARM")
+        self.assertEqual(self.state([None] * 6, treat="breaching"), "ALARM")
         self.assertEqual(self.state([None] * 6, treat="notBreaching"), "OK")
         self.assertEqual(self.state([None] * 6, treat="missing"), "INSUFFICIENT_DATA")
 
     def test_ignore_keeps_the_state_while_data_is_missing(self):
-        self.assertIsNone(self.state([None, None, None, None, 1, 1], treat="ignore"))
-        self.assertEqual(self.state([0, 0, 0, None, None, None], treat="ignore"), "ALARM")
+        self.assertIsNone(self.state([None] * 4 + [HEALTHY] * 2))
+        self.assertEqual(self.state([BROKEN] * 3 + [None] * 3), "ALARM")
 
     def test_m_of_n(self):
-        self.assertEqual(self.state([0, 1, 0, 1, 1, 1], n=3, m=2), "ALARM")
-        self.assertEqual(self.state([0, 1, 1, 0, 0, 0], n=3, m=2), "OK")
+        self.assertEqual(self.state([BROKEN, HEALTHY, BROKEN, HEALTHY, HEALTHY, HEALTHY], n=3, m=2), "ALARM")
+        self.assertEqual(self.state([BROKEN, HEALTHY, HEALTHY, BROKEN, BROKEN, BROKEN], n=3, m=2), "OK")
 
 
 if __name__ == "__main__":

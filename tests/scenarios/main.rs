@@ -95,6 +95,9 @@ const SCENARIOS: &[Scenario] = &[
         Box::pin(trust::fence_on_return())
     }),
     ("planned-rds-failover-loses-nothing", || Box::pin(trust::planned_rds())),
+    ("half-the-fleet-unmeasurable-no-alarm", || {
+        Box::pin(trust::unmeasurable_half())
+    }),
 ];
 
 // Nights that darken what every night shares (us-east-1 with Route 53's API, which is global):

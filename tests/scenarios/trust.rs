@@ -3,7 +3,7 @@
 
 use crate::Measured;
 use drpilot::plan::lag::human_seconds;
-use drpilot_tests::night::{minutes, Night, NightPlan};
+use drpilot_tests::night::{minutes, Night, NightPlan, Outcome, LAG_CHECKER};
 use serde_json::json;
 
 /// Routine work is over (the alarm back to OK, and a while more): no promotion reached AWS,
@@ -429,6 +429,82 @@ pub async fn planned_rds() -> Measured {
             human_seconds(s.aws(caught_up - blocked)),
             human_seconds(s.aws(promoted_at - caught_up).max(0.0)),
             human_seconds(s.aws(in_sync - blocked))
+        )],
+        ..Measured::default()
+    }
+}
+
+/// Half the fleet cannot be measured: the DR region's RDS API throttles every
+/// `DescribeDBClusters` (past the SDK's retries), so the lag checker cannot see the two Aurora
+/// secondaries while it still measures the two read replicas. It publishes their verdicts, and
+/// none for the two it could not look at; the shipped primary-down alarm keeps its state
+/// through missing data, so no alarm fires for any of the four and nothing is promoted. Every
+/// run fails (what the function's Errors alarm pages on) naming what it could not measure, and
+/// counts it in `UnmeasuredResources` (the lag-checker-blind alarm).
+pub async fn unmeasurable_half() -> Measured {
+    let plan = NightPlan::new("unmeasurable", "ap-southeast-6", "mx-central-1")
+        .database("orders", 5.0, 60.0)
+        .database("billing", 5.0, 60.0)
+        .aurora("ledger", 1.0, minutes(10.0))
+        .aurora("payments", 1.0, minutes(10.0));
+    let mut night = Night::begin(plan).await;
+    night
+        .fault(json!({"service": "rds", "region": night.plan.dr, "action": "DescribeDBClusters", "mode": "throttle"}))
+        .await;
+    night.pass(minutes(10.0)).await;
+    for db in ["orders", "billing", "ledger", "payments"] {
+        let alarm = &night.db(db).alarm;
+        let changes = night.sim.alarm_changes(&night.plan.dr, alarm).await;
+        assert!(
+            changes.iter().all(|c| c.state != "ALARM"),
+            "{db}'s primary-down alarm never fires: {changes:#?}"
+        );
+        assert_eq!(night.alarm_state(alarm).await, "OK", "{db}");
+    }
+    let mark = night.t0 + night.plan.scale.real_secs(minutes(1.0));
+    for db in ["orders", "billing"] {
+        let verdicts = night.verdicts(db, mark).await;
+        assert!(verdicts.len() >= 8, "{db}: {verdicts:?}");
+        assert!(
+            verdicts.iter().all(|v| *v == 0.0),
+            "{db} healthy throughout: {verdicts:?}"
+        );
+    }
+    for db in ["ledger", "payments"] {
+        let verdicts = night.verdicts(db, mark).await;
+        assert!(
+            verdicts.is_empty(),
+            "no verdict on what drpilot cannot see: {verdicts:?}"
+        );
+    }
+    let runs: Vec<_> = night
+        .invocations()
+        .into_iter()
+        .filter(|i| i.function == LAG_CHECKER && i.started > night.t0 + 1.0)
+        .collect();
+    assert!(runs.len() >= 8, "{runs:#?}");
+    for run in &runs {
+        let Outcome::Error(e) = &run.outcome else {
+            panic!("the run fails, naming what it could not measure: {run:#?}")
+        };
+        // throttled past the SDK's retries, or still retrying at the run's deadline
+        for db in ["ledger", "payments"] {
+            assert!(
+                e.contains(&format!("{db}: cannot read the cluster's status"))
+                    || e.contains(&format!("{db}: not measured before this run's deadline")),
+                "{e}"
+            );
+        }
+        assert!(!e.contains("orders") && !e.contains("billing"), "{e}");
+    }
+    assert_eq!(night.requests("PromoteReadReplica", "orders").await, 0);
+    assert_eq!(night.requests("FailoverGlobalCluster", "ledger").await, 0);
+    assert!(night.promoter_notices().await.is_empty());
+    night.end().await;
+    Measured {
+        other: vec![format!(
+            "2 of 4 unmeasurable for {} runs: no verdict published for them, 0 alarms, 0 promotions",
+            runs.len()
         )],
         ..Measured::default()
     }

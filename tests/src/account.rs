@@ -408,6 +408,11 @@ impl Cloudwatch {
 
     /// Every (time, value) of a metric in the last day, oldest first.
     pub async fn values(&self, namespace: &str, name: &str, dimension: (&str, &str)) -> Vec<(i64, f64)> {
+        self.values_of(namespace, name, &[dimension]).await
+    }
+
+    /// As `values`, for a metric with any dimensions (none included).
+    pub async fn values_of(&self, namespace: &str, name: &str, dimensions: &[(&str, &str)]) -> Vec<(i64, f64)> {
         use aws_sdk_cloudwatch::types::{Dimension, Statistic};
         let now = chrono::Utc::now();
         let out = self
@@ -415,7 +420,12 @@ impl Cloudwatch {
             .get_metric_statistics()
             .namespace(namespace)
             .metric_name(name)
-            .dimensions(Dimension::builder().name(dimension.0).value(dimension.1).build())
+            .set_dimensions(Some(
+                dimensions
+                    .iter()
+                    .map(|(k, v)| Dimension::builder().name(*k).value(*v).build())
+                    .collect(),
+            ))
             .start_time(aws_smithy_time(now - chrono::Duration::days(1)))
             .end_time(aws_smithy_time(now + chrono::Duration::minutes(5)))
             .period(60)
@@ -529,23 +539,4 @@ pub async fn instance_endpoint(rds: &aws_sdk_rds::Client, id: &str) -> String {
         .and_then(|e| e.address())
         .unwrap()
         .to_string()
-}
-
-impl Cloudwatch {
-    /// A primary-health alarm as Terraform defines one (alarms.tf), starting in OK.
-    pub async fn primary_down_alarm(&self, name: &str) {
-        self.0
-            .put_metric_alarm()
-            .alarm_name(name)
-            .namespace("drpilot")
-            .metric_name("ReplicationHealthy")
-            .statistic(aws_sdk_cloudwatch::types::Statistic::Minimum)
-            .period(60)
-            .evaluation_periods(3)
-            .threshold(1.0)
-            .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::LessThanThreshold)
-            .send()
-            .await
-            .unwrap();
-    }
 }

@@ -499,6 +499,23 @@ pub struct Night {
 pub const PROMOTER: &str = "failover-promoter";
 pub const LAG_CHECKER: &str = "lag-checker";
 
+/// The shipped primary-down alarm (infra/alarms.tf; a test keeps the two the same).
+pub struct AlarmShape {
+    pub metric: &'static str,
+    pub statistic: &'static str,
+    pub comparison: &'static str,
+    pub threshold: f64,
+    pub treat_missing_data: &'static str,
+}
+
+pub const PRIMARY_DOWN: AlarmShape = AlarmShape {
+    metric: drpilot::lagcheck::metric::STATUS,
+    statistic: "Maximum",
+    comparison: "GreaterThanOrEqualToThreshold",
+    threshold: 2.0,
+    treat_missing_data: "ignore",
+};
+
 impl Night {
     /// Creates the account the plan describes, then deploys drpilot on it (`deploy`).
     pub async fn begin(plan: NightPlan) -> Night {
@@ -637,6 +654,7 @@ impl Night {
         let lag_env = base(&[
             ("DRPILOT_RESOURCES", Value::from(resources).to_string()),
             ("DRPILOT_LAG_WINDOW_SECONDS", (5 * period).to_string()),
+            ("DRPILOT_DEADLINE_MARGIN_SECONDS", scale.setting(10, 1)),
         ]);
         let mut promoter_extra: Vec<(&str, String)> = vec![
             ("DRPILOT_DATABASES", Value::from(databases).to_string()),
@@ -717,8 +735,8 @@ impl Night {
         });
         night.start_schedules();
         night.start_queue_poller(&promoter_name).await;
-        // The lag checker has been publishing for a while before the alarms exist (a fresh
-        // alarm with missing data "breaching" would otherwise fire at its first evaluation).
+        // The lag checker has been publishing for a while before the alarms exist (as after a
+        // deployment: each alarm's first evaluation has its data).
         tokio::time::sleep(night.plan.scale.real(minutes(3.5))).await;
         for d in night.dbs.clone() {
             night.create_alarm(&d).await;
@@ -807,9 +825,11 @@ impl Night {
         }));
     }
 
-    /// The primary-down alarm as infra/alarms.tf defines it, on the scaled period.
+    /// The primary-down alarm as infra/alarms.tf defines it (`PRIMARY_DOWN`), on the scaled
+    /// period.
     async fn create_alarm(&self, d: &Db) {
         use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
+        let a = PRIMARY_DOWN;
         let mut actions = vec![self.responders.topic_arn.clone()];
         actions.extend(self.alarm_topic.clone());
         if self.plan.deliveries.2 > 0 {
@@ -820,14 +840,14 @@ impl Night {
             .alarm_name(&d.alarm)
             .alarm_description(format!("drpilot: replication from {}'s primary is broken", d.plan.name))
             .namespace("drpilot")
-            .metric_name("ReplicationHealthy")
+            .metric_name(a.metric)
             .dimensions(Dimension::builder().name("Resource").value(&d.lag_resource).build())
-            .statistic(Statistic::Minimum)
+            .statistic(Statistic::from(a.statistic))
             .period(self.plan.scale.period() as i32)
             .evaluation_periods(self.plan.alarm_periods as i32)
-            .comparison_operator(ComparisonOperator::LessThanThreshold)
-            .threshold(1.0)
-            .treat_missing_data("breaching")
+            .comparison_operator(ComparisonOperator::from(a.comparison))
+            .threshold(a.threshold)
+            .treat_missing_data(a.treat_missing_data)
             .set_alarm_actions(Some(actions))
             .ok_actions(&self.responders.topic_arn)
             .send()
@@ -1098,6 +1118,43 @@ impl Night {
             self.plan.name,
             self.story().await
         )
+    }
+
+    /// The lag checker's verdicts on `db` since `since` (unix time; `RpoStatus`: 0 healthy,
+    /// 1 breached, 2 broken), one per period, oldest first.
+    pub async fn verdicts(&self, db: &str, since: f64) -> Vec<f64> {
+        use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+        let secs = |t: f64| aws_sdk_cloudwatch::primitives::DateTime::from_secs(t as i64);
+        let out = self
+            .cw_dr
+            .get_metric_statistics()
+            .namespace("drpilot")
+            .metric_name("RpoStatus")
+            .dimensions(
+                Dimension::builder()
+                    .name("Resource")
+                    .value(&self.db(db).lag_resource)
+                    .build(),
+            )
+            .start_time(secs(since))
+            .end_time(secs(unix_now() + 60.0))
+            .period(self.plan.scale.period() as i32)
+            .statistics(Statistic::Maximum)
+            .send()
+            .await
+            .unwrap();
+        let mut points: Vec<(i64, f64)> = out
+            .datapoints()
+            .iter()
+            .map(|d| {
+                (
+                    d.timestamp().map(|t| t.secs()).unwrap_or_default(),
+                    d.maximum().unwrap_or_default(),
+                )
+            })
+            .collect();
+        points.sort_by_key(|p| p.0);
+        points.into_iter().map(|p| p.1).collect()
     }
 
     /// Injects a fault (see `Simulator::fault`), removed when the night ends.

@@ -219,3 +219,25 @@ fn the_checks_catch_drift() {
     let gone = infra_root_edited(|t| t.replace("/lag-checker.zip", "/lag-checker-old.zip"));
     assert!(lambda_module(&gone, "lag-checker").is_none());
 }
+
+/// The night's primary-down alarm (the scenario suite's) is the one Terraform ships, and it
+/// reads the metric the lag checker publishes.
+#[test]
+fn the_shipped_primary_down_alarm_is_the_one_the_scenarios_evaluate() {
+    let root = infra_root();
+    let alarm = root
+        .blocks()
+        .find(|b| b.identifier() == "resource" && b.labels().iter().any(|l| l.as_str() == "primary_down"))
+        .expect("resource aws_cloudwatch_metric_alarm.primary_down");
+    let value = |key: &str| {
+        text(attribute(alarm.body(), key).unwrap_or_else(|| panic!("{key}")))
+            .trim_matches('"')
+            .to_string()
+    };
+    let shape = drpilot_tests::night::PRIMARY_DOWN;
+    assert_eq!(value("metric_name"), shape.metric);
+    assert_eq!(value("statistic"), shape.statistic);
+    assert_eq!(value("comparison_operator"), shape.comparison);
+    assert_eq!(value("threshold").parse::<f64>().unwrap(), shape.threshold);
+    assert_eq!(value("treat_missing_data"), shape.treat_missing_data);
+}

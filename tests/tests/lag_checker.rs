@@ -47,7 +47,7 @@ fn config(b: &Bed, resources: Value) -> LagConfig {
 
 async fn check(b: &Bed, cfg: &LagConfig, at: DateTime<Utc>) -> Result<Value, Error> {
     let ports = LagPorts::aws(&b.r.sdk_source, cfg);
-    handle(&ports, cfg, LagEvent::Operator, at).await
+    handle(&ports, cfg, LagEvent::Operator, at, in_a_minute()).await
 }
 
 fn entry<'a>(report: &'a Value, name: &str) -> &'a Value {
@@ -57,6 +57,11 @@ fn entry<'a>(report: &'a Value, name: &str) -> &'a Value {
         .iter()
         .find(|r| r["name"] == name)
         .unwrap()
+}
+
+/// The run's deadline: far enough not to matter, unless a test says otherwise.
+fn in_a_minute() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(60)
 }
 
 /// A minute boundary half an hour ago: the test's clock starts there.
@@ -144,8 +149,14 @@ async fn a_breach_lasting_ten_checks_sends_one_notice_and_recovery_sends_one_mor
     assert_eq!(published.len(), 11);
     assert_eq!(published.first().unwrap().1, 300.0);
     assert_eq!(published.last().unwrap().1, 4.0);
-    let breached = b.cw.values("drpilot", "RpoBudgetBreached", ("Resource", &name)).await;
-    assert_eq!(breached.iter().map(|p| p.1).sum::<f64>(), 10.0);
+    // RpoStatus: breached (1) for ten checks, then healthy (0).
+    let status: Vec<f64> =
+        b.cw.values("drpilot", "RpoStatus", ("Resource", &name))
+            .await
+            .iter()
+            .map(|p| p.1)
+            .collect();
+    assert_eq!(status, [[1.0; 10].as_slice(), &[0.0]].concat());
 }
 
 #[tokio::test]
@@ -206,12 +217,13 @@ async fn minus_one_and_silence_are_broken_never_zero_lag() {
             "no lag is published for a broken link"
         );
         assert_eq!(
-            b.cw.values("drpilot", "ReplicationHealthy", ("Resource", n))
+            b.cw.values("drpilot", "RpoStatus", ("Resource", n))
                 .await
                 .last()
                 .unwrap()
                 .1,
-            0.0
+            2.0,
+            "broken: what fires the primary-down alarm"
         );
     }
 }
@@ -277,10 +289,16 @@ async fn a_missing_resource_is_unknown_the_others_are_measured_and_the_run_fails
         2.0
     );
     assert!(
-        b.cw.values("drpilot", "ReplicationHealthy", ("Resource", &gone))
+        b.cw.values("drpilot", "RpoStatus", ("Resource", &gone))
             .await
             .is_empty(),
-        "no verdict for an unknown"
+        "no verdict on an unknown: its alarms keep their state"
+    );
+    assert!(
+        b.cw.values("drpilot", "RecoveryPointSeconds", ("Resource", &gone))
+            .await
+            .is_empty(),
+        "no recovery point for an unknown"
     );
     assert!(
         b.responders.received().await.is_empty(),
@@ -386,7 +404,7 @@ fn the_binary_rejects_a_malformed_event_and_publishes_nothing() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("drpilot.BadEvent"));
     assert!(rt
-        .block_on(b.cw.values("drpilot", "RpoBudgetSeconds", ("Resource", &name)))
+        .block_on(b.cw.values("drpilot", "RpoStatus", ("Resource", &name)))
         .is_empty());
 
     let mut env = env;
@@ -453,5 +471,147 @@ async fn aurora_global_lag_in_milliseconds_is_measured_in_seconds() {
     assert_eq!(
         notices[0].subject,
         format!("drpilot: RPO breached: {name} is 2.5s behind (budget 1s)")
+    );
+}
+
+/// 105 replicas: one listing of the DR region's instances (a call per page of 100, not one per
+/// replica), one `GetMetricData` for all their lag metrics, one `PutMetricData` for all their
+/// verdicts, and each verdict the one of its own replica.
+#[tokio::test]
+async fn a_fleet_of_replicas_is_measured_in_one_metrics_call_and_a_listing_call_per_page() {
+    use futures::StreamExt;
+    let b = bed("ap-south-2", "ap-southeast-5").await;
+    let sim = drpilot_tests::sim::Simulator::connect();
+    let primaries: Vec<String> = (0..105).map(|i| unique(&format!("fleet{i}"))).collect();
+    let (r, cw) = (&b.r, &b.cw);
+    let t0 = base();
+    let lag = |i: usize| if i % 10 == 0 { 300.0 } else { i as f64 % 50.0 };
+    futures::stream::iter(primaries.iter().enumerate())
+        .for_each_concurrent(8, |(i, p)| async move {
+            r.create_instance(p, false, &[]).await;
+            let replica = format!("{p}-dr");
+            r.create_replica(p, &replica).await;
+            cw.put("AWS/RDS", "ReplicaLag", ("DBInstanceIdentifier", &replica), lag(i), t0)
+                .await;
+        })
+        .await;
+    let resources: Vec<Value> = primaries
+        .iter()
+        .map(|p| json!({"name": p, "kind": "rds-replica", "replica": format!("{p}-dr"), "rpo_seconds": 60}))
+        .collect();
+    let cfg = config(&b, Value::from(resources));
+
+    let mark = sim.wire_mark().await;
+    let report = check(&b, &cfg, t0 + Duration::seconds(30))
+        .await
+        .expect("every replica is measured");
+    let (wire, _) = sim.wire(mark).await;
+    let in_dr = |action: &str| {
+        wire.calls(action)
+            .filter(|e| e.region.as_deref() == Some(b.r.dr.as_str()))
+            .count()
+    };
+    assert_eq!(in_dr("GetMetricData"), 1, "105 lag metrics in one call");
+    assert_eq!(in_dr("PutMetricData"), 1, "210 values in one call");
+    // Other tests may add instances to the region meanwhile: at most a page per 100 of them.
+    let in_region =
+        b.r.rds_dr
+            .describe_db_instances()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await
+            .len();
+    let pages = in_dr("DescribeDBInstances");
+    assert!(
+        (2..=in_region.div_ceil(100)).contains(&pages),
+        "{pages} DescribeDBInstances for {in_region} instances"
+    );
+    for (i, p) in primaries.iter().enumerate() {
+        let e = entry(&report, p);
+        let status = if i % 10 == 0 { "breached" } else { "healthy" };
+        assert_eq!(
+            (e["status"].as_str(), e["recovery_point_seconds"].as_f64()),
+            (Some(status), Some(lag(i))),
+            "{p}"
+        );
+    }
+    assert_eq!(
+        b.responders.received().await.len(),
+        11,
+        "one notice per breached replica"
+    );
+}
+
+/// A run that runs out of time publishes what it measured, reports the rest unknown and counts
+/// them, before Lambda stops it.
+#[tokio::test]
+async fn a_run_out_of_time_publishes_what_it_measured_and_reports_the_rest_unknown() {
+    // A DR region no other test of the lag checker publishes in, and none goes dark.
+    let b = bed("ca-central-1", "ap-northeast-1").await;
+    let sim = drpilot_tests::sim::Simulator::connect();
+    let (primary, replica) = (unique("orders"), unique("orders-dr"));
+    b.r.create_instance(&primary, false, &[]).await;
+    b.r.create_replica(&primary, &replica).await;
+    let (source_bucket, dr_bucket) = (unique("assets"), unique("assets-dr"));
+    b.r.create_bucket(&b.r.source, &source_bucket).await;
+    b.r.create_bucket(&b.r.dr, &dr_bucket).await;
+    let (orders, assets) = (unique("orders"), unique("assets"));
+    let cfg = config(
+        &b,
+        json!([
+            {"name": orders, "kind": "rds-replica", "replica": replica, "rpo_seconds": 60},
+            {"name": assets, "kind": "s3-backup", "source_bucket": source_bucket, "dr_bucket": dr_bucket, "rpo_seconds": 900}
+        ]),
+    );
+    let t0 = base();
+    b.cw.put("AWS/RDS", "ReplicaLag", ("DBInstanceIdentifier", &replica), 3.0, t0)
+        .await;
+    // The source region's S3 answers the listing of the bucket only after 20 s.
+    let slow = sim
+        .fault(json!({"service": "s3", "region": b.r.source, "action": "ListObjectsV2",
+                      "mode": "latency", "latency_ms": 20000, "params": {"Bucket": source_bucket}}))
+        .await;
+    let ports = LagPorts::aws(&b.r.sdk_source, &cfg);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(4);
+    let err = handle(&ports, &cfg, LagEvent::Schedule, t0 + Duration::seconds(30), deadline)
+        .await
+        .expect_err("an unmeasured resource fails the run");
+    sim.clear_fault(slow).await;
+    assert!(
+        err.to_string()
+            .contains(&format!("{assets}: not measured before this run's deadline")),
+        "{err}"
+    );
+    let status = |name: &str| {
+        let cw = &b.cw;
+        let name = name.to_string();
+        async move {
+            cw.values("drpilot", "RpoStatus", ("Resource", &name))
+                .await
+                .iter()
+                .map(|p| p.1)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(status(&orders).await, [0.0], "measured in time: healthy");
+    assert!(status(&assets).await.is_empty(), "unknown: no verdict");
+    assert_eq!(
+        b.cw.values_of("drpilot", "UnmeasuredResources", &[])
+            .await
+            .iter()
+            .map(|p| p.1)
+            .collect::<Vec<_>>(),
+        [1.0],
+        "the run counts what it could not measure"
+    );
+    assert_eq!(
+        b.cw.values("drpilot", "RecoveryPointSeconds", ("Resource", &orders))
+            .await
+            .iter()
+            .map(|p| p.1)
+            .collect::<Vec<_>>(),
+        [3.0]
     );
 }

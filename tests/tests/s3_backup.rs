@@ -759,7 +759,8 @@ async fn the_lag_checker_measures_the_newest_point_in_time_without_listing_bucke
     let sdk = drpilot_tests::sdk(DR).await;
     let ports = LagPorts::aws(&sdk, &lag_cfg);
     let measured = |report: &Value| report["resources"][0].clone();
-    let check_at = |at| check(&ports, &lag_cfg, drpilot::lagcheck::LagEvent::Operator, at);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let check_at = |at| check(&ports, &lag_cfg, drpilot::lagcheck::LagEvent::Operator, at, deadline);
 
     let before = check_at(chrono::Utc::now()).await.unwrap();
     assert_eq!(measured(&before)["status"], "broken", "{before:#}");

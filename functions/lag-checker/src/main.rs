@@ -10,5 +10,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let cfg = drpilot::lambda::or_exit(LagConfig::from_env()); // fail at cold start, naming the setting
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await; // honours AWS_ENDPOINT_URL
     let ports = LagPorts::aws(&sdk, &cfg);
-    drpilot::lambda::serve(|event, _ctx| handle(&ports, &cfg, event, chrono::Utc::now())).await
+    drpilot::lambda::serve(|event, ctx| {
+        let deadline = drpilot::lambda::Invocation::from_context(&ctx).stop_at(cfg.deadline_margin_seconds);
+        handle(&ports, &cfg, event, chrono::Utc::now(), deadline)
+    })
+    .await
 }

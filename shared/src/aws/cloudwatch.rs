@@ -3,7 +3,7 @@
 use super::{aws_error, to_chrono};
 use crate::error::Result;
 use crate::plan::lag::Datapoint;
-use crate::ports::{MetricId, MetricUnit, MetricValue, Metrics};
+use crate::ports::{MetricId, MetricUnit, MetricValue, Metrics, MAX_QUERIES};
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, ScanBy, StandardUnit};
 use aws_sdk_cloudwatch::Client;
@@ -43,53 +43,131 @@ fn smithy_time(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
     aws_smithy_types::DateTime::from_millis(t.timestamp_millis())
 }
 
-impl Metrics for CloudWatchMetrics {
-    async fn newest(
+impl CloudWatchMetrics {
+    /// One `GetMetricData` (and its continuation pages) for at most `MAX_QUERIES` metrics.
+    async fn newest_batch(
         &self,
-        metric: &MetricId,
+        metrics: &[MetricId],
         period_seconds: u32,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Option<Datapoint>> {
-        let query = MetricDataQuery::builder()
-            .id("newest")
-            .metric_stat(
-                MetricStat::builder()
-                    .metric(
-                        Metric::builder()
-                            .namespace(&metric.namespace)
-                            .metric_name(&metric.name)
-                            .set_dimensions(dimensions(&metric.dimensions))
+    ) -> Result<Vec<Result<Option<Datapoint>>>> {
+        let queries: Vec<MetricDataQuery> = metrics
+            .iter()
+            .enumerate()
+            .map(|(i, metric)| {
+                MetricDataQuery::builder()
+                    .id(format!("m{i}"))
+                    .metric_stat(
+                        MetricStat::builder()
+                            .metric(
+                                Metric::builder()
+                                    .namespace(&metric.namespace)
+                                    .metric_name(&metric.name)
+                                    .set_dimensions(dimensions(&metric.dimensions))
+                                    .build(),
+                            )
+                            .period(period_seconds as i32)
+                            .stat("Maximum")
                             .build(),
                     )
-                    .period(period_seconds as i32)
-                    .stat("Maximum")
-                    .build(),
-            )
-            .return_data(true)
-            .build();
-        let out = self
+                    .return_data(true)
+                    .build()
+            })
+            .collect();
+        let mut newest: Vec<Result<Option<Datapoint>>> = metrics.iter().map(|_| Ok(None)).collect();
+        let mut answered = vec![false; metrics.len()];
+        // A large answer comes in pages (NextToken); each page adds datapoints to its queries.
+        let mut pages = self
             .client
             .get_metric_data()
-            .metric_data_queries(query)
+            .set_metric_data_queries(Some(queries))
             .start_time(smithy_time(from))
             .end_time(smithy_time(to))
             .scan_by(ScanBy::TimestampDescending)
-            .send()
-            .await
-            .map_err(|e| aws_error("GetMetricData", e))?;
-        let newest = out
-            .metric_data_results()
-            .iter()
-            .flat_map(|r| r.timestamps().iter().zip(r.values().iter()))
-            .filter_map(|(t, v)| {
-                Some(Datapoint {
-                    at: to_chrono(t)?,
-                    value: *v,
-                })
-            })
-            .max_by_key(|d| d.at);
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("GetMetricData", e))?;
+            for result in page.metric_data_results() {
+                let Some(i) = result.id().and_then(|id| id.strip_prefix('m')?.parse::<usize>().ok()) else {
+                    continue;
+                };
+                let Some(slot) = newest.get_mut(i) else { continue };
+                answered[i] = true;
+                if let Some(failed) = query_failure(result) {
+                    *slot = Err(failed);
+                    continue;
+                }
+                let found = result
+                    .timestamps()
+                    .iter()
+                    .zip(result.values())
+                    .filter_map(|(t, v)| {
+                        Some(Datapoint {
+                            at: to_chrono(t)?,
+                            value: *v,
+                        })
+                    })
+                    .max_by_key(|d| d.at);
+                if let (Ok(current), Some(found)) = (slot.as_mut(), found) {
+                    if current.is_none_or(|c| c.at < found.at) {
+                        *current = Some(found);
+                    }
+                }
+            }
+        }
+        // A query CloudWatch did not answer at all is not "no datapoint".
+        for (slot, _) in newest.iter_mut().zip(answered).filter(|(_, answered)| !answered) {
+            *slot = Err(crate::error::Error::Aws {
+                operation: "GetMetricData",
+                code: "NoResult".into(),
+                message: "CloudWatch returned no result for this metric".into(),
+                retryable: true,
+            });
+        }
         Ok(newest)
+    }
+}
+
+/// CloudWatch's answer for one query it could not serve (the call itself succeeded).
+fn query_failure(result: &aws_sdk_cloudwatch::types::MetricDataResult) -> Option<crate::error::Error> {
+    use aws_sdk_cloudwatch::types::StatusCode;
+    let code = match result.status_code() {
+        Some(StatusCode::InternalError) => "InternalError",
+        Some(StatusCode::Forbidden) => "Forbidden",
+        _ => return None,
+    };
+    let message = result
+        .messages()
+        .iter()
+        .filter_map(|m| m.value())
+        .collect::<Vec<_>>()
+        .join("; ");
+    Some(crate::error::Error::Aws {
+        operation: "GetMetricData",
+        code: code.into(),
+        message,
+        retryable: code == "InternalError",
+    })
+}
+
+impl Metrics for CloudWatchMetrics {
+    async fn newest_each(
+        &self,
+        metrics: &[MetricId],
+        period_seconds: u32,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Result<Option<Datapoint>>>> {
+        // All batches at once: a fleet's metrics are a few batches of 500.
+        let batches: Vec<Vec<Result<Option<Datapoint>>>> = futures::future::try_join_all(
+            metrics
+                .chunks(MAX_QUERIES)
+                .map(|batch| self.newest_batch(batch, period_seconds, from, to)),
+        )
+        .await?;
+        Ok(batches.into_iter().flatten().collect())
     }
 
     async fn publish(&self, namespace: &str, values: &[MetricValue]) -> Result<()> {
@@ -104,6 +182,7 @@ impl Metrics for CloudWatchMetrics {
                         .unit(match v.unit {
                             MetricUnit::Seconds => StandardUnit::Seconds,
                             MetricUnit::Count => StandardUnit::Count,
+                            MetricUnit::None => StandardUnit::None,
                         })
                         .timestamp(smithy_time(v.at))
                         .build()

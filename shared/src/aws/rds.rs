@@ -8,7 +8,7 @@ use crate::ports::{CopyStarted, DrSnapshotStore, SourceCatalog};
 use aws_config::SdkConfig;
 use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot, Filter, Tag};
 use aws_sdk_rds::Client;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// An RDS client pinned to `region`, otherwise configured as the SDK's defaults say.
 pub fn client_in(sdk: &SdkConfig, region: &str) -> Client {
@@ -402,55 +402,68 @@ const DEAD_INSTANCE_STATES: &[&str] = &[
     "restore-error",
 ];
 
+/// A DB instance's link to its source, as `DescribeDBInstances` reports it.
+fn replica_link(db: &aws_sdk_rds::types::DbInstance) -> crate::plan::lag::Link {
+    use crate::plan::lag::Link;
+    let id = db.db_instance_identifier().unwrap_or_default();
+    let status = db.db_instance_status().unwrap_or_default();
+    if DEAD_INSTANCE_STATES.contains(&status) {
+        return Link::Broken(format!("replica instance {id} is {status}"));
+    }
+    if db.read_replica_source_db_instance_identifier().is_none() {
+        return Link::Broken(format!("{id} is no longer a read replica (promoted?)"));
+    }
+    for info in db.status_infos() {
+        let state = info.status().unwrap_or_default();
+        if info.status_type() == Some("read replication") && matches!(state, "error" | "stopped" | "terminated") {
+            let why = info.message().map(|m| format!(": {m}")).unwrap_or_default();
+            return Link::Broken(format!("replication status is {state}{why}"));
+        }
+    }
+    Link::Running
+}
+
+fn cluster_link(c: &aws_sdk_rds::types::DbCluster) -> crate::plan::lag::Link {
+    use crate::plan::lag::Link;
+    let status = c.status().unwrap_or_default();
+    if DEAD_INSTANCE_STATES.contains(&status) {
+        let id = c.db_cluster_identifier().unwrap_or_default();
+        return Link::Broken(format!("secondary cluster {id} is {status}"));
+    }
+    Link::Running
+}
+
 impl crate::ports::ReplicaView for RdsReplicas {
-    async fn replica_link(&self, replica: &str) -> Result<crate::plan::lag::Link> {
-        use crate::plan::lag::Link;
-        let out = self
+    async fn replica_links(&self) -> Result<HashMap<String, crate::plan::lag::Link>> {
+        let items = self
             .client
             .describe_db_instances()
-            .db_instance_identifier(replica)
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .map_err(|e| aws_error("DescribeDBInstances", e))?;
-        let Some(db) = out.db_instances().first() else {
-            return Ok(Link::Broken(format!("replica {replica} is not listed")));
-        };
-        let status = db.db_instance_status().unwrap_or_default();
-        if DEAD_INSTANCE_STATES.contains(&status) {
-            return Ok(Link::Broken(format!("replica instance {replica} is {status}")));
-        }
-        if db.read_replica_source_db_instance_identifier().is_none() {
-            return Ok(Link::Broken(format!(
-                "{replica} is no longer a read replica (promoted?)"
-            )));
-        }
-        for info in db.status_infos() {
-            let state = info.status().unwrap_or_default();
-            if info.status_type() == Some("read replication") && matches!(state, "error" | "stopped" | "terminated") {
-                let why = info.message().map(|m| format!(": {m}")).unwrap_or_default();
-                return Ok(Link::Broken(format!("replication status is {state}{why}")));
-            }
-        }
-        Ok(Link::Running)
+        Ok(items
+            .iter()
+            .filter_map(|db| Some((db.db_instance_identifier()?.to_string(), replica_link(db))))
+            .collect())
     }
 
-    async fn secondary_cluster_link(&self, cluster: &str) -> Result<crate::plan::lag::Link> {
-        use crate::plan::lag::Link;
-        let out = self
+    async fn cluster_links(&self) -> Result<HashMap<String, crate::plan::lag::Link>> {
+        let items = self
             .client
             .describe_db_clusters()
-            .db_cluster_identifier(cluster)
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .map_err(|e| aws_error("DescribeDBClusters", e))?;
-        let Some(c) = out.db_clusters().first() else {
-            return Ok(Link::Broken(format!("cluster {cluster} is not listed")));
-        };
-        let status = c.status().unwrap_or_default();
-        if DEAD_INSTANCE_STATES.contains(&status) {
-            return Ok(Link::Broken(format!("secondary cluster {cluster} is {status}")));
-        }
-        Ok(Link::Running)
+        Ok(items
+            .iter()
+            .filter_map(|c| Some((c.db_cluster_identifier()?.to_string(), cluster_link(c))))
+            .collect())
     }
 }
 

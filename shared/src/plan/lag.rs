@@ -46,7 +46,7 @@ impl Measurement {
         }
     }
 
-    fn broken(detail: impl Into<String>) -> Self {
+    pub fn broken(detail: impl Into<String>) -> Self {
         Measurement {
             status: Status::Broken,
             recovery_point_seconds: None,

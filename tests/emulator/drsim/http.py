@@ -4,6 +4,7 @@ request in the wire log, and serves the control API under ``/drsim/``.
 """
 
 import contextlib
+import gzip
 import io
 import json
 import re
@@ -126,6 +127,9 @@ def classify(environ: dict[str, Any]) -> Request:
             params = {}
         return Request(region, service, target.split(".")[-1], params, "json")
     if "x-www-form-urlencoded" in ctype or (method == "GET" and "Action" in query):
+        if body and environ.get("HTTP_CONTENT_ENCODING") == "gzip":
+            # the SDK compresses a large PutMetricData (CloudWatch's request compression)
+            body = gzip.decompress(body)
         form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True) if body else query
         params = {k: v[0][:256] for k, v in form.items() if k not in ("Action", "Version")}
         action = (form.get("Action") or [None])[0]
