@@ -219,8 +219,8 @@ data "aws_iam_policy_document" "s3_backup" {
     resources = [for b in var.s3_backups : "arn:${local.partition}:s3:::${b.source_bucket}/${b.prefix}*"]
   }
   statement {
-    sid       = "DrBucketVersions"
-    actions   = ["s3:GetBucketVersioning", "s3:ListBucketVersions"]
+    sid       = "DrBucketVersioning"
+    actions   = ["s3:GetBucketVersioning"]
     resources = local.backup_targets
   }
   statement {

@@ -62,11 +62,10 @@ pub const S3_BACKUP: &[&str] = &[
     "s3:GetObjectTagging", // CopyObject copies the tags
     // DR buckets
     "s3:GetBucketVersioning",
-    "s3:ListBucketVersions",
     "s3:PutObject", // CopyObject, multipart copies; also manifests and state
     "s3:PutObjectTagging",
     "s3:AbortMultipartUpload",
-    "s3:DeleteObjectVersion", // retention: versions no retained point in time names
+    "s3:DeleteObjectVersion", // retention (DeleteObjects): versions only expired points name
     "s3:DeleteObject",        // retention: expired manifests in the state bucket
     // SSE-KMS copies with the DR key (and reading KMS-encrypted sources)
     "kms:GenerateDataKey",

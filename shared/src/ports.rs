@@ -164,13 +164,12 @@ pub struct Page<T> {
     pub more: bool,
 }
 
-/// Where a version listing goes on from: S3's (key marker, version id marker).
-pub type VersionMarker = (String, String);
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct VersionPage {
-    pub versions: Vec<crate::plan::backup::DrVersion>,
-    pub next: Option<VersionMarker>,
+/// A version S3 did not delete, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotDeleted {
+    pub key: String,
+    pub version_id: String,
+    pub reason: String,
 }
 
 /// Objects and their versions in buckets of one region.
@@ -186,17 +185,13 @@ pub trait ObjectStore: Sync {
     fn versioning_enabled(&self, bucket: &str) -> impl Future<Output = Result<bool>> + Send;
     /// Copies server-side; returns the new object's version id ("" for an unversioned bucket).
     fn copy(&self, copy: &ObjectCopy) -> impl Future<Output = Result<String>> + Send;
-    /// Up to 1,000 versions (and delete markers) under `prefix` after `after`, in key order,
-    /// newest first within a key.
-    /// `next` is where the listing goes on, `None` at its end.
-    fn list_versions_page(
+    /// Deletes these (key, version id) pairs for good, 1,000 a call (`DeleteObjects`); returns
+    /// those S3 did not delete. A version already gone counts as deleted.
+    fn delete_versions(
         &self,
         bucket: &str,
-        prefix: &str,
-        after: Option<&VersionMarker>,
-    ) -> impl Future<Output = Result<VersionPage>> + Send;
-    /// Deletes one version for good.
-    fn delete_version(&self, bucket: &str, key: &str, version_id: &str) -> impl Future<Output = Result<()>> + Send;
+        versions: &[(String, String)],
+    ) -> impl Future<Output = Result<Vec<NotDeleted>>> + Send;
     /// Deletes the current object (a versioned bucket keeps it as a noncurrent version).
     fn delete_object(&self, bucket: &str, key: &str) -> impl Future<Output = Result<()>> + Send;
 }

@@ -4,26 +4,31 @@
 use drpilot::backup::{run, BackupPorts, Invocation, Outcome};
 use drpilot::config::BackupConfig;
 use drpilot::notice::Notice;
-use drpilot::plan::backup::DrVersion;
 use drpilot::ports::{
-    Documents, Notifier, ObjectCopy, ObjectInfo, ObjectStore, Page, Saved, StateStore, VersionMarker, VersionPage,
-    Versioned,
+    Documents, NotDeleted, Notifier, ObjectCopy, ObjectInfo, ObjectStore, Page, Saved, StateStore, Versioned,
 };
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// A source of `n` objects; copies of keys named in `slow` take a minute.
+/// A bucket: copies of keys named in `slow` take a minute; each copy is a new version.
+/// `DeleteObjects` takes `delete_seconds`.
+#[derive(Default)]
 struct Bucket {
-    objects: Vec<ObjectInfo>,
+    objects: Mutex<Vec<ObjectInfo>>,
     slow: Vec<String>,
     copies: Mutex<Vec<String>>,
+    delete_seconds: f64,
+    delete_calls: Mutex<Vec<usize>>,
+    deleted: Mutex<Vec<(String, String)>>,
 }
 
 impl ObjectStore for Bucket {
     async fn list_page(&self, _: &str, _: &str, after: Option<&str>) -> drpilot::Result<Page<ObjectInfo>> {
         let rest: Vec<ObjectInfo> = self
             .objects
+            .lock()
+            .unwrap()
             .iter()
             .filter(|o| after.is_none_or(|a| o.key.as_str() > a))
             .cloned()
@@ -40,17 +45,15 @@ impl ObjectStore for Bucket {
         if self.slow.contains(&copy.from_key) {
             tokio::time::sleep(Duration::from_secs(60)).await;
         }
-        self.copies.lock().unwrap().push(copy.from_key.clone());
-        Ok(format!("v-{}", copy.from_key))
+        let mut copies = self.copies.lock().unwrap();
+        copies.push(copy.from_key.clone());
+        Ok(format!("v{}-{}", copies.len(), copy.from_key))
     }
-    async fn list_versions_page(&self, _: &str, _: &str, _: Option<&VersionMarker>) -> drpilot::Result<VersionPage> {
-        Ok(VersionPage {
-            versions: Vec::<DrVersion>::new(),
-            next: None,
-        })
-    }
-    async fn delete_version(&self, _: &str, _: &str, _: &str) -> drpilot::Result<()> {
-        Ok(())
+    async fn delete_versions(&self, _: &str, versions: &[(String, String)]) -> drpilot::Result<Vec<NotDeleted>> {
+        tokio::time::sleep(Duration::from_secs_f64(self.delete_seconds)).await;
+        self.delete_calls.lock().unwrap().push(versions.len());
+        self.deleted.lock().unwrap().extend(versions.iter().cloned());
+        Ok(vec![])
     }
     async fn delete_object(&self, _: &str, _: &str) -> drpilot::Result<()> {
         Ok(())
@@ -142,14 +145,12 @@ fn object(key: &str) -> ObjectInfo {
 async fn a_copy_that_outlives_the_invocation_is_recorded_as_failed_and_the_run_moves_on() {
     let cfg = cfg();
     let source = Bucket {
-        objects: ["huge-1", "huge-2", "small"].map(object).to_vec(),
-        slow: vec!["huge-1".into()],
-        copies: Mutex::default(),
+        objects: Mutex::new(["huge-1", "huge-2", "small"].map(object).to_vec()),
+        ..Bucket::default()
     };
     let dr = Bucket {
-        objects: vec![],
         slow: vec!["huge-1".into()],
-        copies: Mutex::default(),
+        ..Bucket::default()
     };
     let ports = BackupPorts {
         source,
@@ -188,4 +189,86 @@ async fn a_copy_that_outlives_the_invocation_is_recorded_as_failed_and_the_run_m
     copied.sort();
     assert_eq!(copied, ["huge-2", "small"], "each copied once");
     assert_eq!(b.run_counts.failed, 1);
+}
+
+fn invocation(id: &str, seconds: i64) -> Invocation {
+    Invocation {
+        request_id: id.into(),
+        deadline: chrono::Utc::now() + chrono::Duration::seconds(seconds),
+    }
+}
+
+/// Retention's deletions outlive an invocation: 2,500 versions only an expired point in time
+/// names, deleted in calls of up to 1,000 that take 3 s each, with 12 s to go and an 8 s margin.
+/// The first invocation stops between calls and records how far it got; the next deletes only
+/// the rest. Each version is deleted once, in three calls in all.
+#[tokio::test]
+async fn retention_cut_off_by_the_deadline_resumes_after_what_it_deleted() {
+    let mut cfg = cfg();
+    cfg.backups[0].retention = drpilot::model::BackupRetention { days: 7, min_points: 1 };
+    let keys: Vec<String> = (0..2500).map(|i| format!("photos/{i:05}.jpg")).collect();
+    let small = |key: &String, etag: &str| ObjectInfo {
+        key: key.clone(),
+        size: 1024,
+        etag: format!("\"{etag}\""),
+        last_modified: None,
+    };
+    let ports = BackupPorts {
+        source: Bucket {
+            objects: Mutex::new(keys.iter().map(|k| small(k, "1")).collect()),
+            ..Bucket::default()
+        },
+        dr: Bucket {
+            delete_seconds: 3.0,
+            ..Bucket::default()
+        },
+        state: Memory::default(),
+        notifier: Notices::default(),
+    };
+    let backups = cfg.backups.iter().collect::<Vec<_>>();
+    let first = run(&ports, &cfg, &backups, &invocation("r-1", 900)).await;
+    assert_eq!(first.backups[0].outcome, Outcome::Complete);
+    // Every object changes: the second point in time names 2,500 new versions.
+    *ports.source.objects.lock().unwrap() = keys.iter().map(|k| small(k, "2")).collect();
+    let second = run(&ports, &cfg, &backups, &invocation("r-2", 900)).await;
+    assert_eq!(second.backups[0].counts.copied, 2500);
+    // The first point in time ages past the seven days (drpilot's own record of it).
+    {
+        let mut objects = ports.state.0.lock().unwrap();
+        let (_, (body, _)) = objects.iter_mut().find(|(k, _)| k.ends_with("state.json")).unwrap();
+        let mut state: serde_json::Value = serde_json::from_slice(body).unwrap();
+        let old = (chrono::Utc::now() - chrono::Duration::days(40)).to_rfc3339();
+        state["points"][0]["started"] = old.clone().into();
+        state["points"][0]["finished"] = old.into();
+        *body = serde_json::to_vec(&state).unwrap();
+    }
+    // The first run's versions: its 2,500 copies, numbered in the order they were made.
+    let mut doomed: Vec<(String, String)> = ports.dr.copies.lock().unwrap()[..2500]
+        .iter()
+        .enumerate()
+        .map(|(n, k)| (k.clone(), format!("v{}-{k}", n + 1)))
+        .collect();
+    doomed.sort();
+
+    let third = run(&ports, &cfg, &backups, &invocation("r-3", 12)).await;
+    let cut = &third.backups[0].retention;
+    assert!(cut.unfinished, "{cut:?}");
+    assert!(cut.versions_deleted > 0 && cut.versions_deleted < 2500, "{cut:?}");
+    assert_eq!(
+        cut.manifests_deleted, 0,
+        "the expired manifests stay until their versions are gone"
+    );
+
+    let fourth = run(&ports, &cfg, &backups, &invocation("r-4", 900)).await;
+    let rest = &fourth.backups[0].retention;
+    assert!(!rest.unfinished, "{rest:?}");
+    assert_eq!(cut.versions_deleted + rest.versions_deleted, 2500);
+    assert_eq!(rest.manifests_deleted, 3, "the expired point's three manifest parts");
+    let mut deleted = ports.dr.deleted.lock().unwrap().clone();
+    deleted.sort();
+    assert_eq!(
+        deleted, doomed,
+        "each of the expired point's versions once, nothing else"
+    );
+    assert_eq!(*ports.dr.delete_calls.lock().unwrap(), [1000, 1000, 500]);
 }

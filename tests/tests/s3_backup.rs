@@ -549,13 +549,23 @@ async fn retention_removes_only_what_no_retained_point_needs() {
         bed.put(k, "v1").await;
     }
     let first = bed.run(&cfg).await.unwrap();
+    // Someone else writes into the DR bucket, long before the retained point's run: not
+    // drpilot's, so never retention's, however old and unreferenced.
+    bed.dr
+        .put_object()
+        .bucket(&bed.dr_bucket)
+        .key("handover-notes.txt")
+        .body(ByteStream::from_static(b"the DR bucket's runbook"))
+        .send()
+        .await
+        .unwrap();
     // moto reports version times to the second: keep the runs' versions in different seconds.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     bed.put("edited", "v2").await;
     bed.delete("dropped").await;
     let second = bed.run(&cfg).await.unwrap();
     assert_eq!(count(&second, "copied"), 1);
-    assert_eq!(versions(&bed.dr, &bed.dr_bucket).await.len(), 4);
+    assert_eq!(versions(&bed.dr, &bed.dr_bucket).await.len(), 5);
 
     // Age the first point in time past the 7-day window: drpilot's own record of it (moto
     // cannot age objects; the retention decision reads only this record and the versions).
@@ -612,7 +622,24 @@ async fn retention_removes_only_what_no_retained_point_needs() {
         .await
         .unwrap();
 
+    let sim = drpilot_tests::sim::Simulator::connect();
+    let mark = sim.wire_mark().await;
     let third = bed.run(&cfg).await.unwrap();
+    let (wire, _) = sim.wire(mark).await;
+    let on_dr_bucket = |action: &str| {
+        wire.calls(action)
+            .filter(|e| e.params.get("Bucket") == Some(&bed.dr_bucket))
+            .count()
+    };
+    assert_eq!(
+        (
+            on_dr_bucket("DeleteObjects"),
+            on_dr_bucket("DeleteObject"),
+            on_dr_bucket("ListObjectVersions")
+        ),
+        (1, 0, 0),
+        "both versions in one DeleteObjects, and the DR bucket never listed"
+    );
     let retention = &backup_report(&third)["retention"];
     assert_eq!(retention["points_expired"], json!([point_ids(&first)]), "{third:#}");
     // "edited" v1 and "dropped" were needed only by the expired point; "stays" v1 is still
@@ -625,7 +652,7 @@ async fn retention_removes_only_what_no_retained_point_needs() {
         .collect();
     let mut left = left;
     left.sort();
-    assert_eq!(left, vec!["edited", "stays"]);
+    assert_eq!(left, vec!["edited", "handover-notes.txt", "stays"]);
     assert_eq!(
         backup_report(&third)["points_in_time"],
         3,

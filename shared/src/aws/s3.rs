@@ -3,11 +3,10 @@
 //! a 412 is a lost race).
 
 use super::{aws_error, to_chrono};
-use crate::error::Result;
-use crate::plan::backup::{copy_part_ranges, DrVersion};
+use crate::error::{Error, Result};
+use crate::plan::backup::copy_part_ranges;
 use crate::ports::{
-    BucketListing, Documents, ObjectCopy, ObjectInfo, ObjectStore, Page, Saved, StateStore, VersionMarker, VersionPage,
-    Versioned,
+    BucketListing, Documents, NotDeleted, ObjectCopy, ObjectInfo, ObjectStore, Page, Saved, StateStore, Versioned,
 };
 use aws_config::SdkConfig;
 use aws_sdk_s3::primitives::ByteStream;
@@ -72,6 +71,9 @@ async fn delete(client: &Client, bucket: &str, key: &str, version_id: Option<&st
         .map_err(|e| aws_error("DeleteObject", e))?;
     Ok(())
 }
+
+/// `DeleteObjects` takes at most 1,000 keys a call.
+const DELETES_PER_CALL: usize = 1000;
 
 pub struct S3Buckets {
     client: Client,
@@ -275,55 +277,41 @@ impl ObjectStore for S3Objects {
         Ok(out.version_id().unwrap_or_default().to_string())
     }
 
-    async fn list_versions_page(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        after: Option<&VersionMarker>,
-    ) -> Result<VersionPage> {
-        let out = self
-            .client
-            .list_object_versions()
-            .bucket(bucket)
-            .prefix(prefix)
-            .set_key_marker(after.map(|m| m.0.clone()))
-            .set_version_id_marker(after.map(|m| m.1.clone()).filter(|v| !v.is_empty()))
-            .max_keys(1000)
-            .send()
-            .await
-            .map_err(|e| aws_error("ListObjectVersions", e))?;
-        let mut versions: Vec<DrVersion> = out
-            .versions()
-            .iter()
-            .map(|v| DrVersion {
-                key: v.key().unwrap_or_default().to_string(),
-                version_id: v.version_id().unwrap_or_default().to_string(),
-                last_modified: v.last_modified().and_then(to_chrono),
-                delete_marker: false,
-            })
-            .chain(out.delete_markers().iter().map(|m| DrVersion {
-                key: m.key().unwrap_or_default().to_string(),
-                version_id: m.version_id().unwrap_or_default().to_string(),
-                last_modified: m.last_modified().and_then(to_chrono),
-                delete_marker: true,
-            }))
-            .collect();
-        // S3 returns versions and delete markers in two lists; one key order, newest first.
-        versions.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| b.last_modified.cmp(&a.last_modified)));
-        let next = out
-            .next_key_marker()
-            .filter(|_| out.is_truncated().unwrap_or(false))
-            .map(|k| {
-                (
-                    k.to_string(),
-                    out.next_version_id_marker().unwrap_or_default().to_string(),
-                )
-            });
-        Ok(VersionPage { versions, next })
-    }
-
-    async fn delete_version(&self, bucket: &str, key: &str, version_id: &str) -> Result<()> {
-        delete(&self.client, bucket, key, Some(version_id)).await
+    async fn delete_versions(&self, bucket: &str, versions: &[(String, String)]) -> Result<Vec<NotDeleted>> {
+        use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+        let mut not_deleted = vec![];
+        for batch in versions.chunks(DELETES_PER_CALL) {
+            let objects = batch
+                .iter()
+                .map(|(key, version)| ObjectIdentifier::builder().key(key).version_id(version).build())
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| Error::RunFailed(format!("cannot build a DeleteObjects request: {e}")))?;
+            let delete = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true) // the answer names only what failed
+                .build()
+                .map_err(|e| Error::RunFailed(format!("cannot build a DeleteObjects request: {e}")))?;
+            let out = self
+                .client
+                .delete_objects()
+                .bucket(bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteObjects", e))?;
+            not_deleted.extend(
+                out.errors()
+                    .iter()
+                    // a version already gone is what was asked for
+                    .filter(|e| !matches!(e.code(), Some("NoSuchVersion" | "NoSuchKey")))
+                    .map(|e| NotDeleted {
+                        key: e.key().unwrap_or_default().to_string(),
+                        version_id: e.version_id().unwrap_or_default().to_string(),
+                        reason: format!("{}: {}", e.code().unwrap_or("Error"), e.message().unwrap_or_default()),
+                    }),
+            );
+        }
+        Ok(not_deleted)
     }
 
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {

@@ -159,6 +159,13 @@ pub struct BackupState {
     /// Held while retention deletes versions; no run starts meanwhile.
     #[serde(default)]
     pub retention_lease: Option<Lease>,
+    /// The last key whose expiring versions are deleted: an interrupted retention resumes after
+    /// it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruned_through: Option<String>,
+    /// The expiring points' versions are pruned; only their manifests are left to delete.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub versions_pruned: bool,
 }
 
 impl BackupState {
@@ -253,6 +260,19 @@ impl<'a, D: Documents> ManifestReader<'a, D> {
             .map(|l| serde_json::from_str(l).map_err(|e| Error::RunFailed(format!("manifest part {key}: {e}"))))
             .collect::<Result<Vec<ManifestEntry>>>()?;
         Ok(Some(entries))
+    }
+
+    /// The last key of the part in memory, reading the next part when none is: how far a merge
+    /// of several manifests can take from each without holding more than a part of any.
+    /// `None` once every entry has been taken.
+    pub async fn buffered_end(&mut self) -> Result<Option<String>> {
+        while self.buffered.is_empty() {
+            match self.next_part().await? {
+                Some(part) => self.buffered = part.into(),
+                None => return Ok(None),
+            }
+        }
+        Ok(self.buffered.back().map(|e| e.key.clone()))
     }
 
     /// Every entry whose key sorts at or before `key`, in order.

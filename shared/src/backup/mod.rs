@@ -14,7 +14,7 @@ use crate::notice::{Notice, Severity};
 use crate::plan::backup::{
     diff_page, expired_points, prunable_versions, Change, ManifestEntry, PartWriter, PointInTime,
 };
-use crate::ports::{Documents, Notifier, ObjectCopy, ObjectStore, StateStore, VersionMarker};
+use crate::ports::{Documents, NotDeleted, Notifier, ObjectCopy, ObjectStore, StateStore};
 use crate::state::{Lease, Record};
 use chrono::{Duration, SecondsFormat, Utc};
 use futures::stream::{self, StreamExt};
@@ -23,7 +23,6 @@ use manifest::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tracing::{info, warn};
 
@@ -31,6 +30,10 @@ use tracing::{info, warn};
 const FAILURES_KEPT: usize = 20;
 
 /// Retention's error when another invocation changed the state before anything was deleted.
+/// `DeleteObjects` takes at most 1,000 keys a call; retention sends this many calls at once.
+const DELETES_PER_CALL: usize = 1000;
+const DELETE_CALLS_AT_ONCE: usize = 4;
+
 const RETENTION_LEFT: &str = "state changed by another invocation; retention left for the next run";
 
 pub struct BackupPorts<O, S, N> {
@@ -687,6 +690,11 @@ where
     /// Expires points in time past retention, then deletes the DR versions no retained point
     /// needs, then their manifests. Each step is recorded first, so a cut-off resumes.
     async fn retention(&mut self, report: &mut RetentionReport) -> Result<()> {
+        if self.state.versions_pruned {
+            // An earlier invocation pruned the expiring points' versions: their manifests are
+            // all that is left of them (and may be partly deleted already).
+            return self.forget_expiring(report).await;
+        }
         let expired: Vec<String> = expired_points(&self.state.points, &self.spec.retention, Utc::now())
             .into_iter()
             .map(str::to_string)
@@ -697,6 +705,10 @@ where
         let (gone, kept): (Vec<PointInTime>, Vec<PointInTime>) =
             self.state.points.drain(..).partition(|p| expired.contains(&p.run_id));
         self.state.points = kept;
+        if !gone.is_empty() {
+            // a walk resumed over a different set of points could skip the new ones' keys
+            self.state.pruned_through = None;
+        }
         self.state.expiring.extend(gone);
         // While this lease holds, no run starts: a run's fresh copies are unreferenced until
         // recorded, and pruning must never race them.
@@ -712,6 +724,7 @@ where
             let (keep, gone): (Vec<PointInTime>, Vec<PointInTime>) =
                 self.state.expiring.drain(..).partition(|p| pins.contains(&p.run_id));
             self.state.expiring = gone;
+            self.state.pruned_through = None;
             self.state.points.extend(keep);
             self.state.points.sort_by_key(|p| p.started);
             if !self.save().await? {
@@ -731,6 +744,17 @@ where
             self.save().await?;
             return Ok(());
         }
+        // Recorded before the manifests go: a pruning walk needs them all.
+        self.state.versions_pruned = true;
+        if !self.save().await? {
+            report.errors.push(RETENTION_LEFT.into());
+            return Ok(());
+        }
+        self.forget_expiring(report).await
+    }
+
+    /// Deletes the manifests of expiring points whose versions are pruned, then the points.
+    async fn forget_expiring(&mut self, report: &mut RetentionReport) -> Result<()> {
         for point in &self.state.expiring {
             for part in 1..=point.parts {
                 self.ports
@@ -747,6 +771,8 @@ where
             }
         }
         self.state.expiring.clear();
+        self.state.versions_pruned = false;
+        self.state.pruned_through = None;
         self.state.retention_lease = None;
         if !self.save().await? {
             report
@@ -756,62 +782,80 @@ where
         Ok(())
     }
 
-    /// Walks the DR bucket's versions beside every retained manifest (one part each at a time)
-    /// and deletes the versions none of them needs. `false` when stopped for the deadline.
-    async fn prune_versions(&self, report: &mut RetentionReport) -> Result<bool> {
-        let spec = self.spec;
-        // Points are made one after another, each run starting from the one before, so a
-        // version a later point names but the oldest retained one does not was copied after
-        // the oldest retained run started, and the time rule keeps it. So the oldest retained
-        // manifest alone decides: one reader, one part in memory, however many points are kept.
-        let Some(oldest) = self.state.points.iter().min_by_key(|p| p.started) else {
+    /// Deletes the DR versions that only expiring points in time name (`prunable_versions`),
+    /// walking their manifests beside the oldest retained one by key, a part of each at a time,
+    /// and never listing the DR bucket: only versions drpilot wrote are ever deleted. Deletes
+    /// 1,000 a call, records how far it got after each window of keys, and resumes there.
+    /// `false` when stopped (the deadline, a failed deletion, or another invocation's write).
+    async fn prune_versions(&mut self, report: &mut RetentionReport) -> Result<bool> {
+        let (ports, cfg, spec) = (self.ports, self.cfg, self.spec);
+        let Some(oldest) = self.state.points.iter().min_by_key(|p| p.started).cloned() else {
             return Ok(true); // nothing retained: never prune everything
         };
-        let protect_from = oldest.started;
-        let mut readers = [ManifestReader::new(&self.ports.state, &self.cfg.state, spec, oldest)];
-        // Entries for the last key of a page: its versions may go on in the next page.
-        let mut carried: Vec<ManifestEntry> = vec![];
-        let mut marker: Option<VersionMarker> = None;
-        loop {
-            let page = self
-                .ports
-                .dr
-                .list_versions_page(&spec.dr_bucket, &spec.prefix, marker.as_ref())
-                .await?;
-            let Some(last) = page.versions.last().map(|v| v.key.clone()) else {
-                return Ok(true);
-            };
-            let mut refs = std::mem::take(&mut carried);
+        let expiring = self.state.expiring.clone();
+        let mut kept = ManifestReader::new(&ports.state, &cfg.state, spec, &oldest);
+        let mut readers: Vec<_> = expiring
+            .iter()
+            .map(|p| ManifestReader::new(&ports.state, &cfg.state, spec, p))
+            .collect();
+        if let Some(after) = self.state.pruned_through.clone() {
+            kept.take_through(&after).await?;
             for reader in readers.iter_mut() {
-                refs.extend(reader.take_through(&last).await?);
+                reader.take_through(&after).await?;
             }
-            let referenced: HashSet<(&str, &str)> = refs.iter().map(|e| (e.key.as_str(), e.version.as_str())).collect();
-            let doomed: Vec<(String, String)> = prunable_versions(&page.versions, &referenced, protect_from)
-                .into_iter()
-                .map(|v| (v.key.clone(), v.version_id.clone()))
-                .collect();
-            let dr = &self.ports.dr;
-            let deletions = stream::iter(doomed)
-                .map(|(key, version)| async move {
-                    let result = dr.delete_version(&spec.dr_bucket, &key, &version).await;
-                    (key, version, result)
-                })
-                .buffer_unordered(self.cfg.copy_concurrency as usize)
-                .collect::<Vec<_>>()
-                .await;
-            for (key, version, result) in deletions {
-                match result {
-                    Ok(()) => report.versions_deleted += 1,
-                    Err(e) => report.errors.push(format!(
-                        "cannot delete s3://{}/{key} version {version}: {e}",
-                        spec.dr_bucket
-                    )),
+        }
+        loop {
+            // A window of keys no reader needs more than its part in memory for.
+            let mut end: Option<String> = None;
+            for reader in readers.iter_mut() {
+                if let Some(last) = reader.buffered_end().await? {
+                    end = Some(end.map_or(last.clone(), |e| e.min(last)));
                 }
             }
-            carried = refs.into_iter().filter(|e| e.key == last).collect();
-            match page.next {
-                Some(next) => marker = Some(next),
-                None => return Ok(true),
+            let Some(end) = end else {
+                return Ok(true);
+            };
+            let mut expiring_entries = vec![];
+            for reader in readers.iter_mut() {
+                expiring_entries.extend(reader.take_through(&end).await?);
+            }
+            let kept_entries = kept.take_through(&end).await?;
+            let doomed = prunable_versions(&expiring_entries, &kept_entries);
+            let batches: Vec<Vec<(String, String)>> = doomed.chunks(DELETES_PER_CALL).map(<[_]>::to_vec).collect();
+            let results: Vec<(usize, Result<Vec<NotDeleted>>)> = stream::iter(batches)
+                .map(|batch| async move { (batch.len(), ports.dr.delete_versions(&spec.dr_bucket, &batch).await) })
+                .buffer_unordered(DELETE_CALLS_AT_ONCE)
+                .collect()
+                .await;
+            let mut failed = false;
+            for (asked, result) in results {
+                match result {
+                    Ok(not_deleted) => {
+                        report.versions_deleted += (asked - not_deleted.len()) as u64;
+                        failed |= !not_deleted.is_empty();
+                        report.errors.extend(not_deleted.iter().map(|n| {
+                            format!(
+                                "cannot delete s3://{}/{} version {}: {}",
+                                spec.dr_bucket, n.key, n.version_id, n.reason
+                            )
+                        }));
+                    }
+                    Err(e) => {
+                        failed = true;
+                        report
+                            .errors
+                            .push(format!("cannot delete versions in s3://{}: {e}", spec.dr_bucket));
+                    }
+                }
+            }
+            // A window with a failure is tried again by the next run, from its start.
+            if failed {
+                return Ok(false);
+            }
+            self.state.pruned_through = Some(end);
+            if !self.save().await? {
+                report.errors.push(RETENTION_LEFT.into());
+                return Ok(false);
             }
             if self.near_deadline() {
                 return Ok(false);

@@ -177,30 +177,27 @@ pub fn expired_points<'a>(points: &'a [PointInTime], keep: &BackupRetention, now
         .collect()
 }
 
-/// One version of an object in the DR bucket, as `ListObjectVersions` reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DrVersion {
-    pub key: String,
-    pub version_id: String,
-    pub last_modified: Option<DateTime<Utc>>,
-    pub delete_marker: bool,
-}
-
-/// The DR versions no retained point in time needs. `referenced` holds (key, version) of every
-/// retained manifest's entries for these keys (the run in progress included). A version written
-/// at or after `protect_from` (the start of the oldest retained or running run) is kept even if
-/// unreferenced: a run may have copied it and not yet recorded it. Delete markers are not
-/// drpilot's and are left alone; so is a version whose age is unknown.
+/// The DR versions retention deletes: those the expiring points in time name and the oldest
+/// retained one does not. Only versions drpilot wrote are ever named (each manifest entry is a
+/// version drpilot copied, or carried over from a point before), so nothing another writer put
+/// in the DR bucket is ever a candidate. The oldest retained point alone decides: points are
+/// made one after another, each run starting from the point before it, so a version a later
+/// point names, every point between names too. `(key, version id)` pairs, in key order; an
+/// entry without a version id (an unversioned copy) is never a candidate.
 pub fn prunable_versions<'a>(
-    versions: &'a [DrVersion],
-    referenced: &HashSet<(&str, &str)>,
-    protect_from: DateTime<Utc>,
-) -> Vec<&'a DrVersion> {
-    versions
-        .iter()
-        .filter(|v| !v.delete_marker)
-        .filter(|v| v.last_modified.is_some_and(|t| t < protect_from))
-        .filter(|v| !referenced.contains(&(v.key.as_str(), v.version_id.as_str())))
+    expiring: impl IntoIterator<Item = &'a ManifestEntry>,
+    kept: impl IntoIterator<Item = &'a ManifestEntry>,
+) -> Vec<(String, String)> {
+    let kept: HashSet<(&str, &str)> = kept.into_iter().map(|e| (e.key.as_str(), e.version.as_str())).collect();
+    let doomed: std::collections::BTreeSet<(&str, &str)> = expiring
+        .into_iter()
+        .map(|e| (e.key.as_str(), e.version.as_str()))
+        .filter(|(_, version)| !version.is_empty())
+        .filter(|v| !kept.contains(v))
+        .collect();
+    doomed
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
 
@@ -406,41 +403,25 @@ mod tests {
         assert_eq!(expired_points(&points, &keep, now).len(), 3);
     }
 
-    fn version(key: &str, id: &str, h: u32) -> DrVersion {
-        DrVersion {
-            key: key.into(),
-            version_id: id.into(),
-            last_modified: Some(t(h)),
-            delete_marker: false,
-        }
+    fn named(key: &str, version: &str) -> ManifestEntry {
+        entry(key, 1, "\"e\"", 1, version)
     }
 
     #[test]
-    fn prunes_only_unreferenced_versions_older_than_the_oldest_retained_run() {
-        let versions = [
-            version("a", "a3", 9), // written during a retained run, unreferenced (not yet recorded)
-            version("a", "a2", 5), // referenced by a retained point in time
-            version("a", "a1", 1), // only an expired point in time needed it
-            version("b", "b1", 1), // deleted at the source long ago: no retained point needs it
-            DrVersion {
-                key: "c".into(),
-                version_id: "m1".into(),
-                last_modified: Some(t(1)),
-                delete_marker: true,
-            },
-            DrVersion {
-                key: "d".into(),
-                version_id: "d1".into(),
-                last_modified: None,
-                delete_marker: false,
-            },
-        ];
-        let referenced: HashSet<(&str, &str)> = [("a", "a2")].into_iter().collect();
-        let pruned: Vec<&str> = prunable_versions(&versions, &referenced, t(8))
-            .iter()
-            .map(|v| v.version_id.as_str())
-            .collect();
-        assert_eq!(pruned, vec!["a1", "b1"]);
+    fn prunes_the_versions_only_expiring_points_name_once_each() {
+        // Two expiring points and the oldest retained one: "a" changed twice, "b" was deleted
+        // at the source, "c" never changed, "d" was copied to an unversioned bucket.
+        let older = [named("a", "a1"), named("b", "b1"), named("c", "c1"), named("d", "")];
+        let newer = [named("a", "a2"), named("b", "b1"), named("c", "c1")];
+        let kept = [named("a", "a3"), named("c", "c1")];
+        let pruned = prunable_versions(older.iter().chain(&newer), &kept);
+        assert_eq!(
+            pruned,
+            [("a", "a1"), ("a", "a2"), ("b", "b1")].map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        // Nothing expiring, nothing pruned: a version no manifest names (another writer's, or a
+        // copy an invocation killed before it recorded it) is never a candidate.
+        assert!(prunable_versions(&[], &kept).is_empty());
     }
 
     #[test]
