@@ -119,15 +119,19 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
         .collect();
     ids.push(MetricId::new(&cfg.namespace, metric::UNMEASURED, &[]));
     let fresh = |p: Option<Datapoint>| p.filter(|p| now - p.at <= one * STALE_AFTER_PERIODS);
-    let mut newest = metrics.newest_each(&ids, period, now - one * 60, now + one).await?;
-    let running = fresh(newest.pop().transpose()?.flatten()).is_some();
+    // A metric CloudWatch could not serve reads as no datapoint: that resource shows unknown
+    // (or stale), the rest of the board stands.
+    let mut newest: Vec<Option<Datapoint>> = metrics
+        .newest_each(&ids, period, now - one * 60, now + one)
+        .await?
+        .into_iter()
+        .map(|p| p.ok().flatten())
+        .collect();
+    let running = fresh(newest.pop().flatten()).is_some();
     let mut newest = newest.into_iter();
     let mut resources = Vec::new();
     for spec in &cfg.resources {
-        let (verdict, point) = (
-            newest.next().transpose()?.flatten(),
-            newest.next().transpose()?.flatten(),
-        );
+        let (verdict, point) = (newest.next().flatten(), newest.next().flatten());
         let tracked = lag_state.get(&spec.name);
         // The lag checker's verdict; unknown when it runs but has none (it could not look),
         // stale when it does not run.

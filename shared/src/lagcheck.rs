@@ -323,8 +323,9 @@ where
                 Some(Ok(links)) => match links.get(id) {
                     Some(link) => link,
                     None => {
-                        let gone = format!("{what} {id} does not exist in {}", cfg.dr_region);
-                        return (i, Measurement::unknown(gone));
+                        // The region's own listing says so: there is no standby to fail over to.
+                        let gone = format!("{what} {id} does not exist in {}: there is no standby", cfg.dr_region);
+                        return (i, Measurement::broken(gone));
                     }
                 },
                 Some(Err(e)) => return (i, Measurement::unknown(format!("cannot read the {what}'s status: {e}"))),
@@ -549,13 +550,17 @@ where
         })
         .collect();
     let unmeasured = measured.iter().filter(|m| m.status == Status::Unknown).count();
-    pending.push(MetricValue {
-        name: metric::UNMEASURED.into(),
-        dimensions: vec![],
-        value: unmeasured as f64,
-        unit: MetricUnit::Count,
-        at: now,
-    });
+    // The run's count first: the alarms that watch the lag checker itself read it.
+    undelivered.insert(
+        0,
+        MetricValue {
+            name: metric::UNMEASURED.into(),
+            dimensions: vec![],
+            value: unmeasured as f64,
+            unit: MetricUnit::Count,
+            at: now,
+        },
+    );
     undelivered.append(&mut pending);
     // The adapter sends 1,000 values a call.
     if let Err(e) = ports.dr_metrics.publish(&cfg.namespace, &undelivered).await {

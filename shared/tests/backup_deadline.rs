@@ -21,6 +21,8 @@ struct Bucket {
     delete_seconds: f64,
     delete_calls: Mutex<Vec<usize>>,
     deleted: Mutex<Vec<(String, String)>>,
+    /// Keys whose versions S3 refuses to delete (an Object Lock retention, say).
+    locked: Vec<String>,
 }
 
 impl ObjectStore for Bucket {
@@ -52,8 +54,16 @@ impl ObjectStore for Bucket {
     async fn delete_versions(&self, _: &str, versions: &[(String, String)]) -> drpilot::Result<Vec<NotDeleted>> {
         tokio::time::sleep(Duration::from_secs_f64(self.delete_seconds)).await;
         self.delete_calls.lock().unwrap().push(versions.len());
-        self.deleted.lock().unwrap().extend(versions.iter().cloned());
-        Ok(vec![])
+        let (refused, deleted): (Vec<_>, Vec<_>) = versions.iter().cloned().partition(|(k, _)| self.locked.contains(k));
+        self.deleted.lock().unwrap().extend(deleted);
+        Ok(refused
+            .into_iter()
+            .map(|(key, version_id)| NotDeleted {
+                key,
+                version_id,
+                reason: "AccessDenied: the object is locked".into(),
+            })
+            .collect())
     }
     async fn delete_object(&self, _: &str, _: &str) -> drpilot::Result<()> {
         Ok(())
@@ -271,4 +281,109 @@ async fn retention_cut_off_by_the_deadline_resumes_after_what_it_deleted() {
         "each of the expired point's versions once, nothing else"
     );
     assert_eq!(*ports.dr.delete_calls.lock().unwrap(), [1000, 1000, 500]);
+}
+
+/// Ages the first `n` points in time past any retention window (drpilot's own record of them).
+fn age_points(state: &Memory, n: usize) -> Vec<String> {
+    let mut objects = state.0.lock().unwrap();
+    let (_, (body, _)) = objects.iter_mut().find(|(k, _)| k.ends_with("state.json")).unwrap();
+    let mut doc: serde_json::Value = serde_json::from_slice(body).unwrap();
+    let old = (chrono::Utc::now() - chrono::Duration::days(40)).to_rfc3339();
+    for i in 0..n {
+        doc["points"][i]["started"] = old.clone().into();
+        doc["points"][i]["finished"] = old.clone().into();
+    }
+    *body = serde_json::to_vec(&doc).unwrap();
+    doc["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["run_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Two points in time past retention, the older pinned by a restore: the newer stays too (a
+/// version it names may be what the newest point names as well), and nothing is deleted. Once
+/// the pin is gone both expire, and only the versions no retained point names go, except one
+/// S3 refuses to delete, which is reported and left while the rest of retention finishes.
+#[tokio::test]
+async fn a_pinned_point_keeps_every_newer_one_and_a_refused_deletion_does_not_stall_retention() {
+    let mut cfg = cfg();
+    cfg.backups[0].retention = drpilot::model::BackupRetention { days: 7, min_points: 1 };
+    let object = |key: &str, etag: &str| ObjectInfo {
+        key: key.into(),
+        size: 1024,
+        etag: format!("\"{etag}\""),
+        last_modified: None,
+    };
+    let ports = BackupPorts {
+        source: Bucket {
+            objects: Mutex::new(vec![object("a", "1"), object("k", "1"), object("locked", "1")]),
+            ..Bucket::default()
+        },
+        dr: Bucket {
+            locked: vec!["locked".into()],
+            ..Bucket::default()
+        },
+        state: Memory::default(),
+        notifier: Notices::default(),
+    };
+    let backups = cfg.backups.iter().collect::<Vec<_>>();
+    let far = || invocation("r", 900);
+    // P: a, k and locked as version 1. E: k and locked change. N: nothing changes.
+    run(&ports, &cfg, &backups, &far()).await;
+    *ports.source.objects.lock().unwrap() = vec![object("a", "1"), object("k", "2"), object("locked", "2")];
+    run(&ports, &cfg, &backups, &far()).await;
+    run(&ports, &cfg, &backups, &far()).await;
+    let versions: Vec<String> = ports
+        .dr
+        .copies
+        .lock()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(n, k)| format!("v{}-{k}", n + 1))
+        .collect();
+    assert_eq!(versions, ["v1-a", "v2-k", "v3-locked", "v4-k", "v5-locked"]);
+
+    let ids = age_points(&ports.state, 2);
+    let pin = format!("drpilot/s3-backup/media/pins/{}.restore-1.json", ids[0]);
+    let until = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    ports
+        .state
+        .put(
+            &pin,
+            serde_json::json!({"run_id": ids[0], "holder": "restore-1", "until": until})
+                .to_string()
+                .into_bytes(),
+        )
+        .await
+        .unwrap();
+    let pinned = run(&ports, &cfg, &backups, &far()).await;
+    let b = &pinned.backups[0];
+    assert!(b.retention.points_expired.is_empty(), "{:?}", b.retention);
+    assert_eq!(b.points_in_time, 4, "P pinned, E newer than it, N, and this run's");
+    assert!(
+        ports.dr.deleted.lock().unwrap().is_empty(),
+        "v4-k is E's and N's: nothing may go"
+    );
+
+    ports.state.delete(&pin).await.unwrap();
+    let third = run(&ports, &cfg, &backups, &far()).await;
+    let r = &third.backups[0].retention;
+    let mut expired = r.points_expired.clone();
+    expired.sort();
+    assert_eq!(expired, ids[..2].to_vec(), "{r:?}");
+    assert!(!r.unfinished, "{r:?}");
+    assert_eq!(
+        *ports.dr.deleted.lock().unwrap(),
+        [("k".to_string(), "v2-k".to_string())]
+    );
+    assert_eq!(r.versions_deleted, 1);
+    assert_eq!(r.errors.len(), 1, "{r:?}");
+    assert!(
+        r.errors[0].contains("locked version v3-locked (left in place): AccessDenied"),
+        "{r:?}"
+    );
+    assert!(r.manifests_deleted > 0, "the expired points are gone: {r:?}");
 }

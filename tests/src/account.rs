@@ -413,39 +413,51 @@ impl Cloudwatch {
 
     /// As `values`, for a metric with any dimensions (none included).
     pub async fn values_of(&self, namespace: &str, name: &str, dimensions: &[(&str, &str)]) -> Vec<(i64, f64)> {
-        use aws_sdk_cloudwatch::types::{Dimension, Statistic};
-        let now = chrono::Utc::now();
-        let out = self
-            .0
-            .get_metric_statistics()
-            .namespace(namespace)
-            .metric_name(name)
-            .set_dimensions(Some(
-                dimensions
-                    .iter()
-                    .map(|(k, v)| Dimension::builder().name(*k).value(*v).build())
-                    .collect(),
-            ))
-            .start_time(aws_smithy_time(now - chrono::Duration::days(1)))
-            .end_time(aws_smithy_time(now + chrono::Duration::minutes(5)))
-            .period(60)
-            .statistics(Statistic::Maximum)
-            .send()
-            .await
-            .unwrap();
-        let mut points: Vec<(i64, f64)> = out
-            .datapoints()
-            .iter()
-            .map(|d| {
-                (
-                    d.timestamp().map(|t| t.secs()).unwrap_or_default(),
-                    d.maximum().unwrap_or_default(),
-                )
-            })
-            .collect();
-        points.sort_by_key(|p| p.0);
-        points
+        let from = chrono::Utc::now() - chrono::Duration::days(1);
+        maxima(&self.0, namespace, name, dimensions, from, 60).await
     }
+}
+
+/// Every (period start, Maximum) of a metric from `from` until a few minutes from now, oldest
+/// first.
+pub async fn maxima(
+    cw: &aws_sdk_cloudwatch::Client,
+    namespace: &str,
+    name: &str,
+    dimensions: &[(&str, &str)],
+    from: chrono::DateTime<chrono::Utc>,
+    period: i32,
+) -> Vec<(i64, f64)> {
+    use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+    let out = cw
+        .get_metric_statistics()
+        .namespace(namespace)
+        .metric_name(name)
+        .set_dimensions(Some(
+            dimensions
+                .iter()
+                .map(|(k, v)| Dimension::builder().name(*k).value(*v).build())
+                .collect(),
+        ))
+        .start_time(aws_smithy_time(from))
+        .end_time(aws_smithy_time(chrono::Utc::now() + chrono::Duration::minutes(5)))
+        .period(period)
+        .statistics(Statistic::Maximum)
+        .send()
+        .await
+        .unwrap();
+    let mut points: Vec<(i64, f64)> = out
+        .datapoints()
+        .iter()
+        .map(|d| {
+            (
+                d.timestamp().map(|t| t.secs()).unwrap_or_default(),
+                d.maximum().unwrap_or_default(),
+            )
+        })
+        .collect();
+    points.sort_by_key(|p| p.0);
+    points
 }
 
 fn aws_smithy_time(t: chrono::DateTime<chrono::Utc>) -> aws_sdk_cloudwatch::primitives::DateTime {

@@ -1123,38 +1123,14 @@ impl Night {
     /// The lag checker's verdicts on `db` since `since` (unix time; `RpoStatus`: 0 healthy,
     /// 1 breached, 2 broken), one per period, oldest first.
     pub async fn verdicts(&self, db: &str, since: f64) -> Vec<f64> {
-        use aws_sdk_cloudwatch::types::{Dimension, Statistic};
-        let secs = |t: f64| aws_sdk_cloudwatch::primitives::DateTime::from_secs(t as i64);
-        let out = self
-            .cw_dr
-            .get_metric_statistics()
-            .namespace("drpilot")
-            .metric_name("RpoStatus")
-            .dimensions(
-                Dimension::builder()
-                    .name("Resource")
-                    .value(&self.db(db).lag_resource)
-                    .build(),
-            )
-            .start_time(secs(since))
-            .end_time(secs(unix_now() + 60.0))
-            .period(self.plan.scale.period() as i32)
-            .statistics(Statistic::Maximum)
-            .send()
+        let resource = [("Resource", self.db(db).lag_resource.as_str())];
+        let from = chrono::DateTime::from_timestamp(since as i64, 0).unwrap_or_default();
+        let period = self.plan.scale.period() as i32;
+        crate::account::maxima(&self.cw_dr, "drpilot", "RpoStatus", &resource, from, period)
             .await
-            .unwrap();
-        let mut points: Vec<(i64, f64)> = out
-            .datapoints()
-            .iter()
-            .map(|d| {
-                (
-                    d.timestamp().map(|t| t.secs()).unwrap_or_default(),
-                    d.maximum().unwrap_or_default(),
-                )
-            })
-            .collect();
-        points.sort_by_key(|p| p.0);
-        points.into_iter().map(|p| p.1).collect()
+            .into_iter()
+            .map(|p| p.1)
+            .collect()
     }
 
     /// Injects a fault (see `Simulator::fault`), removed when the night ends.

@@ -171,6 +171,7 @@ impl Metrics for CloudWatchMetrics {
     }
 
     async fn publish(&self, namespace: &str, values: &[MetricValue]) -> Result<()> {
+        let mut failed = vec![];
         for chunk in values.chunks(MAX_PUT) {
             let data: Vec<MetricDatum> = chunk
                 .iter()
@@ -188,15 +189,27 @@ impl Metrics for CloudWatchMetrics {
                         .build()
                 })
                 .collect();
-            self.client
+            // Every chunk is tried: one refused call must not silence the values after it.
+            let sent = self
+                .client
                 .put_metric_data()
                 .namespace(namespace)
                 .set_metric_data(Some(data))
                 .send()
-                .await
-                .map_err(|e| aws_error("PutMetricData", e))?;
+                .await;
+            if let Err(e) = sent {
+                failed.push((chunk.len(), aws_error("PutMetricData", e)));
+            }
         }
-        Ok(())
+        match failed.len() {
+            0 => Ok(()),
+            1 => Err(failed.remove(0).1),
+            n => Err(crate::error::Error::RunFailed(format!(
+                "{n} PutMetricData calls failed ({} values), the first: {}",
+                failed.iter().map(|(values, _)| values).sum::<usize>(),
+                failed[0].1
+            ))),
+        }
     }
 }
 

@@ -204,6 +204,8 @@ pub struct ManifestReader<'a, D> {
     writers: Vec<PartWriter>,
     next_part: u32,
     buffered: VecDeque<ManifestEntry>,
+    /// A missing part ends the manifest instead of failing the read (`lenient`).
+    lenient: bool,
 }
 
 impl<'a, D: Documents> ManifestReader<'a, D> {
@@ -229,7 +231,15 @@ impl<'a, D: Documents> ManifestReader<'a, D> {
             writers: base.writers.clone(),
             next_part: base.resume_part.max(1),
             buffered: VecDeque::new(),
+            lenient: false,
         }
+    }
+
+    /// Reads what is left of a manifest that may be partly deleted (an expiring point's, after
+    /// an interrupted cleanup): a missing part ends it.
+    pub fn lenient(mut self) -> Self {
+        self.lenient = true;
+        self
     }
 
     /// The part a resumed reader must start from to see every entry not yet taken.
@@ -246,12 +256,17 @@ impl<'a, D: Documents> ManifestReader<'a, D> {
             return Ok(None);
         }
         let key = part_key(self.state, self.spec, &self.run_id, self.next_part, &self.writers);
-        let body = self.docs.get(&key).await?.ok_or_else(|| {
-            Error::RunFailed(format!(
+        let Some(body) = self.docs.get(&key).await? else {
+            if self.lenient {
+                tracing::warn!(%key, "manifest part missing: the rest of this manifest is not read");
+                self.next_part = self.parts + 1;
+                return Ok(None);
+            }
+            return Err(Error::RunFailed(format!(
                 "manifest part {key} of point in time {} is missing",
                 self.run_id
-            ))
-        })?;
+            )));
+        };
         self.next_part += 1;
         let text = String::from_utf8_lossy(&body);
         let entries = text
@@ -273,6 +288,23 @@ impl<'a, D: Documents> ManifestReader<'a, D> {
             }
         }
         Ok(self.buffered.back().map(|e| e.key.clone()))
+    }
+
+    /// Drops every entry whose key sorts at or before `key` (a resumed walk's skip), holding at
+    /// most one part.
+    pub async fn skip_through(&mut self, key: &str) -> Result<()> {
+        loop {
+            while self.buffered.front().is_some_and(|e| e.key.as_str() <= key) {
+                self.buffered.pop_front();
+            }
+            if !self.buffered.is_empty() {
+                return Ok(());
+            }
+            match self.next_part().await? {
+                Some(part) => self.buffered = part.into(),
+                None => return Ok(()),
+            }
+        }
     }
 
     /// Every entry whose key sorts at or before `key`, in order.

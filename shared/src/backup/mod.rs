@@ -29,11 +29,12 @@ use tracing::{info, warn};
 /// Failures kept per run for the report and the notice; the count covers all.
 const FAILURES_KEPT: usize = 20;
 
-/// Retention's error when another invocation changed the state before anything was deleted.
 /// `DeleteObjects` takes at most 1,000 keys a call; retention sends this many calls at once.
 const DELETES_PER_CALL: usize = 1000;
 const DELETE_CALLS_AT_ONCE: usize = 4;
 
+/// Retention's error when another invocation changed the state: it stops where it recorded
+/// it had got to.
 const RETENTION_LEFT: &str = "state changed by another invocation; retention left for the next run";
 
 pub struct BackupPorts<O, S, N> {
@@ -695,18 +696,24 @@ where
             // all that is left of them (and may be partly deleted already).
             return self.forget_expiring(report).await;
         }
-        let expired: Vec<String> = expired_points(&self.state.points, &self.spec.retention, Utc::now())
-            .into_iter()
-            .map(str::to_string)
-            .collect();
+        // Points expire as a set, and the next set only once this one is gone: a walk resumed
+        // over a different set could skip the new points' keys, and a set that grew on every
+        // run would never finish.
+        let expired: Vec<String> = match self.state.expiring.is_empty() {
+            true => expired_points(&self.state.points, &self.spec.retention, Utc::now())
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            false => vec![],
+        };
         if expired.is_empty() && self.state.expiring.is_empty() {
             return Ok(());
         }
         let (gone, kept): (Vec<PointInTime>, Vec<PointInTime>) =
             self.state.points.drain(..).partition(|p| expired.contains(&p.run_id));
         self.state.points = kept;
-        if !gone.is_empty() {
-            // a walk resumed over a different set of points could skip the new ones' keys
+        let newly_expiring = !gone.is_empty();
+        if newly_expiring {
             self.state.pruned_through = None;
         }
         self.state.expiring.extend(gone);
@@ -718,13 +725,28 @@ where
             return Ok(());
         }
         // A restore pins its point before it checks that the point is not expiring, and this
-        // looks for pins after the point was marked expiring: one of the two always sees the other.
-        let pins = manifest::pinned(&self.ports.state, &self.cfg.state, self.spec, Utc::now()).await?;
-        if self.state.expiring.iter().any(|p| pins.contains(&p.run_id)) {
+        // looks for pins after the point was marked expiring: one of the two always sees the
+        // other. So pins count only here, before anything of the set is deleted: a pin left
+        // behind by a restore that saw its point expiring (and refused) must not bring back a
+        // point whose versions are partly gone.
+        let pins = match newly_expiring {
+            true => manifest::pinned(&self.ports.state, &self.cfg.state, self.spec, Utc::now()).await?,
+            false => Default::default(),
+        };
+        if let Some(first_pinned) = self
+            .state
+            .expiring
+            .iter()
+            .filter(|p| pins.contains(&p.run_id))
+            .map(|p| p.started)
+            .min()
+        {
+            // The pinned point stays, and so does every expiring point newer than it: what is
+            // pruned is always older than everything retained (`prunable_versions` compares
+            // with the oldest retained point alone).
             let (keep, gone): (Vec<PointInTime>, Vec<PointInTime>) =
-                self.state.expiring.drain(..).partition(|p| pins.contains(&p.run_id));
+                self.state.expiring.drain(..).partition(|p| p.started >= first_pinned);
             self.state.expiring = gone;
-            self.state.pruned_through = None;
             self.state.points.extend(keep);
             self.state.points.sort_by_key(|p| p.started);
             if !self.save().await? {
@@ -783,10 +805,12 @@ where
     }
 
     /// Deletes the DR versions that only expiring points in time name (`prunable_versions`),
-    /// walking their manifests beside the oldest retained one by key, a part of each at a time,
-    /// and never listing the DR bucket: only versions drpilot wrote are ever deleted. Deletes
-    /// 1,000 a call, records how far it got after each window of keys, and resumes there.
-    /// `false` when stopped (the deadline, a failed deletion, or another invocation's write).
+    /// walking their manifests beside the oldest retained one by key, in windows no reader
+    /// needs more than one part for, and never listing the DR bucket: only versions drpilot
+    /// wrote are ever deleted. Deletes 1,000 a call, records how far it got after each window,
+    /// and resumes there. A version S3 refuses to delete (Object Lock, access denied) is
+    /// reported and left; a call that fails (throttled, unreachable) stops the walk, and the
+    /// next run tries that window again. `false` when stopped.
     async fn prune_versions(&mut self, report: &mut RetentionReport) -> Result<bool> {
         let (ports, cfg, spec) = (self.ports, self.cfg, self.spec);
         let Some(oldest) = self.state.points.iter().min_by_key(|p| p.started).cloned() else {
@@ -796,25 +820,29 @@ where
         let mut kept = ManifestReader::new(&ports.state, &cfg.state, spec, &oldest);
         let mut readers: Vec<_> = expiring
             .iter()
-            .map(|p| ManifestReader::new(&ports.state, &cfg.state, spec, p))
+            .map(|p| ManifestReader::new(&ports.state, &cfg.state, spec, p).lenient())
             .collect();
         if let Some(after) = self.state.pruned_through.clone() {
-            kept.take_through(&after).await?;
+            kept.skip_through(&after).await?;
             for reader in readers.iter_mut() {
-                reader.take_through(&after).await?;
+                reader.skip_through(&after).await?;
             }
         }
         loop {
-            // A window of keys no reader needs more than its part in memory for.
+            // The window: up to the smallest last key any reader holds in memory, the retained
+            // one included, so that no reader reads more than its next part for it.
             let mut end: Option<String> = None;
             for reader in readers.iter_mut() {
                 if let Some(last) = reader.buffered_end().await? {
                     end = Some(end.map_or(last.clone(), |e| e.min(last)));
                 }
             }
-            let Some(end) = end else {
-                return Ok(true);
+            let Some(mut end) = end else {
+                return Ok(true); // every expiring entry seen
             };
+            if let Some(last) = kept.buffered_end().await? {
+                end = end.min(last);
+            }
             let mut expiring_entries = vec![];
             for reader in readers.iter_mut() {
                 expiring_entries.extend(reader.take_through(&end).await?);
@@ -827,37 +855,40 @@ where
                 .buffer_unordered(DELETE_CALLS_AT_ONCE)
                 .collect()
                 .await;
-            let mut failed = false;
+            let mut call_failed = false;
             for (asked, result) in results {
                 match result {
                     Ok(not_deleted) => {
                         report.versions_deleted += (asked - not_deleted.len()) as u64;
-                        failed |= !not_deleted.is_empty();
                         report.errors.extend(not_deleted.iter().map(|n| {
                             format!(
-                                "cannot delete s3://{}/{} version {}: {}",
+                                "cannot delete s3://{}/{} version {} (left in place): {}",
                                 spec.dr_bucket, n.key, n.version_id, n.reason
                             )
                         }));
                     }
                     Err(e) => {
-                        failed = true;
+                        call_failed = true;
                         report
                             .errors
                             .push(format!("cannot delete versions in s3://{}: {e}", spec.dr_bucket));
                     }
                 }
             }
-            // A window with a failure is tried again by the next run, from its start.
-            if failed {
+            if call_failed {
                 return Ok(false);
             }
-            self.state.pruned_through = Some(end);
-            if !self.save().await? {
-                report.errors.push(RETENTION_LEFT.into());
-                return Ok(false);
+            // Recorded when something was deleted, or before stopping: a window with nothing
+            // to delete is cheap to walk again.
+            let stop = self.near_deadline();
+            if !doomed.is_empty() || stop {
+                self.state.pruned_through = Some(end);
+                if !self.save().await? {
+                    report.errors.push(RETENTION_LEFT.into());
+                    return Ok(false);
+                }
             }
-            if self.near_deadline() {
+            if stop {
                 return Ok(false);
             }
         }
