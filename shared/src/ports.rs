@@ -157,6 +157,14 @@ pub struct ObjectCopy {
     pub storage_class: Option<String>,
 }
 
+/// A multipart copy in progress: its upload and the parts copied so far (part number, ETag).
+/// The run records it, so that a copy longer than an invocation goes on in the next one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Upload {
+    pub upload_id: String,
+    pub parts: Vec<(i32, String)>,
+}
+
 /// A page of a key-ordered listing; `more` when the listing goes on after the last item.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Page<T> {
@@ -185,6 +193,18 @@ pub trait ObjectStore: Sync {
     fn versioning_enabled(&self, bucket: &str) -> impl Future<Output = Result<bool>> + Send;
     /// Copies server-side; returns the new object's version id ("" for an unversioned bucket).
     fn copy(&self, copy: &ObjectCopy) -> impl Future<Output = Result<String>> + Send;
+    /// As `copy`, keeping a multipart copy's progress in `upload` as it goes: the upload once
+    /// started, each part once copied. Given an upload in progress, it copies only the parts
+    /// not yet copied. If the copy is dropped before it ends, `upload` says where it got to;
+    /// when it ends (either way) `upload` is `None`.
+    fn copy_resumable(
+        &self,
+        copy: &ObjectCopy,
+        upload: &std::sync::Mutex<Option<Upload>>,
+    ) -> impl Future<Output = Result<String>> + Send {
+        let _ = upload; // a store without multipart copies has nothing to resume
+        self.copy(copy)
+    }
     /// Deletes these (key, version id) pairs for good, 1,000 a call (`DeleteObjects`); returns
     /// those S3 did not delete. A version already gone counts as deleted.
     fn delete_versions(

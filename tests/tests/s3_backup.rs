@@ -82,11 +82,16 @@ impl Bed {
 
     /// One invocation of the real handler, as Lambda would make it (15 minutes to go).
     async fn run(&self, cfg: &BackupConfig) -> Result<Value, drpilot::Error> {
+        self.run_within(cfg, chrono::Duration::minutes(15)).await
+    }
+
+    /// One invocation with `left` to its deadline.
+    async fn run_within(&self, cfg: &BackupConfig, left: chrono::Duration) -> Result<Value, drpilot::Error> {
         let sdk = drpilot_tests::sdk(DR).await;
         let ports = BackupPorts::aws(&sdk, cfg);
         let inv = Invocation {
             request_id: unique("request"),
-            deadline: chrono::Utc::now() + chrono::Duration::minutes(15),
+            deadline: chrono::Utc::now() + left,
         };
         let schedule = drpilot_tests::sample_event("s3-backup/schedule.json");
         handle(&ports, cfg, BackupEvent::decode(schedule).unwrap(), &inv).await
@@ -427,6 +432,70 @@ async fn large_objects_are_copied_in_parts_server_side() {
     assert_eq!(copy.ssekms_key_id(), Some(bed.kms_key.as_str()));
     // Three UploadPartCopy parts (5 + 5 + 2 MiB) make a multipart ETag.
     assert!(copy.e_tag().unwrap().ends_with("-3\""), "{:?}", copy.e_tag());
+    assert_eq!(copy.body.collect().await.unwrap().into_bytes().to_vec(), big);
+}
+
+/// An object whose copy takes longer than an invocation: 60 MiB in twelve 5 MiB parts, each
+/// `UploadPartCopy` answered after 4 s (four at a time), with 12 s to each invocation's deadline
+/// and an 8 s margin. The first invocation copies what parts it can and records the upload; the
+/// next goes on with the same upload rather than start over, and completes it. The copy is
+/// the source, byte for byte.
+#[tokio::test]
+async fn an_object_larger_than_one_invocation_can_copy_completes_across_invocations() {
+    let bed = Bed::new("huge").await;
+    let sim = drpilot_tests::sim::Simulator::connect();
+    let cfg = bed.config(
+        json!({}),
+        &[
+            ("DRPILOT_S3_MULTIPART_THRESHOLD_MB", "5"),
+            ("DRPILOT_DEADLINE_MARGIN_SECONDS", "8"),
+        ],
+    );
+    let big: Vec<u8> = (0..60 * 1024 * 1024).map(|i| (i % 253) as u8).collect();
+    put(&bed.src, &bed.source_bucket, "video.mp4", big.clone(), None).await;
+    let slow = sim
+        .fault(
+            json!({"service": "s3", "region": DR, "action": "UploadPartCopy", "mode": "latency",
+                      "latency_ms": 4000, "params": {"Bucket": bed.dr_bucket}}),
+        )
+        .await;
+    let mark = sim.wire_mark().await;
+    let mut invocations = 0;
+    let done = loop {
+        invocations += 1;
+        assert!(invocations <= 4, "the copy makes progress in every invocation");
+        let report = bed.run_within(&cfg, chrono::Duration::seconds(12)).await.expect("run");
+        if backup_report(&report)["outcome"] == "complete" {
+            break report;
+        }
+        assert_eq!(backup_report(&report)["outcome"], "resumable", "{report:#}");
+        assert_eq!(count(&report, "failed"), 0, "{report:#}");
+    };
+    sim.clear_fault(slow).await;
+    assert!(invocations >= 2, "more than one invocation's work: {done:#}");
+    assert_eq!(count(&done, "copied"), 1, "{done:#}");
+    let (wire, _) = sim.wire(mark).await;
+    let on_dr = |action: &str| {
+        wire.calls(action)
+            .filter(|e| e.params.get("Bucket") == Some(&bed.dr_bucket))
+            .count()
+    };
+    assert_eq!(
+        on_dr("CreateMultipartUpload"),
+        1,
+        "one upload, resumed, not started over"
+    );
+    assert_eq!(on_dr("CompleteMultipartUpload"), 1);
+    assert_eq!(on_dr("AbortMultipartUpload"), 0);
+    let copy = bed
+        .dr
+        .get_object()
+        .bucket(&bed.dr_bucket)
+        .key("video.mp4")
+        .send()
+        .await
+        .unwrap();
+    assert!(copy.e_tag().unwrap().ends_with("-12\""), "{:?}", copy.e_tag());
     assert_eq!(copy.body.collect().await.unwrap().into_bytes().to_vec(), big);
 }
 

@@ -5,6 +5,7 @@
 use super::{aws_error, to_chrono};
 use crate::error::{Error, Result};
 use crate::plan::backup::copy_part_ranges;
+use crate::ports::Upload;
 use crate::ports::{
     BucketListing, Documents, NotDeleted, ObjectCopy, ObjectInfo, ObjectStore, Page, Saved, StateStore, Versioned,
 };
@@ -16,6 +17,7 @@ use aws_sdk_s3::types::{
 use aws_sdk_s3::Client;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use std::sync::Mutex;
 
 /// An S3 client pinned to `region`. `force_path_style` (setting `DRPILOT_S3_FORCE_PATH_STYLE`)
 /// is for custom endpoints such as an emulator or some VPC endpoint setups.
@@ -109,10 +111,46 @@ impl S3Objects {
         }
     }
 
-    /// Above the threshold: `CreateMultipartUpload` with the source's metadata, one
-    /// `UploadPartCopy` per range, `CompleteMultipartUpload`; aborted on any failure so no
+    /// Above the threshold: `CreateMultipartUpload` with the source's metadata (unless `upload`
+    /// holds one in progress), one `UploadPartCopy` per range not yet copied, recorded in
+    /// `upload` as each ends, then `CompleteMultipartUpload`. Aborted on any failure so no
     /// orphaned parts are billed.
-    async fn copy_in_parts(&self, copy: &ObjectCopy, source: &str) -> Result<String> {
+    async fn copy_in_parts(&self, copy: &ObjectCopy, source: &str, upload: &Mutex<Option<Upload>>) -> Result<String> {
+        let resumed = upload
+            .lock()
+            .expect("not poisoned")
+            .as_ref()
+            .map(|u| u.upload_id.clone());
+        let upload_id = match resumed {
+            Some(id) => id,
+            None => {
+                let id = self.start_upload(copy).await?;
+                *upload.lock().expect("not poisoned") = Some(Upload {
+                    upload_id: id.clone(),
+                    parts: vec![],
+                });
+                id
+            }
+        };
+        let result = self.copy_parts(copy, source, &upload_id, upload).await;
+        *upload.lock().expect("not poisoned") = None;
+        if result.is_err() {
+            let abort = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&copy.to_bucket)
+                .key(&copy.to_key)
+                .upload_id(&upload_id)
+                .send()
+                .await;
+            if let Err(e) = abort {
+                tracing::warn!(key = %copy.to_key, error = %aws_error("AbortMultipartUpload", e), "could not abort a failed multipart copy; the bucket's lifecycle rule must clean it up");
+            }
+        }
+        result
+    }
+
+    async fn start_upload(&self, copy: &ObjectCopy) -> Result<String> {
         let head = self
             .client
             .head_object()
@@ -140,29 +178,31 @@ impl S3Objects {
             .send()
             .await
             .map_err(|e| aws_error("CreateMultipartUpload", e))?;
-        let upload_id = upload.upload_id().unwrap_or_default().to_string();
-        let result = self.copy_parts(copy, source, &upload_id).await;
-        if result.is_err() {
-            let abort = self
-                .client
-                .abort_multipart_upload()
-                .bucket(&copy.to_bucket)
-                .key(&copy.to_key)
-                .upload_id(&upload_id)
-                .send()
-                .await;
-            if let Err(e) = abort {
-                tracing::warn!(key = %copy.to_key, error = %aws_error("AbortMultipartUpload", e), "could not abort a failed multipart copy; the bucket's lifecycle rule must clean it up");
-            }
-        }
-        result
+        Ok(upload.upload_id().unwrap_or_default().to_string())
     }
 
-    async fn copy_parts(&self, copy: &ObjectCopy, source: &str, upload_id: &str) -> Result<String> {
+    async fn copy_parts(
+        &self,
+        copy: &ObjectCopy,
+        source: &str,
+        upload_id: &str,
+        upload: &Mutex<Option<Upload>>,
+    ) -> Result<String> {
         let ranges = copy_part_ranges(copy.size, self.multipart_threshold);
-        let parts: Vec<CompletedPart> = stream::iter(ranges.into_iter().enumerate())
-            .map(|(i, (first, last))| async move {
-                let number = i as i32 + 1;
+        let done: Vec<(i32, String)> = upload
+            .lock()
+            .expect("not poisoned")
+            .as_ref()
+            .map(|u| u.parts.clone())
+            .unwrap_or_default();
+        let todo: Vec<(i32, (i64, i64))> = ranges
+            .into_iter()
+            .enumerate()
+            .map(|(i, range)| (i as i32 + 1, range))
+            .filter(|(number, _)| !done.iter().any(|(n, _)| n == number))
+            .collect();
+        stream::iter(todo)
+            .map(|(number, (first, last))| async move {
                 let out = self
                     .client
                     .upload_part_copy()
@@ -176,12 +216,30 @@ impl S3Objects {
                     .send()
                     .await
                     .map_err(|e| aws_error("UploadPartCopy", e))?;
-                let etag = out.copy_part_result().and_then(|r| r.e_tag()).unwrap_or_default();
-                Ok::<_, crate::Error>(CompletedPart::builder().part_number(number).e_tag(etag).build())
+                let etag = out
+                    .copy_part_result()
+                    .and_then(|r| r.e_tag())
+                    .unwrap_or_default()
+                    .to_string();
+                if let Some(u) = upload.lock().expect("not poisoned").as_mut() {
+                    u.parts.push((number, etag));
+                }
+                Ok::<_, crate::Error>(())
             })
-            .buffered(PARTS_IN_FLIGHT)
-            .try_collect()
+            .buffer_unordered(PARTS_IN_FLIGHT)
+            .try_collect::<Vec<()>>()
             .await?;
+        let mut parts: Vec<(i32, String)> = upload
+            .lock()
+            .expect("not poisoned")
+            .as_ref()
+            .map(|u| u.parts.clone())
+            .unwrap_or_default();
+        parts.sort();
+        let parts: Vec<CompletedPart> = parts
+            .into_iter()
+            .map(|(number, etag)| CompletedPart::builder().part_number(number).e_tag(etag).build())
+            .collect();
         let done = self
             .client
             .complete_multipart_upload()
@@ -257,9 +315,13 @@ impl ObjectStore for S3Objects {
     }
 
     async fn copy(&self, copy: &ObjectCopy) -> Result<String> {
+        self.copy_resumable(copy, &Mutex::new(None)).await
+    }
+
+    async fn copy_resumable(&self, copy: &ObjectCopy, upload: &Mutex<Option<Upload>>) -> Result<String> {
         let source = copy_source(&copy.from_bucket, &copy.from_key, copy.from_version.as_deref());
         if copy.size > self.multipart_threshold {
-            return self.copy_in_parts(copy, &source).await;
+            return self.copy_in_parts(copy, &source, upload).await;
         }
         let out = self
             .client

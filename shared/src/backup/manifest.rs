@@ -143,6 +143,17 @@ pub struct RunProgress {
     pub invocations: u32,
     #[serde(default)]
     pub writers: Vec<PartWriter>,
+    /// Multipart copies an invocation stopped in the middle of: the next one goes on with them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uploads: Vec<PendingUpload>,
+}
+
+/// A multipart copy of `key` (as it was when listed, `etag`) that goes on across invocations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingUpload {
+    pub key: String,
+    pub etag: String,
+    pub upload: crate::ports::Upload,
 }
 
 /// Everything a backup remembers between runs.

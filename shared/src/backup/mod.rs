@@ -14,12 +14,13 @@ use crate::notice::{Notice, Severity};
 use crate::plan::backup::{
     diff_page, expired_points, prunable_versions, Change, ManifestEntry, PartWriter, PointInTime,
 };
-use crate::ports::{Documents, NotDeleted, Notifier, ObjectCopy, ObjectStore, StateStore};
+use crate::ports::{Documents, NotDeleted, Notifier, ObjectCopy, ObjectStore, StateStore, Upload};
 use crate::state::{Lease, Record};
 use chrono::{Duration, SecondsFormat, Utc};
 use futures::stream::{self, StreamExt};
 use manifest::{
-    encode_part, part_key, state_key, BackupState, BaseCursor, ManifestReader, ObjectFailure, RunCounts, RunProgress,
+    encode_part, part_key, state_key, BackupState, BaseCursor, ManifestReader, ObjectFailure, PendingUpload, RunCounts,
+    RunProgress,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -416,6 +417,7 @@ where
                     failures: vec![],
                     lease,
                     invocations: 1,
+                    uploads: vec![],
                     writers: vec![PartWriter {
                         from_part: 1,
                         invocation: 1,
@@ -476,18 +478,26 @@ where
             };
             let diff = diff_page(&page.items, &previous);
             let mut counts = RunCounts::default();
-            let (entries, failures, covered) = self.copy_changes(&diff.changes, &mut counts).await;
+            let (entries, failures, covered, uploads) = self.copy_changes(&diff.changes, &mut counts).await;
             // Cut short by the deadline: the page counts up to its last covered key only.
-            let cut_key =
-                (covered < diff.changes.len()).then(|| change_key(&diff.changes[covered.max(1) - 1]).to_string());
-            let last_key = cut_key.clone().or_else(|| page.items.last().map(|o| o.key.clone()));
+            // `Some(None)`: cut before the page's first change, a multipart copy that goes on
+            // in the next invocation (nothing of the page is recorded).
+            let cut: Option<Option<String>> = (covered < diff.changes.len())
+                .then(|| covered.checked_sub(1).map(|c| change_key(&diff.changes[c]).to_string()));
+            let last_key = match &cut {
+                Some(cut_key) => cut_key.clone(),
+                None => page.items.last().map(|o| o.key.clone()),
+            };
             counts.listed = covered as u64;
             counts.deleted_at_source += diff
                 .deleted
                 .iter()
-                .filter(|e| cut_key.as_deref().is_none_or(|cut| e.key.as_str() <= cut))
+                .filter(|e| match &cut {
+                    None => true,
+                    Some(cut_key) => cut_key.as_deref().is_some_and(|c| e.key.as_str() <= c),
+                })
                 .count() as u64;
-            if !page.more && cut_key.is_none() {
+            if !page.more && cut.is_none() {
                 // Whatever the previous point in time holds beyond the last source key is gone now.
                 if let Some(reader) = base.as_mut() {
                     while let Some(rest) = reader.next_part().await? {
@@ -506,6 +516,9 @@ where
                 r.after_key = last_key;
             }
             r.counts.add(&counts);
+            // The multipart copies this page left in the middle (the next invocation resumes at
+            // the first of them); any other upload was finished, or abandoned.
+            r.uploads = uploads;
             for f in failures {
                 if r.failures.len() < FAILURES_KEPT {
                     r.failures.push(f.clone());
@@ -516,7 +529,7 @@ where
             }
             if let (Some(b), Some(reader)) = (r.base.as_mut(), base.as_ref()) {
                 // After a cut, re-read from where this page began: entries past the cut were taken.
-                b.resume_part = match (&cut_key, part_before) {
+                b.resume_part = match (&cut, part_before) {
                     (Some(_), Some(part)) => part,
                     _ => reader.resume_part(),
                 };
@@ -524,8 +537,8 @@ where
             report.counts.add(&counts);
             report.run_counts = r.counts;
             after_key = r.after_key.clone();
-            let finished = !page.more && cut_key.is_none();
-            let stop = !finished && (near_deadline || cut_key.is_some());
+            let finished = !page.more && cut.is_none();
+            let stop = !finished && (near_deadline || cut.is_some());
             if stop {
                 // Stopping on our own: release the lease so the next invocation resumes at once.
                 r.lease.until = Utc::now();
@@ -568,7 +581,7 @@ where
         &self,
         changes: &[Change<'_>],
         counts: &mut RunCounts,
-    ) -> (Vec<ManifestEntry>, Vec<ObjectFailure>, usize) {
+    ) -> (Vec<ManifestEntry>, Vec<ObjectFailure>, usize, Vec<PendingUpload>) {
         let spec = self.spec;
         let copies: Vec<(usize, ObjectCopy)> = changes
             .iter()
@@ -592,6 +605,28 @@ where
             })
             .collect();
         let dr = &self.ports.dr;
+        // Each copy's multipart progress: what an earlier invocation got to for the same object
+        // (as listed: a changed source starts over), and what this one adds.
+        let resumable: Vec<PendingUpload> = self
+            .state
+            .running
+            .as_ref()
+            .map(|r| r.uploads.clone())
+            .unwrap_or_default();
+        let progress: Vec<std::sync::Mutex<Option<Upload>>> = changes
+            .iter()
+            .map(|c| {
+                let resumed = match c {
+                    Change::Copy { object, .. } => resumable
+                        .iter()
+                        .find(|u| u.key == object.key && u.etag == object.etag)
+                        .map(|u| u.upload.clone()),
+                    Change::Unchanged(_) => None,
+                };
+                std::sync::Mutex::new(resumed)
+            })
+            .collect();
+        let parts_before: Vec<usize> = progress.iter().map(parts_done).collect();
         let margin = i64::from(self.cfg.deadline_margin_seconds);
         // No copy starts after `soft`; none is waited for after `hard` (what is left then is
         // for the manifest part and the state, before Lambda stops the invocation).
@@ -614,8 +649,9 @@ where
             .map(|(i, _)| i)
             .collect();
         {
+            let progress = &progress;
             let mut done = stream::iter(launch)
-                .map(|(i, copy)| async move { (i, dr.copy(&copy).await) })
+                .map(|(i, copy)| async move { (i, dr.copy_resumable(&copy, &progress[i]).await) })
                 .buffer_unordered(self.cfg.copy_concurrency as usize);
             let wait = (hard - Utc::now()).to_std().unwrap_or_default();
             let _ = tokio::time::timeout(wait, async {
@@ -625,9 +661,24 @@ where
             })
             .await;
             // Dropping `done` cancels copies still running: an abandoned CopyObject may still
-            // land as an unrecorded version (retention prunes it); an abandoned multipart copy
-            // is aborted by the DR bucket's lifecycle rule.
+            // land as an unrecorded version; a multipart copy's progress is in `progress`, for
+            // the next invocation (one no invocation goes on with is aborted by the DR
+            // bucket's lifecycle rule).
         }
+        let uploads: Vec<PendingUpload> = changes
+            .iter()
+            .zip(&progress)
+            .zip(&results)
+            .filter(|(_, result)| result.is_none())
+            .filter_map(|((change, progress), _)| match change {
+                Change::Copy { object, .. } => Some(PendingUpload {
+                    key: object.key.clone(),
+                    etag: object.etag.clone(),
+                    upload: progress.lock().expect("not poisoned").clone()?,
+                }),
+                Change::Unchanged(_) => None,
+            })
+            .collect();
         let cut = cut.load(Ordering::SeqCst);
         let unfinished = |from: usize, results: &[Option<Result<String>>]| {
             copy_indices
@@ -637,7 +688,9 @@ where
                 .unwrap_or(cut)
         };
         let mut covered = unfinished(0, &results);
-        if let Some(i) = first.filter(|i| *i == covered && covered < cut) {
+        // A multipart copy that copied parts in this invocation goes on in the next one.
+        let advanced = |i: usize| parts_done(&progress[i]) > parts_before[i];
+        if let Some(i) = first.filter(|i| *i == covered && covered < cut && !advanced(*i)) {
             // Even the first copy did not finish in time: record it as failed so the run moves
             // on (the next run tries it again) instead of redoing this page forever.
             results[i] = Some(Err(Error::RunFailed(
@@ -685,7 +738,7 @@ where
         }
         counts.objects += entries.len() as u64;
         counts.bytes += entries.iter().map(|e| e.size.max(0) as u64).sum::<u64>();
-        (entries, failures, covered)
+        (entries, failures, covered, uploads)
     }
 
     /// Expires points in time past retention, then deletes the DR versions no retained point
@@ -893,6 +946,15 @@ where
             }
         }
     }
+}
+
+/// Parts a multipart copy has copied so far.
+fn parts_done(upload: &std::sync::Mutex<Option<Upload>>) -> usize {
+    upload
+        .lock()
+        .expect("not poisoned")
+        .as_ref()
+        .map_or(0, |u| u.parts.len())
 }
 
 fn change_key<'a>(change: &'a Change<'_>) -> &'a str {
