@@ -53,7 +53,8 @@ resource "aws_s3_bucket_lifecycle_configuration" "backup" {
     status = "Enabled"
     filter {}
     abort_incomplete_multipart_upload {
-      days_after_initiation = 2
+      # a multipart copy goes on across invocations: a week of runs before its parts are dropped
+      days_after_initiation = 7
     }
   }
 }

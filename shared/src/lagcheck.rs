@@ -565,11 +565,7 @@ where
     // The adapter sends 1,000 values a call.
     if let Err(e) = ports.dr_metrics.publish(&cfg.namespace, &undelivered).await {
         publish_errors.push(e.to_string());
-        errors.push(format!(
-            "cannot publish metrics ({} values not delivered): {}",
-            undelivered.len(),
-            publish_errors.join("; ")
-        ));
+        errors.push(format!("cannot publish metrics: {}", publish_errors.join("; ")));
     }
     measured
 }

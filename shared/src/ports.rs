@@ -162,6 +162,8 @@ pub struct ObjectCopy {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Upload {
     pub upload_id: String,
+    /// The part size the upload's parts were cut with: a different one starts over.
+    pub part_size: i64,
     pub parts: Vec<(i32, String)>,
 }
 
@@ -204,6 +206,12 @@ pub trait ObjectStore: Sync {
     ) -> impl Future<Output = Result<String>> + Send {
         let _ = upload; // a store without multipart copies has nothing to resume
         self.copy(copy)
+    }
+    /// Gives up a multipart upload no copy goes on with (one already completed or aborted is
+    /// no error).
+    fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> impl Future<Output = Result<()>> + Send {
+        let _ = (bucket, key, upload_id); // a store without multipart copies has none
+        async { Ok(()) }
     }
     /// Deletes these (key, version id) pairs for good, 1,000 a call (`DeleteObjects`); returns
     /// those S3 did not delete. A version already gone counts as deleted.

@@ -464,7 +464,7 @@ pub async fn unmeasurable_half() -> Measured {
     let mark = night.t0 + night.plan.scale.real_secs(minutes(1.0));
     for db in ["orders", "billing"] {
         let verdicts = night.verdicts(db, mark).await;
-        assert!(verdicts.len() >= 8, "{db}: {verdicts:?}");
+        assert!(verdicts.len() >= 5, "{db}: most periods have a verdict: {verdicts:?}");
         assert!(
             verdicts.iter().all(|v| *v == 0.0),
             "{db} healthy throughout: {verdicts:?}"
@@ -482,7 +482,7 @@ pub async fn unmeasurable_half() -> Measured {
         .into_iter()
         .filter(|i| i.function == LAG_CHECKER && i.started > night.t0 + 1.0)
         .collect();
-    assert!(runs.len() >= 8, "{runs:#?}");
+    assert!(runs.len() >= 6, "{runs:#?}");
     for run in &runs {
         let Outcome::Error(e) = &run.outcome else {
             panic!("the run fails, naming what it could not measure: {run:#?}")

@@ -439,7 +439,7 @@ async fn large_objects_are_copied_in_parts_server_side() {
 /// `UploadPartCopy` answered after 4 s (four at a time), with 12 s to each invocation's deadline
 /// and an 8 s margin. The first invocation copies what parts it can and records the upload; the
 /// next goes on with the same upload rather than start over, and completes it. The copy is
-/// the source, byte for byte.
+/// the source, byte for byte. A small object after it on the page is copied once.
 #[tokio::test]
 async fn an_object_larger_than_one_invocation_can_copy_completes_across_invocations() {
     let bed = Bed::new("huge").await;
@@ -453,6 +453,8 @@ async fn an_object_larger_than_one_invocation_can_copy_completes_across_invocati
     );
     let big: Vec<u8> = (0..60 * 1024 * 1024).map(|i| (i % 253) as u8).collect();
     put(&bed.src, &bed.source_bucket, "video.mp4", big.clone(), None).await;
+    // After it on the same page: copied in the first invocation, past where the page is cut.
+    bed.put("zz-subtitles.srt", "1\n00:00:01 --> 00:00:02\nhello\n").await;
     let slow = sim
         .fault(
             json!({"service": "s3", "region": DR, "action": "UploadPartCopy", "mode": "latency",
@@ -473,7 +475,7 @@ async fn an_object_larger_than_one_invocation_can_copy_completes_across_invocati
     };
     sim.clear_fault(slow).await;
     assert!(invocations >= 2, "more than one invocation's work: {done:#}");
-    assert_eq!(count(&done, "copied"), 1, "{done:#}");
+    assert_eq!(count(&done, "copied"), 2, "{done:#}");
     let (wire, _) = sim.wire(mark).await;
     let on_dr = |action: &str| {
         wire.calls(action)
@@ -487,6 +489,14 @@ async fn an_object_larger_than_one_invocation_can_copy_completes_across_invocati
     );
     assert_eq!(on_dr("CompleteMultipartUpload"), 1);
     assert_eq!(on_dr("AbortMultipartUpload"), 0);
+    let subtitles = wire
+        .calls("CopyObject")
+        .filter(|e| e.params.get("Key").map(String::as_str) == Some("zz-subtitles.srt"))
+        .count();
+    assert_eq!(
+        subtitles, 1,
+        "copied past the cut once, recorded by the invocation that got there"
+    );
     let copy = bed
         .dr
         .get_object()

@@ -116,38 +116,77 @@ impl S3Objects {
     /// `upload` as each ends, then `CompleteMultipartUpload`. Aborted on any failure so no
     /// orphaned parts are billed.
     async fn copy_in_parts(&self, copy: &ObjectCopy, source: &str, upload: &Mutex<Option<Upload>>) -> Result<String> {
-        let resumed = upload
-            .lock()
-            .expect("not poisoned")
-            .as_ref()
-            .map(|u| u.upload_id.clone());
-        let upload_id = match resumed {
+        let resumed = upload.lock().expect("not poisoned").clone();
+        let resumed = match resumed {
+            Some(u) if u.part_size == self.multipart_threshold => Some(u.upload_id),
+            Some(stale) => {
+                // cut with another part size (the setting changed): its parts do not fit
+                self.abort(copy, &stale.upload_id).await;
+                None
+            }
+            None => None,
+        };
+        let upload_id = match resumed.clone() {
             Some(id) => id,
             None => {
                 let id = self.start_upload(copy).await?;
                 *upload.lock().expect("not poisoned") = Some(Upload {
                     upload_id: id.clone(),
+                    part_size: self.multipart_threshold,
                     parts: vec![],
                 });
                 id
             }
         };
-        let result = self.copy_parts(copy, source, &upload_id, upload).await;
+        let result = match self.copy_parts(copy, source, &upload_id, upload).await {
+            // A resumed upload's completion may have landed in the invocation that was cut off
+            // while waiting for its answer: the copy is there.
+            Err(e) if resumed.is_some() && e.aws_code() == Some("NoSuchUpload") => {
+                match self.completed_earlier(copy).await {
+                    Ok(Some(version)) => Ok(version),
+                    _ => Err(e),
+                }
+            }
+            other => other,
+        };
         *upload.lock().expect("not poisoned") = None;
         if result.is_err() {
-            let abort = self
-                .client
-                .abort_multipart_upload()
-                .bucket(&copy.to_bucket)
-                .key(&copy.to_key)
-                .upload_id(&upload_id)
-                .send()
-                .await;
-            if let Err(e) = abort {
-                tracing::warn!(key = %copy.to_key, error = %aws_error("AbortMultipartUpload", e), "could not abort a failed multipart copy; the bucket's lifecycle rule must clean it up");
-            }
+            self.abort(copy, &upload_id).await;
         }
         result
+    }
+
+    /// The DR object's version, if it is the whole multipart copy of `copy` (its size, and
+    /// S3's `-<parts>` ETag for as many parts as the copy has).
+    async fn completed_earlier(&self, copy: &ObjectCopy) -> Result<Option<String>> {
+        let parts = copy_part_ranges(copy.size, self.multipart_threshold).len();
+        let head = self
+            .client
+            .head_object()
+            .bucket(&copy.to_bucket)
+            .key(&copy.to_key)
+            .send()
+            .await
+            .map_err(|e| aws_error("HeadObject", e))?;
+        let whole = head.content_length() == Some(copy.size)
+            && head
+                .e_tag()
+                .is_some_and(|t| t.trim_matches('"').ends_with(&format!("-{parts}")));
+        Ok(whole.then(|| head.version_id().unwrap_or_default().to_string()))
+    }
+
+    async fn abort(&self, copy: &ObjectCopy, upload_id: &str) {
+        let abort = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&copy.to_bucket)
+            .key(&copy.to_key)
+            .upload_id(upload_id)
+            .send()
+            .await;
+        if let Err(e) = abort {
+            tracing::warn!(key = %copy.to_key, error = %aws_error("AbortMultipartUpload", e), "could not abort a multipart copy; the bucket's lifecycle rule must clean it up");
+        }
     }
 
     async fn start_upload(&self, copy: &ObjectCopy) -> Result<String> {
@@ -189,6 +228,7 @@ impl S3Objects {
         upload: &Mutex<Option<Upload>>,
     ) -> Result<String> {
         let ranges = copy_part_ranges(copy.size, self.multipart_threshold);
+        let ranges_count = ranges.len();
         let done: Vec<(i32, String)> = upload
             .lock()
             .expect("not poisoned")
@@ -236,6 +276,14 @@ impl S3Objects {
             .map(|u| u.parts.clone())
             .unwrap_or_default();
         parts.sort();
+        parts.dedup_by_key(|(number, _)| *number);
+        let numbers: Vec<i32> = parts.iter().map(|(n, _)| *n).collect();
+        if numbers != (1..=ranges_count as i32).collect::<Vec<_>>() {
+            return Err(crate::Error::RunFailed(format!(
+                "the multipart copy of {} has parts {numbers:?}, not 1 to {ranges_count}",
+                copy.to_key
+            )));
+        }
         let parts: Vec<CompletedPart> = parts
             .into_iter()
             .map(|(number, etag)| CompletedPart::builder().part_number(number).e_tag(etag).build())
@@ -361,6 +409,20 @@ impl ObjectStore for S3Objects {
                 .send()
                 .await
                 .map_err(|e| aws_error("DeleteObjects", e))?;
+            // S3 busy with some keys: the call as a whole is retried (what it did delete is
+            // gone already, which a retry counts as deleted).
+            if let Some(busy) = out
+                .errors()
+                .iter()
+                .find(|e| matches!(e.code(), Some("InternalError" | "SlowDown" | "ServiceUnavailable")))
+            {
+                return Err(Error::Aws {
+                    operation: "DeleteObjects",
+                    code: busy.code().unwrap_or_default().to_string(),
+                    message: busy.message().unwrap_or_default().to_string(),
+                    retryable: true,
+                });
+            }
             not_deleted.extend(
                 out.errors()
                     .iter()
@@ -378,6 +440,22 @@ impl ObjectStore for S3Objects {
 
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
         delete(&self.client, bucket, key, None).await
+    }
+
+    async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
+        let aborted = self
+            .client
+            .abort_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+            .map_err(|e| aws_error("AbortMultipartUpload", e));
+        match aborted {
+            Err(e) if e.aws_code() == Some("NoSuchUpload") => Ok(()), // completed, or gone already
+            other => other.map(|_| ()),
+        }
     }
 }
 

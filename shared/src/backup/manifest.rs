@@ -146,6 +146,18 @@ pub struct RunProgress {
     /// Multipart copies an invocation stopped in the middle of: the next one goes on with them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub uploads: Vec<PendingUpload>,
+    /// Copies an invocation finished past where it cut its page: the next one records them
+    /// instead of copying again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copied_ahead: Vec<CopiedAhead>,
+}
+
+/// A copy of `key` (as listed, `etag`) made past a page's cut, and its DR version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopiedAhead {
+    pub key: String,
+    pub etag: String,
+    pub version: String,
 }
 
 /// A multipart copy of `key` (as it was when listed, `etag`) that goes on across invocations.
@@ -174,6 +186,10 @@ pub struct BackupState {
     /// it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pruned_through: Option<String>,
+    /// Restore pins were looked for after the expiring set was recorded (before that, a pin
+    /// keeps its point); from then on, none counts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pins_checked: bool,
     /// The expiring points' versions are pruned; only their manifests are left to delete.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub versions_pruned: bool,

@@ -19,8 +19,8 @@ use crate::state::{Lease, Record};
 use chrono::{Duration, SecondsFormat, Utc};
 use futures::stream::{self, StreamExt};
 use manifest::{
-    encode_part, part_key, state_key, BackupState, BaseCursor, ManifestReader, ObjectFailure, PendingUpload, RunCounts,
-    RunProgress,
+    encode_part, part_key, state_key, BackupState, BaseCursor, CopiedAhead, ManifestReader, ObjectFailure,
+    PendingUpload, RunCounts, RunProgress,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -418,6 +418,7 @@ where
                     lease,
                     invocations: 1,
                     uploads: vec![],
+                    copied_ahead: vec![],
                     writers: vec![PartWriter {
                         from_part: 1,
                         invocation: 1,
@@ -478,7 +479,14 @@ where
             };
             let diff = diff_page(&page.items, &previous);
             let mut counts = RunCounts::default();
-            let (entries, failures, covered, uploads) = self.copy_changes(&diff.changes, &mut counts).await;
+            let Copied {
+                entries,
+                failures,
+                covered,
+                uploads,
+                copied_ahead,
+                resumed,
+            } = self.copy_changes(&diff.changes, &mut counts).await;
             // Cut short by the deadline: the page counts up to its last covered key only.
             // `Some(None)`: cut before the page's first change, a multipart copy that goes on
             // in the next invocation (nothing of the page is recorded).
@@ -516,9 +524,14 @@ where
                 r.after_key = last_key;
             }
             r.counts.add(&counts);
-            // The multipart copies this page left in the middle (the next invocation resumes at
-            // the first of them); any other upload was finished, or abandoned.
-            r.uploads = uploads;
+            // What this page left past its cut, for the invocation that resumes at the cut; any
+            // other upload was finished, or is abandoned (aborted once this is saved).
+            let abandoned: Vec<PendingUpload> = std::mem::replace(&mut r.uploads, uploads)
+                .into_iter()
+                .filter(|old| !resumed.contains(&old.upload.upload_id))
+                .filter(|old| !r.uploads.iter().any(|u| u.upload.upload_id == old.upload.upload_id))
+                .collect();
+            r.copied_ahead = copied_ahead;
             for f in failures {
                 if r.failures.len() < FAILURES_KEPT {
                     r.failures.push(f.clone());
@@ -562,6 +575,16 @@ where
                     "another invocation changed the backup state while this one held the run; stopped without recording the last page (the next run redoes it)".into(),
                 ));
             }
+            for gone in abandoned {
+                if let Err(e) = self
+                    .ports
+                    .dr
+                    .abort_upload(&spec.dr_bucket, &gone.key, &gone.upload.upload_id)
+                    .await
+                {
+                    warn!(key = %gone.key, error = %e, "could not abort an abandoned multipart copy; the bucket's lifecycle rule must clean it up");
+                }
+            }
             if finished {
                 return Ok(Outcome::Complete);
             }
@@ -577,15 +600,31 @@ where
     /// at least one, so every invocation makes progress): a page of huge objects cannot starve
     /// the run. Returns the manifest entries and failures of the changes it covered (a prefix
     /// of `changes`), and how many it covered.
-    async fn copy_changes(
-        &self,
-        changes: &[Change<'_>],
-        counts: &mut RunCounts,
-    ) -> (Vec<ManifestEntry>, Vec<ObjectFailure>, usize, Vec<PendingUpload>) {
+    async fn copy_changes(&self, changes: &[Change<'_>], counts: &mut RunCounts) -> Copied {
         let spec = self.spec;
+        let running = self.state.running.as_ref();
+        // What an earlier invocation of this run got to on this page: multipart copies in the
+        // middle, and copies it finished past where it cut the page. Either counts only for the
+        // object as listed now (its ETag): a changed source is copied afresh.
+        let resumable: Vec<PendingUpload> = running.map(|r| r.uploads.clone()).unwrap_or_default();
+        let ahead: Vec<CopiedAhead> = running.map(|r| r.copied_ahead.clone()).unwrap_or_default();
+        let same = |key: &str, etag: &str, object: &crate::model::ObjectInfo| {
+            key == object.key && etag == object.etag && !etag.is_empty()
+        };
+        let mut results: Vec<Option<Result<String>>> = changes
+            .iter()
+            .map(|c| match c {
+                Change::Copy { object, .. } => ahead
+                    .iter()
+                    .find(|a| same(&a.key, &a.etag, object))
+                    .map(|a| Ok(a.version.clone())),
+                Change::Unchanged(_) => None,
+            })
+            .collect();
         let copies: Vec<(usize, ObjectCopy)> = changes
             .iter()
             .enumerate()
+            .filter(|(i, _)| results[*i].is_none())
             .filter_map(|(i, c)| match c {
                 Change::Copy { object, .. } => Some((
                     i,
@@ -605,28 +644,35 @@ where
             })
             .collect();
         let dr = &self.ports.dr;
-        // Each copy's multipart progress: what an earlier invocation got to for the same object
-        // (as listed: a changed source starts over), and what this one adds.
-        let resumable: Vec<PendingUpload> = self
-            .state
-            .running
-            .as_ref()
-            .map(|r| r.uploads.clone())
-            .unwrap_or_default();
+        // Each copy's multipart progress: what an earlier invocation got to, and what this one
+        // adds.
         let progress: Vec<std::sync::Mutex<Option<Upload>>> = changes
             .iter()
             .map(|c| {
                 let resumed = match c {
                     Change::Copy { object, .. } => resumable
                         .iter()
-                        .find(|u| u.key == object.key && u.etag == object.etag)
+                        .find(|u| same(&u.key, &u.etag, object))
                         .map(|u| u.upload.clone()),
                     Change::Unchanged(_) => None,
                 };
                 std::sync::Mutex::new(resumed)
             })
             .collect();
+        // An object whose multipart copy an earlier invocation began, and that changed since:
+        // it changes faster than it can be copied, so it gets no more invocations than others.
+        let restarted: Vec<bool> = changes
+            .iter()
+            .map(|c| match c {
+                Change::Copy { object, .. } => resumable.iter().any(|u| u.key == object.key && u.etag != object.etag),
+                Change::Unchanged(_) => false,
+            })
+            .collect();
         let parts_before: Vec<usize> = progress.iter().map(parts_done).collect();
+        let upload_ids = |p: &std::sync::Mutex<Option<Upload>>| {
+            p.lock().expect("not poisoned").as_ref().map(|u| u.upload_id.clone())
+        };
+        let handed: Vec<Option<String>> = progress.iter().map(upload_ids).collect();
         let margin = i64::from(self.cfg.deadline_margin_seconds);
         // No copy starts after `soft`; none is waited for after `hard` (what is left then is
         // for the manifest part and the state, before Lambda stops the invocation).
@@ -641,7 +687,10 @@ where
             }
             go
         });
-        let mut results: Vec<Option<Result<String>>> = (0..changes.len()).map(|_| None).collect();
+        let launched: Vec<std::sync::atomic::AtomicBool> = changes
+            .iter()
+            .map(|_| std::sync::atomic::AtomicBool::new(false))
+            .collect();
         let copy_indices: Vec<usize> = changes
             .iter()
             .enumerate()
@@ -650,8 +699,12 @@ where
             .collect();
         {
             let progress = &progress;
+            let launched = &launched;
             let mut done = stream::iter(launch)
-                .map(|(i, copy)| async move { (i, dr.copy_resumable(&copy, &progress[i]).await) })
+                .map(|(i, copy)| async move {
+                    launched[i].store(true, Ordering::SeqCst);
+                    (i, dr.copy_resumable(&copy, &progress[i]).await)
+                })
                 .buffer_unordered(self.cfg.copy_concurrency as usize);
             let wait = (hard - Utc::now()).to_std().unwrap_or_default();
             let _ = tokio::time::timeout(wait, async {
@@ -665,20 +718,6 @@ where
             // the next invocation (one no invocation goes on with is aborted by the DR
             // bucket's lifecycle rule).
         }
-        let uploads: Vec<PendingUpload> = changes
-            .iter()
-            .zip(&progress)
-            .zip(&results)
-            .filter(|(_, result)| result.is_none())
-            .filter_map(|((change, progress), _)| match change {
-                Change::Copy { object, .. } => Some(PendingUpload {
-                    key: object.key.clone(),
-                    etag: object.etag.clone(),
-                    upload: progress.lock().expect("not poisoned").clone()?,
-                }),
-                Change::Unchanged(_) => None,
-            })
-            .collect();
         let cut = cut.load(Ordering::SeqCst);
         let unfinished = |from: usize, results: &[Option<Result<String>>]| {
             copy_indices
@@ -689,14 +728,54 @@ where
         };
         let mut covered = unfinished(0, &results);
         // A multipart copy that copied parts in this invocation goes on in the next one.
-        let advanced = |i: usize| parts_done(&progress[i]) > parts_before[i];
+        let advanced = |i: usize| parts_done(&progress[i]) > parts_before[i] && !restarted[i];
         if let Some(i) = first.filter(|i| *i == covered && covered < cut && !advanced(*i)) {
             // Even the first copy did not finish in time: record it as failed so the run moves
             // on (the next run tries it again) instead of redoing this page forever.
             results[i] = Some(Err(Error::RunFailed(
                 "the copy did not finish before the invocation's deadline; the next run tries again".into(),
             )));
+            let given_up = progress[i].lock().expect("not poisoned").take();
+            if let (Some(upload), Change::Copy { object, .. }) = (given_up, &changes[i]) {
+                if let Err(e) = dr.abort_upload(&spec.dr_bucket, &object.key, &upload.upload_id).await {
+                    warn!(key = %object.key, error = %e, "could not abort a multipart copy given up on; the bucket's lifecycle rule must clean it up");
+                }
+            }
             covered = unfinished(i + 1, &results);
+        }
+        // The earlier uploads given to copies that were launched.
+        let resumed: Vec<String> = handed
+            .into_iter()
+            .zip(&results)
+            .zip(&launched)
+            .filter(|((_, result), launched)| result.is_some() || launched.load(Ordering::SeqCst))
+            .filter_map(|((id, _), _)| id)
+            .collect();
+        // Past the cut: multipart copies in the middle, and copies finished, for the next
+        // invocation (which resumes at the cut).
+        let mut uploads = vec![];
+        let mut copied_ahead = vec![];
+        for (i, change) in changes.iter().enumerate().skip(covered) {
+            let Change::Copy { object, .. } = change else { continue };
+            match &results[i] {
+                None => uploads.extend(
+                    progress[i]
+                        .lock()
+                        .expect("not poisoned")
+                        .clone()
+                        .map(|upload| PendingUpload {
+                            key: object.key.clone(),
+                            etag: object.etag.clone(),
+                            upload,
+                        }),
+                ),
+                Some(Ok(version)) if !version.is_empty() => copied_ahead.push(CopiedAhead {
+                    key: object.key.clone(),
+                    etag: object.etag.clone(),
+                    version: version.clone(),
+                }),
+                Some(_) => {}
+            }
         }
         let mut entries = Vec::with_capacity(covered);
         let mut failures = Vec::new();
@@ -738,7 +817,14 @@ where
         }
         counts.objects += entries.len() as u64;
         counts.bytes += entries.iter().map(|e| e.size.max(0) as u64).sum::<u64>();
-        (entries, failures, covered, uploads)
+        Copied {
+            entries,
+            failures,
+            covered,
+            uploads,
+            copied_ahead,
+            resumed,
+        }
     }
 
     /// Expires points in time past retention, then deletes the DR versions no retained point
@@ -765,9 +851,9 @@ where
         let (gone, kept): (Vec<PointInTime>, Vec<PointInTime>) =
             self.state.points.drain(..).partition(|p| expired.contains(&p.run_id));
         self.state.points = kept;
-        let newly_expiring = !gone.is_empty();
-        if newly_expiring {
+        if !gone.is_empty() {
             self.state.pruned_through = None;
+            self.state.pins_checked = false;
         }
         self.state.expiring.extend(gone);
         // While this lease holds, no run starts: a run's fresh copies are unreferenced until
@@ -782,9 +868,10 @@ where
         // other. So pins count only here, before anything of the set is deleted: a pin left
         // behind by a restore that saw its point expiring (and refused) must not bring back a
         // point whose versions are partly gone.
-        let pins = match newly_expiring {
-            true => manifest::pinned(&self.ports.state, &self.cfg.state, self.spec, Utc::now()).await?,
-            false => Default::default(),
+        // (Recorded once checked: an invocation that dies before checking leaves it to the next.)
+        let pins = match self.state.pins_checked {
+            false => manifest::pinned(&self.ports.state, &self.cfg.state, self.spec, Utc::now()).await?,
+            true => Default::default(),
         };
         if let Some(first_pinned) = self
             .state
@@ -802,6 +889,9 @@ where
             self.state.expiring = gone;
             self.state.points.extend(keep);
             self.state.points.sort_by_key(|p| p.started);
+        }
+        if !self.state.pins_checked && !self.state.expiring.is_empty() {
+            self.state.pins_checked = true;
             if !self.save().await? {
                 report.errors.push(RETENTION_LEFT.into());
                 return Ok(());
@@ -946,6 +1036,20 @@ where
             }
         }
     }
+}
+
+/// What `copy_changes` did with a page's changes.
+struct Copied {
+    /// The manifest entries of the changes it covered (a prefix of the page).
+    entries: Vec<ManifestEntry>,
+    failures: Vec<ObjectFailure>,
+    covered: usize,
+    /// Past the cut: multipart copies in the middle, and copies that finished.
+    uploads: Vec<PendingUpload>,
+    copied_ahead: Vec<CopiedAhead>,
+    /// Uploads of earlier invocations that a copy of this page went on with (the copy
+    /// completed it, aborted it, or left it in `uploads`).
+    resumed: Vec<String>,
 }
 
 /// Parts a multipart copy has copied so far.
