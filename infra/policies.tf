@@ -225,7 +225,7 @@ data "aws_iam_policy_document" "s3_backup" {
   }
   statement {
     sid       = "CopyIntoDrBuckets"
-    actions   = ["s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"]
+    actions   = ["s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:GetObject"] # GetObject: HeadObject of a copy whose completion's answer was lost
     resources = [for b in var.s3_backups : "arn:${local.partition}:s3:::${b.dr_bucket}/${b.prefix}*"]
   }
   statement {

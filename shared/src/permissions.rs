@@ -58,7 +58,7 @@ pub const FAILOVER_PROMOTER: &[&str] = &[
 pub const S3_BACKUP: &[&str] = &[
     // source buckets (read only)
     "s3:ListBucket",
-    "s3:GetObject",        // CopyObject/UploadPartCopy source, HeadObject; also the state objects
+    "s3:GetObject", // CopyObject/UploadPartCopy source, HeadObject (and of a DR copy whose completion was cut off); the state objects
     "s3:GetObjectTagging", // CopyObject copies the tags
     // DR buckets
     "s3:GetBucketVersioning",

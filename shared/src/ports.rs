@@ -162,9 +162,14 @@ pub struct ObjectCopy {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Upload {
     pub upload_id: String,
-    /// The part size the upload's parts were cut with: a different one starts over.
+    /// The part size the upload's parts were cut with: a different one (or none recorded)
+    /// starts over.
+    #[serde(default)]
     pub part_size: i64,
     pub parts: Vec<(i32, String)>,
+    /// When the upload was started: an object older than that is not its completion.
+    #[serde(default)]
+    pub started: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A page of a key-ordered listing; `more` when the listing goes on after the last item.

@@ -15,6 +15,7 @@ use aws_sdk_s3::types::{
     BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, ServerSideEncryption, StorageClass,
 };
 use aws_sdk_s3::Client;
+use chrono::Timelike;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::sync::Mutex;
@@ -117,6 +118,7 @@ impl S3Objects {
     /// orphaned parts are billed.
     async fn copy_in_parts(&self, copy: &ObjectCopy, source: &str, upload: &Mutex<Option<Upload>>) -> Result<String> {
         let resumed = upload.lock().expect("not poisoned").clone();
+        let started = resumed.as_ref().and_then(|u| u.started);
         let resumed = match resumed {
             Some(u) if u.part_size == self.multipart_threshold => Some(u.upload_id),
             Some(stale) => {
@@ -129,20 +131,34 @@ impl S3Objects {
         let upload_id = match resumed.clone() {
             Some(id) => id,
             None => {
+                // to the second, as S3 reports an object's time
+                let now = chrono::Utc::now().with_nanosecond(0).unwrap_or_else(chrono::Utc::now);
                 let id = self.start_upload(copy).await?;
                 *upload.lock().expect("not poisoned") = Some(Upload {
                     upload_id: id.clone(),
                     part_size: self.multipart_threshold,
                     parts: vec![],
+                    started: Some(now),
                 });
                 id
             }
         };
+        // Every part copied already: an earlier invocation sent the completion, and was cut off
+        // waiting for its answer.
+        let all_parts = {
+            let n = copy_part_ranges(copy.size, self.multipart_threshold).len();
+            let recorded = upload.lock().expect("not poisoned").as_ref().map_or(0, |u| {
+                let mut numbers: Vec<i32> = u.parts.iter().map(|(n, _)| *n).collect();
+                numbers.sort_unstable();
+                numbers.dedup();
+                numbers.len()
+            });
+            resumed.is_some() && recorded == n
+        };
         let result = match self.copy_parts(copy, source, &upload_id, upload).await {
-            // A resumed upload's completion may have landed in the invocation that was cut off
-            // while waiting for its answer: the copy is there.
-            Err(e) if resumed.is_some() && e.aws_code() == Some("NoSuchUpload") => {
-                match self.completed_earlier(copy).await {
+            // That completion may have landed: the copy is there (and the upload gone).
+            Err(e) if all_parts && e.aws_code() == Some("NoSuchUpload") => {
+                match self.completed_earlier(copy, started).await {
                     Ok(Some(version)) => Ok(version),
                     _ => Err(e),
                 }
@@ -156,9 +172,17 @@ impl S3Objects {
         result
     }
 
-    /// The DR object's version, if it is the whole multipart copy of `copy` (its size, and
-    /// S3's `-<parts>` ETag for as many parts as the copy has).
-    async fn completed_earlier(&self, copy: &ObjectCopy) -> Result<Option<String>> {
+    /// The DR object's version, if it is the whole multipart copy of `copy` (its size, S3's
+    /// `-<parts>` ETag for as many parts as the copy has) written since the upload `started`:
+    /// an older version of the key (an earlier run's copy) is not it. Unknown start: not it.
+    async fn completed_earlier(
+        &self,
+        copy: &ObjectCopy,
+        started: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Option<String>> {
+        let Some(started) = started else {
+            return Ok(None);
+        };
         let parts = copy_part_ranges(copy.size, self.multipart_threshold).len();
         let head = self
             .client
@@ -171,7 +195,9 @@ impl S3Objects {
         let whole = head.content_length() == Some(copy.size)
             && head
                 .e_tag()
-                .is_some_and(|t| t.trim_matches('"').ends_with(&format!("-{parts}")));
+                .and_then(|t| t.trim_matches('"').rsplit_once('-'))
+                .is_some_and(|(_, n)| n == parts.to_string())
+            && head.last_modified().and_then(to_chrono).is_some_and(|t| t >= started);
         Ok(whole.then(|| head.version_id().unwrap_or_default().to_string()))
     }
 

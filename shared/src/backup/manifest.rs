@@ -186,10 +186,10 @@ pub struct BackupState {
     /// it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pruned_through: Option<String>,
-    /// Restore pins were looked for after the expiring set was recorded (before that, a pin
-    /// keeps its point); from then on, none counts.
+    /// Restore pins are still to be looked for, once, after the expiring set was recorded
+    /// (before that, a pin keeps its point); once looked for, none counts.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub pins_checked: bool,
+    pub pins_pending: bool,
     /// The expiring points' versions are pruned; only their manifests are left to delete.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub versions_pruned: bool,

@@ -486,6 +486,7 @@ where
                 uploads,
                 copied_ahead,
                 resumed,
+                given_up,
             } = self.copy_changes(&diff.changes, &mut counts).await;
             // Cut short by the deadline: the page counts up to its last covered key only.
             // `Some(None)`: cut before the page's first change, a multipart copy that goes on
@@ -526,11 +527,12 @@ where
             r.counts.add(&counts);
             // What this page left past its cut, for the invocation that resumes at the cut; any
             // other upload was finished, or is abandoned (aborted once this is saved).
-            let abandoned: Vec<PendingUpload> = std::mem::replace(&mut r.uploads, uploads)
+            let mut abandoned: Vec<PendingUpload> = std::mem::replace(&mut r.uploads, uploads)
                 .into_iter()
                 .filter(|old| !resumed.contains(&old.upload.upload_id))
                 .filter(|old| !r.uploads.iter().any(|u| u.upload.upload_id == old.upload.upload_id))
                 .collect();
+            abandoned.extend(given_up);
             r.copied_ahead = copied_ahead;
             for f in failures {
                 if r.failures.len() < FAILURES_KEPT {
@@ -664,7 +666,10 @@ where
         let restarted: Vec<bool> = changes
             .iter()
             .map(|c| match c {
-                Change::Copy { object, .. } => resumable.iter().any(|u| u.key == object.key && u.etag != object.etag),
+                // (an object with no ETag cannot be matched to its upload: it starts over each time)
+                Change::Copy { object, .. } => {
+                    object.etag.is_empty() || resumable.iter().any(|u| u.key == object.key && u.etag != object.etag)
+                }
                 Change::Unchanged(_) => false,
             })
             .collect();
@@ -727,6 +732,7 @@ where
                 .unwrap_or(cut)
         };
         let mut covered = unfinished(0, &results);
+        let mut given_up = vec![];
         // A multipart copy that copied parts in this invocation goes on in the next one.
         let advanced = |i: usize| parts_done(&progress[i]) > parts_before[i] && !restarted[i];
         if let Some(i) = first.filter(|i| *i == covered && covered < cut && !advanced(*i)) {
@@ -735,11 +741,15 @@ where
             results[i] = Some(Err(Error::RunFailed(
                 "the copy did not finish before the invocation's deadline; the next run tries again".into(),
             )));
-            let given_up = progress[i].lock().expect("not poisoned").take();
-            if let (Some(upload), Change::Copy { object, .. }) = (given_up, &changes[i]) {
-                if let Err(e) = dr.abort_upload(&spec.dr_bucket, &object.key, &upload.upload_id).await {
-                    warn!(key = %object.key, error = %e, "could not abort a multipart copy given up on; the bucket's lifecycle rule must clean it up");
-                }
+            // its upload is aborted once the page is recorded
+            if let (Some(upload), Change::Copy { object, .. }) =
+                (progress[i].lock().expect("not poisoned").take(), &changes[i])
+            {
+                given_up.push(PendingUpload {
+                    key: object.key.clone(),
+                    etag: object.etag.clone(),
+                    upload,
+                });
             }
             covered = unfinished(i + 1, &results);
         }
@@ -824,6 +834,7 @@ where
             uploads,
             copied_ahead,
             resumed,
+            given_up,
         }
     }
 
@@ -853,7 +864,7 @@ where
         self.state.points = kept;
         if !gone.is_empty() {
             self.state.pruned_through = None;
-            self.state.pins_checked = false;
+            self.state.pins_pending = true;
         }
         self.state.expiring.extend(gone);
         // While this lease holds, no run starts: a run's fresh copies are unreferenced until
@@ -869,9 +880,9 @@ where
         // behind by a restore that saw its point expiring (and refused) must not bring back a
         // point whose versions are partly gone.
         // (Recorded once checked: an invocation that dies before checking leaves it to the next.)
-        let pins = match self.state.pins_checked {
-            false => manifest::pinned(&self.ports.state, &self.cfg.state, self.spec, Utc::now()).await?,
-            true => Default::default(),
+        let pins = match self.state.pins_pending {
+            true => manifest::pinned(&self.ports.state, &self.cfg.state, self.spec, Utc::now()).await?,
+            false => Default::default(),
         };
         if let Some(first_pinned) = self
             .state
@@ -890,8 +901,8 @@ where
             self.state.points.extend(keep);
             self.state.points.sort_by_key(|p| p.started);
         }
-        if !self.state.pins_checked && !self.state.expiring.is_empty() {
-            self.state.pins_checked = true;
+        if self.state.pins_pending && !self.state.expiring.is_empty() {
+            self.state.pins_pending = false;
             if !self.save().await? {
                 report.errors.push(RETENTION_LEFT.into());
                 return Ok(());
@@ -1050,6 +1061,8 @@ struct Copied {
     /// Uploads of earlier invocations that a copy of this page went on with (the copy
     /// completed it, aborted it, or left it in `uploads`).
     resumed: Vec<String>,
+    /// Uploads of copies recorded as failed for the deadline: aborted once that is saved.
+    given_up: Vec<PendingUpload>,
 }
 
 /// Parts a multipart copy has copied so far.
