@@ -59,6 +59,15 @@ fn entry<'a>(report: &'a Value, name: &str) -> &'a Value {
         .unwrap()
 }
 
+/// The verdicts published on a resource (`RpoStatus`), oldest first.
+async fn verdicts(b: &Bed, resource: &str) -> Vec<f64> {
+    b.cw.values("drpilot", "RpoStatus", ("Resource", resource))
+        .await
+        .iter()
+        .map(|p| p.1)
+        .collect()
+}
+
 /// The run's deadline: far enough not to matter, unless a test says otherwise.
 fn in_a_minute() -> tokio::time::Instant {
     tokio::time::Instant::now() + std::time::Duration::from_secs(60)
@@ -295,18 +304,12 @@ async fn a_replica_that_does_not_exist_is_broken_and_responders_are_told() {
             .1,
         2.0
     );
-    let status = |name: &str| {
-        let (cw, name) = (&b.cw, name.to_string());
-        async move {
-            cw.values("drpilot", "RpoStatus", ("Resource", &name))
-                .await
-                .iter()
-                .map(|p| p.1)
-                .collect::<Vec<_>>()
-        }
-    };
-    assert_eq!(status(&gone).await, [2.0], "broken: what the primary-down alarm reads");
-    assert_eq!(status(&good).await, [0.0]);
+    assert_eq!(
+        verdicts(&b, &gone).await,
+        [2.0],
+        "broken: what the primary-down alarm reads"
+    );
+    assert_eq!(verdicts(&b, &good).await, [0.0]);
     let notices = b.responders.received().await;
     assert_eq!(notices.len(), 1, "{notices:#?}");
     assert_eq!(notices[0].subject, format!("drpilot: replication BROKEN: {gone}"));
@@ -590,19 +593,8 @@ async fn a_run_out_of_time_publishes_what_it_measured_and_reports_the_rest_unkno
             .contains(&format!("{assets}: not measured before this run's deadline")),
         "{err}"
     );
-    let status = |name: &str| {
-        let cw = &b.cw;
-        let name = name.to_string();
-        async move {
-            cw.values("drpilot", "RpoStatus", ("Resource", &name))
-                .await
-                .iter()
-                .map(|p| p.1)
-                .collect::<Vec<_>>()
-        }
-    };
-    assert_eq!(status(&orders).await, [0.0], "measured in time: healthy");
-    assert!(status(&assets).await.is_empty(), "unknown: no verdict");
+    assert_eq!(verdicts(&b, &orders).await, [0.0], "measured in time: healthy");
+    assert!(verdicts(&b, &assets).await.is_empty(), "unknown: no verdict");
     assert_eq!(
         b.cw.values_of("drpilot", "UnmeasuredResources", &[])
             .await
