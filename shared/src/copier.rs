@@ -210,7 +210,9 @@ pub struct CopyReport {
     pub started_at: String,
     pub source_region: String,
     pub dr_region: String,
-    pub copies_in_flight_before: u32,
+    /// Copies into the DR region in progress when the run began; `None` for a snapshot
+    /// event's run, which lists only its own database's copies.
+    pub copies_in_flight_before: Option<u32>,
     pub copy_limit: u32,
     pub dbs: Vec<DbReport>,
     /// Failures of the run as a whole (e.g. the DR region could not be listed).
@@ -442,7 +444,7 @@ where
         started_at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
         source_region: cfg.source_region.clone(),
         dr_region: cfg.dr_region.clone(),
-        copies_in_flight_before: 0,
+        copies_in_flight_before: None,
         copy_limit: cfg.max_copies_in_flight,
         dbs: vec![],
         errors: vec![],
@@ -467,7 +469,7 @@ where
         copy_source_tags: cfg.copy_source_tags,
     };
     let plan = plan_copies(&sources, &dr, &policy);
-    report.copies_in_flight_before = plan.in_flight;
+    report.copies_in_flight_before = matches!(scope, Scope::Fleet).then_some(plan.in_flight);
     let queued = format!("{} copies in flight (limit {}): next run", plan.in_flight, plan.limit);
     let mut outcomes = futures::stream::iter(plan.dbs)
         .map(|planned| act(&ports.dr, planned, &queued))

@@ -439,6 +439,11 @@ async fn a_snapshot_event_copies_that_snapshot_in_four_calls_once_however_often_
         .await
         .expect("the event's run succeeds");
     assert_eq!(status_of(&response, &orders), "copied", "{response:#}");
+    assert_eq!(
+        response["copies_in_flight_before"],
+        Value::Null,
+        "an event lists its own database's copies only: it cannot say how many the region has"
+    );
     let (source_calls, dr_calls) = (
         rds_calls(&sim, mark, &r.source).await,
         rds_calls(&sim, mark, &r.dr).await,
