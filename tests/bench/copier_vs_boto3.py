@@ -57,6 +57,30 @@ def calls_since(mark):
     return Counter(e["action"] for e in entries if e.get("service"))
 
 
+def machine():
+    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def save(name, fields, rows, **meta):
+    """Writes a bench's rows (label, drpilot's figures, the boto3 peer's, each in `fields`
+    order) to target/bench/<name>.json, with the date, the machine and `meta`."""
+    os.makedirs(os.path.join(REPO, "target", "bench"), exist_ok=True)
+    with open(os.path.join(REPO, "target", "bench", f"{name}.json"), "w") as out:
+        json.dump(
+            {
+                "date": time.strftime("%Y-%m-%d"),
+                "machine": machine(),
+                **meta,
+                "rows": [
+                    {"run": label, "drpilot": dict(zip(fields, d)), "boto3": dict(zip(fields, p))}
+                    for label, d, p in rows
+                ],
+            },
+            out,
+            indent=2,
+        )
+
+
 def main():
     rds = boto3.client("rds", region_name=SOURCE, endpoint_url=ENDPOINT)
     sns = boto3.client("sns", region_name=SOURCE, endpoint_url=ENDPOINT)
@@ -130,32 +154,16 @@ def main():
         json.dump(event, f)
     rows.append(("a new snapshot (event)", drpilot(f.name), peer()))
 
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
     print()
     print(f"snapshot copier at {DATABASES} DB instances, {SOURCE} -> DR, on the drpilot simulator (moto) {ENDPOINT}")
-    print(f"{time.strftime('%Y-%m-%d')}, {machine}; reproduce: make bench-copier (BENCH_DATABASES=N)")
+    print(f"{time.strftime('%Y-%m-%d')}, {machine()}; reproduce: make bench-copier (BENCH_DATABASES=N)")
     print(f"{'':24} | {'drpilot snapshot-copier':^36} | {'boto3 script (copier_peer.py)':^36}")
     head = f"{'wall s':>7} {'peak MiB':>9} {'AWS calls':>10} {'copied':>7}"
     print(f"{'run':24} | {head}  | {head}")
     for label, d, p in rows:
         cell = lambda r: f"{r[0]:7.2f} {r[1]:9.1f} {r[2]:10d} {r[3]:7d}"  # noqa: E731
         print(f"{label:24} | {cell(d)}  | {cell(p)}")
-    os.makedirs(os.path.join(REPO, "target", "bench"), exist_ok=True)
-    with open(os.path.join(REPO, "target", "bench", "copier.json"), "w") as out:
-        fields = ("wall_seconds", "peak_mib", "aws_calls", "copied")
-        json.dump(
-            {
-                "date": time.strftime("%Y-%m-%d"),
-                "machine": machine,
-                "databases": DATABASES,
-                "rows": [
-                    {"run": label, "drpilot": dict(zip(fields, d)), "boto3": dict(zip(fields, p))}
-                    for label, d, p in rows
-                ],
-            },
-            out,
-            indent=2,
-        )
+    save("copier", ("wall_seconds", "peak_mib", "aws_calls", "copied"), rows, databases=DATABASES)
 
 
 if __name__ == "__main__":

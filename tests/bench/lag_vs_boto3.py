@@ -16,7 +16,6 @@ Writes the table as JSON to target/bench/lag.json.
 
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ from datetime import datetime, timezone
 
 import boto3
 
-from copier_vs_boto3 import calls_since, wire_mark
+from copier_vs_boto3 import calls_since, machine, save, wire_mark
 from s3_backup_vs_sync import measured
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -119,10 +118,9 @@ def main():
         return counted([PYTHON, PEER, DR, f.name, f"{run}-peer"], base_env, Counter)
 
     rows = [("first run", drpilot(), peer()), ("every minute after", drpilot(), peer())]
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
     print()
     print(f"lag checker at {RESOURCES} read replicas ({DR}), on the drpilot simulator (moto) {ENDPOINT}")
-    print(f"{time.strftime('%Y-%m-%d')}, {machine}; reproduce: make bench-lag (BENCH_RESOURCES=N)")
+    print(f"{time.strftime('%Y-%m-%d')}, {machine()}; reproduce: make bench-lag (BENCH_RESOURCES=N)")
     print(f"{'':20} | {'drpilot lag-checker':^41} | {'boto3 script, one at a time (lag_peer.py)':^41}")
     head = f"{'wall s':>7} {'peak MiB':>9} {'AWS calls':>10} {'GetMetricData':>13}"
     print(f"{'run':20} | {head} | {head}")
@@ -137,22 +135,7 @@ def main():
     for label, d, _ in rows:
         if RESOURCES <= 500 and (d[0] > 10.0 or d[3] > 5):
             sys.exit(f"drpilot's {label} missed its target: {d[0]:.2f} s (<= 10), {d[3]} GetMetricData (<= 5)")
-    os.makedirs(os.path.join(REPO, "target", "bench"), exist_ok=True)
-    with open(os.path.join(REPO, "target", "bench", "lag.json"), "w") as out:
-        fields = ("wall_seconds", "peak_mib", "aws_calls", "get_metric_data_calls")
-        json.dump(
-            {
-                "date": time.strftime("%Y-%m-%d"),
-                "machine": machine,
-                "resources": RESOURCES,
-                "rows": [
-                    {"run": label, "drpilot": dict(zip(fields, d)), "boto3": dict(zip(fields, p))}
-                    for label, d, p in rows
-                ],
-            },
-            out,
-            indent=2,
-        )
+    save("lag", ("wall_seconds", "peak_mib", "aws_calls", "get_metric_data_calls"), rows, resources=RESOURCES)
 
 
 if __name__ == "__main__":

@@ -145,8 +145,9 @@ impl S3Objects {
         };
         // Every part copied already: an earlier invocation sent the completion, and was cut off
         // waiting for its answer.
+        let ranges = copy_part_ranges(copy.size, self.multipart_threshold);
         let all_parts = {
-            let n = copy_part_ranges(copy.size, self.multipart_threshold).len();
+            let n = ranges.len();
             let recorded = upload.lock().expect("not poisoned").as_ref().map_or(0, |u| {
                 let mut numbers: Vec<i32> = u.parts.iter().map(|(n, _)| *n).collect();
                 numbers.sort_unstable();
@@ -155,10 +156,10 @@ impl S3Objects {
             });
             resumed.is_some() && recorded == n
         };
-        let result = match self.copy_parts(copy, source, &upload_id, upload).await {
+        let result = match self.copy_parts(copy, source, &upload_id, upload, &ranges).await {
             // That completion may have landed: the copy is there (and the upload gone).
             Err(e) if all_parts && e.aws_code() == Some("NoSuchUpload") => {
-                match self.completed_earlier(copy, started).await {
+                match self.completed_earlier(copy, ranges.len(), started).await {
                     Ok(Some(version)) => Ok(version),
                     _ => Err(e),
                 }
@@ -178,12 +179,12 @@ impl S3Objects {
     async fn completed_earlier(
         &self,
         copy: &ObjectCopy,
+        parts: usize,
         started: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<Option<String>> {
         let Some(started) = started else {
             return Ok(None);
         };
-        let parts = copy_part_ranges(copy.size, self.multipart_threshold).len();
         let head = self
             .client
             .head_object()
@@ -202,16 +203,8 @@ impl S3Objects {
     }
 
     async fn abort(&self, copy: &ObjectCopy, upload_id: &str) {
-        let abort = self
-            .client
-            .abort_multipart_upload()
-            .bucket(&copy.to_bucket)
-            .key(&copy.to_key)
-            .upload_id(upload_id)
-            .send()
-            .await;
-        if let Err(e) = abort {
-            tracing::warn!(key = %copy.to_key, error = %aws_error("AbortMultipartUpload", e), "could not abort a multipart copy; the bucket's lifecycle rule must clean it up");
+        if let Err(e) = self.abort_upload(&copy.to_bucket, &copy.to_key, upload_id).await {
+            tracing::warn!(key = %copy.to_key, error = %e, "could not abort a multipart copy; the bucket's lifecycle rule must clean it up");
         }
     }
 
@@ -252,8 +245,8 @@ impl S3Objects {
         source: &str,
         upload_id: &str,
         upload: &Mutex<Option<Upload>>,
+        ranges: &[(i64, i64)],
     ) -> Result<String> {
-        let ranges = copy_part_ranges(copy.size, self.multipart_threshold);
         let ranges_count = ranges.len();
         let done: Vec<(i32, String)> = upload
             .lock()
@@ -262,7 +255,8 @@ impl S3Objects {
             .map(|u| u.parts.clone())
             .unwrap_or_default();
         let todo: Vec<(i32, (i64, i64))> = ranges
-            .into_iter()
+            .iter()
+            .copied()
             .enumerate()
             .map(|(i, range)| (i as i32 + 1, range))
             .filter(|(number, _)| !done.iter().any(|(n, _)| n == number))
