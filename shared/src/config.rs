@@ -1,5 +1,6 @@
 //! Settings, read once from the environment at cold start. Every error names the variable.
 
+use crate::accounts::AccountSpec;
 use crate::error::{Error, Result};
 use crate::model::{
     arn_region, valid_bucket_name, BackupSpec, DatabaseSpec, DnsSpec, DnsSwitch, Fence, ResourceSpec, Selection,
@@ -195,6 +196,102 @@ pub const DEFAULT_MAX_COPIES_IN_FLIGHT: u32 = 20;
 pub const AWS_COPIES_IN_FLIGHT_QUOTA: u32 = 20;
 pub const DEFAULT_RETAIN_COUNT: u32 = 7;
 
+const ACCOUNTS_VAR: &str = "DRPILOT_ACCOUNTS";
+const ACCOUNTS_HELP: &str = r#"a JSON array like [{"id": "111111111111", "role_arn": "arn:aws:iam::111111111111:role/drpilot-member", "external_id": "..."}] (external_id optional)"#;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountEntry {
+    #[serde(deserialize_with = "text")]
+    id: String,
+    #[serde(deserialize_with = "text")]
+    role_arn: String,
+    #[serde(default, deserialize_with = "some_text")]
+    external_id: Option<String>,
+}
+
+/// Parses `DRPILOT_ACCOUNTS`, the member accounts a hub deployment works in besides its own
+/// (unset: its own only). Each role must be in its account; ids are unique.
+pub fn accounts(vars: &dyn Vars) -> Result<Vec<AccountSpec>> {
+    if optional(vars, ACCOUNTS_VAR).is_none() {
+        return Ok(vec![]);
+    }
+    let bad = |why: String| Error::config(ACCOUNTS_VAR, format!("{why}; expected {ACCOUNTS_HELP}"));
+    let mut out: Vec<AccountSpec> = Vec::new();
+    for (i, e) in json_entries::<AccountEntry>(vars, ACCOUNTS_VAR, ACCOUNTS_HELP)?
+        .into_iter()
+        .enumerate()
+    {
+        if e.id.len() != 12 || !e.id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad(format!("entry {i}: id {:?} is not a 12-digit account id", e.id)));
+        }
+        // arn:<partition>:iam::<account>:role/<path/name> (IAM User Guide, "IAM identifiers")
+        let role_account = e
+            .role_arn
+            .strip_prefix("arn:")
+            .and_then(|r| r.split_once(":iam::"))
+            .filter(|(partition, _)| partition.starts_with("aws"))
+            .and_then(|(_, r)| r.split_once(":role/"))
+            .filter(|(_, name)| {
+                !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c))
+            })
+            .map(|(account, _)| account);
+        match role_account {
+            None => {
+                return Err(bad(format!(
+                    "entry {i}: role_arn {:?} is not an IAM role ARN",
+                    e.role_arn
+                )))
+            }
+            Some(a) if a != e.id => {
+                return Err(bad(format!(
+                    "entry {i}: role_arn {} is in account {a}, not {}",
+                    e.role_arn, e.id
+                )))
+            }
+            Some(_) => {}
+        }
+        if let Some(x) = &e.external_id {
+            // sts:AssumeRole ExternalId: 2-1224 characters of [\w+=,.@:/-]
+            if !(2..=1224).contains(&x.len())
+                || !x.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c))
+            {
+                return Err(bad(format!(
+                    "entry {i}: external_id must be 2-1224 letters, digits or _+=,.@:/-"
+                )));
+            }
+        }
+        if out.iter().any(|a| a.id == e.id) {
+            return Err(bad(format!("entry {i}: account {} is listed twice", e.id)));
+        }
+        out.push(AccountSpec {
+            id: e.id,
+            role_arn: e.role_arn,
+            external_id: e.external_id,
+        });
+    }
+    Ok(out)
+}
+
+/// `account` of a database, resource or backup entry: a member of `DRPILOT_ACCOUNTS`.
+fn member_account(
+    var: &'static str,
+    entry: &str,
+    account: Option<String>,
+    accounts: &[AccountSpec],
+) -> Result<Option<String>> {
+    match account {
+        Some(a) if !accounts.iter().any(|m| m.id == a) => Err(Error::config(
+            var,
+            format!("{entry}: account {a} is not in {ACCOUNTS_VAR} (which lists the member accounts and their roles)"),
+        )),
+        other => Ok(other),
+    }
+}
+
 /// The snapshot copier's settings.
 #[derive(Debug, Clone)]
 pub struct CopierConfig {
@@ -207,6 +304,8 @@ pub struct CopierConfig {
     pub retention: Retention,
     pub copy_source_tags: bool,
     pub notify_topic_arn: String,
+    /// Member accounts reconciled besides the function's own.
+    pub accounts: Vec<AccountSpec>,
 }
 
 impl CopierConfig {
@@ -223,6 +322,7 @@ impl CopierConfig {
         "DRPILOT_RETAIN_DAYS",
         "DRPILOT_COPY_SOURCE_TAGS",
         "DRPILOT_NOTIFY_TOPIC_ARN",
+        "DRPILOT_ACCOUNTS",
     ];
 
     pub fn from_env() -> Result<Self> {
@@ -304,6 +404,7 @@ impl CopierConfig {
             retention,
             copy_source_tags: parse_bool(vars, "DRPILOT_COPY_SOURCE_TAGS", true)?,
             notify_topic_arn: topic_arn(vars, "DRPILOT_NOTIFY_TOPIC_ARN")?,
+            accounts: accounts(vars)?,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! The snapshot copier's run: select → look → plan (pure) → copy → prune → report → notify.
 
+use crate::accounts::{self, Access, AccountOutcome, Accounts, Outcome};
 use crate::config::{CopierConfig, AWS_COPIES_IN_FLIGHT_QUOTA};
 use crate::error::{Error, Result};
 use crate::events::{self, Decode, Incoming, RdsEventDetail};
@@ -22,15 +23,30 @@ pub struct CopierPorts<S, D, N> {
     pub notifier: N,
 }
 
-impl CopierPorts<crate::aws::rds::RdsSource, crate::aws::rds::RdsDr, crate::aws::sns::SnsNotifier> {
+type AwsCopierPorts = CopierPorts<crate::aws::rds::RdsSource, crate::aws::rds::RdsDr, crate::aws::sns::SnsNotifier>;
+
+impl AwsCopierPorts {
     /// The AWS adapters, built once at cold start.
     pub fn aws(sdk: &aws_config::SdkConfig, cfg: &CopierConfig) -> Self {
+        Self::aws_in(sdk, sdk, cfg)
+    }
+
+    /// The adapters of one account (`account`: the function's own or a member's role), with
+    /// notices going to the hub's topic.
+    pub fn aws_in(account: &aws_config::SdkConfig, hub: &aws_config::SdkConfig, cfg: &CopierConfig) -> Self {
         use crate::aws::rds::{fleet_client_in, RdsDr, RdsSource};
         CopierPorts {
-            source: RdsSource::new(fleet_client_in(sdk, &cfg.source_region)),
-            dr: RdsDr::new(fleet_client_in(sdk, &cfg.dr_region)),
-            notifier: crate::aws::sns::SnsNotifier::new(sdk, &cfg.notify_topic_arn, "drpilot.snapshot-copier"),
+            source: RdsSource::new(fleet_client_in(account, &cfg.source_region)),
+            dr: RdsDr::new(fleet_client_in(account, &cfg.dr_region)),
+            notifier: crate::aws::sns::SnsNotifier::new(hub, &cfg.notify_topic_arn, "drpilot.snapshot-copier"),
         }
+    }
+
+    /// The adapters of the function's own account and of each account in `DRPILOT_ACCOUNTS`.
+    pub fn accounts(sdk: &aws_config::SdkConfig, cfg: &CopierConfig) -> Accounts<Self> {
+        Accounts::build(sdk, &cfg.accounts, "drpilot-snapshot-copier", |account, hub| {
+            Self::aws_in(account, hub, cfg)
+        })
     }
 }
 
@@ -68,6 +84,8 @@ pub enum CopierEvent {
     /// An RDS snapshot event from EventBridge: the region it came from and its detail.
     RdsSnapshot {
         region: Option<String>,
+        /// The account the snapshot is in (a member's events reach the hub's bus).
+        account: Option<String>,
         kind: DbKind,
         detail: RdsEventDetail,
     },
@@ -82,6 +100,7 @@ impl Decode for CopierEvent {
             Incoming::Schedule(_) => Ok(CopierEvent::Schedule),
             Incoming::RdsSnapshot(e) => Ok(CopierEvent::RdsSnapshot {
                 region: e.region,
+                account: e.account,
                 kind: match e.detail_type.as_str() {
                     "RDS DB Cluster Snapshot Event" => DbKind::Cluster,
                     _ => DbKind::Instance,
@@ -105,7 +124,9 @@ pub fn trigger(event: &CopierEvent, cfg: &CopierConfig) -> Trigger {
     let (region, kind, detail) = match event {
         CopierEvent::Operator => return Trigger::Run("operator request".into(), Scope::Fleet),
         CopierEvent::Schedule => return Trigger::Run("schedule".into(), Scope::Fleet),
-        CopierEvent::RdsSnapshot { region, kind, detail } => (region.as_deref().unwrap_or_default(), *kind, detail),
+        CopierEvent::RdsSnapshot {
+            region, kind, detail, ..
+        } => (region.as_deref().unwrap_or_default(), *kind, detail),
     };
     let id = detail.event_id.as_deref().unwrap_or("RDS event");
     let snapshot = detail.source_identifier.as_deref().unwrap_or("?");
@@ -645,6 +666,77 @@ where
         return Err(Error::RunFailed(report.summary()));
     }
     serde_json::to_value(&report).map_err(|e| Error::RunFailed(format!("cannot encode the report: {e}")))
+}
+
+/// A hub deployment's run (`DRPILOT_ACCOUNTS`): a reconciliation runs in every account at once
+/// and reports each (an account whose role cannot be assumed is reported unreachable, and the
+/// others go on); a snapshot event runs in the account the snapshot is in. One notice covers
+/// every account that failed. `own_account` is the function's own account id (from its ARN),
+/// when known: an event from an account that is neither it nor a member changes nothing.
+pub async fn handle_accounts<S, D, N>(
+    accounts: &Accounts<CopierPorts<S, D, N>>,
+    cfg: &CopierConfig,
+    event: CopierEvent,
+    own_account: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Value>
+where
+    S: SourceCatalog,
+    D: DrSnapshotStore,
+    N: Notifier,
+{
+    if !accounts.is_fleet() {
+        return handle(&accounts.own, cfg, event, now).await;
+    }
+    let from = match &event {
+        CopierEvent::RdsSnapshot { account, .. } => account.clone(),
+        _ => None,
+    };
+    let (trigger, scope) = match trigger(&event, cfg) {
+        Trigger::Ignore(reason) => {
+            info!(%reason, "event ignored");
+            return Ok(serde_json::json!({ "ignored": reason }));
+        }
+        Trigger::Run(trigger, scope) => (trigger, scope),
+    };
+    let outcomes = match (&scope, from.as_deref()) {
+        (Scope::Fleet, _) => accounts.each(|ports| run(ports, cfg, &trigger, &scope, now)).await,
+        (Scope::Snapshot { .. }, from) => {
+            if let Some(a) = from.filter(|a| accounts.member(a).is_none() && own_account.is_some_and(|o| o != *a)) {
+                return Err(Error::BadEvent(format!(
+                    "the snapshot event is from account {a}, which is neither this deployment's account nor in DRPILOT_ACCOUNTS; nothing was done"
+                )));
+            }
+            let (ports, access) = accounts.get(from);
+            let account = match access {
+                Access::Own => accounts::OWN.to_string(),
+                Access::Member(ref role) => role.account().to_string(),
+            };
+            let result = match access.check().await {
+                Ok(()) => Outcome::Report(run(ports, cfg, &trigger, &scope, now).await),
+                Err(e) => Outcome::Unreachable(e.to_string()),
+            };
+            vec![AccountOutcome { account, result }]
+        }
+    };
+    for o in &outcomes {
+        match &o.result {
+            Outcome::Report(r) => info!(account = %o.account, summary = %r.summary(), "run finished"),
+            Outcome::Unreachable(why) => warn!(account = %o.account, %why, "account unreachable"),
+        }
+    }
+    let what = format!("snapshot copy ({} -> {})", cfg.source_region, cfg.dr_region);
+    let notice = accounts::fleet_notice(&what, &outcomes, CopyReport::failure_notice);
+    let report = serde_json::json!({ "trigger": trigger, "accounts": outcomes });
+    if let Some(notice) = notice {
+        let subject = notice.subject.clone();
+        if let Err(e) = accounts.own.notifier.notify(&notice).await {
+            warn!(error = %e, "could not notify responders");
+            return Err(Error::RunFailed(format!("{subject} (and the SNS notice failed: {e})")));
+        }
+        return Err(Error::RunFailed(format!("{subject}; report: {report}")));
+    }
+    Ok(report)
 }
 
 #[cfg(test)]

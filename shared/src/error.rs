@@ -26,6 +26,10 @@ pub enum Error {
     #[error("{0}")]
     Refused(String),
 
+    /// A member account drpilot cannot get into (its role cannot be assumed).
+    #[error("account {account} is unreachable: {reason}")]
+    Unreachable { account: String, reason: String },
+
     /// The run finished, but part of it failed; the report says which part and why.
     #[error("{0}")]
     RunFailed(String),
@@ -58,6 +62,7 @@ impl Error {
             Error::Aws { retryable: true, .. } => "drpilot.Retryable",
             Error::Aws { retryable: false, .. } => "drpilot.AwsError",
             Error::Refused(_) => "drpilot.Refused",
+            Error::Unreachable { .. } => "drpilot.AccountUnreachable",
             Error::RunFailed(_) => "drpilot.RunFailed",
         }
     }

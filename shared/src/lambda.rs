@@ -31,6 +31,12 @@ impl Invocation {
     }
 }
 
+/// The function's own account id, from its ARN (`None` for a local run).
+pub fn own_account(ctx: &Context) -> Option<String> {
+    let account = ctx.invoked_function_arn.split(':').nth(4)?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then(|| account.to_string())
+}
+
 fn in_lambda() -> bool {
     std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
 }

@@ -1,6 +1,7 @@
 //! drpilot's common crate: settings, pure DR decisions, small ports, and their AWS adapters.
 //! Each function under `functions/` is a thin `main.rs` over this crate.
 
+pub mod accounts;
 pub mod aws;
 pub mod backup;
 pub mod config;

@@ -9,7 +9,7 @@ pub const MAX_SUBJECT: usize = 100;
 /// One SMS.
 pub const MAX_SMS: usize = 140;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,

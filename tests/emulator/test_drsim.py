@@ -75,3 +75,33 @@ class WritePositions(unittest.TestCase):
         self.assertAlmostEqual(w.position_at(3.0), 3.5)
         self.assertAlmostEqual(w.time_at(3.75), 4.975)
         self.assertIsNone(w.time_at(10.0))
+
+
+class TrustPolicy(unittest.TestCase):
+    """Who may assume a member role: its trust policy names the hub's account and, when it asks
+    for one, the external id."""
+
+    POLICY = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::123456789012:role/drpilot-hub"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": "drpilot-x1"}},
+            }
+        ],
+    }
+
+    def test_the_trusted_account_with_the_external_id(self):
+        from drsim.sts import _allows
+
+        self.assertTrue(_allows(self.POLICY, "123456789012", "drpilot-x1"))
+
+    def test_a_wrong_or_missing_external_id_or_another_account_is_refused(self):
+        from drsim.sts import _allows
+
+        self.assertFalse(_allows(self.POLICY, "123456789012", "other"))
+        self.assertFalse(_allows(self.POLICY, "123456789012", None))
+        self.assertFalse(_allows(self.POLICY, "999999999999", "drpilot-x1"))
+        self.assertFalse(_allows({"Statement": {**self.POLICY["Statement"][0], "Effect": "Deny"}}, "123456789012", "drpilot-x1"))

@@ -15,12 +15,20 @@ pub struct Regions {
 
 impl Regions {
     pub async fn new(source: &str, dr: &str) -> Self {
-        let sdk_source = sdk(source).await;
+        Self::with(sdk(source).await, sdk(dr).await)
+    }
+
+    /// The regions of a member account.
+    pub async fn in_member(member: &crate::members::MemberAccount, source: &str, dr: &str) -> Self {
+        Self::with(member.sdk(source).await, member.sdk(dr).await)
+    }
+
+    fn with(sdk_source: aws_config::SdkConfig, sdk_dr: aws_config::SdkConfig) -> Self {
         Regions {
-            source: source.into(),
-            dr: dr.into(),
+            source: sdk_source.region().expect("region").to_string(),
+            dr: sdk_dr.region().expect("region").to_string(),
             rds_source: aws_sdk_rds::Client::new(&sdk_source),
-            rds_dr: aws_sdk_rds::Client::new(&sdk(dr).await),
+            rds_dr: aws_sdk_rds::Client::new(&sdk_dr),
             sdk_source,
         }
     }

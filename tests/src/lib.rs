@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub mod account;
+pub mod members;
 pub mod night;
 pub mod scenario;
 pub mod sim;

@@ -39,6 +39,9 @@ pub struct WireEntry {
     /// Unix time the request arrived.
     pub at: f64,
     pub region: Option<String>,
+    /// The account the request's credentials belong to.
+    #[serde(default)]
+    pub account: Option<String>,
     pub service: Option<String>,
     pub action: Option<String>,
     #[serde(default)]

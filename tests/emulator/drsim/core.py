@@ -111,6 +111,8 @@ class Request:
     action: str | None
     params: dict[str, str]
     protocol: str  # query | json | rest-xml | rest-json | none
+    access_key: str | None = None  # from the SigV4 credential: whose account it is
+    account: str | None = None
 
 
 class Sim:
@@ -187,6 +189,7 @@ class Sim:
                     "at": started,
                     "ms": round((now() - started) * 1000, 1),
                     "region": req.region,
+                    "account": req.account,
                     "service": req.service,
                     "action": req.action,
                     "params": req.params,

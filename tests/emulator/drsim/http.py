@@ -14,9 +14,10 @@ import uuid
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
+from . import sts
 from .core import SIM, Fault, Outage, Request, now
 
-SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 # Throttling answers as each service gives them (error code, HTTP status). Query-protocol
 # services answer `Throttling` ("Rate exceeded"); S3 answers `SlowDown` with 503; JSON
@@ -104,13 +105,22 @@ def classify(environ: dict[str, Any]) -> Request:
     auth = environ.get("HTTP_AUTHORIZATION", "")
     query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
     found = SCOPE.search(auth)
+    access_key = None
     if found:
-        region, service = found.group(1), found.group(2)
+        access_key, region, service = found.group(1), found.group(2), found.group(3)
     elif query.get("X-Amz-Credential"):
         scope = query["X-Amz-Credential"][0].split("/")
+        access_key = scope[0]
         region, service = (scope[2], scope[3]) if len(scope) >= 4 else (None, None)
     else:
         region, service = None, None
+    req = _classify(environ, query, region, service)
+    req.access_key = access_key
+    req.account = sts.caller_account(access_key) if service else None
+    return req
+
+
+def _classify(environ: dict[str, Any], query: dict[str, list[str]], region: str | None, service: str | None) -> Request:
     method = environ.get("REQUEST_METHOD", "GET")
     path = environ.get("PATH_INFO", "")
     ctype = environ.get("CONTENT_TYPE", "")
@@ -199,6 +209,12 @@ class Simulator:
             answered = self.inject(environ, start_response, req, fault, started)
             if answered is not None:
                 return answered
+        refused = sts.refusal(req)
+        if refused is not None:
+            SIM.record(req, 403, "AccessDenied", "answered", started)
+            line, headers, body = error_body(req, 403, "AccessDenied", refused)
+            start_response(line, headers)
+            return [body]
         captured: dict[str, Any] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:

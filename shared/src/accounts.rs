@@ -1,0 +1,381 @@
+//! Many accounts: a hub deployment of drpilot works in its own account and in each member
+//! account of `DRPILOT_ACCOUNTS`, through a role there (`sts:AssumeRole`, with the external id
+//! the member's trust policy asks for). Each member gets its own set of adapters, built at cold
+//! start on credentials that are assumed on first use and cached until five minutes before they
+//! expire, so a warm function calls STS once an hour per account, not once per invocation.
+//!
+//! A member whose role cannot be assumed is *unreachable*: its work is reported as such (the
+//! reason AWS gave, and the role), and every other account's work goes on.
+
+use crate::aws::aws_error;
+use crate::error::{Error, Result};
+use crate::notice::{Notice, Severity};
+use aws_config::SdkConfig;
+use aws_credential_types::provider::{error::CredentialsError, future, ProvideCredentials};
+use aws_credential_types::Credentials;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// One member account of `DRPILOT_ACCOUNTS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSpec {
+    /// The 12-digit account id.
+    pub id: String,
+    /// The role drpilot assumes there (`infra/modules/member`).
+    pub role_arn: String,
+    /// The external id the role's trust policy requires, if any.
+    pub external_id: Option<String>,
+}
+
+/// How long assumed credentials are asked for, and how long before expiry they are renewed.
+const SESSION: Duration = Duration::from_secs(3600);
+const RENEW_BEFORE: Duration = Duration::from_secs(300);
+
+/// Credentials for one member account's role: assumed on first use, cached, renewed before
+/// they expire. Cloned adapters share the cache.
+#[derive(Clone, Debug)]
+pub struct Role {
+    inner: Arc<RoleInner>,
+}
+
+#[derive(Debug)]
+struct RoleInner {
+    spec: AccountSpec,
+    session_name: String,
+    source: Source,
+    cached: tokio::sync::Mutex<Option<Credentials>>,
+}
+
+#[derive(Debug)]
+enum Source {
+    Sts(aws_sdk_sts::Client),
+    /// Unit tests: credentials, or the error an assume attempt gets.
+    #[cfg(test)]
+    Fixed(std::result::Result<Credentials, String>),
+}
+
+impl Role {
+    /// `session_name` names the function in the member's CloudTrail (`drpilot-<function>`).
+    pub fn new(hub: &SdkConfig, spec: &AccountSpec, session_name: &str) -> Self {
+        Self::with_source(spec, session_name, Source::Sts(aws_sdk_sts::Client::new(hub)))
+    }
+
+    fn with_source(spec: &AccountSpec, session_name: &str, source: Source) -> Self {
+        Role {
+            inner: Arc::new(RoleInner {
+                spec: spec.clone(),
+                session_name: session_name.to_string(),
+                source,
+                cached: tokio::sync::Mutex::new(None),
+            }),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn fixed(spec: &AccountSpec, answer: std::result::Result<Credentials, String>) -> Self {
+        Self::with_source(spec, "drpilot-test", Source::Fixed(answer))
+    }
+
+    pub fn account(&self) -> &str {
+        &self.inner.spec.id
+    }
+
+    /// The role's credentials: cached ones while they last, else a new `AssumeRole`. The
+    /// error names the account and the role, and keeps AWS's code (`AccessDenied`, ...).
+    pub async fn credentials(&self) -> Result<Credentials> {
+        let mut cached = self.inner.cached.lock().await;
+        if let Some(c) = cached.as_ref() {
+            let fresh = c.expiry().is_none_or(|at| at > SystemTime::now() + RENEW_BEFORE);
+            if fresh {
+                return Ok(c.clone());
+            }
+        }
+        let spec = &self.inner.spec;
+        let unreachable = |reason: String| Error::Unreachable {
+            account: spec.id.clone(),
+            reason: format!("cannot assume {}: {reason}", spec.role_arn),
+        };
+        let assumed = match &self.inner.source {
+            Source::Sts(sts) => {
+                let out = sts
+                    .assume_role()
+                    .role_arn(&spec.role_arn)
+                    .role_session_name(&self.inner.session_name)
+                    .set_external_id(spec.external_id.clone())
+                    .duration_seconds(SESSION.as_secs() as i32)
+                    .send()
+                    .await
+                    .map_err(|e| unreachable(aws_error("AssumeRole", e).to_string()))?;
+                let c = out
+                    .credentials()
+                    .ok_or_else(|| unreachable("AssumeRole answered without credentials".into()))?;
+                Credentials::new(
+                    c.access_key_id(),
+                    c.secret_access_key(),
+                    Some(c.session_token().to_string()),
+                    SystemTime::try_from(*c.expiration()).ok(),
+                    "drpilot-assume-role",
+                )
+            }
+            #[cfg(test)]
+            Source::Fixed(answer) => answer.clone().map_err(unreachable)?,
+        };
+        *cached = Some(assumed.clone());
+        Ok(assumed)
+    }
+
+    /// An SDK configuration like the hub's, on this role's credentials.
+    pub fn sdk(&self, hub: &SdkConfig) -> SdkConfig {
+        hub.to_builder()
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                self.clone(),
+            ))
+            .build()
+    }
+}
+
+impl ProvideCredentials for Role {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(
+            async move { self.credentials().await.map_err(CredentialsError::provider_error) },
+        )
+    }
+}
+
+/// The account a function works in, and how it gets in.
+#[derive(Debug, Clone)]
+pub enum Access {
+    /// The function's own account, on its own credentials.
+    Own,
+    Member(Role),
+}
+
+/// The adapters `P` for each account a deployment covers: its own first, then each member's.
+#[derive(Debug)]
+pub struct Accounts<P> {
+    pub own: P,
+    pub members: Vec<Member<P>>,
+}
+
+#[derive(Debug)]
+pub struct Member<P> {
+    pub role: Role,
+    pub ports: P,
+}
+
+/// The label an account goes by in reports and notices.
+pub const OWN: &str = "this account";
+
+/// One account's outcome in a report: its own report, or why drpilot could not get in.
+#[derive(Debug, Serialize)]
+pub struct AccountOutcome<R> {
+    pub account: String,
+    #[serde(flatten)]
+    pub result: Outcome<R>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome<R> {
+    Report(R),
+    Unreachable(String),
+}
+
+impl<P> Accounts<P> {
+    /// One account: the function's own (no `DRPILOT_ACCOUNTS`).
+    pub fn single(own: P) -> Self {
+        Accounts { own, members: vec![] }
+    }
+
+    /// The own account's adapters from `hub`, and each member's from an SDK configuration on
+    /// its role (`build(member_sdk, hub_sdk)`: a member's adapters may still call the hub for
+    /// what lives there, like notices and state).
+    pub fn build(
+        hub: &SdkConfig,
+        members: &[AccountSpec],
+        session_name: &str,
+        build: impl Fn(&SdkConfig, &SdkConfig) -> P,
+    ) -> Self {
+        Accounts {
+            own: build(hub, hub),
+            members: members
+                .iter()
+                .map(|spec| {
+                    let role = Role::new(hub, spec, session_name);
+                    let ports = build(&role.sdk(hub), hub);
+                    Member { role, ports }
+                })
+                .collect(),
+        }
+    }
+
+    pub fn is_fleet(&self) -> bool {
+        !self.members.is_empty()
+    }
+
+    /// The adapters for `account` (a member's id; anything else is the function's own).
+    pub fn get(&self, account: Option<&str>) -> (&P, Access) {
+        match account.and_then(|id| self.members.iter().find(|m| m.role.account() == id)) {
+            Some(m) => (&m.ports, Access::Member(m.role.clone())),
+            None => (&self.own, Access::Own),
+        }
+    }
+
+    pub fn member(&self, account: &str) -> Option<&Member<P>> {
+        self.members.iter().find(|m| m.role.account() == account)
+    }
+
+    /// `work` in every account at once, the own account first in the answer. A member whose
+    /// role cannot be assumed is `Unreachable` and does no work; the others go on.
+    pub async fn each<'a, R, F, Fut>(&'a self, work: F) -> Vec<AccountOutcome<R>>
+    where
+        F: Fn(&'a P) -> Fut,
+        Fut: std::future::Future<Output = R>,
+    {
+        let own = async { (OWN.to_string(), Outcome::Report(work(&self.own).await)) };
+        let members = self.members.iter().map(|m| {
+            let work = &work;
+            async move {
+                let outcome = match m.role.credentials().await {
+                    Ok(_) => Outcome::Report(work(&m.ports).await),
+                    Err(e) => Outcome::Unreachable(e.to_string()),
+                };
+                (m.role.account().to_string(), outcome)
+            }
+        });
+        let (own, members) = futures::join!(own, futures::future::join_all(members));
+        std::iter::once(own)
+            .chain(members)
+            .map(|(account, result)| AccountOutcome { account, result })
+            .collect()
+    }
+}
+
+/// One notice for a run over many accounts: each failing account's own notice, and each
+/// unreachable account with the reason AWS gave. `None` when every account's run succeeded.
+pub fn fleet_notice<R>(
+    what: &str,
+    outcomes: &[AccountOutcome<R>],
+    notice: impl Fn(&R) -> Option<Notice>,
+) -> Option<Notice> {
+    let mut severity = Severity::Info;
+    let mut kind = None;
+    let mut failing = vec![];
+    let mut body = String::new();
+    for o in outcomes {
+        match &o.result {
+            Outcome::Report(r) => {
+                if let Some(n) = notice(r) {
+                    severity = severity.max(n.severity);
+                    kind = kind.or_else(|| n.attributes.get("kind").cloned());
+                    body.push_str(&format!("== account {}: {}\n{}\n", o.account, n.subject, n.body));
+                    failing.push(o.account.as_str());
+                }
+            }
+            Outcome::Unreachable(why) => {
+                severity = severity.max(Severity::Warning);
+                body.push_str(&format!(
+                    "== account {}: UNREACHABLE, nothing was done there\n{why}\nWhat to do: check the \
+                     member role (infra/modules/member) exists, trusts this deployment's role, and asks for \
+                     the external id in DRPILOT_ACCOUNTS.\n\n",
+                    o.account
+                ));
+                failing.push(o.account.as_str());
+            }
+        }
+    }
+    if failing.is_empty() {
+        return None;
+    }
+    let subject = format!(
+        "drpilot: {what} failed in {} of {} accounts ({})",
+        failing.len(),
+        outcomes.len(),
+        failing.join(", ")
+    );
+    let mut n = Notice::new(severity, subject, body).with_attribute("accounts", failing.join(","));
+    if let Some(kind) = kind {
+        n = n.with_attribute("kind", kind);
+    }
+    Some(n)
+}
+
+impl Access {
+    /// Whether drpilot can get into the account now (`Unreachable` if its role refuses).
+    pub async fn check(&self) -> Result<()> {
+        match self {
+            Access::Own => Ok(()),
+            Access::Member(role) => role.credentials().await.map(|_| ()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(id: &str) -> AccountSpec {
+        AccountSpec {
+            id: id.into(),
+            role_arn: format!("arn:aws:iam::{id}:role/drpilot-member"),
+            external_id: Some("x-1".into()),
+        }
+    }
+
+    fn creds(expiry: Option<SystemTime>) -> Credentials {
+        Credentials::new("AK", "SK", Some("T".into()), expiry, "test")
+    }
+
+    #[tokio::test]
+    async fn an_unassumable_role_is_unreachable_and_the_others_still_work() {
+        let accounts = Accounts {
+            own: "own",
+            members: vec![
+                Member {
+                    role: Role::fixed(&spec("111111111111"), Ok(creds(None))),
+                    ports: "a",
+                },
+                Member {
+                    role: Role::fixed(
+                        &spec("222222222222"),
+                        Err("AssumeRole failed: AccessDenied: not trusted".into()),
+                    ),
+                    ports: "b",
+                },
+            ],
+        };
+        let out = accounts.each(|p| async move { p.to_uppercase() }).await;
+        let json = serde_json::to_value(&out).unwrap();
+        assert_eq!(json[0], serde_json::json!({"account": "this account", "report": "OWN"}));
+        assert_eq!(json[1], serde_json::json!({"account": "111111111111", "report": "A"}));
+        assert_eq!(
+            json[2]["unreachable"],
+            "account 222222222222 is unreachable: cannot assume arn:aws:iam::222222222222:role/drpilot-member: \
+             AssumeRole failed: AccessDenied: not trusted"
+        );
+        assert!(matches!(accounts.get(Some("222222222222")).1, Access::Member(_)));
+        assert!(matches!(accounts.get(Some("999999999999")).1, Access::Own));
+        assert!(accounts.get(Some("222222222222")).1.check().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn credentials_are_cached_until_five_minutes_before_they_expire() {
+        let lasting = Role::fixed(&spec("111111111111"), Ok(creds(Some(SystemTime::now() + SESSION))));
+        let first = lasting.credentials().await.unwrap();
+        *lasting.inner.cached.lock().await = Some(Credentials::new("CACHED", "S", None, first.expiry(), "t"));
+        assert_eq!(lasting.credentials().await.unwrap().access_key_id(), "CACHED");
+
+        let ending = Role::fixed(&spec("111111111111"), Ok(creds(Some(SystemTime::now() + SESSION))));
+        let soon = SystemTime::now() + Duration::from_secs(60);
+        *ending.inner.cached.lock().await = Some(Credentials::new("OLD", "S", None, Some(soon), "t"));
+        assert_eq!(
+            ending.credentials().await.unwrap().access_key_id(),
+            "AK",
+            "renewed before expiry"
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! A hub deployment over member accounts (`DRPILOT_ACCOUNTS`): the work happens in the account
+//! each database is in, through that account's role, and a member whose role cannot be assumed
+//! is reported while the others go on. Accounts are moto's own (the credentials an assumed
+//! role yields belong to its account); the simulator enforces each role's trust policy.
+
+use drpilot::config::CopierConfig;
+use drpilot::copier::{handle_accounts, CopierEvent, CopierPorts};
+use drpilot::events::Decode;
+use drpilot::Error;
+use drpilot_tests::account::{Regions, Responders};
+use drpilot_tests::members::{MemberAccount, HUB};
+use drpilot_tests::sim::Simulator;
+use drpilot_tests::{sample_event, sdk, unique};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// The report a failed hub run carries in its error (the notice went to responders).
+fn failed_report(e: Error) -> Value {
+    let text = e.to_string();
+    let (_, json) = text
+        .split_once("; report: ")
+        .unwrap_or_else(|| panic!("no report in {text}"));
+    serde_json::from_str(json).unwrap()
+}
+
+fn account<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["account"] == id)
+        .unwrap_or_else(|| panic!("{id} not in {report:#}"))
+}
+
+fn snapshot_event(account: &str, region: &str, snapshot: &str) -> Value {
+    let mut event = sample_event("snapshot-copier/rds-manual-snapshot-created.json");
+    event["account"] = json!(account);
+    event["region"] = json!(region);
+    event["detail"]["SourceIdentifier"] = json!(snapshot);
+    event
+}
+
+#[tokio::test]
+async fn the_copier_copies_in_each_member_account_and_reports_the_one_whose_role_it_cannot_assume() {
+    let (source, dr) = ("us-west-1", "ca-central-1");
+    let (a, b, c) = (
+        MemberAccount::enter("210000000001").await,
+        MemberAccount::enter("210000000002").await,
+        MemberAccount::enter("210000000003").await,
+    );
+    let external_id = unique("drpilot-ext");
+    let role_a = a.member_role(&unique("drpilot-member"), &external_id).await;
+    let role_b = b.member_role(&unique("drpilot-member"), &external_id).await;
+    // c's role trusts the hub only with another external id: AWS refuses the hub
+    let role_c = c.member_role(&unique("drpilot-member"), "not-this-deployment").await;
+
+    let tag = unique("protect");
+    let (in_a, in_b, in_c) = (
+        Regions::in_member(&a, source, dr).await,
+        Regions::in_member(&b, source, dr).await,
+        Regions::in_member(&c, source, dr).await,
+    );
+    let (db_a, db_b, db_c) = (unique("orders"), unique("billing"), unique("ledger"));
+    for (r, db) in [(&in_a, &db_a), (&in_b, &db_b), (&in_c, &db_c)] {
+        r.create_instance(db, false, &[("drpilot:copy", &tag)]).await;
+    }
+    let responders = Responders::new(source, &unique("responders")).await;
+    let members = json!([
+        {"id": a.id, "role_arn": role_a, "external_id": external_id},
+        {"id": b.id, "role_arn": role_b, "external_id": external_id},
+        {"id": c.id, "role_arn": role_c, "external_id": external_id},
+    ])
+    .to_string();
+    let selector = format!("drpilot:copy={tag}");
+    let cfg = CopierConfig::from_vars(&HashMap::from([
+        ("DRPILOT_SOURCE_REGION", source),
+        ("DRPILOT_DR_REGION", dr),
+        ("DRPILOT_SELECT_TAG", selector.as_str()),
+        ("DRPILOT_NOTIFY_TOPIC_ARN", responders.topic_arn.as_str()),
+        ("DRPILOT_ACCOUNTS", members.as_str()),
+    ]))
+    .unwrap();
+    let sim = Simulator::connect();
+    let mark = sim.wire_mark().await;
+    let accounts = CopierPorts::accounts(&sdk(source).await, &cfg);
+    let schedule = || CopierEvent::decode(sample_event("snapshot-copier/schedule.json")).unwrap();
+
+    let report = failed_report(
+        handle_accounts(&accounts, &cfg, schedule(), Some(HUB), chrono::Utc::now())
+            .await
+            .expect_err("one account is unreachable"),
+    );
+
+    // each database's copy is in its own account's DR region, and nowhere else
+    for (r, db, other) in [(&in_a, &db_a, &in_b), (&in_b, &db_b, &in_a)] {
+        assert_eq!(
+            r.dr_copies_of(db).await.len(),
+            1,
+            "{db}'s copy in its account: {report:#}"
+        );
+        assert!(
+            other.dr_copies_of(db).await.is_empty(),
+            "{db} copied into another account"
+        );
+        assert!(
+            Regions::new(source, dr).await.dr_copies_of(db).await.is_empty(),
+            "{db} copied into the hub"
+        );
+    }
+    assert!(in_c.dr_copies_of(&db_c).await.is_empty());
+    assert_eq!(account(&report, &a.id)["report"]["dbs"][0]["status"], "copied");
+    assert_eq!(account(&report, &b.id)["report"]["dbs"][0]["db"], json!(db_b));
+    let why = account(&report, &c.id)["unreachable"].as_str().unwrap().to_string();
+    assert!(why.contains(&role_c) && why.contains("AccessDenied"), "{why}");
+    assert!(account(&report, "this account")["report"]["errors"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    let notices = responders.received().await;
+    assert_eq!(notices.len(), 1, "{notices:#?}");
+    assert!(
+        notices[0].subject.contains(&format!("1 of 4 accounts ({})", c.id)),
+        "{}",
+        notices[0].subject
+    );
+    assert!(notices[0].message.contains("UNREACHABLE") && notices[0].message.contains(&role_c));
+
+    // a second run (warm): nothing new to copy, and the roles' credentials are reused
+    let again = failed_report(
+        handle_accounts(&accounts, &cfg, schedule(), Some(HUB), chrono::Utc::now())
+            .await
+            .expect_err("still unreachable"),
+    );
+    assert_eq!(account(&again, &a.id)["report"]["dbs"][0]["status"], "already-present");
+    let (wire, _) = sim.wire(mark).await;
+    let assumed = |role: &str| {
+        wire.calls("AssumeRole")
+            .filter(|e| e.params.get("RoleArn").map(String::as_str) == Some(role))
+            .count()
+    };
+    assert_eq!(
+        (assumed(&role_a), assumed(&role_b)),
+        (1, 1),
+        "credentials are cached across invocations"
+    );
+    assert_eq!(assumed(&role_c), 2, "a refused role is tried again next run");
+    let copies_in = |account: &str| {
+        wire.calls("CopyDBSnapshot")
+            .filter(|e| e.account.as_deref() == Some(account) && e.accepted())
+            .count()
+    };
+    assert_eq!(
+        (copies_in(&a.id), copies_in(&b.id), copies_in(&c.id), copies_in(HUB)),
+        (1, 1, 0, 0)
+    );
+
+    // a snapshot event from a member account copies in that account
+    let newer = format!("{db_b}-manual");
+    in_b.snapshot_instance(&db_b, &newer, &[]).await;
+    let event = CopierEvent::decode(snapshot_event(&b.id, source, &newer)).unwrap();
+    let out = handle_accounts(&accounts, &cfg, event, Some(HUB), chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(account(&out, &b.id)["report"]["dbs"][0]["status"], "copied", "{out:#}");
+    assert_eq!(in_b.dr_copies_of(&db_b).await.len(), 2);
+
+    // ... and one from an account that is neither the hub nor a member changes nothing
+    let stranger = CopierEvent::decode(snapshot_event("299999999999", source, &newer)).unwrap();
+    let refused = handle_accounts(&accounts, &cfg, stranger, Some(HUB), chrono::Utc::now()).await;
+    assert!(
+        matches!(&refused, Err(Error::BadEvent(m)) if m.contains("299999999999")),
+        "{refused:?}"
+    );
+    assert_eq!(in_b.dr_copies_of(&db_b).await.len(), 2);
+}
