@@ -255,6 +255,33 @@ impl<P> Accounts<P> {
     }
 }
 
+/// The adapters a run picks per account: an `Accounts`, or one set of adapters for a single
+/// account (what a test or a local run builds).
+pub trait ForAccounts<P> {
+    /// The function's own account's adapters (where drpilot keeps state and sends notices).
+    fn own_ports(&self) -> &P;
+    /// The adapters for `account`, and how drpilot gets in.
+    fn ports_for(&self, account: Option<&str>) -> (&P, Access);
+}
+
+impl<P> ForAccounts<P> for P {
+    fn own_ports(&self) -> &P {
+        self
+    }
+    fn ports_for(&self, _account: Option<&str>) -> (&P, Access) {
+        (self, Access::Own)
+    }
+}
+
+impl<P> ForAccounts<P> for Accounts<P> {
+    fn own_ports(&self) -> &P {
+        &self.own
+    }
+    fn ports_for(&self, account: Option<&str>) -> (&P, Access) {
+        self.get(account)
+    }
+}
+
 /// One notice for a run over many accounts: each failing account's own notice, and each
 /// unreachable account with the reason AWS gave. `None` when every account's run succeeded.
 pub fn fleet_notice<R>(

@@ -434,6 +434,8 @@ struct ResourceEntry {
     #[serde(default, deserialize_with = "some_text")]
     dr_bucket: Option<String>,
     prefix: Option<String>,
+    #[serde(default, deserialize_with = "some_text")]
+    account: Option<String>,
 }
 
 #[derive(Deserialize, Clone, Copy, Debug)]
@@ -448,6 +450,7 @@ enum ResourceKind {
 /// Parses `DRPILOT_RESOURCES`; errors name the entry and the field.
 pub fn resources(vars: &dyn Vars) -> Result<Vec<ResourceSpec>> {
     let bad = |why: String| Error::config(RESOURCES_VAR, format!("{why}; expected {RESOURCES_HELP}"));
+    let members = accounts(vars)?;
     let mut out: Vec<ResourceSpec> = Vec::new();
     for (i, e) in json_entries::<ResourceEntry>(vars, RESOURCES_VAR, RESOURCES_HELP)?
         .into_iter()
@@ -515,10 +518,12 @@ pub fn resources(vars: &dyn Vars) -> Result<Vec<ResourceSpec>> {
                 return Err(bad(format!("entry {i} ({name}): kind {takes}")));
             }
         };
+        let account = member_account(RESOURCES_VAR, &format!("entry {i} ({name})"), e.account, &members)?;
         out.push(ResourceSpec {
             name,
             rpo_seconds: e.rpo_seconds,
             target,
+            account,
         });
     }
     Ok(out)
@@ -575,6 +580,8 @@ pub struct LagConfig {
     /// Stop measuring this long before the Lambda deadline: what is not measured by then is
     /// published as unknown, and the run still records transitions and sends notices.
     pub deadline_margin_seconds: u32,
+    /// Member accounts the resources may be in.
+    pub accounts: Vec<AccountSpec>,
 }
 
 impl LagConfig {
@@ -590,6 +597,7 @@ impl LagConfig {
         "DRPILOT_NOTIFY_TOPIC_ARN",
         "DRPILOT_S3_FORCE_PATH_STYLE",
         "DRPILOT_DEADLINE_MARGIN_SECONDS",
+        "DRPILOT_ACCOUNTS",
     ];
 
     pub fn from_env() -> Result<Self> {
@@ -629,6 +637,7 @@ impl LagConfig {
             s3_force_path_style: parse_bool(vars, "DRPILOT_S3_FORCE_PATH_STYLE", false)?,
             // at least a second: the unmeasured are published after it
             deadline_margin_seconds: bounded(vars, "DRPILOT_DEADLINE_MARGIN_SECONDS", 10, 1..=600)?,
+            accounts: accounts(vars)?,
         })
     }
 }
@@ -699,6 +708,8 @@ struct DatabaseEntry {
     #[serde(default)]
     fence: Fence,
     dns: DnsEntry,
+    #[serde(default, deserialize_with = "some_text")]
+    account: Option<String>,
 }
 
 #[derive(Deserialize, Clone, Copy, Debug)]
@@ -733,6 +744,7 @@ enum DnsMode {
 
 pub fn databases(vars: &dyn Vars) -> Result<Vec<DatabaseSpec>> {
     let bad = |why: String| Error::config(DATABASES_VAR, format!("{why}; expected {DATABASES_HELP}"));
+    let members = accounts(vars)?;
     let mut out: Vec<DatabaseSpec> = Vec::new();
     for (i, e) in json_entries::<DatabaseEntry>(vars, DATABASES_VAR, DATABASES_HELP)?
         .into_iter()
@@ -818,7 +830,9 @@ pub fn databases(vars: &dyn Vars) -> Result<Vec<DatabaseSpec>> {
         if !record_name.ends_with('.') {
             record_name.push('.');
         }
+        let account = member_account(DATABASES_VAR, &format!("entry {i} ({name})"), e.account, &members)?;
         out.push(DatabaseSpec {
+            account,
             fence: e.fence,
             rto_seconds: e.rto_seconds,
             lag_resource: e.lag_resource.unwrap_or_else(|| name.clone()),
@@ -870,6 +884,8 @@ pub struct PromoterConfig {
     pub s3_force_path_style: bool,
     /// How responders invoke this function in the commands notices give them.
     pub function_name: String,
+    /// Member accounts the databases may be in.
+    pub accounts: Vec<AccountSpec>,
 }
 
 impl PromoterConfig {
@@ -891,6 +907,7 @@ impl PromoterConfig {
         "DRPILOT_STATE_PREFIX",
         "DRPILOT_NOTIFY_TOPIC_ARN",
         "DRPILOT_S3_FORCE_PATH_STYLE",
+        "DRPILOT_ACCOUNTS",
     ];
 
     /// Set by Lambda itself, not by the deployment.
@@ -916,6 +933,7 @@ impl PromoterConfig {
         let bounded = |name, default, range| bounded(vars, name, default, range);
         Ok(PromoterConfig {
             databases: databases(vars)?,
+            accounts: accounts(vars)?,
             mode,
             cooldown_seconds: bounded("DRPILOT_COOLDOWN_SECONDS", 3600, 0..=30 * 86_400)?,
             checker_quorum_percent: bounded("DRPILOT_CHECKER_QUORUM_PERCENT", 60, 1..=100)?,
@@ -971,12 +989,14 @@ struct BackupEntry {
     storage_class: Option<String>,
     retain_days: Option<u32>,
     min_points: Option<u32>,
+    account: Option<String>,
 }
 
 /// Parses `DRPILOT_S3_BACKUPS`; errors name the entry and the field.
 pub fn backups(vars: &dyn Vars) -> Result<Vec<BackupSpec>> {
     let bad = |why: String| Error::config(BACKUPS_VAR, format!("{why}; expected {BACKUPS_HELP}"));
     let entries = json_entries::<BackupEntry>(vars, BACKUPS_VAR, BACKUPS_HELP)?;
+    let members = accounts(vars)?;
     let mut out: Vec<BackupSpec> = Vec::new();
     for (i, e) in entries.into_iter().enumerate() {
         let name = e.name.trim().to_string();
@@ -1036,7 +1056,9 @@ pub fn backups(vars: &dyn Vars) -> Result<Vec<BackupSpec>> {
                 "entry {i} ({name}): min_points {min_points} is outside 1..=10000"
             )));
         }
+        let account = member_account(BACKUPS_VAR, &format!("entry {i} ({name})"), e.account, &members)?;
         out.push(BackupSpec {
+            account,
             name,
             source_bucket: e.source_bucket,
             prefix: e.prefix,
@@ -1064,6 +1086,8 @@ pub struct BackupConfig {
     pub state: StateLocation,
     pub notify_topic_arn: String,
     pub s3_force_path_style: bool,
+    /// Member accounts the buckets may be in.
+    pub accounts: Vec<AccountSpec>,
 }
 
 impl BackupConfig {
@@ -1078,6 +1102,7 @@ impl BackupConfig {
         "DRPILOT_STATE_PREFIX",
         "DRPILOT_NOTIFY_TOPIC_ARN",
         "DRPILOT_S3_FORCE_PATH_STYLE",
+        "DRPILOT_ACCOUNTS",
     ];
 
     pub fn from_env() -> Result<Self> {
@@ -1110,6 +1135,7 @@ impl BackupConfig {
             state,
             notify_topic_arn: topic_arn(vars, "DRPILOT_NOTIFY_TOPIC_ARN")?,
             s3_force_path_style: parse_bool(vars, "DRPILOT_S3_FORCE_PATH_STYLE", false)?,
+            accounts: accounts(vars)?,
         })
     }
 

@@ -2,6 +2,7 @@
 //! DR region, and tell responders about transitions only (state kept in the DR state bucket,
 //! written with compare-and-swap so concurrent runs cannot both notify).
 
+use crate::accounts::{Accounts, ForAccounts};
 use crate::config::LagConfig;
 use crate::error::{Error, Result};
 use crate::events::{self, Decode, Incoming};
@@ -95,17 +96,31 @@ type AwsLagPorts = LagPorts<
 
 impl AwsLagPorts {
     pub fn aws(sdk: &aws_config::SdkConfig, cfg: &LagConfig) -> Self {
+        Self::aws_in(sdk, sdk, cfg)
+    }
+
+    /// One account's adapters: what it measures there (`account`: the function's own or a
+    /// member's role: its replicas, their AWS/RDS metrics, copies and buckets), and the hub's
+    /// state and notices. drpilot's own metrics are always published by the own account's.
+    pub fn aws_in(account: &aws_config::SdkConfig, sdk: &aws_config::SdkConfig, cfg: &LagConfig) -> Self {
         use crate::aws::{cloudwatch, rds, s3, sns};
-        let s3_in = |region: &str| s3::client_in(sdk, region, cfg.s3_force_path_style);
+        let s3_in = |sdk, region: &str| s3::client_in(sdk, region, cfg.s3_force_path_style);
         LagPorts {
-            dr_metrics: cloudwatch::CloudWatchMetrics::new(sdk, &cfg.dr_region),
-            replicas: rds::RdsReplicas::new(rds::client_in(sdk, &cfg.dr_region)),
-            copies: rds::RdsDr::new(rds::client_in(sdk, &cfg.dr_region)),
-            source_buckets: s3::S3Buckets::new(s3_in(&cfg.source_region)),
-            dr_buckets: s3::S3Buckets::new(s3_in(&cfg.dr_region)),
-            state: s3::S3State::new(s3_in(&cfg.dr_region), &cfg.state.bucket),
+            dr_metrics: cloudwatch::CloudWatchMetrics::new(account, &cfg.dr_region),
+            replicas: rds::RdsReplicas::new(rds::client_in(account, &cfg.dr_region)),
+            copies: rds::RdsDr::new(rds::client_in(account, &cfg.dr_region)),
+            source_buckets: s3::S3Buckets::new(s3_in(account, &cfg.source_region)),
+            dr_buckets: s3::S3Buckets::new(s3_in(account, &cfg.dr_region)),
+            state: s3::S3State::new(s3_in(sdk, &cfg.dr_region), &cfg.state.bucket),
             notifier: sns::SnsNotifier::new(sdk, &cfg.notify_topic_arn, "drpilot.lag-checker"),
         }
+    }
+
+    /// The function's own account's adapters and each member account's.
+    pub fn accounts(sdk: &aws_config::SdkConfig, cfg: &LagConfig) -> Accounts<Self> {
+        Accounts::build(sdk, &cfg.accounts, "drpilot-lag-checker", |account, hub| {
+            Self::aws_in(account, hub, cfg)
+        })
     }
 }
 
@@ -139,6 +154,9 @@ impl Decode for LagEvent {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ResourceReport {
     pub name: String,
+    /// The member account it is in (`None`: the function's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     pub kind: String,
     pub status: Status,
     pub recovery_point_seconds: Option<f64>,
@@ -448,15 +466,26 @@ where
     }
 }
 
-/// Groups of resources measured together: replication resources of one kind in batches of at
-/// most `MAX_QUERIES` lag metrics (one `GetMetricData` and the kind's listing each, so a
+/// Groups of resources measured together: replication resources of one kind and one account in
+/// batches of at most `MAX_QUERIES` lag metrics (one `GetMetricData` and the kind's listing each, so a
 /// listing that fails or is slow holds back no other kind), every other resource on its own.
 fn groups(cfg: &LagConfig) -> Vec<Vec<usize>> {
     let mut batches: Vec<Vec<usize>> = vec![];
     let mut others = vec![];
-    for kind in ["rds-replica", "aurora-global"] {
+    let mut accounts: Vec<Option<&str>> = cfg.resources.iter().map(|r| r.account.as_deref()).collect();
+    accounts.sort();
+    accounts.dedup();
+    for (account, kind) in accounts
+        .iter()
+        .flat_map(|a| ["rds-replica", "aurora-global"].map(|kind| (*a, kind)))
+    {
         let mut queries = MAX_QUERIES;
-        for (i, spec) in cfg.resources.iter().enumerate().filter(|(_, s)| s.kind() == kind) {
+        for (i, spec) in cfg
+            .resources
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.kind() == kind && s.account.as_deref() == account)
+        {
             let n = lag_metrics(spec).len();
             if queries + n > MAX_QUERIES {
                 batches.push(vec![]);
@@ -485,30 +514,45 @@ const VALUES_PER_PUBLISH: usize = 1000;
 /// Measures every resource, publishing the values as they are measured. At `deadline`, what is
 /// not measured yet is `unknown`. Values a publish failed to deliver are tried once more at
 /// the end, with the run's `UnmeasuredResources`.
-async fn measure_all<M, R, D, B, S, N>(
-    ports: &LagPorts<M, R, D, B, S, N>,
+async fn measure_all<A, M, R, D, B, S, N>(
+    accounts: &A,
     cfg: &LagConfig,
     now: DateTime<Utc>,
     deadline: tokio::time::Instant,
     errors: &mut Vec<String>,
 ) -> Vec<Measurement>
 where
+    A: ForAccounts<LagPorts<M, R, D, B, S, N>>,
     M: Metrics,
     R: ReplicaView,
     D: DrSnapshotStore,
     B: BucketListing,
     S: StateStore,
 {
-    let listings = Listings::default();
+    // Each account's region-wide listings, shared by its groups.
+    let listings: HashMap<Option<&str>, Listings> = cfg
+        .resources
+        .iter()
+        .map(|r| (r.account.as_deref(), Listings::default()))
+        .collect();
     let mut measured: Vec<Option<Measurement>> = vec![None; cfg.resources.len()];
     let mut pending: Vec<MetricValue> = vec![];
     let mut undelivered: Vec<MetricValue> = vec![];
     let mut publish_errors: Vec<String> = vec![];
     let mut stream = futures::stream::iter(groups(cfg))
         .map(|group| {
-            let listings = &listings;
+            let first = &cfg.resources[group[0]];
+            let listings = &listings[&first.account.as_deref()];
             async move {
-                match lag_metrics(&cfg.resources[group[0]]).is_empty() {
+                let (ports, access) = accounts.ports_for(first.account.as_deref());
+                if let Err(e) = access.check().await {
+                    // An account drpilot cannot get into: its resources are unknown, not silent.
+                    return group
+                        .iter()
+                        .map(|&i| (i, Measurement::unknown(e.to_string())))
+                        .collect();
+                }
+                match lag_metrics(first).is_empty() {
                     true => vec![(
                         group[0],
                         measure_other(ports, cfg, listings, &cfg.resources[group[0]], now).await,
@@ -527,7 +571,7 @@ where
                 }
                 while pending.len() >= VALUES_PER_PUBLISH {
                     let batch: Vec<MetricValue> = pending.drain(..VALUES_PER_PUBLISH).collect();
-                    if let Err(e) = ports.dr_metrics.publish(&cfg.namespace, &batch).await {
+                    if let Err(e) = accounts.own_ports().dr_metrics.publish(&cfg.namespace, &batch).await {
                         publish_errors.push(e.to_string());
                         undelivered.extend(batch);
                     }
@@ -563,7 +607,12 @@ where
     );
     undelivered.append(&mut pending);
     // The adapter sends 1,000 values a call.
-    if let Err(e) = ports.dr_metrics.publish(&cfg.namespace, &undelivered).await {
+    if let Err(e) = accounts
+        .own_ports()
+        .dr_metrics
+        .publish(&cfg.namespace, &undelivered)
+        .await
+    {
         publish_errors.push(e.to_string());
         errors.push(format!("cannot publish metrics: {}", publish_errors.join("; ")));
     }
@@ -705,13 +754,14 @@ const NOTICES_AT_ONCE: usize = 10;
 
 /// One check of every resource, measuring until `deadline`. Never raises: what failed is in
 /// `errors` and as `unknown`.
-pub async fn run<M, R, D, B, S, N>(
-    ports: &LagPorts<M, R, D, B, S, N>,
+pub async fn run<A, M, R, D, B, S, N>(
+    accounts: &A,
     cfg: &LagConfig,
     now: DateTime<Utc>,
     deadline: tokio::time::Instant,
 ) -> LagReport
 where
+    A: ForAccounts<LagPorts<M, R, D, B, S, N>>,
     M: Metrics,
     R: ReplicaView,
     D: DrSnapshotStore,
@@ -727,7 +777,8 @@ where
         notices: vec![],
         errors: vec![],
     };
-    let measured = measure_all(ports, cfg, now, deadline, &mut report.errors).await;
+    let measured = measure_all(accounts, cfg, now, deadline, &mut report.errors).await;
+    let ports = accounts.own_ports();
     for (spec, m) in cfg.resources.iter().zip(&measured) {
         if m.status == Status::Unknown {
             warn!(resource = %spec.name, detail = %m.detail, "could not measure");
@@ -825,6 +876,7 @@ fn reports(cfg: &LagConfig, measured: &[Measurement], state: &LagState) -> Vec<R
         .zip(measured)
         .map(|(spec, m)| ResourceReport {
             name: spec.name.clone(),
+            account: spec.account.clone(),
             kind: spec.kind().into(),
             status: m.status,
             recovery_point_seconds: m.recovery_point_seconds,
@@ -840,14 +892,15 @@ fn reports(cfg: &LagConfig, measured: &[Measurement], state: &LagState) -> Vec<R
 }
 
 /// The function's handler.
-pub async fn handle<M, R, D, B, S, N>(
-    ports: &LagPorts<M, R, D, B, S, N>,
+pub async fn handle<A, M, R, D, B, S, N>(
+    accounts: &A,
     cfg: &LagConfig,
     event: LagEvent,
     now: DateTime<Utc>,
     deadline: tokio::time::Instant,
 ) -> Result<Value>
 where
+    A: ForAccounts<LagPorts<M, R, D, B, S, N>>,
     M: Metrics,
     R: ReplicaView,
     D: DrSnapshotStore,
@@ -856,7 +909,7 @@ where
     N: Notifier,
 {
     info!(?event, "lag check");
-    let report = run(ports, cfg, now, deadline).await;
+    let report = run(accounts, cfg, now, deadline).await;
     if !report.errors.is_empty() {
         return Err(Error::RunFailed(format!(
             "lag check incomplete: {}",

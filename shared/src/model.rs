@@ -161,6 +161,8 @@ pub struct ResourceSpec {
     pub name: String,
     pub rpo_seconds: f64,
     pub target: Target,
+    /// The member account (`DRPILOT_ACCOUNTS`) it is in; `None`: the function's own.
+    pub account: Option<String>,
 }
 
 impl ResourceSpec {
@@ -234,6 +236,9 @@ pub struct DatabaseSpec {
     pub rto_seconds: Option<f64>,
     pub health_check_id: Option<String>,
     pub dns: DnsSpec,
+    /// The member account (`DRPILOT_ACCOUNTS`) its primary and standby are in; `None`: the
+    /// function's own. Alarms, drpilot's metrics and Route 53 are the deployment's own.
+    pub account: Option<String>,
 }
 
 /// Fencing the old primary after an unplanned failover (RDS; an Aurora global database keeps
@@ -263,6 +268,9 @@ pub struct BackupSpec {
     /// Storage class of the copies (`None`: STANDARD).
     pub storage_class: Option<String>,
     pub retention: BackupRetention,
+    /// The member account (`DRPILOT_ACCOUNTS`) its source and DR buckets are in; `None`: the
+    /// function's own. Its run state and manifests stay in the deployment's state bucket.
+    pub account: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -358,3 +358,58 @@ pub async fn dns_data_plane() -> Measured {
     night.end().await;
     m
 }
+
+/// The database is in a member account of the organization; drpilot runs in the hub (alarms,
+/// its metrics, Route 53, state, responders) and reaches the database through the member role
+/// (`DRPILOT_ACCOUNTS`, with its external id). The region goes dark: the lag checker reads
+/// the replica's lag in the member account and publishes in the hub, the hub's alarm fires, and
+/// the promotion is made once, in the member account, on the role's credentials.
+pub async fn member_account_outage() -> Measured {
+    const MEMBER: &str = "210000000010";
+    let plan = NightPlan::new("member", "ap-southeast-7", "ap-southeast-5")
+        .database("orders", 5.0, 60.0)
+        .in_member_account(MEMBER);
+    let mut night = Night::begin(plan).await;
+    night.pass(minutes(2.0)).await;
+    let dark = night.region_goes_dark().await;
+    night.until_failed_over("orders").await;
+
+    assert_eq!(night.requests("PromoteReadReplica", "orders").await, 1, "one promotion");
+    let wire = night.wire().await;
+    let accounts = |action: &str| {
+        let mut seen: Vec<String> = wire
+            .calls(action)
+            .map(|e| e.account.clone().unwrap_or_default())
+            .collect();
+        seen.sort();
+        seen.dedup();
+        seen
+    };
+    let hub = drpilot_tests::members::HUB;
+    assert_eq!(
+        accounts("PromoteReadReplica"),
+        [MEMBER],
+        "promoted in the member account"
+    );
+    assert_eq!(
+        accounts("DescribeDBInstances"),
+        [MEMBER],
+        "the replica is looked at where it is"
+    );
+    assert_eq!(
+        accounts("GetMetricData"),
+        [hub, MEMBER],
+        "RDS's lag in the member, drpilot's in the hub"
+    );
+    assert_eq!(accounts("PutMetricData"), [hub], "drpilot's metrics are the hub's");
+    assert_eq!(accounts("ChangeResourceRecordSets"), [hub], "the hub's zone");
+    assert_eq!(night.dns("orders").await, Some(night.replica_endpoint("orders").await));
+    assert_eq!(
+        night.promoter_steps().await,
+        ["started", "promoted", "dns", "completed"]
+    );
+    let mut m = measured(&night, "orders", dark, true).await;
+    m.other.push(format!("promoted in member account {MEMBER}"));
+    night.end().await;
+    m
+}

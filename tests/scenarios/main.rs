@@ -98,6 +98,9 @@ const SCENARIOS: &[Scenario] = &[
     ("half-the-fleet-unmeasurable-no-alarm", || {
         Box::pin(trust::unmeasurable_half())
     }),
+    ("member-account-outage-promoted-there", || {
+        Box::pin(failover::member_account_outage())
+    }),
 ];
 
 // Nights that darken what every night shares (us-east-1 with Route 53's API, which is global):

@@ -11,20 +11,23 @@ pub struct Regions {
     pub rds_source: aws_sdk_rds::Client,
     pub rds_dr: aws_sdk_rds::Client,
     pub sdk_source: aws_config::SdkConfig,
+    /// The account the clients work in.
+    pub account: String,
 }
 
 impl Regions {
     pub async fn new(source: &str, dr: &str) -> Self {
-        Self::with(sdk(source).await, sdk(dr).await)
+        Self::with(sdk(source).await, sdk(dr).await, crate::ACCOUNT_ID)
     }
 
     /// The regions of a member account.
     pub async fn in_member(member: &crate::members::MemberAccount, source: &str, dr: &str) -> Self {
-        Self::with(member.sdk(source).await, member.sdk(dr).await)
+        Self::with(member.sdk(source).await, member.sdk(dr).await, &member.id)
     }
 
-    fn with(sdk_source: aws_config::SdkConfig, sdk_dr: aws_config::SdkConfig) -> Self {
+    fn with(sdk_source: aws_config::SdkConfig, sdk_dr: aws_config::SdkConfig, account: &str) -> Self {
         Regions {
+            account: account.to_string(),
             source: sdk_source.region().expect("region").to_string(),
             dr: sdk_dr.region().expect("region").to_string(),
             rds_source: aws_sdk_rds::Client::new(&sdk_source),
@@ -345,7 +348,7 @@ impl Responders {
 impl Regions {
     /// A cross-region read replica of `primary` in the DR region.
     pub async fn create_replica(&self, primary: &str, replica: &str) {
-        let arn = format!("arn:aws:rds:{}:{}:db:{primary}", self.source, crate::ACCOUNT_ID);
+        let arn = format!("arn:aws:rds:{}:{}:db:{primary}", self.source, self.account);
         self.rds_dr
             .create_db_instance_read_replica()
             .db_instance_identifier(replica)

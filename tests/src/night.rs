@@ -102,6 +102,9 @@ pub struct NightPlan {
     pub promoter_env: Vec<(String, String)>,
     /// The promoter's Lambda timeout (AWS seconds; 900 as shipped).
     pub promoter_timeout: f64,
+    /// The databases live in this member account; drpilot (the hub: alarms, metrics, Route 53,
+    /// state, responders) in the test bed's own, reaching them through the member role.
+    pub member: Option<String>,
 }
 
 impl NightPlan {
@@ -118,7 +121,14 @@ impl NightPlan {
             deliveries: (1, 0, 0),
             promoter_env: vec![],
             promoter_timeout: 900.0,
+            member: None,
         }
+    }
+
+    /// The databases are in member account `id` (`DRPILOT_ACCOUNTS`), drpilot in the hub.
+    pub fn in_member_account(mut self, id: &str) -> Self {
+        self.member = Some(id.into());
+        self
     }
 
     /// A database replicating `lag` AWS seconds behind, with the warm-standby example's limits
@@ -219,6 +229,8 @@ pub struct Account {
     /// The lag checker's resources; by default one `rds-replica` per database.
     pub resources: Option<Vec<Value>>,
     pub route53: aws_sdk_route53::Client,
+    /// `DRPILOT_ACCOUNTS`'s entry when the databases are in a member account.
+    pub member: Option<Value>,
 }
 
 impl Account {
@@ -226,7 +238,17 @@ impl Account {
     /// record pointing at the primary (and a health check where asked); the responders' topic
     /// and the state bucket in the DR region, as Terraform makes them.
     pub async fn create(plan: &NightPlan) -> Account {
-        let r = Regions::new(&plan.source, &plan.dr).await;
+        let (r, member) = match &plan.member {
+            None => (Regions::new(&plan.source, &plan.dr).await, None),
+            Some(id) => {
+                // the member's administrator applies infra/modules/member there
+                let m = crate::members::MemberAccount::enter(id).await;
+                let external_id = unique("drpilot-ext");
+                let role_arn = m.member_role(&unique("drpilot-member"), &external_id).await;
+                let entry = json!({"id": id, "role_arn": role_arn, "external_id": external_id});
+                (Regions::in_member(&m, &plan.source, &plan.dr).await, Some(entry))
+            }
+        };
         let route53 = aws_sdk_route53::Client::new(&sdk("us-east-1").await);
         let responders = Responders::new(&plan.dr, &unique(&format!("{}-responders", plan.name))).await;
         let state_bucket = unique("drpilot-state");
@@ -300,6 +322,7 @@ impl Account {
             dbs,
             resources: None,
             route53,
+            member,
         }
     }
 }
@@ -566,6 +589,7 @@ impl Night {
             dbs,
             resources,
             route53: _,
+            member,
         } = account;
 
         // The promoter's triggers, as infra/triggers.tf wires them: an EventBridge rule on the
@@ -611,17 +635,26 @@ impl Night {
                 ("DRPILOT_METRIC_PERIOD_SECONDS", period.to_string()),
                 ("RUST_LOG", "warn".into()),
             ];
+            if let Some(m) = &member {
+                v.push(("DRPILOT_ACCOUNTS", json!([m]).to_string()));
+            }
             v.extend(extra.iter().cloned());
             function_env(&v)
+        };
+        let in_member = |mut entry: Value| {
+            if let Some(m) = &member {
+                entry["account"] = m["id"].clone();
+            }
+            entry
         };
         let resources = resources.unwrap_or_else(|| {
             dbs.iter()
                 .map(|d| {
                     let rpo = scale.real_secs(d.plan.rpo_budget);
-                    match &d.global_cluster {
+                    in_member(match &d.global_cluster {
                         Some(_) => json!({"name": d.plan.name, "kind": "aurora-global", "cluster": d.replica, "rpo_seconds": rpo}),
                         None => json!({"name": d.plan.name, "kind": "rds-replica", "replica": d.replica, "rpo_seconds": rpo}),
-                    }
+                    })
                 })
                 .collect()
         });
@@ -648,7 +681,7 @@ impl Night {
                 for (k, val) in standby.as_object().into_iter().flatten() {
                     v[k] = val.clone();
                 }
-                v
+                in_member(v)
             })
             .collect();
         let lag_env = base(&[
@@ -1181,7 +1214,7 @@ impl Night {
         let arn = format!(
             "arn:aws:rds:{}:{}:db:{}",
             self.plan.dr,
-            crate::ACCOUNT_ID,
+            self.r.account,
             self.db(db).replica
         );
         self.r

@@ -218,6 +218,7 @@ pub async fn run() -> Result<Outcome, String> {
         dbs: vec![orders],
         resources: Some(resources),
         route53,
+        member: None,
     };
     let mut night = Night::deploy(plan, account).await;
     night

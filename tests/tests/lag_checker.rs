@@ -46,7 +46,7 @@ fn config(b: &Bed, resources: Value) -> LagConfig {
 }
 
 async fn check(b: &Bed, cfg: &LagConfig, at: DateTime<Utc>) -> Result<Value, Error> {
-    let ports = LagPorts::aws(&b.r.sdk_source, cfg);
+    let ports = LagPorts::accounts(&b.r.sdk_source, cfg);
     handle(&ports, cfg, LagEvent::Operator, at, in_a_minute()).await
 }
 
@@ -582,7 +582,7 @@ async fn a_run_out_of_time_publishes_what_it_measured_and_reports_the_rest_unkno
         .fault(json!({"service": "s3", "region": b.r.source, "action": "ListObjectsV2",
                       "mode": "latency", "latency_ms": 30000, "params": {"Bucket": source_bucket}}))
         .await;
-    let ports = LagPorts::aws(&b.r.sdk_source, &cfg);
+    let ports = LagPorts::accounts(&b.r.sdk_source, &cfg);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(8);
     let err = handle(&ports, &cfg, LagEvent::Schedule, t0 + Duration::seconds(30), deadline)
         .await

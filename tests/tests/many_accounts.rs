@@ -3,11 +3,12 @@
 //! is reported while the others go on. Accounts are moto's own (the credentials an assumed
 //! role yields belong to its account); the simulator enforces each role's trust policy.
 
-use drpilot::config::CopierConfig;
+use drpilot::config::{CopierConfig, LagConfig};
 use drpilot::copier::{handle_accounts, CopierEvent, CopierPorts};
 use drpilot::events::Decode;
+use drpilot::lagcheck::{run as check, LagPorts};
 use drpilot::Error;
-use drpilot_tests::account::{Regions, Responders};
+use drpilot_tests::account::{Cloudwatch, Regions, Responders};
 use drpilot_tests::members::{MemberAccount, HUB};
 use drpilot_tests::sim::Simulator;
 use drpilot_tests::{sample_event, sdk, unique};
@@ -173,4 +174,99 @@ async fn the_copier_copies_in_each_member_account_and_reports_the_one_whose_role
         "{refused:?}"
     );
     assert_eq!(in_b.dr_copies_of(&db_b).await.len(), 2);
+}
+
+#[tokio::test]
+async fn the_lag_checker_reads_each_replica_in_its_account_and_an_unreachable_accounts_are_unknown() {
+    let (source, dr) = ("us-west-1", "ca-central-1");
+    let (a, c) = (
+        MemberAccount::enter("210000000005").await,
+        MemberAccount::enter("210000000006").await,
+    );
+    let external_id = unique("drpilot-ext");
+    let role_a = a.member_role(&unique("drpilot-member"), &external_id).await;
+    let role_c = c.member_role(&unique("drpilot-member"), "not-this-deployment").await;
+    let in_a = Regions::in_member(&a, source, dr).await;
+    let (primary, replica) = (unique("orders"), unique("orders-dr"));
+    in_a.create_instance(&primary, false, &[]).await;
+    in_a.create_replica(&primary, &replica).await;
+    // RDS reports the replica's lag in the member account's CloudWatch
+    let now = chrono::Utc::now();
+    let member_cw = Cloudwatch(aws_sdk_cloudwatch::Client::new(&a.sdk(dr).await));
+    member_cw
+        .put(
+            "AWS/RDS",
+            "ReplicaLag",
+            ("DBInstanceIdentifier", &replica),
+            3.0,
+            now - chrono::Duration::seconds(30),
+        )
+        .await;
+
+    let hub = Regions::new(source, dr).await;
+    let state = unique("drpilot-state");
+    hub.create_bucket(dr, &state).await;
+    let responders = Responders::new(dr, &unique("responders")).await;
+    let (in_a_name, in_c_name) = (unique("orders"), unique("ledger"));
+    let resources = json!([
+        {"name": in_a_name, "kind": "rds-replica", "replica": replica, "rpo_seconds": 60, "account": a.id},
+        {"name": in_c_name, "kind": "rds-replica", "replica": "ledger-dr", "rpo_seconds": 60, "account": c.id},
+    ])
+    .to_string();
+    let members = json!([
+        {"id": a.id, "role_arn": role_a, "external_id": external_id},
+        {"id": c.id, "role_arn": role_c, "external_id": external_id},
+    ])
+    .to_string();
+    let cfg = LagConfig::from_vars(&HashMap::from([
+        ("DRPILOT_SOURCE_REGION", source),
+        ("DRPILOT_DR_REGION", dr),
+        ("DRPILOT_RESOURCES", resources.as_str()),
+        ("DRPILOT_ACCOUNTS", members.as_str()),
+        ("DRPILOT_STATE_BUCKET", state.as_str()),
+        ("DRPILOT_NOTIFY_TOPIC_ARN", responders.topic_arn.as_str()),
+        ("DRPILOT_S3_FORCE_PATH_STYLE", "true"),
+    ]))
+    .unwrap();
+    let accounts = LagPorts::accounts(&sdk(dr).await, &cfg);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let report = serde_json::to_value(check(&accounts, &cfg, now, deadline).await).unwrap();
+
+    let entry = |name: &str| {
+        report["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let (measured, blind) = (entry(&in_a_name), entry(&in_c_name));
+    assert_eq!(
+        (measured["status"].as_str(), measured["account"].as_str()),
+        (Some("healthy"), Some(a.id.as_str())),
+        "{report:#}"
+    );
+    assert_eq!(measured["recovery_point_seconds"], 3.0);
+    assert_eq!(blind["status"], "unknown");
+    let why = blind["detail"].as_str().unwrap();
+    assert!(why.contains(&role_c) && why.contains("AccessDenied"), "{why}");
+
+    // the verdicts are published in the hub (the alarms are there); nothing for the unknown one
+    let hub_cw = Cloudwatch::new(dr).await;
+    assert_eq!(
+        hub_cw
+            .values("drpilot", "RpoStatus", ("Resource", &in_a_name))
+            .await
+            .len(),
+        1
+    );
+    assert!(hub_cw
+        .values("drpilot", "RpoStatus", ("Resource", &in_c_name))
+        .await
+        .is_empty());
+    assert!(member_cw
+        .values("drpilot", "RpoStatus", ("Resource", &in_a_name))
+        .await
+        .is_empty());
 }

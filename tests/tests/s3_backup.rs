@@ -88,7 +88,7 @@ impl Bed {
     /// One invocation with `left` to its deadline.
     async fn run_within(&self, cfg: &BackupConfig, left: chrono::Duration) -> Result<Value, drpilot::Error> {
         let sdk = drpilot_tests::sdk(DR).await;
-        let ports = BackupPorts::aws(&sdk, cfg);
+        let ports = BackupPorts::accounts(&sdk, cfg);
         let inv = Invocation {
             request_id: unique("request"),
             deadline: chrono::Utc::now() + left,
@@ -762,7 +762,7 @@ async fn bad_events_change_nothing() {
     bed.put("k", "v").await;
     let cfg = bed.config(json!({}), &[]);
     let sdk = drpilot_tests::sdk(DR).await;
-    let ports = BackupPorts::aws(&sdk, &cfg);
+    let ports = BackupPorts::accounts(&sdk, &cfg);
     let inv = Invocation {
         request_id: unique("request"),
         deadline: chrono::Utc::now() + chrono::Duration::minutes(15),
@@ -863,7 +863,7 @@ async fn the_lag_checker_measures_the_newest_point_in_time_without_listing_bucke
     ]))
     .unwrap();
     let sdk = drpilot_tests::sdk(DR).await;
-    let ports = LagPorts::aws(&sdk, &lag_cfg);
+    let ports = LagPorts::accounts(&sdk, &lag_cfg);
     let measured = |report: &Value| report["resources"][0].clone();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     let check_at = |at| check(&ports, &lag_cfg, drpilot::lagcheck::LagEvent::Operator, at, deadline);

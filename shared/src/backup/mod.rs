@@ -6,6 +6,7 @@
 pub mod manifest;
 pub mod restore;
 
+use crate::accounts::{Accounts, ForAccounts};
 use crate::config::BackupConfig;
 use crate::error::{Error, Result};
 use crate::events::{self, Decode, Incoming};
@@ -51,14 +52,27 @@ pub struct BackupPorts<O, S, N> {
 impl BackupPorts<crate::aws::s3::S3Objects, crate::aws::s3::S3State, crate::aws::sns::SnsNotifier> {
     /// The AWS adapters, built once at cold start.
     pub fn aws(sdk: &aws_config::SdkConfig, cfg: &BackupConfig) -> Self {
+        Self::aws_in(sdk, sdk, cfg)
+    }
+
+    /// One account's adapters: its buckets (`account`: the function's own or a member's role),
+    /// and the hub's state bucket and notices.
+    pub fn aws_in(account: &aws_config::SdkConfig, sdk: &aws_config::SdkConfig, cfg: &BackupConfig) -> Self {
         use crate::aws::s3::{client_in, S3Objects, S3State};
-        let s3_in = |region: &str| client_in(sdk, region, cfg.s3_force_path_style);
+        let s3_in = |sdk, region: &str| client_in(sdk, region, cfg.s3_force_path_style);
         BackupPorts {
-            source: S3Objects::new(s3_in(&cfg.source_region), cfg.multipart_threshold_bytes),
-            dr: S3Objects::new(s3_in(&cfg.dr_region), cfg.multipart_threshold_bytes),
-            state: S3State::new(s3_in(&cfg.dr_region), &cfg.state.bucket),
+            source: S3Objects::new(s3_in(account, &cfg.source_region), cfg.multipart_threshold_bytes),
+            dr: S3Objects::new(s3_in(account, &cfg.dr_region), cfg.multipart_threshold_bytes),
+            state: S3State::new(s3_in(sdk, &cfg.dr_region), &cfg.state.bucket),
             notifier: crate::aws::sns::SnsNotifier::new(sdk, &cfg.notify_topic_arn, "drpilot.s3-backup"),
         }
+    }
+
+    /// The function's own account's adapters and each member account's.
+    pub fn accounts(sdk: &aws_config::SdkConfig, cfg: &BackupConfig) -> Accounts<Self> {
+        Accounts::build(sdk, &cfg.accounts, "drpilot-s3-backup", |account, hub| {
+            Self::aws_in(account, hub, cfg)
+        })
     }
 }
 
@@ -133,6 +147,9 @@ pub struct RetentionReport {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BackupReport {
     pub backup: String,
+    /// The member account its buckets are in (`None`: the function's own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     pub source: String,
     pub dr: String,
     pub outcome: Outcome,
@@ -154,6 +171,7 @@ impl BackupReport {
     fn new(spec: &BackupSpec) -> Self {
         BackupReport {
             backup: spec.name.clone(),
+            account: spec.account.clone(),
             source: format!("s3://{}/{}", spec.source_bucket, spec.prefix),
             dr: format!("s3://{}/{}", spec.dr_bucket, spec.prefix),
             ..Default::default()
@@ -239,13 +257,9 @@ impl RunReport {
 }
 
 /// One invocation: each requested backup in turn, each stopping before the deadline.
-pub async fn run<O, S, N>(
-    ports: &BackupPorts<O, S, N>,
-    cfg: &BackupConfig,
-    backups: &[&BackupSpec],
-    inv: &Invocation,
-) -> RunReport
+pub async fn run<A, O, S, N>(accounts: &A, cfg: &BackupConfig, backups: &[&BackupSpec], inv: &Invocation) -> RunReport
 where
+    A: ForAccounts<BackupPorts<O, S, N>>,
     O: ObjectStore,
     S: StateStore + Documents,
     N: Notifier,
@@ -267,7 +281,12 @@ where
             report.backups.push(b);
             continue;
         }
-        if let Err(e) = Run::new(ports, cfg, spec, inv).go(&mut b).await {
+        let (ports, access) = accounts.ports_for(spec.account.as_deref());
+        let done = match access.check().await {
+            Ok(()) => Run::new(ports, cfg, spec, inv).go(&mut b).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = done {
             warn!(backup = %spec.name, error = %e, "backup failed");
             b.outcome = Outcome::Failed;
             b.error = Some(e.to_string());
@@ -279,21 +298,17 @@ where
 }
 
 /// The Lambda handler: parse, run, notify on trouble.
-pub async fn handle<O, S, N>(
-    ports: &BackupPorts<O, S, N>,
-    cfg: &BackupConfig,
-    event: BackupEvent,
-    inv: &Invocation,
-) -> Result<Value>
+pub async fn handle<A, O, S, N>(accounts: &A, cfg: &BackupConfig, event: BackupEvent, inv: &Invocation) -> Result<Value>
 where
+    A: ForAccounts<BackupPorts<O, S, N>>,
     O: ObjectStore,
     S: StateStore + Documents,
     N: Notifier,
 {
     let backups = backups_for(&event, cfg)?;
-    let report = run(ports, cfg, &backups, inv).await;
+    let report = run(accounts, cfg, &backups, inv).await;
     if let Some(notice) = report.failure_notice(cfg) {
-        if let Err(e) = ports.notifier.notify(&notice).await {
+        if let Err(e) = accounts.own_ports().notifier.notify(&notice).await {
             return Err(Error::RunFailed(format!(
                 "{} (and the SNS notice failed: {e})",
                 report.summary()

@@ -115,13 +115,13 @@ async fn main() {
             confirm,
         } => {
             let cfg = PromoterConfig::from_vars(vars.as_ref()).unwrap_or_else(|e| fail(e, 2));
-            let ports = PromoterPorts::aws(&sdk, &cfg);
+            let accounts = PromoterPorts::accounts(&sdk, &cfg);
             let invocation = Invocation {
                 request_id: format!("cli-drill-{}", std::process::id()),
                 deadline: chrono::Utc::now() + chrono::Duration::minutes(30),
             };
             let report = Promoter {
-                ports: &ports,
+                accounts: &accounts,
                 cfg: &cfg,
                 invocation,
             }

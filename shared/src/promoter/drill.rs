@@ -72,7 +72,7 @@ where
                 db.name
             )));
         }
-        let state = self.ports.standby.state(&db.standby).await?;
+        let state = self.at(db).standby.state(&db.standby).await?;
         if state.tags.get(PLAN_TAG).map(String::as_str) != Some(plan) {
             return Err(Error::Refused(format!(
                 "{standby} is not tagged {PLAN_TAG}={plan}: a drill touches only resources tagged for its plan; nothing was changed"
@@ -104,7 +104,7 @@ where
         let one = Duration::seconds(i64::from(period));
         // measured within the last ten periods (ten minutes on AWS)
         let lag = self
-            .ports
+            .hub()
             .metrics
             .newest(&id, period, now - one * 10, now + one)
             .await?;
@@ -232,10 +232,10 @@ where
             rto_seconds: rto,
             rpo_seconds: rpo,
         };
-        let record = Record::new(&self.ports.state, drill_key(&self.cfg.state, &db.name));
+        let record = Record::new(&self.hub().state, drill_key(&self.cfg.state, &db.name));
         let last = record.read::<DrillSummary>().await?;
         record.write(&summary, last.etag()).await?;
-        self.ports.notifier.notify(&drill_notice(self.cfg, &report)).await?;
+        self.hub().notifier.notify(&drill_notice(self.cfg, &report)).await?;
         Ok(report)
     }
 }

@@ -7,6 +7,7 @@ pub mod event;
 pub mod notices;
 pub mod record;
 
+use crate::accounts::Accounts;
 use crate::config::PromoterConfig;
 use crate::error::{Error, Result};
 use crate::lagcheck::metric;
@@ -51,14 +52,20 @@ type AwsPromoterPorts = PromoterPorts<
 
 impl AwsPromoterPorts {
     pub fn aws(sdk: &aws_config::SdkConfig, cfg: &PromoterConfig) -> Self {
+        Self::aws_in(sdk, sdk, cfg)
+    }
+
+    /// One account's adapters: its databases (`account`: the function's own or a member's
+    /// role) and the hub's alarms, metrics, Route 53, state and notices.
+    pub fn aws_in(account: &aws_config::SdkConfig, sdk: &aws_config::SdkConfig, cfg: &PromoterConfig) -> Self {
         use crate::aws::{cloudwatch, rds, route53, s3, sns};
         PromoterPorts {
             alarms: cloudwatch::CloudWatchAlarms::new(sdk),
-            primary: rds::RdsPrimaryProbe::new(sdk, &cfg.source_region)
+            primary: rds::RdsPrimaryProbe::new(account, &cfg.source_region)
                 .spacing(std::time::Duration::from_millis(u64::from(cfg.probe_spacing_ms))),
             health: route53::Route53::new(sdk),
             metrics: cloudwatch::CloudWatchMetrics::new(sdk, &cfg.dr_region),
-            standby: rds::RdsStandby::new(rds::client_in(sdk, &cfg.dr_region)),
+            standby: rds::RdsStandby::new(rds::client_in(account, &cfg.dr_region)),
             dns: route53::Route53::new(sdk),
             state: s3::S3State::new(
                 s3::client_in(sdk, &cfg.dr_region, cfg.s3_force_path_style),
@@ -66,6 +73,13 @@ impl AwsPromoterPorts {
             ),
             notifier: sns::SnsNotifier::new(sdk, &cfg.notify_topic_arn, "drpilot.failover-promoter"),
         }
+    }
+
+    /// The function's own account's adapters and each member account's.
+    pub fn accounts(sdk: &aws_config::SdkConfig, cfg: &PromoterConfig) -> Accounts<Self> {
+        Accounts::build(sdk, &cfg.accounts, "drpilot-failover-promoter", |account, hub| {
+            Self::aws_in(account, hub, cfg)
+        })
     }
 }
 
@@ -94,8 +108,13 @@ pub fn record_key(state: &crate::model::StateLocation, db: &str) -> String {
     state.key(&format!("failover-promoter/{db}.json"))
 }
 
+/// The promoter's adapters in each account it works in.
+pub type PromoterAccounts<A, P, H, M, S, D, St, N> = Accounts<PromoterPorts<A, P, H, M, S, D, St, N>>;
+
 pub struct Promoter<'a, A, P, H, M, S, D, St, N> {
-    pub ports: &'a PromoterPorts<A, P, H, M, S, D, St, N>,
+    /// The function's own account's adapters (alarms, metrics, Route 53, state, notices, and
+    /// its own databases), and each member account's (its databases).
+    pub accounts: &'a PromoterAccounts<A, P, H, M, S, D, St, N>,
     pub cfg: &'a PromoterConfig,
     pub invocation: Invocation,
 }
@@ -146,6 +165,16 @@ where
         }
     }
 
+    /// Where alarms, drpilot's metrics, Route 53, failover records and notices live.
+    fn hub(&self) -> &PromoterPorts<A, P, H, M, S, D, St, N> {
+        &self.accounts.own
+    }
+
+    /// The adapters of the account `db` is in (its primary and standby).
+    fn at(&self, db: &DatabaseSpec) -> &PromoterPorts<A, P, H, M, S, D, St, N> {
+        self.accounts.get(db.account.as_deref()).0
+    }
+
     fn database(&self, name: &str) -> Result<&DatabaseSpec> {
         self.cfg.database(name).ok_or_else(|| {
             let known: Vec<&str> = self.cfg.databases.iter().map(|d| d.name.as_str()).collect();
@@ -154,7 +183,7 @@ where
     }
 
     fn record(&self, db: &str) -> Record<'_, St> {
-        Record::new(&self.ports.state, record_key(&self.cfg.state, db))
+        Record::new(&self.hub().state, record_key(&self.cfg.state, db))
     }
 
     async fn load(&self, db: &str) -> Result<(DbRecord, Option<String>)> {
@@ -223,7 +252,7 @@ where
         if names.is_empty() {
             return vec![];
         }
-        let states = match self.ports.alarms.alarms(region, &names).await {
+        let states = match self.hub().alarms.alarms(region, &names).await {
             Ok(s) => s,
             Err(e) => {
                 warn!(error = %e, "cannot read the other databases' alarms; their own events decide them");
@@ -256,7 +285,7 @@ where
     /// redriven), the alarm's state time is the truth. `Err`: nothing to decide (the alarm
     /// is no longer in ALARM: the episode ended, or the event is stale).
     async fn alarm_trigger(&self, mut signal: AlarmSignal) -> std::result::Result<Trigger, String> {
-        let (firing, window) = match self.ports.alarms.alarm(&signal.region, &signal.name).await {
+        let (firing, window) = match self.hub().alarms.alarm(&signal.region, &signal.name).await {
             Ok(Some(a)) if a.value == "ALARM" => {
                 if let Some(since) = a.since.filter(|s| *s != signal.since) {
                     info!(alarm = %signal.name, event = %stamp(signal.since), cloudwatch = %stamp(since),
@@ -289,7 +318,7 @@ where
             Trigger::Alarm(signal, reading) => (reading.firing, signal.since, reading.window),
             Trigger::Operator { .. } => (None, Utc::now(), None),
         };
-        let primary = self.ports.primary.primary(&db.standby).await;
+        let primary = self.at(db).primary.primary(&db.standby).await;
         // A primary that looks available while the alarm fires: RDS's own word on maintenance
         // (events from long enough before the failure to pair a begin with its end). A broken
         // primary is a failure whatever maintenance led to it; a planned status vetoes anyway.
@@ -297,7 +326,7 @@ where
             (Trigger::Alarm(..), PrimaryView::Available) => {
                 let explains = alarm_window.map_or(Duration::minutes(5), |w| w.explains());
                 let since = alarm_since - explains - crate::plan::promotion::MAINTENANCE_LOOKBACK;
-                let report = self.ports.primary.maintenance(&db.standby, since).await;
+                let report = self.at(db).primary.maintenance(&db.standby, since).await;
                 if !report.unread.is_empty() {
                     warn!(unread = ?report.unread, "cannot read all of the primary's maintenance");
                 }
@@ -306,7 +335,7 @@ where
             _ => Default::default(),
         };
         let checkers = match &db.health_check_id {
-            Some(id) => match self.ports.health.checkers(id).await {
+            Some(id) => match self.hub().health.checkers(id).await {
                 Ok(c) => Some(c),
                 Err(e) => {
                     warn!(error = %e, "cannot read the health checkers");
@@ -329,7 +358,7 @@ where
         let from = from - Duration::seconds(from.timestamp().rem_euclid(i64::from(period)));
         let from = from.with_nanosecond(0).unwrap_or(from);
         let last_healthy_lag = match self
-            .ports
+            .hub()
             .metrics
             .newest(&id, period, from, alarm_since + Duration::seconds(i64::from(period)))
             .await
@@ -340,7 +369,7 @@ where
                 None
             }
         };
-        let standby = self.ports.standby.state(&db.standby).await;
+        let standby = self.at(db).standby.state(&db.standby).await;
         let disarm = standby
             .as_ref()
             .ok()
@@ -410,6 +439,15 @@ where
             return Ok(json!({"database": db.name, "duplicate": episode}));
         }
 
+        // A member account drpilot cannot get into: nothing about its databases can be seen
+        // or done. Responders hear it at once, rather than a verdict on evidence never read.
+        if let Err(e) = self.accounts.get(db.account.as_deref()).1.check().await {
+            let notice = notices::unreachable(self.cfg, db, &e.to_string());
+            if let Err(n) = self.hub().notifier.notify(&notice).await {
+                warn!(error = %n, "could not notify responders");
+            }
+            return Err(e);
+        }
         let mut evidence = self.gather(db, &trigger, &record).await;
         // The primary seen serving while this episode was refused: it took writes that
         // replication (stopped since the last healthy lag) never carried.
@@ -518,7 +556,7 @@ where
                 ),
             ),
         };
-        self.ports.notifier.notify(&notice).await?;
+        self.hub().notifier.notify(&notice).await?;
         Ok(json!({"database": db.name, "verdict": verdict, "gates": decision.gates}))
     }
 
@@ -602,7 +640,7 @@ where
             match step {
                 Step::BlockWrites => {
                     // A planned RDS failover loses nothing: no writes on the primary from here.
-                    match self.ports.primary.block_writes(&db.standby).await {
+                    match self.at(db).primary.block_writes(&db.standby).await {
                         Ok(how) => {
                             info!(db = %db.name, %how, "writes blocked on the primary");
                             f.writes_blocked = Some((how, Utc::now()));
@@ -630,7 +668,7 @@ where
                         blocked_at + span - Duration::seconds(blocked_at.timestamp().rem_euclid(i64::from(period)));
                     let from = from.with_nanosecond(0).unwrap_or(from);
                     let lag = if from + span <= now {
-                        self.ports.metrics.newest(&id, period, from, from + span).await?
+                        self.hub().metrics.newest(&id, period, from, from + span).await?
                     } else {
                         None
                     };
@@ -663,7 +701,7 @@ where
                     // lost response) may have been accepted: while in doubt, AWS's "not now"
                     // may be that promotion under way, and the failover is never called off.
                     let doubt = f.promote_in_doubt;
-                    let state = self.ports.standby.state(&db.standby).await?;
+                    let state = self.at(db).standby.state(&db.standby).await?;
                     if state.promoted {
                         // an earlier request took
                         f.promote_accepted_at = Some(Utc::now());
@@ -682,7 +720,7 @@ where
                     f.promote_in_doubt = true;
                     etag = self.commit(db, &record, &etag).await?;
                     let f = current(&mut record)?;
-                    let answer = self.ports.standby.promote(&db.standby, f.planned).await?;
+                    let answer = self.at(db).standby.promote(&db.standby, f.planned).await?;
                     // A promotion passes through these on its way (RDS: modifying, rebooting,
                     // backing-up; Aurora: the global cluster switching).
                     let under_way = ["modifying", "rebooting", "backing-up"].contains(&state.status.as_str())
@@ -727,7 +765,7 @@ where
                     }
                 }
                 Step::AwaitPromoted => {
-                    let state = self.ports.standby.state(&db.standby).await?;
+                    let state = self.at(db).standby.state(&db.standby).await?;
                     let waited = Utc::now() - f.promote_accepted_at.unwrap_or(f.decided_at);
                     if state.exists && !state.promoted && state.status == "available" && waited > poll_span * 3 {
                         // Accepted, yet still an available replica well after: the promotion
@@ -766,11 +804,11 @@ where
                         .clone()
                         .ok_or_else(|| Error::RunFailed("no endpoint to point DNS at".into()))?;
                     let change = match &db.dns.switch {
-                        DnsSwitch::Upsert => self.ports.dns.point(&db.dns, &target).await?,
+                        DnsSwitch::Upsert => self.hub().dns.point(&db.dns, &target).await?,
                         DnsSwitch::FailoverRecords { alarm } => {
                             // Route 53's data plane does the switch: the PRIMARY record's
                             // health check follows this alarm. Publishing twice is harmless.
-                            self.ports
+                            self.hub()
                                 .metrics
                                 .publish(&self.cfg.namespace, &[failed_over(db)])
                                 .await?;
@@ -784,7 +822,7 @@ where
                     let change = f.dns_change_id.clone().unwrap_or_default();
                     let (switched, seen) = match change.strip_prefix(FAILOVER_RECORDS) {
                         None => (
-                            self.ports.dns.in_sync(&change).await?,
+                            self.hub().dns.in_sync(&change).await?,
                             format!("Route 53 change {change} still PENDING"),
                         ),
                         Some(alarm) => {
@@ -849,7 +887,7 @@ where
                 ));
             }
         }
-        match self.ports.alarms.alarm(&alarm.region, &alarm.name).await {
+        match self.hub().alarms.alarm(&alarm.region, &alarm.name).await {
             Ok(Some(a)) if a.value != "ALARM" => Some(format!(
                 "alarm {} is {} again before AWS could start the promotion (the primary is back); nothing was changed",
                 alarm.name, a.value
@@ -875,7 +913,7 @@ where
         // A planned failover that blocked writes gives them back before it stops.
         let why = match &f.writes_blocked {
             None => why,
-            Some(_) => match self.ports.primary.unblock_writes(&db.standby).await {
+            Some(_) => match self.at(db).primary.unblock_writes(&db.standby).await {
                 Ok(how) => format!("{why}; writes are restored on the primary ({how})"),
                 Err(e) => format!(
                     "{why}; the primary is STILL READ-ONLY: restoring its writes failed ({e}); set read_only=0 in its parameter group"
@@ -901,7 +939,7 @@ where
 
     /// Sends a notice during a failover; a failure is logged and remembered, never fatal.
     async fn tell(&self, undelivered: &mut Vec<String>, notice: &crate::notice::Notice) {
-        if let Err(e) = self.ports.notifier.notify(notice).await {
+        if let Err(e) = self.hub().notifier.notify(notice).await {
             warn!(subject = %notice.subject, error = %e, "notice not delivered; the failover goes on");
             undelivered.push(format!("{:?}: {e}", notice.subject));
         }
@@ -947,7 +985,7 @@ where
 
     /// The state of a failover-records health-check alarm (DR region), or "missing".
     async fn failed_over_state(&self, alarm: &str) -> Result<String> {
-        let state = self.ports.alarms.alarm(&self.cfg.dr_region, alarm).await?;
+        let state = self.hub().alarms.alarm(&self.cfg.dr_region, alarm).await?;
         Ok(state.map_or_else(|| "missing".to_string(), |s| s.value))
     }
 
@@ -957,7 +995,7 @@ where
     /// SECONDARY's value is checked against `target` when Route 53's API answers.
     pub(crate) async fn dns_now(&self, db: &DatabaseSpec, target: &str) -> Result<Option<(bool, String)>> {
         match &db.dns.switch {
-            DnsSwitch::Upsert => Ok(self.ports.dns.current(&db.dns).await?.map(|now_at| {
+            DnsSwitch::Upsert => Ok(self.hub().dns.current(&db.dns).await?.map(|now_at| {
                 let at_standby = crate::model::same_name(&now_at, target);
                 (at_standby, now_at)
             })),
@@ -968,7 +1006,7 @@ where
                 }
                 // Route 53 answers the SECONDARY: is that the promoted standby? Its API may be
                 // dark (us-east-1): then the alarm is all there is to go by.
-                Ok(Some(match self.ports.dns.secondary(&db.dns).await {
+                Ok(Some(match self.hub().dns.secondary(&db.dns).await {
                     Ok(Some(secondary)) if crate::model::same_name(&secondary, target) => (
                         true,
                         format!("{target} (the SECONDARY record: alarm {alarm} is in ALARM)"),
@@ -997,7 +1035,7 @@ where
     /// region answers, drpilot stops it (RDS), or checks that Aurora made it a secondary,
     /// records it and tells responders. `None` while the region is still dark.
     async fn fence(&self, db: &DatabaseSpec, mut record: DbRecord, mut etag: Option<String>) -> Result<Option<Value>> {
-        let view = self.ports.primary.primary(&db.standby).await;
+        let view = self.at(db).primary.primary(&db.standby).await;
         if matches!(view, PrimaryView::Unreachable(_) | PrimaryView::Unknown(_)) {
             return Ok(None); // still dark: the next continuation asks again
         }
@@ -1065,7 +1103,7 @@ where
             (Standby::RdsReplica { primary, .. }, _) if already.is_some() => {
                 Ok(format!("{primary} is {}", already.as_deref().unwrap_or_default()))
             }
-            (Standby::AuroraGlobal { primary_cluster, .. }, _) => match self.ports.standby.state(&db.standby).await {
+            (Standby::AuroraGlobal { primary_cluster, .. }, _) => match self.at(db).standby.state(&db.standby).await {
                 Ok(s) if s.promoted => Ok(format!(
                     "Aurora keeps one writer: {primary_cluster} rejoined the global database as a secondary"
                 )),
@@ -1078,7 +1116,7 @@ where
                 "{primary} answers again and drpilot does not fence it (fence: none): stop it or block its writes"
             )),
             (Standby::RdsReplica { primary, .. }, crate::model::Fence::Stop) => {
-                match self.ports.primary.stop(&db.standby).await {
+                match self.at(db).primary.stop(&db.standby).await {
                     Ok(status) => Ok(format!("stopped {primary} (StopDBInstance; it is {status})")),
                     Err(e) => Err(format!("StopDBInstance of {primary} failed: {e}")),
                 }
@@ -1104,7 +1142,7 @@ where
             return Ok(None); // another continuation got there first
         };
         if let Some(n) = notice {
-            if let Err(e) = self.ports.notifier.notify(&n).await {
+            if let Err(e) = self.hub().notifier.notify(&n).await {
                 // Undelivered: forget the reason so that the next minute tells it again.
                 if let Some(f) = record.current.as_mut().filter(|_| !fenced) {
                     f.fence_error = None;
@@ -1170,7 +1208,7 @@ where
         self.save(&db.name, &record, etag.as_deref())
             .await?
             .ok_or_else(|| Error::Refused(format!("the record of {database} changed meanwhile; try again")))?;
-        self.ports.notifier.notify(&notice).await?;
+        self.hub().notifier.notify(&notice).await?;
         Ok(json!({"database": database, "failover": id, "acknowledged_by": by}))
     }
 

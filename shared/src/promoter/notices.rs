@@ -312,6 +312,31 @@ pub fn refused(cfg: &PromoterConfig, db: &DatabaseSpec, trigger: &str, d: &Decis
     .with_attribute("step", "refused")
 }
 
+/// The database's member account cannot be entered (its role refuses drpilot): drpilot can
+/// neither check nor promote it.
+pub fn unreachable(cfg: &PromoterConfig, db: &DatabaseSpec, why: &str) -> Notice {
+    let account = db.account.as_deref().unwrap_or("?");
+    let body = format!(
+        "drpilot is NOT failing over {name}: it cannot get into account {account}, where {name}'s primary and \
+         standby are.\n{why}\n\nNothing was checked or changed. Fix the role (infra/modules/member in account \
+         {account}: it must trust this deployment's role and ask for the external id in DRPILOT_ACCOUNTS), or \
+         decide by hand in that account. Once drpilot can get in, fail over with:\n  {command}\n",
+        name = db.name,
+        command = failover_command(cfg, db)
+    );
+    Notice::new(
+        Severity::Critical,
+        format!("drpilot: NOT failing over {}: account {account} unreachable", db.name),
+        body,
+    )
+    .with_sms(format!(
+        "drpilot: {} NOT failed over: account {account} unreachable. Manual decision needed.",
+        db.name
+    ))
+    .with_attribute("database", db.name.clone())
+    .with_attribute("step", "unreachable")
+}
+
 pub fn advisory(cfg: &PromoterConfig, db: &DatabaseSpec, trigger: &str, d: &Decision, target: &str) -> Notice {
     let gates = gates_text(d.gates.iter().map(|g| (g.passed, g.name.to_string(), g.detail.clone())));
     let body =

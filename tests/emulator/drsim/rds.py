@@ -123,7 +123,7 @@ class Rds:
         self.followers: dict[tuple, Follower] = {}
         self.holds: dict[tuple, Hold] = {}
         self.promotions: dict[tuple, float] = {}  # replica -> when it becomes standalone
-        # (region, kind, id) -> (start, seconds, snapshot, cross-region)
+        # (region, kind, id, account) -> (start, seconds, snapshot, cross-region)
         self.copies: dict[tuple, tuple[float, float, Any, bool]] = {}
         self.max_in_flight: dict[str, int] = {}
         self.switches: dict[str, dict[str, Any]] = {}  # global cluster id -> switch in progress
@@ -133,23 +133,39 @@ class Rds:
         self.last_tick = now()
 
     # -- finding things in moto ---------------------------------------------------------------
+    # Every account moto holds RDS resources for (the default one, and member accounts reached
+    # through an assumed role). The models key resources by (kind, region, identifier): the test
+    # bed names every resource uniquely, so an identifier finds its account.
     @staticmethod
-    def backends() -> list[tuple[str, RDSBackend]]:
-        return list(rds_backends[ACCOUNT].items())
+    def accounts() -> list[str]:
+        return [ACCOUNT] + [a for a in list(rds_backends.keys()) if a != ACCOUNT]
 
-    @staticmethod
-    def instance(region: str, ident: str) -> Any:
-        db = rds_backends[ACCOUNT][region].databases.get(ident)
-        if db is None:
+    @classmethod
+    def backends(cls) -> list[tuple[str, RDSBackend]]:
+        return [item for account in cls.accounts() for item in list(rds_backends[account].items())]
+
+    @classmethod
+    def account_of(cls, kind: str, region: str, ident: str) -> str | None:
+        for account in cls.accounts():
+            if region in rds_backends[account]:
+                backend = rds_backends[account][region]
+                if ident in (backend.databases if kind == "instance" else backend.clusters):
+                    return account
+        return None
+
+    @classmethod
+    def instance(cls, region: str, ident: str) -> Any:
+        account = cls.account_of("instance", region, ident)
+        if account is None:
             raise DBInstanceNotFoundError(ident)
-        return db
+        return rds_backends[account][region].databases[ident]
 
-    @staticmethod
-    def cluster(region: str, ident: str) -> Any:
-        c = rds_backends[ACCOUNT][region].clusters.get(ident)
-        if c is None:
+    @classmethod
+    def cluster(cls, region: str, ident: str) -> Any:
+        account = cls.account_of("cluster", region, ident)
+        if account is None:
             raise DBClusterNotFoundError(ident)
-        return c
+        return rds_backends[account][region].clusters[ident]
 
     def node(self, key: tuple) -> Any:
         kind, region, ident = key
@@ -296,7 +312,9 @@ class Rds:
                     {"MetricName": "AuroraGlobalDBReplicationLag", "Value": lag * 1000, "Unit": "Milliseconds", "Timestamp": ts, "Dimensions": dims},
                     {"MetricName": "AuroraGlobalDBRPOLag", "Value": lag * 1000, "Unit": "Milliseconds", "Timestamp": ts, "Dimensions": dims},
                 ]
-            cloudwatch_backends[ACCOUNT][region].put_metric_data("AWS/RDS", data)
+            # into the CloudWatch of the account the replica is in
+            account = self.account_of(replica[0], region, replica[2]) or ACCOUNT
+            cloudwatch_backends[account][region].put_metric_data("AWS/RDS", data)
 
     # -- the clock --------------------------------------------------------------------------
     def tick(self, t: float) -> None:
@@ -420,8 +438,9 @@ class Rds:
 
     def finish_promotion(self, key: tuple, t: float) -> None:
         _, region, ident = key
-        db = rds_backends[ACCOUNT][region].databases.get(ident)
-        if db is None:
+        try:
+            db = self.instance(region, ident)
+        except RDSClientError:
             return
         source = db.source_db_instance_identifier
         db.status = "available"
@@ -429,7 +448,10 @@ class Rds:
         db.source_db_instance_identifier = None
         if source:
             _, p_region, p_ident = self.resolve_source(region, source)
-            primary = rds_backends[ACCOUNT][p_region].databases.get(p_ident)
+            try:
+                primary = self.instance(p_region, p_ident)
+            except RDSClientError:
+                primary = None
             if primary is not None:
                 for ref in (db.db_instance_arn, ident):
                     if ref in primary.replicas:
@@ -447,15 +469,17 @@ class Rds:
         return db
 
     # -- snapshot copies (patched CopyDBSnapshot / CopyDBClusterSnapshot) -------------------
-    def in_flight(self, region: str) -> int:
-        """Cross-region copies in progress into `region` (what the quota counts)."""
-        return sum(1 for (r, _, _), (_, _, _, cross) in self.copies.items() if r == region and cross)
+    def in_flight(self, region: str, account: str = ACCOUNT) -> int:
+        """Cross-region copies in progress into `region` in `account` (what the quota counts:
+        AWS's quotas are per account and region)."""
+        return sum(1 for (r, _, _, a), (_, _, _, cross) in self.copies.items() if r == region and a == account and cross)
 
     def copy(self, kind: str, backend: RDSBackend, source: str, target: str, start: Any) -> Any:
         region = backend.region_name
         cross_region = source.startswith("arn:") and source.split(":")[3] != region
         quota = int(SIM.cfg(region, "copy_quota"))
-        if cross_region and self.in_flight(region) >= quota:
+        account = backend.account_id
+        if cross_region and self.in_flight(region, account) >= quota:
             raise RDSClientError(
                 "SnapshotQuotaExceeded",
                 f"Cannot copy the snapshot: {quota} snapshot copies are already in progress to {region}.",
@@ -468,14 +492,15 @@ class Rds:
         if seconds > 0:
             snapshot.status = "pending"
             snapshot.percent_progress = 0
-            self.copies[(region, kind, target)] = (now(), seconds, snapshot, cross_region)
-            self.max_in_flight[region] = max(self.max_in_flight.get(region, 0), self.in_flight(region))
+            self.copies[(region, kind, target, account)] = (now(), seconds, snapshot, cross_region)
+            if account == ACCOUNT:
+                self.max_in_flight[region] = max(self.max_in_flight.get(region, 0), self.in_flight(region))
         return snapshot
 
     def tick_copies(self, t: float) -> None:
         for key, (start, seconds, snapshot, _) in list(self.copies.items()):
-            region, kind, ident = key
-            backend = rds_backends[ACCOUNT][region]
+            region, kind, ident, account = key
+            backend = rds_backends[account][region]
             store = backend.database_snapshots if kind == "instance" else backend.cluster_snapshots
             if store.get(ident) is not snapshot:
                 del self.copies[key]  # deleted while copying: no longer in flight
