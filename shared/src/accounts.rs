@@ -26,6 +26,9 @@ pub struct AccountSpec {
     pub role_arn: String,
     /// The external id the role's trust policy requires, if any.
     pub external_id: Option<String>,
+    /// The member's own DR-region KMS key, which the snapshot copier re-encrypts copies
+    /// there with (a key of the hub's would make the member's recovery depend on the hub).
+    pub dr_kms_key_id: Option<String>,
 }
 
 /// How long assumed credentials are asked for, and how long before expiry they are renewed.
@@ -79,6 +82,10 @@ impl Role {
 
     pub fn account(&self) -> &str {
         &self.inner.spec.id
+    }
+
+    pub fn spec(&self) -> &AccountSpec {
+        &self.inner.spec
     }
 
     /// The role's credentials: cached ones while they last, else a new `AssumeRole`. The
@@ -229,19 +236,20 @@ impl<P> Accounts<P> {
         self.members.iter().find(|m| m.role.account() == account)
     }
 
-    /// `work` in every account at once, the own account first in the answer. A member whose
-    /// role cannot be assumed is `Unreachable` and does no work; the others go on.
+    /// `work` in every account at once (given the member's entry, `None` for the own
+    /// account), the own account first in the answer. A member whose role cannot be assumed
+    /// is `Unreachable` and does no work; the others go on.
     pub async fn each<'a, R, F, Fut>(&'a self, work: F) -> Vec<AccountOutcome<R>>
     where
-        F: Fn(&'a P) -> Fut,
+        F: Fn(Option<&'a AccountSpec>, &'a P) -> Fut,
         Fut: std::future::Future<Output = R>,
     {
-        let own = async { (OWN.to_string(), Outcome::Report(work(&self.own).await)) };
+        let own = async { (OWN.to_string(), Outcome::Report(work(None, &self.own).await)) };
         let members = self.members.iter().map(|m| {
             let work = &work;
             async move {
                 let outcome = match m.role.credentials().await {
-                    Ok(_) => Outcome::Report(work(&m.ports).await),
+                    Ok(_) => Outcome::Report(work(Some(m.role.spec()), &m.ports).await),
                     Err(e) => Outcome::Unreachable(e.to_string()),
                 };
                 (m.role.account().to_string(), outcome)
@@ -350,6 +358,7 @@ mod tests {
             id: id.into(),
             role_arn: format!("arn:aws:iam::{id}:role/drpilot-member"),
             external_id: Some("x-1".into()),
+            dr_kms_key_id: None,
         }
     }
 
@@ -375,7 +384,7 @@ mod tests {
                 },
             ],
         };
-        let out = accounts.each(|p| async move { p.to_uppercase() }).await;
+        let out = accounts.each(|_, p| async move { p.to_uppercase() }).await;
         let json = serde_json::to_value(&out).unwrap();
         assert_eq!(json[0], serde_json::json!({"account": "this account", "report": "OWN"}));
         assert_eq!(json[1], serde_json::json!({"account": "111111111111", "report": "A"}));

@@ -197,7 +197,7 @@ pub const AWS_COPIES_IN_FLIGHT_QUOTA: u32 = 20;
 pub const DEFAULT_RETAIN_COUNT: u32 = 7;
 
 const ACCOUNTS_VAR: &str = "DRPILOT_ACCOUNTS";
-const ACCOUNTS_HELP: &str = r#"a JSON array like [{"id": "111111111111", "role_arn": "arn:aws:iam::111111111111:role/drpilot-member", "external_id": "..."}] (external_id optional)"#;
+const ACCOUNTS_HELP: &str = r#"a JSON array like [{"id": "111111111111", "role_arn": "arn:aws:iam::111111111111:role/drpilot-member", "external_id": "...", "dr_kms_key_id": "arn:aws:kms:REGION:111111111111:key/..."}] (external_id and dr_kms_key_id optional)"#;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -208,6 +208,8 @@ struct AccountEntry {
     role_arn: String,
     #[serde(default, deserialize_with = "some_text")]
     external_id: Option<String>,
+    #[serde(default, deserialize_with = "some_text")]
+    dr_kms_key_id: Option<String>,
 }
 
 /// Parses `DRPILOT_ACCOUNTS`, the member accounts a hub deployment works in besides its own
@@ -267,10 +269,20 @@ pub fn accounts(vars: &dyn Vars) -> Result<Vec<AccountSpec>> {
         if out.iter().any(|a| a.id == e.id) {
             return Err(bad(format!("entry {i}: account {} is listed twice", e.id)));
         }
+        if let Some(key) = &e.dr_kms_key_id {
+            let key_account = key.strip_prefix("arn:").and_then(|k| k.split(':').nth(3));
+            if key_account.is_none_or(|a| a != e.id) {
+                return Err(bad(format!(
+                    "entry {i}: dr_kms_key_id {key} must be a key ARN in account {}",
+                    e.id
+                )));
+            }
+        }
         out.push(AccountSpec {
             id: e.id,
             role_arn: e.role_arn,
             external_id: e.external_id,
+            dr_kms_key_id: e.dr_kms_key_id,
         });
     }
     Ok(out)
@@ -395,6 +407,19 @@ impl CopierConfig {
             },
         };
 
+        let members = accounts(vars)?;
+        for m in &members {
+            let key = m.dr_kms_key_id.as_deref().unwrap_or_default();
+            if let Some(r) = arn_region(key).filter(|r| *r != dr_region) {
+                return Err(Error::config(
+                    ACCOUNTS_VAR,
+                    format!(
+                        "account {}'s dr_kms_key_id {key} is in {r}, but copies are made in the DR region {dr_region}",
+                        m.id
+                    ),
+                ));
+            }
+        }
         Ok(CopierConfig {
             source_region,
             dr_region,
@@ -404,7 +429,7 @@ impl CopierConfig {
             retention,
             copy_source_tags: parse_bool(vars, "DRPILOT_COPY_SOURCE_TAGS", true)?,
             notify_topic_arn: topic_arn(vars, "DRPILOT_NOTIFY_TOPIC_ARN")?,
-            accounts: accounts(vars)?,
+            accounts: members,
         })
     }
 }
@@ -1161,6 +1186,87 @@ mod tests {
         match CopierConfig::from_vars(&vars) {
             Err(Error::Config { var, .. }) => var,
             other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn member_accounts_are_checked_at_cold_start_and_named_in_the_error() {
+        let with = |accounts: &'static str| {
+            let mut v = base();
+            v.insert("DRPILOT_ACCOUNTS", accounts);
+            CopierConfig::from_vars(&v)
+        };
+        let ok = with(
+            r#"[{"id": "111111111111", "role_arn": "arn:aws:iam::111111111111:role/ops/drpilot-member", "external_id": "drpilot-1",
+                 "dr_kms_key_id": "arn:aws:kms:us-west-2:111111111111:key/abc"}]"#,
+        )
+        .unwrap();
+        assert_eq!(ok.accounts[0].external_id.as_deref(), Some("drpilot-1"));
+        for (bad, why) in [
+            (
+                r#"[{"id": "1111", "role_arn": "arn:aws:iam::1111:role/x"}]"#,
+                "12-digit",
+            ),
+            (
+                r#"[{"id": "111111111111", "role_arn": "arn:aws:iam::222222222222:role/x"}]"#,
+                "in account 222222222222",
+            ),
+            (
+                r#"[{"id": "111111111111", "role_arn": "arn:aws:iam::111111111111:user/x"}]"#,
+                "not an IAM role ARN",
+            ),
+            (
+                r#"[{"id": "111111111111", "role_arn": "arn:aws:iam::111111111111:role/x", "external_id": "a b"}]"#,
+                "external_id",
+            ),
+            (
+                r#"[{"id": "111111111111", "role_arn": "arn:aws:iam::111111111111:role/x", "region": "x"}]"#,
+                "unknown field",
+            ),
+            (
+                r#"[{"id": "111111111111", "role_arn": "arn:aws:iam::111111111111:role/x"},
+                 {"id": "111111111111", "role_arn": "arn:aws:iam::111111111111:role/y"}]"#,
+                "listed twice",
+            ),
+            (
+                r#"[{"id": "111111111111", "role_arn": "arn:aws:iam::111111111111:role/x",
+                  "dr_kms_key_id": "arn:aws:kms:us-west-2:123456789012:key/abc"}]"#,
+                "in account 111111111111",
+            ),
+            (
+                r#"[{"id": "111111111111", "role_arn": "arn:aws:iam::111111111111:role/x",
+                  "dr_kms_key_id": "arn:aws:kms:us-east-1:111111111111:key/abc"}]"#,
+                "DR region us-west-2",
+            ),
+        ] {
+            match with(bad) {
+                Err(Error::Config { var, reason }) => {
+                    assert_eq!(var, "DRPILOT_ACCOUNTS");
+                    assert!(reason.contains(why), "{why}: {reason}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        // an entry's account must be a listed member
+        let resources = HashMap::from([
+            (
+                "DRPILOT_RESOURCES",
+                r#"[{"name": "a", "kind": "rds-replica", "replica": "r", "rpo_seconds": 60, "account": "999999999999"}]"#,
+            ),
+            (
+                "DRPILOT_ACCOUNTS",
+                r#"[{"id": "111111111111", "role_arn": "arn:aws:iam::111111111111:role/x"}]"#,
+            ),
+        ]);
+        match super::resources(&resources) {
+            Err(Error::Config { var, reason }) => {
+                assert_eq!(var, "DRPILOT_RESOURCES");
+                assert!(
+                    reason.contains("account 999999999999 is not in DRPILOT_ACCOUNTS"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
         }
     }
 

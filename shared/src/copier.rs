@@ -1,6 +1,6 @@
 //! The snapshot copier's run: select → look → plan (pure) → copy → prune → report → notify.
 
-use crate::accounts::{self, Access, AccountOutcome, Accounts, Outcome};
+use crate::accounts::{self, Access, AccountOutcome, AccountSpec, Accounts, Outcome};
 use crate::config::{CopierConfig, AWS_COPIES_IN_FLIGHT_QUOTA};
 use crate::error::{Error, Result};
 use crate::events::{self, Decode, Incoming, RdsEventDetail};
@@ -699,8 +699,23 @@ where
         }
         Trigger::Run(trigger, scope) => (trigger, scope),
     };
+    // A member's copies are encrypted with its own DR key.
+    let cfg_for = |member: Option<&AccountSpec>| match member {
+        None => std::borrow::Cow::Borrowed(cfg),
+        Some(m) => std::borrow::Cow::Owned(CopierConfig {
+            dr_kms_key_id: m.dr_kms_key_id.clone(),
+            ..cfg.clone()
+        }),
+    };
     let outcomes = match (&scope, from.as_deref()) {
-        (Scope::Fleet, _) => accounts.each(|ports| run(ports, cfg, &trigger, &scope, now)).await,
+        (Scope::Fleet, _) => {
+            accounts
+                .each(|member, ports| {
+                    let (cfg, trigger, scope) = (cfg_for(member), &trigger, &scope);
+                    async move { run(ports, &cfg, trigger, scope, now).await }
+                })
+                .await
+        }
         (Scope::Snapshot { .. }, from) => {
             if let Some(a) = from.filter(|a| accounts.member(a).is_none() && own_account.is_some_and(|o| o != *a)) {
                 return Err(Error::BadEvent(format!(
@@ -708,12 +723,12 @@ where
                 )));
             }
             let (ports, access) = accounts.get(from);
-            let account = match access {
-                Access::Own => accounts::OWN.to_string(),
-                Access::Member(ref role) => role.account().to_string(),
+            let (account, cfg) = match &access {
+                Access::Own => (accounts::OWN.to_string(), cfg_for(None)),
+                Access::Member(role) => (role.account().to_string(), cfg_for(Some(role.spec()))),
             };
             let result = match access.check().await {
-                Ok(()) => Outcome::Report(run(ports, cfg, &trigger, &scope, now).await),
+                Ok(()) => Outcome::Report(run(ports, &cfg, &trigger, &scope, now).await),
                 Err(e) => Outcome::Unreachable(e.to_string()),
             };
             vec![AccountOutcome { account, result }]

@@ -62,12 +62,25 @@ async fn the_copier_copies_in_each_member_account_and_reports_the_one_whose_role
         Regions::in_member(&c, source, dr).await,
     );
     let (db_a, db_b, db_c) = (unique("orders"), unique("billing"), unique("ledger"));
-    for (r, db) in [(&in_a, &db_a), (&in_b, &db_b), (&in_c, &db_c)] {
+    // a's database is encrypted: its copies are re-encrypted with a's own DR key
+    in_a.create_instance(&db_a, true, &[("drpilot:copy", &tag)]).await;
+    for (r, db) in [(&in_b, &db_b), (&in_c, &db_c)] {
         r.create_instance(db, false, &[("drpilot:copy", &tag)]).await;
     }
+    let key_a = aws_sdk_kms::Client::new(&a.sdk(dr).await)
+        .create_key()
+        .description("a's DR key (infra/modules/member)")
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
     let responders = Responders::new(source, &unique("responders")).await;
     let members = json!([
-        {"id": a.id, "role_arn": role_a, "external_id": external_id},
+        {"id": a.id, "role_arn": role_a, "external_id": external_id, "dr_kms_key_id": key_a},
         {"id": b.id, "role_arn": role_b, "external_id": external_id},
         {"id": c.id, "role_arn": role_c, "external_id": external_id},
     ])
@@ -109,6 +122,7 @@ async fn the_copier_copies_in_each_member_account_and_reports_the_one_whose_role
         );
     }
     assert!(in_c.dr_copies_of(&db_c).await.is_empty());
+    assert_eq!(in_a.dr_copies_of(&db_a).await[0].kms_key_id(), Some(key_a.as_str()));
     assert_eq!(account(&report, &a.id)["report"]["dbs"][0]["status"], "copied");
     assert_eq!(account(&report, &b.id)["report"]["dbs"][0]["db"], json!(db_b));
     let why = account(&report, &c.id)["unreachable"].as_str().unwrap().to_string();
