@@ -7,7 +7,7 @@ resource "aws_s3_bucket" "backup" {
   #checkov:skip=CKV_AWS_18:access logs of backup copies written by drpilot's role add cost, not insight; CloudTrail data events cover audits
   #checkov:skip=CKV2_AWS_62:nothing consumes events of the backup copies
   provider = aws.dr
-  for_each = { for b in var.s3_backups : b.name => b }
+  for_each = { for b in var.s3_backups : b.name => b if b.account == null } # a member provides its own
   bucket   = each.value.dr_bucket
   tags     = merge(local.tags, { "drpilot:backup-of" = each.value.source_bucket })
 }

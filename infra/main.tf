@@ -33,11 +33,24 @@ locals {
     [for r in var.lag_resources : { for k, v in r : k => v if v != null }],
     [for b in var.s3_backups : { name = "s3-backup-${b.name}", kind = "s3-backup", backup = b.name, rpo_seconds = b.rpo_seconds }],
   ))
+  # A member's copies are encrypted with its own DR key (infra/modules/member), or, without
+  # one, by its DR bucket's default encryption.
+  member_keys = { for m in var.member_accounts : m.id => m.dr_kms_key_arn }
   s3_backups_json = jsonencode([
     for b in var.s3_backups : merge(
       { for k, v in b : k => v if v != null && !contains(["rpo_seconds", "source_kms_key_arns"], k) },
-      { kms_key_id = aws_kms_key.dr.arn },
+      { for k, v in { kms_key_id = b.account == null ? aws_kms_key.dr.arn : lookup(local.member_keys, b.account, null) } : k => v if v != null },
     )
+  ])
+  # DRPILOT_ACCOUNTS: the member accounts and the role in each ("" when there are none).
+  member_roles = [for m in var.member_accounts : "arn:${local.partition}:iam::${m.id}:role/${m.role_name}"]
+  accounts_json = length(var.member_accounts) == 0 ? "" : jsonencode([
+    for m in var.member_accounts : { for k, v in {
+      id            = m.id
+      role_arn      = "arn:${local.partition}:iam::${m.id}:role/${m.role_name}"
+      external_id   = m.external_id
+      dr_kms_key_id = m.dr_kms_key_arn
+    } : k => v if v != null }
   ])
   databases_json = jsonencode([
     for d in var.databases : merge(
@@ -236,6 +249,7 @@ module "snapshot_copier" {
     DRPILOT_RETAIN_DAYS          = var.copier_retain_days == null ? "" : tostring(var.copier_retain_days)
     DRPILOT_COPY_SOURCE_TAGS     = tostring(var.copier_copy_source_tags)
     DRPILOT_NOTIFY_TOPIC_ARN     = aws_sns_topic.responders.arn
+    DRPILOT_ACCOUNTS             = local.accounts_json
   }
 }
 
@@ -263,6 +277,7 @@ module "lag_checker" {
     DRPILOT_STATE_BUCKET          = aws_s3_bucket.state.bucket
     DRPILOT_STATE_PREFIX          = "drpilot/"
     DRPILOT_NOTIFY_TOPIC_ARN      = aws_sns_topic.responders.arn
+    DRPILOT_ACCOUNTS              = local.accounts_json
     DRPILOT_S3_FORCE_PATH_STYLE   = "false"
     # measure for 45 of the 55 s; what is not measured by then is published as unknown
     DRPILOT_DEADLINE_MARGIN_SECONDS = "10"
@@ -300,6 +315,7 @@ module "failover_promoter" {
     DRPILOT_STATE_BUCKET            = aws_s3_bucket.state.bucket
     DRPILOT_STATE_PREFIX            = "drpilot/"
     DRPILOT_NOTIFY_TOPIC_ARN        = aws_sns_topic.responders.arn
+    DRPILOT_ACCOUNTS                = local.accounts_json
     DRPILOT_S3_FORCE_PATH_STYLE     = "false"
   }
 }
@@ -329,6 +345,7 @@ module "s3_backup" {
     DRPILOT_STATE_BUCKET              = aws_s3_bucket.state.bucket
     DRPILOT_STATE_PREFIX              = "drpilot/"
     DRPILOT_NOTIFY_TOPIC_ARN          = aws_sns_topic.responders.arn
+    DRPILOT_ACCOUNTS                  = local.accounts_json
     DRPILOT_S3_FORCE_PATH_STYLE       = "false"
   }
 }

@@ -53,11 +53,12 @@ output "dashboard_settings" {
     "DRPILOT_STATE_PREFIX=drpilot/",
     "DRPILOT_NOTIFY_TOPIC_ARN=${aws_sns_topic.responders.arn}",
     "DRPILOT_S3_BACKUPS='${local.s3_backups_json}'",
+    "DRPILOT_ACCOUNTS='${local.accounts_json}'",
     "",
   ])
 }
 
 output "s3_backup_buckets" {
   description = "Per S3 backup, the versioned DR-region bucket drpilot keeps its points in time in."
-  value       = { for b in var.s3_backups : b.name => aws_s3_bucket.backup[b.name].bucket }
+  value       = { for name, b in aws_s3_bucket.backup : name => b.bucket }
 }

@@ -5,14 +5,18 @@
 locals {
   rds_dr     = "arn:${local.partition}:rds:${var.dr_region}:${local.account}"
   rds_source = "arn:${local.partition}:rds:${var.primary_region}:${local.account}"
+  # What is in this account: a member account's databases and buckets are reached through its
+  # role (infra/modules/member grants those), so the hub's roles get no rights on them.
+  own_databases = [for d in var.databases : d if d.account == null]
+  own_backups   = [for b in var.s3_backups : b if b.account == null]
   s3_backups = distinct(flatten([
-    for r in var.lag_resources : [r.source_bucket, r.dr_bucket] if r.kind == "s3-backup"
+    for r in var.lag_resources : [r.source_bucket, r.dr_bucket] if r.kind == "s3-backup" && r.account == null
   ]))
-  backup_sources   = [for b in var.s3_backups : "arn:${local.partition}:s3:::${b.source_bucket}"]
-  backup_targets   = [for b in var.s3_backups : "arn:${local.partition}:s3:::${b.dr_bucket}"]
-  replicas         = [for d in var.databases : d.replica if d.kind == "rds-replica"]
-  fenced           = [for d in var.databases : d.primary if d.kind == "rds-replica" && d.fence != "none"]
-  aurora           = [for d in var.databases : d if d.kind == "aurora-global"]
+  backup_sources   = [for b in local.own_backups : "arn:${local.partition}:s3:::${b.source_bucket}"]
+  backup_targets   = [for b in local.own_backups : "arn:${local.partition}:s3:::${b.dr_bucket}"]
+  replicas         = [for d in local.own_databases : d.replica if d.kind == "rds-replica"]
+  fenced           = [for d in local.own_databases : d.primary if d.kind == "rds-replica" && d.fence != "none"]
+  aurora           = [for d in local.own_databases : d if d.kind == "aurora-global"]
   health_check_ids = [for h in aws_route53_health_check.primary : h.id]
 }
 
@@ -51,6 +55,14 @@ data "aws_iam_policy_document" "snapshot_copier" {
       test     = "Bool"
       variable = "kms:GrantIsForAWSResource"
       values   = ["true"]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.member_roles) > 0 ? [1] : []
+    content {
+      sid       = "EnterMemberAccounts"
+      actions   = ["sts:AssumeRole"]
+      resources = local.member_roles
     }
   }
   statement {
@@ -99,6 +111,14 @@ data "aws_iam_policy_document" "lag_checker" {
     sid       = "ReadBackupPointsInTime"
     actions   = ["s3:GetObject"]
     resources = ["${aws_s3_bucket.state.arn}/drpilot/s3-backup/*/state.json"]
+  }
+  dynamic "statement" {
+    for_each = length(local.member_roles) > 0 ? [1] : []
+    content {
+      sid       = "EnterMemberAccounts"
+      actions   = ["sts:AssumeRole"]
+      resources = local.member_roles
+    }
   }
   statement {
     sid       = "NotifyResponders"
@@ -200,6 +220,14 @@ data "aws_iam_policy_document" "failover_promoter" {
     actions   = ["s3:GetObject", "s3:PutObject"]
     resources = ["${aws_s3_bucket.state.arn}/drpilot/failover-promoter/*", "${aws_s3_bucket.state.arn}/drpilot/drill/*"]
   }
+  dynamic "statement" {
+    for_each = length(local.member_roles) > 0 ? [1] : []
+    content {
+      sid       = "EnterMemberAccounts"
+      actions   = ["sts:AssumeRole"]
+      resources = local.member_roles
+    }
+  }
   statement {
     sid       = "NotifyResponders"
     actions   = ["sns:Publish"]
@@ -216,7 +244,7 @@ data "aws_iam_policy_document" "s3_backup" {
   statement {
     sid       = "ReadSourceObjects"
     actions   = ["s3:GetObject", "s3:GetObjectTagging"]
-    resources = [for b in var.s3_backups : "arn:${local.partition}:s3:::${b.source_bucket}/${b.prefix}*"]
+    resources = [for b in local.own_backups : "arn:${local.partition}:s3:::${b.source_bucket}/${b.prefix}*"]
   }
   statement {
     sid       = "DrBucketVersioning"
@@ -226,12 +254,12 @@ data "aws_iam_policy_document" "s3_backup" {
   statement {
     sid       = "CopyIntoDrBuckets"
     actions   = ["s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:GetObject"] # GetObject: HeadObject of a copy whose completion's answer was lost
-    resources = [for b in var.s3_backups : "arn:${local.partition}:s3:::${b.dr_bucket}/${b.prefix}*"]
+    resources = [for b in local.own_backups : "arn:${local.partition}:s3:::${b.dr_bucket}/${b.prefix}*"]
   }
   statement {
     sid       = "PruneUnneededVersions"
     actions   = ["s3:DeleteObjectVersion"]
-    resources = [for b in var.s3_backups : "arn:${local.partition}:s3:::${b.dr_bucket}/${b.prefix}*"]
+    resources = [for b in local.own_backups : "arn:${local.partition}:s3:::${b.dr_bucket}/${b.prefix}*"]
   }
   statement {
     sid       = "RunStateAndManifests"
@@ -241,7 +269,15 @@ data "aws_iam_policy_document" "s3_backup" {
   statement {
     sid       = "EncryptCopiesAndState"
     actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
-    resources = concat([aws_kms_key.dr.arn], flatten([for b in var.s3_backups : b.source_kms_key_arns]))
+    resources = concat([aws_kms_key.dr.arn], flatten([for b in local.own_backups : b.source_kms_key_arns]))
+  }
+  dynamic "statement" {
+    for_each = length(local.member_roles) > 0 ? [1] : []
+    content {
+      sid       = "EnterMemberAccounts"
+      actions   = ["sts:AssumeRole"]
+      resources = local.member_roles
+    }
   }
   statement {
     sid       = "NotifyResponders"

@@ -150,3 +150,28 @@ resource "aws_cloudwatch_event_target" "forward" {
   arn      = "arn:${local.partition}:events:${var.dr_region}:${local.account}:event-bus/default"
   role_arn = aws_iam_role.forward.arn
 }
+
+# --- Member accounts: their RDS snapshot events come to this bus too -------------------------
+
+# Each member's module forwards its primary region's snapshot events here; the copier's rule
+# above matches them (EventBridge keeps the member's account in the event, and the copier
+# works in that account). Note: this is the default bus's whole resource policy.
+data "aws_iam_policy_document" "member_events" {
+  count = length(var.member_accounts) > 0 ? 1 : 0
+  statement {
+    sid       = "MemberRdsSnapshotEvents"
+    actions   = ["events:PutEvents"]
+    resources = ["arn:${local.partition}:events:${var.dr_region}:${local.account}:event-bus/default"]
+    principals {
+      type        = "AWS"
+      identifiers = [for m in var.member_accounts : m.id]
+    }
+  }
+}
+
+resource "aws_cloudwatch_event_bus_policy" "members" {
+  provider       = aws.dr
+  count          = length(var.member_accounts) > 0 ? 1 : 0
+  event_bus_name = "default"
+  policy         = data.aws_iam_policy_document.member_events[0].json
+}

@@ -157,6 +157,7 @@ variable "lag_resources" {
     dr_bucket     = optional(string)
     prefix        = optional(string)
     backup        = optional(string)
+    account       = optional(string) # a member_accounts id: the replica or buckets are there
   }))
   validation {
     condition     = length(var.lag_resources) > 0 && alltrue([for r in var.lag_resources : contains(["rds-replica", "aurora-global", "snapshot", "s3-backup"], r.kind) && r.rpo_seconds > 0])
@@ -219,6 +220,9 @@ variable "databases" {
       fqdn = string
       port = number
     }))
+    # a member_accounts id: the primary and standby are there (alarms, Route 53 and the
+    # failover record stay in this deployment's account)
+    account = optional(string)
   }))
   validation {
     condition     = alltrue([for d in var.databases : contains(["rds-replica", "aurora-global"], d.kind) && d.max_data_loss_seconds >= 0 && contains(["stop", "none"], d.fence) && contains(["upsert", "failover-records"], d.dns.mode)])
@@ -310,6 +314,9 @@ variable "s3_backups" {
     min_points          = optional(number, 1)
     rpo_seconds         = optional(number, 90000)
     source_kms_key_arns = optional(list(string), [])
+    # a member_accounts id: both buckets are there (infra/modules/member grants the access;
+    # the member provides a versioned DR bucket); the run state stays in this deployment
+    account = optional(string)
   }))
   default = []
   validation {
@@ -339,5 +346,22 @@ variable "s3_backup_copy_concurrency" {
   validation {
     condition     = var.s3_backup_copy_concurrency >= 1 && var.s3_backup_copy_concurrency <= 512
     error_message = "s3_backup_copy_concurrency must be within 1..512."
+  }
+}
+
+# --- many accounts -------------------------------------------------------------------------
+
+variable "member_accounts" {
+  description = "Member accounts this deployment (the hub) also works in, each through the role infra/modules/member creates there (apply the hub first, then each member's module). id: the account; external_id: what the role's trust policy asks for; role_name: the module's role_name; dr_kms_key_arn: the module's output, the member's own key its snapshot copies are encrypted with. Databases, lag_resources and s3_backups in a member account name it in `account`. The hub's own account is always covered too."
+  type = list(object({
+    id             = string
+    external_id    = string
+    role_name      = optional(string, "drpilot-member")
+    dr_kms_key_arn = optional(string)
+  }))
+  default = []
+  validation {
+    condition     = alltrue([for m in var.member_accounts : can(regex("^[0-9]{12}$", m.id)) && can(regex("^[A-Za-z0-9_+=,.@:/-]{2,1224}$", m.external_id))]) && length(distinct([for m in var.member_accounts : m.id])) == length(var.member_accounts)
+    error_message = "member_accounts: each id a distinct 12-digit account id; external_id 2-1224 letters, digits or _+=,.@:/-."
   }
 }

@@ -17,6 +17,7 @@ pub const SNAPSHOT_COPIER: &[&str] = &[
     "kms:CreateGrant", // CopyDB*Snapshot with KmsKeyId
     "kms:DescribeKey",
     "sns:Publish",
+    "sts:AssumeRole", // member accounts' roles (DRPILOT_ACCOUNTS)
 ];
 
 pub const LAG_CHECKER: &[&str] = &[
@@ -30,6 +31,7 @@ pub const LAG_CHECKER: &[&str] = &[
     "s3:GetObject",
     "s3:PutObject",
     "sns:Publish",
+    "sts:AssumeRole",
 ];
 
 pub const FAILOVER_PROMOTER: &[&str] = &[
@@ -53,6 +55,7 @@ pub const FAILOVER_PROMOTER: &[&str] = &[
     "s3:GetObject",
     "s3:PutObject",
     "sns:Publish",
+    "sts:AssumeRole",
 ];
 
 pub const S3_BACKUP: &[&str] = &[
@@ -71,6 +74,48 @@ pub const S3_BACKUP: &[&str] = &[
     "kms:GenerateDataKey",
     "kms:Decrypt",
     "sns:Publish",
+    "sts:AssumeRole",
+];
+
+/// What the functions do in a member account, through the role `infra/modules/member` creates
+/// there (it grants exactly these; a test checks): the databases, their metrics, snapshots and
+/// buckets are the member's. Alarms, drpilot's metrics, Route 53, state and notices stay in the
+/// hub, so none of those is here.
+pub const MEMBER_ROLE: &[&str] = &[
+    // snapshot copier
+    "rds:DescribeDBInstances",
+    "rds:DescribeDBClusters",
+    "rds:DescribeDBSnapshots",
+    "rds:DescribeDBClusterSnapshots",
+    "rds:CopyDBSnapshot",
+    "rds:CopyDBClusterSnapshot",
+    "rds:AddTagsToResource",
+    "rds:DeleteDBSnapshot",
+    "rds:DeleteDBClusterSnapshot",
+    "kms:CreateGrant",
+    "kms:DescribeKey",
+    // lag checker: RDS's lag metrics, replicated buckets
+    "cloudwatch:GetMetricData",
+    "s3:ListBucket",
+    // failover promoter
+    "rds:DescribeGlobalClusters",
+    "rds:DescribePendingMaintenanceActions",
+    "rds:DescribeEvents",
+    "rds:PromoteReadReplica",
+    "rds:StopDBInstance",
+    "rds:ModifyDBParameterGroup",
+    "rds:FailoverGlobalCluster",
+    "rds:SwitchoverGlobalCluster",
+    // s3 backup (the run state and manifests stay in the hub's state bucket)
+    "s3:GetObject",
+    "s3:GetObjectTagging",
+    "s3:GetBucketVersioning",
+    "s3:PutObject",
+    "s3:PutObjectTagging",
+    "s3:AbortMultipartUpload",
+    "s3:DeleteObjectVersion",
+    "kms:GenerateDataKey",
+    "kms:Decrypt",
 ];
 
 /// `(function directory under functions/, its actions, the settings it reads)`.

@@ -241,3 +241,33 @@ fn the_shipped_primary_down_alarm_is_the_one_the_scenarios_evaluate() {
     assert_eq!(value("threshold").parse::<f64>().unwrap(), shape.threshold);
     assert_eq!(value("treat_missing_data"), shape.treat_missing_data);
 }
+
+/// The member account's role (infra/modules/member) grants exactly what the functions do in a
+/// member account.
+#[test]
+fn the_member_role_grants_exactly_what_the_functions_do_in_a_member_account() {
+    let path = drpilot_tests::repo_path("infra/modules/member/main.tf");
+    let module: Body = hcl::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let document = module
+        .blocks()
+        .find(|b| b.identifier() == "data" && b.labels().get(1).map(|l| l.as_str()) == Some("member"))
+        .expect("data.aws_iam_policy_document.member");
+    let mut granted = BTreeSet::new();
+    actions_in(document.body(), &mut granted);
+    let needed: BTreeSet<String> = drpilot::permissions::MEMBER_ROLE
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    assert_eq!(
+        granted, needed,
+        "infra/modules/member vs drpilot::permissions::MEMBER_ROLE"
+    );
+    // and every member-side action is one a function calls
+    let all: BTreeSet<&str> = drpilot::permissions::FUNCTIONS
+        .iter()
+        .flat_map(|f| f.1.iter().copied())
+        .collect();
+    for a in drpilot::permissions::MEMBER_ROLE {
+        assert!(all.contains(a), "{a} is in MEMBER_ROLE, but no function calls it");
+    }
+}

@@ -1,0 +1,282 @@
+# drpilot in a member account: the role the hub's functions assume here (trusting only them,
+# with the external id), granting what they do here and nothing else (the list lives in
+# shared/src/permissions.rs, MEMBER_ROLE; a test fails when the two differ); this account's DR
+# key for its copies; and the forwarding of its RDS snapshot events to the hub's bus, so copies
+# start at once. Alarms, drpilot's metrics, Route 53, state and notices stay in the hub.
+
+data "aws_caller_identity" "current" {
+  provider = aws.dr
+}
+
+data "aws_partition" "current" {
+  provider = aws.dr
+}
+
+locals {
+  account    = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  tags       = merge({ "managed-by" = "drpilot" }, var.tags)
+  rds_dr     = "arn:${local.partition}:rds:${var.dr_region}:${local.account}"
+  rds_source = "arn:${local.partition}:rds:${var.primary_region}:${local.account}"
+  hub_bus    = "arn:${local.partition}:events:${var.dr_region}:${var.hub_account_id}:event-bus/default"
+  replicas   = [for d in var.databases : d.replica if d.kind == "rds-replica"]
+  fenced     = [for d in var.databases : d.primary if d.kind == "rds-replica" && d.fence != "none"]
+  aurora     = [for d in var.databases : d if d.kind == "aurora-global"]
+  backups    = [for b in var.buckets : b if b.backed_up]
+}
+
+# --- The role ---------------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "trust" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${var.hub_account_id}:root"]
+    }
+    # only the hub's function roles, and only with the shared external id
+    condition {
+      test     = "ArnLike"
+      variable = "aws:PrincipalArn"
+      values   = ["arn:${local.partition}:iam::${var.hub_account_id}:role/${var.hub_name_prefix}-*"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "sts:ExternalId"
+      values   = [var.external_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "member" {
+  provider             = aws.dr
+  name                 = var.role_name
+  description          = "drpilot: what the hub's functions (account ${var.hub_account_id}) do in this account"
+  assume_role_policy   = data.aws_iam_policy_document.trust.json
+  max_session_duration = 3600
+  tags                 = local.tags
+}
+
+data "aws_iam_policy_document" "member" {
+  statement {
+    sid = "ReadDatabasesSnapshotsAndEvents"
+    #checkov:skip=CKV_AWS_356:Describe* list every database, snapshot, pending maintenance and event; AWS cannot scope a listing
+    actions = [
+      "rds:DescribeDBInstances", "rds:DescribeDBClusters", "rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots",
+      "rds:DescribeGlobalClusters", "rds:DescribePendingMaintenanceActions", "rds:DescribeEvents",
+    ]
+    resources = ["*"]
+  }
+  statement {
+    sid = "ReadLagMetrics"
+    #checkov:skip=CKV_AWS_356:GetMetricData has no resource-level permissions
+    actions   = ["cloudwatch:GetMetricData"]
+    resources = ["*"]
+  }
+  statement {
+    sid     = "CopySnapshotsToDr"
+    actions = ["rds:CopyDBSnapshot", "rds:CopyDBClusterSnapshot", "rds:AddTagsToResource"]
+    resources = [
+      "${local.rds_source}:snapshot:*",
+      "${local.rds_source}:cluster-snapshot:*",
+      "${local.rds_dr}:snapshot:drpilot-*",
+      "${local.rds_dr}:cluster-snapshot:drpilot-*",
+    ]
+  }
+  statement {
+    sid       = "PruneOwnCopiesOnly"
+    actions   = ["rds:DeleteDBSnapshot", "rds:DeleteDBClusterSnapshot"]
+    resources = ["${local.rds_dr}:snapshot:drpilot-*", "${local.rds_dr}:cluster-snapshot:drpilot-*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/drpilot:managed-by"
+      values   = ["drpilot"]
+    }
+  }
+  statement {
+    sid       = "ReEncryptCopies"
+    actions   = ["kms:CreateGrant", "kms:DescribeKey"]
+    resources = concat([aws_kms_key.dr.arn], var.source_kms_key_arns)
+    condition {
+      test     = "Bool"
+      variable = "kms:GrantIsForAWSResource"
+      values   = ["true"]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.replicas) > 0 ? [1] : []
+    content {
+      sid       = "PromoteReplicas"
+      actions   = ["rds:PromoteReadReplica"]
+      resources = [for r in local.replicas : "${local.rds_dr}:db:${r}"]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.fenced) > 0 ? [1] : []
+    content {
+      sid       = "FenceOldPrimaries"
+      actions   = ["rds:StopDBInstance"]
+      resources = [for p in local.fenced : "${local.rds_source}:db:${p}"]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.replicas) > 0 ? [1] : []
+    content {
+      sid = "BlockWritesBeforePlannedFailover"
+      # the primaries' parameter groups are managed elsewhere: their names are not known here
+      actions   = ["rds:ModifyDBParameterGroup"]
+      resources = ["${local.rds_source}:pg:*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.aurora) > 0 ? [1] : []
+    content {
+      sid     = "FailOverGlobalDatabases"
+      actions = ["rds:FailoverGlobalCluster", "rds:SwitchoverGlobalCluster"]
+      resources = concat(
+        [for d in local.aurora : "arn:${local.partition}:rds::${local.account}:global-cluster:${d.global_cluster}"],
+        [for d in local.aurora : "${local.rds_dr}:cluster:${d.secondary_cluster}"],
+        [for d in local.aurora : "${local.rds_source}:cluster:${d.primary_cluster}"],
+      )
+    }
+  }
+  dynamic "statement" {
+    for_each = length(var.buckets) > 0 ? [1] : []
+    content {
+      sid       = "ListBuckets"
+      actions   = ["s3:ListBucket"]
+      resources = distinct(flatten([for b in var.buckets : ["arn:${local.partition}:s3:::${b.source_bucket}", "arn:${local.partition}:s3:::${b.dr_bucket}"]]))
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.backups) > 0 ? [1] : []
+    content {
+      sid       = "ReadSourceObjects"
+      actions   = ["s3:GetObject", "s3:GetObjectTagging"]
+      resources = [for b in local.backups : "arn:${local.partition}:s3:::${b.source_bucket}/${b.prefix}*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.backups) > 0 ? [1] : []
+    content {
+      sid       = "DrBucketVersioning"
+      actions   = ["s3:GetBucketVersioning"]
+      resources = [for b in local.backups : "arn:${local.partition}:s3:::${b.dr_bucket}"]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.backups) > 0 ? [1] : []
+    content {
+      sid       = "CopyIntoDrBuckets"
+      actions   = ["s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:GetObject"] # GetObject: HeadObject of a copy whose completion's answer was lost
+      resources = [for b in local.backups : "arn:${local.partition}:s3:::${b.dr_bucket}/${b.prefix}*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.backups) > 0 ? [1] : []
+    content {
+      sid       = "PruneUnneededVersions"
+      actions   = ["s3:DeleteObjectVersion"]
+      resources = [for b in local.backups : "arn:${local.partition}:s3:::${b.dr_bucket}/${b.prefix}*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.backups) > 0 ? [1] : []
+    content {
+      sid       = "EncryptBackupCopies"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = concat([aws_kms_key.dr.arn], var.source_kms_key_arns)
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "member" {
+  provider = aws.dr
+  name     = "drpilot"
+  role     = aws_iam_role.member.id
+  policy   = data.aws_iam_policy_document.member.json
+}
+
+# --- This account's DR key ----------------------------------------------------------------------
+
+data "aws_iam_policy_document" "key" {
+  #checkov:skip=CKV_AWS_109:the account root must administer its key (AWS default key policy)
+  #checkov:skip=CKV_AWS_111:the account root must administer its key (AWS default key policy)
+  #checkov:skip=CKV_AWS_356:a key policy's resource is always the key itself
+  statement {
+    sid       = "Account"
+    actions   = ["kms:*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account}:root"]
+    }
+  }
+}
+
+resource "aws_kms_key" "dr" {
+  provider                = aws.dr
+  description             = "drpilot: this account's DR snapshot and backup copies"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.key.json
+  tags                    = local.tags
+}
+
+resource "aws_kms_alias" "dr" {
+  provider      = aws.dr
+  name          = "alias/${var.role_name}-dr"
+  target_key_id = aws_kms_key.dr.key_id
+}
+
+# --- Primary region: this account's RDS snapshot events, to the hub's bus -----------------------
+
+resource "aws_cloudwatch_event_rule" "forward_rds_snapshots" {
+  provider    = aws.primary
+  name        = "${var.role_name}-forward-rds-snapshots"
+  description = "drpilot: RDS snapshot creations, to the hub (account ${var.hub_account_id}) so copies start at once"
+  event_pattern = jsonencode({
+    source        = ["aws.rds"]
+    "detail-type" = ["RDS DB Snapshot Event", "RDS DB Cluster Snapshot Event"]
+    detail        = { EventCategories = ["creation"] }
+  })
+  tags = local.tags
+}
+
+data "aws_iam_policy_document" "forward_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "forward" {
+  provider           = aws.primary
+  name               = "${var.role_name}-forward-rds-snapshots"
+  assume_role_policy = data.aws_iam_policy_document.forward_assume.json
+  tags               = local.tags
+}
+
+data "aws_iam_policy_document" "forward" {
+  statement {
+    actions   = ["events:PutEvents"]
+    resources = [local.hub_bus]
+  }
+}
+
+resource "aws_iam_role_policy" "forward" {
+  provider = aws.primary
+  name     = "put-events-hub"
+  role     = aws_iam_role.forward.id
+  policy   = data.aws_iam_policy_document.forward.json
+}
+
+resource "aws_cloudwatch_event_target" "forward" {
+  provider = aws.primary
+  rule     = aws_cloudwatch_event_rule.forward_rds_snapshots.name
+  arn      = local.hub_bus
+  role_arn = aws_iam_role.forward.arn
+}

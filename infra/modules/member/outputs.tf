@@ -1,0 +1,18 @@
+output "member_account" {
+  description = "This account's entry for the hub's member_accounts (add the external_id you gave this module)."
+  value = {
+    id             = local.account
+    role_name      = aws_iam_role.member.name
+    dr_kms_key_arn = aws_kms_key.dr.arn
+  }
+}
+
+output "role_arn" {
+  description = "The role the hub's functions assume."
+  value       = aws_iam_role.member.arn
+}
+
+output "dr_kms_key_arn" {
+  description = "This account's DR-region key: snapshot copies and backup copies here are encrypted with it."
+  value       = aws_kms_key.dr.arn
+}
