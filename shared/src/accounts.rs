@@ -17,19 +17,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-/// One member account of `DRPILOT_ACCOUNTS`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccountSpec {
-    /// The 12-digit account id.
-    pub id: String,
-    /// The role drpilot assumes there (`infra/modules/member`).
-    pub role_arn: String,
-    /// The external id the role's trust policy requires, if any.
-    pub external_id: Option<String>,
-    /// The member's own DR-region KMS key, which the snapshot copier re-encrypts copies
-    /// there with (a key of the hub's would make the member's recovery depend on the hub).
-    pub dr_kms_key_id: Option<String>,
-}
+pub use crate::model::AccountSpec;
 
 /// How long assumed credentials are asked for, and how long before expiry they are renewed.
 const SESSION: Duration = Duration::from_secs(3600);

@@ -1,10 +1,9 @@
 //! Settings, read once from the environment at cold start. Every error names the variable.
 
-use crate::accounts::AccountSpec;
 use crate::error::{Error, Result};
 use crate::model::{
-    arn_region, valid_bucket_name, BackupSpec, DatabaseSpec, DnsSpec, DnsSwitch, Fence, ResourceSpec, Selection,
-    Standby, StateLocation, Target,
+    arn_region, valid_bucket_name, AccountSpec, BackupSpec, DatabaseSpec, DnsSpec, DnsSwitch, Fence, ResourceSpec,
+    Selection, Standby, StateLocation, Target,
 };
 use crate::plan::retention::Retention;
 use serde::Deserialize;

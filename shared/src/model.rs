@@ -294,3 +294,17 @@ pub struct ObjectInfo {
     pub etag: String,
     pub last_modified: Option<chrono::DateTime<chrono::Utc>>,
 }
+
+/// One member account of `DRPILOT_ACCOUNTS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSpec {
+    /// The 12-digit account id.
+    pub id: String,
+    /// The role drpilot assumes there (`infra/modules/member`).
+    pub role_arn: String,
+    /// The external id the role's trust policy requires, if any.
+    pub external_id: Option<String>,
+    /// The member's own DR-region KMS key, which the snapshot copier re-encrypts copies
+    /// there with (a key of the hub's would make the member's recovery depend on the hub).
+    pub dr_kms_key_id: Option<String>,
+}

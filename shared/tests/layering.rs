@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The layers, and what each may import besides itself.
 const DOMAIN: &[&str] = &["error", "model", "notice", "plan", "ports"];
 const SETTINGS: &[&str] = &["config"];
-const ADAPTERS: &[&str] = &["aws", "events", "lambda", "state", "table"];
+const ADAPTERS: &[&str] = &["accounts", "aws", "events", "lambda", "state", "table"];
 const FUNCTIONS: &[&str] = &["backup", "copier", "dashboard", "lagcheck", "permissions", "promoter"];
 
 fn may_import(module: &str) -> Vec<&'static str> {
