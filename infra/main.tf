@@ -42,16 +42,19 @@ locals {
       { for k, v in { kms_key_id = b.account == null ? aws_kms_key.dr.arn : lookup(local.member_keys, b.account, null) } : k => v if v != null },
     )
   ])
-  # DRPILOT_ACCOUNTS: the member accounts and the role in each ("" when there are none).
-  member_roles = [for m in var.member_accounts : "arn:${local.partition}:iam::${m.id}:role/${m.role_name}"]
-  accounts_json = length(var.member_accounts) == 0 ? "" : jsonencode([
-    for m in var.member_accounts : { for k, v in {
+  # DRPILOT_ACCOUNTS per function: the member accounts and that function's role in each
+  # (infra/modules/member creates <role_prefix>-<function>); "" when there are none.
+  member_roles = { for f in ["snapshot-copier", "lag-checker", "failover-promoter", "s3-backup"] : f => [
+    for m in var.member_accounts : "arn:${local.partition}:iam::${m.id}:role/${m.role_prefix}-${f}"
+  ] }
+  accounts_json = { for f, roles in local.member_roles : f => length(var.member_accounts) == 0 ? "" : jsonencode([
+    for i, m in var.member_accounts : { for k, v in {
       id            = m.id
-      role_arn      = "arn:${local.partition}:iam::${m.id}:role/${m.role_name}"
+      role_arn      = roles[i]
       external_id   = m.external_id
       dr_kms_key_id = m.dr_kms_key_arn
     } : k => v if v != null }
-  ])
+  ]) }
   databases_json = jsonencode([
     for d in var.databases : merge(
       { for k, v in d : k => v if v != null && !contains(["dns", "health_check"], k) },
@@ -249,7 +252,7 @@ module "snapshot_copier" {
     DRPILOT_RETAIN_DAYS          = var.copier_retain_days == null ? "" : tostring(var.copier_retain_days)
     DRPILOT_COPY_SOURCE_TAGS     = tostring(var.copier_copy_source_tags)
     DRPILOT_NOTIFY_TOPIC_ARN     = aws_sns_topic.responders.arn
-    DRPILOT_ACCOUNTS             = local.accounts_json
+    DRPILOT_ACCOUNTS             = local.accounts_json["snapshot-copier"]
   }
 }
 
@@ -277,7 +280,7 @@ module "lag_checker" {
     DRPILOT_STATE_BUCKET          = aws_s3_bucket.state.bucket
     DRPILOT_STATE_PREFIX          = "drpilot/"
     DRPILOT_NOTIFY_TOPIC_ARN      = aws_sns_topic.responders.arn
-    DRPILOT_ACCOUNTS              = local.accounts_json
+    DRPILOT_ACCOUNTS              = local.accounts_json["lag-checker"]
     DRPILOT_S3_FORCE_PATH_STYLE   = "false"
     # measure for 45 of the 55 s; what is not measured by then is published as unknown
     DRPILOT_DEADLINE_MARGIN_SECONDS = "10"
@@ -315,7 +318,7 @@ module "failover_promoter" {
     DRPILOT_STATE_BUCKET            = aws_s3_bucket.state.bucket
     DRPILOT_STATE_PREFIX            = "drpilot/"
     DRPILOT_NOTIFY_TOPIC_ARN        = aws_sns_topic.responders.arn
-    DRPILOT_ACCOUNTS                = local.accounts_json
+    DRPILOT_ACCOUNTS                = local.accounts_json["failover-promoter"]
     DRPILOT_S3_FORCE_PATH_STYLE     = "false"
   }
 }
@@ -345,7 +348,7 @@ module "s3_backup" {
     DRPILOT_STATE_BUCKET              = aws_s3_bucket.state.bucket
     DRPILOT_STATE_PREFIX              = "drpilot/"
     DRPILOT_NOTIFY_TOPIC_ARN          = aws_sns_topic.responders.arn
-    DRPILOT_ACCOUNTS                  = local.accounts_json
+    DRPILOT_ACCOUNTS                  = local.accounts_json["s3-backup"]
     DRPILOT_S3_FORCE_PATH_STYLE       = "false"
   }
 }

@@ -58,11 +58,11 @@ data "aws_iam_policy_document" "snapshot_copier" {
     }
   }
   dynamic "statement" {
-    for_each = length(local.member_roles) > 0 ? [1] : []
+    for_each = length(var.member_accounts) > 0 ? [1] : []
     content {
       sid       = "EnterMemberAccounts"
       actions   = ["sts:AssumeRole"]
-      resources = local.member_roles
+      resources = local.member_roles["snapshot-copier"]
     }
   }
   statement {
@@ -113,11 +113,11 @@ data "aws_iam_policy_document" "lag_checker" {
     resources = ["${aws_s3_bucket.state.arn}/drpilot/s3-backup/*/state.json"]
   }
   dynamic "statement" {
-    for_each = length(local.member_roles) > 0 ? [1] : []
+    for_each = length(var.member_accounts) > 0 ? [1] : []
     content {
       sid       = "EnterMemberAccounts"
       actions   = ["sts:AssumeRole"]
-      resources = local.member_roles
+      resources = local.member_roles["lag-checker"]
     }
   }
   statement {
@@ -221,11 +221,11 @@ data "aws_iam_policy_document" "failover_promoter" {
     resources = ["${aws_s3_bucket.state.arn}/drpilot/failover-promoter/*", "${aws_s3_bucket.state.arn}/drpilot/drill/*"]
   }
   dynamic "statement" {
-    for_each = length(local.member_roles) > 0 ? [1] : []
+    for_each = length(var.member_accounts) > 0 ? [1] : []
     content {
       sid       = "EnterMemberAccounts"
       actions   = ["sts:AssumeRole"]
-      resources = local.member_roles
+      resources = local.member_roles["failover-promoter"]
     }
   }
   statement {
@@ -241,25 +241,37 @@ data "aws_iam_policy_document" "s3_backup" {
     actions   = ["s3:ListBucket"]
     resources = concat(local.backup_sources, [aws_s3_bucket.state.arn])
   }
-  statement {
-    sid       = "ReadSourceObjects"
-    actions   = ["s3:GetObject", "s3:GetObjectTagging"]
-    resources = [for b in local.own_backups : "arn:${local.partition}:s3:::${b.source_bucket}/${b.prefix}*"]
+  dynamic "statement" {
+    for_each = length(local.own_backups) > 0 ? [1] : []
+    content {
+      sid       = "ReadSourceObjects"
+      actions   = ["s3:GetObject", "s3:GetObjectTagging"]
+      resources = [for b in local.own_backups : "arn:${local.partition}:s3:::${b.source_bucket}/${b.prefix}*"]
+    }
   }
-  statement {
-    sid       = "DrBucketVersioning"
-    actions   = ["s3:GetBucketVersioning"]
-    resources = local.backup_targets
+  dynamic "statement" {
+    for_each = length(local.own_backups) > 0 ? [1] : []
+    content {
+      sid       = "DrBucketVersioning"
+      actions   = ["s3:GetBucketVersioning"]
+      resources = local.backup_targets
+    }
   }
-  statement {
-    sid       = "CopyIntoDrBuckets"
-    actions   = ["s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:GetObject"] # GetObject: HeadObject of a copy whose completion's answer was lost
-    resources = [for b in local.own_backups : "arn:${local.partition}:s3:::${b.dr_bucket}/${b.prefix}*"]
+  dynamic "statement" {
+    for_each = length(local.own_backups) > 0 ? [1] : []
+    content {
+      sid       = "CopyIntoDrBuckets"
+      actions   = ["s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:GetObject"] # GetObject: HeadObject of a copy whose completion's answer was lost
+      resources = [for b in local.own_backups : "arn:${local.partition}:s3:::${b.dr_bucket}/${b.prefix}*"]
+    }
   }
-  statement {
-    sid       = "PruneUnneededVersions"
-    actions   = ["s3:DeleteObjectVersion"]
-    resources = [for b in local.own_backups : "arn:${local.partition}:s3:::${b.dr_bucket}/${b.prefix}*"]
+  dynamic "statement" {
+    for_each = length(local.own_backups) > 0 ? [1] : []
+    content {
+      sid       = "PruneUnneededVersions"
+      actions   = ["s3:DeleteObjectVersion"]
+      resources = [for b in local.own_backups : "arn:${local.partition}:s3:::${b.dr_bucket}/${b.prefix}*"]
+    }
   }
   statement {
     sid       = "RunStateAndManifests"
@@ -272,11 +284,11 @@ data "aws_iam_policy_document" "s3_backup" {
     resources = concat([aws_kms_key.dr.arn], flatten([for b in local.own_backups : b.source_kms_key_arns]))
   }
   dynamic "statement" {
-    for_each = length(local.member_roles) > 0 ? [1] : []
+    for_each = length(var.member_accounts) > 0 ? [1] : []
     content {
       sid       = "EnterMemberAccounts"
       actions   = ["sts:AssumeRole"]
-      resources = local.member_roles
+      resources = local.member_roles["s3-backup"]
     }
   }
   statement {

@@ -22,6 +22,7 @@ locals {
       pattern = jsonencode({
         source        = ["aws.rds"]
         "detail-type" = ["RDS DB Snapshot Event", "RDS DB Cluster Snapshot Event"]
+        account       = concat([local.account], [for m in var.member_accounts : m.id])
         region        = [var.primary_region]
         detail        = { EventCategories = ["creation"] }
       })
@@ -34,6 +35,7 @@ locals {
       input    = null
       pattern = jsonencode({
         source        = ["aws.cloudwatch"]
+        account       = [local.account] # the alarms are this account's; members forward only RDS events
         "detail-type" = ["CloudWatch Alarm State Change"]
         detail        = { alarmName = values(local.primary_down_alarms), state = { value = ["ALARM"] } }
       })
@@ -155,23 +157,12 @@ resource "aws_cloudwatch_event_target" "forward" {
 
 # Each member's module forwards its primary region's snapshot events here; the copier's rule
 # above matches them (EventBridge keeps the member's account in the event, and the copier
-# works in that account). Note: this is the default bus's whole resource policy.
-data "aws_iam_policy_document" "member_events" {
-  count = length(var.member_accounts) > 0 ? 1 : 0
-  statement {
-    sid       = "MemberRdsSnapshotEvents"
-    actions   = ["events:PutEvents"]
-    resources = ["arn:${local.partition}:events:${var.dr_region}:${local.account}:event-bus/default"]
-    principals {
-      type        = "AWS"
-      identifiers = [for m in var.member_accounts : m.id]
-    }
-  }
-}
-
-resource "aws_cloudwatch_event_bus_policy" "members" {
+# works in that account). One statement per member, added to the default bus's policy (what
+# else the policy holds is left alone).
+resource "aws_cloudwatch_event_permission" "members" {
   provider       = aws.dr
-  count          = length(var.member_accounts) > 0 ? 1 : 0
+  for_each       = { for m in var.member_accounts : m.id => m }
+  principal      = each.key
+  statement_id   = "${var.name_prefix}-member-${each.key}"
   event_bus_name = "default"
-  policy         = data.aws_iam_policy_document.member_events[0].json
 }

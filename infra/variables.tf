@@ -352,11 +352,11 @@ variable "s3_backup_copy_concurrency" {
 # --- many accounts -------------------------------------------------------------------------
 
 variable "member_accounts" {
-  description = "Member accounts this deployment (the hub) also works in, each through the role infra/modules/member creates there (apply the hub first, then each member's module). id: the account; external_id: what the role's trust policy asks for; role_name: the module's role_name; dr_kms_key_arn: the module's output, the member's own key its snapshot copies are encrypted with. Databases, lag_resources and s3_backups in a member account name it in `account`. The hub's own account is always covered too."
+  description = "Member accounts this deployment (the hub) also works in, each function through its own role that infra/modules/member creates there (apply the hub first, then each member's module). id: the account; external_id: what the roles' trust policies ask for; role_prefix: the module's role_prefix; dr_kms_key_arn: the module's output, the member's own key its snapshot copies are encrypted with. Databases, lag_resources and s3_backups in a member account name it in `account`. The hub's own account is always covered too."
   type = list(object({
     id             = string
     external_id    = string
-    role_name      = optional(string, "drpilot-member")
+    role_prefix    = optional(string, "drpilot-member")
     dr_kms_key_arn = optional(string)
   }))
   default = []

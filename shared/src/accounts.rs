@@ -22,6 +22,11 @@ pub use crate::model::AccountSpec;
 /// How long assumed credentials are asked for, and how long before expiry they are renewed.
 const SESSION: Duration = Duration::from_secs(3600);
 const RENEW_BEFORE: Duration = Duration::from_secs(300);
+/// A refusal is remembered this long: the many callers of one run (each of an unreachable
+/// account's resources) get it at once instead of asking STS again one after another.
+const RETRY_REFUSED_AFTER: Duration = Duration::from_secs(60);
+/// STS that does not answer in this long counts as a refusal (a run must not hang on it).
+const ASSUME_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Credentials for one member account's role: assumed on first use, cached, renewed before
 /// they expire. Cloned adapters share the cache.
@@ -35,7 +40,21 @@ struct RoleInner {
     spec: AccountSpec,
     session_name: String,
     source: Source,
-    cached: tokio::sync::Mutex<Option<Credentials>>,
+    /// One assume at a time per role: callers meanwhile wait for its answer.
+    cached: tokio::sync::Mutex<Cached>,
+    /// `AssumeRole` calls made (what the cache saves).
+    assumed: std::sync::atomic::AtomicU32,
+}
+
+#[derive(Debug, Default)]
+enum Cached {
+    #[default]
+    Nothing,
+    Credentials(Credentials),
+    Refused {
+        reason: String,
+        at: std::time::Instant,
+    },
 }
 
 #[derive(Debug)]
@@ -58,7 +77,8 @@ impl Role {
                 spec: spec.clone(),
                 session_name: session_name.to_string(),
                 source,
-                cached: tokio::sync::Mutex::new(None),
+                cached: tokio::sync::Mutex::new(Cached::Nothing),
+                assumed: std::sync::atomic::AtomicU32::new(0),
             }),
         }
     }
@@ -77,21 +97,47 @@ impl Role {
     }
 
     /// The role's credentials: cached ones while they last, else a new `AssumeRole`. The
-    /// error names the account and the role, and keeps AWS's code (`AccessDenied`, ...).
+    /// error names the account and the role, and keeps AWS's code (`AccessDenied`, ...); a
+    /// refusal is remembered for a minute.
     pub async fn credentials(&self) -> Result<Credentials> {
-        let mut cached = self.inner.cached.lock().await;
-        if let Some(c) = cached.as_ref() {
-            let fresh = c.expiry().is_none_or(|at| at > SystemTime::now() + RENEW_BEFORE);
-            if fresh {
-                return Ok(c.clone());
-            }
-        }
         let spec = &self.inner.spec;
         let unreachable = |reason: String| Error::Unreachable {
             account: spec.id.clone(),
             reason: format!("cannot assume {}: {reason}", spec.role_arn),
         };
-        let assumed = match &self.inner.source {
+        let mut cached = self.inner.cached.lock().await;
+        match &*cached {
+            Cached::Credentials(c) if c.expiry().is_none_or(|at| at > SystemTime::now() + RENEW_BEFORE) => {
+                return Ok(c.clone());
+            }
+            Cached::Refused { reason, at } if at.elapsed() < RETRY_REFUSED_AFTER => {
+                return Err(unreachable(reason.clone()));
+            }
+            _ => {}
+        }
+        self.inner.assumed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let answer = match tokio::time::timeout(ASSUME_TIMEOUT, self.assume()).await {
+            Ok(answer) => answer,
+            Err(_) => Err(format!("STS did not answer within {} s", ASSUME_TIMEOUT.as_secs())),
+        };
+        match answer {
+            Ok(c) => {
+                *cached = Cached::Credentials(c.clone());
+                Ok(c)
+            }
+            Err(reason) => {
+                *cached = Cached::Refused {
+                    reason: reason.clone(),
+                    at: std::time::Instant::now(),
+                };
+                Err(unreachable(reason))
+            }
+        }
+    }
+
+    async fn assume(&self) -> std::result::Result<Credentials, String> {
+        let spec = &self.inner.spec;
+        match &self.inner.source {
             Source::Sts(sts) => {
                 let out = sts
                     .assume_role()
@@ -101,23 +147,21 @@ impl Role {
                     .duration_seconds(SESSION.as_secs() as i32)
                     .send()
                     .await
-                    .map_err(|e| unreachable(aws_error("AssumeRole", e).to_string()))?;
+                    .map_err(|e| aws_error("AssumeRole", e).to_string())?;
                 let c = out
                     .credentials()
-                    .ok_or_else(|| unreachable("AssumeRole answered without credentials".into()))?;
-                Credentials::new(
+                    .ok_or_else(|| "AssumeRole answered without credentials".to_string())?;
+                Ok(Credentials::new(
                     c.access_key_id(),
                     c.secret_access_key(),
                     Some(c.session_token().to_string()),
                     SystemTime::try_from(*c.expiration()).ok(),
                     "drpilot-assume-role",
-                )
+                ))
             }
             #[cfg(test)]
-            Source::Fixed(answer) => answer.clone().map_err(unreachable)?,
-        };
-        *cached = Some(assumed.clone());
-        Ok(assumed)
+            Source::Fixed(answer) => answer.clone(),
+        }
     }
 
     /// An SDK configuration like the hub's, on this role's credentials.
@@ -388,18 +432,38 @@ mod tests {
 
     #[tokio::test]
     async fn credentials_are_cached_until_five_minutes_before_they_expire() {
+        let assumed = |r: &Role| r.inner.assumed.load(std::sync::atomic::Ordering::Relaxed);
         let lasting = Role::fixed(&spec("111111111111"), Ok(creds(Some(SystemTime::now() + SESSION))));
-        let first = lasting.credentials().await.unwrap();
-        *lasting.inner.cached.lock().await = Some(Credentials::new("CACHED", "S", None, first.expiry(), "t"));
-        assert_eq!(lasting.credentials().await.unwrap().access_key_id(), "CACHED");
+        for _ in 0..3 {
+            assert_eq!(lasting.credentials().await.unwrap().access_key_id(), "AK");
+        }
+        assert_eq!(assumed(&lasting), 1);
 
         let ending = Role::fixed(&spec("111111111111"), Ok(creds(Some(SystemTime::now() + SESSION))));
         let soon = SystemTime::now() + Duration::from_secs(60);
-        *ending.inner.cached.lock().await = Some(Credentials::new("OLD", "S", None, Some(soon), "t"));
+        *ending.inner.cached.lock().await = Cached::Credentials(Credentials::new("OLD", "S", None, Some(soon), "t"));
         assert_eq!(
             ending.credentials().await.unwrap().access_key_id(),
             "AK",
             "renewed before expiry"
         );
+        assert_eq!(assumed(&ending), 1);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_remembered_for_a_minute_then_asked_again() {
+        let assumed = |r: &Role| r.inner.assumed.load(std::sync::atomic::Ordering::Relaxed);
+        let refused = Role::fixed(&spec("222222222222"), Err("AssumeRole failed: AccessDenied: no".into()));
+        for _ in 0..5 {
+            let e = refused.credentials().await.unwrap_err();
+            assert!(e.to_string().contains("AccessDenied"), "{e}");
+        }
+        assert_eq!(assumed(&refused), 1, "the run's other callers get the refusal at once");
+        *refused.inner.cached.lock().await = Cached::Refused {
+            reason: "old".into(),
+            at: std::time::Instant::now() - RETRY_REFUSED_AFTER,
+        };
+        assert!(refused.credentials().await.is_err());
+        assert_eq!(assumed(&refused), 2, "asked again after a minute");
     }
 }

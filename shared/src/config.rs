@@ -1013,6 +1013,7 @@ struct BackupEntry {
     storage_class: Option<String>,
     retain_days: Option<u32>,
     min_points: Option<u32>,
+    #[serde(default, deserialize_with = "some_text")]
     account: Option<String>,
 }
 

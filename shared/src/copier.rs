@@ -685,7 +685,10 @@ where
     D: DrSnapshotStore,
     N: Notifier,
 {
-    if !accounts.is_fleet() {
+    // Named databases (DRPILOT_DB_INSTANCES, DRPILOT_DB_CLUSTERS) are the function's own
+    // account's; a member's are selected by DRPILOT_SELECT_TAG alone. Without the tag, the
+    // copier has nothing to select in member accounts.
+    if !accounts.is_fleet() || cfg.selection.tag.is_none() {
         return handle(&accounts.own, cfg, event, now).await;
     }
     let from = match &event {
@@ -699,11 +702,16 @@ where
         }
         Trigger::Run(trigger, scope) => (trigger, scope),
     };
-    // A member's copies are encrypted with its own DR key.
+    // A member's copies are encrypted with its own DR key, and its databases selected by tag.
     let cfg_for = |member: Option<&AccountSpec>| match member {
         None => std::borrow::Cow::Borrowed(cfg),
         Some(m) => std::borrow::Cow::Owned(CopierConfig {
             dr_kms_key_id: m.dr_kms_key_id.clone(),
+            selection: crate::model::Selection {
+                instances: vec![],
+                clusters: vec![],
+                tag: cfg.selection.tag.clone(),
+            },
             ..cfg.clone()
         }),
     };

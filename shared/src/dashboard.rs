@@ -96,10 +96,13 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
         .value()
         .map(|s| s.resources)
         .unwrap_or_default();
+    // Only this account's copies and standbys are read: a member account's are reached
+    // through the functions' roles, which the CLI does not hold (its verdicts, from the hub's
+    // metrics, still show).
     let dr_copies: Vec<Snapshot> = if cfg
         .resources
         .iter()
-        .any(|r| matches!(r.target, Target::SnapshotCopies { .. }))
+        .any(|r| r.account.is_none() && matches!(r.target, Target::SnapshotCopies { .. }))
     {
         copies.copies().await?
     } else {
@@ -141,12 +144,14 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
             (None, false) => "stale",
         };
         let (newest_dr_copy, age) = match &spec.target {
-            Target::SnapshotCopies { db } => managed_copies_of(&dr_copies, db, &cfg.source_region)
-                .filter(|c| c.is_available())
-                .filter_map(|c| c.source_time().map(|t| (t, c.id.clone())))
-                .max()
-                .map(|(t, id)| (Some(id), Some((now - t).num_seconds().max(0) as f64)))
-                .unwrap_or((None, None)),
+            Target::SnapshotCopies { db } if spec.account.is_none() => {
+                managed_copies_of(&dr_copies, db, &cfg.source_region)
+                    .filter(|c| c.is_available())
+                    .filter_map(|c| c.source_time().map(|t| (t, c.id.clone())))
+                    .max()
+                    .map(|(t, id)| (Some(id), Some((now - t).num_seconds().max(0) as f64)))
+                    .unwrap_or((None, None))
+            }
             _ => (None, None),
         };
         resources.push(ResourceRow {
@@ -196,7 +201,11 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
         let old_primary_unfenced = record.current.as_ref().is_some_and(|f| f.needs_fencing());
         // An operator's hold on automatic failover (the tag the promoter's `armed` gate reads).
         // An error reading the standby shows in its resource row.
-        let disarmed_until = standbys.state(&db.standby).await.ok().and_then(|s| {
+        let standby = match db.account {
+            None => standbys.state(&db.standby).await.ok(),
+            Some(_) => None,
+        };
+        let disarmed_until = standby.and_then(|s| {
             let v = s.tags.get(crate::plan::promotion::DISARM_TAG)?;
             match crate::promoter::event::parse_time(v.trim()) {
                 Some(t) if t <= now => None,

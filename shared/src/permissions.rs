@@ -77,45 +77,68 @@ pub const S3_BACKUP: &[&str] = &[
     "sts:AssumeRole",
 ];
 
-/// What the functions do in a member account, through the role `infra/modules/member` creates
-/// there (it grants exactly these; a test checks): the databases, their metrics, snapshots and
-/// buckets are the member's. Alarms, drpilot's metrics, Route 53, state and notices stay in the
-/// hub, so none of those is here.
-pub const MEMBER_ROLE: &[&str] = &[
-    // snapshot copier
-    "rds:DescribeDBInstances",
-    "rds:DescribeDBClusters",
-    "rds:DescribeDBSnapshots",
-    "rds:DescribeDBClusterSnapshots",
-    "rds:CopyDBSnapshot",
-    "rds:CopyDBClusterSnapshot",
-    "rds:AddTagsToResource",
-    "rds:DeleteDBSnapshot",
-    "rds:DeleteDBClusterSnapshot",
-    "kms:CreateGrant",
-    "kms:DescribeKey",
-    // lag checker: RDS's lag metrics, replicated buckets
-    "cloudwatch:GetMetricData",
-    "s3:ListBucket",
-    // failover promoter
-    "rds:DescribeGlobalClusters",
-    "rds:DescribePendingMaintenanceActions",
-    "rds:DescribeEvents",
-    "rds:PromoteReadReplica",
-    "rds:StopDBInstance",
-    "rds:ModifyDBParameterGroup",
-    "rds:FailoverGlobalCluster",
-    "rds:SwitchoverGlobalCluster",
-    // s3 backup (the run state and manifests stay in the hub's state bucket)
-    "s3:GetObject",
-    "s3:GetObjectTagging",
-    "s3:GetBucketVersioning",
-    "s3:PutObject",
-    "s3:PutObjectTagging",
-    "s3:AbortMultipartUpload",
-    "s3:DeleteObjectVersion",
-    "kms:GenerateDataKey",
-    "kms:Decrypt",
+/// What each function does in a member account, through the role of its own that
+/// `infra/modules/member` creates there (each grants exactly its function's list; a test
+/// checks): the databases, their metrics, snapshots and buckets are the member's. Alarms,
+/// drpilot's metrics, Route 53, state and notices stay in the hub, so none of those is here.
+pub const MEMBER_ROLES: &[(&str, &[&str])] = &[
+    (
+        "snapshot-copier",
+        &[
+            "rds:DescribeDBInstances",
+            "rds:DescribeDBClusters",
+            "rds:DescribeDBSnapshots",
+            "rds:DescribeDBClusterSnapshots",
+            "rds:CopyDBSnapshot",
+            "rds:CopyDBClusterSnapshot",
+            "rds:AddTagsToResource",
+            "rds:DeleteDBSnapshot",
+            "rds:DeleteDBClusterSnapshot",
+            "kms:CreateGrant",
+            "kms:DescribeKey",
+        ],
+    ),
+    (
+        "lag-checker",
+        &[
+            "rds:DescribeDBInstances",
+            "rds:DescribeDBClusters",
+            "rds:DescribeDBSnapshots",
+            "rds:DescribeDBClusterSnapshots",
+            "cloudwatch:GetMetricData", // RDS's lag metrics
+            "s3:ListBucket",            // replicated buckets
+        ],
+    ),
+    (
+        "failover-promoter",
+        &[
+            "rds:DescribeDBInstances",
+            "rds:DescribeDBClusters",
+            "rds:DescribeGlobalClusters",
+            "rds:DescribePendingMaintenanceActions",
+            "rds:DescribeEvents",
+            "rds:PromoteReadReplica",
+            "rds:StopDBInstance",
+            "rds:ModifyDBParameterGroup",
+            "rds:FailoverGlobalCluster",
+            "rds:SwitchoverGlobalCluster",
+        ],
+    ),
+    (
+        "s3-backup",
+        &[
+            "s3:ListBucket",
+            "s3:GetObject",
+            "s3:GetObjectTagging",
+            "s3:GetBucketVersioning",
+            "s3:PutObject",
+            "s3:PutObjectTagging",
+            "s3:AbortMultipartUpload",
+            "s3:DeleteObjectVersion",
+            "kms:GenerateDataKey",
+            "kms:Decrypt",
+        ],
+    ),
 ];
 
 /// `(function directory under functions/, its actions, the settings it reads)`.

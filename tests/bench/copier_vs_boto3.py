@@ -16,69 +16,21 @@ Writes the table as JSON to target/bench/copier.json.
 
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 
-from s3_backup_vs_sync import measured
+from common import ENDPOINT, REPO, calls_since, control, machine, measured, save, wire_mark
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-ENDPOINT = os.environ["DRPILOT_EMULATOR_URL"]
 SOURCE, DR_DRPILOT, DR_PEER = "us-east-1", "us-west-2", "us-west-1"
 DATABASES = int(os.environ.get("BENCH_DATABASES", "1000"))
 COPIER = os.path.join(REPO, "target", "release", "snapshot-copier")
 PEER = os.path.join(REPO, "tests", "bench", "copier_peer.py")
 PYTHON = sys.executable
-
-
-def control(method, path, body=None):
-    req = urllib.request.Request(
-        f"{ENDPOINT}/drsim{path}",
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"content-type": "application/json"},
-    )
-    with urllib.request.urlopen(req) as resp:
-        return json.loads(resp.read() or b"null")
-
-
-def wire_mark():
-    return control("GET", "/wire?since=999999999")["next"]
-
-
-def calls_since(mark):
-    entries = control("GET", f"/wire?since={mark}")["entries"]
-    return Counter(e["action"] for e in entries if e.get("service"))
-
-
-def machine():
-    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
-
-
-def save(name, fields, rows, **meta):
-    """Writes a bench's rows (label, drpilot's figures, the boto3 peer's, each in `fields`
-    order) to target/bench/<name>.json, with the date, the machine and `meta`."""
-    os.makedirs(os.path.join(REPO, "target", "bench"), exist_ok=True)
-    with open(os.path.join(REPO, "target", "bench", f"{name}.json"), "w") as out:
-        json.dump(
-            {
-                "date": time.strftime("%Y-%m-%d"),
-                "machine": machine(),
-                **meta,
-                "rows": [
-                    {"run": label, "drpilot": dict(zip(fields, d)), "boto3": dict(zip(fields, p))}
-                    for label, d, p in rows
-                ],
-            },
-            out,
-            indent=2,
-        )
 
 
 def main():

@@ -25,11 +25,8 @@ from datetime import datetime, timezone
 
 import boto3
 
-from copier_vs_boto3 import calls_since, machine, save, wire_mark
-from s3_backup_vs_sync import measured
+from common import ENDPOINT, REPO, calls_since, machine, measured, save, wire_mark
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-ENDPOINT = os.environ["DRPILOT_EMULATOR_URL"]
 SOURCE, DR = "eu-west-1", "eu-central-1"
 RESOURCES = int(os.environ.get("BENCH_RESOURCES", "500"))
 CHECKER = os.path.join(REPO, "target", "release", "lag-checker")

@@ -1,6 +1,8 @@
 """make bench: drpilot's S3 backup against `aws s3 sync` (the seed tutorial's daily job), on the
-same moto server and the same 2,000-object bucket. Prints wall time and peak memory (max RSS) of
-each tool's process, for the first run, a rerun with no change, and a rerun after 10% changed.
+same simulator, at 2,000 and 20,000 objects (BENCH_OBJECTS="2000,20000"). For each tool and
+run: the process's wall time and peak memory (max RSS), and the S3 requests it made, counted at
+the simulator's wire log; for the first run, a rerun with no change, and a rerun after 10%
+changed. Writes the tables as JSON to target/bench/s3.json.
 
 Both tools copy server-side from a source bucket (us-east-1) into a DR-region bucket
 (us-west-2) encrypted with a DR KMS key. drpilot runs its release build of the s3-backup
@@ -13,20 +15,21 @@ comparison is what matters: what each tool requests, and what it holds in memory
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 from botocore.config import Config
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-ENDPOINT = os.environ["DRPILOT_EMULATOR_URL"]
+from common import ENDPOINT, REPO, calls_since, measured, save, wire_mark
+
 SOURCE, DR = "us-east-1", "us-west-2"
-OBJECTS = int(os.environ.get("BENCH_OBJECTS", "2000"))
+SIZES = [int(n) for n in os.environ.get("BENCH_OBJECTS", "2000,20000").split(",")]
 AWS = os.path.join(REPO, ".venv-bench", "bin", "aws")
 BACKUP = os.path.join(REPO, "target", "release", "s3-backup")
+AWSCLI = "awscli 1.46.2"
 
 
 def client(service, region):
@@ -38,30 +41,10 @@ def client(service, region):
     )
 
 
-TIME = "/usr/bin/time"
-
-
-def measured(argv, env):
-    """Runs argv under GNU time; returns (wall seconds, peak RSS in MiB, stdout). Not measured
-    from here: a child of this Python process would report this process's size as its peak
-    (the kernel keeps the pre-exec high-water mark)."""
-    if not os.access(TIME, os.X_OK):
-        sys.exit(f"{TIME} is missing: install GNU time (apt-get install time) to measure peak memory")
-    out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
-    with tempfile.NamedTemporaryFile("r", suffix=".time") as figures:
-        code = subprocess.call([TIME, "-f", "%e %M", "-o", figures.name, *argv], env=env, stdout=out, stderr=err)
-        wall, rss_kib = figures.read().split()[-2:]
-    out.seek(0)
-    err.seek(0)
-    text = out.read().decode()
-    if code != 0:
-        sys.exit(f"{argv[0]} failed:\n{err.read().decode()}\n{text}")
-    return float(wall), int(rss_kib) / 1024, text
-
-
-def main():
+def bench(objects):
+    """The three runs at `objects` objects: [(label, drpilot's figures, sync's figures)]."""
     s3_src, s3_dr, kms, sns = client("s3", SOURCE), client("s3", DR), client("kms", DR), client("sns", DR)
-    run = f"bench-{int(time.time())}"
+    run = f"bench-{objects}-{int(time.time())}"
     src, dr_drpilot, dr_sync, state = f"{run}-prod", f"{run}-dr", f"{run}-sync-dr", f"{run}-state"
     s3_src.create_bucket(Bucket=src)
     for b in (dr_drpilot, dr_sync, state):
@@ -70,15 +53,14 @@ def main():
     key = kms.create_key(Description="DR backups")["KeyMetadata"]["Arn"]
     topic = sns.create_topic(Name=f"{run}-responders")["TopicArn"]
 
-    print(f"seeding s3://{src} with {OBJECTS} objects (1-16 KiB) ...", file=sys.stderr)
-    from concurrent.futures import ThreadPoolExecutor
+    print(f"seeding s3://{src} with {objects} objects (1-16 KiB) ...", file=sys.stderr)
 
     def put(i, tag="v1"):
         body = (f"{tag} object {i} ".encode() * 1024)[: 1024 * (1 + i % 16)]
         s3_src.put_object(Bucket=src, Key=f"assets/{i // 100:02d}/{i:05d}.bin", Body=body)
 
     with ThreadPoolExecutor(16) as pool:
-        list(pool.map(put, range(OBJECTS)))
+        list(pool.map(put, range(objects)))
 
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("DRPILOT_")}
     drpilot_env = dict(
@@ -99,22 +81,24 @@ def main():
     day_prefix = time.strftime("%Y-%m-%d")
 
     def drpilot():
+        mark = wire_mark()
         wall, rss, out = measured([BACKUP, "--event", event], drpilot_env)
         counts = json.loads(out)["backups"][0]["counts"]
-        return wall, rss, counts["copied"]
+        return wall, rss, counts["copied"], sum(calls_since(mark, "s3").values())
 
     def sync():
         argv = [AWS, "s3", "sync", f"s3://{src}", f"s3://{dr_sync}/{day_prefix}/", "--endpoint-url", ENDPOINT,
                 "--source-region", SOURCE, "--region", DR, "--sse", "aws:kms", "--sse-kms-key-id", key,
                 "--no-progress"]
+        mark = wire_mark()
         wall, rss, out = measured(argv, aws_env)
-        return wall, rss, sum(1 for line in out.splitlines() if line.startswith("copy:"))
+        return wall, rss, sum(1 for line in out.splitlines() if line.startswith("copy:")), sum(calls_since(mark, "s3").values())
 
     rows = []
     for label, change in [("first run", None), ("rerun, no change", None), ("rerun, 10% changed", 10)]:
         if change:
             with ThreadPoolExecutor(16) as pool:
-                list(pool.map(lambda i: put(i, "v2"), range(0, OBJECTS, change)))
+                list(pool.map(lambda i: put(i, "v2"), range(0, objects, change)))
             time.sleep(1.1)  # moto's timestamps have one-second resolution
         d = drpilot()
         a = sync()
@@ -122,15 +106,40 @@ def main():
 
     objects_dr = sum(1 for _ in iter_keys(s3_dr, dr_drpilot))
     objects_sync = sum(1 for _ in iter_keys(s3_dr, dr_sync))
-    print()
-    print(f"S3 backup of {OBJECTS} objects, {SOURCE} -> {DR}, SSE-KMS, on moto server {ENDPOINT}")
-    print(f"{'':22} | {'drpilot s3-backup':^32} | {'aws s3 sync (awscli 1.46.2)':^32}")
-    print(f"{'run':22} | {'wall s':>8} {'peak MiB':>10} {'copied':>10}   | {'wall s':>8} {'peak MiB':>10} {'copied':>10}")
-    for label, (dw, dm, dc), (aw, am, ac) in rows:
-        print(f"{label:22} | {dw:8.2f} {dm:10.1f} {dc:10d}   | {aw:8.2f} {am:10.1f} {ac:10d}")
-    print(f"objects in the DR bucket: drpilot {objects_dr}, aws s3 sync {objects_sync}")
-    print("drpilot also keeps every run restorable (drpilot points / drpilot restore); "
+    if objects_dr != objects or objects_sync != objects:
+        sys.exit(f"the DR buckets hold {objects_dr} (drpilot) and {objects_sync} (sync) objects, not {objects}")
+    return rows
+
+
+FIELDS = ["wall_seconds", "peak_mib", "copied", "s3_requests"]
+
+
+def main():
+    tables = {}
+    for objects in SIZES:
+        rows = bench(objects)
+        tables[objects] = rows
+        print()
+        print(f"S3 backup of {objects} objects, {SOURCE} -> {DR}, SSE-KMS, on the drpilot simulator (moto) {ENDPOINT}")
+        print(f"{'':22} | {'drpilot s3-backup':^42} | {'aws s3 sync (' + AWSCLI + ')':^42}")
+        head = f"{'wall s':>8} {'peak MiB':>9} {'copied':>8} {'requests':>9}"
+        print(f"{'run':22} | {head}    | {head}")
+        for label, d, a in rows:
+            cells = lambda f: f"{f[0]:8.2f} {f[1]:9.1f} {f[2]:8d} {f[3]:9d}"  # noqa: E731
+            print(f"{label:22} | {cells(d)}    | {cells(a)}")
+        (_, d, a) = rows[1]
+        print(f"no-change rerun: drpilot {a[0] / d[0]:.1f}x faster, {d[3]} S3 requests to sync's {a[3]} ({d[3] / a[3]:.2f})")
+    print("\ndrpilot also keeps every run restorable (drpilot points / drpilot restore); "
           "the sync copy holds only the newest state under its dated prefix.")
+    print("reproduce: make bench-s3 (BENCH_OBJECTS=2000,20000 sets the sizes)")
+    save(
+        "s3",
+        FIELDS,
+        [(f"{label} ({objects} objects)", d, a) for objects, rows in tables.items() for label, d, a in rows],
+        peer="aws s3 sync",
+        peer_version=AWSCLI,
+        sizes=SIZES,
+    )
 
 
 def iter_keys(s3, bucket):

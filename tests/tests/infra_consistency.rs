@@ -242,32 +242,41 @@ fn the_shipped_primary_down_alarm_is_the_one_the_scenarios_evaluate() {
     assert_eq!(value("treat_missing_data"), shape.treat_missing_data);
 }
 
-/// The member account's role (infra/modules/member) grants exactly what the functions do in a
-/// member account.
+/// Each member-account role (infra/modules/member) grants exactly what its function does in a
+/// member account, and each of those is an action the function calls.
 #[test]
-fn the_member_role_grants_exactly_what_the_functions_do_in_a_member_account() {
+fn each_member_role_grants_exactly_what_its_function_does_in_a_member_account() {
     let path = drpilot_tests::repo_path("infra/modules/member/main.tf");
     let module: Body = hcl::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let document = module
-        .blocks()
-        .find(|b| b.identifier() == "data" && b.labels().get(1).map(|l| l.as_str()) == Some("member"))
-        .expect("data.aws_iam_policy_document.member");
-    let mut granted = BTreeSet::new();
-    actions_in(document.body(), &mut granted);
-    let needed: BTreeSet<String> = drpilot::permissions::MEMBER_ROLE
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
-    assert_eq!(
-        granted, needed,
-        "infra/modules/member vs drpilot::permissions::MEMBER_ROLE"
-    );
-    // and every member-side action is one a function calls
-    let all: BTreeSet<&str> = drpilot::permissions::FUNCTIONS
-        .iter()
-        .flat_map(|f| f.1.iter().copied())
-        .collect();
-    for a in drpilot::permissions::MEMBER_ROLE {
-        assert!(all.contains(a), "{a} is in MEMBER_ROLE, but no function calls it");
+    for (function, needed) in drpilot::permissions::MEMBER_ROLES {
+        let document = module
+            .blocks()
+            .find(|b| {
+                b.identifier() == "data" && b.labels().get(1).map(|l| l.as_str()) == Some(&function.replace('-', "_"))
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "data.aws_iam_policy_document.{} in infra/modules/member",
+                    function.replace('-', "_")
+                )
+            });
+        let mut granted = BTreeSet::new();
+        actions_in(document.body(), &mut granted);
+        let needed: BTreeSet<String> = needed.iter().map(|a| a.to_string()).collect();
+        assert_eq!(
+            granted, needed,
+            "infra/modules/member's {function} role vs drpilot::permissions::MEMBER_ROLES"
+        );
+        let calls = drpilot::permissions::FUNCTIONS
+            .iter()
+            .find(|f| f.0 == *function)
+            .map(|f| f.1)
+            .unwrap_or_else(|| panic!("{function} is not a function"));
+        for a in &needed {
+            assert!(
+                calls.contains(&a.as_str()),
+                "{function}'s member role grants {a}, which the function never calls"
+            );
+        }
     }
 }

@@ -3,10 +3,12 @@
 //! is reported while the others go on. Accounts are moto's own (the credentials an assumed
 //! role yields belong to its account); the simulator enforces each role's trust policy.
 
-use drpilot::config::{CopierConfig, LagConfig};
+use drpilot::backup::{handle as back_up, BackupEvent, BackupPorts};
+use drpilot::config::{BackupConfig, CopierConfig, LagConfig, PromoterConfig};
 use drpilot::copier::{handle_accounts, CopierEvent, CopierPorts};
 use drpilot::events::Decode;
 use drpilot::lagcheck::{run as check, LagPorts};
+use drpilot::promoter::{Invocation, Promoter, PromoterEvent, PromoterPorts};
 use drpilot::Error;
 use drpilot_tests::account::{Cloudwatch, Regions, Responders};
 use drpilot_tests::members::{MemberAccount, HUB};
@@ -86,10 +88,17 @@ async fn the_copier_copies_in_each_member_account_and_reports_the_one_whose_role
     ])
     .to_string();
     let selector = format!("drpilot:copy={tag}");
+    // a database named in DRPILOT_DB_INSTANCES is the hub's own; members select by tag alone
+    let own_db = unique("hub-orders");
+    Regions::new(source, dr)
+        .await
+        .create_instance(&own_db, false, &[])
+        .await;
     let cfg = CopierConfig::from_vars(&HashMap::from([
         ("DRPILOT_SOURCE_REGION", source),
         ("DRPILOT_DR_REGION", dr),
         ("DRPILOT_SELECT_TAG", selector.as_str()),
+        ("DRPILOT_DB_INSTANCES", own_db.as_str()),
         ("DRPILOT_NOTIFY_TOPIC_ARN", responders.topic_arn.as_str()),
         ("DRPILOT_ACCOUNTS", members.as_str()),
     ]))
@@ -127,10 +136,16 @@ async fn the_copier_copies_in_each_member_account_and_reports_the_one_whose_role
     assert_eq!(account(&report, &b.id)["report"]["dbs"][0]["db"], json!(db_b));
     let why = account(&report, &c.id)["unreachable"].as_str().unwrap().to_string();
     assert!(why.contains(&role_c) && why.contains("AccessDenied"), "{why}");
-    assert!(account(&report, "this account")["report"]["errors"]
-        .as_array()
-        .unwrap()
-        .is_empty());
+    let own = &account(&report, "this account")["report"];
+    assert!(own["errors"].as_array().unwrap().is_empty(), "{own:#}");
+    assert_eq!(
+        (own["dbs"][0]["db"].as_str(), own["dbs"][0]["status"].as_str()),
+        (Some(own_db.as_str()), Some("copied"))
+    );
+    for member in [&a.id, &b.id] {
+        let dbs = account(&report, member)["report"]["dbs"].as_array().unwrap().clone();
+        assert_eq!(dbs.len(), 1, "only the member's tagged database: {dbs:#?}");
+    }
 
     let notices = responders.received().await;
     assert_eq!(notices.len(), 1, "{notices:#?}");
@@ -140,6 +155,7 @@ async fn the_copier_copies_in_each_member_account_and_reports_the_one_whose_role
         notices[0].subject
     );
     assert!(notices[0].message.contains("UNREACHABLE") && notices[0].message.contains(&role_c));
+    assert!(!notices[0].message.contains(&own_db), "{}", notices[0].message);
 
     // a second run (warm): nothing new to copy, and the roles' credentials are reused
     let again = failed_report(
@@ -159,7 +175,11 @@ async fn the_copier_copies_in_each_member_account_and_reports_the_one_whose_role
         (1, 1),
         "credentials are cached across invocations"
     );
-    assert_eq!(assumed(&role_c), 2, "a refused role is tried again next run");
+    assert_eq!(
+        assumed(&role_c),
+        1,
+        "a refusal is remembered for a minute, not asked again at once"
+    );
     let copies_in = |account: &str| {
         wire.calls("CopyDBSnapshot")
             .filter(|e| e.account.as_deref() == Some(account) && e.accepted())
@@ -167,7 +187,7 @@ async fn the_copier_copies_in_each_member_account_and_reports_the_one_whose_role
     };
     assert_eq!(
         (copies_in(&a.id), copies_in(&b.id), copies_in(&c.id), copies_in(HUB)),
-        (1, 1, 0, 0)
+        (1, 1, 0, 1)
     );
 
     // a snapshot event from a member account copies in that account
@@ -283,4 +303,194 @@ async fn the_lag_checker_reads_each_replica_in_its_account_and_an_unreachable_ac
         .values("drpilot", "RpoStatus", ("Resource", &in_a_name))
         .await
         .is_empty());
+}
+
+#[tokio::test]
+async fn a_failover_in_an_account_whose_role_refuses_changes_nothing_and_says_so_once() {
+    let dr = "ca-central-1";
+    let c = MemberAccount::enter("210000000007").await;
+    let role_c = c.member_role(&unique("drpilot-member"), "not-this-deployment").await;
+    let hub = Regions::new("us-west-1", dr).await;
+    let state = unique("drpilot-state");
+    hub.create_bucket(dr, &state).await;
+    let responders = Responders::new(dr, &unique("responders")).await;
+    let databases = json!([{
+        "name": "ledger", "kind": "rds-replica", "primary": "ledger-db", "replica": "ledger-db-dr",
+        "alarms": [unique("ledger-primary-down")], "max_data_loss_seconds": 60, "account": c.id,
+        "dns": {"zone_id": "Z0123456789", "record_name": "ledger.example.com"}
+    }])
+    .to_string();
+    let members = json!([{"id": c.id, "role_arn": role_c, "external_id": unique("drpilot-ext")}]).to_string();
+    let cfg = PromoterConfig::from_vars(&HashMap::from([
+        ("DRPILOT_SOURCE_REGION", "us-west-1"),
+        ("DRPILOT_DR_REGION", dr),
+        ("DRPILOT_DATABASES", databases.as_str()),
+        ("DRPILOT_ACCOUNTS", members.as_str()),
+        ("DRPILOT_MODE", "automatic"),
+        ("DRPILOT_STATE_BUCKET", state.as_str()),
+        ("DRPILOT_NOTIFY_TOPIC_ARN", responders.topic_arn.as_str()),
+        ("DRPILOT_S3_FORCE_PATH_STYLE", "true"),
+    ]))
+    .unwrap();
+    let sim = Simulator::connect();
+    let mark = sim.wire_mark().await;
+    let accounts = PromoterPorts::accounts(&sdk(dr).await, &cfg);
+    // Lambda's retry of a failed asynchronous invocation keeps its request id
+    let invocation = Invocation {
+        request_id: unique("request"),
+        deadline: chrono::Utc::now() + chrono::Duration::minutes(15),
+    };
+    let failover =
+        || PromoterEvent::decode(json!({"action": "failover", "database": "ledger", "reason": "region down"})).unwrap();
+    let promoter = Promoter {
+        accounts: &accounts,
+        cfg: &cfg,
+        invocation: invocation.clone(),
+    };
+    let out = promoter.handle(failover()).await;
+    assert!(
+        matches!(&out, Err(Error::Unreachable { account, .. }) if account == &c.id),
+        "{out:?}"
+    );
+    // the retry is the same episode, decided already: no second notice
+    let again = promoter.handle(failover()).await.unwrap();
+    assert!(again["duplicate"].is_string(), "{again}");
+    let notices = responders.received().await;
+    assert_eq!(notices.len(), 1, "{notices:#?}");
+    assert_eq!(
+        notices[0].subject,
+        format!("drpilot: NOT failing over ledger: account {} unreachable", c.id)
+    );
+    assert!(notices[0].message.contains(&role_c) && notices[0].message.contains("Nothing was checked or changed"));
+    assert_eq!(notices[0].attribute("severity"), Some("critical"));
+    let (wire, _) = sim.wire(mark).await;
+    assert_eq!(
+        wire.0.iter().filter(|e| e.service.as_deref() == Some("rds")).count(),
+        0,
+        "no RDS call anywhere"
+    );
+}
+
+#[tokio::test]
+async fn backups_in_member_accounts_copy_there_keep_their_state_in_the_hub_and_one_refusal_stops_only_its_own() {
+    let (source, dr) = ("us-west-1", "ca-central-1");
+    let (a, c) = (
+        MemberAccount::enter("210000000008").await,
+        MemberAccount::enter("210000000009").await,
+    );
+    let external_id = unique("drpilot-ext");
+    let role_a = a.member_role(&unique("drpilot-member"), &external_id).await;
+    let role_c = c.member_role(&unique("drpilot-member"), "not-this-deployment").await;
+    let s3 = |sdk: &aws_config::SdkConfig| {
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build())
+    };
+    let (src_a, dr_a) = (s3(&a.sdk(source).await), s3(&a.sdk(dr).await));
+    let (bucket, dr_bucket) = (unique("receipts"), unique("receipts-dr"));
+    src_a
+        .create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(source))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    dr_a.create_bucket()
+        .bucket(&dr_bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(dr))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    dr_a.put_bucket_versioning()
+        .bucket(&dr_bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    src_a
+        .put_object()
+        .bucket(&bucket)
+        .key("2026/11/r-1.pdf")
+        .body(b"receipt".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+
+    let hub = Regions::new(source, dr).await;
+    let state = unique("drpilot-state");
+    hub.create_bucket(dr, &state).await;
+    let responders = Responders::new(dr, &unique("responders")).await;
+    let backups = json!([
+        {"name": "receipts", "source_bucket": bucket, "dr_bucket": dr_bucket, "account": a.id},
+        {"name": "invoices", "source_bucket": unique("invoices"), "dr_bucket": unique("invoices-dr"), "account": c.id},
+    ])
+    .to_string();
+    let members = json!([
+        {"id": a.id, "role_arn": role_a, "external_id": external_id},
+        {"id": c.id, "role_arn": role_c, "external_id": external_id},
+    ])
+    .to_string();
+    let cfg = BackupConfig::from_vars(&HashMap::from([
+        ("DRPILOT_SOURCE_REGION", source),
+        ("DRPILOT_DR_REGION", dr),
+        ("DRPILOT_S3_BACKUPS", backups.as_str()),
+        ("DRPILOT_ACCOUNTS", members.as_str()),
+        ("DRPILOT_STATE_BUCKET", state.as_str()),
+        ("DRPILOT_NOTIFY_TOPIC_ARN", responders.topic_arn.as_str()),
+        ("DRPILOT_S3_FORCE_PATH_STYLE", "true"),
+    ]))
+    .unwrap();
+    let accounts = BackupPorts::accounts(&sdk(dr).await, &cfg);
+    let invocation = drpilot::backup::Invocation {
+        request_id: unique("request"),
+        deadline: chrono::Utc::now() + chrono::Duration::minutes(15),
+    };
+    let event = BackupEvent::decode(sample_event("s3-backup/schedule.json")).unwrap();
+    let err = back_up(&accounts, &cfg, event, &invocation)
+        .await
+        .expect_err("one backup cannot run");
+    assert!(err.to_string().contains("invoices"), "{err}");
+
+    // the copy is in a's DR bucket, the point in time's state in the hub's state bucket
+    let copy = dr_a
+        .get_object()
+        .bucket(&dr_bucket)
+        .key("2026/11/r-1.pdf")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(copy.body.collect().await.unwrap().into_bytes().as_ref(), b"receipt");
+    let hub_s3 = drpilot_tests::account::s3_client(dr).await;
+    let recorded = hub_s3
+        .get_object()
+        .bucket(&state)
+        .key("drpilot/s3-backup/receipts/state.json")
+        .send()
+        .await
+        .unwrap();
+    let recorded: Value = serde_json::from_slice(&recorded.body.collect().await.unwrap().into_bytes()).unwrap();
+    assert_eq!(recorded["points"].as_array().unwrap().len(), 1, "{recorded:#}");
+
+    let notices = responders.received().await;
+    assert_eq!(notices.len(), 1, "{notices:#?}");
+    assert!(
+        notices[0].message.contains(&role_c) && notices[0].message.contains("AccessDenied"),
+        "{}",
+        notices[0].message
+    );
+    assert!(
+        !notices[0].message.contains("receipts:"),
+        "the reachable backup is not among the failures: {}",
+        notices[0].message
+    );
 }

@@ -1,8 +1,9 @@
-# drpilot in a member account: the role the hub's functions assume here (trusting only them,
-# with the external id), granting what they do here and nothing else (the list lives in
-# shared/src/permissions.rs, MEMBER_ROLE; a test fails when the two differ); this account's DR
-# key for its copies; and the forwarding of its RDS snapshot events to the hub's bus, so copies
-# start at once. Alarms, drpilot's metrics, Route 53, state and notices stay in the hub.
+# drpilot in a member account: one role per hub function (each trusting exactly that function's
+# role, with the external id), granting what that function does here and nothing else (the
+# lists live in shared/src/permissions.rs, MEMBER_ROLES; a test fails when they differ); this
+# account's DR key for its copies; and the forwarding of its RDS snapshot events to the hub's
+# bus, so copies start at once. Alarms, drpilot's metrics, Route 53, state and notices stay in
+# the hub.
 
 data "aws_caller_identity" "current" {
   provider = aws.dr
@@ -25,20 +26,19 @@ locals {
   backups    = [for b in var.buckets : b if b.backed_up]
 }
 
-# --- The role ---------------------------------------------------------------------------------
+# --- The roles: one per hub function, each trusting exactly that function's role ------------
+
+locals {
+  functions = ["snapshot-copier", "lag-checker", "failover-promoter", "s3-backup"]
+}
 
 data "aws_iam_policy_document" "trust" {
+  for_each = toset(local.functions)
   statement {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${var.hub_account_id}:root"]
-    }
-    # only the hub's function roles, and only with the shared external id
-    condition {
-      test     = "ArnLike"
-      variable = "aws:PrincipalArn"
-      values   = ["arn:${local.partition}:iam::${var.hub_account_id}:role/${var.hub_name_prefix}-*"]
+      identifiers = ["arn:${local.partition}:iam::${var.hub_account_id}:role/${var.hub_name_prefix}-${each.key}"]
     }
     condition {
       test     = "StringEquals"
@@ -50,27 +50,19 @@ data "aws_iam_policy_document" "trust" {
 
 resource "aws_iam_role" "member" {
   provider             = aws.dr
-  name                 = var.role_name
-  description          = "drpilot: what the hub's functions (account ${var.hub_account_id}) do in this account"
-  assume_role_policy   = data.aws_iam_policy_document.trust.json
+  for_each             = toset(local.functions)
+  name                 = "${var.role_prefix}-${each.key}"
+  description          = "drpilot: what the hub's ${each.key} (account ${var.hub_account_id}) does in this account"
+  assume_role_policy   = data.aws_iam_policy_document.trust[each.key].json
   max_session_duration = 3600
   tags                 = local.tags
 }
 
-data "aws_iam_policy_document" "member" {
+data "aws_iam_policy_document" "snapshot_copier" {
   statement {
-    sid = "ReadDatabasesSnapshotsAndEvents"
-    #checkov:skip=CKV_AWS_356:Describe* list every database, snapshot, pending maintenance and event; AWS cannot scope a listing
-    actions = [
-      "rds:DescribeDBInstances", "rds:DescribeDBClusters", "rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots",
-      "rds:DescribeGlobalClusters", "rds:DescribePendingMaintenanceActions", "rds:DescribeEvents",
-    ]
-    resources = ["*"]
-  }
-  statement {
-    sid = "ReadLagMetrics"
-    #checkov:skip=CKV_AWS_356:GetMetricData has no resource-level permissions
-    actions   = ["cloudwatch:GetMetricData"]
+    sid = "ReadDatabasesAndSnapshots"
+    #checkov:skip=CKV_AWS_356:Describe* list every database and snapshot; AWS cannot scope a listing
+    actions   = ["rds:DescribeDBInstances", "rds:DescribeDBClusters", "rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
     resources = ["*"]
   }
   statement {
@@ -95,13 +87,50 @@ data "aws_iam_policy_document" "member" {
   }
   statement {
     sid       = "ReEncryptCopies"
-    actions   = ["kms:CreateGrant", "kms:DescribeKey"]
+    actions   = ["kms:CreateGrant"]
     resources = concat([aws_kms_key.dr.arn], var.source_kms_key_arns)
     condition {
       test     = "Bool"
       variable = "kms:GrantIsForAWSResource"
       values   = ["true"]
     }
+  }
+  statement {
+    sid       = "ReadCopyKeys"
+    actions   = ["kms:DescribeKey"]
+    resources = concat([aws_kms_key.dr.arn], var.source_kms_key_arns)
+  }
+}
+
+data "aws_iam_policy_document" "lag_checker" {
+  statement {
+    sid = "ReadReplicasAndCopies"
+    #checkov:skip=CKV_AWS_356:Describe* of replicas, clusters and snapshots; AWS cannot scope a listing
+    actions   = ["rds:DescribeDBInstances", "rds:DescribeDBClusters", "rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
+    resources = ["*"]
+  }
+  statement {
+    sid = "ReadLagMetrics"
+    #checkov:skip=CKV_AWS_356:GetMetricData has no resource-level permissions
+    actions   = ["cloudwatch:GetMetricData"]
+    resources = ["*"]
+  }
+  dynamic "statement" {
+    for_each = length(var.buckets) > 0 ? [1] : []
+    content {
+      sid       = "ListMeasuredBuckets"
+      actions   = ["s3:ListBucket"]
+      resources = distinct(flatten([for b in var.buckets : ["arn:${local.partition}:s3:::${b.source_bucket}", "arn:${local.partition}:s3:::${b.dr_bucket}"]]))
+    }
+  }
+}
+
+data "aws_iam_policy_document" "failover_promoter" {
+  statement {
+    sid = "ReadPrimaryAndStandby"
+    #checkov:skip=CKV_AWS_356:Describe* of instances, clusters, global clusters, pending maintenance and events; read only
+    actions   = ["rds:DescribeDBInstances", "rds:DescribeDBClusters", "rds:DescribeGlobalClusters", "rds:DescribePendingMaintenanceActions", "rds:DescribeEvents"]
+    resources = ["*"]
   }
   dynamic "statement" {
     for_each = length(local.replicas) > 0 ? [1] : []
@@ -140,12 +169,15 @@ data "aws_iam_policy_document" "member" {
       )
     }
   }
+}
+
+data "aws_iam_policy_document" "s3_backup" {
   dynamic "statement" {
-    for_each = length(var.buckets) > 0 ? [1] : []
+    for_each = length(local.backups) > 0 ? [1] : []
     content {
-      sid       = "ListBuckets"
+      sid       = "ListSources"
       actions   = ["s3:ListBucket"]
-      resources = distinct(flatten([for b in var.buckets : ["arn:${local.partition}:s3:::${b.source_bucket}", "arn:${local.partition}:s3:::${b.dr_bucket}"]]))
+      resources = [for b in local.backups : "arn:${local.partition}:s3:::${b.source_bucket}"]
     }
   }
   dynamic "statement" {
@@ -190,11 +222,23 @@ data "aws_iam_policy_document" "member" {
   }
 }
 
+locals {
+  policies = {
+    snapshot-copier   = data.aws_iam_policy_document.snapshot_copier.json
+    lag-checker       = data.aws_iam_policy_document.lag_checker.json
+    failover-promoter = data.aws_iam_policy_document.failover_promoter.json
+    s3-backup         = data.aws_iam_policy_document.s3_backup.json
+  }
+}
+
 resource "aws_iam_role_policy" "member" {
   provider = aws.dr
+  # the s3-backup role has nothing to do here without backed-up buckets (and IAM refuses an
+  # empty policy)
+  for_each = { for f, policy in local.policies : f => policy if f != "s3-backup" || length(local.backups) > 0 }
   name     = "drpilot"
-  role     = aws_iam_role.member.id
-  policy   = data.aws_iam_policy_document.member.json
+  role     = aws_iam_role.member[each.key].id
+  policy   = each.value
 }
 
 # --- This account's DR key ----------------------------------------------------------------------
@@ -225,7 +269,7 @@ resource "aws_kms_key" "dr" {
 
 resource "aws_kms_alias" "dr" {
   provider      = aws.dr
-  name          = "alias/${var.role_name}-dr"
+  name          = "alias/${var.role_prefix}-dr"
   target_key_id = aws_kms_key.dr.key_id
 }
 
@@ -233,7 +277,7 @@ resource "aws_kms_alias" "dr" {
 
 resource "aws_cloudwatch_event_rule" "forward_rds_snapshots" {
   provider    = aws.primary
-  name        = "${var.role_name}-forward-rds-snapshots"
+  name        = "${var.role_prefix}-forward-rds-snapshots"
   description = "drpilot: RDS snapshot creations, to the hub (account ${var.hub_account_id}) so copies start at once"
   event_pattern = jsonencode({
     source        = ["aws.rds"]
@@ -255,7 +299,7 @@ data "aws_iam_policy_document" "forward_assume" {
 
 resource "aws_iam_role" "forward" {
   provider           = aws.primary
-  name               = "${var.role_name}-forward-rds-snapshots"
+  name               = "${var.role_prefix}-forward-rds-snapshots"
   assume_role_policy = data.aws_iam_policy_document.forward_assume.json
   tags               = local.tags
 }

@@ -2,14 +2,14 @@ output "member_account" {
   description = "This account's entry for the hub's member_accounts (add the external_id you gave this module)."
   value = {
     id             = local.account
-    role_name      = aws_iam_role.member.name
+    role_prefix    = var.role_prefix
     dr_kms_key_arn = aws_kms_key.dr.arn
   }
 }
 
-output "role_arn" {
-  description = "The role the hub's functions assume."
-  value       = aws_iam_role.member.arn
+output "role_arns" {
+  description = "Per hub function, the role it assumes here."
+  value       = { for f, r in aws_iam_role.member : f => r.arn }
 }
 
 output "dr_kms_key_arn" {

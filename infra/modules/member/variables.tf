@@ -8,7 +8,7 @@ variable "hub_account_id" {
 }
 
 variable "hub_name_prefix" {
-  description = "The hub's name_prefix: only its function roles (<prefix>-snapshot-copier, ...) may assume this role."
+  description = "The hub's name_prefix: each role here trusts exactly one hub function's role (<prefix>-snapshot-copier, ...), which must exist (apply the hub first)."
   type        = string
   default     = "drpilot"
 }
@@ -22,8 +22,8 @@ variable "external_id" {
   }
 }
 
-variable "role_name" {
-  description = "The role's name (the hub's member_accounts role_name)."
+variable "role_prefix" {
+  description = "The roles' names are <role_prefix>-<function> (the hub's member_accounts role_prefix)."
   type        = string
   default     = "drpilot-member"
 }

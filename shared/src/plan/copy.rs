@@ -210,7 +210,7 @@ pub fn plan_copies(sources: &[SourceState], dr: &[Snapshot], policy: &CopyPolicy
                     (None, None) if newest.encrypted && policy.dr_kms_key_id.is_none() => Decision::Failed {
                         snapshot_id: Some(newest.id.clone()),
                         reason: format!(
-                            "snapshot {} is encrypted and DRPILOT_DR_KMS_KEY_ID is not set: an encrypted cross-region copy needs a KMS key in the DR region",
+                            "snapshot {} is encrypted and no DR key is set (DRPILOT_DR_KMS_KEY_ID; in a member account, its dr_kms_key_id in DRPILOT_ACCOUNTS): an encrypted cross-region copy needs a KMS key in the DR region",
                             newest.id
                         ),
                     },

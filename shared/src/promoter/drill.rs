@@ -72,6 +72,9 @@ where
                 db.name
             )));
         }
+        // A database in a member account: drpilot must be able to get in (the CLI on an
+        // operator's credentials may not be trusted by the member role; the promoter is).
+        self.accounts.get(db.account.as_deref()).1.check().await?;
         let state = self.at(db).standby.state(&db.standby).await?;
         if state.tags.get(PLAN_TAG).map(String::as_str) != Some(plan) {
             return Err(Error::Refused(format!(

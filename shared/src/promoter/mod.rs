@@ -85,6 +85,22 @@ impl AwsPromoterPorts {
 
 pub use crate::state::Invocation;
 
+/// The failed gate an episode records when the database's account cannot be entered.
+const ACCOUNT_REACHABLE: &str = "account reachable";
+
+/// The alarm an episode belongs to, for the continuation to re-check.
+fn alarm_ref(trigger: &Trigger) -> Option<AlarmRef> {
+    match trigger {
+        Trigger::Alarm(a, _) => Some(AlarmRef {
+            name: a.name.clone(),
+            region: a.region.clone(),
+            since: a.since,
+            reason: a.reason.clone(),
+        }),
+        Trigger::Operator { .. } => None,
+    }
+}
+
 fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -440,11 +456,29 @@ where
         }
 
         // A member account drpilot cannot get into: nothing about its databases can be seen
-        // or done. Responders hear it at once, rather than a verdict on evidence never read.
+        // or done. The episode is recorded as refused for it (the continuation decides it again
+        // while the alarm fires, so a fixed role lets the failover go on), and responders hear
+        // it once per episode, not once per delivery or per minute.
         if let Err(e) = self.accounts.get(db.account.as_deref()).1.check().await {
-            let notice = notices::unreachable(self.cfg, db, &e.to_string());
-            if let Err(n) = self.hub().notifier.notify(&notice).await {
-                warn!(error = %n, "could not notify responders");
+            let told = record
+                .last_episode
+                .as_ref()
+                .is_some_and(|l| l.key == episode && l.failed_gates == [ACCOUNT_REACHABLE]);
+            if !told {
+                record.last_episode = Some(Episode {
+                    key: episode.clone(),
+                    verdict: format!("{:?}", Verdict::Refuse),
+                    decided_at: Utc::now(),
+                    failed_gates: vec![ACCOUNT_REACHABLE.to_string()],
+                    primary_serving_at: record.last_episode.as_ref().and_then(|l| l.primary_serving_at),
+                    alarm: alarm_ref(&trigger),
+                });
+                if self.save(&db.name, &record, etag.as_deref()).await?.is_some() {
+                    let notice = notices::unreachable(self.cfg, db, &e.to_string());
+                    if let Err(n) = self.hub().notifier.notify(&notice).await {
+                        warn!(error = %n, "could not notify responders");
+                    }
+                }
             }
             return Err(e);
         }
@@ -501,15 +535,7 @@ where
             decided_at: now,
             failed_gates,
             primary_serving_at: evidence.primary_serving_at,
-            alarm: match &trigger {
-                Trigger::Alarm(a, _) => Some(AlarmRef {
-                    name: a.name.clone(),
-                    region: a.region.clone(),
-                    since: a.since,
-                    reason: a.reason.clone(),
-                }),
-                Trigger::Operator { .. } => None,
-            },
+            alarm: alarm_ref(&trigger),
         });
         let target = match &evidence.replica {
             ReplicaState::Ready { endpoint } | ReplicaState::Busy { endpoint, .. } => Some(endpoint.clone()),
