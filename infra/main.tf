@@ -253,6 +253,7 @@ module "snapshot_copier" {
     DRPILOT_COPY_SOURCE_TAGS     = tostring(var.copier_copy_source_tags)
     DRPILOT_NOTIFY_TOPIC_ARN     = aws_sns_topic.responders.arn
     DRPILOT_ACCOUNTS             = local.accounts_json["snapshot-copier"]
+    DRPILOT_DEPLOYMENT           = var.name_prefix
   }
 }
 
@@ -281,6 +282,7 @@ module "lag_checker" {
     DRPILOT_STATE_PREFIX          = "drpilot/"
     DRPILOT_NOTIFY_TOPIC_ARN      = aws_sns_topic.responders.arn
     DRPILOT_ACCOUNTS              = local.accounts_json["lag-checker"]
+    DRPILOT_DEPLOYMENT            = var.name_prefix
     DRPILOT_S3_FORCE_PATH_STYLE   = "false"
     # measure for 45 of the 55 s; what is not measured by then is published as unknown
     DRPILOT_DEADLINE_MARGIN_SECONDS = "10"

@@ -53,6 +53,7 @@ output "dashboard_settings" {
     "DRPILOT_STATE_PREFIX=drpilot/",
     "DRPILOT_NOTIFY_TOPIC_ARN=${aws_sns_topic.responders.arn}",
     "DRPILOT_S3_BACKUPS='${local.s3_backups_json}'",
+    "DRPILOT_DEPLOYMENT=${var.name_prefix}",
     "DRPILOT_ACCOUNTS='${local.accounts_json["failover-promoter"]}'",
     "",
   ])

@@ -46,6 +46,12 @@ data "aws_iam_policy_document" "snapshot_copier" {
       variable = "aws:ResourceTag/drpilot:managed-by"
       values   = ["drpilot"]
     }
+    # this deployment's copies (copies made before the tag existed have none)
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "aws:ResourceTag/drpilot:deployment"
+      values   = [var.name_prefix]
+    }
   }
   statement {
     sid       = "ReEncryptCopies"

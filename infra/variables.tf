@@ -1,5 +1,5 @@
 variable "name_prefix" {
-  description = "Prefix of every resource name (functions, roles, alarms, bucket)."
+  description = "Prefix of every resource name (functions, roles, alarms, bucket), and this deployment's name on the snapshot copies it makes (drpilot:deployment): two drpilot deployments in one account (a hub and a member's own) need different prefixes, so that neither counts or prunes the other's copies."
   type        = string
   default     = "drpilot"
   validation {

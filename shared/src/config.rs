@@ -303,6 +303,24 @@ fn member_account(
     }
 }
 
+/// `DRPILOT_DEPLOYMENT`: this deployment's name on the copies it makes (Terraform: its
+/// name_prefix). Two deployments in one account, e.g. a hub and a member's own, must differ.
+pub fn deployment(vars: &dyn Vars) -> Result<String> {
+    let name = optional(vars, "DRPILOT_DEPLOYMENT").unwrap_or_else(|| crate::model::DEFAULT_DEPLOYMENT.into());
+    let ok = (1..=40).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !ok {
+        return Err(Error::config(
+            "DRPILOT_DEPLOYMENT",
+            format!("{name:?} must be 1-40 lowercase letters, digits or -, starting with a letter"),
+        ));
+    }
+    Ok(name)
+}
+
 /// The snapshot copier's settings.
 #[derive(Debug, Clone)]
 pub struct CopierConfig {
@@ -317,6 +335,8 @@ pub struct CopierConfig {
     pub notify_topic_arn: String,
     /// Member accounts reconciled besides the function's own.
     pub accounts: Vec<AccountSpec>,
+    /// Whose copies these are (`drpilot:deployment`): only they are counted and pruned.
+    pub deployment: String,
 }
 
 impl CopierConfig {
@@ -334,6 +354,7 @@ impl CopierConfig {
         "DRPILOT_COPY_SOURCE_TAGS",
         "DRPILOT_NOTIFY_TOPIC_ARN",
         "DRPILOT_ACCOUNTS",
+        "DRPILOT_DEPLOYMENT",
     ];
 
     pub fn from_env() -> Result<Self> {
@@ -429,6 +450,7 @@ impl CopierConfig {
             copy_source_tags: parse_bool(vars, "DRPILOT_COPY_SOURCE_TAGS", true)?,
             notify_topic_arn: topic_arn(vars, "DRPILOT_NOTIFY_TOPIC_ARN")?,
             accounts: members,
+            deployment: deployment(vars)?,
         })
     }
 }
@@ -606,6 +628,8 @@ pub struct LagConfig {
     pub deadline_margin_seconds: u32,
     /// Member accounts the resources may be in.
     pub accounts: Vec<AccountSpec>,
+    /// Whose snapshot copies a snapshot resource's age is measured on.
+    pub deployment: String,
 }
 
 impl LagConfig {
@@ -622,6 +646,7 @@ impl LagConfig {
         "DRPILOT_S3_FORCE_PATH_STYLE",
         "DRPILOT_DEADLINE_MARGIN_SECONDS",
         "DRPILOT_ACCOUNTS",
+        "DRPILOT_DEPLOYMENT",
     ];
 
     pub fn from_env() -> Result<Self> {
@@ -662,6 +687,7 @@ impl LagConfig {
             // at least a second: the unmeasured are published after it
             deadline_margin_seconds: bounded(vars, "DRPILOT_DEADLINE_MARGIN_SECONDS", 10, 1..=600)?,
             accounts: accounts(vars)?,
+            deployment: deployment(vars)?,
         })
     }
 }
@@ -681,6 +707,7 @@ pub struct DashboardConfig {
     pub metric_period_seconds: u32,
     pub state: StateLocation,
     pub s3_force_path_style: bool,
+    pub deployment: String,
 }
 
 impl DashboardConfig {
@@ -699,6 +726,7 @@ impl DashboardConfig {
             metric_period_seconds: metric_period(vars)?,
             state: state_location(vars)?,
             s3_force_path_style: parse_bool(vars, "DRPILOT_S3_FORCE_PATH_STYLE", false)?,
+            deployment: deployment(vars)?,
         })
     }
 }
@@ -1267,6 +1295,16 @@ mod tests {
                 );
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_deployment_name_defaults_to_drpilot_and_is_checked() {
+        assert_eq!(CopierConfig::from_vars(&base()).unwrap().deployment, "drpilot");
+        for bad in ["Payments", "1dr", "a b", "x".repeat(41).leak()] {
+            let mut v = base();
+            v.insert("DRPILOT_DEPLOYMENT", bad);
+            assert_eq!(err_var(v), "DRPILOT_DEPLOYMENT", "{bad}");
         }
     }
 

@@ -37,7 +37,7 @@ impl AwsCopierPorts {
         use crate::aws::rds::{fleet_client_in, RdsDr, RdsSource};
         CopierPorts {
             source: RdsSource::new(fleet_client_in(account, &cfg.source_region)),
-            dr: RdsDr::new(fleet_client_in(account, &cfg.dr_region)),
+            dr: RdsDr::new(fleet_client_in(account, &cfg.dr_region)).for_deployment(&cfg.deployment),
             notifier: crate::aws::sns::SnsNotifier::new(hub, &cfg.notify_topic_arn, "drpilot.snapshot-copier"),
         }
     }
@@ -485,6 +485,7 @@ where
 
     let policy = CopyPolicy {
         source_region: &cfg.source_region,
+        deployment: &cfg.deployment,
         dr_kms_key_id: cfg.dr_kms_key_id.as_deref(),
         max_in_flight: cfg.max_copies_in_flight,
         copy_source_tags: cfg.copy_source_tags,
@@ -521,14 +522,15 @@ where
 
     // Retention, decided on the listing taken before this run's copies: a copy started now is
     // in progress and never counts as the newest available one.
-    let doomed: Vec<(ProtectedDb, crate::model::Snapshot)> = prunable(&dr, &cfg.retention, &cfg.source_region, now)
-        .into_iter()
-        .flat_map(|((kind, id), copies)| {
-            copies
-                .into_iter()
-                .map(move |c| (ProtectedDb { kind, id: id.clone() }, c.clone()))
-        })
-        .collect();
+    let doomed: Vec<(ProtectedDb, crate::model::Snapshot)> =
+        prunable(&dr, &cfg.retention, &cfg.source_region, &cfg.deployment, now)
+            .into_iter()
+            .flat_map(|((kind, id), copies)| {
+                copies
+                    .into_iter()
+                    .map(move |c| (ProtectedDb { kind, id: id.clone() }, c.clone()))
+            })
+            .collect();
     let deletions = futures::stream::iter(doomed)
         .map(|(db, copy)| async move {
             let deleted = ports.dr.delete_copy(&copy).await;

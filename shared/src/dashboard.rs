@@ -145,7 +145,7 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
         };
         let (newest_dr_copy, age) = match &spec.target {
             Target::SnapshotCopies { db } if spec.account.is_none() => {
-                managed_copies_of(&dr_copies, db, &cfg.source_region)
+                managed_copies_of(&dr_copies, db, &cfg.source_region, &cfg.deployment)
                     .filter(|c| c.is_available())
                     .filter_map(|c| c.source_time().map(|t| (t, c.id.clone())))
                     .max()

@@ -416,7 +416,7 @@ where
         }
         Target::SnapshotCopies { db } => match shared(&listings.dr_copies, ports.copies.copies()).await {
             Ok(copies) => {
-                let newest = managed_copies_of(copies, db, &cfg.source_region)
+                let newest = managed_copies_of(copies, db, &cfg.source_region, &cfg.deployment)
                     .filter(|c| c.is_available())
                     .filter_map(Snapshot::source_time)
                     .max();

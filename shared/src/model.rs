@@ -15,7 +15,14 @@ pub mod tags {
     pub const SOURCE_DB: &str = "drpilot:source-db";
     pub const SOURCE_REGION: &str = "drpilot:source-region";
     pub const SOURCE_SNAPSHOT_TIME: &str = "drpilot:source-snapshot-time";
+    /// Which drpilot deployment made a copy (`DRPILOT_DEPLOYMENT`): two deployments in one
+    /// account (a hub and a member's own) never count or prune each other's copies.
+    pub const DEPLOYMENT: &str = "drpilot:deployment";
 }
+
+/// The deployment name of copies made before copies carried `drpilot:deployment`, and the
+/// default `DRPILOT_DEPLOYMENT`.
+pub const DEFAULT_DEPLOYMENT: &str = "drpilot";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -84,8 +91,15 @@ impl Snapshot {
     }
 
     /// A copy drpilot made, recognised by its tag, never by its name.
+    /// A copy any drpilot deployment made.
     pub fn is_managed_copy(&self) -> bool {
         self.tag(tags::MANAGED_BY) == Some(tags::MANAGED_BY_VALUE)
+    }
+
+    /// A copy `deployment` made: its `drpilot:deployment`, or, on a copy made before that
+    /// tag, the default deployment's.
+    pub fn is_copy_of(&self, deployment: &str) -> bool {
+        self.is_managed_copy() && self.tag(tags::DEPLOYMENT).unwrap_or(DEFAULT_DEPLOYMENT) == deployment
     }
 
     /// When the data in this copy was taken at the source (the recovery point it offers).

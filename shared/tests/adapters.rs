@@ -250,3 +250,42 @@ async fn copies_in_progress_in_the_dr_region_count_against_the_limit() {
     assert_eq!(response["dbs"][0]["status"], "queued");
     assert_eq!(copy.num_calls(), 0, "the 21st copy is never started");
 }
+
+#[tokio::test]
+async fn the_adapter_refuses_to_delete_another_deployments_copy_without_calling_aws() {
+    use drpilot::model::{DbKind, Snapshot};
+    use drpilot::ports::DrSnapshotStore;
+    let delete = mock!(Client::delete_db_snapshot)
+        .then_output(|| aws_sdk_rds::operation::delete_db_snapshot::DeleteDbSnapshotOutput::builder().build());
+    let dr = RdsDr::new(client(&[&delete])).for_deployment("hub");
+    let copy = |deployment: Option<&str>| {
+        let mut tags: std::collections::BTreeMap<String, String> =
+            [("drpilot:managed-by".to_string(), "drpilot".to_string())].into();
+        if let Some(d) = deployment {
+            tags.insert("drpilot:deployment".into(), d.into());
+        }
+        Snapshot {
+            kind: DbKind::Instance,
+            id: "drpilot-orders-1".into(),
+            arn: "arn:aws:rds:us-west-2:123456789012:snapshot:drpilot-orders-1".into(),
+            db_id: "orders".into(),
+            status: "available".into(),
+            created: None,
+            encrypted: false,
+            tags,
+            source_region: Some("us-east-1".into()),
+        }
+    };
+    for theirs in [copy(Some("payments-dr")), copy(None)] {
+        let refused = dr.delete_copy(&theirs).await.unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("not tagged as a copy of drpilot deployment hub"),
+            "{refused}"
+        );
+    }
+    assert_eq!(delete.num_calls(), 0);
+    dr.delete_copy(&copy(Some("hub"))).await.unwrap();
+    assert_eq!(delete.num_calls(), 1);
+}

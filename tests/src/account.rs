@@ -486,19 +486,34 @@ impl Regions {
         age: chrono::Duration,
         kms_key: Option<&str>,
     ) -> String {
+        self.seed_copy_of_deployment(None, db, copy_id, age, kms_key).await
+    }
+
+    /// A copy as drpilot deployment `deployment` made it (`None`: before copies carried
+    /// `drpilot:deployment`).
+    pub async fn seed_copy_of_deployment(
+        &self,
+        deployment: Option<&str>,
+        db: &str,
+        copy_id: &str,
+        age: chrono::Duration,
+        kms_key: Option<&str>,
+    ) -> String {
         let source = self.snapshot_instance(db, &format!("{copy_id}-src"), &[]).await;
         let taken = (chrono::Utc::now() - age).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut tags = vec![
+            ("drpilot:managed-by", "drpilot"),
+            ("drpilot:source-db", db),
+            ("drpilot:source-region", self.source.as_str()),
+            ("drpilot:source-snapshot-time", taken.as_str()),
+        ];
+        tags.extend(deployment.map(|d| ("drpilot:deployment", d)));
         self.rds_dr
             .copy_db_snapshot()
             .source_db_snapshot_identifier(source)
             .target_db_snapshot_identifier(copy_id)
             .set_kms_key_id(kms_key.map(str::to_string))
-            .set_tags(Some(rds_tags(&[
-                ("drpilot:managed-by", "drpilot"),
-                ("drpilot:source-db", db),
-                ("drpilot:source-region", &self.source),
-                ("drpilot:source-snapshot-time", &taken),
-            ])))
+            .set_tags(Some(rds_tags(&tags)))
             .send()
             .await
             .unwrap();

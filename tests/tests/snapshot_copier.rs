@@ -145,6 +145,26 @@ async fn retention_prunes_exactly_the_expired_copies_and_nothing_else() {
                 .await,
         );
     }
+    // Old copies another drpilot deployment in this account made: never this one's to delete
+    // (this one is the default deployment, which also owns copies made before the tag).
+    let theirs = r
+        .seed_copy_of_deployment(
+            Some("payments-dr"),
+            &db,
+            &format!("{db}-theirs"),
+            chrono::Duration::days(20),
+            None,
+        )
+        .await;
+    let ours_tagged = r
+        .seed_copy_of_deployment(
+            Some("drpilot"),
+            &db,
+            &format!("{db}-ours"),
+            chrono::Duration::days(30),
+            None,
+        )
+        .await;
     // A copy someone made by hand (untagged), old: never drpilot's to delete.
     let hand = r.snapshot_instance(&db, &format!("{db}-hand"), &[]).await;
     let hand_copy = format!("{db}-hand-copy");
@@ -178,7 +198,13 @@ async fn retention_prunes_exactly_the_expired_copies_and_nothing_else() {
         .map(|p| p.as_str().unwrap())
         .collect();
     pruned.sort();
-    assert_eq!(pruned, vec![seeded[2].as_str(), seeded[3].as_str()], "{response:#}");
+    let mut expected = vec![seeded[2].as_str(), seeded[3].as_str(), ours_tagged.as_str()];
+    expected.sort();
+    assert_eq!(pruned, expected, "{response:#}");
+    assert!(
+        r.dr_snapshot_ids().await.contains(&theirs),
+        "another deployment's copy stays"
+    );
     let left = r.dr_snapshot_ids().await;
     assert!(!left.contains(&seeded[2]) && !left.contains(&seeded[3]));
     assert!(
@@ -610,5 +636,77 @@ async fn a_copy_aws_refuses_with_twenty_in_progress_is_queued_and_below_twenty_i
         notices[0].message.contains("fewer than the 20 AWS allows"),
         "{}",
         notices[0].message
+    );
+}
+
+#[tokio::test]
+async fn two_deployments_in_one_account_each_keep_their_own_copies() {
+    // A hub and a member team's own drpilot, both protecting one database into one DR region.
+    let r = Regions::new("ap-east-2", "ap-south-2").await;
+    let db = unique("shared");
+    r.create_instance(&db, false, &[]).await;
+    let responders = Responders::new("ap-east-2", &unique("responders")).await;
+    let hub = config(
+        &r,
+        &responders.topic_arn,
+        &[("DRPILOT_DB_INSTANCES", &db), ("DRPILOT_RETAIN_COUNT", "1")],
+    );
+    let team = config(
+        &r,
+        &responders.topic_arn,
+        &[
+            ("DRPILOT_DB_INSTANCES", &db),
+            ("DRPILOT_RETAIN_COUNT", "1"),
+            ("DRPILOT_DEPLOYMENT", "payments-dr"),
+        ],
+    );
+    for cfg in [&hub, &team] {
+        let out = run_handler(&r, cfg, schedule()).await.expect("run succeeds");
+        assert_eq!(
+            status_of(&out, &db),
+            "copied",
+            "each deployment makes its own copy: {out:#}"
+        );
+    }
+    let deployments = |copies: &[aws_sdk_rds::types::DbSnapshot]| {
+        let mut d: Vec<String> = copies
+            .iter()
+            .map(|c| {
+                tags_of(c.tag_list())
+                    .get("drpilot:deployment")
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
+        d.sort();
+        d
+    };
+    assert_eq!(deployments(&r.dr_copies_of(&db).await), ["drpilot", "payments-dr"]);
+
+    // a new snapshot: each copies it, and its next run prunes its own older copy (retention
+    // counts the copies a run lists), never the other's
+    r.snapshot_instance(&db, &format!("{db}-newer"), &[]).await;
+    for cfg in [&hub, &team] {
+        let out = run_handler(&r, cfg, schedule()).await.expect("run succeeds");
+        assert_eq!(status_of(&out, &db), "copied", "{out:#}");
+    }
+    assert_eq!(
+        deployments(&r.dr_copies_of(&db).await),
+        ["drpilot", "drpilot", "payments-dr", "payments-dr"]
+    );
+    for cfg in [&hub, &team] {
+        let out = run_handler(&r, cfg, schedule()).await.expect("run succeeds");
+        let entry = out["dbs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["db"] == db.as_str())
+            .unwrap();
+        assert_eq!(entry["pruned"].as_array().unwrap().len(), 1, "{out:#}");
+    }
+    assert_eq!(
+        deployments(&r.dr_copies_of(&db).await),
+        ["drpilot", "payments-dr"],
+        "one each"
     );
 }

@@ -84,6 +84,12 @@ data "aws_iam_policy_document" "snapshot_copier" {
       variable = "aws:ResourceTag/drpilot:managed-by"
       values   = ["drpilot"]
     }
+    # the hub's copies, not a drpilot deployment of this account's own
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "aws:ResourceTag/drpilot:deployment"
+      values   = [var.hub_name_prefix]
+    }
   }
   statement {
     sid       = "ReEncryptCopies"

@@ -274,11 +274,21 @@ impl SourceCatalog for RdsSource {
 /// The DR region: where copies are made and, for drpilot's own copies only, pruned.
 pub struct RdsDr {
     client: Client,
+    /// Whose copies this adapter may delete (the copier's `DRPILOT_DEPLOYMENT`).
+    deployment: String,
 }
 
 impl RdsDr {
     pub fn new(client: Client) -> Self {
-        RdsDr { client }
+        RdsDr {
+            client,
+            deployment: crate::model::DEFAULT_DEPLOYMENT.into(),
+        }
+    }
+
+    pub fn for_deployment(mut self, deployment: &str) -> Self {
+        self.deployment = deployment.into();
+        self
     }
 }
 
@@ -346,11 +356,11 @@ impl DrSnapshotStore for RdsDr {
     }
 
     async fn delete_copy(&self, copy: &Snapshot) -> Result<()> {
-        // Defence in depth: the retention decision already filtered on this tag.
-        if !copy.is_managed_copy() {
+        // Defence in depth: the retention decision already filtered on these tags.
+        if !copy.is_copy_of(&self.deployment) {
             return Err(Error::Refused(format!(
-                "refusing to delete snapshot {}: it is not tagged as a drpilot copy",
-                copy.id
+                "refusing to delete snapshot {}: it is not tagged as a copy of drpilot deployment {}",
+                copy.id, self.deployment
             )));
         }
         let result = match copy.kind {

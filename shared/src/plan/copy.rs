@@ -11,6 +11,8 @@ const DRPILOT_TAGS: usize = 5;
 
 pub struct CopyPolicy<'a> {
     pub source_region: &'a str,
+    /// `DRPILOT_DEPLOYMENT`: the copies this deployment made are the only ones it counts.
+    pub deployment: &'a str,
     pub dr_kms_key_id: Option<&'a str>,
     pub max_in_flight: u32,
     pub copy_source_tags: bool,
@@ -87,8 +89,10 @@ pub fn newest_available(snapshots: &[Snapshot]) -> Option<&Snapshot> {
 /// The DR copy's identifier: deterministic, so that a rerun or a concurrent run asks AWS
 /// for the *same* identifier and AWS itself refuses the duplicate (`...AlreadyExists`).
 /// Readable prefix from the source id; a hash of the source ARN keeps ids from different
-/// sources apart (`rds:db-1` and `rds-db-1` would otherwise meet).
-pub fn copy_target_id(source: &Snapshot) -> String {
+/// sources apart (`rds:db-1` and `rds-db-1` would otherwise meet), and of the deployment
+/// (other than the default, whose copies keep the ids they always had) keeps two
+/// deployments' copies of one snapshot apart.
+pub fn copy_target_id(source: &Snapshot, deployment: &str) -> String {
     let mut readable = String::new();
     for c in source.id.chars() {
         let c = if c.is_ascii_alphanumeric() {
@@ -103,7 +107,11 @@ pub fn copy_target_id(source: &Snapshot) -> String {
     // identifiers are at most 255 chars: "drpilot-" + readable + "-" + 8 hex
     readable.truncate(255 - 8 - 1 - 8);
     let readable = readable.trim_end_matches('-');
-    format!("drpilot-{readable}-{:08x}", fnv1a32(source.arn.as_bytes()))
+    let hashed = match deployment {
+        crate::model::DEFAULT_DEPLOYMENT => source.arn.clone(),
+        other => format!("{other}/{}", source.arn),
+    };
+    format!("drpilot-{readable}-{:08x}", fnv1a32(hashed.as_bytes()))
 }
 
 fn fnv1a32(bytes: &[u8]) -> u32 {
@@ -129,6 +137,7 @@ fn copy_tags(source: &Snapshot, db: &ProtectedDb, policy: &CopyPolicy) -> BTreeM
         );
     }
     out.insert(tags::MANAGED_BY.into(), tags::MANAGED_BY_VALUE.into());
+    out.insert(tags::DEPLOYMENT.into(), policy.deployment.into());
     out.insert(tags::SOURCE_ARN.into(), source.arn.clone());
     out.insert(tags::SOURCE_DB.into(), db.id.clone());
     out.insert(tags::SOURCE_REGION.into(), policy.source_region.into());
@@ -143,12 +152,13 @@ pub fn managed_copies_of<'a>(
     dr: &'a [Snapshot],
     db: &ProtectedDb,
     source_region: &str,
+    deployment: &str,
 ) -> impl Iterator<Item = &'a Snapshot> {
     let (kind, id) = (db.kind, db.id.clone());
-    let region = source_region.to_string();
+    let (region, deployment) = (source_region.to_string(), deployment.to_string());
     dr.iter().filter(move |c| {
         c.kind == kind
-            && c.is_managed_copy()
+            && c.is_copy_of(&deployment)
             && c.tag(tags::SOURCE_DB) == Some(id.as_str())
             && c.tag(tags::SOURCE_REGION) == Some(region.as_str())
     })
@@ -182,11 +192,16 @@ pub fn plan_copies(sources: &[SourceState], dr: &[Snapshot], policy: &CopyPolicy
                 ),
             },
             Some(newest) => {
-                let target_id = copy_target_id(newest);
+                let target_id = copy_target_id(newest, policy.deployment);
+                // Ours: the identifier this deployment gives it, or a copy of it this deployment
+                // made (another deployment's copy is not one this one counts on or prunes).
                 let existing = dr.iter().find(|c| {
-                    c.kind == src.db.kind && (c.id == target_id || c.tag(tags::SOURCE_ARN) == Some(newest.arn.as_str()))
+                    c.kind == src.db.kind
+                        && (c.id == target_id
+                            || (c.is_copy_of(policy.deployment)
+                                && c.tag(tags::SOURCE_ARN) == Some(newest.arn.as_str())))
                 });
-                let newer_copy = managed_copies_of(dr, &src.db, policy.source_region)
+                let newer_copy = managed_copies_of(dr, &src.db, policy.source_region, policy.deployment)
                     .filter(|c| c.is_available() || c.is_in_progress())
                     .filter(|c| c.source_time().is_some_and(|t| newest.created.is_some_and(|s| t > s)))
                     .max_by_key(|c| c.source_time());
@@ -215,7 +230,7 @@ pub fn plan_copies(sources: &[SourceState], dr: &[Snapshot], policy: &CopyPolicy
                         ),
                     },
                     (None, None) => {
-                        let newest_copy = managed_copies_of(dr, &src.db, policy.source_region)
+                        let newest_copy = managed_copies_of(dr, &src.db, policy.source_region, policy.deployment)
                             .filter(|c| c.is_available())
                             .filter_map(Snapshot::source_time)
                             .max();
@@ -287,8 +302,11 @@ pub(crate) mod tests {
         };
         let policy = policy(Some("key"), 20);
         Snapshot {
-            id: copy_target_id(src),
-            arn: format!("arn:aws:rds:us-west-2:123456789012:snapshot:{}", copy_target_id(src)),
+            id: copy_target_id(src, "drpilot"),
+            arn: format!(
+                "arn:aws:rds:us-west-2:123456789012:snapshot:{}",
+                copy_target_id(src, "drpilot")
+            ),
             status: status.into(),
             tags: copy_tags(src, &db, &policy),
             source_region: Some("us-east-1".into()),
@@ -299,6 +317,7 @@ pub(crate) mod tests {
     pub fn policy(key: Option<&'static str>, max: u32) -> CopyPolicy<'static> {
         CopyPolicy {
             source_region: "us-east-1",
+            deployment: "drpilot",
             dr_kms_key_id: key,
             max_in_flight: max,
             copy_source_tags: true,
@@ -565,13 +584,19 @@ pub(crate) mod tests {
         let mut b = a.clone();
         b.id = "rds-db-2026-11-25-03-00".into();
         b.arn = "arn:aws:rds:us-east-1:123456789012:snapshot:rds-db-2026-11-25-03-00".into();
-        let (ia, ib) = (copy_target_id(&a), copy_target_id(&b));
-        assert_eq!(ia, copy_target_id(&a));
+        let (ia, ib) = (copy_target_id(&a, "drpilot"), copy_target_id(&b, "drpilot"));
+        assert_eq!(ia, copy_target_id(&a, "drpilot"));
         assert_ne!(ia, ib);
+        // the default deployment's ids are the ones copies always had; another's differ
+        assert_eq!(
+            ia,
+            format!("drpilot-rds-db-2026-11-25-03-00-{:08x}", fnv1a32(a.arn.as_bytes()))
+        );
+        assert_ne!(copy_target_id(&a, "payments-dr"), ia);
         assert!(ia.starts_with("drpilot-rds-db-2026-11-25-03-00-"), "{ia}");
         let mut long = a.clone();
         long.id = "x".repeat(300);
-        let il = copy_target_id(&long);
+        let il = copy_target_id(&long, "drpilot");
         assert!(il.len() <= 255 && !il.contains("--") && !il.ends_with('-'));
     }
 }

@@ -23,12 +23,13 @@ pub fn prunable<'a>(
     dr: &'a [Snapshot],
     keep: &Retention,
     source_region: &str,
+    deployment: &str,
     now: DateTime<Utc>,
 ) -> BTreeMap<DbKey, Vec<&'a Snapshot>> {
     let mut groups: BTreeMap<DbKey, Vec<(DateTime<Utc>, &Snapshot)>> = BTreeMap::new();
     for s in dr
         .iter()
-        .filter(|s| s.is_managed_copy() && s.is_available() && s.tag(tags::SOURCE_REGION) == Some(source_region))
+        .filter(|s| s.is_copy_of(deployment) && s.is_available() && s.tag(tags::SOURCE_REGION) == Some(source_region))
     {
         // A copy whose age cannot be told is never pruned, nor counted.
         if let (Some(db), Some(t)) = (s.tag(tags::SOURCE_DB), s.source_time()) {
@@ -76,7 +77,7 @@ mod tests {
     }
 
     fn pruned_ids(dr: &[Snapshot], keep: Retention, now: DateTime<Utc>) -> Vec<String> {
-        let mut ids: Vec<String> = prunable(dr, &keep, "us-east-1", now)
+        let mut ids: Vec<String> = prunable(dr, &keep, "us-east-1", "drpilot", now)
             .values()
             .flatten()
             .map(|s| s.tag(tags::SOURCE_ARN).unwrap().rsplit(':').next().unwrap().to_string())
@@ -178,8 +179,9 @@ mod tests {
             prop::bool::ANY,
             0..4usize,
             prop::bool::ANY,
+            0..3usize,
         )
-            .prop_map(|(db, day, hour, managed, cluster, status, same_region)| {
+            .prop_map(|(db, day, hour, managed, cluster, status, same_region, deployment)| {
                 let kind = if cluster { DbKind::Cluster } else { DbKind::Instance };
                 let db = format!("db{db}");
                 let src = snap(
@@ -198,13 +200,21 @@ mod tests {
                 if !same_region {
                     c.tags.insert(tags::SOURCE_REGION.into(), "eu-west-1".into());
                 }
+                // made by this deployment ("hub"), by another in the account, or before copies
+                // carried the tag (the default deployment's)
+                match deployment {
+                    0 => c.tags.insert(tags::DEPLOYMENT.into(), "hub".into()),
+                    1 => c.tags.insert(tags::DEPLOYMENT.into(), "payments-dr".into()),
+                    _ => c.tags.remove(tags::DEPLOYMENT),
+                };
                 c
             })
     }
 
     proptest! {
-        /// Whatever the retention setting: the newest available copy of every database and
-        /// every snapshot drpilot did not tag survive; only available copies are pruned.
+        /// Whatever the retention setting: the newest available copy of every database, every
+        /// snapshot drpilot did not tag and every copy another deployment made survive; only
+        /// available copies are pruned.
         #[test]
         fn newest_copy_and_untagged_snapshots_survive_any_retention(
             dr in prop::collection::vec(arb_snapshot(), 0..40),
@@ -213,16 +223,17 @@ mod tests {
             now_day in 1..28u32,
         ) {
             let keep = Retention { keep_last, max_age_days };
-            let pruned = prunable(&dr, &keep, "us-east-1", at(now_day, 0));
+            let pruned = prunable(&dr, &keep, "us-east-1", "hub", at(now_day, 0));
             let pruned: Vec<&Snapshot> = pruned.values().flatten().copied().collect();
             for p in &pruned {
                 prop_assert!(p.is_managed_copy());
+                prop_assert_eq!(p.tag(tags::DEPLOYMENT), Some("hub"));
                 prop_assert!(p.is_available());
                 prop_assert_eq!(p.tag(tags::SOURCE_REGION), Some("us-east-1"));
             }
             // the newest available managed copy of each database survives
             let mut newest: BTreeMap<(DbKind, String), &Snapshot> = BTreeMap::new();
-            for s in dr.iter().filter(|s| s.is_managed_copy() && s.is_available() && s.tag(tags::SOURCE_REGION) == Some("us-east-1")) {
+            for s in dr.iter().filter(|s| s.is_copy_of("hub") && s.is_available() && s.tag(tags::SOURCE_REGION) == Some("us-east-1")) {
                 let key = (s.kind, s.tag(tags::SOURCE_DB).unwrap().to_string());
                 let e = newest.entry(key).or_insert(s);
                 if (s.source_time(), &s.id) > (e.source_time(), &e.id) { *e = s; }
