@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use aws_lambda_events::cloudwatch_alarms::{CloudWatchAlarm, CloudWatchAlarmData};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sns::SnsEvent;
+use aws_lambda_events::sqs::SqsEvent;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Deserialize;
 use serde_json::Value;
@@ -42,6 +43,8 @@ pub enum Incoming<C> {
     AlarmAction(Box<CloudWatchAlarm>),
     /// An SNS notification to a subscribed function.
     Sns(SnsEvent),
+    /// A batch of SQS messages (an SQS event source mapping).
+    Sqs(SqsEvent),
     RdsSnapshot(EventBridgeEvent<RdsEventDetail>),
 }
 
@@ -55,6 +58,7 @@ impl<C> Incoming<C> {
             Incoming::RdsSnapshot(e) => format!("source {:?}, detail-type {:?}", e.source, e.detail_type),
             Incoming::AlarmAction(_) => "a CloudWatch alarm Lambda action".to_string(),
             Incoming::Sns(_) => "an SNS notification".to_string(),
+            Incoming::Sqs(_) => "SQS messages".to_string(),
         };
         Error::BadEvent(format!("unsupported event ({what}): {accepts}"))
     }
@@ -67,12 +71,19 @@ struct Envelope {
     #[serde(default, deserialize_with = "present")]
     action: bool,
     #[serde(rename = "Records")]
-    records: Option<IgnoredAny>,
+    records: Option<Vec<RecordShape>>,
     #[serde(rename = "alarmData")]
     alarm_data: Option<IgnoredAny>,
     source: Option<String>,
     #[serde(rename = "detail-type")]
     detail_type: Option<String>,
+}
+
+/// Just enough of a record to tell SNS's (`EventSource`) from SQS's (`eventSource`).
+#[derive(Deserialize)]
+struct RecordShape {
+    #[serde(rename = "eventSource", alias = "EventSource")]
+    source: Option<String>,
 }
 
 /// Decodes `event` into the shape its fields announce; `accepts` (what the function takes)
@@ -91,6 +102,13 @@ pub fn decode<C: DeserializeOwned>(event: Value, accepts: &str) -> Result<Incomi
         _ if shape.action => typed(event, "the command")
             .map(Incoming::Command)
             .map_err(|e| bad(e.replacen("unknown variant", "unknown action", 1))),
+        _ if shape
+            .records
+            .as_ref()
+            .is_some_and(|r| r.iter().any(|r| r.source.as_deref() == Some("aws:sqs"))) =>
+        {
+            typed(event, "an SQS event").map(Incoming::Sqs).map_err(bad)
+        }
         _ if shape.records.is_some() => typed(event, "an SNS event").map(Incoming::Sns).map_err(bad),
         (Some("aws.cloudwatch"), None) if shape.alarm_data.is_some() => {
             typed(event, "a CloudWatch alarm Lambda action")

@@ -227,6 +227,11 @@ pub trait ObjectStore: Sync {
     ) -> impl Future<Output = Result<Vec<NotDeleted>>> + Send;
     /// Deletes the current object (a versioned bucket keeps it as a noncurrent version).
     fn delete_object(&self, bucket: &str, key: &str) -> impl Future<Output = Result<()>> + Send;
+    /// The object as it is now (`HeadObject`); `None` if there is none.
+    fn head(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Option<ObjectInfo>>> + Send {
+        let what = format!("s3://{bucket}/{key}");
+        async move { Err(crate::Error::RunFailed(format!("this store cannot look at {what}"))) }
+    }
 }
 
 /// Write-once documents (backup manifests) next to drpilot's state.

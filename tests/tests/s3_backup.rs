@@ -886,3 +886,222 @@ async fn the_lag_checker_measures_the_newest_point_in_time_without_listing_bucke
     let stale = check_at(later).await.unwrap();
     assert_eq!(measured(&stale)["status"], "breached", "{stale:#}");
 }
+
+/// S3's notifications of the source bucket, routed as the shipped Terraform routes them: to an
+/// SNS topic in the source region, and from it (raw delivery) to the backup's queue in the DR
+/// region. Returns the queue's client, URL and ARN.
+async fn notify_changes(bed: &Bed) -> (aws_sdk_sqs::Client, String, String) {
+    use aws_sdk_s3::types::{Event, NotificationConfiguration, TopicConfiguration};
+    let sns = aws_sdk_sns::Client::new(&drpilot_tests::sdk(SOURCE).await);
+    let topic = sns
+        .create_topic()
+        .name(format!("{}-changes", bed.name))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_string();
+    let sqs = aws_sdk_sqs::Client::new(&drpilot_tests::sdk(DR).await);
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("{}-changes", bed.name))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(&arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .unwrap();
+    bed.src
+        .put_bucket_notification_configuration()
+        .bucket(&bed.source_bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .topic_configurations(
+                    TopicConfiguration::builder()
+                        .topic_arn(&topic)
+                        .events(Event::from("s3:ObjectCreated:*"))
+                        .events(Event::from("s3:ObjectRemoved:*"))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    (sqs, url, arn)
+}
+
+/// What the queue holds now, as Lambda's SQS event source mapping hands it to the function.
+async fn queued_event(sqs: &aws_sdk_sqs::Client, url: &str, arn: &str) -> (Value, Vec<(String, String)>) {
+    let mut records = vec![];
+    let mut handles = vec![];
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        if got.messages().is_empty() {
+            break;
+        }
+        for m in got.messages() {
+            let id = m.message_id().unwrap().to_string();
+            handles.push((id.clone(), m.receipt_handle().unwrap().to_string()));
+            records.push(json!({
+                "messageId": id, "receiptHandle": m.receipt_handle(), "body": m.body(),
+                "attributes": {}, "messageAttributes": {}, "md5OfBody": m.md5_of_body(),
+                "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": DR
+            }));
+        }
+    }
+    (json!({ "Records": records }), handles)
+}
+
+#[tokio::test]
+async fn s3_notifications_put_each_change_in_the_dr_bucket_within_one_invocation_as_a_restorable_point() {
+    let bed = Bed::new("events").await;
+    let cfg = bed.config(json!({"kms_key_id": bed.kms_key}), &[]);
+    for k in ["a.txt", "b.txt", "c d.txt"] {
+        bed.put(k, &format!("v1 of {k}")).await;
+    }
+    let first = bed.run(&cfg).await.expect("the first scheduled run");
+    assert_eq!(count(&first, "copied"), 3);
+    let (sqs, url, arn) = notify_changes(&bed).await;
+
+    // Changes at the source: S3 notifies; one invocation on the queue's batch records them.
+    bed.put("a.txt", "v2 of a.txt").await;
+    bed.put("new file.txt", "new").await;
+    bed.delete("b.txt").await;
+    let (event, handles) = queued_event(&sqs, &url, &arn).await;
+    // S3's test message, sent when the notification was configured, and the three changes
+    assert_eq!(handles.len(), 4, "{event:#}");
+    let ports = BackupPorts::accounts(&drpilot_tests::sdk(DR).await, &cfg);
+    let inv = Invocation {
+        request_id: unique("request"),
+        deadline: chrono::Utc::now() + chrono::Duration::minutes(15),
+    };
+    let sim = drpilot_tests::sim::Simulator::connect();
+    let mark = sim.wire_mark().await;
+    let out = handle(&ports, &cfg, BackupEvent::decode(event.clone()).unwrap(), &inv)
+        .await
+        .unwrap();
+    let (wire, _) = sim.wire(mark).await;
+    let ours: Vec<&str> = wire
+        .0
+        .iter()
+        .filter(|e| {
+            [&bed.source_bucket, &bed.dr_bucket, &bed.state_bucket]
+                .iter()
+                .any(|b| e.params.get("Bucket") == Some(*b))
+        })
+        .filter_map(|e| e.action.as_deref())
+        .collect();
+    // the calls: the state, a look at each changed key, a copy of each new one, the change point's
+    // manifest and the state again: no listing
+    assert!(!ours.contains(&"ListObjectsV2") && ours.len() <= 10, "{ours:?}");
+    assert_eq!(out["batchItemFailures"], json!([]), "{out:#}");
+    let report = &out["backups"][0];
+    assert_eq!(
+        (report["copied"].as_u64(), report["deleted"].as_u64()),
+        (Some(2), Some(1)),
+        "{out:#}"
+    );
+    let change_point = report["point"].as_str().unwrap().to_string();
+    // within that invocation: the DR bucket holds the changes
+    assert_eq!(contents(&bed.dr, &bed.dr_bucket).await["a.txt"], b"v2 of a.txt");
+    assert_eq!(contents(&bed.dr, &bed.dr_bucket).await["new file.txt"], b"new");
+
+    // The change point restores exactly the source as it is now (b.txt gone).
+    let (_, target) = bed.restore_into_new_bucket(&cfg, Some(change_point.clone())).await;
+    assert_eq!(
+        contents(&bed.src, &target).await,
+        contents(&bed.src, &bed.source_bucket).await
+    );
+    // ... and the full point before it is untouched.
+    let first_point = backup_report(&first)["run_id"].as_str().unwrap().to_string();
+    let (_, before) = bed.restore_into_new_bucket(&cfg, Some(first_point)).await;
+    assert_eq!(contents(&bed.src, &before).await["b.txt"], b"v1 of b.txt");
+
+    // The same notifications again (SQS delivers at least once): nothing copied, no point.
+    let again = handle(&ports, &cfg, BackupEvent::decode(event).unwrap(), &inv)
+        .await
+        .unwrap();
+    assert_eq!(again["backups"][0]["copied"], 0, "{again:#}");
+    assert_eq!(again["backups"][0]["unchanged"], 3, "{again:#}");
+    assert!(again["backups"][0]["point"].is_null());
+
+    // The scheduled run that follows starts from the change point: nothing to copy again.
+    let scheduled = bed.run(&cfg).await.expect("the scheduled run");
+    assert_eq!(count(&scheduled, "copied"), 0, "{scheduled:#}");
+    assert_eq!(count(&scheduled, "unchanged"), 3);
+    let (_, after) = bed.restore_into_new_bucket(&cfg, None).await;
+    assert_eq!(
+        contents(&bed.src, &after).await,
+        contents(&bed.src, &bed.source_bucket).await
+    );
+    for (_, receipt) in handles {
+        sqs.delete_message()
+            .queue_url(&url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn notifications_wait_for_the_first_full_point_and_unreadable_messages_change_nothing() {
+    let bed = Bed::new("events-wait").await;
+    let cfg = bed.config(json!({"kms_key_id": bed.kms_key}), &[]);
+    let (sqs, url, arn) = notify_changes(&bed).await;
+    bed.put("a.txt", "v1").await;
+    let (mut event, _) = queued_event(&sqs, &url, &arn).await;
+    event["Records"].as_array_mut().unwrap().push(json!({
+        "messageId": "garbled", "body": "{not json", "eventSource": "aws:sqs",
+        "eventSourceARN": arn, "awsRegion": DR
+    }));
+    let ports = BackupPorts::accounts(&drpilot_tests::sdk(DR).await, &cfg);
+    let inv = Invocation {
+        request_id: unique("request"),
+        deadline: chrono::Utc::now() + chrono::Duration::minutes(15),
+    };
+    let out = handle(&ports, &cfg, BackupEvent::decode(event).unwrap(), &inv)
+        .await
+        .unwrap();
+    // both come back: the change waits for the first scheduled run, the garbled one is unreadable
+    assert_eq!(out["batchItemFailures"].as_array().unwrap().len(), 2, "{out:#}");
+    assert!(
+        out["backups"][0]["waiting"]
+            .as_str()
+            .unwrap()
+            .contains("first full point"),
+        "{out:#}"
+    );
+    assert!(out["unreadable"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("not an S3 event notification"));
+    assert!(contents(&bed.dr, &bed.dr_bucket).await.is_empty(), "nothing copied");
+}

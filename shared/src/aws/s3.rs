@@ -407,6 +407,20 @@ impl ObjectStore for S3Objects {
         Ok(out.version_id().unwrap_or_default().to_string())
     }
 
+    async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>> {
+        match self.client.head_object().bucket(bucket).key(key).send().await {
+            Ok(head) => Ok(Some(ObjectInfo {
+                key: key.to_string(),
+                size: head.content_length().unwrap_or_default(),
+                etag: head.e_tag().unwrap_or_default().to_string(),
+                last_modified: head.last_modified().and_then(to_chrono),
+            })),
+            // HeadObject answers a missing key with a bare 404 (no error code in the body)
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+            Err(e) => Err(aws_error("HeadObject", e)),
+        }
+    }
+
     async fn delete_versions(&self, bucket: &str, versions: &[(String, String)]) -> Result<Vec<NotDeleted>> {
         use aws_sdk_s3::types::{Delete, ObjectIdentifier};
         let mut not_deleted = vec![];

@@ -12,7 +12,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::{BackupSpec, StateLocation};
-use crate::plan::backup::{part_writer, ManifestEntry, PartWriter, PointInTime};
+use crate::plan::backup::{apply_changes, part_writer, ManifestEntry, PartWriter, PointInTime};
 use crate::ports::{Documents, StateStore};
 use crate::state::{Loaded, Record};
 use chrono::{DateTime, Utc};
@@ -122,6 +122,29 @@ pub struct BaseCursor {
     pub writers: Vec<PartWriter>,
     /// The part to read from when the run resumes (entries up to `after_key` are skipped).
     pub resume_part: u32,
+    /// The change points on the full point, oldest first, up to the point this cursor reads
+    /// (none for a full point): their changes are applied as the full point is read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<ManifestRef>,
+}
+
+/// Where a point's own manifest is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestRef {
+    pub run_id: String,
+    pub parts: u32,
+    #[serde(default)]
+    pub writers: Vec<PartWriter>,
+}
+
+impl ManifestRef {
+    fn of(point: &PointInTime) -> Self {
+        ManifestRef {
+            run_id: point.run_id.clone(),
+            parts: point.parts,
+            writers: point.writers.clone(),
+        }
+    }
 }
 
 pub use crate::state::Lease;
@@ -219,6 +242,122 @@ impl BackupState {
             None => self.points.last(),
         }
     }
+
+    /// A run id for a point started `now`, unique among every point that still has a
+    /// manifest (`20261127T070000Z`, then `-2`, ...).
+    pub fn new_run_id(&self, now: DateTime<Utc>) -> String {
+        let stamp = now.format("%Y%m%dT%H%M%SZ").to_string();
+        let taken = |id: &str| self.points.iter().chain(&self.expiring).any(|p| p.run_id == id);
+        std::iter::once(stamp.clone())
+            .chain((2..).map(|n| format!("{stamp}-{n}")))
+            .find(|id| !taken(id))
+            .unwrap_or(stamp)
+    }
+
+    /// How to read what point `run_id` holds, from its first part: its full point's manifest
+    /// and the change points on it up to it. `None` if it is not a (complete) retained point.
+    pub fn cursor(&self, run_id: &str) -> Option<BaseCursor> {
+        let chain = crate::plan::backup::chain(&self.points, run_id)?;
+        let (full, changes) = chain.split_first()?;
+        Some(BaseCursor {
+            run_id: full.run_id.clone(),
+            parts: full.parts,
+            writers: full.writers.clone(),
+            resume_part: 1,
+            changes: changes.iter().map(|p| ManifestRef::of(p)).collect(),
+        })
+    }
+}
+
+/// The entries of change points, by key, the latest change winning (deletions included).
+pub async fn changes_of<D: Documents>(
+    docs: &D,
+    state: &StateLocation,
+    spec: &BackupSpec,
+    changes: &[ManifestRef],
+) -> Result<std::collections::BTreeMap<String, ManifestEntry>> {
+    let mut overlay = std::collections::BTreeMap::new();
+    for change in changes {
+        let cursor = BaseCursor {
+            run_id: change.run_id.clone(),
+            parts: change.parts,
+            writers: change.writers.clone(),
+            resume_part: 1,
+            changes: vec![],
+        };
+        let mut reader = ManifestReader::resume(docs, state, spec, &cursor);
+        while let Some(entries) = reader.next_part().await? {
+            overlay.extend(entries.into_iter().map(|e| (e.key.clone(), e)));
+        }
+    }
+    Ok(overlay)
+}
+
+/// Reads what a point holds, part by part in key order: its full point's manifest, one part at
+/// a time, with the changes of the change points on it applied (those are small: the changes
+/// between two scheduled runs, held in memory).
+pub struct PointReader<'a, D> {
+    full: ManifestReader<'a, D>,
+    changes: Vec<ManifestRef>,
+    overlay: Option<std::collections::BTreeMap<String, ManifestEntry>>,
+    done: bool,
+}
+
+impl<'a, D: Documents> PointReader<'a, D> {
+    pub fn resume(docs: &'a D, state: &'a StateLocation, spec: &'a BackupSpec, cursor: &BaseCursor) -> Self {
+        PointReader {
+            full: ManifestReader::resume(docs, state, spec, cursor),
+            changes: cursor.changes.clone(),
+            overlay: None,
+            done: false,
+        }
+    }
+
+    /// The change points' entries by key, the latest change winning (read once).
+    async fn overlay(&mut self) -> Result<&mut std::collections::BTreeMap<String, ManifestEntry>> {
+        if self.overlay.is_none() {
+            self.overlay = Some(changes_of(self.full.docs, self.full.state, self.full.spec, &self.changes).await?);
+        }
+        Ok(self.overlay.get_or_insert_with(Default::default))
+    }
+
+    /// The part a resumed reader must start from to see every entry not yet taken.
+    pub fn resume_part(&self) -> u32 {
+        self.full.resume_part()
+    }
+
+    /// The next part's entries, changes applied; `None` once every entry has been read.
+    pub async fn next_part(&mut self) -> Result<Option<Vec<ManifestEntry>>> {
+        if self.done {
+            return Ok(None);
+        }
+        self.overlay().await?;
+        let part = self.full.next_part().await?;
+        let overlay = self.overlay.get_or_insert_with(Default::default);
+        match part {
+            Some(entries) => {
+                let last = entries.last().map(|e| e.key.clone());
+                Ok(Some(apply_changes(entries, overlay, last.as_deref())))
+            }
+            None => {
+                // Keys the changes added after the full point's last key.
+                self.done = true;
+                let rest = apply_changes(vec![], overlay, None);
+                Ok((!rest.is_empty()).then_some(rest))
+            }
+        }
+    }
+
+    /// Every entry whose key sorts at or before `key`, in order, changes applied.
+    pub async fn take_through(&mut self, key: &str) -> Result<Vec<ManifestEntry>> {
+        self.overlay().await?;
+        let entries = self.full.take_through(key).await?;
+        Ok(apply_changes(
+            entries,
+            self.overlay.get_or_insert_with(Default::default),
+            Some(key),
+        ))
+    }
 }
 
 /// Reads a manifest part by part, in key order, holding at most one part at a time.
@@ -243,6 +382,7 @@ impl<'a, D: Documents> ManifestReader<'a, D> {
             parts: point.parts,
             writers: point.writers.clone(),
             resume_part: 1,
+            changes: vec![],
         };
         Self::resume(docs, state, spec, &base)
     }

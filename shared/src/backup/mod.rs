@@ -3,6 +3,7 @@
 //! their listing only. A run stops before the Lambda deadline and the next invocation resumes
 //! it; retention then removes what no retained point in time needs.
 
+pub mod changes;
 pub mod manifest;
 pub mod restore;
 
@@ -20,8 +21,8 @@ use crate::state::{Lease, Record};
 use chrono::{Duration, SecondsFormat, Utc};
 use futures::stream::{self, StreamExt};
 use manifest::{
-    encode_part, part_key, state_key, BackupState, BaseCursor, CopiedAhead, ManifestReader, ObjectFailure,
-    PendingUpload, RunCounts, RunProgress,
+    encode_part, part_key, state_key, BackupState, CopiedAhead, ManifestReader, ObjectFailure, PendingUpload,
+    PointReader, RunCounts, RunProgress,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -88,21 +89,29 @@ pub enum BackupCommand {
     },
 }
 
-/// What wakes the backup: its schedule, or an operator's run of all backups or one.
+/// What wakes the backup: its schedule, an operator's run of all backups or one, or S3's
+/// notifications of changed objects (an SQS batch).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackupEvent {
     Schedule,
     Operator { backup: Option<String> },
+    Changes(Vec<changes::QueuedMessage>),
 }
 
-const ACCEPTS: &str =
-    r#"the backup accepts an EventBridge schedule or {"action": "run"} with an optional "backup" name"#;
+const ACCEPTS: &str = r#"the backup accepts an EventBridge schedule, {"action": "run"} with an optional "backup" name, or SQS messages of S3 event notifications"#;
 
 impl Decode for BackupEvent {
     fn decode(event: Value) -> Result<Self> {
         match events::decode::<BackupCommand>(event, ACCEPTS)? {
             Incoming::Command(BackupCommand::Run { backup }) => Ok(BackupEvent::Operator { backup }),
             Incoming::Schedule(_) => Ok(BackupEvent::Schedule),
+            Incoming::Sqs(batch) => {
+                let event = BackupEvent::from(batch);
+                if let BackupEvent::Changes(messages) = &event {
+                    changes::check_ids(messages)?;
+                }
+                Ok(event)
+            }
             other => Err(other.unsupported(ACCEPTS)),
         }
     }
@@ -111,6 +120,7 @@ impl Decode for BackupEvent {
 /// The backups an event asks for; an unknown name is a bad event.
 pub fn backups_for<'a>(event: &BackupEvent, cfg: &'a BackupConfig) -> Result<Vec<&'a BackupSpec>> {
     match event {
+        BackupEvent::Changes(_) => Ok(vec![]),
         BackupEvent::Schedule | BackupEvent::Operator { backup: None } => Ok(cfg.backups.iter().collect()),
         BackupEvent::Operator { backup: Some(name) } => cfg.backup(name).map(|b| vec![b]).ok_or_else(|| {
             let known: Vec<&str> = cfg.backups.iter().map(|b| b.name.as_str()).collect();
@@ -305,6 +315,9 @@ where
     S: StateStore + Documents,
     N: Notifier,
 {
+    if let BackupEvent::Changes(messages) = &event {
+        return changes::handle_changes(accounts, cfg, messages, inv).await;
+    }
     let backups = backups_for(&event, cfg)?;
     let report = run(accounts, cfg, &backups, inv).await;
     if let Some(notice) = report.failure_notice(cfg) {
@@ -405,27 +418,12 @@ where
             }
             None => {
                 // Unique among every point this backup still has a manifest for.
-                let stamp = now.format("%Y%m%dT%H%M%SZ").to_string();
-                let taken = |id: &str| {
-                    self.state
-                        .points
-                        .iter()
-                        .chain(&self.state.expiring)
-                        .any(|p| p.run_id == id)
-                };
-                let run_id = std::iter::once(stamp.clone())
-                    .chain((2..).map(|n| format!("{stamp}-{n}")))
-                    .find(|id| !taken(id))
-                    .unwrap_or(stamp);
+                let run_id = self.state.new_run_id(now);
                 self.state.running = Some(RunProgress {
                     run_id,
                     started: now,
-                    base: self.state.points.last().map(|p| BaseCursor {
-                        run_id: p.run_id.clone(),
-                        parts: p.parts,
-                        writers: p.writers.clone(),
-                        resume_part: 1,
-                    }),
+                    // What the newest point holds: its full point, and the changes on it.
+                    base: self.state.points.last().and_then(|p| self.state.cursor(&p.run_id)),
                     after_key: None,
                     parts: 0,
                     counts: RunCounts::default(),
@@ -474,7 +472,7 @@ where
         let mut base = run
             .base
             .as_ref()
-            .map(|b| ManifestReader::resume(&ports.state, &cfg.state, spec, b));
+            .map(|b| PointReader::resume(&ports.state, &cfg.state, spec, b));
         if let (Some(reader), Some(after)) = (base.as_mut(), run.after_key.as_deref()) {
             // Drop the entries the run has recorded (at most the page it resumes in, since
             // the run re-reads from the part that page began in).
@@ -487,7 +485,7 @@ where
                 .source
                 .list_page(&spec.source_bucket, &spec.prefix, after_key.as_deref())
                 .await?;
-            let part_before = base.as_ref().map(ManifestReader::resume_part);
+            let part_before = base.as_ref().map(PointReader::resume_part);
             let previous = match (base.as_mut(), page.items.last()) {
                 (Some(reader), Some(last)) => reader.take_through(&last.key).await?,
                 _ => vec![],
@@ -583,6 +581,7 @@ where
                     failed: r.counts.failed,
                     parts: r.parts,
                     writers: r.writers.clone(),
+                    base: None,
                 };
                 self.state.points.push(point);
                 self.state.running = None;
@@ -819,6 +818,7 @@ where
                         etag: object.etag.clone(),
                         modified: object.last_modified,
                         version,
+                        deleted: false,
                     });
                 }
                 (Change::Copy { object, previous }, result) => {
@@ -899,12 +899,20 @@ where
             true => manifest::pinned(&self.ports.state, &self.cfg.state, self.spec, Utc::now()).await?,
             false => Default::default(),
         };
+        // A pinned change point keeps its chain, from the full point it is read through.
+        let unit_start = |p: &PointInTime| {
+            self.state
+                .expiring
+                .iter()
+                .find(|b| b.run_id == p.base_id())
+                .map_or(p.started, |b| b.started.min(p.started))
+        };
         if let Some(first_pinned) = self
             .state
             .expiring
             .iter()
             .filter(|p| pins.contains(&p.run_id))
-            .map(|p| p.started)
+            .map(unit_start)
             .min()
         {
             // The pinned point stays, and so does every expiring point newer than it: what is
@@ -1137,8 +1145,17 @@ mod tests {
         backups.iter().map(|b| b.name.as_str()).collect()
     }
 
+    /// The backups an event is for: a run's, or those whose buckets S3 reported changes in.
     fn decide(event: Value, c: &BackupConfig) -> Result<Vec<&str>> {
-        BackupEvent::decode(event).and_then(|e| backups_for(&e, c).map(names))
+        match BackupEvent::decode(event)? {
+            BackupEvent::Changes(messages) => Ok(messages
+                .iter()
+                .flat_map(|m| m.changes.clone().unwrap_or_default())
+                .filter_map(|change| c.backups.iter().find(|b| b.source_bucket == change.bucket))
+                .map(|b| b.name.as_str())
+                .collect()),
+            e => backups_for(&e, c).map(names),
+        }
     }
 
     #[test]
@@ -1155,6 +1172,7 @@ mod tests {
                 ("operator-run-one.json".to_string(), vec!["assets"]),
                 ("operator-run.json".to_string(), all.clone()),
                 ("schedule.json".to_string(), all),
+                ("sqs-s3-notifications.json".to_string(), vec!["assets"]),
             ]
         );
     }

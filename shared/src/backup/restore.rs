@@ -3,7 +3,7 @@
 //! target already holds (same size and ETag) are left alone; objects the point in time does
 //! not have are listed, and deleted only when asked.
 
-use super::manifest::{pin_key, state_key, BackupState, ManifestReader, ObjectFailure, Pin};
+use super::manifest::{pin_key, state_key, BackupState, BaseCursor, ObjectFailure, Pin, PointReader};
 use crate::config::BackupConfig;
 use crate::error::{Error, Result};
 use crate::model::BackupSpec;
@@ -131,7 +131,13 @@ where
     })?;
     if !req.apply {
         // A dry run writes nothing anywhere, not even a pin.
-        return restore_point(docs, target, cfg, spec, req, chosen, say).await;
+        let cursor = state.cursor(&chosen.run_id).ok_or_else(|| {
+            Error::RunFailed(format!(
+                "point in time {} has no full point to read it through",
+                chosen.run_id
+            ))
+        })?;
+        return restore_point(docs, target, cfg, spec, req, chosen, &cursor, say).await;
     }
     // Pin the point, then check it is still a point (not being expired): see `Run::retention`.
     let pin = Pin {
@@ -147,9 +153,13 @@ where
     let body = serde_json::to_vec(&pin).map_err(|e| Error::RunFailed(format!("cannot encode the pin: {e}")))?;
     docs.put(&pin_key, body).await?;
     let result = match BackupState::read(docs, &key).await {
-        Ok(now) if now.point(Some(&chosen.run_id)).is_some() => {
-            restore_point(docs, target, cfg, spec, req, chosen, say).await
-        }
+        Ok(now) if now.point(Some(&chosen.run_id)).is_some() => match now.cursor(&chosen.run_id) {
+            Some(cursor) => restore_point(docs, target, cfg, spec, req, chosen, &cursor, say).await,
+            None => Err(Error::RunFailed(format!(
+                "point in time {} of backup {} is a change point whose full point is gone",
+                chosen.run_id, spec.name
+            ))),
+        },
         Ok(_) => Err(Error::Refused(format!(
             "point in time {} of backup {} is being expired by retention; restore a newer point",
             chosen.run_id, spec.name
@@ -172,6 +182,7 @@ async fn restore_point<D, O>(
     spec: &BackupSpec,
     req: &RestoreRequest,
     point: PointInTime,
+    cursor: &BaseCursor,
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<RestoreReport>
 where
@@ -200,7 +211,9 @@ where
         point.objects,
         report.target
     ));
-    let mut manifest = ManifestReader::new(docs, &cfg.state, spec, &point);
+    // What the point holds: its full point's manifest with the changes of the change points
+    // up to it applied.
+    let mut manifest = PointReader::resume(docs, &cfg.state, spec, cursor);
     let mut listing = TargetCursor {
         store: target,
         bucket: &req.target_bucket,

@@ -179,6 +179,10 @@ async fn points(name: &str, json: bool, vars: &dyn Vars, sdk: &aws_config::SdkCo
         .map(|p| {
             vec![
                 p.run_id.clone(),
+                match &p.base {
+                    None => "scheduled run".into(),
+                    Some(base) => format!("changes on {base}"),
+                },
                 stamp(p.started),
                 stamp(p.finished),
                 p.objects.to_string(),
@@ -187,10 +191,19 @@ async fn points(name: &str, json: bool, vars: &dyn Vars, sdk: &aws_config::SdkCo
             ]
         })
         .collect();
+    // A change point's objects and bytes are those it changed (copies and deletions).
     print!(
         "{}",
         drpilot::table::render(
-            &["POINT (RUN ID)", "STARTED", "FINISHED", "OBJECTS", "BYTES", "FAILED"],
+            &[
+                "POINT (RUN ID)",
+                "KIND",
+                "STARTED",
+                "FINISHED",
+                "OBJECTS",
+                "BYTES",
+                "FAILED"
+            ],
             &rows
         )
     );

@@ -25,6 +25,9 @@ pub struct ManifestEntry {
     /// The DR bucket's version id of the copy.
     #[serde(rename = "v")]
     pub version: String,
+    /// In a change point's manifest: the key was deleted at the source (no version).
+    #[serde(rename = "d", default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
 }
 
 /// Anything listed in key order.
@@ -124,7 +127,13 @@ pub fn diff_page<'a>(source: &'a [ObjectInfo], previous: &'a [ManifestEntry]) ->
 }
 
 fn unchanged(object: &ObjectInfo, entry: &ManifestEntry) -> bool {
-    object.size == entry.size && object.etag == entry.etag && object.last_modified == entry.modified
+    object.size == entry.size && object.etag == entry.etag && same_time(object.last_modified, entry.modified)
+}
+
+/// Two last-modified times of one object version, as S3 gives them: to the second (listings
+/// carry milliseconds, always .000 on S3; `HeadObject`'s HTTP date has none).
+pub fn same_time(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> bool {
+    a.map(|t| t.timestamp()) == b.map(|t| t.timestamp())
 }
 
 /// The invocation that wrote a run's manifest parts from `from_part` on. Each invocation
@@ -159,20 +168,78 @@ pub struct PointInTime {
     pub parts: u32,
     #[serde(default)]
     pub writers: Vec<PartWriter>,
+    /// A *change point*, made from S3's event notifications: its manifest holds only the keys
+    /// that changed (copies and deletions) since the point before it, and `base` names the
+    /// full point (a scheduled run's) its chain of change points starts from. What it holds is
+    /// the base's manifest with every change of the chain, up to it, applied in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+}
+
+impl PointInTime {
+    /// The full point this point's chain starts from (itself, for a full point).
+    pub fn base_id(&self) -> &str {
+        self.base.as_deref().unwrap_or(&self.run_id)
+    }
+}
+
+/// The chain a point belongs to, oldest first: its full point, then the change points on it
+/// up to `run_id`. `None` if the point or its base is not in `points` (kept oldest first).
+pub fn chain<'a>(points: &'a [PointInTime], run_id: &str) -> Option<Vec<&'a PointInTime>> {
+    let at = points.iter().position(|p| p.run_id == run_id)?;
+    let base = points[at].base_id();
+    let start = points.iter().position(|p| p.run_id == base && p.base.is_none())?;
+    Some(points[start..=at].iter().filter(|p| p.base_id() == base).collect())
+}
+
+/// Applies a chain's changes (`overlay`: by key, the latest change wins) to a full point's
+/// entries sorted by key, taking out of `overlay` every change up to `through` (all, for
+/// `None`): the entries of the point the chain ends at, sorted, deletions gone.
+pub fn apply_changes(
+    base: Vec<ManifestEntry>,
+    overlay: &mut std::collections::BTreeMap<String, ManifestEntry>,
+    through: Option<&str>,
+) -> Vec<ManifestEntry> {
+    let taken: Vec<ManifestEntry> = match through {
+        None => std::mem::take(overlay).into_values().collect(),
+        Some(key) => {
+            let rest = overlay.split_off(&format!("{key}\0"));
+            std::mem::replace(overlay, rest).into_values().collect()
+        }
+    };
+    let mut out = Vec::with_capacity(base.len() + taken.len());
+    for joined in join_by_key(&base, &taken) {
+        match joined {
+            Joined::Left(e) => out.push(e.clone()),
+            Joined::Right(change) | Joined::Both(_, change) => {
+                if !change.deleted {
+                    out.push(change.clone());
+                }
+            }
+        }
+    }
+    out
 }
 
 pub use crate::model::BackupRetention;
 
 /// The points in time that retention expires: older than the window and not among the newest
-/// `min_points`. The newest point in time never expires.
+/// `min_points`. The newest point in time never expires. A full point and the change points on
+/// it expire together, once every one of them would (a change point is read through its full
+/// point, and the oldest retained point must be a full one).
 pub fn expired_points<'a>(points: &'a [PointInTime], keep: &BackupRetention, now: DateTime<Utc>) -> Vec<&'a str> {
     let mut by_age: Vec<&PointInTime> = points.iter().collect();
     by_age.sort_by(|a, b| b.finished.cmp(&a.finished).then_with(|| b.run_id.cmp(&a.run_id)));
     let cutoff = now - Duration::days(i64::from(keep.days));
+    let kept: HashSet<&str> = by_age
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| *i < keep.min_points.max(1) as usize || p.finished >= cutoff)
+        .map(|(_, p)| p.base_id())
+        .collect();
     by_age
         .into_iter()
-        .skip(keep.min_points.max(1) as usize)
-        .filter(|p| p.finished < cutoff)
+        .filter(|p| !kept.contains(p.base_id()))
         .map(|p| p.run_id.as_str())
         .collect()
 }
@@ -272,6 +339,7 @@ mod tests {
             etag: etag.into(),
             modified: Some(t(h)),
             version: version.into(),
+            deleted: false,
         }
     }
 
@@ -364,6 +432,7 @@ mod tests {
             failed: 0,
             parts: 1,
             writers: vec![],
+            base: None,
         }
     }
 
@@ -401,6 +470,79 @@ mod tests {
         // min_points 0 still keeps the newest.
         let keep = BackupRetention { days: 0, min_points: 0 };
         assert_eq!(expired_points(&points, &keep, now).len(), 3);
+    }
+
+    fn change_point(id: &str, finished_h: u32, base: &str) -> PointInTime {
+        PointInTime {
+            base: Some(base.into()),
+            ..point(id, finished_h)
+        }
+    }
+
+    #[test]
+    fn a_full_point_and_its_change_points_expire_together() {
+        // r1 <- c1, c2 (changes on r1); r3 <- c4
+        let points = [
+            point("r1", 1),
+            change_point("c1", 2, "r1"),
+            change_point("c2", 3, "r1"),
+            point("r3", 4),
+            change_point("c4", 5, "r3"),
+        ];
+        let keep = BackupRetention { days: 7, min_points: 1 };
+        let mut gone = expired_points(&points, &keep, t(5) + Duration::days(10));
+        gone.sort();
+        assert_eq!(gone, vec!["c1", "c2", "r1"], "the newest chain stays whole");
+        // c2 still within the window: r1 and c1 stay for it (c2 is read through them)
+        let now = t(3) + Duration::days(7) - Duration::minutes(30);
+        assert!(expired_points(&points, &keep, now).is_empty());
+        assert_eq!(
+            chain(&points, "c2")
+                .unwrap()
+                .iter()
+                .map(|p| p.run_id.as_str())
+                .collect::<Vec<_>>(),
+            ["r1", "c1", "c2"]
+        );
+        assert_eq!(chain(&points, "r3").unwrap().len(), 1);
+        assert!(
+            chain(&points[1..], "c2").is_none(),
+            "a change point without its full point"
+        );
+    }
+
+    #[test]
+    fn changes_apply_in_order_and_deletions_drop_keys() {
+        let full = vec![
+            entry("a", 1, "ea", 1, "va"),
+            entry("b", 1, "eb", 1, "vb"),
+            entry("d", 1, "ed", 1, "vd"),
+        ];
+        let mut overlay: std::collections::BTreeMap<String, ManifestEntry> = [
+            (
+                "b".to_string(),
+                ManifestEntry {
+                    deleted: true,
+                    version: String::new(),
+                    ..entry("b", 0, "", 1, "")
+                },
+            ),
+            ("c".to_string(), entry("c", 2, "ec", 2, "vc")),
+            ("d".to_string(), entry("d", 3, "ed2", 2, "vd2")),
+            ("e".to_string(), entry("e", 1, "ee", 2, "ve")),
+        ]
+        .into();
+        // the first part of the full point ends at "b": changes up to "b" only
+        let first = apply_changes(full[..2].to_vec(), &mut overlay, Some("b"));
+        assert_eq!(first.iter().map(|e| e.version.as_str()).collect::<Vec<_>>(), ["va"]);
+        let second = apply_changes(full[2..].to_vec(), &mut overlay, Some("d"));
+        assert_eq!(
+            second.iter().map(|e| e.version.as_str()).collect::<Vec<_>>(),
+            ["vc", "vd2"]
+        );
+        let rest = apply_changes(vec![], &mut overlay, None);
+        assert_eq!(rest.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["e"]);
+        assert!(overlay.is_empty());
     }
 
     fn named(key: &str, version: &str) -> ManifestEntry {
