@@ -58,3 +58,186 @@ resource "aws_s3_bucket_lifecycle_configuration" "backup" {
     }
   }
 }
+
+# --- Event-driven backups: S3 notifications -> SNS (primary region) -> SQS (DR region) -> s3-backup
+
+locals {
+  # a bucket's notifications go to a topic in its own region; the queue the function reads is
+  # in the DR region (a Lambda event source reads a queue of its own region), so SNS carries them
+  event_backups = { for b in var.s3_backups : b.name => b if b.events && b.account == null }
+  events_on     = length(local.event_backups) > 0 && length(var.s3_backups) > 0
+}
+
+resource "aws_sns_topic" "s3_changes" {
+  #checkov:skip=CKV_AWS_26:S3 cannot publish to a topic encrypted with an AWS managed key, and a key in the primary region would be one more key to keep; the messages name keys, not contents
+  provider = aws.primary
+  count    = local.events_on ? 1 : 0
+  name     = "${var.name_prefix}-s3-changes"
+  tags     = local.tags
+}
+
+data "aws_iam_policy_document" "s3_changes_topic" {
+  count = local.events_on ? 1 : 0
+  statement {
+    sid       = "SourceBucketsNotify"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.s3_changes[0].arn]
+    principals {
+      type        = "Service"
+      identifiers = ["s3.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [for b in local.event_backups : "arn:${local.partition}:s3:::${b.source_bucket}"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "s3_changes" {
+  provider = aws.primary
+  count    = local.events_on ? 1 : 0
+  arn      = aws_sns_topic.s3_changes[0].arn
+  policy   = data.aws_iam_policy_document.s3_changes_topic[0].json
+}
+
+resource "aws_s3_bucket_notification" "source" {
+  provider = aws.primary
+  for_each = local.events_on ? local.event_backups : {}
+  bucket   = each.value.source_bucket
+  topic {
+    id            = "drpilot-${each.key}"
+    topic_arn     = aws_sns_topic.s3_changes[0].arn
+    events        = ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
+    filter_prefix = each.value.prefix == "" ? null : each.value.prefix
+  }
+  depends_on = [aws_sns_topic_policy.s3_changes]
+}
+
+resource "aws_sqs_queue" "s3_changes_failed" {
+  provider                  = aws.dr
+  count                     = local.events_on ? 1 : 0
+  name                      = "${var.name_prefix}-s3-changes-failed"
+  kms_master_key_id         = aws_kms_key.dr.arn
+  message_retention_seconds = 1209600
+  tags                      = local.tags
+}
+
+resource "aws_sqs_queue" "s3_changes" {
+  provider                   = aws.dr
+  count                      = local.events_on ? 1 : 0
+  name                       = "${var.name_prefix}-s3-changes"
+  kms_master_key_id          = aws_kms_key.dr.arn
+  visibility_timeout_seconds = 900 # the function's timeout: a change that waits comes again after it
+  message_retention_seconds  = 1209600
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.s3_changes_failed[0].arn
+    maxReceiveCount     = 20 # about five hours of waiting for a scheduled run or retention to end
+  })
+  tags = local.tags
+}
+
+data "aws_iam_policy_document" "s3_changes_queue" {
+  count = local.events_on ? 1 : 0
+  statement {
+    sid       = "ChangesTopicDelivers"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.s3_changes[0].arn]
+    principals {
+      type        = "Service"
+      identifiers = ["sns.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_sns_topic.s3_changes[0].arn]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "s3_changes" {
+  provider  = aws.dr
+  count     = local.events_on ? 1 : 0
+  queue_url = aws_sqs_queue.s3_changes[0].id
+  policy    = data.aws_iam_policy_document.s3_changes_queue[0].json
+}
+
+resource "aws_sns_topic_subscription" "s3_changes" {
+  provider             = aws.primary
+  count                = local.events_on ? 1 : 0
+  topic_arn            = aws_sns_topic.s3_changes[0].arn
+  protocol             = "sqs"
+  endpoint             = aws_sqs_queue.s3_changes[0].arn
+  raw_message_delivery = true # the queue gets S3's own JSON
+}
+
+# What the event source mapping needs of the function's role (not the code's calls).
+data "aws_iam_policy_document" "s3_changes_reader" {
+  count = local.events_on ? 1 : 0
+  statement {
+    sid       = "ReadChanges"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+    resources = [aws_sqs_queue.s3_changes[0].arn]
+  }
+}
+
+resource "aws_iam_role_policy" "s3_changes_reader" {
+  provider = aws.dr
+  count    = local.events_on ? 1 : 0
+  name     = "s3-changes-queue"
+  role     = module.s3_backup[0].role_name
+  policy   = data.aws_iam_policy_document.s3_changes_reader[0].json
+}
+
+resource "aws_lambda_event_source_mapping" "s3_changes" {
+  provider                           = aws.dr
+  count                              = local.events_on ? 1 : 0
+  function_name                      = module.s3_backup[0].function_name
+  event_source_arn                   = aws_sqs_queue.s3_changes[0].arn
+  batch_size                         = 100
+  maximum_batching_window_in_seconds = 20 # a change is in the DR bucket within about a minute
+  function_response_types            = ["ReportBatchItemFailures"]
+  depends_on                         = [aws_iam_role_policy.s3_changes_reader]
+}
+
+resource "aws_cloudwatch_metric_alarm" "s3_changes_waiting" {
+  provider            = aws.dr
+  count               = local.events_on ? 1 : 0
+  alarm_name          = "${var.name_prefix}-s3-changes-waiting"
+  alarm_description   = "drpilot: S3 changes have waited more than an hour to be backed up (a scheduled run that does not end, or copies that fail); the event-driven RPO is slipping"
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = aws_sqs_queue.s3_changes[0].name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 3600
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.responders.arn]
+  ok_actions          = [aws_sns_topic.responders.arn]
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "s3_changes_dropped" {
+  provider            = aws.dr
+  count               = local.events_on ? 1 : 0
+  alarm_name          = "${var.name_prefix}-s3-changes-dropped"
+  alarm_description   = "drpilot: S3 change messages gave up (dead-letter queue); the next scheduled run copies those objects, read the messages to see why"
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.s3_changes_failed[0].name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.responders.arn]
+  tags                = local.tags
+}

@@ -63,3 +63,8 @@ output "s3_backup_buckets" {
   description = "Per S3 backup, the versioned DR-region bucket drpilot keeps its points in time in."
   value       = { for name, b in aws_s3_bucket.backup : name => b.bucket }
 }
+
+output "s3_changes_topic" {
+  description = "The topic S3 notifications of event-driven backups go to (add it to a source bucket's own notification configuration, if it has one)."
+  value       = length(aws_sns_topic.s3_changes) > 0 ? aws_sns_topic.s3_changes[0].arn : null
+}

@@ -317,6 +317,11 @@ variable "s3_backups" {
     # a member_accounts id: both buckets are there (infra/modules/member grants the access;
     # the member provides a versioned DR bucket); the run state stays in this deployment
     account = optional(string)
+    # Event-driven: S3's notifications of the source bucket drive a copy of each change within
+    # a minute (its own account's buckets only). This sets the bucket's notification
+    # configuration, all of it: a bucket with notifications of its own needs drpilot's topic
+    # (output s3_changes_topic) added to that configuration instead.
+    events = optional(bool, false)
   }))
   default = []
   validation {

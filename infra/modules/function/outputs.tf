@@ -12,3 +12,8 @@ output "role_arn" {
   description = "The function's IAM role."
   value       = aws_iam_role.this.arn
 }
+
+output "role_name" {
+  description = "The function's IAM role's name (for policies its triggers need)."
+  value       = aws_iam_role.this.name
+}
