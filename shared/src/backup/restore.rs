@@ -202,13 +202,15 @@ where
         ..Default::default()
     };
     let verb = if req.apply { "" } else { "would " };
+    let what = match &point.base {
+        None => format!("point {}, {} objects", point.run_id, point.objects),
+        Some(base) => format!("change point {} on {base}, {} changes", point.run_id, point.objects),
+    };
     say(format!(
-        "{}restore {} as of {} (point {}, {} objects) into {}",
+        "{}restore {} as of {} ({what}) into {}",
         verb,
         spec.name,
         point.started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        point.run_id,
-        point.objects,
         report.target
     ));
     // What the point holds: its full point's manifest with the changes of the change points
