@@ -106,15 +106,16 @@ resource "aws_sns_topic_policy" "s3_changes" {
   policy   = data.aws_iam_policy_document.s3_changes_topic[0].json
 }
 
+# One configuration per bucket (a bucket has one), its whole key space: the function takes the
+# keys of each backup of the bucket by its prefix (S3 refuses overlapping prefix filters).
 resource "aws_s3_bucket_notification" "source" {
   provider = aws.primary
-  for_each = local.events_on ? local.event_backups : {}
-  bucket   = each.value.source_bucket
+  for_each = local.events_on ? toset([for b in local.event_backups : b.source_bucket]) : toset([])
+  bucket   = each.value
   topic {
-    id            = "drpilot-${each.key}"
-    topic_arn     = aws_sns_topic.s3_changes[0].arn
-    events        = ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
-    filter_prefix = each.value.prefix == "" ? null : each.value.prefix
+    id        = "drpilot"
+    topic_arn = aws_sns_topic.s3_changes[0].arn
+    events    = ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
   }
   depends_on = [aws_sns_topic_policy.s3_changes]
 }
@@ -202,7 +203,10 @@ resource "aws_lambda_event_source_mapping" "s3_changes" {
   batch_size                         = 100
   maximum_batching_window_in_seconds = 20 # a change is in the DR bucket within about a minute
   function_response_types            = ["ReportBatchItemFailures"]
-  depends_on                         = [aws_iam_role_policy.s3_changes_reader]
+  scaling_config {
+    maximum_concurrency = 2 # within the function's reserved concurrency: not throttled
+  }
+  depends_on = [aws_iam_role_policy.s3_changes_reader]
 }
 
 resource "aws_cloudwatch_metric_alarm" "s3_changes_waiting" {

@@ -333,7 +333,7 @@ module "s3_backup" {
   package_path           = "${var.package_dir}/s3-backup.zip"
   architecture           = var.architecture
   timeout                = 900 # it saves progress before this; the next run resumes
-  reserved_concurrency   = 1   # one run per backup at a time (the state's lease also enforces it)
+  reserved_concurrency   = 4   # one run per backup at a time is the state's lease's job; room for the schedule, its continuation and the S3 changes queue (2)
   maximum_retry_attempts = 0   # a failed run has notified; the next scheduled run resumes
   kms_key_arn            = aws_kms_key.dr.arn
   log_retention_days     = var.log_retention_days

@@ -29,13 +29,24 @@ data "aws_iam_policy_document" "snapshot_copier" {
   }
   statement {
     sid     = "CopySnapshotsToDr"
-    actions = ["rds:CopyDBSnapshot", "rds:CopyDBClusterSnapshot", "rds:AddTagsToResource"]
+    actions = ["rds:CopyDBSnapshot", "rds:CopyDBClusterSnapshot"]
     resources = [
       "${local.rds_source}:snapshot:*",
       "${local.rds_source}:cluster-snapshot:*",
       "${local.rds_dr}:snapshot:drpilot-*",
       "${local.rds_dr}:cluster-snapshot:drpilot-*",
     ]
+  }
+  statement {
+    sid       = "TagNewCopies"
+    actions   = ["rds:AddTagsToResource"] # the tags given to CopyDB*Snapshot
+    resources = ["${local.rds_dr}:snapshot:drpilot-*", "${local.rds_dr}:cluster-snapshot:drpilot-*"]
+    # never another deployment's copy (a new copy has no tags yet)
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "aws:ResourceTag/drpilot:deployment"
+      values   = [var.name_prefix]
+    }
   }
   statement {
     sid       = "PruneOwnCopiesOnly"
@@ -48,7 +59,8 @@ data "aws_iam_policy_document" "snapshot_copier" {
     }
     # this deployment's copies (copies made before the tag existed have none)
     condition {
-      test     = "StringEqualsIfExists"
+      # copies made before the tag existed are the default deployment's only
+      test     = var.name_prefix == "drpilot" ? "StringEqualsIfExists" : "StringEquals"
       variable = "aws:ResourceTag/drpilot:deployment"
       values   = [var.name_prefix]
     }

@@ -11,6 +11,9 @@ locals {
   }
   backup_trigger = length(var.s3_backups) == 0 ? {} : {
     s3-backup-schedule = { function = module.s3_backup[0], schedule = var.s3_backup_schedule, pattern = null, input = null }
+    # goes on with a run a deadline stopped (starts none): a large bucket's run ends in
+    # minutes, and the changes S3 notifies meanwhile wait no longer than that
+    s3-backup-continue = { function = module.s3_backup[0], schedule = "rate(5 minutes)", pattern = null, input = jsonencode({ action = "continue" }) }
   }
   triggers = merge(local.drill_trigger, local.backup_trigger, {
     copier-schedule = { function = module.snapshot_copier, schedule = var.copier_schedule, pattern = null, input = null }

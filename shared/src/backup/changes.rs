@@ -93,8 +93,11 @@ pub fn parse_notification(body: &str) -> std::result::Result<Vec<ObjectChange>, 
         }
     }
     let n: Notification = serde_json::from_str(body).map_err(|e| format!("not an S3 event notification ({e})"))?;
-    if n.records.is_empty() && n.event.as_deref() == Some("s3:TestEvent") {
-        return Ok(vec![]);
+    if n.records.is_empty() {
+        return match n.event.as_deref() {
+            Some("s3:TestEvent") => Ok(vec![]),
+            _ => Err("neither S3 event records nor S3's test event".into()),
+        };
     }
     n.records
         .into_iter()
@@ -288,7 +291,10 @@ where
         from_part: 1,
         invocation: 1,
     }];
-    let run_id = state.new_run_id(started);
+    // Its own id: a scheduled run's id with a part of this invocation's, so that no other
+    // point (a scheduled run's, a change point of a concurrent invocation) ever names the same
+    // manifest part, which is written before the state names it.
+    let run_id = state.new_run_id_for(started, &inv.request_id);
     if let Err(e) = ports
         .state
         .put(&part_key(&cfg.state, spec, &run_id, 1, &writers), encode_part(&entries))
@@ -346,6 +352,11 @@ where
     (report, keys.clone())
 }
 
+/// Whether backup `b` holds the key a change is of.
+fn covers(b: &BackupSpec, c: &ObjectChange) -> bool {
+    b.source_bucket == c.bucket && c.key.starts_with(&b.prefix)
+}
+
 /// An SQS batch of S3 notifications: each backup's changed keys, copied and recorded as one
 /// change point per backup. The answer is Lambda's partial batch response
 /// (`batchItemFailures`: the messages to deliver again) with a report per backup.
@@ -373,16 +384,13 @@ where
             }
             Ok(changes) => {
                 for c in changes {
-                    match cfg
-                        .backups
-                        .iter()
-                        .find(|b| b.source_bucket == c.bucket && c.key.starts_with(&b.prefix))
-                    {
-                        Some(b) => {
-                            wanted.entry(b.name.as_str()).or_default().insert(c.key.clone());
-                        }
-                        None => ignored += 1,
+                    // every backup of that bucket whose prefix holds the key
+                    let mut any = false;
+                    for b in cfg.backups.iter().filter(|b| covers(b, c)) {
+                        wanted.entry(b.name.as_str()).or_default().insert(c.key.clone());
+                        any = true;
                     }
+                    ignored += u64::from(!any);
                 }
             }
         }
@@ -414,8 +422,8 @@ where
             Ok(changes) => changes.iter().any(|c| {
                 cfg.backups
                     .iter()
-                    .find(|b| b.source_bucket == c.bucket && c.key.starts_with(&b.prefix))
-                    .is_some_and(|b| again.get(b.name.as_str()).is_some_and(|k| k.contains(&c.key)))
+                    .filter(|b| covers(b, c))
+                    .any(|b| again.get(b.name.as_str()).is_some_and(|k| k.contains(&c.key)))
             }),
         })
         .map(|m| serde_json::json!({"itemIdentifier": m.id}))
@@ -482,5 +490,11 @@ mod tests {
         let wrapped = serde_json::json!({"Type": "Notification", "MessageId": "m", "Message": body}).to_string();
         assert_eq!(parse_notification(&wrapped).unwrap().len(), 2);
         assert!(parse_notification(r#"{"Records": [{"eventName": "ObjectCreated:Put"}]}"#).is_err());
+        assert!(
+            parse_notification("{}").is_err(),
+            "an empty object is not a notification"
+        );
+        let confirmation = serde_json::json!({"Type": "SubscriptionConfirmation", "Message": "confirm"}).to_string();
+        assert!(parse_notification(&confirmation).is_err());
     }
 }

@@ -254,6 +254,20 @@ impl BackupState {
             .unwrap_or(stamp)
     }
 
+    /// A change point's run id: the time, and a short hash of the invocation's request id
+    /// (`20261127T070000Z-c3f2a1b0`): no scheduled run's id, and no other invocation's.
+    pub fn new_run_id_for(&self, now: DateTime<Utc>, request_id: &str) -> String {
+        let hash = request_id
+            .bytes()
+            .fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+        let base = format!("{}-c{hash:08x}", now.format("%Y%m%dT%H%M%SZ"));
+        let taken = |id: &str| self.points.iter().chain(&self.expiring).any(|p| p.run_id == id);
+        std::iter::once(base.clone())
+            .chain((2..).map(|n| format!("{base}-{n}")))
+            .find(|id| !taken(id))
+            .unwrap_or(base)
+    }
+
     /// How to read what point `run_id` holds, from its first part: its full point's manifest
     /// and the change points on it up to it. `None` if it is not a (complete) retained point.
     pub fn cursor(&self, run_id: &str) -> Option<BaseCursor> {
@@ -332,7 +346,14 @@ impl<'a, D: Documents> PointReader<'a, D> {
             return Ok(None);
         }
         self.overlay().await?;
-        let part = self.full.next_part().await?;
+        // A part can be empty (a page whose every copy failed with no earlier version): it
+        // says nothing of where the next changes end, so the next part is read instead.
+        let part = loop {
+            match self.full.next_part().await? {
+                Some(entries) if entries.is_empty() => continue,
+                other => break other,
+            }
+        };
         let overlay = self.overlay.get_or_insert_with(Default::default);
         match part {
             Some(entries) => {
@@ -503,4 +524,165 @@ pub fn encode_part(entries: &[ManifestEntry]) -> Vec<u8> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::backup::ManifestEntry;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Docs(Mutex<HashMap<String, Vec<u8>>>);
+
+    impl Documents for Docs {
+        async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+            Ok(self.0.lock().unwrap().get(key).cloned())
+        }
+        async fn put(&self, key: &str, body: Vec<u8>) -> Result<()> {
+            self.0.lock().unwrap().insert(key.into(), body);
+            Ok(())
+        }
+        async fn delete(&self, key: &str) -> Result<()> {
+            self.0.lock().unwrap().remove(key);
+            Ok(())
+        }
+        async fn keys(&self, prefix: &str) -> Result<Vec<String>> {
+            Ok(self
+                .0
+                .lock()
+                .unwrap()
+                .keys()
+                .filter(|k| k.starts_with(prefix))
+                .cloned()
+                .collect())
+        }
+    }
+
+    fn e(key: &str, version: &str) -> ManifestEntry {
+        ManifestEntry {
+            key: key.into(),
+            size: 1,
+            etag: version.into(),
+            modified: None,
+            version: version.into(),
+            deleted: false,
+        }
+    }
+
+    fn gone(key: &str) -> ManifestEntry {
+        ManifestEntry {
+            deleted: true,
+            version: String::new(),
+            ..e(key, "")
+        }
+    }
+
+    fn spec() -> BackupSpec {
+        crate::config::BackupConfig::from_vars(&HashMap::from([
+            ("DRPILOT_SOURCE_REGION", "us-east-1"),
+            ("DRPILOT_DR_REGION", "us-west-2"),
+            (
+                "DRPILOT_S3_BACKUPS",
+                r#"[{"name": "assets", "source_bucket": "a-prod", "dr_bucket": "a-dr"}]"#,
+            ),
+            ("DRPILOT_STATE_BUCKET", "drpilot-state"),
+            ("DRPILOT_NOTIFY_TOPIC_ARN", "arn:aws:sns:us-west-2:123456789012:drpilot"),
+        ]))
+        .unwrap()
+        .backups[0]
+            .clone()
+    }
+
+    /// A point's manifest, one part per slice.
+    async fn write(
+        docs: &Docs,
+        state: &StateLocation,
+        spec: &BackupSpec,
+        run_id: &str,
+        parts: &[Vec<ManifestEntry>],
+    ) -> ManifestRef {
+        let writers = vec![PartWriter {
+            from_part: 1,
+            invocation: 1,
+        }];
+        for (i, part) in parts.iter().enumerate() {
+            docs.put(
+                &part_key(state, spec, run_id, i as u32 + 1, &writers),
+                encode_part(part),
+            )
+            .await
+            .unwrap();
+        }
+        ManifestRef {
+            run_id: run_id.into(),
+            parts: parts.len() as u32,
+            writers,
+        }
+    }
+
+    fn keys_versions(entries: &[ManifestEntry]) -> Vec<(String, String)> {
+        entries.iter().map(|e| (e.key.clone(), e.version.clone())).collect()
+    }
+
+    #[tokio::test]
+    async fn a_point_reads_as_its_full_manifest_with_each_change_applied_in_order() {
+        let (docs, spec) = (Docs::default(), spec());
+        let state = StateLocation {
+            bucket: "drpilot-state".into(),
+            prefix: "drpilot/".into(),
+        };
+        // the full point: three parts, the second empty (a page whose copies all failed)
+        let full = write(
+            &docs,
+            &state,
+            &spec,
+            "F",
+            &[vec![e("b", "1"), e("d", "1")], vec![], vec![e("f", "1"), e("h", "1")]],
+        )
+        .await;
+        let c1 = write(&docs, &state, &spec, "C1", &[vec![e("a", "2"), gone("d"), e("g", "2")]]).await;
+        let c2 = write(
+            &docs,
+            &state,
+            &spec,
+            "C2",
+            &[vec![e("a", "3"), e("d", "3"), gone("h"), e("z", "3")]],
+        )
+        .await;
+        let cursor = BaseCursor {
+            run_id: full.run_id.clone(),
+            parts: full.parts,
+            writers: full.writers.clone(),
+            resume_part: 1,
+            changes: vec![c1, c2],
+        };
+        let mut reader = PointReader::resume(&docs, &state, &spec, &cursor);
+        let mut all = vec![];
+        while let Some(part) = reader.next_part().await.unwrap() {
+            all.extend(part);
+        }
+        let want = [("a", "3"), ("b", "1"), ("d", "3"), ("f", "1"), ("g", "2"), ("z", "3")];
+        assert_eq!(keys_versions(&all), want.map(|(k, v)| (k.to_string(), v.to_string())));
+
+        // read by key ranges (a scheduled run's pages), and resumed past a key
+        let mut reader = PointReader::resume(&docs, &state, &spec, &cursor);
+        assert_eq!(
+            keys_versions(&reader.take_through("c").await.unwrap()),
+            [("a".into(), "3".into()), ("b".into(), "1".into())]
+        );
+        assert_eq!(keys_versions(&reader.take_through("g").await.unwrap()).len(), 3);
+        assert_eq!(
+            keys_versions(&reader.take_through("zz").await.unwrap()),
+            [("z".into(), "3".into())]
+        );
+        let mut resumed = PointReader::resume(&docs, &state, &spec, &cursor);
+        resumed.take_through("d").await.unwrap();
+        assert_eq!(
+            keys_versions(&resumed.take_through("zz").await.unwrap()).len(),
+            3,
+            "f, g, z"
+        );
+    }
 }

@@ -87,6 +87,11 @@ pub enum BackupCommand {
         #[serde(default, deserialize_with = "events::some")]
         backup: Option<String>,
     },
+    /// Goes on with the runs a deadline stopped (none is started): Terraform sends it every
+    /// few minutes, so a run longer than an invocation ends in minutes, not at the next
+    /// scheduled run hours later (changes from S3's notifications wait for it to end).
+    // `{}`: a unit variant would let unknown fields through.
+    Continue {},
 }
 
 /// What wakes the backup: its schedule, an operator's run of all backups or one, or S3's
@@ -94,16 +99,21 @@ pub enum BackupCommand {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackupEvent {
     Schedule,
-    Operator { backup: Option<String> },
+    Operator {
+        backup: Option<String>,
+    },
+    /// Resume the runs in progress only.
+    Continue,
     Changes(Vec<changes::QueuedMessage>),
 }
 
-const ACCEPTS: &str = r#"the backup accepts an EventBridge schedule, {"action": "run"} with an optional "backup" name, or SQS messages of S3 event notifications"#;
+const ACCEPTS: &str = r#"the backup accepts an EventBridge schedule, {"action": "run"} with an optional "backup" name, {"action": "continue"}, or SQS messages of S3 event notifications"#;
 
 impl Decode for BackupEvent {
     fn decode(event: Value) -> Result<Self> {
         match events::decode::<BackupCommand>(event, ACCEPTS)? {
             Incoming::Command(BackupCommand::Run { backup }) => Ok(BackupEvent::Operator { backup }),
+            Incoming::Command(BackupCommand::Continue {}) => Ok(BackupEvent::Continue),
             Incoming::Schedule(_) => Ok(BackupEvent::Schedule),
             Incoming::Sqs(batch) => {
                 let event = BackupEvent::from(batch);
@@ -121,7 +131,9 @@ impl Decode for BackupEvent {
 pub fn backups_for<'a>(event: &BackupEvent, cfg: &'a BackupConfig) -> Result<Vec<&'a BackupSpec>> {
     match event {
         BackupEvent::Changes(_) => Ok(vec![]),
-        BackupEvent::Schedule | BackupEvent::Operator { backup: None } => Ok(cfg.backups.iter().collect()),
+        BackupEvent::Schedule | BackupEvent::Operator { backup: None } | BackupEvent::Continue => {
+            Ok(cfg.backups.iter().collect())
+        }
         BackupEvent::Operator { backup: Some(name) } => cfg.backup(name).map(|b| vec![b]).ok_or_else(|| {
             let known: Vec<&str> = cfg.backups.iter().map(|b| b.name.as_str()).collect();
             Error::BadEvent(format!("unknown backup {name:?}; configured: {}", known.join(", ")))
@@ -318,7 +330,23 @@ where
     if let BackupEvent::Changes(messages) = &event {
         return changes::handle_changes(accounts, cfg, messages, inv).await;
     }
-    let backups = backups_for(&event, cfg)?;
+    let mut backups = backups_for(&event, cfg)?;
+    if event == BackupEvent::Continue {
+        // Only those with a run in progress: one look at each backup's state.
+        let mut in_progress = vec![];
+        for spec in backups {
+            let ports = accounts.ports_for(spec.account.as_deref()).0;
+            if let Ok(state) = BackupState::read(&ports.state, &state_key(&cfg.state, spec)).await {
+                if state.running.is_some() {
+                    in_progress.push(spec);
+                }
+            }
+        }
+        if in_progress.is_empty() {
+            return Ok(serde_json::json!({"continued": []}));
+        }
+        backups = in_progress;
+    }
     let report = run(accounts, cfg, &backups, inv).await;
     if let Some(notice) = report.failure_notice(cfg) {
         if let Err(e) = accounts.own_ports().notifier.notify(&notice).await {
@@ -1169,6 +1197,7 @@ mod tests {
         assert_eq!(
             decided,
             [
+                ("continue.json".to_string(), all.clone()),
                 ("operator-run-one.json".to_string(), vec!["assets"]),
                 ("operator-run.json".to_string(), all.clone()),
                 ("schedule.json".to_string(), all),

@@ -137,7 +137,7 @@ where
                 chosen.run_id
             ))
         })?;
-        return restore_point(docs, target, cfg, spec, req, chosen, &cursor, say).await;
+        return restore_point(docs, target, cfg, spec, req, (chosen, &cursor), say).await;
     }
     // Pin the point, then check it is still a point (not being expired): see `Run::retention`.
     let pin = Pin {
@@ -154,7 +154,7 @@ where
     docs.put(&pin_key, body).await?;
     let result = match BackupState::read(docs, &key).await {
         Ok(now) if now.point(Some(&chosen.run_id)).is_some() => match now.cursor(&chosen.run_id) {
-            Some(cursor) => restore_point(docs, target, cfg, spec, req, chosen, &cursor, say).await,
+            Some(cursor) => restore_point(docs, target, cfg, spec, req, (chosen, &cursor), say).await,
             None => Err(Error::RunFailed(format!(
                 "point in time {} of backup {} is a change point whose full point is gone",
                 chosen.run_id, spec.name
@@ -181,8 +181,7 @@ async fn restore_point<D, O>(
     cfg: &BackupConfig,
     spec: &BackupSpec,
     req: &RestoreRequest,
-    point: PointInTime,
-    cursor: &BaseCursor,
+    (point, cursor): (PointInTime, &BaseCursor),
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<RestoreReport>
 where

@@ -513,7 +513,7 @@ mod tests {
 
     #[test]
     fn changes_apply_in_order_and_deletions_drop_keys() {
-        let full = vec![
+        let full = [
             entry("a", 1, "ea", 1, "va"),
             entry("b", 1, "eb", 1, "vb"),
             entry("d", 1, "ed", 1, "vd"),

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 /// RDS allows 50 tags on a resource; drpilot's own take `DRPILOT_TAGS`.
 const MAX_TAGS: usize = 50;
-const DRPILOT_TAGS: usize = 5;
+const DRPILOT_TAGS: usize = 6;
 
 pub struct CopyPolicy<'a> {
     pub source_region: &'a str,
@@ -328,6 +328,24 @@ pub(crate) mod tests {
         ProtectedDb {
             kind: DbKind::Instance,
             id: id.into(),
+        }
+    }
+
+    #[test]
+    fn a_copy_never_carries_more_tags_than_rds_allows() {
+        let mut src = snap(DbKind::Instance, "orders", "orders-1", "available", at(1, 0), false);
+        src.tags = (0..60).map(|i| (format!("team-tag-{i:02}"), "x".to_string())).collect();
+        let tags = copy_tags(&src, &instance("orders"), &policy(None, 20));
+        assert_eq!(tags.len(), MAX_TAGS);
+        for t in [
+            tags::MANAGED_BY,
+            tags::DEPLOYMENT,
+            tags::SOURCE_ARN,
+            tags::SOURCE_DB,
+            tags::SOURCE_REGION,
+            tags::SOURCE_SNAPSHOT_TIME,
+        ] {
+            assert!(tags.contains_key(t), "{t}");
         }
     }
 
