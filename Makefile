@@ -56,7 +56,8 @@ scenarios: $(VENV)/.installed build
 	$(WITH_SIM) cargo test --quiet -p drpilot-tests --test scenarios -- $(NAME)
 
 # drpilot's S3 backup against `aws s3 sync` (awscli in its own venv) on the same emulator and
-# the same 2,000-object bucket: wall time and peak memory, first run and reruns. Release build.
+# the same buckets (2,000 and 20,000 objects; BENCH_OBJECTS=N,M): wall time, peak memory and S3
+# requests at the wire, first run and reruns. Release build.
 $(BENCH_VENV)/.installed: tests/bench/requirements.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/bench/requirements.txt

@@ -332,7 +332,7 @@ module "s3_backup" {
   name                   = local.functions.backup
   package_path           = "${var.package_dir}/s3-backup.zip"
   architecture           = var.architecture
-  timeout                = 900 # it saves progress before this; the next run resumes
+  timeout                = 900 # it saves progress before this; the continuation (every 5 minutes) resumes
   reserved_concurrency   = 4   # one run per backup at a time is the state's lease's job; room for the schedule, its continuation and the S3 changes queue (2)
   maximum_retry_attempts = 0   # a failed run has notified; the next scheduled run resumes
   kms_key_arn            = aws_kms_key.dr.arn

@@ -41,11 +41,11 @@ data "aws_iam_policy_document" "snapshot_copier" {
     sid       = "TagNewCopies"
     actions   = ["rds:AddTagsToResource"] # the tags given to CopyDB*Snapshot
     resources = ["${local.rds_dr}:snapshot:drpilot-*", "${local.rds_dr}:cluster-snapshot:drpilot-*"]
-    # never another deployment's copy (a new copy has no tags yet)
+    # only a copy being made (it has no tags yet): never retag an existing copy, whoever's
     condition {
-      test     = "StringEqualsIfExists"
-      variable = "aws:ResourceTag/drpilot:deployment"
-      values   = [var.name_prefix]
+      test     = "Null"
+      variable = "aws:ResourceTag/drpilot:managed-by"
+      values   = ["true"]
     }
   }
   statement {

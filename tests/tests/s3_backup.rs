@@ -1089,6 +1089,32 @@ async fn s3_notifications_put_each_change_in_the_dr_bucket_within_one_invocation
             .await
             .unwrap();
     }
+
+    // Two batches at once (the queue's trigger runs up to two) with different keys: both
+    // become change points, in either order, and the newest holds both changes.
+    bed.put("x1.txt", "x1").await;
+    bed.put("x2.txt", "x2").await;
+    let (both, handles) = queued_event(&sqs, &url, &arn).await;
+    assert_eq!(handles.len(), 2, "{both:#}");
+    let batch = |i: usize| json!({ "Records": [both["Records"][i].clone()] });
+    let invocation = || Invocation {
+        request_id: unique("request"),
+        deadline: chrono::Utc::now() + chrono::Duration::minutes(15),
+    };
+    let (first_inv, second_inv) = (invocation(), invocation());
+    let (one, two) = futures::join!(
+        handle(&ports, &cfg, BackupEvent::decode(batch(0)).unwrap(), &first_inv),
+        handle(&ports, &cfg, BackupEvent::decode(batch(1)).unwrap(), &second_inv)
+    );
+    for out in [one.unwrap(), two.unwrap()] {
+        assert_eq!(out["batchItemFailures"], json!([]), "{out:#}");
+        assert!(out["backups"][0]["point"].is_string(), "{out:#}");
+    }
+    let (_, newest) = bed.restore_into_new_bucket(&cfg, None).await;
+    assert_eq!(
+        contents(&bed.src, &newest).await,
+        contents(&bed.src, &bed.source_bucket).await
+    );
 }
 
 #[tokio::test]

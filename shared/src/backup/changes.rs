@@ -10,7 +10,7 @@
 //! after the queue's visibility timeout. A message that cannot be read is reported and, after
 //! the queue's redrive count, lands in its dead-letter queue; nothing is changed for it.
 
-use super::manifest::{changes_of, encode_part, part_key, state_key, BackupState};
+use super::manifest::{changes_of, encode_part, part_key, state_key, BackupState, ManifestRef};
 use super::{BackupPorts, Invocation};
 use crate::accounts::ForAccounts;
 use crate::config::BackupConfig;
@@ -311,7 +311,9 @@ where
         finished: Utc::now(),
         objects: entries.len() as u64,
         bytes: entries.iter().map(|e| e.size.max(0) as u64).sum(),
-        failed: report.failed.len() as u64,
+        // what it could not hold: failed copies (they come again), and objects left to the
+        // scheduled run
+        failed: (report.failed.len() + report.left_to_schedule.len()) as u64,
         parts: 1,
         writers,
         base: Some(newest.base_id().to_string()),
@@ -325,14 +327,36 @@ where
                 return (report, keys.clone());
             }
         };
-        // Only on the point it read: anything newer (a scheduled run's point, another change
-        // point) may not hold what this invocation saw, so the changes come again and are
-        // decided on it.
-        let moved = now.points.last().map(|p| &p.run_id) != Some(&newest.run_id);
-        if let Some(why) = waits(&now).or_else(|| moved.then(|| "a newer point in time was recorded meanwhile".into()))
-        {
+        // On the point it read, or after change points a concurrent invocation recorded on it
+        // meanwhile for other keys (their order does not matter then). Anything else (a
+        // scheduled run's point; another change of one of these keys, which may be newer)
+        // sends the changes back, to be decided on the newer point.
+        if let Some(why) = waits(&now) {
             report.waiting = Some(why);
             return (report, keys.clone());
+        }
+        let Some(at) = now.points.iter().position(|p| p.run_id == newest.run_id) else {
+            report.waiting = Some("the point it started from is gone".into());
+            return (report, keys.clone());
+        };
+        let since: Vec<&PointInTime> = now.points[at + 1..].iter().collect();
+        if since.iter().any(|p| p.base_id() != newest.base_id()) {
+            report.waiting = Some("a scheduled run's point was recorded meanwhile".into());
+            return (report, keys.clone());
+        }
+        if !since.is_empty() {
+            let refs: Vec<ManifestRef> = since.iter().map(|p| ManifestRef::of(p)).collect();
+            match changes_of(&ports.state, &cfg.state, spec, &refs).await {
+                Ok(theirs) if entries.iter().all(|e| !theirs.contains_key(&e.key)) => {}
+                Ok(_) => {
+                    report.waiting = Some("a concurrent change point holds some of the same keys".into());
+                    return (report, keys.clone());
+                }
+                Err(e) => {
+                    report.waiting = Some(format!("cannot read the newer change points: {e}"));
+                    return (report, keys.clone());
+                }
+            }
         }
         now.points.push(point.clone());
         match record.write(&now, etag.as_deref()).await {
@@ -353,7 +377,7 @@ where
 }
 
 /// Whether backup `b` holds the key a change is of.
-fn covers(b: &BackupSpec, c: &ObjectChange) -> bool {
+pub(crate) fn covers(b: &BackupSpec, c: &ObjectChange) -> bool {
     b.source_bucket == c.bucket && c.key.starts_with(&b.prefix)
 }
 
@@ -468,6 +492,37 @@ pub fn check_ids(messages: &[QueuedMessage]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_change_reaches_every_backup_of_its_bucket_whose_prefix_holds_it() {
+        let cfg = crate::config::BackupConfig::from_vars(&std::collections::HashMap::from([
+            ("DRPILOT_SOURCE_REGION", "us-east-1"),
+            ("DRPILOT_DR_REGION", "us-west-2"),
+            (
+                "DRPILOT_S3_BACKUPS",
+                r#"[{"name": "all", "source_bucket": "a-prod", "dr_bucket": "all-dr"},
+                    {"name": "logs", "source_bucket": "a-prod", "dr_bucket": "logs-dr", "prefix": "logs/"},
+                    {"name": "other", "source_bucket": "b-prod", "dr_bucket": "b-dr"}]"#,
+            ),
+            ("DRPILOT_STATE_BUCKET", "drpilot-state"),
+            ("DRPILOT_NOTIFY_TOPIC_ARN", "arn:aws:sns:us-west-2:123456789012:drpilot"),
+        ]))
+        .unwrap();
+        let to = |bucket: &str, key: &str| -> Vec<&str> {
+            let change = ObjectChange {
+                bucket: bucket.into(),
+                key: key.into(),
+            };
+            cfg.backups
+                .iter()
+                .filter(|b| covers(b, &change))
+                .map(|b| b.name.as_str())
+                .collect()
+        };
+        assert_eq!(to("a-prod", "logs/1.txt"), ["all", "logs"]);
+        assert_eq!(to("a-prod", "img/1.png"), ["all"]);
+        assert!(to("c-prod", "x").is_empty());
+    }
 
     #[test]
     fn notifications_give_the_created_and_removed_keys_decoded() {

@@ -138,7 +138,7 @@ pub struct ManifestRef {
 }
 
 impl ManifestRef {
-    fn of(point: &PointInTime) -> Self {
+    pub fn of(point: &PointInTime) -> Self {
         ManifestRef {
             run_id: point.run_id.clone(),
             parts: point.parts,

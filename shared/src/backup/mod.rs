@@ -150,6 +150,8 @@ pub enum Outcome {
     Resumable,
     /// Another invocation holds the run.
     Busy,
+    /// A continuation found no run in progress: nothing was done.
+    Idle,
     /// The backup could not run (see `error`); nothing recorded is lost.
     #[default]
     Failed,
@@ -286,6 +288,24 @@ where
     S: StateStore + Documents,
     N: Notifier,
 {
+    run_backups(accounts, cfg, backups, inv, false).await
+}
+
+/// As `run`; with `resume_only`, a backup with no run in progress is left alone (the
+/// continuation never starts a run, even one that another invocation just finished).
+async fn run_backups<A, O, S, N>(
+    accounts: &A,
+    cfg: &BackupConfig,
+    backups: &[&BackupSpec],
+    inv: &Invocation,
+    resume_only: bool,
+) -> RunReport
+where
+    A: ForAccounts<BackupPorts<O, S, N>>,
+    O: ObjectStore,
+    S: StateStore + Documents,
+    N: Notifier,
+{
     let mut report = RunReport {
         started_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
         backups: vec![],
@@ -305,7 +325,11 @@ where
         }
         let (ports, access) = accounts.ports_for(spec.account.as_deref());
         let done = match access.check().await {
-            Ok(()) => Run::new(ports, cfg, spec, inv).go(&mut b).await,
+            Ok(()) => {
+                let mut one = Run::new(ports, cfg, spec, inv);
+                one.resume_only = resume_only;
+                one.go(&mut b).await
+            }
             Err(e) => Err(e),
         };
         if let Err(e) = done {
@@ -336,10 +360,10 @@ where
         let mut in_progress = vec![];
         for spec in backups {
             let ports = accounts.ports_for(spec.account.as_deref()).0;
-            if let Ok(state) = BackupState::read(&ports.state, &state_key(&cfg.state, spec)).await {
-                if state.running.is_some() {
-                    in_progress.push(spec);
-                }
+            // (a state that cannot be read is looked at again, and its error reported)
+            match BackupState::read(&ports.state, &state_key(&cfg.state, spec)).await {
+                Ok(state) if state.running.is_none() => {}
+                _ => in_progress.push(spec),
             }
         }
         if in_progress.is_empty() {
@@ -347,7 +371,13 @@ where
         }
         backups = in_progress;
     }
-    let report = run(accounts, cfg, &backups, inv).await;
+    let continuing = event == BackupEvent::Continue;
+    let report = run_backups(accounts, cfg, &backups, inv, continuing).await;
+    if continuing {
+        // Every five minutes: a run that keeps failing is reported by its scheduled runs, not
+        // by each continuation (no notice, no failed invocation); the report says what failed.
+        return serde_json::to_value(&report).map_err(|e| Error::RunFailed(format!("cannot encode the report: {e}")));
+    }
     if let Some(notice) = report.failure_notice(cfg) {
         if let Err(e) = accounts.own_ports().notifier.notify(&notice).await {
             return Err(Error::RunFailed(format!(
@@ -371,6 +401,8 @@ struct Run<'a, O, S, N> {
     key: String,
     state: BackupState,
     etag: Option<String>,
+    /// Go on with a run in progress only (`{"action": "continue"}`).
+    resume_only: bool,
 }
 
 impl<'a, O, S, N> Run<'a, O, S, N>
@@ -388,6 +420,7 @@ where
             key: state_key(&cfg.state, spec),
             state: BackupState::default(),
             etag: None,
+            resume_only: false,
         }
     }
 
@@ -425,6 +458,11 @@ where
             report.outcome = Outcome::Busy;
             report.run_id = run_id;
             report.note = Some(note);
+            return Ok(());
+        }
+        if self.resume_only && self.state.running.is_none() {
+            report.outcome = Outcome::Idle;
+            report.note = Some("no run in progress: nothing to continue".into());
             return Ok(());
         }
         if !self.ports.dr.versioning_enabled(&self.spec.dr_bucket).await? {
@@ -1179,7 +1217,7 @@ mod tests {
             BackupEvent::Changes(messages) => Ok(messages
                 .iter()
                 .flat_map(|m| m.changes.clone().unwrap_or_default())
-                .filter_map(|change| c.backups.iter().find(|b| b.source_bucket == change.bucket))
+                .flat_map(|change| c.backups.iter().filter(move |b| changes::covers(b, &change)))
                 .map(|b| b.name.as_str())
                 .collect()),
             e => backups_for(&e, c).map(names),
