@@ -258,7 +258,7 @@ impl<P> Accounts<P> {
 
     /// The adapters for `account` (a member's id; anything else is the function's own).
     pub fn get(&self, account: Option<&str>) -> (&P, Access) {
-        match account.and_then(|id| self.members.iter().find(|m| m.role.account() == id)) {
+        match account.and_then(|id| self.member(id)) {
             Some(m) => (&m.ports, Access::Member(m.role.clone())),
             None => (&self.own, Access::Own),
         }

@@ -68,6 +68,19 @@ pub enum Scope {
     Snapshot { kind: DbKind, id: String },
 }
 
+impl Trigger {
+    /// The run it asks for, or the answer to an event that asks for none (logged).
+    fn into_run(self) -> std::result::Result<(String, Scope), Value> {
+        match self {
+            Trigger::Run(trigger, scope) => Ok((trigger, scope)),
+            Trigger::Ignore(reason) => {
+                info!(%reason, "event ignored");
+                Err(serde_json::json!({ "ignored": reason }))
+            }
+        }
+    }
+}
+
 /// The copier's operator command.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
@@ -648,12 +661,9 @@ where
     D: DrSnapshotStore,
     N: Notifier,
 {
-    let (trigger, scope) = match trigger(&event, cfg) {
-        Trigger::Ignore(reason) => {
-            info!(%reason, "event ignored");
-            return Ok(serde_json::json!({ "ignored": reason }));
-        }
-        Trigger::Run(trigger, scope) => (trigger, scope),
+    let (trigger, scope) = match trigger(&event, cfg).into_run() {
+        Ok(run) => run,
+        Err(ignored) => return Ok(ignored),
     };
     let report = run(ports, cfg, &trigger, &scope, now).await;
     info!(summary = %report.summary(), "run finished");
@@ -697,12 +707,9 @@ where
         CopierEvent::RdsSnapshot { account, .. } => account.clone(),
         _ => None,
     };
-    let (trigger, scope) = match trigger(&event, cfg) {
-        Trigger::Ignore(reason) => {
-            info!(%reason, "event ignored");
-            return Ok(serde_json::json!({ "ignored": reason }));
-        }
-        Trigger::Run(trigger, scope) => (trigger, scope),
+    let (trigger, scope) = match trigger(&event, cfg).into_run() {
+        Ok(run) => run,
+        Err(ignored) => return Ok(ignored),
     };
     // A member's copies are encrypted with its own DR key, and its databases selected by tag.
     let cfg_for = |member: Option<&AccountSpec>| match member {

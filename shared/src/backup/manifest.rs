@@ -246,21 +246,18 @@ impl BackupState {
     /// A run id for a point started `now`, unique among every point that still has a
     /// manifest (`20261127T070000Z`, then `-2`, ...).
     pub fn new_run_id(&self, now: DateTime<Utc>) -> String {
-        let stamp = now.format("%Y%m%dT%H%M%SZ").to_string();
-        let taken = |id: &str| self.points.iter().chain(&self.expiring).any(|p| p.run_id == id);
-        std::iter::once(stamp.clone())
-            .chain((2..).map(|n| format!("{stamp}-{n}")))
-            .find(|id| !taken(id))
-            .unwrap_or(stamp)
+        self.unused_run_id(now.format("%Y%m%dT%H%M%SZ").to_string())
     }
 
     /// A change point's run id: the time, and a short hash of the invocation's request id
     /// (`20261127T070000Z-c3f2a1b0`): no scheduled run's id, and no other invocation's.
     pub fn new_run_id_for(&self, now: DateTime<Utc>, request_id: &str) -> String {
-        let hash = request_id
-            .bytes()
-            .fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-        let base = format!("{}-c{hash:08x}", now.format("%Y%m%dT%H%M%SZ"));
+        let hash = crate::plan::copy::fnv1a32(request_id.as_bytes());
+        self.unused_run_id(format!("{}-c{hash:08x}", now.format("%Y%m%dT%H%M%SZ")))
+    }
+
+    /// `base`, or `base-2`, `base-3`, ...: the first no point with a manifest has.
+    fn unused_run_id(&self, base: String) -> String {
         let taken = |id: &str| self.points.iter().chain(&self.expiring).any(|p| p.run_id == id);
         std::iter::once(base.clone())
             .chain((2..).map(|n| format!("{base}-{n}")))

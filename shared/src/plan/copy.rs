@@ -114,7 +114,8 @@ pub fn copy_target_id(source: &Snapshot, deployment: &str) -> String {
     format!("drpilot-{readable}-{:08x}", fnv1a32(hashed.as_bytes()))
 }
 
-fn fnv1a32(bytes: &[u8]) -> u32 {
+/// FNV-1a, 32 bits: a short, stable hash for identifiers.
+pub(crate) fn fnv1a32(bytes: &[u8]) -> u32 {
     bytes
         .iter()
         .fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193))
