@@ -245,3 +245,140 @@ resource "aws_cloudwatch_metric_alarm" "s3_changes_dropped" {
   alarm_actions       = [aws_sns_topic.responders.arn]
   tags                = local.tags
 }
+
+# --- S3 Inventory: the scheduled run's keys from S3's daily report instead of a listing
+
+locals {
+  inventory_backups = { for b in var.s3_backups : b.name => b if b.inventory && b.account == null }
+  # S3 puts a configuration's reports under <destination prefix>/<source bucket>/<config id>/
+  # (AWS S3 User Guide, "Locating your inventory list"); the backup's `inventory` setting
+  inventory_locations = { for name, b in local.inventory_backups :
+    name => "s3://${aws_s3_bucket.inventory[0].bucket}/inventory/${b.source_bucket}/${var.name_prefix}-${name}/"
+  }
+}
+
+# S3 requires an inventory's destination in the source bucket's region.
+resource "aws_s3_bucket" "inventory" {
+  #checkov:skip=CKV_AWS_144:the reports are rebuilt daily from the source; replicating them adds nothing
+  #checkov:skip=CKV_AWS_18:written by S3 and read by drpilot's role only; CloudTrail data events cover audits
+  #checkov:skip=CKV2_AWS_62:nothing consumes events of the reports; the schedule reads the newest
+  #checkov:skip=CKV_AWS_145:the reports hold key names, sizes and ETags, not contents; SSE-KMS would mean granting S3 a key in the primary region
+  provider      = aws.primary
+  count         = length(local.inventory_backups) > 0 ? 1 : 0
+  bucket_prefix = "${substr(var.name_prefix, 0, 26)}-inventory-"
+  tags          = local.tags
+}
+
+resource "aws_s3_bucket_versioning" "inventory" {
+  provider = aws.primary
+  count    = length(aws_s3_bucket.inventory)
+  bucket   = aws_s3_bucket.inventory[0].id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "inventory" {
+  provider = aws.primary
+  count    = length(aws_s3_bucket.inventory)
+  bucket   = aws_s3_bucket.inventory[0].id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "inventory" {
+  provider                = aws.primary
+  count                   = length(aws_s3_bucket.inventory)
+  bucket                  = aws_s3_bucket.inventory[0].id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "inventory" {
+  provider = aws.primary
+  count    = length(aws_s3_bucket.inventory)
+  bucket   = aws_s3_bucket.inventory[0].id
+  rule {
+    id     = "old-reports"
+    status = "Enabled"
+    filter {}
+    expiration {
+      days = 7 # a run reads the newest report; a week covers a run that resumes for days
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 1
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+}
+
+# What S3 needs to deliver the reports (AWS S3 User Guide, "Granting permissions for S3
+# Inventory and S3 analytics"): from these source buckets, of this account, only.
+data "aws_iam_policy_document" "inventory" {
+  count = length(aws_s3_bucket.inventory)
+  statement {
+    sid       = "S3InventoryDelivers"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.inventory[0].arn}/inventory/*"]
+    principals {
+      type        = "Service"
+      identifiers = ["s3.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = distinct([for b in local.inventory_backups : "arn:${local.partition}:s3:::${b.source_bucket}"])
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "s3:x-amz-acl"
+      values   = ["bucket-owner-full-control"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "inventory" {
+  provider = aws.primary
+  count    = length(aws_s3_bucket.inventory)
+  bucket   = aws_s3_bucket.inventory[0].id
+  policy   = data.aws_iam_policy_document.inventory[0].json
+}
+
+# Daily, current versions, the fields the run compares (a backup's prefix only).
+resource "aws_s3_bucket_inventory" "source" {
+  provider                 = aws.primary
+  for_each                 = local.inventory_backups
+  bucket                   = each.value.source_bucket
+  name                     = "${var.name_prefix}-${each.key}"
+  included_object_versions = "Current"
+  optional_fields          = ["Size", "LastModifiedDate", "ETag", "StorageClass"]
+  schedule {
+    frequency = "Daily"
+  }
+  dynamic "filter" {
+    for_each = each.value.prefix == "" ? [] : [each.value.prefix]
+    content {
+      prefix = filter.value
+    }
+  }
+  destination {
+    bucket {
+      format     = "CSV"
+      bucket_arn = aws_s3_bucket.inventory[0].arn
+      prefix     = "inventory"
+    }
+  }
+  depends_on = [aws_s3_bucket_policy.inventory]
+}

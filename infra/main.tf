@@ -38,8 +38,11 @@ locals {
   member_keys = { for m in var.member_accounts : m.id => m.dr_kms_key_arn }
   s3_backups_json = jsonencode([
     for b in var.s3_backups : merge(
-      { for k, v in b : k => v if v != null && !contains(["rpo_seconds", "source_kms_key_arns", "events"], k) },
-      { for k, v in { kms_key_id = b.account == null ? aws_kms_key.dr.arn : lookup(local.member_keys, b.account, null) } : k => v if v != null },
+      { for k, v in b : k => v if v != null && !contains(["rpo_seconds", "source_kms_key_arns", "events", "inventory"], k) },
+      { for k, v in {
+        kms_key_id = b.account == null ? aws_kms_key.dr.arn : lookup(local.member_keys, b.account, null)
+        inventory  = lookup(local.inventory_locations, b.name, null)
+      } : k => v if v != null },
     )
   ])
   # DRPILOT_ACCOUNTS per function: the member accounts and that function's role in each
@@ -333,8 +336,9 @@ module "s3_backup" {
   package_path           = "${var.package_dir}/s3-backup.zip"
   architecture           = var.architecture
   timeout                = 900 # it saves progress before this; the continuation (every 5 minutes) resumes
-  reserved_concurrency   = 4   # one run per backup at a time is the state's lease's job; room for the schedule, its continuation and the S3 changes queue (2)
-  maximum_retry_attempts = 0   # a failed run has notified; the next scheduled run resumes
+  memory_size            = coalesce(var.s3_backup_memory_mb, length(local.inventory_backups) > 0 ? 1024 : 256)
+  reserved_concurrency   = 4 # one run per backup at a time is the state's lease's job; room for the schedule, its continuation and the S3 changes queue (2)
+  maximum_retry_attempts = 0 # a failed run has notified; the next scheduled run resumes
   kms_key_arn            = aws_kms_key.dr.arn
   log_retention_days     = var.log_retention_days
   dead_letter_queue_arn  = aws_sqs_queue.failed.arn

@@ -260,6 +260,27 @@ data "aws_iam_policy_document" "s3_backup" {
     resources = concat(local.backup_sources, [aws_s3_bucket.state.arn])
   }
   dynamic "statement" {
+    for_each = length(aws_s3_bucket.inventory) > 0 ? [1] : []
+    content {
+      sid       = "ListInventoryReports"
+      actions   = ["s3:ListBucket"]
+      resources = [aws_s3_bucket.inventory[0].arn]
+      condition {
+        test     = "StringLike"
+        variable = "s3:prefix"
+        values   = ["inventory/*"]
+      }
+    }
+  }
+  dynamic "statement" {
+    for_each = length(aws_s3_bucket.inventory) > 0 ? [1] : []
+    content {
+      sid       = "ReadInventoryReports"
+      actions   = ["s3:GetObject"]
+      resources = ["${aws_s3_bucket.inventory[0].arn}/inventory/*"]
+    }
+  }
+  dynamic "statement" {
     for_each = length(local.own_backups) > 0 ? [1] : []
     content {
       sid       = "ReadSourceObjects"

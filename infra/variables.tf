@@ -322,6 +322,13 @@ variable "s3_backups" {
     # configuration, all of it: a bucket with notifications of its own needs drpilot's topic
     # (output s3_changes_topic) added to that configuration instead.
     events = optional(bool, false)
+    # Reconcile from S3 Inventory: S3 lists the source bucket daily into an inventory bucket
+    # drpilot creates in the primary region, and a scheduled run reads a report newer than the
+    # last run (a few requests) instead of listing the bucket (one request per 1,000 keys). Its
+    # own account's buckets only; s3_backup_memory_mb bounds the keys a report may hold. Such a
+    # point holds the bucket as of the report's scan: with events = true, change points carry
+    # what changed since within a minute; without, the RPO is about a day.
+    inventory = optional(bool, false)
   }))
   default = []
   validation {
@@ -329,8 +336,22 @@ variable "s3_backups" {
     error_message = "s3_backups: name of letters, digits, - _ .; dr_bucket differs from source_bucket; retain_days, min_points >= 1; rpo_seconds > 0."
   }
   validation {
+    condition     = alltrue([for b in var.s3_backups : !(b.inventory && b.account != null)])
+    error_message = "s3_backups: inventory = true is for this account's buckets only (not a member account's)."
+  }
+  validation {
     condition     = length(distinct([for b in var.s3_backups : b.dr_bucket])) == length(var.s3_backups) && length(distinct([for b in var.s3_backups : b.name])) == length(var.s3_backups)
     error_message = "s3_backups: each backup needs a dr_bucket of its own (retention prunes versions its points do not name) and a unique name."
+  }
+}
+
+variable "s3_backup_memory_mb" {
+  description = "Memory of the S3 backup function (null: 1,024 MB with an inventory backup, else 256). A run on an S3 Inventory report sorts the report's keys in memory and reads a report of up to (memory / 2) / 512 bytes keys: 1,024 MB takes about a million; a larger report is left and the run lists the bucket."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.s3_backup_memory_mb == null || try(var.s3_backup_memory_mb >= 128 && var.s3_backup_memory_mb <= 10240, false)
+    error_message = "s3_backup_memory_mb must be within Lambda's 128..10240."
   }
 }
 

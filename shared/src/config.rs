@@ -1017,7 +1017,7 @@ impl PromoterConfig {
 }
 
 const BACKUPS_VAR: &str = "DRPILOT_S3_BACKUPS";
-const BACKUPS_HELP: &str = r#"a JSON array like [{"name": "assets", "source_bucket": "assets-prod", "dr_bucket": "assets-dr"}]; optional: prefix, kms_key_id, storage_class, retain_days (30), min_points (1)"#;
+const BACKUPS_HELP: &str = r#"a JSON array like [{"name": "assets", "source_bucket": "assets-prod", "dr_bucket": "assets-dr"}]; optional: prefix, kms_key_id, storage_class, retain_days (30), min_points (1), inventory ("s3://<inventory bucket>/<destination prefix/><source bucket>/<config id>/")"#;
 const STORAGE_CLASSES: &[&str] = &[
     "STANDARD",
     "STANDARD_IA",
@@ -1043,6 +1043,8 @@ struct BackupEntry {
     min_points: Option<u32>,
     #[serde(default, deserialize_with = "some_text")]
     account: Option<String>,
+    #[serde(default, deserialize_with = "some_text")]
+    inventory: Option<String>,
 }
 
 /// Parses `DRPILOT_S3_BACKUPS`; errors name the entry and the field.
@@ -1110,8 +1112,16 @@ pub fn backups(vars: &dyn Vars) -> Result<Vec<BackupSpec>> {
             )));
         }
         let account = member_account(BACKUPS_VAR, &format!("entry {i} ({name})"), e.account, &members)?;
+        let inventory = match &e.inventory {
+            None => None,
+            Some(url) => Some(
+                inventory_location(url, &e.source_bucket)
+                    .map_err(|why| bad(format!("entry {i} ({name}): inventory {url:?} {why}")))?,
+            ),
+        };
         out.push(BackupSpec {
             account,
+            inventory,
             name,
             source_bucket: e.source_bucket,
             prefix: e.prefix,
@@ -1122,6 +1132,31 @@ pub fn backups(vars: &dyn Vars) -> Result<Vec<BackupSpec>> {
         });
     }
     Ok(out)
+}
+
+/// An S3 Inventory report location: `s3://<bucket>/[<destination prefix>/]<source bucket>/<config
+/// id>/`, where S3 puts each report's folder (AWS S3 User Guide, "Locating your inventory list").
+fn inventory_location(url: &str, source_bucket: &str) -> std::result::Result<crate::model::InventoryLocation, String> {
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or("is not an s3:// URL of the inventory configuration's reports")?;
+    let (bucket, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if !valid_bucket_name(bucket) {
+        return Err(format!("names {bucket:?}, which is not an S3 bucket name"));
+    }
+    let path = path.trim_end_matches('/');
+    let segments: Vec<&str> = path.split('/').collect();
+    match segments.as_slice() {
+        [.., bucket_segment, id] if *bucket_segment == source_bucket && !id.is_empty() => {
+            Ok(crate::model::InventoryLocation {
+                bucket: bucket.to_string(),
+                prefix: format!("{path}/"),
+            })
+        }
+        _ => Err(format!(
+            "must end with /{source_bucket}/<config id>/: S3 delivers a configuration's reports under the source bucket's name and the configuration's id"
+        )),
+    }
 }
 
 /// The S3 backup function's (and the restore command's) settings.
@@ -1486,7 +1521,7 @@ mod tests {
         v.insert(
             "DRPILOT_S3_BACKUPS",
             r#"[{"name": "assets", "source_bucket": "assets-prod", "dr_bucket": "assets-dr", "kms_key_id": "alias/dr", "storage_class": "STANDARD_IA", "retain_days": 7},
-                {"name": "logs", "source_bucket": "logs-prod", "prefix": "2026/", "dr_bucket": "logs-dr"}]"#,
+                {"name": "logs", "source_bucket": "logs-prod", "prefix": "2026/", "dr_bucket": "logs-dr", "inventory": "s3://inventory-use1/inventory/logs-prod/daily"}]"#,
         );
         v
     }
@@ -1500,6 +1535,14 @@ mod tests {
         assert_eq!(c.backups[1].prefix, "2026/");
         assert_eq!(c.backups[1].retention.days, 30);
         assert_eq!(c.backups[1].retention.min_points, 1);
+        assert_eq!(c.backups[0].inventory, None);
+        assert_eq!(
+            c.backups[1].inventory,
+            Some(crate::model::InventoryLocation {
+                bucket: "inventory-use1".into(),
+                prefix: "inventory/logs-prod/daily/".into()
+            })
+        );
         assert_eq!(c.copy_concurrency, 32);
         assert_eq!(c.multipart_threshold_bytes, 5 * 1024 * 1024 * 1024);
         assert_eq!(c.deadline_margin_seconds, 60);
@@ -1541,6 +1584,22 @@ mod tests {
             (
                 r#"[{"name": "a", "source_bucket": "s-prod", "dr_bucket": "s-dr", "retain_days": 0}]"#,
                 "retain_days 0",
+            ),
+            (
+                r#"[{"name": "a", "source_bucket": "s-prod", "dr_bucket": "s-dr", "inventory": "inv/s-prod/daily/"}]"#,
+                "inventory \"inv/s-prod/daily/\" is not an s3:// URL",
+            ),
+            (
+                r#"[{"name": "a", "source_bucket": "s-prod", "dr_bucket": "s-dr", "inventory": "s3://Inv_Bucket/s-prod/daily/"}]"#,
+                "names \"Inv_Bucket\"",
+            ),
+            (
+                r#"[{"name": "a", "source_bucket": "s-prod", "dr_bucket": "s-dr", "inventory": "s3://inv/other-prod/daily/"}]"#,
+                "must end with /s-prod/<config id>/",
+            ),
+            (
+                r#"[{"name": "a", "source_bucket": "s-prod", "dr_bucket": "s-dr", "inventory": "s3://inv/s-prod/"}]"#,
+                "must end with /s-prod/<config id>/",
             ),
             (
                 r#"[{"name": "a", "source_bucket": "s-prod", "dr_bucket": "s-dr"}, {"name": "a", "source_bucket": "t-prod", "dr_bucket": "t-dr"}]"#,

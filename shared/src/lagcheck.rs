@@ -10,6 +10,7 @@ use crate::model::Snapshot;
 use crate::model::{ResourceSpec, Target};
 use crate::notice::{Notice, Severity};
 use crate::plan::alerting::{track, Alert, Tracked};
+use crate::plan::backup::PointInTime;
 use crate::plan::copy::managed_copies_of;
 use crate::plan::lag::{
     classify_backlog, classify_copy_age, classify_lag, classify_point_age, human_seconds, Datapoint, LagSignal, Link,
@@ -459,7 +460,11 @@ where
             use crate::backup::manifest::{backup_state_path, BackupState};
             match BackupState::read(&ports.state, &cfg.state.key(&backup_state_path(backup))).await {
                 // Changes after the newest point in time's start are not in any point yet.
-                Ok(state) => classify_point_age(state.points.last().map(|p| p.started), spec.rpo_seconds, now),
+                Ok(state) => classify_point_age(
+                    state.points.last().map(PointInTime::recovery_point),
+                    spec.rpo_seconds,
+                    now,
+                ),
                 Err(e) => unknown(&format!("backup {backup}'s state"), e),
             }
         }

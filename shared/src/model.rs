@@ -285,6 +285,18 @@ pub struct BackupSpec {
     /// The member account (`DRPILOT_ACCOUNTS`) its source and DR buckets are in; `None`: the
     /// function's own. Its run state and manifests stay in the deployment's state bucket.
     pub account: Option<String>,
+    /// Where S3 Inventory delivers the source bucket's reports: a scheduled run reads the keys
+    /// from a report newer than the last run instead of listing the bucket (`None`: it lists).
+    pub inventory: Option<InventoryLocation>,
+}
+
+/// One S3 Inventory configuration's reports, in its destination bucket (which S3 requires in
+/// the source bucket's region): `s3://<bucket>/<destination prefix/><source bucket>/<config id>/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryLocation {
+    pub bucket: String,
+    /// Ends with `/`.
+    pub prefix: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

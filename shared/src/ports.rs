@@ -227,6 +227,11 @@ pub trait ObjectStore: Sync {
     ) -> impl Future<Output = Result<Vec<NotDeleted>>> + Send;
     /// Deletes the current object (a versioned bucket keeps it as a noncurrent version).
     fn delete_object(&self, bucket: &str, key: &str) -> impl Future<Output = Result<()>> + Send;
+    /// The folders one level below `prefix` (`ListObjectsV2`'s common prefixes for the
+    /// delimiter `/`, every page), in key order.
+    fn folders(&self, bucket: &str, prefix: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// An object's bytes (`GetObject`); `None` if there is none.
+    fn read(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
     /// The object as it is now (`HeadObject`); `None` if there is none.
     fn head(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Option<ObjectInfo>>> + Send {
         let what = format!("s3://{bucket}/{key}");

@@ -43,6 +43,13 @@ impl ObjectStore for Bucket {
     async fn versioning_enabled(&self, _: &str) -> drpilot::Result<bool> {
         Ok(true)
     }
+    // (no S3 Inventory reports in this store: the backups here list)
+    async fn folders(&self, _: &str, _: &str) -> drpilot::Result<Vec<String>> {
+        Ok(vec![])
+    }
+    async fn read(&self, _: &str, _: &str) -> drpilot::Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
     async fn copy(&self, copy: &ObjectCopy) -> drpilot::Result<String> {
         if self.slow.contains(&copy.from_key) {
             tokio::time::sleep(Duration::from_secs(60)).await;

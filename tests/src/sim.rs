@@ -352,6 +352,13 @@ impl Simulator {
         serde_json::from_value(v).expect("replication")
     }
 
+    /// S3 delivers the bucket's inventory reports now, as its daily schedule would (see
+    /// `drsim/s3.py`; `body` may set `taken`, the scan's start in epoch seconds).
+    pub async fn deliver_inventory(&self, bucket: &str, body: Value) -> Value {
+        self.call(reqwest::Method::POST, &format!("/s3/{bucket}/inventory"), Some(body))
+            .await
+    }
+
     pub async fn copies(&self, region: &str) -> CopiesInFlight {
         let v = self
             .call(reqwest::Method::GET, &format!("/rds/{region}/copies"), None)

@@ -1,9 +1,8 @@
 //! s3-backup end to end: the real handler, binary and restore against moto server, with a
 //! source bucket in one region and a versioned, KMS-encrypted DR bucket in another.
 //!
-//! Buckets are unique per test, so tests share one region pair.
-//! Emulator gap: moto ignores `x-amz-copy-source-if-match` (AWS honours it); the "changed during
-//! the run" path is covered by the pure diff and the failure-reason mapping instead.
+//! Buckets are unique per test, so tests share one region pair. moto ignores
+//! `x-amz-copy-source-if-match`; the simulator answers it as AWS does (`drsim/s3.py`).
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, StorageClass, VersioningConfiguration};
@@ -352,6 +351,247 @@ async fn backs_up_incrementally_and_restores_any_point_in_time_exactly() {
     assert_eq!(rollback.failed, 0);
     assert_eq!(contents(&bed.src, &bed.source_bucket).await, at_first);
     assert!(bed.responders.received().await.is_empty(), "clean runs send no notice");
+}
+
+/// What Terraform configures for a backup with `inventory = true` (infra/backups.tf): a daily
+/// CSV report of current versions with the fields drpilot reads, into an inventory bucket in
+/// the source region. Returns the backup's `inventory` setting.
+async fn configure_inventory(bed: &Bed) -> (String, String) {
+    use aws_sdk_s3::types::{
+        InventoryConfiguration, InventoryDestination, InventoryFormat, InventoryFrequency,
+        InventoryIncludedObjectVersions, InventoryOptionalField, InventoryS3BucketDestination, InventorySchedule,
+    };
+    let inventory_bucket = format!("{}-inventory", bed.name);
+    Regions::new(SOURCE, DR)
+        .await
+        .create_bucket(SOURCE, &inventory_bucket)
+        .await;
+    let destination = InventoryS3BucketDestination::builder()
+        .bucket(format!("arn:aws:s3:::{inventory_bucket}"))
+        .format(InventoryFormat::Csv)
+        .prefix("inventory")
+        .build()
+        .unwrap();
+    let config = InventoryConfiguration::builder()
+        .id("drpilot")
+        .is_enabled(true)
+        .included_object_versions(InventoryIncludedObjectVersions::Current)
+        .schedule(
+            InventorySchedule::builder()
+                .frequency(InventoryFrequency::Daily)
+                .build()
+                .unwrap(),
+        )
+        .destination(
+            InventoryDestination::builder()
+                .s3_bucket_destination(destination)
+                .build(),
+        )
+        .optional_fields(InventoryOptionalField::Size)
+        .optional_fields(InventoryOptionalField::LastModifiedDate)
+        .optional_fields(InventoryOptionalField::ETag)
+        .optional_fields(InventoryOptionalField::StorageClass)
+        .build()
+        .unwrap();
+    bed.src
+        .put_bucket_inventory_configuration()
+        .bucket(&bed.source_bucket)
+        .id("drpilot")
+        .inventory_configuration(config)
+        .send()
+        .await
+        .unwrap();
+    let setting = format!("s3://{inventory_bucket}/inventory/{}/drpilot/", bed.source_bucket);
+    (inventory_bucket, setting)
+}
+
+/// S3's notification of a change to `key`, as the queue hands it to the function.
+fn s3_change_event(bucket: &str, key: &str) -> Value {
+    let body = json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": SOURCE,
+        "eventTime": chrono::Utc::now().to_rfc3339(), "eventName": "ObjectCreated:Put",
+        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
+               "object": {"key": key, "size": 1}}
+    }]});
+    json!({"Records": [{
+        "messageId": unique("message"), "receiptHandle": "handle", "body": body.to_string(),
+        "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+        "eventSource": "aws:sqs", "eventSourceARN": format!("arn:aws:sqs:{DR}:123456789012:drpilot-s3-changes"),
+        "awsRegion": DR
+    }]})
+}
+
+#[tokio::test]
+async fn a_daily_inventory_report_replaces_the_listing_and_never_undoes_a_newer_change() {
+    let bed = Bed::new("inventory").await;
+    let sim = drpilot_tests::sim::Simulator::connect();
+    let (inventory_bucket, location) = configure_inventory(&bed).await;
+    let cfg = bed.config(json!({"kms_key_id": bed.kms_key, "inventory": location}), &[]);
+    for i in 0..30 {
+        bed.put(&format!("k/{i:02}"), "v1").await;
+    }
+    bed.put("k/zz", "v1").await; // sorts after every key of the report to come
+    let first = bed.run(&cfg).await.expect("the first run");
+    assert_eq!(count(&first, "copied"), 31);
+    assert!(backup_report(&first)["inventory"].is_null(), "{first:#}");
+    let note = backup_report(&first)["note"].as_str().unwrap_or_default();
+    assert!(note.contains("no inventory report"), "{first:#}");
+
+    // A day of changes, then S3's daily report, then changes it has not seen.
+    bed.put("k/00", "v2").await; // changed
+    bed.delete("k/01").await; // deleted
+    bed.delete("k/zz").await; // deleted, past the report's last key
+    bed.put("k/new", "new").await; // created
+    bed.put("k/02", "v2").await; // changed, then changed again after the report
+    bed.put("k/03", "v2").await; // changed, then deleted after the report
+    bed.put("k/born", "v1").await; // created, then changed after the report
+    let delivered = sim.deliver_inventory(&bed.source_bucket, json!({})).await;
+    assert_eq!(delivered["reports"][0]["objects"], 31, "{delivered:#}");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // S3 times are to the second
+    bed.put("k/02", "v3, after the report").await;
+    bed.delete("k/03").await;
+    bed.put("k/born", "v2, after the report").await;
+    // ... and one the event path recorded: a change point newer than the report
+    bed.put("k/05", "v2, after the report").await;
+    let ports = BackupPorts::accounts(&drpilot_tests::sdk(DR).await, &cfg);
+    let inv = Invocation {
+        request_id: unique("request"),
+        deadline: chrono::Utc::now() + chrono::Duration::minutes(15),
+    };
+    let event = s3_change_event(&bed.source_bucket, "k/05");
+    let recorded = handle(&ports, &cfg, BackupEvent::decode(event).unwrap(), &inv)
+        .await
+        .unwrap();
+    assert!(recorded["backups"][0]["point"].is_string(), "{recorded:#}");
+
+    let mark = sim.wire_mark().await;
+    let second = bed.run(&cfg).await.expect("the run on the report");
+    let (wire, _) = sim.wire(mark).await;
+    let report = backup_report(&second);
+    assert!(
+        report["inventory"].as_str().unwrap().contains("manifest.json"),
+        "{second:#}"
+    );
+    // copied: k/00 and k/new as the report saw them; k/02 and k/born as they are now (S3
+    // refused the copies pinned to what the report saw; a look found them changed). k/03 moved
+    // on (gone since): its version before stands. k/05 stands: the change point is newer.
+    assert_eq!(
+        (
+            count(&second, "copied"),
+            count(&second, "moved_on"),
+            count(&second, "deleted_at_source"),
+            count(&second, "failed"),
+            count(&second, "unchanged"),
+        ),
+        (4, 1, 2, 0, 26),
+        "{second:#}"
+    );
+    // No listing of the source bucket: the report, and a look at each key the report dropped
+    // (k/01, k/zz) or that S3 refused to copy as the report saw it (k/02, k/03, k/born).
+    let on = |bucket: &str| -> Vec<&str> {
+        wire.0
+            .iter()
+            .filter(|e| e.params.get("Bucket").map(String::as_str) == Some(bucket))
+            .filter_map(|e| e.action.as_deref())
+            .collect()
+    };
+    assert_eq!(on(&bed.source_bucket), ["HeadObject"; 5], "{:?}", wire.0);
+    assert_eq!(on(&inventory_bucket), ["ListObjectsV2", "GetObject", "GetObject"]);
+    // Nothing failed: no notice.
+    assert!(bed.responders.received().await.is_empty());
+    // The point holds the source as it is, but k/03 as it was when the report was taken.
+    let (_, restored) = bed.restore_into_new_bucket(&cfg, None).await;
+    let mut expected = contents(&bed.src, &bed.source_bucket).await;
+    expected.insert("k/03".into(), b"v1".to_vec());
+    assert_eq!(contents(&bed.src, &restored).await, expected);
+    // Its recovery point is the report's scan, not the run's start.
+    let state = contents(&bed.dr, &bed.state_bucket).await;
+    let state: Value = serde_json::from_slice(&state["drpilot/s3-backup/assets/state.json"]).unwrap();
+    let newest = state["points"].as_array().unwrap().last().unwrap().clone();
+    assert!(
+        newest["as_of"].as_str().unwrap() < newest["started"].as_str().unwrap(),
+        "{newest:#}"
+    );
+
+    // The next run has no newer report: it lists, and records what the report missed.
+    let third = bed.run(&cfg).await.expect("the run after");
+    assert!(backup_report(&third)["inventory"].is_null(), "{third:#}");
+    assert!(
+        backup_report(&third)["note"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("older than the last run"),
+        "{third:#}"
+    );
+    assert_eq!(
+        (count(&third, "copied"), count(&third, "deleted_at_source")),
+        (0, 1),
+        "{third:#}"
+    );
+    let (_, restored) = bed.restore_into_new_bucket(&cfg, None).await;
+    assert_eq!(
+        contents(&bed.src, &restored).await,
+        contents(&bed.src, &bed.source_bucket).await
+    );
+
+    // A report whose data file is damaged is not read: the run lists, and says why.
+    let delivered = sim.deliver_inventory(&bed.source_bucket, json!({})).await;
+    let manifest_url = delivered["reports"][0]["manifest"].as_str().unwrap();
+    let manifest_key = manifest_url.split_once(&format!("{inventory_bucket}/")).unwrap().1;
+    let manifest: Value = serde_json::from_slice(&contents(&bed.src, &inventory_bucket).await[manifest_key]).unwrap();
+    let data_key = manifest["files"][0]["key"].as_str().unwrap();
+    put(&bed.src, &inventory_bucket, data_key, b"not gzip".to_vec(), None).await;
+    bed.put("k/04", "v2").await;
+    let fourth = bed.run(&cfg).await.expect("the run on a damaged report");
+    let note = backup_report(&fourth)["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("does not match its MD5") && note.contains("lists the bucket"),
+        "{fourth:#}"
+    );
+    assert_eq!(count(&fourth, "copied"), 1, "{fourth:#}");
+}
+
+#[tokio::test]
+async fn a_run_on_a_report_cut_by_the_deadline_resumes_on_it_without_copying_twice() {
+    let bed = Bed::new("invcut").await;
+    let sim = drpilot_tests::sim::Simulator::connect();
+    let (_, location) = configure_inventory(&bed).await;
+    let objects = 1_500;
+    seed(&bed, 0..objects, "v1").await;
+    let cfg = bed.config(json!({"inventory": location}), &[]);
+    bed.run(&cfg)
+        .await
+        .expect("the first point in time (a listing: no report yet)");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    seed(&bed, (0..objects).step_by(3), "v2").await;
+    sim.deliver_inventory(&bed.source_bucket, json!({})).await;
+    let settings = bed.settings(
+        json!({"inventory": location}),
+        &[("DRPILOT_DEADLINE_MARGIN_SECONDS", "60")],
+    );
+
+    // 20 s left, less than half the margin: one copy, then the page is recorded up to it.
+    let cut = invoke_binary(&settings, "20");
+    assert_eq!(backup_report(&cut)["outcome"], "resumable", "{cut:#}");
+    assert!(backup_report(&cut)["inventory"].is_string(), "{cut:#}");
+    assert_eq!(count(&cut, "copied"), 1, "{cut:#}");
+    // The next invocation goes on with the same report after the cut.
+    let resumed = invoke_binary(&settings, "900");
+    assert_eq!(backup_report(&resumed)["outcome"], "complete", "{resumed:#}");
+    assert!(backup_report(&resumed)["inventory"].is_string(), "{resumed:#}");
+    assert_eq!(count(&resumed, "copied"), 499, "{resumed:#}");
+    assert_eq!(count(&cut, "unchanged") + count(&resumed, "unchanged"), 1000);
+    assert_eq!(
+        versions(&bed.dr, &bed.dr_bucket).await.len(),
+        2000,
+        "1,500 first copies + 500 changed"
+    );
+    let (report, target) = bed.restore_into_new_bucket(&cfg, None).await;
+    assert_eq!(report.copied, objects as u64);
+    assert_eq!(
+        contents(&bed.src, &target).await,
+        contents(&bed.src, &bed.source_bucket).await
+    );
 }
 
 #[tokio::test]

@@ -44,8 +44,10 @@ module "drpilot" {
     { name = "orders-copies", kind = "snapshot", db = "orders-db", db_kind = "instance", rpo_seconds = 90000 },
   ]
 
-  # The seed's daily `aws s3 sync` into a dated prefix, done better: incremental server-side
-  # copies every 6 hours, each run a restorable point in time, kept 35 days.
+  # The seed's daily `aws s3 sync` into a dated prefix, done better: each change copied
+  # server-side within a minute (events), and a scheduled run every 6 hours as the safety net,
+  # reading S3 Inventory's daily report instead of listing the bucket; every run a restorable
+  # point in time, kept 35 days.
   s3_backups = [{
     name          = "assets"
     source_bucket = "shop-assets-prod"
@@ -53,6 +55,8 @@ module "drpilot" {
     storage_class = "STANDARD_IA"
     retain_days   = 35
     rpo_seconds   = 8 * 3600
+    events        = true
+    inventory     = true
   }]
 
   databases = [{

@@ -40,7 +40,6 @@ fn object_info(o: &aws_sdk_s3::types::Object) -> ObjectInfo {
     }
 }
 
-/// Every object under `prefix`, through all of `ListObjectsV2`'s pages.
 /// Every object under `prefix`, each page converted by `each` as it arrives.
 async fn list_all<T>(
     client: &Client,
@@ -60,6 +59,29 @@ async fn list_all<T>(
         out.extend(page.contents.unwrap_or_default().into_iter().filter_map(&each));
     }
     Ok(out)
+}
+
+/// `GetObject`: the object's bytes and ETag; `None` if there is none.
+async fn get_object(client: &Client, bucket: &str, key: &str) -> Result<Option<Versioned>> {
+    match client.get_object().bucket(bucket).key(key).send().await {
+        Ok(out) => {
+            let etag = out.e_tag().unwrap_or_default().to_string();
+            let body = out.body.collect().await.map_err(|e| crate::Error::Aws {
+                operation: "GetObject",
+                code: "ReadBody".into(),
+                message: e.to_string(),
+                retryable: true,
+            })?;
+            Ok(Some(Versioned {
+                body: body.into_bytes().to_vec(),
+                etag,
+            }))
+        }
+        Err(e) => match aws_error("GetObject", e) {
+            e if e.aws_code() == Some("NoSuchKey") => Ok(None),
+            e => Err(e),
+        },
+    }
 }
 
 /// `DeleteObject`: of one version, or (`None`) of the current object.
@@ -218,7 +240,21 @@ impl S3Objects {
             .set_if_match(copy.if_match.clone())
             .send()
             .await
-            .map_err(|e| aws_error("HeadObject", e))?;
+            .map_err(|e| {
+                // HeadObject's errors have no body: a missing source and an ETag that is no longer
+                // the one listed are known by their status only, and named as CopyObject names them.
+                let code = match e.raw_response().map(|r| r.status().as_u16()) {
+                    Some(404) => "NoSuchKey",
+                    Some(412) => "PreconditionFailed",
+                    _ => return aws_error("HeadObject", e),
+                };
+                Error::Aws {
+                    operation: "HeadObject",
+                    code: code.into(),
+                    message: format!("s3://{}/{}", copy.from_bucket, copy.from_key),
+                    retryable: false,
+                }
+            })?;
         let upload = self
             .client
             .create_multipart_upload()
@@ -407,6 +443,31 @@ impl ObjectStore for S3Objects {
         Ok(out.version_id().unwrap_or_default().to_string())
     }
 
+    async fn folders(&self, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .delimiter("/")
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("ListObjectsV2", e))?;
+            out.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(str::to_string)),
+            );
+        }
+        Ok(out)
+    }
+
+    async fn read(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(get_object(&self.client, bucket, key).await?.map(|v| v.body))
+    }
+
     async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>> {
         match self.client.head_object().bucket(bucket).key(key).send().await {
             Ok(head) => Ok(Some(ObjectInfo {
@@ -511,25 +572,7 @@ const LOST_RACE: &[&str] = &["PreconditionFailed", "ConditionalRequestConflict"]
 
 impl StateStore for S3State {
     async fn load(&self, key: &str) -> Result<Option<Versioned>> {
-        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
-            Ok(out) => {
-                let etag = out.e_tag().unwrap_or_default().to_string();
-                let body = out.body.collect().await.map_err(|e| crate::Error::Aws {
-                    operation: "GetObject",
-                    code: "ReadBody".into(),
-                    message: e.to_string(),
-                    retryable: true,
-                })?;
-                Ok(Some(Versioned {
-                    body: body.into_bytes().to_vec(),
-                    etag,
-                }))
-            }
-            Err(e) => match aws_error("GetObject", e) {
-                e if e.aws_code() == Some("NoSuchKey") => Ok(None),
-                e => Err(e),
-            },
-        }
+        get_object(&self.client, &self.bucket, key).await
     }
 
     async fn save(&self, key: &str, body: &[u8], expected: Option<&str>) -> Result<Saved> {

@@ -317,6 +317,7 @@ where
         parts: 1,
         writers,
         base: Some(newest.base_id().to_string()),
+        as_of: None,
     };
     let record = Record::new(&ports.state, key.clone());
     for _ in 0..SAVE_ATTEMPTS {

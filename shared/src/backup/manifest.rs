@@ -5,7 +5,7 @@
 //!   lease and how far it got) and the points being expired. Changed only by conditional
 //!   writes, so two invocations never both believe they own a run.
 //! - `s3-backup/<name>/runs/<run id>/<part>.<invocation>.jsonl`: the run's manifest, one part
-//!   per source listing page (at most 1,000 keys), parts in key order, each named by the
+//!   per page of keys (a listing's 1,000, or an inventory report's 10,000), parts in key order, each named by the
 //!   invocation that wrote it. Reading one part at a time keeps memory flat however large the
 //!   bucket.
 //! - `s3-backup/<name>/pins/<run id>.<holder>.json`: restores reading a point in time.
@@ -80,13 +80,19 @@ pub async fn pinned<D: Documents>(
 /// Counts of one run (or one invocation's share of it).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunCounts {
-    /// Objects listed at the source.
+    /// Objects listed at the source (or read from the inventory report, with the entries that
+    /// stand where the report has not caught up).
     pub listed: u64,
     pub copied: u64,
     pub bytes_copied: u64,
     /// Same as in the previous point in time: no request beyond the listing.
     pub unchanged: u64,
     pub failed: u64,
+    /// Changed or deleted at the source after the inventory report the run reads was taken
+    /// (its copy found another ETag, or nothing): the version the previous point holds stands
+    /// in until the event path or the next run records the change. Not a failure.
+    #[serde(default)]
+    pub moved_on: u64,
     /// In the previous point in time, gone from the source now (older points keep them).
     pub deleted_at_source: u64,
     /// Objects and bytes the new point in time holds.
@@ -101,6 +107,7 @@ impl RunCounts {
         self.bytes_copied += other.bytes_copied;
         self.unchanged += other.unchanged;
         self.failed += other.failed;
+        self.moved_on += other.moved_on;
         self.deleted_at_source += other.deleted_at_source;
         self.objects += other.objects;
         self.bytes += other.bytes;
@@ -173,6 +180,9 @@ pub struct RunProgress {
     /// instead of copying again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub copied_ahead: Vec<CopiedAhead>,
+    /// The S3 Inventory report the run reads its keys from (`None`: it lists the bucket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<super::inventory::ReportRef>,
 }
 
 /// A copy of `key` (as listed, `etag`) made past a page's cut, and its DR version.

@@ -1,9 +1,10 @@
 //! The S3 backup run: bring each DR bucket up to date by server-side copy, page by page, and
 //! record the run as a point in time (a manifest of key → DR version). Unchanged objects cost
-//! their listing only. A run stops before the Lambda deadline and the next invocation resumes
+//! their listing only, or nothing beyond S3 Inventory's daily report (`inventory`). A run stops before the Lambda deadline and the next invocation resumes
 //! it; retention then removes what no retained point in time needs.
 
 pub mod changes;
+pub mod inventory;
 pub mod manifest;
 pub mod restore;
 
@@ -12,22 +13,31 @@ use crate::config::BackupConfig;
 use crate::error::{Error, Result};
 use crate::events::{self, Decode, Incoming};
 use crate::model::BackupSpec;
+use crate::model::ObjectInfo;
 use crate::notice::{Notice, Severity};
 use crate::plan::backup::{
-    diff_page, expired_points, prunable_versions, Change, ManifestEntry, PartWriter, PointInTime,
+    diff_inventory_page, diff_page, expired_points, prunable_versions, unlisted, Change, ManifestEntry, PartWriter,
+    PointInTime,
 };
-use crate::ports::{Documents, NotDeleted, Notifier, ObjectCopy, ObjectStore, StateStore, Upload};
+use crate::ports::{Documents, NotDeleted, Notifier, ObjectCopy, ObjectStore, Page, StateStore, Upload};
 use crate::state::{Lease, Record};
-use chrono::{Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use futures::stream::{self, StreamExt};
+use inventory::{ReportManifest, ReportRef};
 use manifest::{
     encode_part, part_key, state_key, BackupState, CopiedAhead, ManifestReader, ObjectFailure, PendingUpload,
     PointReader, RunCounts, RunProgress,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tracing::{info, warn};
+
+/// Keys a run takes from an inventory report per page, and so per manifest part: the report
+/// is in memory already, so a page is ten of a listing's, and a run that finds nothing changed
+/// costs a few requests per 10,000 keys.
+const INVENTORY_PAGE: usize = 10_000;
 
 /// Failures kept per run for the report and the notice; the count covers all.
 const FAILURES_KEPT: usize = 20;
@@ -185,6 +195,10 @@ pub struct BackupReport {
     pub failures: Vec<ObjectFailure>,
     pub retention: RetentionReport,
     pub points_in_time: usize,
+    /// The S3 Inventory report the run read its keys from, and when S3 took it (`None`: the
+    /// run listed the bucket).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -212,10 +226,37 @@ impl BackupReport {
             "{}: {:?}, {} copied ({} bytes), {} unchanged, {} failed, {} deleted at source",
             self.backup, self.outcome, c.copied, c.bytes_copied, c.unchanged, c.failed, c.deleted_at_source
         );
+        if c.moved_on > 0 {
+            s.push_str(&format!(", {} changed since the inventory report", c.moved_on));
+        }
+        if let Some(report) = &self.inventory {
+            s.push_str(&format!("; keys from the inventory report {report}"));
+        }
         if let Some(e) = &self.error {
             s.push_str(&format!("; {e}"));
         }
         s
+    }
+}
+
+/// Where a run's keys come from.
+enum Keys {
+    /// `ListObjectsV2`, a page of 1,000 at a time.
+    Listing,
+    /// An S3 Inventory report taken at `taken`, read once per invocation, sorted.
+    Inventory {
+        objects: Vec<ObjectInfo>,
+        taken: DateTime<Utc>,
+    },
+}
+
+/// The inventory report's next page after `after`.
+fn inventory_page(objects: &[ObjectInfo], after: Option<&str>) -> Page<ObjectInfo> {
+    let start = after.map_or(0, |a| objects.partition_point(|o| o.key.as_str() <= a));
+    let end = (start + INVENTORY_PAGE).min(objects.len());
+    Page {
+        items: objects[start..end].to_vec(),
+        more: end < objects.len(),
     }
 }
 
@@ -403,6 +444,8 @@ struct Run<'a, O, S, N> {
     etag: Option<String>,
     /// Go on with a run in progress only (`{"action": "continue"}`).
     resume_only: bool,
+    /// The inventory report's manifest, once read by this invocation.
+    report_manifest: Option<ReportManifest>,
 }
 
 impl<'a, O, S, N> Run<'a, O, S, N>
@@ -421,6 +464,7 @@ where
             state: BackupState::default(),
             etag: None,
             resume_only: false,
+            report_manifest: None,
         }
     }
 
@@ -485,6 +529,7 @@ where
             None => {
                 // Unique among every point this backup still has a manifest for.
                 let run_id = self.state.new_run_id(now);
+                let inventory = self.inventory_for_new_run(report).await;
                 self.state.running = Some(RunProgress {
                     run_id,
                     started: now,
@@ -498,6 +543,7 @@ where
                     invocations: 1,
                     uploads: vec![],
                     copied_ahead: vec![],
+                    inventory,
                     writers: vec![PartWriter {
                         from_part: 1,
                         invocation: 1,
@@ -544,19 +590,50 @@ where
             // the run re-reads from the part that page began in).
             reader.take_through(after).await?;
         }
+        let keys = self.keys(&run, report).await;
         let mut after_key = run.after_key.clone();
         loop {
-            let page = self
-                .ports
-                .source
-                .list_page(&spec.source_bucket, &spec.prefix, after_key.as_deref())
-                .await?;
+            let page = match &keys {
+                Keys::Listing => {
+                    self.ports
+                        .source
+                        .list_page(&spec.source_bucket, &spec.prefix, after_key.as_deref())
+                        .await?
+                }
+                Keys::Inventory { objects, .. } => inventory_page(objects, after_key.as_deref()),
+            };
             let part_before = base.as_ref().map(PointReader::resume_part);
-            let previous = match (base.as_mut(), page.items.last()) {
+            let mut previous = match (base.as_mut(), page.items.last()) {
                 (Some(reader), Some(last)) => reader.take_through(&last.key).await?,
                 _ => vec![],
             };
-            let diff = diff_page(&page.items, &previous);
+            // Pages to come: as the listing says; a run on a report also goes on while the
+            // previous point holds keys past the report's last one.
+            let mut more = page.more;
+            let diff = match &keys {
+                Keys::Listing => diff_page(&page.items, &previous),
+                Keys::Inventory { taken, .. } => {
+                    if !page.more {
+                        // What the previous point holds past the report's last key is decided
+                        // like the rest (a report may be older than it), a page at a time.
+                        if let Some(reader) = base.as_mut() {
+                            while previous.len() < INVENTORY_PAGE {
+                                match reader.next_part().await? {
+                                    Some(rest) => previous.extend(rest),
+                                    None => break,
+                                }
+                            }
+                            more = previous.len() >= INVENTORY_PAGE;
+                        }
+                    }
+                    let gone_or_missed = unlisted(&page.items, &previous, *taken);
+                    let present = self
+                        .still_there(gone_or_missed.iter().map(|e| e.key.clone()).collect())
+                        .await;
+                    let present: HashSet<&str> = present.iter().map(String::as_str).collect();
+                    diff_inventory_page(&page.items, &previous, *taken, &present)
+                }
+            };
             let mut counts = RunCounts::default();
             let Copied {
                 entries,
@@ -574,7 +651,12 @@ where
                 .then(|| covered.checked_sub(1).map(|c| change_key(&diff.changes[c]).to_string()));
             let last_key = match &cut {
                 Some(cut_key) => cut_key.clone(),
-                None => page.items.last().map(|o| o.key.clone()),
+                // (an inventory's last page may end with entries past its last key that stand)
+                None => diff
+                    .changes
+                    .last()
+                    .map(|c| change_key(c).to_string())
+                    .or_else(|| page.items.last().map(|o| o.key.clone())),
             };
             counts.listed = covered as u64;
             counts.deleted_at_source += diff
@@ -585,7 +667,7 @@ where
                     Some(cut_key) => cut_key.as_deref().is_some_and(|c| e.key.as_str() <= c),
                 })
                 .count() as u64;
-            if !page.more && cut.is_none() {
+            if !more && cut.is_none() {
                 // Whatever the previous point in time holds beyond the last source key is gone now.
                 if let Some(reader) = base.as_mut() {
                     while let Some(rest) = reader.next_part().await? {
@@ -631,7 +713,7 @@ where
             report.counts.add(&counts);
             report.run_counts = r.counts;
             after_key = r.after_key.clone();
-            let finished = !page.more && cut.is_none();
+            let finished = !more && cut.is_none();
             let stop = !finished && (near_deadline || cut.is_some());
             if stop {
                 // Stopping on our own: release the lease so the next invocation resumes at once.
@@ -648,6 +730,7 @@ where
                     parts: r.parts,
                     writers: r.writers.clone(),
                     base: None,
+                    as_of: r.inventory.as_ref().map(|i| i.taken),
                 };
                 self.state.points.push(point);
                 self.state.running = None;
@@ -677,6 +760,130 @@ where
         }
     }
 
+    /// The inventory report a new run reads its keys from: the newest, if S3 took it after the
+    /// last full run began (an older one knows less than the run starts from). Without a
+    /// usable report the run lists the bucket, and the report says why.
+    async fn inventory_for_new_run(&mut self, report: &mut BackupReport) -> Option<ReportRef> {
+        let at = self.spec.inventory.as_ref()?;
+        let last_full = self
+            .state
+            .points
+            .iter()
+            .rev()
+            .find(|p| p.base.is_none())
+            .map(|p| p.started);
+        let now = Utc::now();
+        match inventory::newest(&self.ports.source, at, &self.spec.source_bucket).await {
+            Ok(Some((found, manifest)))
+                if last_full.is_none_or(|started| found.taken > started)
+                    && now - found.taken <= inventory::REPORT_MAX_AGE =>
+            {
+                self.report_manifest = Some(manifest);
+                Some(found)
+            }
+            Ok(Some((found, _))) => {
+                let why = if now - found.taken > inventory::REPORT_MAX_AGE {
+                    format!("is more than {} hours old", inventory::REPORT_MAX_AGE.num_hours())
+                } else {
+                    "is older than the last run".to_string()
+                };
+                report.note = Some(format!(
+                    "the newest inventory report ({}) {why}: the bucket is listed",
+                    found.taken.to_rfc3339_opts(SecondsFormat::Secs, true)
+                ));
+                None
+            }
+            Ok(None) => {
+                report.note = Some(format!(
+                    "no inventory report under s3://{}/{} yet: the bucket is listed",
+                    at.bucket, at.prefix
+                ));
+                None
+            }
+            Err(e) => {
+                warn!(backup = %self.spec.name, error = %e, "inventory report unusable; listing instead");
+                report.note = Some(format!(
+                    "the inventory report cannot be used ({e}): the bucket is listed"
+                ));
+                None
+            }
+        }
+    }
+
+    /// Where this invocation takes the run's keys from: its inventory report, read and sorted
+    /// (a report that cannot be read any more leaves the rest of the run to the listing).
+    async fn keys(&mut self, run: &RunProgress, report: &mut BackupReport) -> Keys {
+        let (Some(found), Some(at)) = (&run.inventory, &self.spec.inventory) else {
+            if let Some(r) = self.state.running.as_mut() {
+                r.inventory = None; // (the setting was removed while the run was under way)
+            }
+            return Keys::Listing;
+        };
+        let source = &self.ports.source;
+        let manifest = match self.report_manifest.take() {
+            Some(m) => Ok(m),
+            None => inventory::manifest_of(source, at, found, &self.spec.source_bucket).await,
+        };
+        let objects = match manifest {
+            Ok(m) => inventory::objects(source, &m, &self.spec.prefix).await,
+            Err(e) => Err(e),
+        };
+        match objects {
+            Ok(objects) => {
+                report.inventory = Some(format!(
+                    "s3://{}/{} taken {}",
+                    at.bucket,
+                    found.manifest,
+                    found.taken.to_rfc3339_opts(SecondsFormat::Secs, true)
+                ));
+                Keys::Inventory {
+                    objects,
+                    taken: found.taken,
+                }
+            }
+            Err(e) => {
+                warn!(backup = %self.spec.name, error = %e, "inventory report unreadable; listing the rest");
+                report.note = Some(format!(
+                    "the inventory report s3://{}/{} cannot be read ({e}): the rest of the run lists the bucket",
+                    at.bucket, found.manifest
+                ));
+                if let Some(r) = self.state.running.as_mut() {
+                    r.inventory = None;
+                }
+                Keys::Listing
+            }
+        }
+    }
+
+    /// Which of `keys` are still at the source (`HeadObject`, `copy_concurrency` at once). A
+    /// look that fails, or is not made for the deadline, counts as there: a key is dropped only
+    /// on S3's word that it is gone.
+    async fn still_there(&self, keys: Vec<String>) -> Vec<String> {
+        let source = &self.ports.source;
+        let bucket = &self.spec.source_bucket;
+        // No look starts within half the deadline margin (as no copy does): a key not looked at
+        // stands, for the next run to decide.
+        let soft = self.inv.deadline - Duration::seconds(i64::from(self.cfg.deadline_margin_seconds) / 2);
+        stream::iter(keys)
+            .map(|key| async move {
+                if Utc::now() >= soft {
+                    return Some(key);
+                }
+                match source.head(bucket, &key).await {
+                    Ok(None) => None,
+                    Ok(Some(_)) => Some(key),
+                    Err(err) => {
+                        warn!(%key, error = %err, "cannot look at an object the inventory report lacks; it stays");
+                        Some(key)
+                    }
+                }
+            })
+            .buffer_unordered(self.cfg.copy_concurrency as usize)
+            .filter_map(|k| async move { k })
+            .collect()
+            .await
+    }
+
     /// Copies the page's new and changed objects, at most `copy_concurrency` at once, in key
     /// order. When less than half the deadline margin is left it starts no more copies (after
     /// at least one, so every invocation makes progress): a page of huge objects cannot starve
@@ -689,6 +896,7 @@ where
         // middle, and copies it finished past where it cut the page. Either counts only for the
         // object as listed now (its ETag): a changed source is copied afresh.
         let resumable: Vec<PendingUpload> = running.map(|r| r.uploads.clone()).unwrap_or_default();
+        let from_inventory = running.is_some_and(|r| r.inventory.is_some());
         let ahead: Vec<CopiedAhead> = running.map(|r| r.copied_ahead.clone()).unwrap_or_default();
         let same = |key: &str, etag: &str, object: &crate::model::ObjectInfo| {
             key == object.key && etag == object.etag && !etag.is_empty()
@@ -703,25 +911,24 @@ where
                 Change::Unchanged(_) => None,
             })
             .collect();
+        // A copy of the object as listed (or as a report saw it), and only if it still is that.
+        let copy_of = |object: &ObjectInfo| ObjectCopy {
+            from_bucket: spec.source_bucket.clone(),
+            from_key: object.key.clone(),
+            from_version: None,
+            if_match: Some(object.etag.clone()).filter(|e| !e.is_empty()),
+            size: object.size,
+            to_bucket: spec.dr_bucket.clone(),
+            to_key: object.key.clone(),
+            kms_key_id: spec.kms_key_id.clone(),
+            storage_class: spec.storage_class.clone(),
+        };
         let copies: Vec<(usize, ObjectCopy)> = changes
             .iter()
             .enumerate()
             .filter(|(i, _)| results[*i].is_none())
             .filter_map(|(i, c)| match c {
-                Change::Copy { object, .. } => Some((
-                    i,
-                    ObjectCopy {
-                        from_bucket: spec.source_bucket.clone(),
-                        from_key: object.key.clone(),
-                        from_version: None,
-                        if_match: Some(object.etag.clone()).filter(|e| !e.is_empty()),
-                        size: object.size,
-                        to_bucket: spec.dr_bucket.clone(),
-                        to_key: object.key.clone(),
-                        kms_key_id: spec.kms_key_id.clone(),
-                        storage_class: spec.storage_class.clone(),
-                    },
-                )),
+                Change::Copy { object, .. } => Some((i, copy_of(object))),
                 Change::Unchanged(_) => None,
             })
             .collect();
@@ -804,6 +1011,49 @@ where
             // bucket's lifecycle rule).
         }
         let cut = cut.load(Ordering::SeqCst);
+        // On a report: a copy S3 refused because the object changed or went after the report
+        // was taken is looked at, and copied as it is now (within the deadline, and if one
+        // request copies it). `fresh` holds what was copied instead of the report's row.
+        let mut fresh: Vec<Option<ObjectInfo>> = vec![None; changes.len()];
+        if from_inventory {
+            let moved: Vec<(usize, String)> = changes
+                .iter()
+                .enumerate()
+                .take(cut)
+                .filter(|(i, _)| matches!(&results[*i], Some(Err(e)) if moved_on(e)))
+                .filter_map(|(i, c)| match c {
+                    Change::Copy { object, .. } => Some((i, object.key.clone())),
+                    Change::Unchanged(_) => None,
+                })
+                .collect();
+            let source = &self.ports.source;
+            let threshold = self.cfg.multipart_threshold_bytes;
+            let copy_of = &copy_of;
+            let again = stream::iter(moved)
+                .map(|(i, key)| async move {
+                    if Utc::now() >= soft {
+                        return (i, None);
+                    }
+                    match source.head(&spec.source_bucket, &key).await {
+                        Ok(Some(now)) if now.size <= threshold => {
+                            let copied = dr.copy(&copy_of(&now)).await;
+                            (i, Some((now, copied)))
+                        }
+                        _ => (i, None), // gone, or not to be copied in one request here
+                    }
+                })
+                .buffer_unordered(self.cfg.copy_concurrency as usize)
+                .collect::<Vec<_>>()
+                .await;
+            for (i, looked) in again {
+                if let Some((now, copied)) = looked {
+                    if copied.is_ok() {
+                        fresh[i] = Some(now);
+                    }
+                    results[i] = Some(copied);
+                }
+            }
+        }
         let unfinished = |from: usize, results: &[Option<Result<String>>]| {
             copy_indices
                 .iter()
@@ -869,13 +1119,14 @@ where
         }
         let mut entries = Vec::with_capacity(covered);
         let mut failures = Vec::new();
-        for (change, result) in changes.iter().zip(results).take(covered) {
+        for ((change, result), fresh) in changes.iter().zip(results).zip(fresh).take(covered) {
             match (change, result) {
                 (Change::Unchanged(e), _) => {
                     counts.unchanged += 1;
                     entries.push((*e).clone());
                 }
                 (Change::Copy { object, .. }, Some(Ok(version))) if !version.is_empty() => {
+                    let object = fresh.as_ref().unwrap_or(object);
                     counts.copied += 1;
                     counts.bytes_copied += object.size.max(0) as u64;
                     entries.push(ManifestEntry {
@@ -886,6 +1137,12 @@ where
                         version,
                         deleted: false,
                     });
+                }
+                (Change::Copy { previous, .. }, Some(Err(e))) if from_inventory && moved_on(&e) => {
+                    // Changed or deleted since the report was taken: not a failure; what the
+                    // previous point held stands until the change is recorded.
+                    counts.moved_on += 1;
+                    entries.extend(previous.map(|p| (*p).clone()));
                 }
                 (Change::Copy { object, previous }, result) => {
                     counts.failed += 1;
@@ -1161,6 +1418,11 @@ fn parts_done(upload: &std::sync::Mutex<Option<Upload>>) -> usize {
         .expect("not poisoned")
         .as_ref()
         .map_or(0, |u| u.parts.len())
+}
+
+/// S3 refused a copy pinned to an ETag because the source changed (412) or went (404).
+fn moved_on(e: &Error) -> bool {
+    matches!(e.aws_code(), Some("PreconditionFailed") | Some("NoSuchKey"))
 }
 
 fn change_key<'a>(change: &'a Change<'_>) -> &'a str {

@@ -209,7 +209,9 @@ where
         "{}restore {} as of {} ({what}) into {}",
         verb,
         spec.name,
-        point.started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        point
+            .recovery_point()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         report.target
     ));
     // What the point holds: its full point's manifest with the changes of the change points

@@ -179,11 +179,12 @@ async fn points(name: &str, json: bool, vars: &dyn Vars, sdk: &aws_config::SdkCo
         .map(|p| {
             vec![
                 p.run_id.clone(),
-                match &p.base {
-                    None => "scheduled run".into(),
-                    Some(base) => format!("changes on {base}"),
+                match (&p.base, p.as_of) {
+                    (None, None) => "scheduled run".into(),
+                    (None, Some(_)) => "scheduled run (inventory report)".into(),
+                    (Some(base), _) => format!("changes on {base}"),
                 },
-                stamp(p.started),
+                stamp(p.recovery_point()),
                 stamp(p.finished),
                 p.objects.to_string(),
                 p.bytes.to_string(),
@@ -198,7 +199,7 @@ async fn points(name: &str, json: bool, vars: &dyn Vars, sdk: &aws_config::SdkCo
             &[
                 "POINT (RUN ID)",
                 "KIND",
-                "STARTED",
+                "AS OF",
                 "FINISHED",
                 "OBJECTS",
                 "BYTES",

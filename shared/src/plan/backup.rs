@@ -126,6 +126,66 @@ pub fn diff_page<'a>(source: &'a [ObjectInfo], previous: &'a [ManifestEntry]) ->
     diff
 }
 
+/// The previous point's entries an S3 Inventory report (taken at `taken`) lacks although they
+/// were last modified before it was taken: deleted since, or missed (a report is eventually
+/// consistent; S3 recommends a `HeadObject` before acting on one). The run looks at each.
+pub fn unlisted<'a>(
+    source: &'a [ObjectInfo],
+    previous: &'a [ManifestEntry],
+    taken: DateTime<Utc>,
+) -> Vec<&'a ManifestEntry> {
+    join_by_key(source, previous)
+        .into_iter()
+        .filter_map(|joined| match joined {
+            Joined::Right(entry) if before(entry, taken) => Some(entry),
+            _ => None,
+        })
+        .collect()
+}
+
+/// As `diff_page`, for one page of an S3 Inventory report taken at `taken`, which may be older
+/// than what the previous point holds (a change point recorded since):
+/// - an entry modified after the report's row stands: the report has not caught up with it;
+/// - an entry the report lacks stands if it was modified at or after `taken`, or if the object
+///   is still at the source (`present`: looked at since, see `unlisted`); otherwise it was
+///   deleted.
+pub fn diff_inventory_page<'a>(
+    source: &'a [ObjectInfo],
+    previous: &'a [ManifestEntry],
+    taken: DateTime<Utc>,
+    present: &HashSet<&str>,
+) -> PageDiff<'a> {
+    let mut diff = PageDiff::default();
+    for joined in join_by_key(source, previous) {
+        match joined {
+            Joined::Left(object) => diff.changes.push(Change::Copy { object, previous: None }),
+            Joined::Right(entry) if !before(entry, taken) || present.contains(entry.key.as_str()) => {
+                diff.changes.push(Change::Unchanged(entry))
+            }
+            Joined::Right(entry) => diff.deleted.push(entry),
+            Joined::Both(object, entry) => diff.changes.push(if unchanged(object, entry) || newer(entry, object) {
+                Change::Unchanged(entry)
+            } else {
+                Change::Copy {
+                    object,
+                    previous: Some(entry),
+                }
+            }),
+        }
+    }
+    diff
+}
+
+/// Last modified before `taken` (an entry without a time counts as before).
+fn before(entry: &ManifestEntry, taken: DateTime<Utc>) -> bool {
+    entry.modified.is_none_or(|m| m.timestamp() < taken.timestamp())
+}
+
+/// The entry holds a later version of the object than the one listed.
+fn newer(entry: &ManifestEntry, object: &ObjectInfo) -> bool {
+    matches!((entry.modified, object.last_modified), (Some(e), Some(o)) if e.timestamp() > o.timestamp())
+}
+
 fn unchanged(object: &ObjectInfo, entry: &ManifestEntry) -> bool {
     object.size == entry.size && object.etag == entry.etag && same_time(object.last_modified, entry.modified)
 }
@@ -174,9 +234,18 @@ pub struct PointInTime {
     /// the base's manifest with every change of the chain, up to it, applied in order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
+    /// When the run read its keys from an S3 Inventory report: when S3 began that scan. The
+    /// point holds the bucket as of then (with the changes recorded since), not as of `started`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<DateTime<Utc>>,
 }
 
 impl PointInTime {
+    /// The time a restore of this point returns the bucket to, and its recovery point.
+    pub fn recovery_point(&self) -> DateTime<Utc> {
+        self.as_of.map_or(self.started, |t| t.min(self.started))
+    }
+
     /// The full point this point's chain starts from (itself, for a full point).
     pub fn base_id(&self) -> &str {
         self.base.as_deref().unwrap_or(&self.run_id)
@@ -402,6 +471,65 @@ mod tests {
     }
 
     #[test]
+    fn an_inventory_older_than_the_previous_point_never_undoes_it() {
+        let taken = t(10);
+        let previous = vec![
+            entry("changed-before", 1, "\"e1\"", 5, "v1"),
+            entry("changed-since", 1, "\"e2\"", 12, "v2"),
+            entry("created-since", 1, "\"e3\"", 11, "v3"),
+            entry("deleted", 1, "\"e4\"", 5, "v4"),
+            entry("missed", 1, "\"e5\"", 9, "v5"),
+            entry("same", 1, "\"e6\"", 5, "v6"),
+        ];
+        let report = vec![
+            obj("changed-before", 2, "\"e1b\"", 8),
+            obj("changed-since", 1, "\"e2-old\"", 6),
+            obj("new", 1, "\"e7\"", 9),
+            obj("same", 1, "\"e6\"", 5),
+        ];
+        let looked: Vec<&str> = unlisted(&report, &previous, taken)
+            .iter()
+            .map(|e| e.key.as_str())
+            .collect();
+        assert_eq!(looked, ["deleted", "missed"]);
+        // the look found "missed" still there, "deleted" gone
+        let present: HashSet<&str> = ["missed"].into();
+        let diff = diff_inventory_page(&report, &previous, taken, &present);
+        let copied: Vec<&str> = diff
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Copy { object, .. } => Some(object.key.as_str()),
+                Change::Unchanged(_) => None,
+            })
+            .collect();
+        let kept: Vec<&str> = diff
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Unchanged(e) => Some(e.key.as_str()),
+                Change::Copy { .. } => None,
+            })
+            .collect();
+        assert_eq!(copied, ["changed-before", "new"]);
+        assert_eq!(kept, ["changed-since", "created-since", "missed", "same"]);
+        assert_eq!(
+            diff.deleted.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
+            ["deleted"]
+        );
+        // in key order, as a page's manifest part is written
+        let order: Vec<&str> = diff
+            .changes
+            .iter()
+            .map(|c| match c {
+                Change::Unchanged(e) => e.key.as_str(),
+                Change::Copy { object, .. } => object.key.as_str(),
+            })
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+    }
+
+    #[test]
     fn keys_compare_in_s3_listing_order() {
         // S3 lists in UTF-8 byte order: "B" < "a" < "é"; "a/" < "a0".
         let source = [
@@ -433,6 +561,7 @@ mod tests {
             parts: 1,
             writers: vec![],
             base: None,
+            as_of: None,
         }
     }
 

@@ -10,7 +10,7 @@ from typing import Any, Callable
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from . import cloudwatch, delivery, rds, route53
+from . import cloudwatch, delivery, rds, route53, s3
 from .core import SIM, DEFAULTS, Outage
 from .http import Simulator
 
@@ -97,6 +97,7 @@ ROUTES: list[tuple[str, re.Pattern, R]] = [
         ("GET", r"/route53/zones/([^/]+)/resolve/([^/]+)", route53.resolve),
         ("PUT", r"/functions/([^/]+)", delivery.register),
         ("GET", "/functions/undelivered", delivery.undelivered),
+        ("POST", r"/s3/([^/]+)/inventory", s3.deliver),
     ]
 ]
 

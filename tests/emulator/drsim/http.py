@@ -14,7 +14,7 @@ import uuid
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
-from . import sts
+from . import s3, sts
 from .core import SIM, Fault, Outage, Request, now
 
 SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
@@ -156,7 +156,7 @@ def _classify(environ: dict[str, Any], query: dict[str, list[str]], region: str 
 def error_body(req: Request, status: int, code: str, message: str) -> tuple[str, list[tuple[str, str]], bytes]:
     """An error as the request's protocol carries it, so the SDK decodes the code."""
     rid = str(uuid.uuid4())
-    reason = {400: "Bad Request", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
+    reason = {400: "Bad Request", 404: "Not Found", 412: "Precondition Failed", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
     line = f"{status} {reason.get(status, 'Error')}"
     if req.protocol == "json":
         body = json.dumps({"__type": code, "message": message}).encode()
@@ -213,6 +213,13 @@ class Simulator:
         if refused is not None:
             SIM.record(req, 403, "AccessDenied", "answered", started)
             line, headers, body = error_body(req, 403, "AccessDenied", refused)
+            start_response(line, headers)
+            return [body]
+        unmet = s3.copy_precondition(environ, req) if req.service == "s3" else None
+        if unmet is not None:
+            status, code, message = unmet
+            SIM.record(req, status, code, "answered", started)
+            line, headers, body = error_body(req, status, code, message)
             start_response(line, headers)
             return [body]
         captured: dict[str, Any] = {}
