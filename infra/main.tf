@@ -161,7 +161,7 @@ resource "aws_sns_topic_subscription" "responders" {
   endpoint  = each.value.endpoint
 }
 
-# --- State bucket (lag-checker alert state, failover records) ---------------------------------
+# --- State bucket (lag-checker alert state, failover records, S3 backups' state, the copier's ledger)
 
 resource "aws_s3_bucket" "state" {
   #checkov:skip=CKV_AWS_144:the state bucket belongs in the DR region; replicating it back would put a copy where the outage is
@@ -257,6 +257,9 @@ module "snapshot_copier" {
     DRPILOT_NOTIFY_TOPIC_ARN     = aws_sns_topic.responders.arn
     DRPILOT_ACCOUNTS             = local.accounts_json["snapshot-copier"]
     DRPILOT_DEPLOYMENT           = var.name_prefix
+    DRPILOT_STATE_BUCKET         = aws_s3_bucket.state.bucket # the DR region's ledger
+    DRPILOT_STATE_PREFIX         = "drpilot/"
+    DRPILOT_S3_FORCE_PATH_STYLE  = "false"
   }
 }
 

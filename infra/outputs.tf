@@ -19,7 +19,7 @@ output "dr_kms_key_arn" {
 }
 
 output "state_bucket" {
-  description = "Bucket (DR region) holding the lag checker's alert state and the failover records."
+  description = "Bucket (DR region) holding the lag checker's alert state, the failover records, the S3 backups' run state and manifests, and the copier's ledger of the DR region."
   value       = aws_s3_bucket.state.bucket
 }
 

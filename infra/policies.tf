@@ -88,6 +88,18 @@ data "aws_iam_policy_document" "snapshot_copier" {
     actions   = ["sns:Publish"]
     resources = [aws_sns_topic.responders.arn]
   }
+  # the DR region's ledger (what its last listing found) in the state bucket; its encryption
+  # is the function module's runtime grant on the DR key
+  statement {
+    sid       = "KeepTheDrLedger"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.state.arn}/drpilot/copier/*"]
+  }
+  statement {
+    sid       = "FindTheDrLedger" # a missing ledger is then a 404, not a 403
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.state.arn]
+  }
 }
 
 data "aws_iam_policy_document" "lag_checker" {

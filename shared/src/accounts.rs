@@ -231,21 +231,21 @@ impl<P> Accounts<P> {
     }
 
     /// The own account's adapters from `hub`, and each member's from an SDK configuration on
-    /// its role (`build(member_sdk, hub_sdk)`: a member's adapters may still call the hub for
-    /// what lives there, like notices and state).
+    /// its role (`build(member_sdk, hub_sdk, member)`: a member's adapters may still call the
+    /// hub for what lives there, like notices and state; `member` is `None` for the own).
     pub fn build(
         hub: &SdkConfig,
         members: &[AccountSpec],
         session_name: &str,
-        build: impl Fn(&SdkConfig, &SdkConfig) -> P,
+        build: impl Fn(&SdkConfig, &SdkConfig, Option<&AccountSpec>) -> P,
     ) -> Self {
         Accounts {
-            own: build(hub, hub),
+            own: build(hub, hub, None),
             members: members
                 .iter()
                 .map(|spec| {
                     let role = Role::new(hub, spec, session_name);
-                    let ports = build(&role.sdk(hub), hub);
+                    let ports = build(&role.sdk(hub), hub, Some(spec));
                     Member { role, ports }
                 })
                 .collect(),

@@ -337,6 +337,10 @@ pub struct CopierConfig {
     pub accounts: Vec<AccountSpec>,
     /// Whose copies these are (`drpilot:deployment`): only they are counted and pruned.
     pub deployment: String,
+    /// Where the DR region's ledger is kept (`DRPILOT_STATE_BUCKET`); `None`: every
+    /// reconciliation lists the DR region.
+    pub state: Option<StateLocation>,
+    pub s3_force_path_style: bool,
 }
 
 impl CopierConfig {
@@ -355,6 +359,9 @@ impl CopierConfig {
         "DRPILOT_NOTIFY_TOPIC_ARN",
         "DRPILOT_ACCOUNTS",
         "DRPILOT_DEPLOYMENT",
+        "DRPILOT_STATE_BUCKET",
+        "DRPILOT_STATE_PREFIX",
+        "DRPILOT_S3_FORCE_PATH_STYLE",
     ];
 
     pub fn from_env() -> Result<Self> {
@@ -451,6 +458,11 @@ impl CopierConfig {
             notify_topic_arn: topic_arn(vars, "DRPILOT_NOTIFY_TOPIC_ARN")?,
             accounts: members,
             deployment: deployment(vars)?,
+            state: match optional(vars, "DRPILOT_STATE_BUCKET") {
+                Some(_) => Some(state_location(vars)?),
+                None => None,
+            },
+            s3_force_path_style: parse_bool(vars, "DRPILOT_S3_FORCE_PATH_STYLE", false)?,
         })
     }
 }
@@ -1442,6 +1454,7 @@ mod tests {
     fn each_settings_list_is_exactly_what_its_config_reads() {
         let mut copier = base();
         copier.insert("DRPILOT_DB_INSTANCES", "a");
+        copier.insert("DRPILOT_STATE_BUCKET", "drpilot-state");
         assert_eq!(
             read_by(&copier, |v| CopierConfig::from_vars(v).is_ok()),
             sorted(CopierConfig::SETTINGS)

@@ -9,8 +9,8 @@ use crate::notice::{Notice, Severity};
 use crate::plan::copy::{copies_in_flight, plan_copies, CopyPolicy, Decision, PlannedDb, SourceState};
 use crate::plan::retention::prunable;
 use crate::plan::select::{select, Selected};
-use crate::ports::{CopyStarted, DrSnapshotStore, Notifier, SourceCatalog};
-use chrono::{DateTime, SecondsFormat, Utc};
+use crate::ports::{CopyStarted, Documents, DrSnapshotStore, Notifier, SourceCatalog};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -21,6 +21,106 @@ pub struct CopierPorts<S, D, N> {
     pub source: S,
     pub dr: D,
     pub notifier: N,
+    /// Where this account's ledger of the DR region is kept (`None`: no state bucket).
+    pub ledger: Option<Ledger>,
+}
+
+/// What a reconciliation's listing of the DR region found (this deployment's copies), kept
+/// when that run had nothing to do there (no copy to start, nothing to prune) and every copy
+/// was available. The DR region's listing is a run's largest (a call per 100 snapshots). The
+/// next scheduled runs, within `LEDGER_TTL`, plan on the ledger instead: if they too find
+/// nothing to do, the DR region goes unlisted; if they find anything to do (a new snapshot to
+/// copy, a copy to prune), they list the DR region and plan again on that. So no copy is ever
+/// started or deleted on a ledger's word. A run that starts or deletes a copy drops the ledger;
+/// what one can still miss, until it expires, is a change by hand or by another tool (a copy
+/// deleted, retagged). An operator's `{"action": "run"}` lists, whatever the ledger.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DrLedger {
+    /// When the listing was taken.
+    pub listed: DateTime<Utc>,
+    /// This deployment's copies in the DR region.
+    pub copies: Vec<crate::model::Snapshot>,
+}
+
+/// How long a ledger stands in for the DR region's listing: with the hourly schedule, the DR
+/// region is listed about one run in three.
+pub const LEDGER_TTL: Duration = Duration::hours(3);
+
+/// The trigger of an operator's `{"action": "run"}`: it never plans on a ledger.
+const OPERATOR_RUN: &str = "operator request";
+
+impl DrLedger {
+    /// What a run that listed the DR region keeps of it: this deployment's copies, if every
+    /// one is available (a copy being made, failed or being deleted is for the next runs to see).
+    pub fn of(dr: &[crate::model::Snapshot], deployment: &str, listed: DateTime<Utc>) -> Option<Self> {
+        let copies: Vec<crate::model::Snapshot> = dr.iter().filter(|c| c.is_copy_of(deployment)).cloned().collect();
+        copies
+            .iter()
+            .all(crate::model::Snapshot::is_available)
+            .then_some(DrLedger { listed, copies })
+    }
+
+    /// Still a picture of the DR region a run may plan on.
+    pub fn usable(&self, now: DateTime<Utc>) -> bool {
+        self.listed <= now
+            && now - self.listed < LEDGER_TTL
+            && self.copies.iter().all(crate::model::Snapshot::is_available)
+    }
+}
+
+/// One account's ledger, in the deployment's state bucket:
+/// `copier/<deployment>/<account>/<source region>-<DR region>.json`.
+pub struct Ledger {
+    docs: crate::aws::s3::S3State,
+    key: String,
+}
+
+impl Ledger {
+    fn for_account(hub: &aws_config::SdkConfig, cfg: &CopierConfig, account: &str) -> Option<Self> {
+        let state = cfg.state.as_ref()?;
+        let s3 = crate::aws::s3::client_in(hub, &cfg.dr_region, cfg.s3_force_path_style);
+        Some(Ledger {
+            docs: crate::aws::s3::S3State::new(s3, &state.bucket),
+            key: state.key(&format!(
+                "copier/{}/{account}/{}-{}.json",
+                cfg.deployment, cfg.source_region, cfg.dr_region
+            )),
+        })
+    }
+
+    /// The ledger, if there is one this run may decide on (one it cannot read is none).
+    async fn usable(&self, now: DateTime<Utc>) -> Option<DrLedger> {
+        match self.docs.get(&self.key).await {
+            Ok(Some(body)) => match serde_json::from_slice::<DrLedger>(&body) {
+                Ok(ledger) => ledger.usable(now).then_some(ledger),
+                Err(e) => {
+                    warn!(key = %self.key, error = %e, "the DR region's ledger cannot be read; listing");
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(e) => {
+                warn!(key = %self.key, error = %e, "the DR region's ledger cannot be read; listing");
+                None
+            }
+        }
+    }
+
+    async fn keep(&self, ledger: &DrLedger) {
+        let body = serde_json::to_vec(ledger).unwrap_or_default();
+        if let Err(e) = self.docs.put(&self.key, body).await {
+            // the next run lists the DR region: nothing is lost but a listing
+            warn!(key = %self.key, error = %e, "could not keep the DR region's ledger");
+        }
+    }
+
+    /// After a run changed the DR region: the ledger no longer pictures it.
+    async fn forget(&self) {
+        if let Err(e) = self.docs.delete(&self.key).await {
+            // a ledger that wants no copy still hides the change until it expires
+            warn!(key = %self.key, error = %e, "could not drop the DR region's ledger; it expires within three hours");
+        }
+    }
 }
 
 type AwsCopierPorts = CopierPorts<crate::aws::rds::RdsSource, crate::aws::rds::RdsDr, crate::aws::sns::SnsNotifier>;
@@ -28,24 +128,30 @@ type AwsCopierPorts = CopierPorts<crate::aws::rds::RdsSource, crate::aws::rds::R
 impl AwsCopierPorts {
     /// The AWS adapters, built once at cold start.
     pub fn aws(sdk: &aws_config::SdkConfig, cfg: &CopierConfig) -> Self {
-        Self::aws_in(sdk, sdk, cfg)
+        Self::aws_in(sdk, sdk, cfg, None)
     }
 
-    /// The adapters of one account (`account`: the function's own or a member's role), with
-    /// notices going to the hub's topic.
-    pub fn aws_in(account: &aws_config::SdkConfig, hub: &aws_config::SdkConfig, cfg: &CopierConfig) -> Self {
+    /// The adapters of one account (`account`: the function's own or a member's role, and
+    /// `member` its entry), with notices and the ledger in the hub.
+    pub fn aws_in(
+        account: &aws_config::SdkConfig,
+        hub: &aws_config::SdkConfig,
+        cfg: &CopierConfig,
+        member: Option<&AccountSpec>,
+    ) -> Self {
         use crate::aws::rds::{fleet_client_in, RdsDr, RdsSource};
         CopierPorts {
             source: RdsSource::new(fleet_client_in(account, &cfg.source_region)),
             dr: RdsDr::new(fleet_client_in(account, &cfg.dr_region)).for_deployment(&cfg.deployment),
             notifier: crate::aws::sns::SnsNotifier::new(hub, &cfg.notify_topic_arn, "drpilot.snapshot-copier"),
+            ledger: Ledger::for_account(hub, cfg, member.map_or("own", |m| m.id.as_str())),
         }
     }
 
     /// The adapters of the function's own account and of each account in `DRPILOT_ACCOUNTS`.
     pub fn accounts(sdk: &aws_config::SdkConfig, cfg: &CopierConfig) -> Accounts<Self> {
-        Accounts::build(sdk, &cfg.accounts, "drpilot-snapshot-copier", |account, hub| {
-            Self::aws_in(account, hub, cfg)
+        Accounts::build(sdk, &cfg.accounts, "drpilot-snapshot-copier", |account, hub, member| {
+            Self::aws_in(account, hub, cfg, member)
         })
     }
 }
@@ -135,7 +241,7 @@ impl Decode for CopierEvent {
 /// its own keeps to the limit, so each snapshot event runs a reconciliation instead.
 pub fn trigger(event: &CopierEvent, cfg: &CopierConfig) -> Trigger {
     let (region, kind, detail) = match event {
-        CopierEvent::Operator => return Trigger::Run("operator request".into(), Scope::Fleet),
+        CopierEvent::Operator => return Trigger::Run(OPERATOR_RUN.into(), Scope::Fleet),
         CopierEvent::Schedule => return Trigger::Run("schedule".into(), Scope::Fleet),
         CopierEvent::RdsSnapshot {
             region, kind, detail, ..
@@ -251,6 +357,9 @@ pub struct CopyReport {
     pub dbs: Vec<DbReport>,
     /// Failures of the run as a whole (e.g. the DR region could not be listed).
     pub errors: Vec<String>,
+    /// The run decided on the DR region's ledger of this time, without listing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dr_ledger: Option<String>,
 }
 
 impl CopyReport {
@@ -370,6 +479,8 @@ struct Found {
     sources: Vec<SourceState>,
     dr: Vec<crate::model::Snapshot>,
     failed: Vec<DbReport>,
+    /// `dr` is the ledger of this time, not a listing.
+    ledger_of: Option<DateTime<Utc>>,
 }
 
 impl Found {
@@ -389,22 +500,31 @@ impl Found {
 }
 
 /// Reconciliation: every database and snapshot in the source region and every copy in the DR
-/// region, all four listings at once, each a call per page of 100.
+/// region, all four listings at once, each a call per page of 100; the DR region's from its
+/// ledger instead, when there is a usable one.
 async fn whole_fleet<S: SourceCatalog, D: DrSnapshotStore>(
     source: &S,
     dr: &D,
+    ledger: Option<&Ledger>,
     cfg: &CopierConfig,
+    now: DateTime<Utc>,
 ) -> Result<Found, String> {
-    let (instances, clusters, snapshots, copies) = futures::join!(
-        source.db_instances(),
-        source.db_clusters(),
-        source.snapshots(),
-        dr.copies()
-    );
+    let dr_side = async {
+        if let Some(kept) = match ledger {
+            Some(l) => l.usable(now).await,
+            None => None,
+        } {
+            return Ok((kept.copies, Some(kept.listed)));
+        }
+        dr.copies().await.map(|c| (c, None))
+    };
+    let (instances, clusters, snapshots, copies) =
+        futures::join!(source.db_instances(), source.db_clusters(), source.snapshots(), dr_side);
     let listed = |e: Error| format!("cannot list databases in {}: {e}", cfg.source_region);
     let (instances, clusters) = (instances.map_err(listed)?, clusters.map_err(listed)?);
     let snapshots = snapshots.map_err(|e| format!("cannot list snapshots in {}: {e}", cfg.source_region))?;
-    let copies = copies.map_err(|e| format!("cannot list snapshots in the DR region {}: {e}", cfg.dr_region))?;
+    let (copies, ledger_of) =
+        copies.map_err(|e| format!("cannot list snapshots in the DR region {}: {e}", cfg.dr_region))?;
     let mut by_db: HashMap<(DbKind, String), Vec<crate::model::Snapshot>> = HashMap::new();
     for s in snapshots {
         by_db.entry((s.kind, s.db_id.clone())).or_default().push(s);
@@ -414,6 +534,7 @@ async fn whole_fleet<S: SourceCatalog, D: DrSnapshotStore>(
         by_db.remove(&(db.kind, db.id.clone())).unwrap_or_default()
     });
     found.dr = copies;
+    found.ledger_of = ledger_of;
     Ok(found)
 }
 
@@ -482,12 +603,21 @@ where
         copy_limit: cfg.max_copies_in_flight,
         dbs: vec![],
         errors: vec![],
+        dr_ledger: None,
     };
     let found = match scope {
-        Scope::Fleet => whole_fleet(&ports.source, &ports.dr, cfg).await,
+        Scope::Fleet => {
+            let ledger = ports.ledger.as_ref().filter(|_| trigger != OPERATOR_RUN);
+            whole_fleet(&ports.source, &ports.dr, ledger, cfg, now).await
+        }
         Scope::Snapshot { kind, id } => one_snapshot(&ports.source, &ports.dr, cfg, *kind, id).await,
     };
-    let Found { sources, dr, failed } = match found {
+    let Found {
+        sources,
+        mut dr,
+        failed,
+        mut ledger_of,
+    } = match found {
         Ok(found) => found,
         Err(e) => {
             report.errors.push(e);
@@ -503,8 +633,34 @@ where
         max_in_flight: cfg.max_copies_in_flight,
         copy_source_tags: cfg.copy_source_tags,
     };
-    let plan = plan_copies(&sources, &dr, &policy);
-    report.copies_in_flight_before = matches!(scope, Scope::Fleet).then_some(plan.in_flight);
+    let mut plan = plan_copies(&sources, &dr, &policy);
+    let nothing_to_prune = |dr: &[crate::model::Snapshot]| {
+        prunable(dr, &cfg.retention, &cfg.source_region, &cfg.deployment, now).is_empty()
+    };
+    if ledger_of.is_some() && !(plan.settled() && nothing_to_prune(&dr)) {
+        // The ledger pictures a DR region with nothing to do; now there is something: decide
+        // on the region itself.
+        match ports.dr.copies().await {
+            Ok(listed) => {
+                dr = listed;
+                ledger_of = None;
+                plan = plan_copies(&sources, &dr, &policy);
+            }
+            Err(e) => {
+                report
+                    .errors
+                    .push(format!("cannot list snapshots in the DR region {}: {e}", cfg.dr_region));
+                return report;
+            }
+        }
+    }
+    report.dr_ledger = ledger_of.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
+    // A listing that leaves nothing to do is worth keeping.
+    let keep = (matches!(scope, Scope::Fleet) && ledger_of.is_none() && plan.settled() && nothing_to_prune(&dr))
+        .then(|| DrLedger::of(&dr, &cfg.deployment, now))
+        .flatten();
+    // (a ledger holds drpilot's copies only: it cannot count anyone else's in progress)
+    report.copies_in_flight_before = (matches!(scope, Scope::Fleet) && ledger_of.is_none()).then_some(plan.in_flight);
     let queued = format!("{} copies in flight (limit {}): next run", plan.in_flight, plan.limit);
     let mut outcomes = futures::stream::iter(plan.dbs)
         .map(|planned| act(&ports.dr, planned, &queued))
@@ -573,6 +729,17 @@ where
         d.prune_errors.sort();
     }
     report.dbs.sort_by(|a, b| (a.kind, &a.db).cmp(&(b.kind, &b.db)));
+    if let Some(ledger) = &ports.ledger {
+        let changed = report
+            .dbs
+            .iter()
+            .any(|d| d.status == DbStatus::Copied || !d.pruned.is_empty());
+        match keep {
+            Some(kept) => ledger.keep(&kept).await,
+            None if changed => ledger.forget().await,
+            None => {}
+        }
+    }
     report
 }
 
@@ -788,6 +955,56 @@ mod tests {
 
     fn decide(event: Value) -> Result<Trigger> {
         CopierEvent::decode(event).map(|e| trigger(&e, &cfg()))
+    }
+
+    fn copy(id: &str, status: &str, deployment: Option<&str>) -> crate::model::Snapshot {
+        use crate::model::tags;
+        let mut tags = std::collections::BTreeMap::new();
+        if let Some(d) = deployment {
+            tags.insert(tags::MANAGED_BY.to_string(), tags::MANAGED_BY_VALUE.to_string());
+            tags.insert(tags::DEPLOYMENT.to_string(), d.to_string());
+        }
+        crate::model::Snapshot {
+            kind: DbKind::Instance,
+            id: id.into(),
+            arn: format!("arn:aws:rds:us-west-2:123456789012:snapshot:{id}"),
+            db_id: "orders".into(),
+            status: status.into(),
+            created: None,
+            encrypted: false,
+            tags,
+            source_region: Some("us-east-1".into()),
+        }
+    }
+
+    #[test]
+    fn a_ledger_holds_only_available_copies_of_this_deployment_and_stands_in_for_three_hours() {
+        let now = Utc::now();
+        let listed = vec![
+            copy("drpilot-a", "available", Some("drpilot")),
+            copy("other-team-a", "available", Some("team")),
+            copy("hand-made", "creating", None),
+        ];
+        let ledger = DrLedger::of(&listed, "drpilot", now).expect("all of drpilot's copies are available");
+        assert_eq!(
+            ledger.copies.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+            ["drpilot-a"]
+        );
+        assert!(ledger.usable(now + Duration::minutes(179)));
+        assert!(!ledger.usable(now + LEDGER_TTL), "expired");
+        assert!(
+            !ledger.usable(now - Duration::minutes(1)),
+            "listed in the future: a clock is off"
+        );
+        // a copy of ours that is not available (being made, failed, being deleted) is for the
+        // next runs to see: no ledger is kept of it, and one holding it is not used
+        for status in ["copying", "failed", "deleting"] {
+            let with = [listed.clone(), vec![copy("drpilot-b", status, Some("drpilot"))]].concat();
+            assert!(DrLedger::of(&with, "drpilot", now).is_none(), "{status}");
+            let mut held = ledger.clone();
+            held.copies.push(copy("drpilot-b", status, Some("drpilot")));
+            assert!(!held.usable(now), "{status}");
+        }
     }
 
     #[test]

@@ -119,7 +119,7 @@ impl AwsLagPorts {
 
     /// The function's own account's adapters and each member account's.
     pub fn accounts(sdk: &aws_config::SdkConfig, cfg: &LagConfig) -> Accounts<Self> {
-        Accounts::build(sdk, &cfg.accounts, "drpilot-lag-checker", |account, hub| {
+        Accounts::build(sdk, &cfg.accounts, "drpilot-lag-checker", |account, hub, _| {
             Self::aws_in(account, hub, cfg)
         })
     }

@@ -62,7 +62,7 @@ pub struct ProtectedDb {
 }
 
 /// A DB snapshot or DB cluster snapshot, in either region.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub kind: DbKind,
     pub id: String,
@@ -90,8 +90,7 @@ impl Snapshot {
         self.tags.get(key).map(String::as_str)
     }
 
-    /// A copy drpilot made, recognised by its tag, never by its name.
-    /// A copy any drpilot deployment made.
+    /// A copy any drpilot deployment made, recognised by its tag, never by its name.
     pub fn is_managed_copy(&self) -> bool {
         self.tag(tags::MANAGED_BY) == Some(tags::MANAGED_BY_VALUE)
     }

@@ -18,6 +18,11 @@ pub const SNAPSHOT_COPIER: &[&str] = &[
     "kms:DescribeKey",
     "sns:Publish",
     "sts:AssumeRole", // member accounts' roles (DRPILOT_ACCOUNTS)
+    // the DR region's ledger in the state bucket
+    "s3:ListBucket", // a missing ledger is a 404, not a 403
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject", // dropped by a run that changed the DR region
 ];
 
 pub const LAG_CHECKER: &[&str] = &[

@@ -141,6 +141,7 @@ async fn throttled_listing_is_retried_and_the_run_completes() {
         source: RdsSource::new(source),
         dr: RdsDr::new(dr),
         notifier: RecordingNotifier::default(),
+        ledger: None,
     };
     let cfg = cfg("orders");
     let response = handle(&ports, &cfg, CopierEvent::Operator, chrono::Utc::now())
@@ -186,6 +187,7 @@ async fn a_copy_failing_for_one_db_is_reported_and_the_other_db_is_copied() {
         source: RdsSource::new(source),
         dr: RdsDr::new(dr),
         notifier: RecordingNotifier::default(),
+        ledger: None,
     };
     let err = handle(
         &ports,
@@ -242,6 +244,7 @@ async fn copies_in_progress_in_the_dr_region_count_against_the_limit() {
         source: RdsSource::new(source),
         dr: RdsDr::new(dr),
         notifier: RecordingNotifier::default(),
+        ledger: None,
     };
     let response = handle(&ports, &cfg("orders"), CopierEvent::Operator, chrono::Utc::now())
         .await

@@ -2,8 +2,10 @@
 (copier_peer.py), at 1,000 tagged DB instances, on the same simulator and account.
 
 Rows: the first run (an empty DR region: both start 20 copies, AWS's quota, and queue the rest),
-the steady state (every newest snapshot already copied: what every scheduled run costs), and a
-new snapshot (drpilot handles its RDS event alone; the peer has no event path, so it runs whole).
+the steady state (every newest snapshot already copied: what every scheduled run costs) twice,
+once listing the DR region (drpilot's ledger removed; the run writes it again) and once on the
+ledger (what two scheduled runs in three cost), and a new snapshot (drpilot handles its RDS
+event alone; the peer has no event path, so it runs whole).
 Each tool copies into its own DR region (the quota counts per destination region). Copies take
 3 s here (AWS: minutes to hours); between the first run and the steady state the copies are made
 instant and the quota lifted, and each tool runs until nothing is left to copy (not measured).
@@ -41,6 +43,9 @@ def main():
     for region in (DR_DRPILOT, DR_PEER):
         control("PUT", f"/regions/{region}", {"copy_seconds": 3.0})
     topic = sns.create_topic(Name=f"{run}-responders")["TopicArn"]
+    s3 = boto3.client("s3", region_name=DR_DRPILOT, endpoint_url=ENDPOINT)
+    state = f"{run}-state"
+    s3.create_bucket(Bucket=state, CreateBucketConfiguration={"LocationConstraint": DR_DRPILOT})
 
     print(f"creating {DATABASES} DB instances in {SOURCE} ...", file=sys.stderr)
 
@@ -67,6 +72,8 @@ def main():
         DRPILOT_DR_REGION=DR_DRPILOT,
         DRPILOT_SELECT_TAG=f"{tag[0]}={tag[1]}",
         DRPILOT_NOTIFY_TOPIC_ARN=topic,
+        DRPILOT_STATE_BUCKET=state,
+        DRPILOT_S3_FORCE_PATH_STYLE="true",
         RUST_LOG="warn",
     )
     schedule = os.path.join(REPO, "events", "snapshot-copier", "schedule.json")
@@ -96,7 +103,10 @@ def main():
     for region in (DR_DRPILOT, DR_PEER):
         control("DELETE", f"/regions/{region}")
 
-    rows.append(("steady state", drpilot(), peer()))
+    for ledger in s3.list_objects_v2(Bucket=state, Prefix="drpilot/copier/").get("Contents", []):
+        s3.delete_object(Bucket=state, Key=ledger["Key"])
+    rows.append(("steady, DR region listed", drpilot(), peer()))
+    rows.append(("steady, on the ledger", drpilot(), peer()))
 
     snapshot = f"{run}-db0000-before-migration"
     rds.create_db_snapshot(DBInstanceIdentifier=f"{run}-db0000", DBSnapshotIdentifier=snapshot)

@@ -361,18 +361,28 @@ impl Regions {
 
     /// A bucket in `region` (with versioning, as DR buckets have).
     pub async fn create_bucket(&self, region: &str, name: &str) -> aws_sdk_s3::Client {
-        let s3 = s3_client(region).await;
-        let mut create = s3.create_bucket().bucket(name);
-        if region != "us-east-1" {
-            create = create.create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region))
-                    .build(),
-            );
-        }
-        create.send().await.unwrap();
-        s3
+        create_bucket_with(&sdk(region).await, region, name).await
     }
+}
+
+/// Creates bucket `name` in `region` with `sdk`'s credentials; returns a path-style client.
+pub async fn create_bucket_with(sdk: &aws_config::SdkConfig, region: &str, name: &str) -> aws_sdk_s3::Client {
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .region(aws_sdk_s3::config::Region::new(region.to_string()))
+            .force_path_style(true)
+            .build(),
+    );
+    let mut create = s3.create_bucket().bucket(name);
+    if region != "us-east-1" {
+        create = create.create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region))
+                .build(),
+        );
+    }
+    create.send().await.unwrap();
+    s3
 }
 
 pub async fn s3_client(region: &str) -> aws_sdk_s3::Client {

@@ -54,6 +54,11 @@ impl MemberAccount {
     /// The role `infra/modules/member` creates: drpilot's hub account may assume it, with
     /// `external_id`. Returns its ARN. (IAM's query API, sent as this account's administrator;
     /// the test bed has no IAM SDK client and needs only this one call.)
+    /// A bucket of this account's in `region`; returns a path-style client on it.
+    pub async fn create_bucket(&self, region: &str, name: &str) -> aws_sdk_s3::Client {
+        crate::account::create_bucket_with(&self.sdk(region).await, region, name).await
+    }
+
     pub async fn member_role(&self, name: &str, external_id: &str) -> String {
         let policy = serde_json::json!({
             "Version": "2012-10-17",

@@ -381,32 +381,9 @@ async fn backups_in_member_accounts_copy_there_keep_their_state_in_the_hub_and_o
     let external_id = unique("drpilot-ext");
     let role_a = a.member_role(&unique("drpilot-member"), &external_id).await;
     let role_c = c.member_role(&unique("drpilot-member"), "not-this-deployment").await;
-    let s3 = |sdk: &aws_config::SdkConfig| {
-        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build())
-    };
-    let (src_a, dr_a) = (s3(&a.sdk(source).await), s3(&a.sdk(dr).await));
     let (bucket, dr_bucket) = (unique("receipts"), unique("receipts-dr"));
-    src_a
-        .create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(source))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    dr_a.create_bucket()
-        .bucket(&dr_bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(dr))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let src_a = a.create_bucket(source, &bucket).await;
+    let dr_a = a.create_bucket(dr, &dr_bucket).await;
     dr_a.put_bucket_versioning()
         .bucket(&dr_bucket)
         .versioning_configuration(

@@ -710,3 +710,89 @@ async fn two_deployments_in_one_account_each_keep_their_own_copies() {
         "one each"
     );
 }
+
+/// The steady state decides on the DR region's ledger: while nothing is to be done there, no
+/// run lists it; a new snapshot makes the run list it and copy. In a member account of its own:
+/// whether there is anything to do is region-wide (copies in progress count, anyone's).
+#[tokio::test]
+async fn a_steady_state_run_decides_on_the_dr_ledger_and_lists_the_dr_region_only_for_work() {
+    let member = drpilot_tests::members::MemberAccount::enter("210000000020").await;
+    let (source, dr) = ("ap-southeast-7", "ap-southeast-5");
+    let r = Regions::in_member(&member, source, dr).await;
+    let sim = Simulator::connect();
+    let tag = unique("ledger");
+    let dbs: Vec<String> = (0..3).map(|i| unique(&format!("books{i}"))).collect();
+    for db in &dbs {
+        r.create_instance(db, false, &[("drpilot:copy", &tag)]).await;
+        r.snapshot_instance(db, &format!("{db}-first"), &[]).await;
+    }
+    let state = unique("copier-state");
+    member.create_bucket(dr, &state).await;
+    let responders = Responders::new(source, &unique("responders")).await;
+    let selector = format!("drpilot:copy={tag}");
+    let cfg = config(
+        &r,
+        &responders.topic_arn,
+        &[
+            ("DRPILOT_SELECT_TAG", &selector),
+            ("DRPILOT_STATE_BUCKET", &state),
+            ("DRPILOT_S3_FORCE_PATH_STYLE", "true"),
+        ],
+    );
+    // A run, and how many listings of the DR region's snapshots reached AWS meanwhile.
+    let run_on = |label: &'static str, event: Value| {
+        let (r, cfg, sim, member) = (&r, &cfg, &sim, &member);
+        async move {
+            let mark = sim.wire_mark().await;
+            let response = run_handler(r, cfg, event).await.expect(label);
+            let (wire, _) = sim.wire(mark).await;
+            let listings = wire
+                .0
+                .iter()
+                .filter(|e| e.account.as_deref() == Some(member.id.as_str()) && e.region.as_deref() == Some(dr))
+                .filter(|e| {
+                    matches!(
+                        e.action.as_deref(),
+                        Some("DescribeDBSnapshots" | "DescribeDBClusterSnapshots")
+                    )
+                })
+                .count();
+            (response, listings)
+        }
+    };
+    let run = |label: &'static str| run_on(label, schedule());
+    let statuses =
+        |response: &Value| -> Vec<String> { dbs.iter().map(|d| status_of(response, d).to_string()).collect() };
+
+    let (first, _) = run("the first run").await;
+    assert_eq!(statuses(&first), ["copied"; 3], "{first:#}");
+    // Nothing to do, found by listing the DR region: the listing is kept as its ledger.
+    let (second, listings) = run("the second run").await;
+    assert_eq!(statuses(&second), ["already-present"; 3], "{second:#}");
+    assert!(second["dr_ledger"].is_null() && listings >= 1, "{second:#}");
+    // Nothing to do, found on the ledger: the DR region is not listed.
+    let (third, listings) = run("a run on the ledger").await;
+    assert_eq!(statuses(&third), ["already-present"; 3], "{third:#}");
+    assert!(third["dr_ledger"].is_string(), "{third:#}");
+    assert_eq!(listings, 0, "{third:#}");
+
+    // A new snapshot: the ledger does not know its copy, so the run lists and copies it.
+    r.snapshot_instance(&dbs[0], &format!("{}-second", dbs[0]), &[]).await;
+    let (fourth, listings) = run("the run after a new snapshot").await;
+    assert_eq!(status_of(&fourth, &dbs[0]), "copied", "{fourth:#}");
+    assert!(fourth["dr_ledger"].is_null() && listings >= 1, "{fourth:#}");
+    assert_eq!(r.dr_copies_of(&dbs[0]).await.len(), 2);
+    // The ledger kept before that copy wants it made: the next run lists, finds it, keeps a
+    // new ledger; the one after decides on that.
+    let (fifth, listings) = run("the run after the copy").await;
+    assert_eq!(statuses(&fifth), ["already-present"; 3], "{fifth:#}");
+    assert!(fifth["dr_ledger"].is_null() && listings >= 1, "{fifth:#}");
+    let (sixth, listings) = run("a run on the new ledger").await;
+    assert_eq!(statuses(&sixth), ["already-present"; 3], "{sixth:#}");
+    assert_eq!(listings, 0, "{sixth:#}");
+    assert_eq!(r.dr_copies_of(&dbs[0]).await.len(), 2, "no copy made twice");
+    // An operator's run (after fixing something by hand, say) lists, whatever the ledger.
+    let operator = drpilot_tests::sample_event("snapshot-copier/operator-run.json");
+    let (by_hand, listings) = run_on("an operator's run", operator).await;
+    assert!(by_hand["dr_ledger"].is_null() && listings >= 1, "{by_hand:#}");
+}

@@ -81,7 +81,7 @@ impl BackupPorts<crate::aws::s3::S3Objects, crate::aws::s3::S3State, crate::aws:
 
     /// The function's own account's adapters and each member account's.
     pub fn accounts(sdk: &aws_config::SdkConfig, cfg: &BackupConfig) -> Accounts<Self> {
-        Accounts::build(sdk, &cfg.accounts, "drpilot-s3-backup", |account, hub| {
+        Accounts::build(sdk, &cfg.accounts, "drpilot-s3-backup", |account, hub, _| {
             Self::aws_in(account, hub, cfg)
         })
     }

@@ -108,22 +108,7 @@ pub struct PageDiff<'a> {
 /// Compares one page of the source listing with the previous point in time's entries for the
 /// same key range.
 pub fn diff_page<'a>(source: &'a [ObjectInfo], previous: &'a [ManifestEntry]) -> PageDiff<'a> {
-    let mut diff = PageDiff::default();
-    for joined in join_by_key(source, previous) {
-        match joined {
-            Joined::Left(object) => diff.changes.push(Change::Copy { object, previous: None }),
-            Joined::Right(entry) => diff.deleted.push(entry),
-            Joined::Both(object, entry) => diff.changes.push(if unchanged(object, entry) {
-                Change::Unchanged(entry)
-            } else {
-                Change::Copy {
-                    object,
-                    previous: Some(entry),
-                }
-            }),
-        }
-    }
-    diff
+    diff(source, previous, None)
 }
 
 /// The previous point's entries an S3 Inventory report (taken at `taken`) lacks although they
@@ -155,22 +140,35 @@ pub fn diff_inventory_page<'a>(
     taken: DateTime<Utc>,
     present: &HashSet<&str>,
 ) -> PageDiff<'a> {
+    diff(source, previous, Some((taken, present)))
+}
+
+/// One page's merge. `report`: the keys are an inventory report's, taken then, and of the keys
+/// it lacks, these are still at the source.
+fn diff<'a>(
+    source: &'a [ObjectInfo],
+    previous: &'a [ManifestEntry],
+    report: Option<(DateTime<Utc>, &HashSet<&str>)>,
+) -> PageDiff<'a> {
+    let stands = |entry: &ManifestEntry| {
+        report.is_some_and(|(taken, present)| !before(entry, taken) || present.contains(entry.key.as_str()))
+    };
     let mut diff = PageDiff::default();
     for joined in join_by_key(source, previous) {
         match joined {
             Joined::Left(object) => diff.changes.push(Change::Copy { object, previous: None }),
-            Joined::Right(entry) if !before(entry, taken) || present.contains(entry.key.as_str()) => {
-                diff.changes.push(Change::Unchanged(entry))
-            }
+            Joined::Right(entry) if stands(entry) => diff.changes.push(Change::Unchanged(entry)),
             Joined::Right(entry) => diff.deleted.push(entry),
-            Joined::Both(object, entry) => diff.changes.push(if unchanged(object, entry) || newer(entry, object) {
-                Change::Unchanged(entry)
-            } else {
-                Change::Copy {
-                    object,
-                    previous: Some(entry),
-                }
-            }),
+            Joined::Both(object, entry) => diff.changes.push(
+                if unchanged(object, entry) || (report.is_some() && newer(entry, object)) {
+                    Change::Unchanged(entry)
+                } else {
+                    Change::Copy {
+                        object,
+                        previous: Some(entry),
+                    }
+                },
+            ),
         }
     }
     diff

@@ -78,6 +78,16 @@ pub struct CopyPlan {
     pub dbs: Vec<PlannedDb>,
 }
 
+impl CopyPlan {
+    /// Nothing for the DR region: no copy to start, none waiting for room.
+    pub fn settled(&self) -> bool {
+        !self
+            .dbs
+            .iter()
+            .any(|d| matches!(d.decision, Decision::Copy(_) | Decision::Queued { .. }))
+    }
+}
+
 /// The newest *available* snapshot: the recovery point a copy of it would offer.
 pub fn newest_available(snapshots: &[Snapshot]) -> Option<&Snapshot> {
     snapshots

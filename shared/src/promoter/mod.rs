@@ -77,7 +77,7 @@ impl AwsPromoterPorts {
 
     /// The function's own account's adapters and each member account's.
     pub fn accounts(sdk: &aws_config::SdkConfig, cfg: &PromoterConfig) -> Accounts<Self> {
-        Accounts::build(sdk, &cfg.accounts, "drpilot-failover-promoter", |account, hub| {
+        Accounts::build(sdk, &cfg.accounts, "drpilot-failover-promoter", |account, hub, _| {
             Self::aws_in(account, hub, cfg)
         })
     }
