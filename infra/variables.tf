@@ -326,8 +326,9 @@ variable "s3_backups" {
     # drpilot creates in the primary region, and a scheduled run reads a report newer than the
     # last run (a few requests) instead of listing the bucket (one request per 1,000 keys). Its
     # own account's buckets only; s3_backup_memory_mb bounds the keys a report may hold. Such a
-    # point holds the bucket as of the report's scan: with events = true, change points carry
-    # what changed since within a minute; without, the RPO is about a day.
+    # point holds the bucket as of the report's scan: schedule the backup daily, a few hours
+    # after S3's delivery, with rpo_seconds of about a day and a half; with events = true too,
+    # change points carry each change within a minute.
     inventory = optional(bool, false)
   }))
   default = []

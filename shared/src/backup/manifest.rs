@@ -183,6 +183,10 @@ pub struct RunProgress {
     /// The S3 Inventory report the run reads its keys from (`None`: it lists the bucket).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inventory: Option<super::inventory::ReportRef>,
+    /// When the report the run started on was taken: the point's recovery point, even if the
+    /// rest of the run lists the bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<DateTime<Utc>>,
 }
 
 /// A copy of `key` (as listed, `etag`) made past a page's cut, and its DR version.

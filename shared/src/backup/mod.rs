@@ -543,6 +543,7 @@ where
                     invocations: 1,
                     uploads: vec![],
                     copied_ahead: vec![],
+                    as_of: inventory.as_ref().map(|i| i.taken),
                     inventory,
                     writers: vec![PartWriter {
                         from_part: 1,
@@ -730,7 +731,7 @@ where
                     parts: r.parts,
                     writers: r.writers.clone(),
                     base: None,
-                    as_of: r.inventory.as_ref().map(|i| i.taken),
+                    as_of: r.as_of,
                 };
                 self.state.points.push(point);
                 self.state.running = None;
@@ -1029,30 +1030,52 @@ where
             let source = &self.ports.source;
             let threshold = self.cfg.multipart_threshold_bytes;
             let copy_of = &copy_of;
-            let again = stream::iter(moved)
+            // Not looked at again before `soft`, or not finished by `hard`: the page is cut
+            // before it, and the next invocation copies it.
+            for (i, _) in &moved {
+                results[*i] = None;
+            }
+            let mut again = stream::iter(moved)
                 .map(|(i, key)| async move {
                     if Utc::now() >= soft {
                         return (i, None);
                     }
-                    match source.head(&spec.source_bucket, &key).await {
+                    let looked = match source.head(&spec.source_bucket, &key).await {
                         Ok(Some(now)) if now.size <= threshold => {
                             let copied = dr.copy(&copy_of(&now)).await;
-                            (i, Some((now, copied)))
+                            (copied.is_ok().then_some(now), copied)
                         }
-                        _ => (i, None), // gone, or not to be copied in one request here
-                    }
+                        Ok(Some(_)) => (
+                            None,
+                            Err(Error::RunFailed(
+                                "changed since the inventory report was taken, and now larger than one request copies: the next listing run copies it".into(),
+                            )),
+                        ),
+                        // gone since: what the previous point held stands
+                        Ok(None) => (
+                            None,
+                            Err(Error::Aws {
+                                operation: "HeadObject",
+                                code: "NoSuchKey".into(),
+                                message: format!("s3://{}/{key} is gone", spec.source_bucket),
+                                retryable: false,
+                            }),
+                        ),
+                        Err(e) => (None, Err(e)),
+                    };
+                    (i, Some(looked))
                 })
-                .buffer_unordered(self.cfg.copy_concurrency as usize)
-                .collect::<Vec<_>>()
-                .await;
-            for (i, looked) in again {
-                if let Some((now, copied)) = looked {
-                    if copied.is_ok() {
-                        fresh[i] = Some(now);
+                .buffer_unordered(self.cfg.copy_concurrency as usize);
+            let wait = (hard - Utc::now()).to_std().unwrap_or_default();
+            let _ = tokio::time::timeout(wait, async {
+                while let Some((i, looked)) = again.next().await {
+                    if let Some((now, copied)) = looked {
+                        fresh[i] = now;
+                        results[i] = Some(copied);
                     }
-                    results[i] = Some(copied);
                 }
-            }
+            })
+            .await;
         }
         let unfinished = |from: usize, results: &[Option<Result<String>>]| {
             copy_indices
@@ -1109,7 +1132,8 @@ where
                             upload,
                         }),
                 ),
-                Some(Ok(version)) if !version.is_empty() => copied_ahead.push(CopiedAhead {
+                // (a copy of what a look found, not of the listed object, is made again)
+                Some(Ok(version)) if !version.is_empty() && fresh[i].is_none() => copied_ahead.push(CopiedAhead {
                     key: object.key.clone(),
                     etag: object.etag.clone(),
                     version: version.clone(),
