@@ -731,7 +731,8 @@ where
                     parts: r.parts,
                     writers: r.writers.clone(),
                     base: None,
-                    as_of: r.as_of,
+                    // (a run begun before `as_of` was kept has only its report's time)
+                    as_of: r.as_of.or_else(|| r.inventory.as_ref().map(|i| i.taken)),
                 };
                 self.state.points.push(point);
                 self.state.running = None;
@@ -1016,6 +1017,9 @@ where
         // was taken is looked at, and copied as it is now (within the deadline, and if one
         // request copies it). `fresh` holds what was copied instead of the report's row.
         let mut fresh: Vec<Option<ObjectInfo>> = vec![None; changes.len()];
+        // Copies S3 answered (refused), to be looked at again: one left unfinished is no copy
+        // that outlived the invocation, so the page is cut before it, never recorded failed.
+        let mut refused = vec![false; changes.len()];
         if from_inventory {
             let moved: Vec<(usize, String)> = changes
                 .iter()
@@ -1034,6 +1038,7 @@ where
             // before it, and the next invocation copies it.
             for (i, _) in &moved {
                 results[*i] = None;
+                refused[*i] = true;
             }
             let mut again = stream::iter(moved)
                 .map(|(i, key)| async move {
@@ -1048,7 +1053,7 @@ where
                         Ok(Some(_)) => (
                             None,
                             Err(Error::RunFailed(
-                                "changed since the inventory report was taken, and now larger than one request copies: the next listing run copies it".into(),
+                                "changed since the inventory report was taken, and now larger than one request copies: a later run copies it".into(),
                             )),
                         ),
                         // gone since: what the previous point held stands
@@ -1088,7 +1093,7 @@ where
         let mut given_up = vec![];
         // A multipart copy that copied parts in this invocation goes on in the next one.
         let advanced = |i: usize| parts_done(&progress[i]) > parts_before[i] && !restarted[i];
-        if let Some(i) = first.filter(|i| *i == covered && covered < cut && !advanced(*i)) {
+        if let Some(i) = first.filter(|i| *i == covered && covered < cut && !advanced(*i) && !refused[*i]) {
             // Even the first copy did not finish in time: record it as failed so the run moves
             // on (the next run tries it again) instead of redoing this page forever.
             results[i] = Some(Err(Error::RunFailed(
