@@ -581,17 +581,7 @@ async fn a_run_on_a_report_cut_by_the_deadline_resumes_on_it_without_copying_twi
     assert!(backup_report(&resumed)["inventory"].is_string(), "{resumed:#}");
     assert_eq!(count(&resumed, "copied"), 499, "{resumed:#}");
     assert_eq!(count(&cut, "unchanged") + count(&resumed, "unchanged"), 1000);
-    assert_eq!(
-        versions(&bed.dr, &bed.dr_bucket).await.len(),
-        2000,
-        "1,500 first copies + 500 changed"
-    );
-    let (report, target) = bed.restore_into_new_bucket(&cfg, None).await;
-    assert_eq!(report.copied, objects as u64);
-    assert_eq!(
-        contents(&bed.src, &target).await,
-        contents(&bed.src, &bed.source_bucket).await
-    );
+    a_resumed_run_is_one_exact_point(&bed, &cfg, objects).await;
 }
 
 #[tokio::test]
@@ -838,14 +828,18 @@ async fn a_page_cut_short_by_the_deadline_resumes_mid_page_without_copying_twice
         "the previous point's entries were found again after the cut"
     );
     assert_eq!(backup_report(&resumed)["run_counts"]["listed"], objects);
+    a_resumed_run_is_one_exact_point(&bed, &cfg, objects).await;
+}
+
+/// After a run of `objects` seeded rows, a third changed, cut by the deadline and resumed: each
+/// change copied once, and the run is one point in time that restores exactly the source.
+async fn a_resumed_run_is_one_exact_point(bed: &Bed, cfg: &BackupConfig, objects: u32) {
     assert_eq!(
         versions(&bed.dr, &bed.dr_bucket).await.len(),
         2000,
         "1,500 first copies + 500 changed"
     );
-
-    // The resumed run is one point in time, and it restores to exactly the source.
-    let (report, target) = bed.restore_into_new_bucket(&cfg, None).await;
+    let (report, target) = bed.restore_into_new_bucket(cfg, None).await;
     assert_eq!(report.copied, objects as u64);
     assert_eq!(
         contents(&bed.src, &target).await,
