@@ -90,15 +90,12 @@ impl Ledger {
 
     /// The ledger, if there is one this run may decide on (one it cannot read is none).
     async fn usable(&self, now: DateTime<Utc>) -> Option<DrLedger> {
-        match self.docs.get(&self.key).await {
-            Ok(Some(body)) => match serde_json::from_slice::<DrLedger>(&body) {
-                Ok(ledger) => ledger.usable(now).then_some(ledger),
-                Err(e) => {
-                    warn!(key = %self.key, error = %e, "the DR region's ledger cannot be read; listing");
-                    None
-                }
-            },
-            Ok(None) => None,
+        let read = self.docs.get(&self.key).await.and_then(|body| {
+            body.map(|b| serde_json::from_slice::<DrLedger>(&b).map_err(|e| Error::RunFailed(e.to_string())))
+                .transpose()
+        });
+        match read {
+            Ok(ledger) => ledger.filter(|l| l.usable(now)),
             Err(e) => {
                 warn!(key = %self.key, error = %e, "the DR region's ledger cannot be read; listing");
                 None
@@ -656,11 +653,13 @@ where
     }
     report.dr_ledger = ledger_of.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
     // A listing that leaves nothing to do is worth keeping.
-    let keep = (matches!(scope, Scope::Fleet) && ledger_of.is_none() && plan.settled() && nothing_to_prune(&dr))
+    // (a snapshot event lists one database's copies; a run on the ledger, none)
+    let listed_region = matches!(scope, Scope::Fleet) && ledger_of.is_none();
+    let keep = (listed_region && plan.settled() && nothing_to_prune(&dr))
         .then(|| DrLedger::of(&dr, &cfg.deployment, now))
         .flatten();
     // (a ledger holds drpilot's copies only: it cannot count anyone else's in progress)
-    report.copies_in_flight_before = (matches!(scope, Scope::Fleet) && ledger_of.is_none()).then_some(plan.in_flight);
+    report.copies_in_flight_before = listed_region.then_some(plan.in_flight);
     let queued = format!("{} copies in flight (limit {}): next run", plan.in_flight, plan.limit);
     let mut outcomes = futures::stream::iter(plan.dbs)
         .map(|planned| act(&ports.dr, planned, &queued))

@@ -271,46 +271,11 @@ impl Received {
 
 impl Responders {
     pub async fn new(region: &str, name: &str) -> Self {
-        let conf = sdk(region).await;
-        let sns = aws_sdk_sns::Client::new(&conf);
-        let sqs = aws_sdk_sqs::Client::new(&conf);
-        let topic_arn = sns
-            .create_topic()
-            .name(name)
-            .send()
-            .await
-            .unwrap()
-            .topic_arn()
-            .unwrap()
-            .to_string();
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(name)
-            .send()
-            .await
-            .unwrap()
-            .queue_url()
-            .unwrap()
-            .to_string();
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap();
-        let queue_arn = attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
-        sns.subscribe()
-            .topic_arn(&topic_arn)
-            .protocol("sqs")
-            .endpoint(queue_arn)
-            .send()
-            .await
-            .unwrap();
+        let q = topic_to_queue(region, region, name, false).await;
         Responders {
-            topic_arn,
-            queue_url,
-            sqs,
+            topic_arn: q.topic_arn,
+            queue_url: q.queue_url,
+            sqs: q.sqs,
         }
     }
 
@@ -383,6 +348,61 @@ pub async fn create_bucket_with(sdk: &aws_config::SdkConfig, region: &str, name:
     }
     create.send().await.unwrap();
     s3
+}
+
+/// An SNS topic in `topic_region` delivering to an SQS queue in `queue_region`, both named
+/// `name` (`raw`: SNS's raw message delivery, the message alone, without SNS's envelope).
+pub struct TopicQueue {
+    pub topic_arn: String,
+    pub queue_url: String,
+    pub queue_arn: String,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+pub async fn topic_to_queue(topic_region: &str, queue_region: &str, name: &str, raw: bool) -> TopicQueue {
+    let sns = aws_sdk_sns::Client::new(&sdk(topic_region).await);
+    let sqs = aws_sdk_sqs::Client::new(&sdk(queue_region).await);
+    let topic_arn = sns
+        .create_topic()
+        .name(name)
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_string();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let queue_arn = attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+    let mut subscribe = sns
+        .subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(&queue_arn);
+    if raw {
+        subscribe = subscribe.attributes("RawMessageDelivery", "true");
+    }
+    subscribe.send().await.unwrap();
+    TopicQueue {
+        topic_arn,
+        queue_url,
+        queue_arn,
+        sqs,
+    }
 }
 
 pub async fn s3_client(region: &str) -> aws_sdk_s3::Client {

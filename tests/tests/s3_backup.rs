@@ -1135,44 +1135,8 @@ async fn the_lag_checker_measures_the_newest_point_in_time_without_listing_bucke
 /// region. Returns the queue's client, URL and ARN.
 async fn notify_changes(bed: &Bed) -> (aws_sdk_sqs::Client, String, String) {
     use aws_sdk_s3::types::{Event, NotificationConfiguration, TopicConfiguration};
-    let sns = aws_sdk_sns::Client::new(&drpilot_tests::sdk(SOURCE).await);
-    let topic = sns
-        .create_topic()
-        .name(format!("{}-changes", bed.name))
-        .send()
-        .await
-        .unwrap()
-        .topic_arn()
-        .unwrap()
-        .to_string();
-    let sqs = aws_sdk_sqs::Client::new(&drpilot_tests::sdk(DR).await);
-    let url = sqs
-        .create_queue()
-        .queue_name(format!("{}-changes", bed.name))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(&arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .unwrap();
+    // S3 -> SNS (source region) -> SQS (DR region), raw, as infra/backups.tf routes them
+    let q = drpilot_tests::account::topic_to_queue(SOURCE, DR, &format!("{}-changes", bed.name), true).await;
     bed.src
         .put_bucket_notification_configuration()
         .bucket(&bed.source_bucket)
@@ -1180,7 +1144,7 @@ async fn notify_changes(bed: &Bed) -> (aws_sdk_sqs::Client, String, String) {
             NotificationConfiguration::builder()
                 .topic_configurations(
                     TopicConfiguration::builder()
-                        .topic_arn(&topic)
+                        .topic_arn(&q.topic_arn)
                         .events(Event::from("s3:ObjectCreated:*"))
                         .events(Event::from("s3:ObjectRemoved:*"))
                         .build()
@@ -1191,7 +1155,7 @@ async fn notify_changes(bed: &Bed) -> (aws_sdk_sqs::Client, String, String) {
         .send()
         .await
         .unwrap();
-    (sqs, url, arn)
+    (q.sqs, q.queue_url, q.queue_arn)
 }
 
 /// What the queue holds now, as Lambda's SQS event source mapping hands it to the function.

@@ -472,6 +472,17 @@ where
         self.inv.deadline - Utc::now() < Duration::seconds(i64::from(self.cfg.deadline_margin_seconds))
     }
 
+    /// No copy or look starts after the first (half the deadline margin before the deadline);
+    /// none is waited for after the second (a quarter before): what is left then is for the
+    /// manifest part and the state, before Lambda stops the invocation.
+    fn soft_and_hard_deadlines(&self) -> (DateTime<Utc>, DateTime<Utc>) {
+        let margin = i64::from(self.cfg.deadline_margin_seconds);
+        (
+            self.inv.deadline - Duration::seconds(margin / 2),
+            self.inv.deadline - Duration::seconds(margin / 4),
+        )
+    }
+
     /// Conditional write: `false` when another invocation wrote first (we no longer own the run).
     async fn save(&mut self) -> Result<bool> {
         let record = Record::new(&self.ports.state, self.key.clone());
@@ -865,7 +876,7 @@ where
         let bucket = &self.spec.source_bucket;
         // No look starts within half the deadline margin (as no copy does): a key not looked at
         // stands, for the next run to decide.
-        let soft = self.inv.deadline - Duration::seconds(i64::from(self.cfg.deadline_margin_seconds) / 2);
+        let (soft, _) = self.soft_and_hard_deadlines();
         stream::iter(keys)
             .map(|key| async move {
                 if Utc::now() >= soft {
@@ -967,11 +978,7 @@ where
             p.lock().expect("not poisoned").as_ref().map(|u| u.upload_id.clone())
         };
         let handed: Vec<Option<String>> = progress.iter().map(upload_ids).collect();
-        let margin = i64::from(self.cfg.deadline_margin_seconds);
-        // No copy starts after `soft`; none is waited for after `hard` (what is left then is
-        // for the manifest part and the state, before Lambda stops the invocation).
-        let soft = self.inv.deadline - Duration::seconds(margin / 2);
-        let hard = self.inv.deadline - Duration::seconds(margin / 4);
+        let (soft, hard) = self.soft_and_hard_deadlines();
         let first = copies.first().map(|(i, _)| *i);
         let cut = AtomicUsize::new(changes.len());
         let launch = copies.into_iter().take_while(|(i, _)| {
