@@ -437,7 +437,10 @@ async fn a_daily_inventory_report_replaces_the_listing_and_never_undoes_a_newer_
     let note = backup_report(&first)["note"].as_str().unwrap_or_default();
     assert!(note.contains("no inventory report"), "{first:#}");
 
-    // A day of changes, then S3's daily report, then changes it has not seen.
+    // A day of changes, then S3's daily report, then changes it has not seen. (S3's times are
+    // to the second: the report is taken a second after the objects it drops were written, or
+    // they would count as written during the scan and stand.)
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     bed.put("k/00", "v2").await; // changed
     bed.delete("k/01").await; // deleted
     bed.delete("k/zz").await; // deleted, past the report's last key
