@@ -79,7 +79,7 @@ resource "aws_cloudwatch_metric_alarm" "lag_checker_silent" {
 
 resource "aws_cloudwatch_metric_alarm" "function_errors" {
   provider            = aws.dr
-  for_each            = local.functions
+  for_each            = local.functions_all
   alarm_name          = "${each.value}-errors"
   alarm_description   = "drpilot: ${each.value} failed (its own notice or logs say why)"
   namespace           = "AWS/Lambda"
@@ -93,7 +93,7 @@ resource "aws_cloudwatch_metric_alarm" "function_errors" {
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.responders.arn]
   tags                = local.tags
-  depends_on          = [module.snapshot_copier, module.lag_checker, module.failover_promoter, module.s3_backup]
+  depends_on          = [module.snapshot_copier, module.lag_checker, module.failover_promoter, module.s3_backup, module.restore_verifier]
 }
 
 # Route 53 health checks of the primaries' endpoints: the promoter's checker quorum.

@@ -20,6 +20,8 @@ locals {
     promoter = "${var.name_prefix}-failover-promoter"
     backup   = "${var.name_prefix}-s3-backup"
   }
+  # with the restore verifier when it is deployed (its errors alarm too)
+  functions_all = merge(local.functions, var.restore_verification == null ? {} : { verifier = "${var.name_prefix}-restore-verifier" })
   # CloudWatch's standard resolution: the period of drpilot's metrics and alarms. It must match
   # the lag checker's schedule (rate(1 minute) in triggers.tf; EventBridge runs schedules at
   # most once a minute), and AWS accepts nothing shorter for standard-resolution metrics. The

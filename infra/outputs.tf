@@ -55,6 +55,8 @@ output "dashboard_settings" {
     "DRPILOT_S3_BACKUPS='${local.s3_backups_json}'",
     "DRPILOT_DEPLOYMENT=${var.name_prefix}",
     "DRPILOT_ACCOUNTS='${local.accounts_json["failover-promoter"]}'",
+    "DRPILOT_VERIFY_DATABASES='${local.verify_databases_json}'",
+    "DRPILOT_VERIFY_MAX_AGE_DAYS=${var.restore_verification == null ? 8 : var.restore_verification.max_age_days}",
     "",
   ])
 }

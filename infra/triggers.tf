@@ -15,7 +15,7 @@ locals {
     # minutes, and the changes S3 notifies meanwhile wait no longer than that
     s3-backup-continue = { function = module.s3_backup[0], schedule = "rate(5 minutes)", pattern = null, input = jsonencode({ action = "continue" }) }
   }
-  triggers = merge(local.drill_trigger, local.backup_trigger, {
+  triggers = merge(local.drill_trigger, local.backup_trigger, local.verifier_trigger, {
     copier-schedule = { function = module.snapshot_copier, schedule = var.copier_schedule, pattern = null, input = null }
     copier-rds-snapshots = {
       function = module.snapshot_copier

@@ -392,3 +392,32 @@ variable "member_accounts" {
     error_message = "member_accounts: each id a distinct 12-digit account id; external_id 2-1224 letters, digits or _+=,.@:/-."
   }
 }
+
+# --- restore-verifier -------------------------------------------------------------------
+
+variable "restore_verification" {
+  description = "Restore tests (null: none): on schedule, each database's newest DR copy (the snapshot copier's) is restored in the DR region into a throwaway instance or cluster (instance_class: default the smallest the engine allows), checked, deleted without a final snapshot, and reported. vpc_id/subnet_ids: private subnets of the DR region (two zones or more) for the restores; drpilot creates the DB subnet group and a security group that admits nothing. max_age_days: older (or a failed) last verification puts the dashboard AT RISK. timeout_minutes: a restore not available by then has failed."
+  type = object({
+    databases = list(object({
+      db             = string
+      db_kind        = optional(string, "instance")
+      instance_class = optional(string)
+    }))
+    vpc_id          = string
+    subnet_ids      = list(string)
+    schedule        = optional(string, "cron(0 3 ? * SUN *)")
+    max_age_days    = optional(number, 8)
+    timeout_minutes = optional(number, 180)
+  })
+  default = null
+  validation {
+    condition = var.restore_verification == null ? true : (
+      length(var.restore_verification.databases) > 0
+      && alltrue([for d in var.restore_verification.databases : contains(["instance", "cluster"], d.db_kind)])
+      && length(var.restore_verification.subnet_ids) >= 2
+      && var.restore_verification.max_age_days >= 1
+      && var.restore_verification.timeout_minutes >= 10 && var.restore_verification.timeout_minutes <= 1440
+    )
+    error_message = "restore_verification: at least one database (db_kind instance or cluster), two subnets or more, max_age_days >= 1, timeout_minutes 10..1440."
+  }
+}

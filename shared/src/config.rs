@@ -2,8 +2,8 @@
 
 use crate::error::{Error, Result};
 use crate::model::{
-    arn_region, valid_bucket_name, AccountSpec, BackupSpec, DatabaseSpec, DnsSpec, DnsSwitch, Fence, ResourceSpec,
-    Selection, Standby, StateLocation, Target,
+    arn_region, valid_bucket_name, AccountSpec, BackupSpec, DatabaseSpec, DnsSpec, DnsSwitch, Fence, ProtectedDb,
+    ResourceSpec, Selection, Standby, StateLocation, Target, VerifySpec,
 };
 use crate::plan::retention::Retention;
 use serde::Deserialize;
@@ -720,6 +720,10 @@ pub struct DashboardConfig {
     pub state: StateLocation,
     pub s3_force_path_style: bool,
     pub deployment: String,
+    /// The restore verifier's databases (`DRPILOT_VERIFY_DATABASES`, when set) and how old
+    /// their last verified restore may be.
+    pub verify: Vec<VerifySpec>,
+    pub verify_max_age_days: u32,
 }
 
 impl DashboardConfig {
@@ -739,6 +743,12 @@ impl DashboardConfig {
             state: state_location(vars)?,
             s3_force_path_style: parse_bool(vars, "DRPILOT_S3_FORCE_PATH_STYLE", false)?,
             deployment: deployment(vars)?,
+            verify: if optional(vars, VERIFY_VAR).is_some() {
+                verify_databases(vars)?
+            } else {
+                vec![]
+            },
+            verify_max_age_days: verify_max_age_days(vars)?,
         })
     }
 }
@@ -1241,6 +1251,159 @@ impl BackupConfig {
 
     pub fn backup(&self, name: &str) -> Option<&BackupSpec> {
         self.backups.iter().find(|b| b.name == name)
+    }
+}
+
+const VERIFY_VAR: &str = "DRPILOT_VERIFY_DATABASES";
+const VERIFY_HELP: &str = r#"a JSON array like [{"db": "orders-db", "db_kind": "instance"}, {"db": "ledger", "db_kind": "cluster", "instance_class": "db.r6g.large"}]; instance_class defaults to the smallest the engine allows"#;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyEntry {
+    #[serde(deserialize_with = "text")]
+    db: String,
+    db_kind: crate::model::DbKind,
+    #[serde(default, deserialize_with = "some_text")]
+    instance_class: Option<String>,
+}
+
+/// `DRPILOT_VERIFY_DATABASES`: the databases whose newest DR copy is restored to prove it.
+pub fn verify_databases(vars: &dyn Vars) -> Result<Vec<VerifySpec>> {
+    let bad = |why: String| Error::config(VERIFY_VAR, format!("{why}; expected {VERIFY_HELP}"));
+    let mut out: Vec<VerifySpec> = Vec::new();
+    for (i, e) in json_entries::<VerifyEntry>(vars, VERIFY_VAR, VERIFY_HELP)?
+        .into_iter()
+        .enumerate()
+    {
+        if !valid_db_identifier(&e.db) {
+            return Err(bad(format!(
+                "entry {i}: db {:?} is not an RDS identifier (letters, digits and hyphens, a letter first)",
+                e.db
+            )));
+        }
+        if let Some(class) = &e.instance_class {
+            if !class.starts_with("db.") {
+                return Err(bad(format!(
+                    "entry {i}: instance_class {class:?} is not a DB instance class (db.*)"
+                )));
+            }
+        }
+        let db = ProtectedDb {
+            kind: e.db_kind,
+            id: e.db,
+        };
+        if out.iter().any(|v| v.db == db) {
+            return Err(bad(format!(
+                "entry {i}: {} {} is listed twice",
+                db.kind.as_str(),
+                db.id
+            )));
+        }
+        out.push(VerifySpec {
+            db,
+            instance_class: e.instance_class,
+        });
+    }
+    Ok(out)
+}
+
+fn valid_db_identifier(id: &str) -> bool {
+    (1..=63).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_alphabetic())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !id.contains("--")
+        && !id.ends_with('-')
+}
+
+/// `DRPILOT_VERIFY_MAX_AGE_DAYS`: a database whose last verified restore is older than this
+/// (or failed) puts the dashboard AT RISK. A weekly schedule and a day's grace by default.
+pub fn verify_max_age_days(vars: &dyn Vars) -> Result<u32> {
+    bounded(vars, "DRPILOT_VERIFY_MAX_AGE_DAYS", 8, 1..=400)
+}
+
+/// The restore verifier's settings.
+#[derive(Debug, Clone)]
+pub struct VerifierConfig {
+    pub source_region: String,
+    pub dr_region: String,
+    pub databases: Vec<VerifySpec>,
+    /// Where restores go: a DB subnet group in the DR region and security groups that admit
+    /// nothing but the verifier's checks.
+    pub subnet_group: String,
+    pub security_groups: Vec<String>,
+    pub max_age_days: u32,
+    /// A restore not available this long after it was asked for has failed; a restore test of
+    /// a run that began longer ago than this is a leftover the sweeper deletes.
+    pub timeout_seconds: u32,
+    pub poll_seconds: u32,
+    pub deadline_margin_seconds: u32,
+    pub namespace: String,
+    pub state: StateLocation,
+    pub notify_topic_arn: String,
+    /// Whose restore tests these are (`drpilot:deployment`): only they are swept.
+    pub deployment: String,
+    pub s3_force_path_style: bool,
+}
+
+impl VerifierConfig {
+    pub const SETTINGS: &'static [&'static str] = &[
+        "DRPILOT_SOURCE_REGION",
+        "DRPILOT_DR_REGION",
+        "DRPILOT_VERIFY_DATABASES",
+        "DRPILOT_VERIFY_SUBNET_GROUP",
+        "DRPILOT_VERIFY_SECURITY_GROUPS",
+        "DRPILOT_VERIFY_MAX_AGE_DAYS",
+        "DRPILOT_VERIFY_TIMEOUT_SECONDS",
+        "DRPILOT_POLL_SECONDS",
+        "DRPILOT_DEADLINE_MARGIN_SECONDS",
+        "DRPILOT_METRIC_NAMESPACE",
+        "DRPILOT_STATE_BUCKET",
+        "DRPILOT_STATE_PREFIX",
+        "DRPILOT_NOTIFY_TOPIC_ARN",
+        "DRPILOT_DEPLOYMENT",
+        "DRPILOT_S3_FORCE_PATH_STYLE",
+    ];
+
+    pub fn from_env() -> Result<Self> {
+        Self::from_vars(&ProcessEnv)
+    }
+
+    pub fn from_vars(vars: &dyn Vars) -> Result<Self> {
+        let (source_region, dr_region) = region_pair(vars)?;
+        let subnet_group = required(vars, "DRPILOT_VERIFY_SUBNET_GROUP")?;
+        let security_groups = list(vars, "DRPILOT_VERIFY_SECURITY_GROUPS");
+        if security_groups.is_empty() {
+            return Err(Error::config(
+                "DRPILOT_VERIFY_SECURITY_GROUPS",
+                "is empty: name the security groups restores get (sg-..., comma-separated); without them a restore gets the VPC's default group",
+            ));
+        }
+        if let Some(g) = security_groups.iter().find(|g| !g.starts_with("sg-")) {
+            return Err(Error::config(
+                "DRPILOT_VERIFY_SECURITY_GROUPS",
+                format!("{g:?} is not a security group id (sg-...)"),
+            ));
+        }
+        Ok(VerifierConfig {
+            source_region,
+            dr_region,
+            databases: verify_databases(vars)?,
+            subnet_group,
+            security_groups,
+            max_age_days: verify_max_age_days(vars)?,
+            timeout_seconds: bounded(vars, "DRPILOT_VERIFY_TIMEOUT_SECONDS", 3 * 3600, 1..=86_400)?,
+            poll_seconds: bounded(vars, "DRPILOT_POLL_SECONDS", 30, 1..=300)?,
+            deadline_margin_seconds: bounded(vars, "DRPILOT_DEADLINE_MARGIN_SECONDS", 30, 0..=600)?,
+            namespace: optional(vars, "DRPILOT_METRIC_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
+            state: state_location(vars)?,
+            notify_topic_arn: topic_arn(vars, "DRPILOT_NOTIFY_TOPIC_ARN")?,
+            deployment: deployment(vars)?,
+            s3_force_path_style: parse_bool(vars, "DRPILOT_S3_FORCE_PATH_STYLE", false)?,
+        })
+    }
+
+    pub fn database(&self, id: &str) -> Option<&VerifySpec> {
+        self.databases.iter().find(|v| v.db.id == id)
     }
 }
 

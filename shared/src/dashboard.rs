@@ -14,6 +14,7 @@ use crate::ports::{DrSnapshotStore, MetricId, Metrics, StateStore};
 use crate::promoter::drill::{drill_key, DrillSummary};
 use crate::promoter::record::DbRecord;
 use crate::state::Record;
+use crate::verifier::{Verification, VerifierState};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -70,6 +71,18 @@ pub struct DatabaseRow {
     pub last_drill: Option<DrillSummary>,
 }
 
+/// One database the restore verifier proves restorable: its last verification.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VerificationRow {
+    pub db: String,
+    pub kind: String,
+    pub last: Option<Verification>,
+    /// A verification under way: where it has got to.
+    pub in_progress: Option<String>,
+    /// Why it lowers the verdict (failed, too old, never).
+    pub risk: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Dashboard {
     pub at: String,
@@ -79,6 +92,9 @@ pub struct Dashboard {
     pub reasons: Vec<String>,
     pub resources: Vec<ResourceRow>,
     pub databases: Vec<DatabaseRow>,
+    /// The restore verifier's databases (none when it is not deployed).
+    #[serde(default)]
+    pub verifications: Vec<VerificationRow>,
 }
 
 /// Reads everything the dashboard shows. Read-only.
@@ -223,7 +239,41 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
             last_drill,
         });
     }
-    let (verdict, reasons) = verdict(&resources, &databases, now);
+    let verifications = if cfg.verify.is_empty() {
+        vec![]
+    } else {
+        let state: VerifierState = Record::new(state, crate::verifier::record_key(&cfg.state))
+            .read()
+            .await?
+            .value()
+            .unwrap_or_default();
+        cfg.verify
+            .iter()
+            .map(|spec| {
+                let last = state.last.get(&spec.db.id).cloned();
+                VerificationRow {
+                    db: spec.db.id.clone(),
+                    kind: spec.db.kind.as_str().into(),
+                    risk: Verification::risk(last.as_ref(), now, cfg.verify_max_age_days),
+                    last,
+                    in_progress: state.run.as_ref().and_then(|r| {
+                        let d = r
+                            .dbs
+                            .iter()
+                            .find(|d| d.db == spec.db.id && d.phase != crate::verifier::Phase::Done)?;
+                        Some(format!("run {}: {:?}", r.id, d.phase))
+                    }),
+                }
+            })
+            .collect()
+    };
+    let (mut verdict, mut reasons) = verdict(&resources, &databases, now);
+    for v in &verifications {
+        if let Some(risk) = &v.risk {
+            verdict = verdict.max(Verdict::AtRisk);
+            reasons.push(format!("{}: backups not proven restorable: {risk}", v.db));
+        }
+    }
     Ok(Dashboard {
         at: stamp(now),
         primary_region: cfg.source_region.clone(),
@@ -232,6 +282,7 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
         reasons,
         resources,
         databases,
+        verifications,
     })
 }
 
@@ -377,6 +428,39 @@ impl Dashboard {
             out.push('\n');
             out.push_str(&crate::table::render(
                 &["DATABASE", "STANDBY", "FAILOVER", "DETAIL", "LAST DRILL"],
+                &rows,
+            ));
+        }
+        if !self.verifications.is_empty() {
+            let rows: Vec<Vec<String>> = self
+                .verifications
+                .iter()
+                .map(|v| {
+                    let last = v.last.as_ref();
+                    vec![
+                        format!("{} ({})", v.db, v.kind),
+                        match last {
+                            None => "NEVER".into(),
+                            Some(l) if l.passed => "VERIFIED".into(),
+                            Some(_) => "FAILED".into(),
+                        },
+                        last.map(|l| stamp(l.finished)).unwrap_or_else(|| "-".into()),
+                        last.and_then(|l| l.restore_seconds)
+                            .map(human_seconds)
+                            .unwrap_or_else(|| "-".into()),
+                        last.and_then(|l| l.copy_age_seconds)
+                            .map(human_seconds)
+                            .unwrap_or_else(|| "-".into()),
+                        v.in_progress
+                            .clone()
+                            .or_else(|| last.and_then(|l| l.failure.clone()))
+                            .unwrap_or_else(|| "-".into()),
+                    ]
+                })
+                .collect();
+            out.push('\n');
+            out.push_str(&crate::table::render(
+                &["RESTORE TEST", "LAST", "FINISHED", "RESTORE TOOK", "COPY AGE", "DETAIL"],
                 &rows,
             ));
         }

@@ -19,5 +19,6 @@ pub mod ports;
 pub mod promoter;
 pub mod state;
 pub mod table;
+pub mod verifier;
 
 pub use error::{Error, Result};

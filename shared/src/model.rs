@@ -18,6 +18,10 @@ pub mod tags {
     /// Which drpilot deployment made a copy (`DRPILOT_DEPLOYMENT`): two deployments in one
     /// account (a hub and a member's own) never count or prune each other's copies.
     pub const DEPLOYMENT: &str = "drpilot:deployment";
+    /// On a database the restore verifier restored to prove a copy restorable: the run that
+    /// made it. Its sweeper deletes only what carries this tag and this deployment's
+    /// `drpilot:deployment`.
+    pub const RESTORE_TEST: &str = "drpilot:restore-test";
 }
 
 /// The deployment name of copies made before copies carried `drpilot:deployment`, and the
@@ -138,6 +142,46 @@ pub fn valid_bucket_name(b: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
         && b.starts_with(|c: char| c.is_ascii_alphanumeric())
         && b.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// A database whose newest DR copy the restore verifier restores (an entry of
+/// `DRPILOT_VERIFY_DATABASES`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifySpec {
+    pub db: ProtectedDb,
+    /// The restored instance's class; `None`: the smallest the engine allows
+    /// (`plan::verify::smallest_class`).
+    pub instance_class: Option<String>,
+}
+
+/// What a DR copy holds, as the DR region describes it: what a database restored from it
+/// must match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CopyFacts {
+    pub kind: DbKind,
+    pub id: String,
+    pub arn: String,
+    pub engine: String,
+    pub engine_version: String,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    /// When the data in it was taken at the source (its recovery point).
+    pub source_time: Option<DateTime<Utc>>,
+}
+
+/// A database the restore verifier restored (or a leftover one), as the DR region reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoredDb {
+    pub kind: DbKind,
+    pub id: String,
+    pub status: String,
+    pub engine: String,
+    pub engine_version: String,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    /// An instance's cluster (the instance a cluster's verification adds to it).
+    pub cluster_id: Option<String>,
+    pub tags: BTreeMap<String, String>,
 }
 
 /// Which source databases drpilot protects: explicit identifiers and/or a tag.

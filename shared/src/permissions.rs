@@ -82,6 +82,30 @@ pub const S3_BACKUP: &[&str] = &[
     "sts:AssumeRole",
 ];
 
+pub const RESTORE_VERIFIER: &[&str] = &[
+    // the newest DR copy and what it holds
+    "rds:DescribeDBSnapshots",
+    "rds:DescribeDBClusterSnapshots",
+    // throwaway restores in the DR region, tagged as restore tests when they are made
+    "rds:RestoreDBInstanceFromDBSnapshot",
+    "rds:RestoreDBClusterFromSnapshot",
+    "rds:CreateDBInstance",  // a restored cluster's one instance
+    "rds:AddTagsToResource", // the tags given to the restore and the instance
+    "rds:DescribeDBInstances",
+    "rds:DescribeDBClusters",
+    // only what carries drpilot:restore-test and this deployment's tag
+    "rds:DeleteDBInstance",
+    "rds:DeleteDBCluster",
+    "kms:CreateGrant", // restoring a copy encrypted with the DR key
+    "kms:DescribeKey",
+    "cloudwatch:PutMetricData",
+    // its record in the state bucket
+    "s3:ListBucket",
+    "s3:GetObject",
+    "s3:PutObject",
+    "sns:Publish",
+];
+
 /// What each function does in a member account, through the role of its own that
 /// `infra/modules/member` creates there (each grants exactly its function's list; a test
 /// checks): the databases, their metrics, snapshots and buckets are the member's. Alarms,
@@ -160,4 +184,9 @@ pub const FUNCTIONS: &[(&str, &[&str], &[&str])] = &[
         crate::config::PromoterConfig::SETTINGS,
     ),
     ("s3-backup", S3_BACKUP, crate::config::BackupConfig::SETTINGS),
+    (
+        "restore-verifier",
+        RESTORE_VERIFIER,
+        crate::config::VerifierConfig::SETTINGS,
+    ),
 ];

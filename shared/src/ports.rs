@@ -366,3 +366,53 @@ pub trait Dns: Sync {
     /// With failover records: the SECONDARY record's value, if it exists.
     fn secondary(&self, dns: &crate::model::DnsSpec) -> impl Future<Output = Result<Option<String>>> + Send;
 }
+
+pub use crate::model::{CopyFacts, RestoredDb};
+
+/// A restore the verifier asks for: a copy into a throwaway database that admits nothing but
+/// the verifier (its subnet group and security groups), tagged as a restore test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoreRequest {
+    pub kind: DbKind,
+    /// The new database's identifier (for a cluster: the cluster's).
+    pub id: String,
+    pub copy: CopyFacts,
+    /// The instance's class (for a cluster: its one instance's).
+    pub instance_class: String,
+    pub subnet_group: String,
+    pub security_groups: Vec<String>,
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+/// AWS's answer to a restore (or to adding a cluster's instance).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RestoreStarted {
+    Started,
+    /// A database with that identifier exists: an earlier try of this very restore.
+    AlreadyExists,
+    /// AWS refused it (a key it cannot use, a class the engine does not take...): its code
+    /// and words. Nothing was created.
+    Refused {
+        code: String,
+        message: String,
+    },
+}
+
+/// Throwaway restores in the DR region.
+pub trait RestoreLab: Sync {
+    /// The copy's engine, version and encryption (`None`: not in the region).
+    fn copy_facts(&self, copy: &Snapshot) -> impl Future<Output = Result<Option<CopyFacts>>> + Send;
+    /// `RestoreDBInstanceFromDBSnapshot` or `RestoreDBClusterFromSnapshot`: not public, no
+    /// deletion protection, in the request's subnet group and security groups, with its tags.
+    fn restore(&self, req: &RestoreRequest) -> impl Future<Output = Result<RestoreStarted>> + Send;
+    /// A restored cluster's one instance (`CreateDBInstance` into it), which is what makes a
+    /// cluster usable; `id` is the instance's.
+    fn add_instance(&self, req: &RestoreRequest, id: &str) -> impl Future<Output = Result<RestoreStarted>> + Send;
+    /// One database (`None`: not in the region, or deleted).
+    fn restored(&self, kind: DbKind, id: &str) -> impl Future<Output = Result<Option<RestoredDb>>> + Send;
+    /// Every instance and cluster in the region that carries `drpilot:restore-test`.
+    fn restore_tests(&self) -> impl Future<Output = Result<Vec<RestoredDb>>> + Send;
+    /// Deletes a restore test without a final snapshot (gone already is no error). Refuses
+    /// anything that does not carry `drpilot:restore-test` and this deployment's tag.
+    fn delete(&self, db: &RestoredDb) -> impl Future<Output = Result<()>> + Send;
+}

@@ -9,7 +9,15 @@ use std::collections::{BTreeMap, BTreeSet};
 const DOMAIN: &[&str] = &["error", "model", "notice", "plan", "ports"];
 const SETTINGS: &[&str] = &["config"];
 const ADAPTERS: &[&str] = &["accounts", "aws", "events", "lambda", "state", "table"];
-const FUNCTIONS: &[&str] = &["backup", "copier", "dashboard", "lagcheck", "permissions", "promoter"];
+const FUNCTIONS: &[&str] = &[
+    "backup",
+    "copier",
+    "dashboard",
+    "lagcheck",
+    "permissions",
+    "promoter",
+    "verifier",
+];
 
 fn may_import(module: &str) -> Vec<&'static str> {
     if DOMAIN.contains(&module) || SETTINGS.contains(&module) {

@@ -105,3 +105,65 @@ class TrustPolicy(unittest.TestCase):
         self.assertFalse(_allows(self.POLICY, "123456789012", None))
         self.assertFalse(_allows(self.POLICY, "999999999999", "drpilot-x1"))
         self.assertFalse(_allows({"Statement": {**self.POLICY["Statement"][0], "Effect": "Deny"}}, "123456789012", "drpilot-x1"))
+
+
+class RestoresAndDeletes(unittest.TestCase):
+    """Restores take time and need their KMS key; deletes take time; a cluster goes once its
+    instances are being deleted. moto in-process, the model patched in, its clock moved by hand."""
+
+    def test_a_restore_is_creating_then_available_and_needs_its_key(self):
+        import boto3
+        from moto import mock_aws
+
+        from drsim import rds
+        from drsim.core import SIM
+
+        rds.install()
+        with mock_aws():
+            SIM.configure("eu-west-3", {"restore_seconds": 100.0, "delete_seconds": 10.0})
+            src, dr = boto3.client("rds", region_name="eu-west-1"), boto3.client("rds", region_name="eu-west-3")
+            kms = boto3.client("kms", region_name="eu-west-3")
+            meta = kms.create_key()["KeyMetadata"]
+            key, key_id = meta["Arn"], meta["KeyId"]
+            src.create_db_cluster(
+                DBClusterIdentifier="ledger", Engine="aurora-postgresql", MasterUsername="a",
+                MasterUserPassword="password1", StorageEncrypted=True,
+            )
+            snap = src.create_db_cluster_snapshot(DBClusterIdentifier="ledger", DBClusterSnapshotIdentifier="s")
+            dr.copy_db_cluster_snapshot(
+                SourceDBClusterSnapshotIdentifier=snap["DBClusterSnapshot"]["DBClusterSnapshotArn"],
+                TargetDBClusterSnapshotIdentifier="c", KmsKeyId=key, SourceRegion="eu-west-1",
+            )
+            dr.restore_db_cluster_from_snapshot(DBClusterIdentifier="rt", SnapshotIdentifier="c", Engine="aurora-postgresql")
+            status = lambda: dr.describe_db_clusters(DBClusterIdentifier="rt")["DBClusters"][0]["Status"]  # noqa: E731
+            t0 = rds.RDS.creating[("cluster", "eu-west-3", "rt", rds.ACCOUNT)][0]
+            self.assertEqual((status(), status()), ("creating", "creating"))
+            rds.RDS.tick_creating(t0 + 85)
+            self.assertEqual(status(), "backing-up")
+            rds.RDS.tick_creating(t0 + 101)
+            self.assertEqual(status(), "available")
+            dr.create_db_instance(DBInstanceIdentifier="rt-1", DBClusterIdentifier="rt", Engine="aurora-postgresql", DBInstanceClass="db.t4g.medium")
+            with self.assertRaises(dr.exceptions.ClientError) as refused:
+                dr.delete_db_cluster(DBClusterIdentifier="rt", SkipFinalSnapshot=True)
+            self.assertEqual(refused.exception.response["Error"]["Code"], "InvalidDBClusterStateFault")
+            dr.delete_db_instance(DBInstanceIdentifier="rt-1", SkipFinalSnapshot=True)
+            dr.delete_db_cluster(DBClusterIdentifier="rt", SkipFinalSnapshot=True)
+            self.assertEqual(status(), "deleting")
+            rds.RDS.tick_deleting(rds.now() + 11)
+            self.assertEqual(dr.describe_db_clusters()["DBClusters"], [])
+            self.assertEqual(dr.describe_db_instances()["DBInstances"], [])
+
+            # a disabled key: refused at once; disabled while restoring: inaccessible
+            kms.disable_key(KeyId=key_id)
+            with self.assertRaises(dr.exceptions.ClientError) as refused:
+                dr.restore_db_cluster_from_snapshot(DBClusterIdentifier="rt2", SnapshotIdentifier="c", Engine="aurora-postgresql")
+            self.assertEqual(refused.exception.response["Error"]["Code"], "KMSKeyNotAccessibleFault")
+            kms.enable_key(KeyId=key_id)
+            dr.restore_db_cluster_from_snapshot(DBClusterIdentifier="rt3", SnapshotIdentifier="c", Engine="aurora-postgresql")
+            kms.disable_key(KeyId=key_id)
+            rds.RDS.tick_creating(rds.now())
+            self.assertEqual(
+                dr.describe_db_clusters(DBClusterIdentifier="rt3")["DBClusters"][0]["Status"],
+                "inaccessible-encryption-credentials",
+            )
+            SIM.regions.pop("eu-west-3", None)

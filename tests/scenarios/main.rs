@@ -8,6 +8,7 @@
 
 mod copies;
 mod failover;
+mod restores;
 mod trust;
 
 use drpilot::plan::lag::human_seconds;
@@ -100,6 +101,9 @@ const SCENARIOS: &[Scenario] = &[
     }),
     ("member-account-outage-promoted-there", || {
         Box::pin(failover::member_account_outage())
+    }),
+    ("restore-tests-verified-kms-failure-killed-run-swept", || {
+        Box::pin(restores::restore_tests())
     }),
 ];
 

@@ -16,6 +16,7 @@ pub mod members;
 pub mod night;
 pub mod scenario;
 pub mod sim;
+pub mod verify;
 
 pub const ACCOUNT_ID: &str = "123456789012";
 

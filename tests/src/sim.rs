@@ -42,6 +42,9 @@ pub struct WireEntry {
     /// The account the request's credentials belong to.
     #[serde(default)]
     pub account: Option<String>,
+    /// The access key that signed it (which process sent it, when each has its own).
+    #[serde(default)]
+    pub access_key: Option<String>,
     pub service: Option<String>,
     pub action: Option<String>,
     #[serde(default)]
@@ -364,6 +367,23 @@ impl Simulator {
             .call(reqwest::Method::GET, &format!("/rds/{region}/copies"), None)
             .await;
         serde_json::from_value(v).expect("copies")
+    }
+
+    /// A VPC with two subnets, a security group without rules and a DB subnet group `name`
+    /// over the subnets, in `account` (what `infra/verifier.tf` makes for restore tests).
+    /// Returns (subnet group, security group id).
+    pub async fn isolated_network(&self, region: &str, account: &str, name: &str) -> (String, String) {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/rds/{region}/network"),
+                Some(json!({"name": name, "account": account})),
+            )
+            .await;
+        (
+            v["subnet_group"].as_str().expect("subnet group").to_string(),
+            v["security_group"].as_str().expect("security group").to_string(),
+        )
     }
 
     /// Every state change the simulator's CloudWatch made to the alarm, oldest first.

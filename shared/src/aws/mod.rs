@@ -4,6 +4,7 @@
 
 pub mod cloudwatch;
 pub mod rds;
+pub mod restore;
 pub mod route53;
 pub mod s3;
 pub mod sns;

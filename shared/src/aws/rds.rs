@@ -28,7 +28,7 @@ fn conf_in(sdk: &SdkConfig, region: &str) -> aws_sdk_rds::config::Builder {
     aws_sdk_rds::config::Builder::from(sdk).region(aws_sdk_rds::config::Region::new(region.to_string()))
 }
 
-fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+pub(crate) fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
         .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
         .collect()

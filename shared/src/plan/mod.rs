@@ -7,3 +7,4 @@ pub mod lag;
 pub mod promotion;
 pub mod retention;
 pub mod select;
+pub mod verify;

@@ -92,6 +92,7 @@ ROUTES: list[tuple[str, re.Pattern, R]] = [
         ("PUT", r"/rds/([^/]+)/(instances|clusters)/([^/]+)/replication", rds.set_replication),
         ("GET", r"/rds/([^/]+)/(instances|clusters)/([^/]+)/replication", rds.get_replication),
         ("GET", r"/rds/([^/]+)/copies", rds.copies),
+        ("POST", r"/rds/([^/]+)/network", rds.network),
         ("GET", r"/cloudwatch/([^/]+)/alarms/([^/]+)", cloudwatch.history),
         ("PUT", r"/route53/healthchecks/([^/]+)", route53.set_health),
         ("GET", r"/route53/zones/([^/]+)/resolve/([^/]+)", route53.resolve),

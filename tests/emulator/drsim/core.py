@@ -27,6 +27,13 @@ DEFAULTS: dict[str, Any] = {
     # Snapshot copies: `pending` then `copying` (with PercentProgress) for this long, then
     # `available`. 0 keeps moto's instant copies. AWS: minutes to hours.
     "copy_seconds": 0.0,
+    # RestoreDBInstanceFromDBSnapshot, RestoreDBClusterFromSnapshot and CreateDBInstance into a
+    # cluster: `creating` for most of this long, then `backing-up`, then `available`. 0 keeps
+    # moto's instant databases. AWS: minutes to tens of minutes, growing with the data.
+    "restore_seconds": 0.0,
+    # DeleteDBInstance / DeleteDBCluster: `deleting` this long, then gone. 0 keeps moto's
+    # instant deletes. AWS: minutes.
+    "delete_seconds": 0.0,
     # AWS: "You can have up to 20 snapshot copy requests in progress to a single destination
     # Region per account" (RDS User Guide, "Copying a DB snapshot"); the next one is refused
     # with SnapshotQuotaExceeded.
@@ -190,6 +197,7 @@ class Sim:
                     "ms": round((now() - started) * 1000, 1),
                     "region": req.region,
                     "account": req.account,
+                    "access_key": req.access_key,
                     "service": req.service,
                     "action": req.action,
                     "params": req.params,

@@ -13,7 +13,7 @@ from typing import Any
 
 from moto.core.responses import ActionResult
 from moto.rds.exceptions import DBClusterNotFoundError, DBInstanceNotFoundError, RDSClientError
-from moto.rds.models import RDSBackend, rds_backends
+from moto.rds.models import DBCluster, RDSBackend, rds_backends
 from moto.rds.responses import RDSResponse
 
 from .cloudwatch import epoch
@@ -130,6 +130,10 @@ class Rds:
         self.published: dict[str, int] = {}  # region -> last metric period boundary published
         self.maintenance: dict[tuple, dict[str, Any]] = {}  # pending maintenance being applied
         self.rds_events: list[RdsEvent] = []
+        # (kind, region, id, account) -> (start, seconds, node, KMS key): databases being made
+        self.creating: dict[tuple, tuple[float, float, Any, str | None]] = {}
+        # (kind, region, id, account) -> (due, finish): databases being deleted
+        self.deleting: dict[tuple, tuple[float, Any]] = {}
         self.last_tick = now()
 
     # -- finding things in moto ---------------------------------------------------------------
@@ -332,6 +336,8 @@ class Rds:
                 del self.promotions[key]
                 self.finish_promotion(key, t)
         self.tick_copies(t)
+        self.tick_creating(t)
+        self.tick_deleting(t)
         self.tick_switches(t)
         self.tick_maintenance(t)
         pairs = self.pairs()
@@ -515,6 +521,95 @@ class Rds:
                 snapshot.status = "copying"
                 snapshot.percent_progress = int(done * 100)
 
+    # -- restores and deletes that take time ------------------------------------------------
+    # A restore from an encrypted snapshot needs its KMS key: "KMSKeyNotAccessibleFault: An
+    # error occurred accessing an AWS KMS key" (RDS API Reference,
+    # RestoreDBInstanceFromDBSnapshot, RestoreDBClusterFromSnapshot); a key that becomes unusable
+    # while the database is being made leaves it `inaccessible-encryption-credentials` ("The
+    # AWS KMS key used to encrypt or decrypt the DB instance can't be accessed or recovered",
+    # RDS User Guide, "Viewing Amazon RDS DB instance status"). moto checks neither.
+    @staticmethod
+    def key_usable(account: str, region: str, key_id: str | None) -> bool:
+        if not key_id:
+            return True
+        from moto.kms.models import kms_backends
+
+        backend = kms_backends[account][region]
+        ident = key_id.rsplit("key/", 1)[-1]
+        key = backend.keys.get(ident)
+        if key is None:
+            return True  # a key moto never made (a test's placeholder): moto's RDS does not use keys
+        return key.key_state == "Enabled"
+
+    def check_key(self, account: str, region: str, key_id: str | None) -> None:
+        if not self.key_usable(account, region, key_id):
+            raise RDSClientError(
+                "KMSKeyNotAccessibleFault",
+                f"The specified KMS key [{key_id}] does not exist, is not enabled or you do not have permissions to access it.",
+            )
+
+    def made(self, kind: str, backend: RDSBackend, node: Any, key_id: str | None) -> Any:
+        seconds = float(SIM.cfg(backend.region_name, "restore_seconds"))
+        if seconds > 0:
+            ident = node.db_instance_identifier if kind == "instance" else node.db_cluster_identifier
+            node.status = "creating"
+            self.creating[(kind, backend.region_name, ident, backend.account_id)] = (now(), seconds, node, key_id)
+        return node
+
+    def tick_creating(self, t: float) -> None:
+        for key, (start, seconds, node, key_id) in list(self.creating.items()):
+            kind, region, ident, account = key
+            backend = rds_backends[account][region]
+            store = backend.databases if kind == "instance" else backend.clusters
+            if store.get(ident) is not node or node.status not in ("creating", "backing-up"):
+                del self.creating[key]  # deleted (or changed by hand) while being made
+                continue
+            if not self.key_usable(account, region, key_id):
+                node.status = "inaccessible-encryption-credentials"
+                del self.creating[key]
+                continue
+            done = (t - start) / seconds
+            if done >= 1:
+                node.status = "available"
+                del self.creating[key]
+            elif done >= 0.8:
+                node.status = "backing-up"  # AWS backs a new database up before it is available
+
+    def delete(self, kind: str, backend: RDSBackend, ident: str, finish: Any) -> Any:
+        region, account = backend.region_name, backend.account_id
+        seconds = float(SIM.cfg(region, "delete_seconds"))
+        store = backend.databases if kind == "instance" else backend.clusters
+        node = store.get(ident)
+        if seconds <= 0 or node is None:
+            return finish()
+        if (kind, region, ident, account) in self.deleting:
+            state_fault = "InvalidDBInstanceState" if kind == "instance" else "InvalidDBClusterStateFault"
+            raise RDSClientError(state_fault, f"{kind} {ident} is already being deleted.")
+        due = now() + seconds
+        if kind == "cluster":
+            # AWS deletes a cluster whose instances are all being deleted ("Cluster cannot be
+            # deleted, it still contains DB instances in non-deleting state"); moto refuses any.
+            live = [m for m in node.members if (("instance", region, m.db_instance_identifier, account) not in self.deleting)]
+            if live:
+                raise RDSClientError(
+                    "InvalidDBClusterStateFault",
+                    "Cluster cannot be deleted, it still contains DB instances in non-deleting state.",
+                )
+            due = max([due] + [d for (k, r, _, a), (d, _) in self.deleting.items() if k == "instance" and r == region and a == account])
+        node.status = "deleting"
+        self.deleting[(kind, region, ident, account)] = (due, finish)
+        return node
+
+    def tick_deleting(self, t: float) -> None:
+        # instances before clusters: a cluster goes once its instances have
+        for key, (due, finish) in sorted(self.deleting.items(), key=lambda kv: kv[0][0] != "instance"):
+            if t >= due:
+                del self.deleting[key]
+                try:
+                    finish()
+                except RDSClientError:
+                    pass  # gone some other way meanwhile
+
     # -- Aurora global failover / switchover -------------------------------------------------
     def switch_global(self, params: dict[str, Any], switchover: bool) -> Any:
         ident = params["GlobalClusterIdentifier"]
@@ -668,6 +763,58 @@ def install() -> None:
             replica.db_parameter_group_name = None
         return replica
 
+    original_restore = RDSBackend.restore_db_instance_from_db_snapshot
+    original_restore_cluster = RDSBackend.restore_db_cluster_from_snapshot
+    original_create_instance = RDSBackend.create_db_instance
+    original_delete_instance = RDSBackend.delete_db_instance
+    original_delete_cluster = RDSBackend.delete_db_cluster
+
+    def restore_db_instance_from_db_snapshot(self: RDSBackend, from_snapshot_id: str, overrides: dict[str, Any]) -> Any:
+        ident = from_snapshot_id.rsplit(":", 1)[-1] if from_snapshot_id.startswith("arn:") else from_snapshot_id
+        snapshot = self.describe_db_snapshots(db_instance_identifier=None, db_snapshot_identifier=ident)[0]
+        key = snapshot.kms_key_id if snapshot.encrypted else None
+        RDS.check_key(self.account_id, self.region_name, key)
+        return RDS.made("instance", self, original_restore(self, from_snapshot_id, overrides), key)
+
+    def restore_db_cluster_from_snapshot(self: RDSBackend, from_snapshot_id: str, overrides: dict[str, Any]) -> Any:
+        snapshot = self.describe_db_cluster_snapshots(db_cluster_identifier=None, db_snapshot_identifier=from_snapshot_id)[0]
+        key = getattr(snapshot, "kms_key_id", None) if snapshot.cluster.storage_encrypted else None
+        RDS.check_key(self.account_id, self.region_name, key)
+        return RDS.made("cluster", self, original_restore_cluster(self, from_snapshot_id, overrides), key)
+
+    def create_db_instance(self: RDSBackend, db_kwargs: dict[str, Any]) -> Any:
+        instance = original_create_instance(self, db_kwargs)
+        cluster_id = db_kwargs.get("db_cluster_identifier")
+        if cluster_id and cluster_id in self.clusters and (
+            ("cluster", self.region_name, cluster_id, self.account_id) not in RDS.creating
+        ):
+            # an instance added to a cluster takes time to be made, as a restore does
+            RDS.made("instance", self, instance, None)
+        return instance
+
+    def delete_db_instance(self: RDSBackend, db_instance_identifier: str, *args: Any, **kwargs: Any) -> Any:
+        finish = lambda: original_delete_instance(self, db_instance_identifier, *args, **kwargs)  # noqa: E731
+        return RDS.delete("instance", self, db_instance_identifier, finish)
+
+    def delete_db_cluster(self: RDSBackend, cluster_identifier: str, *args: Any, **kwargs: Any) -> Any:
+        finish = lambda: original_delete_cluster(self, cluster_identifier, *args, **kwargs)  # noqa: E731
+        return RDS.delete("cluster", self, cluster_identifier, finish)
+
+    # moto shows a new cluster `creating` once, then `available`; one being made here stays
+    # `creating` until the model says otherwise.
+    original_cluster_status = DBCluster.status
+
+    def cluster_status(self: DBCluster) -> str:
+        if self._status == "creating" and any(node is self for (_, _, node, _) in RDS.creating.values()):
+            return self._status
+        return original_cluster_status.fget(self)
+
+    DBCluster.status = property(cluster_status, original_cluster_status.fset)
+    RDSBackend.restore_db_instance_from_db_snapshot = restore_db_instance_from_db_snapshot
+    RDSBackend.restore_db_cluster_from_snapshot = restore_db_cluster_from_snapshot
+    RDSBackend.create_db_instance = create_db_instance
+    RDSBackend.delete_db_instance = delete_db_instance
+    RDSBackend.delete_db_cluster = delete_db_cluster
     RDSBackend.create_db_instance_read_replica = create_db_instance_read_replica
     RDSBackend.promote_read_replica = promote_read_replica
     RDSBackend.reboot_db_instance = reboot_db_instance
@@ -787,3 +934,23 @@ def maintain(body: dict[str, Any], _q: dict[str, str], region: str, kind: str, i
             body.get("description", "New Operating System update is available"),
             float(body.get("seconds", 300)),
         )
+
+
+def network(body: dict[str, Any], _q: dict[str, str], region: str) -> dict[str, Any]:
+    """What the shipped Terraform makes for restore tests (infra/verifier.tf): a VPC with a
+    subnet in two zones, a security group without ingress rules, and a DB subnet group over
+    the subnets. The test bed has no EC2 client of its own; this makes them in moto as the
+    EC2 and RDS APIs would."""
+    from moto.ec2.models import ec2_backends
+
+    name, account = body["name"], body.get("account", ACCOUNT)
+    with SIM.lock:
+        ec2 = ec2_backends[account][region]
+        vpc = ec2.create_vpc("10.90.0.0/16")
+        subnets = [
+            ec2.create_subnet(vpc.id, f"10.90.{i}.0/24", availability_zone=f"{region}{zone}")
+            for i, zone in enumerate("ab", start=1)
+        ]
+        group = ec2.create_security_group(f"{name}-restore-tests", "restore tests: no ingress", vpc_id=vpc.id)
+        rds_backends[account][region].create_subnet_group(name, "restore tests", subnets, [])
+    return {"vpc": vpc.id, "subnet_group": name, "security_group": group.id}

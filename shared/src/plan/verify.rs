@@ -1,0 +1,367 @@
+//! Restore verification's decisions: the names a run gives what it restores, the class it
+//! restores into, what a status RDS reports means for a restore, what a restored database is
+//! checked against, and which leftovers the sweeper may delete.
+
+use crate::model::{tags, CopyFacts, DbKind, ProtectedDb, RestoredDb};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+const RUN_FORMAT: &str = "%Y%m%dt%H%M%Sz";
+
+/// A run's identifier: when it began, to the second (`20261127t122800z`). It is the value of
+/// `drpilot:restore-test` on what the run restores and part of their identifiers, so a
+/// leftover's age is read from its tag even while RDS reports no creation time.
+pub fn run_id(at: DateTime<Utc>) -> String {
+    at.format(RUN_FORMAT).to_string()
+}
+
+/// When the run `run` began (`None`: not a run identifier).
+pub fn run_started(run: &str) -> Option<DateTime<Utc>> {
+    NaiveDateTime::parse_from_str(run, RUN_FORMAT).ok().map(|t| t.and_utc())
+}
+
+/// The restored database's identifier: `drpilot-rt-<run>-<8 hex of the deployment and the
+/// database>`. The same for every try of one run's restore of one database, so AWS itself
+/// refuses a second one (`...AlreadyExists`), and apart from another deployment's restore of
+/// the same database in the same second; within RDS's rules (a letter first, at most 63
+/// letters, digits and single hyphens).
+pub fn restore_id(run: &str, deployment: &str, db: &ProtectedDb) -> String {
+    let name = format!("{deployment}/{}:{}", db.kind.as_str(), db.id);
+    format!("drpilot-rt-{run}-{:08x}", crate::plan::copy::fnv1a32(name.as_bytes()))
+}
+
+/// The one instance a restored cluster gets (a cluster without an instance cannot be used).
+pub fn cluster_instance_id(cluster_id: &str) -> String {
+    format!("{cluster_id}-1")
+}
+
+/// The smallest instance class RDS offers for an engine's current versions (RDS User Guide,
+/// "Supported DB engines for DB instance classes"; Aurora User Guide, "Supported DB engines
+/// for DB instance classes"): a verification proves the copy restores, not its performance.
+/// `None`: no default; the database's `instance_class` must be set.
+pub fn smallest_class(engine: &str) -> Option<&'static str> {
+    match engine {
+        "mysql" | "mariadb" | "postgres" => Some("db.t4g.micro"),
+        "aurora-mysql" | "aurora-postgresql" => Some("db.t4g.medium"),
+        e if e.starts_with("sqlserver-ex") || e.starts_with("sqlserver-web") => Some("db.t3.small"),
+        e if e.starts_with("oracle-se2") => Some("db.t3.small"),
+        _ => None,
+    }
+}
+
+/// What a status RDS reports means for a restore in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// Still being made (`creating`, `backing-up`, `modifying`, ...).
+    Waiting,
+    Available,
+    /// RDS gave up on it: the status and what AWS says it means.
+    Failed(String),
+}
+
+/// The statuses in which RDS will not make a restored database available by itself, with
+/// AWS's meaning of each (RDS User Guide, "Viewing Amazon RDS DB instance status"; Aurora
+/// User Guide, "Viewing DB cluster status").
+const FAILED: &[(&str, &str)] = &[
+    ("failed", "the DB instance has failed and Amazon RDS can't recover it"),
+    (
+        "inaccessible-encryption-credentials",
+        "the AWS KMS key used to encrypt or decrypt the DB instance can't be accessed or recovered",
+    ),
+    (
+        "inaccessible-encryption-credentials-recoverable",
+        "the AWS KMS key used to encrypt or decrypt the DB instance can't be accessed",
+    ),
+    (
+        "incompatible-network",
+        "the VPC is in a state that prevents Amazon RDS from completing the action",
+    ),
+    (
+        "incompatible-option-group",
+        "the option group can't be applied to the DB instance",
+    ),
+    (
+        "incompatible-parameters",
+        "the parameters in the DB parameter group aren't compatible with the DB instance",
+    ),
+    ("incompatible-restore", "Amazon RDS can't restore the DB instance"),
+    (
+        "insufficient-capacity",
+        "Amazon RDS can't create the instance because sufficient capacity isn't currently available",
+    ),
+    (
+        "restore-error",
+        "the DB instance encountered an error restoring from a snapshot",
+    ),
+    (
+        "storage-full",
+        "the DB instance has reached its storage capacity allocation",
+    ),
+];
+
+pub fn seen(status: &str) -> Seen {
+    match status {
+        "available" => Seen::Available,
+        s => match FAILED.iter().find(|(name, _)| *name == s) {
+            Some((name, meaning)) => Seen::Failed(format!("RDS reports it {name}: {meaning}")),
+            None => Seen::Waiting,
+        },
+    }
+}
+
+/// One check of a restored database, for the report and the notice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    pub passed: bool,
+    /// What was found (and, when it failed, what was expected).
+    pub detail: String,
+}
+
+/// A KMS key as ARN, alias ARN or id: compared by what follows `key/` (or the whole).
+fn key_id(k: &str) -> &str {
+    k.rsplit_once("key/").map_or(k, |(_, id)| id)
+}
+
+/// The checks every verification makes: the restored database is available and holds what
+/// the copy held (engine, engine version, encryption and the DR key), i.e. what the source
+/// was when its snapshot was taken.
+pub fn checks(copy: &CopyFacts, restored: &RestoredDb) -> Vec<Check> {
+    let check = |name: &str, passed: bool, found: String, expected: String| Check {
+        name: name.into(),
+        passed,
+        detail: if passed {
+            found
+        } else {
+            format!("{found}, expected {expected}")
+        },
+    };
+    let key = |k: &Option<String>| k.clone().unwrap_or_else(|| "none".into());
+    vec![
+        check(
+            "available",
+            restored.status == "available",
+            restored.status.clone(),
+            "available".into(),
+        ),
+        check(
+            "engine",
+            restored.engine == copy.engine,
+            restored.engine.clone(),
+            copy.engine.clone(),
+        ),
+        check(
+            "engine version",
+            restored.engine_version == copy.engine_version,
+            restored.engine_version.clone(),
+            copy.engine_version.clone(),
+        ),
+        check(
+            "encrypted",
+            restored.encrypted == copy.encrypted,
+            restored.encrypted.to_string(),
+            copy.encrypted.to_string(),
+        ),
+        check(
+            "KMS key",
+            !copy.encrypted || restored.kms_key_id.as_deref().map(key_id) == copy.kms_key_id.as_deref().map(key_id),
+            key(&restored.kms_key_id),
+            key(&copy.kms_key_id),
+        ),
+    ]
+}
+
+/// A restore test this deployment made (both tags), by its tags alone.
+pub fn is_restore_test_of(db: &RestoredDb, deployment: &str) -> bool {
+    db.tags.contains_key(tags::RESTORE_TEST)
+        && db.tags.get(tags::MANAGED_BY).map(String::as_str) == Some(tags::MANAGED_BY_VALUE)
+        && db.tags.get(tags::DEPLOYMENT).map(String::as_str) == Some(deployment)
+}
+
+/// What the sweeper deletes among the region's restore tests: this deployment's, not the
+/// run in progress's (`live`), made by a run that began more than `bound` ago (a tag that
+/// names no run time is as old as can be). Instances first, so a cluster's instance goes
+/// before its cluster.
+pub fn leftovers<'a>(
+    found: &'a [RestoredDb],
+    deployment: &str,
+    live: &BTreeSet<String>,
+    now: DateTime<Utc>,
+    bound: Duration,
+) -> Vec<&'a RestoredDb> {
+    let mut out: Vec<&RestoredDb> = found
+        .iter()
+        .filter(|d| is_restore_test_of(d, deployment))
+        .filter(|d| !live.contains(&d.id) && !d.cluster_id.as_ref().is_some_and(|c| live.contains(c)))
+        .filter(|d| {
+            let run = d.tags.get(tags::RESTORE_TEST).map(String::as_str).unwrap_or_default();
+            run_started(run).is_none_or(|t| now - t > bound)
+        })
+        .filter(|d| d.status != "deleting")
+        .collect();
+    out.sort_by_key(|d| (d.kind == DbKind::Cluster, d.id.clone()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    fn db(kind: DbKind, id: &str, tags: &[(&str, &str)]) -> RestoredDb {
+        RestoredDb {
+            kind,
+            id: id.into(),
+            status: "available".into(),
+            engine: "mysql".into(),
+            engine_version: "8.0.39".into(),
+            encrypted: true,
+            kms_key_id: Some("arn:aws:kms:us-west-2:123456789012:key/k-1".into()),
+            cluster_id: None,
+            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    fn copy() -> CopyFacts {
+        CopyFacts {
+            kind: DbKind::Instance,
+            id: "drpilot-orders-1".into(),
+            arn: "arn:aws:rds:us-west-2:123456789012:snapshot:drpilot-orders-1".into(),
+            engine: "mysql".into(),
+            engine_version: "8.0.39".into(),
+            encrypted: true,
+            kms_key_id: Some("k-1".into()),
+            source_time: None,
+        }
+    }
+
+    #[test]
+    fn identifiers_are_valid_for_rds_stable_per_run_and_database_and_carry_the_run_time() {
+        let t = at("2026-11-27T12:28:05Z");
+        let run = run_id(t);
+        assert_eq!(run, "20261127t122805z");
+        assert_eq!(run_started(&run), Some(t));
+        assert_eq!(run_started("yesterday"), None);
+        let orders = ProtectedDb {
+            kind: DbKind::Instance,
+            id: "orders".into(),
+        };
+        let cluster = ProtectedDb {
+            kind: DbKind::Cluster,
+            id: "orders".into(),
+        };
+        let id = restore_id(&run, "drpilot", &orders);
+        assert_eq!(
+            id,
+            restore_id(&run, "drpilot", &orders),
+            "every try asks AWS for the same one"
+        );
+        assert_ne!(id, restore_id(&run, "drpilot", &cluster));
+        assert_ne!(id, restore_id(&run, "team-b", &orders));
+        assert_ne!(id, restore_id(&run_id(t + Duration::seconds(1)), "drpilot", &orders));
+        for id in [id.clone(), cluster_instance_id(&restore_id(&run, "drpilot", &cluster))] {
+            assert!(id.len() <= 63 && id.starts_with("drpilot-rt-"), "{id}");
+            assert!(id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+            assert!(!id.contains("--") && !id.ends_with('-'));
+        }
+    }
+
+    #[test]
+    fn the_smallest_class_per_engine_and_none_for_an_engine_without_a_default() {
+        assert_eq!(smallest_class("postgres"), Some("db.t4g.micro"));
+        assert_eq!(smallest_class("aurora-postgresql"), Some("db.t4g.medium"));
+        assert_eq!(smallest_class("db2-se"), None);
+    }
+
+    #[test]
+    fn statuses_that_never_become_available_fail_with_aws_meaning_and_the_rest_wait() {
+        assert_eq!(seen("available"), Seen::Available);
+        for waiting in [
+            "creating",
+            "backing-up",
+            "modifying",
+            "configuring-log-exports",
+            "rebooting",
+        ] {
+            assert_eq!(seen(waiting), Seen::Waiting, "{waiting}");
+        }
+        match seen("inaccessible-encryption-credentials") {
+            Seen::Failed(why) => assert!(why.contains("KMS key"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_restore_passes_only_with_the_copys_engine_version_and_key() {
+        let restored = db(DbKind::Instance, "r", &[]);
+        assert!(
+            checks(&copy(), &restored).iter().all(|c| c.passed),
+            "key ARN vs id is one key"
+        );
+        let mut other = restored.clone();
+        other.engine_version = "8.0.40".into();
+        other.kms_key_id = Some("arn:aws:kms:us-west-2:123456789012:key/k-2".into());
+        other.status = "storage-full".into();
+        let failed: Vec<String> = checks(&copy(), &other)
+            .into_iter()
+            .filter(|c| !c.passed)
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                "available: storage-full, expected available",
+                "engine version: 8.0.40, expected 8.0.39",
+                "KMS key: arn:aws:kms:us-west-2:123456789012:key/k-2, expected k-1",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_sweeper_takes_only_this_deployments_old_restore_tests_instances_first() {
+        let now = at("2026-11-27T12:00:00Z");
+        let old = run_id(now - Duration::hours(5));
+        let recent = run_id(now - Duration::minutes(10));
+        let ours = |run: &str| -> BTreeMap<String, String> {
+            [
+                (tags::RESTORE_TEST, run),
+                (tags::MANAGED_BY, tags::MANAGED_BY_VALUE),
+                (tags::DEPLOYMENT, "drpilot"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+        };
+        let with = |kind, id: &str, tags: BTreeMap<String, String>, cluster: Option<&str>| RestoredDb {
+            tags,
+            cluster_id: cluster.map(str::to_string),
+            ..db(kind, id, &[])
+        };
+        let mut other_deployment = ours(&old);
+        other_deployment.insert(tags::DEPLOYMENT.into(), "team-b".into());
+        let found = vec![
+            with(DbKind::Cluster, "old-cluster", ours(&old), None),
+            with(DbKind::Instance, "old-cluster-1", ours(&old), Some("old-cluster")),
+            with(DbKind::Instance, "old-instance", ours(&old), None),
+            with(DbKind::Instance, "recent", ours(&recent), None),
+            with(DbKind::Instance, "live", ours(&old), None),
+            with(DbKind::Instance, "live-cluster-1", ours(&old), Some("live-cluster")),
+            with(DbKind::Instance, "team-b", other_deployment, None),
+            with(DbKind::Instance, "production", BTreeMap::new(), None),
+            with(DbKind::Instance, "no-run-time", ours("?"), None),
+        ];
+        let live: BTreeSet<String> = ["live".to_string(), "live-cluster".to_string()].into();
+        let ids: Vec<&str> = leftovers(&found, "drpilot", &live, now, Duration::hours(3))
+            .iter()
+            .map(|d| d.id.as_str())
+            .collect();
+        assert_eq!(ids, ["no-run-time", "old-cluster-1", "old-instance", "old-cluster"]);
+    }
+}
