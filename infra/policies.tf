@@ -67,13 +67,19 @@ data "aws_iam_policy_document" "snapshot_copier" {
   }
   statement {
     sid       = "ReEncryptCopies"
-    actions   = ["kms:CreateGrant", "kms:DescribeKey"]
+    actions   = ["kms:CreateGrant"]
     resources = concat([aws_kms_key.dr.arn], var.copier_source_kms_key_arns)
     condition {
       test     = "Bool"
       variable = "kms:GrantIsForAWSResource"
       values   = ["true"]
     }
+  }
+  # (kms:GrantIsForAWSResource is in grant requests only: under it DescribeKey was never allowed)
+  statement {
+    sid       = "ReadCopyKeys"
+    actions   = ["kms:DescribeKey"]
+    resources = concat([aws_kms_key.dr.arn], var.copier_source_kms_key_arns)
   }
   dynamic "statement" {
     for_each = length(var.member_accounts) > 0 ? [1] : []

@@ -82,7 +82,7 @@ data "aws_iam_policy_document" "restore_verifier" {
   }
   statement {
     sid     = "RestoreCopiesIntoRestoreTests"
-    actions = ["rds:RestoreDBInstanceFromDBSnapshot", "rds:RestoreDBClusterFromSnapshot", "rds:CreateDBInstance", "rds:AddTagsToResource"]
+    actions = ["rds:RestoreDBInstanceFromDBSnapshot", "rds:RestoreDBClusterFromSnapshot", "rds:CreateDBInstance"]
     resources = [
       "${local.rds_dr}:db:drpilot-rt-*",
       "${local.rds_dr}:cluster:drpilot-rt-*",
@@ -106,6 +106,22 @@ data "aws_iam_policy_document" "restore_verifier" {
     }
   }
   statement {
+    sid       = "TagNewRestoreTests"
+    actions   = ["rds:AddTagsToResource"] # the tags given to the restore and the instance
+    resources = ["${local.rds_dr}:db:drpilot-rt-*", "${local.rds_dr}:cluster:drpilot-rt-*"]
+    # only a database being made (it has no tags yet): never retag an existing one, whoever's
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/drpilot:managed-by"
+      values   = ["true"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/drpilot:deployment"
+      values   = [var.name_prefix]
+    }
+  }
+  statement {
     sid       = "DeleteOwnRestoreTestsOnly"
     actions   = ["rds:DeleteDBInstance", "rds:DeleteDBCluster"]
     resources = ["${local.rds_dr}:db:drpilot-rt-*", "${local.rds_dr}:cluster:drpilot-rt-*"]
@@ -120,15 +136,22 @@ data "aws_iam_policy_document" "restore_verifier" {
       values   = [var.name_prefix]
     }
   }
+  # RDS uses the DR key on the verifier's behalf: a grant for the restored database, and a
+  # look at the key (kms:GrantIsForAWSResource exists only in grant requests)
   statement {
-    sid       = "RestoreEncryptedCopies"
-    actions   = ["kms:CreateGrant", "kms:DescribeKey"]
+    sid       = "GrantTheDrKeyToRestores"
+    actions   = ["kms:CreateGrant"]
     resources = [aws_kms_key.dr.arn]
     condition {
       test     = "Bool"
       variable = "kms:GrantIsForAWSResource"
       values   = ["true"]
     }
+  }
+  statement {
+    sid       = "ReadTheDrKey"
+    actions   = ["kms:DescribeKey"]
+    resources = [aws_kms_key.dr.arn]
   }
   statement {
     sid = "PublishOwnMetrics"

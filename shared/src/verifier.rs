@@ -75,8 +75,13 @@ pub enum VerifierCommand {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VerifierEvent {
-    Schedule,
-    Operator { databases: Option<Vec<String>> },
+    /// EventBridge's schedule; its id tells a redelivery from the next week's run.
+    Schedule {
+        id: String,
+    },
+    Operator {
+        databases: Option<Vec<String>>,
+    },
     Continue,
     Status,
 }
@@ -89,7 +94,9 @@ impl Decode for VerifierEvent {
             Incoming::Command(VerifierCommand::Run { databases }) => Ok(VerifierEvent::Operator { databases }),
             Incoming::Command(VerifierCommand::Continue {}) => Ok(VerifierEvent::Continue),
             Incoming::Command(VerifierCommand::Status {}) => Ok(VerifierEvent::Status),
-            Incoming::Schedule(_) => Ok(VerifierEvent::Schedule),
+            Incoming::Schedule(e) => Ok(VerifierEvent::Schedule {
+                id: e.id.unwrap_or_default(),
+            }),
             other => Err(other.unsupported(ACCEPTS)),
         }
     }
@@ -110,6 +117,14 @@ pub struct VerifierState {
     /// By database identifier.
     #[serde(default)]
     pub last: BTreeMap<String, Verification>,
+    /// Runs ended (finished, or stopped and ended) whose report has not reached responders
+    /// and metrics yet: sent by the next invocation, whatever woke it.
+    #[serde(default)]
+    pub unreported: Vec<Run>,
+    /// The id of the last schedule event that started a run: EventBridge delivers an event
+    /// at least once, and a redelivery must not start a second week's run.
+    #[serde(default)]
+    pub last_schedule: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,9 +140,12 @@ pub struct Run {
     /// What it could not delete, and why.
     #[serde(default)]
     pub sweep_failures: Vec<String>,
-    /// The verifications of the run it found stopped and ended (reported with its own).
+    /// Why it was ended before every database was done (`None`: it finished).
     #[serde(default)]
-    pub abandoned: Vec<(String, Verification)>,
+    pub ended: Option<String>,
+    /// Its metrics are published (once: a notice sent again does not count a restore twice).
+    #[serde(default)]
+    pub metrics_sent: bool,
 }
 
 /// Where one database's verification has got to.
@@ -178,6 +196,12 @@ pub struct DbRun {
     /// When AWS no longer listed anything it restored.
     #[serde(default)]
     pub torn_down: Option<DateTime<Utc>>,
+    /// When the current phase began: no phase lasts longer than the restore timeout.
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
+    /// The last error AWS gave a step (retried on the next poll), for the report.
+    #[serde(default)]
+    pub last_error: Option<String>,
 }
 
 /// One database's finished verification: what the dashboard and responders see.
@@ -238,11 +262,28 @@ impl DbRun {
             checks: vec![],
             failure: None,
             torn_down: None,
+            since: None,
+            last_error: None,
         }
     }
 
+    fn enter(&mut self, phase: Phase) -> Step {
+        self.phase = phase;
+        self.since = Some(Utc::now());
+        Step::Progressed
+    }
+
+    /// Done, nothing (more) to delete.
+    fn done(&mut self) -> Step {
+        self.torn_down = Some(Utc::now());
+        self.enter(Phase::Done)
+    }
+
     fn verification(&self, run: &str) -> Verification {
-        let passed = self.failure.is_none() && !self.checks.is_empty() && self.checks.iter().all(|c| c.passed);
+        let passed = self.failure.is_none()
+            && self.torn_down.is_some()
+            && !self.checks.is_empty()
+            && self.checks.iter().all(|c| c.passed);
         let seconds = |d: Duration| d.num_milliseconds() as f64 / 1000.0;
         let copy_time = self.copy.as_ref().and_then(|c| c.source_time);
         Verification {
@@ -269,8 +310,18 @@ impl DbRun {
     fn fail(&mut self, why: String) -> Step {
         warn!(db = %self.db, %why, "restore verification failed");
         self.failure.get_or_insert(why);
-        self.phase = Phase::TearDown;
-        Step::Progressed
+        self.enter(Phase::TearDown)
+    }
+
+    /// Ends a teardown that cannot finish: what is left is the sweeper's (and the report says so).
+    fn give_up_teardown(&mut self, why: String) -> Step {
+        warn!(db = %self.db, %why, "restore test not deleted");
+        let note = format!("not deleted: {why}; the next run's sweeper deletes it");
+        self.failure = Some(match self.failure.take() {
+            Some(f) => format!("{f}; {note}"),
+            None => note,
+        });
+        self.enter(Phase::Done)
     }
 
     fn request(&self, cfg: &VerifierConfig, run: &str) -> Option<RestoreRequest> {
@@ -343,7 +394,7 @@ where
             _ => self.cfg.databases.iter().collect(),
         };
         let record = Record::new(&self.ports.state, record_key(&self.cfg.state));
-        let (mut state, mut etag) = match record.read::<VerifierState>().await? {
+        let (mut state, etag) = match record.read::<VerifierState>().await? {
             Loaded::Absent => (VerifierState::default(), None),
             Loaded::Found { value, etag } => (value, Some(etag)),
             Loaded::Unreadable { error, .. } => {
@@ -354,12 +405,9 @@ where
             }
         };
         if event == VerifierEvent::Status {
-            return Ok(json!({"run": state.run, "last": state.last}));
+            return Ok(json!({"run": state.run, "last": state.last, "unreported": state.unreported.len()}));
         }
         let now = Utc::now();
-        if event == VerifierEvent::Continue && state.run.is_none() {
-            return Ok(json!({"run": null, "continued": false}));
-        }
         if let Some(lease) = &state.lease {
             if lease.held_by_other(&self.invocation.request_id, now) {
                 info!(holder = %lease.holder, "another invocation is verifying");
@@ -369,76 +417,127 @@ where
             }
         }
         let timeout = Duration::seconds(i64::from(self.cfg.timeout_seconds));
-        let mut abandoned = vec![];
-        let starting = match (&event, &state.run) {
-            (VerifierEvent::Continue, _) => false,
-            (_, None) => true,
-            // A run that has not finished in twice the restore timeout has stopped being
-            // resumed (its invocations keep dying): what it has is reported, what it left is
-            // swept, and a new run begins.
-            (_, Some(run)) if now - run.started > timeout * 2 => {
-                abandoned = self.abandon(&mut state, now);
-                true
-            }
-            (_, Some(_)) => false,
+        let mut notes: Vec<String> = vec![];
+        // A run that has not ended in twice the restore timeout (every phase has that long)
+        // is not advancing: its invocations keep dying, or nothing invokes it. It is ended
+        // and reported; what it restored is the sweeper's.
+        if state.run.as_ref().is_some_and(|r| now - r.started > timeout * 2) {
+            self.abandon(&mut state, now);
+        }
+        let redelivered = matches!(&event, VerifierEvent::Schedule { id } if !id.is_empty() && state.last_schedule.as_deref() == Some(id.as_str()));
+        if redelivered {
+            notes.push("this schedule event was delivered before: it starts no second run".into());
+        }
+        let starting = match &event {
+            VerifierEvent::Continue => false,
+            _ if redelivered => false,
+            _ => state.run.is_none(),
         };
+        if let (VerifierEvent::Operator { .. }, Some(run), false) = (&event, &state.run, starting) {
+            notes.push(format!(
+                "run {} was in progress: it went on, and no other run was started; ask again when it ends",
+                run.id
+            ));
+        }
         if starting {
-            let id = verify::run_id(now);
+            if let VerifierEvent::Schedule { id } = &event {
+                state.last_schedule = Some(id.clone());
+            }
             state.run = Some(Run {
-                id,
+                id: verify::run_id(now),
                 started: now,
                 trigger: match &event {
-                    VerifierEvent::Schedule => "schedule".into(),
+                    VerifierEvent::Schedule { .. } => "schedule".into(),
                     _ => "operator".into(),
                 },
                 dbs: chosen.iter().map(|s| DbRun::new(s)).collect(),
                 swept: vec![],
                 sweep_failures: vec![],
-                abandoned: std::mem::take(&mut abandoned),
+                ended: None,
+                metrics_sent: false,
             });
         }
+        if state.run.is_none() && state.unreported.is_empty() {
+            return Ok(json!({"run": null, "notes": notes}));
+        }
         state.lease = Some(Lease::to(&self.invocation));
-        etag = match record.write_own(&state, etag.as_deref()).await? {
-            Some(e) => Some(e),
+        let etag = match record.write_own(&state, etag.as_deref()).await? {
+            Some(e) => e,
             None => return Ok(json!({"skipped": "another invocation took the verifier's record first"})),
         };
+        let mut work = Work {
+            record: &record,
+            state,
+            etag,
+            notes,
+        };
+        let result = self.work(&mut work, starting).await;
+        if result.is_err() {
+            // free the run for the continuation at once, not at this invocation's deadline
+            work.state.lease = None;
+            let _ = record.write_own(&work.state, Some(&work.etag)).await;
+        }
+        result
+    }
+
+    /// Advances the run (and sends what is unreported) until it ends or the deadline nears.
+    async fn work(&self, w: &mut Work<'_, St>, starting: bool) -> Result<Value> {
+        let mut delivered: Vec<Value> = self.deliver(w).await?;
         if starting {
-            self.sweep(&mut state, now).await;
+            if let Some(run) = w.state.run.as_mut() {
+                self.sweep(run, Utc::now()).await;
+            }
+            w.save().await?;
         }
         let stop = self.invocation.stop_at(self.cfg.deadline_margin_seconds);
         let poll = std::time::Duration::from_secs(u64::from(self.cfg.poll_seconds));
-        loop {
-            let run_id = state.run.as_ref().map(|r| r.id.clone()).unwrap_or_default();
+        while w.state.run.is_some() {
+            let run_id = w.state.run.as_ref().map(|r| r.id.clone()).unwrap_or_default();
             // some database's step changed something: its next step is taken at once
             let mut again = false;
-            let dbs = state.run.as_ref().map_or(0, |r| r.dbs.len());
+            let dbs = w.state.run.as_ref().map_or(0, |r| r.dbs.len());
             for i in 0..dbs {
-                let Some(db) = state.run.as_mut().map(|r| &mut r.dbs[i]) else {
+                let Some(db) = w.state.run.as_mut().map(|r| &mut r.dbs[i]) else {
                     break;
                 };
                 if db.phase == Phase::Done {
                     continue;
                 }
-                match self.step(db, &run_id).await {
-                    Ok(Step::Wait) => continue,
-                    Ok(Step::Progressed) => again = true,
-                    Err(e) => {
+                let step = match self.step(db, &run_id).await {
+                    Ok(step) => step,
+                    Err(e) if e.is_retryable() => {
                         // AWS did not answer this time (throttled, 5xx): the next poll asks again
                         warn!(db = %db.db, error = %e, "a verification step failed; it is retried");
-                        continue;
+                        let e = e.to_string();
+                        match db.last_error.replace(e.clone()) {
+                            Some(before) if before == e => Step::Wait,
+                            _ => Step::Progressed, // saved, for the report
+                        }
                     }
-                }
-                etag = match record.write_own(&state, etag.as_deref()).await? {
-                    Some(e) => Some(e),
-                    None => return Ok(json!({"stopped": "another invocation wrote the verifier's record"})),
+                    // A refusal that asking again cannot change (access denied, a missing
+                    // subnet group, ...): the verification fails with it.
+                    Err(e) if db.phase == Phase::TearDown => db.give_up_teardown(e.to_string()),
+                    Err(e) => db.fail(e.to_string()),
                 };
+                if step == Step::Progressed {
+                    again = true;
+                    w.save().await?;
+                }
             }
-            if state
+            if w.state
                 .run
                 .as_ref()
-                .is_none_or(|r| r.dbs.iter().all(|d| d.phase == Phase::Done))
+                .is_some_and(|r| r.dbs.iter().all(|d| d.phase == Phase::Done))
             {
-                return self.finish(&record, state, etag).await;
+                let mut run = w.state.run.take().expect("checked above");
+                self.sweep(&mut run, Utc::now()).await; // what the start found still being deleted
+                for d in &run.dbs {
+                    w.state.last.insert(d.db.clone(), d.verification(&run.id));
+                }
+                w.state.unreported.push(run);
+                w.save().await?;
+                delivered.extend(self.deliver(w).await?);
+                break;
             }
             let now = tokio::time::Instant::now();
             if now >= stop || (!again && now + poll >= stop) {
@@ -448,20 +547,112 @@ where
                 tokio::time::sleep(poll).await;
             }
         }
-        // Out of time: the continuation (every minute) goes on from here.
-        state.lease = None;
-        record.write_own(&state, etag.as_deref()).await?;
-        let run = state.run.as_ref();
-        Ok(json!({
+        // Out of time, or done: the lease is given back (the continuation goes on from here).
+        w.state.lease = None;
+        w.save().await?;
+        let run = w.state.run.as_ref();
+        let mut out = json!({
             "run": run.map(|r| &r.id),
             "in_progress": run.map(|r| r.dbs.iter().map(|d| json!({"db": d.db, "phase": d.phase})).collect::<Vec<_>>()),
-        }))
+            "reported": delivered,
+            "notes": w.notes,
+        });
+        // The run that finished in this invocation, at the top (its results, what it swept).
+        if let Some(last) = out["reported"]
+            .as_array()
+            .and_then(|r| r.iter().rev().find(|r| r["ended"].is_null()))
+            .cloned()
+        {
+            for key in ["run", "results", "swept", "sweep_failures", "notice"] {
+                out[key] = last[key].clone();
+            }
+        }
+        let abandoned: Vec<Value> = out["reported"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| !r["ended"].is_null())
+            .flat_map(|r| r["results"].as_array().cloned().unwrap_or_default())
+            .collect();
+        out["abandoned"] = abandoned.into();
+        Ok(out)
+    }
+
+    /// Sends each unreported run's notice and metrics; a run leaves the record once both went
+    /// out. What could not be sent stays for the next invocation, and this one fails (the
+    /// function's errors alarm) saying why.
+    async fn deliver(&self, w: &mut Work<'_, St>) -> Result<Vec<Value>> {
+        let mut out = vec![];
+        let mut problems = vec![];
+        while let Some(run) = w.state.unreported.first().cloned() {
+            let results: Vec<(String, Verification)> = run
+                .dbs
+                .iter()
+                .map(|d| (d.db.clone(), d.verification(&run.id)))
+                .collect();
+            let notice = notice(&run, &results);
+            if !run.metrics_sent {
+                if let Err(e) = self
+                    .ports
+                    .metrics
+                    .publish(&self.cfg.namespace, &metrics(&results))
+                    .await
+                {
+                    problems.push(format!("run {}: metrics not published: {e}", run.id));
+                    break;
+                }
+                w.state.unreported[0].metrics_sent = true;
+                w.save().await?;
+            }
+            if let Err(e) = self.ports.notifier.notify(&notice).await {
+                problems.push(format!("run {}: responders not told: {e}", run.id));
+                break;
+            }
+            w.state.unreported.remove(0);
+            w.save().await?;
+            let report = json!({
+                "run": run.id,
+                "trigger": run.trigger,
+                "ended": run.ended,
+                "results": results.iter().map(|(db, v)| json!({"db": db, "verification": v})).collect::<Vec<_>>(),
+                "swept": run.swept,
+                "sweep_failures": run.sweep_failures,
+                "notice": notice.subject,
+            });
+            info!(%report, "restore verification reported");
+            out.push(report);
+        }
+        if !problems.is_empty() {
+            w.state.lease = None;
+            w.save().await?;
+            return Err(Error::RunFailed(format!(
+                "{}; the report is kept and sent again by the next invocation",
+                problems.join("; ")
+            )));
+        }
+        Ok(out)
     }
 
     /// One step of one database's verification.
     async fn step(&self, db: &mut DbRun, run: &str) -> Result<Step> {
         let now = Utc::now();
         let timeout = Duration::seconds(i64::from(self.cfg.timeout_seconds));
+        let since = *db.since.get_or_insert(now);
+        if db.phase != Phase::Done && now - since > timeout {
+            let waited = minutes(f64::from(self.cfg.timeout_seconds));
+            let last = db
+                .last_error
+                .as_ref()
+                .map(|e| format!("; the last error: {e}"))
+                .unwrap_or_default();
+            return Ok(match db.phase {
+                Phase::TearDown => db.give_up_teardown(format!("still listed {waited} after its delete began{last}")),
+                Phase::Restoring | Phase::InstanceStarting => {
+                    db.fail(format!("not available {waited} after the restore was asked for{last}"))
+                }
+                phase => db.fail(format!("stuck at {phase:?} for {waited}{last}")),
+            });
+        }
         match db.phase {
             Phase::Done => Ok(Step::Wait),
             Phase::Pick => {
@@ -480,9 +671,7 @@ where
                         self.cfg.dr_region,
                         self.cfg.deployment
                     ));
-                    db.phase = Phase::Done;
-                    db.torn_down = Some(now);
-                    return Ok(Step::Progressed);
+                    return Ok(db.done());
                 };
                 let Some(facts) = self.ports.lab.copy_facts(newest).await? else {
                     return Ok(Step::Wait); // deleted since the listing: pick again
@@ -497,9 +686,7 @@ where
                         "no default instance class for engine {}: set instance_class for {} in DRPILOT_VERIFY_DATABASES",
                         facts.engine, db.db
                     ));
-                    db.phase = Phase::Done;
-                    db.torn_down = Some(now);
-                    return Ok(Step::Progressed);
+                    return Ok(db.done());
                 };
                 db.instance_class = Some(class);
                 let id = verify::restore_id(run, &self.cfg.deployment, &protected);
@@ -507,19 +694,22 @@ where
                     db.instance = Some(verify::cluster_instance_id(&id));
                 }
                 db.restored = Some(id);
-                db.phase = Phase::Restore;
-                Ok(Step::Progressed)
+                Ok(db.enter(Phase::Restore))
             }
             Phase::Restore => {
                 let Some(req) = db.request(self.cfg, run) else {
                     return Ok(db.fail("the record lost the restore's request".into()));
                 };
-                db.asked.get_or_insert(now);
+                if db.asked.is_none() {
+                    // recorded before AWS is asked: a restore time measured after a crash
+                    // still counts from the first request
+                    db.asked = Some(now);
+                    return Ok(Step::Progressed);
+                }
                 match self.ports.lab.restore(&req).await? {
                     RestoreStarted::Started | RestoreStarted::AlreadyExists => {
                         info!(db = %db.db, restored = %req.id, copy = %req.copy.id, "restore asked for");
-                        db.phase = Phase::Restoring;
-                        Ok(Step::Progressed)
+                        Ok(db.enter(Phase::Restoring))
                     }
                     RestoreStarted::Refused { code, message } => Ok(db.fail(format!(
                         "AWS refused to restore {} from {}: {code}: {message}",
@@ -541,16 +731,9 @@ where
                 };
                 match verify::seen(&found.status) {
                     Seen::Failed(why) => Ok(db.fail(format!("{} {id}: {why}", kind.as_str()))),
-                    Seen::Waiting if now - db.asked.unwrap_or(now) > timeout => Ok(db.fail(format!(
-                        "{} {id} was not available {} after the restore was asked for (it is {})",
-                        kind.as_str(),
-                        minutes(f64::from(self.cfg.timeout_seconds)),
-                        found.status
-                    ))),
                     Seen::Waiting => Ok(Step::Wait),
                     Seen::Available if db.phase == Phase::Restoring && db.kind == DbKind::Cluster => {
-                        db.phase = Phase::AddInstance;
-                        Ok(Step::Progressed)
+                        Ok(db.enter(Phase::AddInstance))
                     }
                     Seen::Available => {
                         db.available = Some(now);
@@ -575,8 +758,7 @@ where
                             });
                         }
                         info!(db = %db.db, checks = ?db.checks, "restored and checked");
-                        db.phase = Phase::TearDown;
-                        Ok(Step::Progressed)
+                        Ok(db.enter(Phase::TearDown))
                     }
                 }
             }
@@ -585,23 +767,20 @@ where
                     return Ok(db.fail("the record lost the cluster instance's request".into()));
                 };
                 match self.ports.lab.add_instance(&req, &instance).await? {
-                    RestoreStarted::Started | RestoreStarted::AlreadyExists => {
-                        db.phase = Phase::InstanceStarting;
-                        Ok(Step::Progressed)
-                    }
+                    RestoreStarted::Started | RestoreStarted::AlreadyExists => Ok(db.enter(Phase::InstanceStarting)),
                     RestoreStarted::Refused { code, message } => Ok(db.fail(format!(
                         "AWS refused to add instance {instance} to the restored cluster {}: {code}: {message}",
                         req.id
                     ))),
                 }
             }
-            Phase::TearDown => self.tear_down(db, now).await,
+            Phase::TearDown => self.tear_down(db).await,
         }
     }
 
     /// Deletes what the verification restored (a cluster's instance before the cluster) and
     /// is done when AWS lists none of it.
-    async fn tear_down(&self, db: &mut DbRun, now: DateTime<Utc>) -> Result<Step> {
+    async fn tear_down(&self, db: &mut DbRun) -> Result<Step> {
         let parts = [(DbKind::Instance, db.instance.clone()), (db.kind, db.restored.clone())];
         let mut left = false;
         for (kind, id) in parts {
@@ -620,15 +799,12 @@ where
         if left {
             return Ok(Step::Wait);
         }
-        db.torn_down = Some(now);
-        db.phase = Phase::Done;
-        Ok(Step::Progressed)
+        Ok(db.done())
     }
 
     /// Deletes what earlier runs left behind: this deployment's restore tests made by a run
     /// that began more than the restore timeout ago and is not this one.
-    async fn sweep(&self, state: &mut VerifierState, now: DateTime<Utc>) {
-        let Some(run) = state.run.as_mut() else { return };
+    async fn sweep(&self, run: &mut Run, now: DateTime<Utc>) {
         let found = match self.ports.lab.restore_tests().await {
             Ok(found) => found,
             Err(e) => {
@@ -640,11 +816,12 @@ where
         let live: BTreeSet<String> = run
             .dbs
             .iter()
+            .filter(|d| d.phase != Phase::Done)
             .flat_map(|d| [d.restored.clone(), d.instance.clone()])
             .flatten()
             .collect();
         let timeout = Duration::seconds(i64::from(self.cfg.timeout_seconds));
-        let mut deleted_instances: BTreeSet<String> = BTreeSet::new();
+        let mut deleted: BTreeSet<String> = BTreeSet::new();
         for leftover in verify::leftovers(&found, &self.cfg.deployment, &live, now, timeout) {
             let what = format!(
                 "{} {} (run {})",
@@ -652,95 +829,91 @@ where
                 leftover.id,
                 leftover.tags.get(tags::RESTORE_TEST).map(String::as_str).unwrap_or("?")
             );
-            // a cluster whose instances are still being deleted is deleted by a later sweep
+            // AWS deletes a cluster once each of its instances is being deleted
             let members_left = leftover.kind == DbKind::Cluster
                 && found.iter().any(|d| {
-                    d.cluster_id.as_deref() == Some(leftover.id.as_str()) && !deleted_instances.contains(&d.id)
+                    d.cluster_id.as_deref() == Some(leftover.id.as_str())
+                        && d.status != "deleting"
+                        && !deleted.contains(&d.id)
                 });
             if members_left {
                 run.sweep_failures
-                    .push(format!("{what}: waits for its instances to be deleted"));
+                    .push(format!("{what}: one of its instances could not be deleted"));
                 continue;
             }
             match self.ports.lab.delete(leftover).await {
                 Ok(()) => {
                     info!(%what, "swept a leftover restore test");
-                    if leftover.kind == DbKind::Instance {
-                        deleted_instances.insert(leftover.id.clone());
+                    deleted.insert(leftover.id.clone());
+                    if !run.swept.contains(&what) {
+                        run.swept.push(what);
                     }
-                    run.swept.push(what);
                 }
                 Err(e) => run.sweep_failures.push(format!("{what}: {e}")),
             }
         }
     }
 
-    /// Ends a run that stopped being resumed: each unfinished database's verification fails
-    /// with where it stopped; what it restored is left to the sweeper.
-    fn abandon(&self, state: &mut VerifierState, now: DateTime<Utc>) -> Vec<(String, Verification)> {
-        let Some(run) = state.run.take() else { return vec![] };
-        let mut out = vec![];
-        for mut db in run.dbs {
-            if db.phase != Phase::Done {
-                db.failure.get_or_insert(format!(
-                    "the run of {} stopped at {:?} and was not resumed; what it restored is swept",
-                    stamp(run.started),
-                    db.phase
-                ));
-                db.torn_down = Some(now);
-            }
-            let v = db.verification(&run.id);
-            state.last.insert(db.db.clone(), v.clone());
-            out.push((db.db, v));
+    /// Ends a run that stopped advancing: each unfinished database's verification fails with
+    /// where it stopped and the last error it met; the run waits in the record to be reported.
+    fn abandon(&self, state: &mut VerifierState, now: DateTime<Utc>) {
+        let Some(mut run) = state.run.take() else { return };
+        let bound = minutes(2.0 * f64::from(self.cfg.timeout_seconds));
+        for db in run.dbs.iter_mut().filter(|d| d.phase != Phase::Done) {
+            let restored = [&db.restored, &db.instance]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect::<Vec<_>>();
+            let left = if restored.is_empty() || db.phase == Phase::Restore && db.asked.is_none() {
+                String::new()
+            } else {
+                format!("; what it may have restored ({}) is the sweeper's", restored.join(", "))
+            };
+            let last = db
+                .last_error
+                .as_ref()
+                .map(|e| format!("; the last error: {e}"))
+                .unwrap_or_default();
+            db.failure.get_or_insert(format!(
+                "the run begun {} stopped at {:?} and did not end within {bound}{last}{left}",
+                stamp(run.started),
+                db.phase
+            ));
+            db.phase = Phase::Done;
+            db.torn_down = None;
         }
-        out
+        run.ended = Some(format!("not ended within {bound} of its start"));
+        warn!(run = %run.id, "a restore verification run stopped advancing: ended");
+        for d in &run.dbs {
+            let mut v = d.verification(&run.id);
+            v.finished = now;
+            state.last.insert(d.db.clone(), v);
+        }
+        state.unreported.push(run);
     }
+}
 
-    async fn finish(&self, record: &Record<'_, St>, mut state: VerifierState, etag: Option<String>) -> Result<Value> {
-        let Some(run) = state.run.take() else {
-            state.lease = None;
-            record.write_own(&state, etag.as_deref()).await?;
-            return Ok(json!({"run": null}));
-        };
-        let results: Vec<(String, Verification)> = run
-            .dbs
-            .iter()
-            .map(|d| (d.db.clone(), d.verification(&run.id)))
-            .collect();
-        for (db, v) in &results {
-            state.last.insert(db.clone(), v.clone());
+/// The record, as this invocation last wrote it.
+struct Work<'r, St> {
+    record: &'r Record<'r, St>,
+    state: VerifierState,
+    etag: String,
+    notes: Vec<String>,
+}
+
+impl<St: StateStore> Work<'_, St> {
+    /// Compare-and-swap: another invocation's write in between stops this one.
+    async fn save(&mut self) -> Result<()> {
+        match self.record.write_own(&self.state, Some(&self.etag)).await? {
+            Some(etag) => {
+                self.etag = etag;
+                Ok(())
+            }
+            None => Err(Error::RunFailed(
+                "another invocation wrote the verifier's record: this one stops".into(),
+            )),
         }
-        state.lease = None;
-        if record.write_own(&state, etag.as_deref()).await?.is_none() {
-            return Ok(json!({"stopped": "another invocation wrote the verifier's record"}));
-        }
-        let mut problems = vec![];
-        if let Err(e) = self
-            .ports
-            .metrics
-            .publish(&self.cfg.namespace, &metrics(&results))
-            .await
-        {
-            problems.push(format!("metrics not published: {e}"));
-        }
-        let notice = notice(&run, &results);
-        if let Err(e) = self.ports.notifier.notify(&notice).await {
-            problems.push(format!("responders not told: {e}"));
-        }
-        let report = json!({
-            "run": run.id,
-            "trigger": run.trigger,
-            "results": results.iter().map(|(db, v)| json!({"db": db, "verification": v})).collect::<Vec<_>>(),
-            "abandoned": run.abandoned.iter().map(|(db, v)| json!({"db": db, "verification": v})).collect::<Vec<_>>(),
-            "swept": run.swept,
-            "sweep_failures": run.sweep_failures,
-            "notice": notice.subject,
-        });
-        info!(%report, "restore verification finished");
-        if !problems.is_empty() {
-            return Err(Error::RunFailed(format!("{}; report: {report}", problems.join("; "))));
-        }
-        Ok(report)
     }
 }
 
@@ -784,33 +957,35 @@ fn minutes(seconds: f64) -> String {
 /// One notice per run: each database's verdict, the copy it restored and how old its data
 /// was, how long the restore took, the checks, and what the sweeper deleted.
 fn notice(run: &Run, results: &[(String, Verification)]) -> Notice {
-    let abandoned = &run.abandoned;
     let failed: Vec<&str> = results
         .iter()
-        .chain(abandoned.iter())
         .filter(|(_, v)| !v.passed)
         .map(|(db, _)| db.as_str())
         .collect();
     let total = results.len();
-    let (severity, subject) = if failed.is_empty() {
-        (
+    let (severity, subject) = match (&run.ended, failed.is_empty()) {
+        (None, true) => (
             Severity::Info,
             format!("drpilot: restore verification PASSED ({total} of {total} restored)"),
-        )
-    } else {
-        (
+        ),
+        (None, false) => (
             Severity::Warning,
             format!("drpilot: restore verification FAILED: {}", failed.join(", ")),
-        )
+        ),
+        (Some(_), _) => (
+            Severity::Warning,
+            format!(
+                "drpilot: restore verification run {} did not finish: {}",
+                run.id,
+                failed.join(", ")
+            ),
+        ),
     };
-    let mut body = format!("Restore verification run {} ({}).\n\n", run.id, run.trigger);
-    if !abandoned.is_empty() {
-        body.push_str("The run before stopped and was not resumed; it is ended here:\n");
-        for (db, v) in abandoned {
-            body.push_str(&format!("  {db}: {}\n", v.failure.as_deref().unwrap_or("FAILED")));
-        }
-        body.push('\n');
+    let mut body = format!("Restore verification run {} ({}).\n", run.id, run.trigger);
+    if let Some(why) = &run.ended {
+        body.push_str(&format!("It was ended unfinished: {why}.\n"));
     }
+    body.push('\n');
     for (db, v) in results {
         body.push_str(&format!("{db}: {}\n", if v.passed { "PASSED" } else { "FAILED" }));
         if let Some(copy) = &v.copy {
@@ -861,6 +1036,292 @@ fn notice(run: &Run, results: &[(String, Verification)]) -> Notice {
 mod tests {
     use super::*;
 
+    /// In-memory ports: the DR region's copies and databases, metrics, the record, SNS.
+    mod fake {
+        use super::*;
+        use crate::model::Snapshot;
+        use crate::plan::copy::CopyRequest;
+        use crate::ports::{CopyStarted, MetricId, RestoredDb, Saved, Versioned};
+        use std::collections::HashMap;
+        use std::sync::Mutex;
+
+        pub struct Copies(pub Vec<Snapshot>);
+
+        impl DrSnapshotStore for Copies {
+            async fn copies(&self) -> Result<Vec<Snapshot>> {
+                Ok(self.0.clone())
+            }
+            async fn copies_of(&self, db: &crate::model::ProtectedDb) -> Result<Vec<Snapshot>> {
+                Ok(self.0.iter().filter(|s| s.db_id == db.id).cloned().collect())
+            }
+            async fn start_copy(&self, _: &CopyRequest) -> Result<CopyStarted> {
+                unreachable!("the verifier copies nothing")
+            }
+            async fn delete_copy(&self, _: &Snapshot) -> Result<()> {
+                unreachable!("the verifier deletes no copy")
+            }
+        }
+
+        /// Restores are available at once; `describe_error` makes every describe fail.
+        #[derive(Default)]
+        pub struct Lab {
+            pub dbs: Mutex<BTreeMap<String, RestoredDb>>,
+            /// (retryable, AWS code)
+            pub describe_error: Mutex<Option<(bool, String)>>,
+            pub restores: Mutex<u32>,
+        }
+
+        impl RestoreLab for Lab {
+            async fn copy_facts(&self, copy: &Snapshot) -> Result<Option<CopyFacts>> {
+                Ok(Some(CopyFacts {
+                    kind: copy.kind,
+                    id: copy.id.clone(),
+                    arn: copy.arn.clone(),
+                    engine: "postgres".into(),
+                    engine_version: "16.4".into(),
+                    encrypted: true,
+                    kms_key_id: Some("k".into()),
+                    source_time: copy.source_time(),
+                }))
+            }
+            async fn restore(&self, req: &RestoreRequest) -> Result<RestoreStarted> {
+                *self.restores.lock().unwrap() += 1;
+                let db = RestoredDb {
+                    kind: req.kind,
+                    id: req.id.clone(),
+                    status: "available".into(),
+                    engine: req.copy.engine.clone(),
+                    engine_version: req.copy.engine_version.clone(),
+                    encrypted: true,
+                    kms_key_id: Some("k".into()),
+                    cluster_id: None,
+                    tags: req.tags.clone(),
+                };
+                Ok(match self.dbs.lock().unwrap().insert(req.id.clone(), db) {
+                    Some(_) => RestoreStarted::AlreadyExists,
+                    None => RestoreStarted::Started,
+                })
+            }
+            async fn add_instance(&self, _: &RestoreRequest, _: &str) -> Result<RestoreStarted> {
+                unreachable!("instances only here")
+            }
+            async fn restored(&self, _: DbKind, id: &str) -> Result<Option<RestoredDb>> {
+                if let Some((retryable, code)) = self.describe_error.lock().unwrap().clone() {
+                    return Err(Error::Aws {
+                        operation: "DescribeDBInstances",
+                        code,
+                        message: "no".into(),
+                        retryable,
+                    });
+                }
+                Ok(self.dbs.lock().unwrap().get(id).cloned())
+            }
+            async fn restore_tests(&self) -> Result<Vec<RestoredDb>> {
+                Ok(self.dbs.lock().unwrap().values().cloned().collect())
+            }
+            async fn delete(&self, db: &RestoredDb) -> Result<()> {
+                self.dbs.lock().unwrap().remove(&db.id);
+                Ok(())
+            }
+        }
+
+        #[derive(Default)]
+        pub struct Published(pub Mutex<Vec<MetricValue>>);
+
+        impl Metrics for Published {
+            async fn newest_each(
+                &self,
+                _: &[MetricId],
+                _: u32,
+                _: DateTime<Utc>,
+                _: DateTime<Utc>,
+            ) -> Result<Vec<Result<Option<crate::plan::lag::Datapoint>>>> {
+                Ok(vec![])
+            }
+            async fn publish(&self, _: &str, values: &[MetricValue]) -> Result<()> {
+                self.0.lock().unwrap().extend_from_slice(values);
+                Ok(())
+            }
+        }
+
+        #[derive(Default)]
+        pub struct Sns {
+            pub sent: Mutex<Vec<Notice>>,
+            pub refuse_next: Mutex<bool>,
+        }
+
+        impl Notifier for Sns {
+            async fn notify(&self, notice: &Notice) -> Result<()> {
+                if std::mem::take(&mut *self.refuse_next.lock().unwrap()) {
+                    return Err(Error::RunFailed("SNS refused".into()));
+                }
+                self.sent.lock().unwrap().push(notice.clone());
+                Ok(())
+            }
+        }
+
+        #[derive(Default)]
+        pub struct State(pub Mutex<HashMap<String, (Vec<u8>, u32)>>);
+
+        impl StateStore for State {
+            async fn load(&self, key: &str) -> Result<Option<Versioned>> {
+                Ok(self.0.lock().unwrap().get(key).map(|(body, v)| Versioned {
+                    body: body.clone(),
+                    etag: v.to_string(),
+                }))
+            }
+            async fn save(&self, key: &str, body: &[u8], expected: Option<&str>) -> Result<Saved> {
+                let mut objects = self.0.lock().unwrap();
+                if objects.get(key).map(|(_, v)| v.to_string()).as_deref() != expected {
+                    return Ok(Saved::Conflict);
+                }
+                let version = objects.get(key).map_or(1, |(_, v)| v + 1);
+                objects.insert(key.to_string(), (body.to_vec(), version));
+                Ok(Saved::Written {
+                    etag: version.to_string(),
+                })
+            }
+        }
+
+        pub type Ports = VerifierPorts<Copies, Lab, Published, State, Sns>;
+
+        /// One protected instance, `orders`, with one copy of this deployment's.
+        pub fn ports() -> Ports {
+            let taken = Utc::now() - Duration::hours(2);
+            let tags: BTreeMap<String, String> = [
+                (tags::MANAGED_BY, tags::MANAGED_BY_VALUE),
+                (tags::DEPLOYMENT, "drpilot"),
+                (tags::SOURCE_DB, "orders"),
+                (tags::SOURCE_REGION, "us-east-1"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            VerifierPorts {
+                copies: Copies(vec![Snapshot {
+                    kind: DbKind::Instance,
+                    id: "drpilot-orders-1".into(),
+                    arn: "arn:aws:rds:us-west-2:123456789012:snapshot:drpilot-orders-1".into(),
+                    db_id: "orders".into(),
+                    status: "available".into(),
+                    created: Some(taken),
+                    encrypted: true,
+                    tags,
+                    source_region: Some("us-east-1".into()),
+                }]),
+                lab: Lab::default(),
+                metrics: Published::default(),
+                state: State::default(),
+                notifier: Sns::default(),
+            }
+        }
+
+        pub fn config(timeout_seconds: &str) -> VerifierConfig {
+            let vars: HashMap<&str, &str> = HashMap::from([
+                ("DRPILOT_SOURCE_REGION", "us-east-1"),
+                ("DRPILOT_DR_REGION", "us-west-2"),
+                (
+                    "DRPILOT_VERIFY_DATABASES",
+                    r#"[{"db": "orders", "db_kind": "instance"}]"#,
+                ),
+                ("DRPILOT_VERIFY_SUBNET_GROUP", "restore-tests"),
+                ("DRPILOT_VERIFY_SECURITY_GROUPS", "sg-1"),
+                ("DRPILOT_VERIFY_TIMEOUT_SECONDS", timeout_seconds),
+                ("DRPILOT_POLL_SECONDS", "1"),
+                ("DRPILOT_DEADLINE_MARGIN_SECONDS", "0"),
+                ("DRPILOT_STATE_BUCKET", "state"),
+                ("DRPILOT_NOTIFY_TOPIC_ARN", "arn:aws:sns:us-west-2:123456789012:drpilot"),
+            ]);
+            VerifierConfig::from_vars(&vars).unwrap()
+        }
+    }
+
+    async fn invoke(ports: &fake::Ports, cfg: &VerifierConfig, event: VerifierEvent, seconds: i64) -> Result<Value> {
+        Verifier {
+            ports,
+            cfg,
+            invocation: Invocation {
+                request_id: format!("r-{}", Utc::now().timestamp_nanos_opt().unwrap_or_default()),
+                deadline: Utc::now() + Duration::seconds(seconds),
+            },
+        }
+        .handle(event)
+        .await
+    }
+
+    fn record(ports: &fake::Ports) -> VerifierState {
+        let objects = ports.state.0.lock().unwrap();
+        serde_json::from_slice(&objects.values().next().unwrap().0).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_schedule_starts_no_second_run_and_a_refused_notice_is_sent_again() {
+        let (ports, cfg) = (fake::ports(), fake::config("3600"));
+        let week = VerifierEvent::Schedule { id: "week-48".into() };
+        *ports.notifier.refuse_next.lock().unwrap() = true;
+        let first = invoke(&ports, &cfg, week.clone(), 60).await;
+        assert!(first.unwrap_err().to_string().contains("responders not told"));
+        let kept = record(&ports);
+        assert_eq!(
+            (kept.unreported.len(), kept.lease.is_none()),
+            (1, true),
+            "kept, and the lease given back"
+        );
+        assert!(kept.last["orders"].passed && ports.lab.dbs.lock().unwrap().is_empty());
+
+        // EventBridge delivers the same event again: the report goes out, no second restore
+        let again = invoke(&ports, &cfg, week, 60).await.unwrap();
+        assert_eq!(*ports.lab.restores.lock().unwrap(), 1);
+        assert_eq!(again["results"][0]["verification"]["passed"], true, "{again:#}");
+        let sent = ports.notifier.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1);
+        assert!(sent[0].subject.contains("PASSED"));
+        assert!(record(&ports).unreported.is_empty());
+        let published: Vec<String> = ports.metrics.0.lock().unwrap().iter().map(|m| m.name.clone()).collect();
+        assert_eq!(
+            published,
+            ["RestoreVerified", "RestoreSeconds", "VerifiedCopyAgeSeconds"]
+        );
+        // next week's event starts a run
+        invoke(&ports, &cfg, VerifierEvent::Schedule { id: "week-49".into() }, 60)
+            .await
+            .unwrap();
+        assert_eq!(*ports.lab.restores.lock().unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn aws_refusing_to_describe_fails_the_database_at_once_and_throttling_only_past_the_timeout() {
+        let (ports, cfg) = (fake::ports(), fake::config("2"));
+        *ports.lab.describe_error.lock().unwrap() = Some((false, "AccessDenied".into()));
+        let report = invoke(&ports, &cfg, VerifierEvent::Continue, 60).await.unwrap();
+        assert_eq!(report["run"], Value::Null, "a continuation starts nothing");
+        let report = invoke(&ports, &cfg, VerifierEvent::Operator { databases: None }, 60)
+            .await
+            .unwrap();
+        let v = &report["results"][0]["verification"];
+        assert_eq!(v["passed"], false);
+        assert!(v["failure"].as_str().unwrap().contains("AccessDenied"), "{v:#}");
+        assert!(v["failure"].as_str().unwrap().contains("next run's sweeper"), "{v:#}");
+
+        // throttled every time: retried each poll, failed once the phase outlives the timeout,
+        // the teardown given up the same way; the run ends and says why
+        *ports.lab.describe_error.lock().unwrap() = Some((true, "Throttling".into()));
+        let report = invoke(&ports, &cfg, VerifierEvent::Operator { databases: None }, 30)
+            .await
+            .unwrap();
+        let v = &report["results"][0]["verification"];
+        let why = v["failure"].as_str().unwrap();
+        assert!(why.contains("not available") && why.contains("Throttling"), "{why}");
+        assert!(why.contains("not deleted"), "{why}");
+        assert!(ports
+            .notifier
+            .sent
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|n| n.subject.contains("FAILED")));
+    }
+
     #[test]
     fn the_sample_events_decode_to_what_they_document_and_malformed_ones_are_bad_events() {
         let samples = crate::events::samples("restore-verifier");
@@ -870,7 +1331,12 @@ mod tests {
             .collect();
         let names: Vec<(&str, &VerifierEvent)> = decoded.iter().map(|(n, e)| (n.as_str(), e)).collect();
         assert!(
-            names.contains(&("schedule.json", &VerifierEvent::Schedule)),
+            names.contains(&(
+                "schedule.json",
+                &VerifierEvent::Schedule {
+                    id: "0d6f1b52-8a1c-4e0f-9d5e-3b7c2f1a9e41".into()
+                }
+            )),
             "{names:?}"
         );
         assert!(names.contains(&("continue.json", &VerifierEvent::Continue)));

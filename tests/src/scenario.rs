@@ -201,6 +201,7 @@ pub async fn run() -> Result<Outcome, String> {
     };
     let settings = dashboard_settings(&resources, state, &responders.topic_arn, &backups, &zone, scale)?;
     let backup_ok = s3_backup(&r, &responders, state, &backups, &settings).await?;
+    let verified = verify_restores(&responders, state).await?;
 
     step("Deploying drpilot's functions as infra/ would: the lag checker every minute, the primary-down alarm, the promoter on its EventBridge rule");
     println!("  The simulator runs AWS's timeline 20 times faster (a one-minute period takes 3 s); drpilot's");
@@ -272,6 +273,7 @@ pub async fn run() -> Result<Outcome, String> {
         && notices.len() == 1
         && status("shop-assets") == Some("healthy")
         && backup_ok
+        && verified
         && failover_ok;
     Ok(Outcome {
         passed: ok,
@@ -299,7 +301,7 @@ fn dashboard_settings(
     let resources = serde_json::Value::from(resources.to_vec());
     let path = std::env::temp_dir().join(format!("drpilot-demo-{}.env", std::process::id()));
     let text = format!(
-        "DRPILOT_SOURCE_REGION={SOURCE}\nDRPILOT_DR_REGION={DR}\nDRPILOT_RESOURCES='{resources}'\nDRPILOT_DATABASES='{databases}'\nDRPILOT_STATE_BUCKET={state}\nDRPILOT_S3_FORCE_PATH_STYLE=true\nDRPILOT_NOTIFY_TOPIC_ARN={topic}\nDRPILOT_S3_BACKUPS='{backups}'\nDRPILOT_METRIC_PERIOD_SECONDS={}\n",
+        "DRPILOT_SOURCE_REGION={SOURCE}\nDRPILOT_DR_REGION={DR}\nDRPILOT_RESOURCES='{resources}'\nDRPILOT_DATABASES='{databases}'\nDRPILOT_STATE_BUCKET={state}\nDRPILOT_S3_FORCE_PATH_STYLE=true\nDRPILOT_NOTIFY_TOPIC_ARN={topic}\nDRPILOT_S3_BACKUPS='{backups}'\nDRPILOT_METRIC_PERIOD_SECONDS={}\nDRPILOT_VERIFY_DATABASES='{VERIFY_DATABASES}'\n",
         scale.period()
     );
     std::fs::write(&path, text).map_err(|e| e.to_string())?;
@@ -557,6 +559,99 @@ async fn simulate_failure(night: &Night) -> Result<(bool, Option<Failover>), Str
         && notices.len() == 4
         && t.rto <= t.rto_budget;
     Ok((ok, Some(f)))
+}
+
+/// The databases the demo's restore verifier proves restorable.
+const VERIFY_DATABASES: &str =
+    r#"[{"db": "orders-db", "db_kind": "instance"}, {"db": "ledger", "db_kind": "cluster"}]"#;
+
+/// The restore verifier's scheduled run: the newest DR copy of orders-db and of ledger restored
+/// in the DR region, checked, deleted. Returns whether both verified and nothing was left.
+async fn verify_restores(responders: &Responders, state: &str) -> Result<bool, String> {
+    use drpilot::verifier::Verification;
+    step("restore-verifier (events/restore-verifier/schedule.json): do the newest copies restore, and how fast?");
+    let sim = crate::sim::Simulator::connect();
+    // A restore takes 10-30 minutes on AWS; here 3 s (a cluster: 3 s, then 3 s for its
+    // instance), a delete 1 s. The verifier measures whatever it takes.
+    sim.configure(DR, serde_json::json!({"restore_seconds": 3.0, "delete_seconds": 1.0}))
+        .await;
+    let (subnet_group, security_group) = sim
+        .isolated_network(DR, crate::ACCOUNT_ID, "drpilot-restore-tests")
+        .await;
+    let env = function_env(&[
+        ("DRPILOT_SOURCE_REGION", SOURCE.into()),
+        ("DRPILOT_DR_REGION", DR.into()),
+        ("DRPILOT_VERIFY_DATABASES", VERIFY_DATABASES.into()),
+        ("DRPILOT_VERIFY_SUBNET_GROUP", subnet_group),
+        ("DRPILOT_VERIFY_SECURITY_GROUPS", security_group),
+        ("DRPILOT_POLL_SECONDS", "1".into()),
+        ("DRPILOT_STATE_BUCKET", state.into()),
+        ("DRPILOT_S3_FORCE_PATH_STYLE", "true".into()),
+        ("DRPILOT_NOTIFY_TOPIC_ARN", responders.topic_arn.clone()),
+    ]);
+    let report: serde_json::Value = invoke("restore-verifier", &env, "events/restore-verifier/schedule.json")?;
+    let results: Vec<(String, Verification)> = report["results"]
+        .as_array()
+        .ok_or_else(|| format!("the run did not finish in one invocation: {report}"))?
+        .iter()
+        .map(|r| {
+            serde_json::from_value(r["verification"].clone()).map(|v| (r["db"].as_str().unwrap_or("?").to_string(), v))
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("unexpected verifier report: {e}"))?;
+    let secs = |s: Option<f64>| s.map(drpilot::plan::lag::human_seconds).unwrap_or_else(|| "-".into());
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|(db, v)| {
+            vec![
+                db.clone(),
+                if v.passed { "VERIFIED" } else { "FAILED" }.into(),
+                v.copy.clone().unwrap_or_default(),
+                secs(v.copy_age_seconds),
+                secs(v.restore_seconds),
+                v.checks.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        drpilot::table::render(
+            &[
+                "DATABASE",
+                "RESTORE TEST",
+                "COPY RESTORED",
+                "ITS AGE",
+                "RESTORE TOOK",
+                "CHECKED"
+            ],
+            &rows
+        )
+    );
+    let left = crate::account::Regions::new(SOURCE, DR).await;
+    let instances = left
+        .rds_dr
+        .describe_db_instances()
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let clusters = left
+        .rds_dr
+        .describe_db_clusters()
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let leftovers = instances
+        .db_instances()
+        .iter()
+        .filter_map(|d| d.db_instance_identifier())
+        .chain(clusters.db_clusters().iter().filter_map(|c| c.db_cluster_identifier()))
+        .filter(|id| id.starts_with("drpilot-rt-"))
+        .count();
+    println!("  each restored into a throwaway database (not public, no ingress), then deleted: {leftovers} left");
+    for n in responders.received().await {
+        println!("  notice: {}\n{}", n.subject, indent(&n.message));
+    }
+    Ok(results.len() == 2 && results.iter().all(|(_, v)| v.passed) && leftovers == 0)
 }
 
 fn indent(text: &str) -> String {

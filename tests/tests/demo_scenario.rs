@@ -48,6 +48,13 @@ fn the_demo_scenario_protects_the_business_and_shows_it() {
         "{copies:?}"
     );
     assert_eq!(before.databases[0].failover, "none");
+    // The restore verifier proved both databases' newest copies restorable.
+    let verified: Vec<(&str, bool)> = before
+        .verifications
+        .iter()
+        .map(|v| (v.db.as_str(), v.last.as_ref().is_some_and(|l| l.passed)))
+        .collect();
+    assert_eq!(verified, [("orders-db", true), ("ledger", true)], "{}", before.render());
 
     // After: what AWS would show. orders-db-dr is a primary now, so orders-db has no replica
     // (broken until a new one exists); the dark region breaks reports-db's replication too;

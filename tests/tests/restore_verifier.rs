@@ -415,5 +415,5 @@ async fn malformed_events_make_no_aws_call_and_a_bad_setting_fails_at_cold_start
     let out = run_binary(&env, r#"{"action": "status"}"#);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(status, json!({"run": null, "last": {}}));
+    assert_eq!(status, json!({"run": null, "last": {}, "unreported": 0}));
 }

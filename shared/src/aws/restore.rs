@@ -264,7 +264,8 @@ impl RestoreLab for RdsRestoreLab {
                 .delete_db_instance()
                 .db_instance_identifier(&db.id)
                 .skip_final_snapshot(true)
-                .delete_automated_backups(true)
+                // an Aurora cluster's instance has no backups of its own (the cluster's go with it)
+                .set_delete_automated_backups(db.cluster_id.is_none().then_some(true))
                 .send()
                 .await
                 .map(|_| ())

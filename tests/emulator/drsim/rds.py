@@ -531,14 +531,14 @@ class Rds:
     @staticmethod
     def key_usable(account: str, region: str, key_id: str | None) -> bool:
         if not key_id:
-            return True
+            return True  # not encrypted
         from moto.kms.models import kms_backends
 
         backend = kms_backends[account][region]
-        ident = key_id.rsplit("key/", 1)[-1]
-        key = backend.keys.get(ident)
-        if key is None:
-            return True  # a key moto never made (a test's placeholder): moto's RDS does not use keys
+        try:
+            key = backend.keys[backend.any_id_to_key_id(key_id)]  # an id, an ARN or an alias
+        except Exception:
+            return False  # no such key in this account and region: AWS cannot use it either
         return key.key_state == "Enabled"
 
     def check_key(self, account: str, region: str, key_id: str | None) -> None:
@@ -595,7 +595,8 @@ class Rds:
                     "InvalidDBClusterStateFault",
                     "Cluster cannot be deleted, it still contains DB instances in non-deleting state.",
                 )
-            due = max([due] + [d for (k, r, _, a), (d, _) in self.deleting.items() if k == "instance" and r == region and a == account])
+            members = {m.db_instance_identifier for m in node.members}
+            due = max([due] + [d for (k, r, i, a), (d, _) in self.deleting.items() if k == "instance" and r == region and a == account and i in members])
         node.status = "deleting"
         self.deleting[(kind, region, ident, account)] = (due, finish)
         return node
@@ -784,10 +785,7 @@ def install() -> None:
 
     def create_db_instance(self: RDSBackend, db_kwargs: dict[str, Any]) -> Any:
         instance = original_create_instance(self, db_kwargs)
-        cluster_id = db_kwargs.get("db_cluster_identifier")
-        if cluster_id and cluster_id in self.clusters and (
-            ("cluster", self.region_name, cluster_id, self.account_id) not in RDS.creating
-        ):
+        if db_kwargs.get("db_cluster_identifier"):
             # an instance added to a cluster takes time to be made, as a restore does
             RDS.made("instance", self, instance, None)
         return instance
@@ -952,5 +950,6 @@ def network(body: dict[str, Any], _q: dict[str, str], region: str) -> dict[str, 
             for i, zone in enumerate("ab", start=1)
         ]
         group = ec2.create_security_group(f"{name}-restore-tests", "restore tests: no ingress", vpc_id=vpc.id)
+        group.egress_rules = []  # Terraform removes the default allow-all egress rule; moto keeps it
         rds_backends[account][region].create_subnet_group(name, "restore tests", subnets, [])
     return {"vpc": vpc.id, "subnet_group": name, "security_group": group.id}
