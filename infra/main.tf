@@ -20,6 +20,13 @@ locals {
     promoter = "${var.name_prefix}-failover-promoter"
     backup   = "${var.name_prefix}-s3-backup"
   }
+  # DRPILOT_VAULT: the isolated backup account the copier copies into
+  vault_json = var.backup_account == null ? "" : jsonencode([{
+    id            = var.backup_account.id
+    role_arn      = var.backup_account.role_arn
+    external_id   = var.backup_account.external_id
+    dr_kms_key_id = var.backup_account.kms_key_arn
+  }])
   # with the restore verifier when it is deployed (its errors alarm too)
   functions_all = merge(local.functions, var.restore_verification == null ? {} : { verifier = "${var.name_prefix}-restore-verifier" })
   # CloudWatch's standard resolution: the period of drpilot's metrics and alarms. It must match
@@ -91,6 +98,19 @@ data "aws_iam_policy_document" "key" {
     principals {
       type        = "AWS"
       identifiers = ["arn:${local.partition}:iam::${local.account}:root"]
+    }
+  }
+  # the isolated backup account copies the DR copies shared with it (RDS decrypts them there)
+  dynamic "statement" {
+    for_each = var.backup_account == null ? [] : [var.backup_account]
+    content {
+      sid       = "BackupAccountCopiesSharedCopies"
+      actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant", "kms:ReEncrypt*"]
+      resources = ["*"]
+      principals {
+        type        = "AWS"
+        identifiers = ["arn:${local.partition}:iam::${statement.value.id}:root"]
+      }
     }
   }
   statement {
@@ -262,6 +282,7 @@ module "snapshot_copier" {
     DRPILOT_STATE_BUCKET         = aws_s3_bucket.state.bucket # the DR region's ledger
     DRPILOT_STATE_PREFIX         = "drpilot/"
     DRPILOT_S3_FORCE_PATH_STYLE  = "false"
+    DRPILOT_VAULT                = local.vault_json
   }
 }
 

@@ -89,6 +89,29 @@ data "aws_iam_policy_document" "snapshot_copier" {
       resources = local.member_roles["snapshot-copier"]
     }
   }
+  # the isolated backup account: share each newest copy with it (its own copies only), and
+  # copy it there through the role it grants (which cannot delete)
+  dynamic "statement" {
+    for_each = var.backup_account == null ? [] : [var.backup_account]
+    content {
+      sid       = "ShareNewestCopiesWithTheBackupAccount"
+      actions   = ["rds:ModifyDBSnapshotAttribute", "rds:ModifyDBClusterSnapshotAttribute"]
+      resources = ["${local.rds_dr}:snapshot:drpilot-*", "${local.rds_dr}:cluster-snapshot:drpilot-*"]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/drpilot:deployment"
+        values   = [var.name_prefix]
+      }
+    }
+  }
+  dynamic "statement" {
+    for_each = var.backup_account == null ? [] : [var.backup_account]
+    content {
+      sid       = "EnterTheBackupAccount"
+      actions   = ["sts:AssumeRole"]
+      resources = [statement.value.role_arn]
+    }
+  }
   statement {
     sid       = "NotifyResponders"
     actions   = ["sns:Publish"]

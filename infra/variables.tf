@@ -393,6 +393,26 @@ variable "member_accounts" {
   }
 }
 
+variable "backup_account" {
+  description = "The isolated backup account (null: none): after each reconciliation the snapshot copier shares the newest DR copy of each of this account's databases with it and copies it there, re-encrypted with its own key, through a role that may copy and never delete (infra/modules/backup-account creates the role, the key and the service control policy; apply it in that account with this hub's dr_kms_key_arn, then set role_arn and kms_key_arn from its outputs). Copies there are not pruned by drpilot: expire them with your break-glass role."
+  type = object({
+    id          = string
+    external_id = string
+    role_arn    = string
+    kms_key_arn = string
+  })
+  default = null
+  validation {
+    condition = var.backup_account == null ? true : (
+      can(regex("^[0-9]{12}$", var.backup_account.id))
+      && can(regex("^arn:[a-z-]+:iam::${var.backup_account.id}:role/", var.backup_account.role_arn))
+      && can(regex("^arn:[a-z-]+:kms:${var.dr_region}:${var.backup_account.id}:key/", var.backup_account.kms_key_arn))
+      && can(regex("^[A-Za-z0-9_+=,.@:/-]{2,1224}$", var.backup_account.external_id))
+    )
+    error_message = "backup_account: a 12-digit id; role_arn a role in that account; kms_key_arn a key of that account in the DR region; external_id 2-1224 letters, digits or _+=,.@:/-."
+  }
+}
+
 # --- restore-verifier -------------------------------------------------------------------
 
 variable "restore_verification" {

@@ -214,15 +214,41 @@ struct AccountEntry {
 /// Parses `DRPILOT_ACCOUNTS`, the member accounts a hub deployment works in besides its own
 /// (unset: its own only). Each role must be in its account; ids are unique.
 pub fn accounts(vars: &dyn Vars) -> Result<Vec<AccountSpec>> {
-    if optional(vars, ACCOUNTS_VAR).is_none() {
+    account_entries(vars, ACCOUNTS_VAR, ACCOUNTS_HELP)
+}
+
+const VAULT_VAR: &str = "DRPILOT_VAULT";
+const VAULT_HELP: &str = r#"a JSON array of one entry like [{"id": "222222222222", "role_arn": "arn:aws:iam::222222222222:role/drpilot-vault-copier", "external_id": "...", "dr_kms_key_id": "arn:aws:kms:DR-REGION:222222222222:key/..."}]: the isolated backup account, the role there that may copy but not delete, and its own key"#;
+
+/// `DRPILOT_VAULT`: the isolated backup account the copier copies each newest DR copy into
+/// (unset: none). Its key must be the backup account's own, in the DR region.
+pub fn vault(vars: &dyn Vars, dr_region: &str) -> Result<Option<AccountSpec>> {
+    let bad = |why: String| Error::config(VAULT_VAR, format!("{why}; expected {VAULT_HELP}"));
+    let mut entries = account_entries(vars, VAULT_VAR, VAULT_HELP)?;
+    if entries.len() > 1 {
+        return Err(bad(format!("names {} accounts; one backup account", entries.len())));
+    }
+    let Some(vault) = entries.pop() else { return Ok(None) };
+    match vault.dr_kms_key_id.as_deref().map(arn_region) {
+        None => Err(bad(
+            "dr_kms_key_id is required: copies there are re-encrypted with the backup account's own key".into(),
+        )),
+        Some(r) if r != Some(dr_region) => Err(bad(format!(
+            "dr_kms_key_id must be a key ARN in the DR region {dr_region}"
+        ))),
+        Some(_) => Ok(Some(vault)),
+    }
+}
+
+/// Account entries (`DRPILOT_ACCOUNTS`, `DRPILOT_VAULT`): each role in its account, ids unique,
+/// a key (if any) in the account.
+fn account_entries(vars: &dyn Vars, var: &'static str, help: &str) -> Result<Vec<AccountSpec>> {
+    if optional(vars, var).is_none() {
         return Ok(vec![]);
     }
-    let bad = |why: String| Error::config(ACCOUNTS_VAR, format!("{why}; expected {ACCOUNTS_HELP}"));
+    let bad = |why: String| Error::config(var, format!("{why}; expected {help}"));
     let mut out: Vec<AccountSpec> = Vec::new();
-    for (i, e) in json_entries::<AccountEntry>(vars, ACCOUNTS_VAR, ACCOUNTS_HELP)?
-        .into_iter()
-        .enumerate()
-    {
+    for (i, e) in json_entries::<AccountEntry>(vars, var, help)?.into_iter().enumerate() {
         if e.id.len() != 12 || !e.id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad(format!("entry {i}: id {:?} is not a 12-digit account id", e.id)));
         }
@@ -341,6 +367,8 @@ pub struct CopierConfig {
     /// reconciliation lists the DR region.
     pub state: Option<StateLocation>,
     pub s3_force_path_style: bool,
+    /// The isolated backup account each newest DR copy is copied into (`DRPILOT_VAULT`).
+    pub vault: Option<AccountSpec>,
 }
 
 impl CopierConfig {
@@ -362,6 +390,7 @@ impl CopierConfig {
         "DRPILOT_STATE_BUCKET",
         "DRPILOT_STATE_PREFIX",
         "DRPILOT_S3_FORCE_PATH_STYLE",
+        "DRPILOT_VAULT",
     ];
 
     pub fn from_env() -> Result<Self> {
@@ -434,6 +463,7 @@ impl CopierConfig {
             },
         };
 
+        let vault = vault(vars, &dr_region)?;
         let members = accounts(vars)?;
         for m in &members {
             let key = m.dr_kms_key_id.as_deref().unwrap_or_default();
@@ -463,6 +493,7 @@ impl CopierConfig {
                 None => None,
             },
             s3_force_path_style: parse_bool(vars, "DRPILOT_S3_FORCE_PATH_STYLE", false)?,
+            vault,
         })
     }
 }
@@ -1292,12 +1323,9 @@ pub fn verify_databases(vars: &dyn Vars) -> Result<Vec<VerifySpec>> {
             kind: e.db_kind,
             id: e.db,
         };
-        if out.iter().any(|v| v.db == db) {
-            return Err(bad(format!(
-                "entry {i}: {} {} is listed twice",
-                db.kind.as_str(),
-                db.id
-            )));
+        // (each database's verifications are kept by identifier)
+        if out.iter().any(|v| v.db.id == db.id) {
+            return Err(bad(format!("entry {i}: db {} is listed twice", db.id)));
         }
         out.push(VerifySpec {
             db,
@@ -1424,6 +1452,91 @@ mod tests {
         match CopierConfig::from_vars(&vars) {
             Err(Error::Config { var, .. }) => var,
             other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_backup_account_needs_its_own_key_in_the_dr_region() {
+        let with = |vault: &'static str| {
+            let mut v = base();
+            v.insert("DRPILOT_VAULT", vault);
+            v
+        };
+        let ok = r#"[{"id": "222222222222", "role_arn": "arn:aws:iam::222222222222:role/drpilot-vault-copier", "dr_kms_key_id": "arn:aws:kms:us-west-2:222222222222:key/k"}]"#;
+        let vault = CopierConfig::from_vars(&with(ok)).unwrap().vault.unwrap();
+        assert_eq!(vault.id, "222222222222");
+        assert_eq!(CopierConfig::from_vars(&base()).unwrap().vault, None);
+        for bad in [
+            // no key of its own
+            r#"[{"id": "222222222222", "role_arn": "arn:aws:iam::222222222222:role/r"}]"#,
+            // its key in another region, or another account
+            r#"[{"id": "222222222222", "role_arn": "arn:aws:iam::222222222222:role/r", "dr_kms_key_id": "arn:aws:kms:us-east-1:222222222222:key/k"}]"#,
+            r#"[{"id": "222222222222", "role_arn": "arn:aws:iam::222222222222:role/r", "dr_kms_key_id": "arn:aws:kms:us-west-2:123456789012:key/k"}]"#,
+            // its role in another account; two accounts
+            r#"[{"id": "222222222222", "role_arn": "arn:aws:iam::123456789012:role/r", "dr_kms_key_id": "arn:aws:kms:us-west-2:222222222222:key/k"}]"#,
+            r#"[{"id": "222222222222", "role_arn": "arn:aws:iam::222222222222:role/r", "dr_kms_key_id": "arn:aws:kms:us-west-2:222222222222:key/k"}, {"id": "333333333333", "role_arn": "arn:aws:iam::333333333333:role/r", "dr_kms_key_id": "arn:aws:kms:us-west-2:333333333333:key/k"}]"#,
+        ] {
+            assert_eq!(err_var(with(bad)), "DRPILOT_VAULT", "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_verifiers_settings_are_checked_at_cold_start() {
+        let base = || -> HashMap<&'static str, &'static str> {
+            HashMap::from([
+                ("DRPILOT_SOURCE_REGION", "us-east-1"),
+                ("DRPILOT_DR_REGION", "us-west-2"),
+                (
+                    "DRPILOT_VERIFY_DATABASES",
+                    r#"[{"db": "orders", "db_kind": "instance"}, {"db": "ledger", "db_kind": "cluster", "instance_class": "db.r6g.large"}]"#,
+                ),
+                ("DRPILOT_VERIFY_SUBNET_GROUP", "drpilot-restore-tests"),
+                ("DRPILOT_VERIFY_SECURITY_GROUPS", "sg-0123"),
+                ("DRPILOT_STATE_BUCKET", "drpilot-state"),
+                ("DRPILOT_NOTIFY_TOPIC_ARN", "arn:aws:sns:us-west-2:123456789012:drpilot"),
+            ])
+        };
+        let cfg = VerifierConfig::from_vars(&base()).unwrap();
+        assert_eq!(
+            (cfg.databases.len(), cfg.timeout_seconds, cfg.max_age_days),
+            (2, 3 * 3600, 8)
+        );
+        assert_eq!(
+            cfg.database("ledger").unwrap().instance_class.as_deref(),
+            Some("db.r6g.large")
+        );
+        for (var, value, named) in [
+            ("DRPILOT_VERIFY_SECURITY_GROUPS", "", "DRPILOT_VERIFY_SECURITY_GROUPS"),
+            (
+                "DRPILOT_VERIFY_SECURITY_GROUPS",
+                "default",
+                "DRPILOT_VERIFY_SECURITY_GROUPS",
+            ),
+            ("DRPILOT_VERIFY_SUBNET_GROUP", "", "DRPILOT_VERIFY_SUBNET_GROUP"),
+            (
+                "DRPILOT_VERIFY_DATABASES",
+                r#"[{"db": "a", "db_kind": "instance"}, {"db": "a", "db_kind": "cluster"}]"#,
+                "DRPILOT_VERIFY_DATABASES",
+            ),
+            (
+                "DRPILOT_VERIFY_DATABASES",
+                r#"[{"db": "a", "db_kind": "instance", "instance_class": "t3.micro"}]"#,
+                "DRPILOT_VERIFY_DATABASES",
+            ),
+            (
+                "DRPILOT_VERIFY_DATABASES",
+                r#"[{"db": "a--b", "db_kind": "instance"}]"#,
+                "DRPILOT_VERIFY_DATABASES",
+            ),
+            ("DRPILOT_VERIFY_TIMEOUT_SECONDS", "0", "DRPILOT_VERIFY_TIMEOUT_SECONDS"),
+            ("DRPILOT_VERIFY_MAX_AGE_DAYS", "soon", "DRPILOT_VERIFY_MAX_AGE_DAYS"),
+        ] {
+            let mut v = base();
+            v.insert(var, value);
+            match VerifierConfig::from_vars(&v) {
+                Err(Error::Config { var, .. }) => assert_eq!(var, named, "{value}"),
+                other => panic!("{var}={value}: expected a config error, got {other:?}"),
+            }
         }
     }
 

@@ -23,6 +23,17 @@ pub struct CopierPorts<S, D, N> {
     pub notifier: N,
     /// Where this account's ledger of the DR region is kept (`None`: no state bucket).
     pub ledger: Option<Ledger>,
+    /// The isolated backup account's copies (`DRPILOT_VAULT`; the function's own account's
+    /// databases only).
+    pub vault: Option<Vault<D>>,
+}
+
+/// The isolated backup account: its DR region's snapshots, through a role there that may copy
+/// but not delete, and the key it owns that its copies are re-encrypted with.
+pub struct Vault<D> {
+    pub store: D,
+    pub account: String,
+    pub kms_key_id: String,
 }
 
 /// What a reconciliation's listing of the DR region found (this deployment's copies), kept
@@ -142,6 +153,18 @@ impl AwsCopierPorts {
             dr: RdsDr::new(fleet_client_in(account, &cfg.dr_region)).for_deployment(&cfg.deployment),
             notifier: crate::aws::sns::SnsNotifier::new(hub, &cfg.notify_topic_arn, "drpilot.snapshot-copier"),
             ledger: Ledger::for_account(hub, cfg, member.map_or("own", |m| m.id.as_str())),
+            vault: match (member, &cfg.vault) {
+                (None, Some(spec)) => {
+                    let role = crate::accounts::Role::new(hub, spec, "drpilot-snapshot-copier");
+                    Some(Vault {
+                        store: RdsDr::new(fleet_client_in(&role.sdk(hub), &cfg.dr_region))
+                            .for_deployment(&cfg.deployment),
+                        account: spec.id.clone(),
+                        kms_key_id: spec.dr_kms_key_id.clone().unwrap_or_default(),
+                    })
+                }
+                _ => None,
+            },
         }
     }
 
@@ -357,6 +380,23 @@ pub struct CopyReport {
     /// The run decided on the DR region's ledger of this time, without listing it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dr_ledger: Option<String>,
+    /// The isolated backup account's copies (`DRPILOT_VAULT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<VaultReport>,
+}
+
+/// What a reconciliation did in the isolated backup account: the newest DR copy of each
+/// database copied there (re-encrypted with its key), or found there already.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VaultReport {
+    pub account: String,
+    /// Copies started there by this run.
+    pub copied: Vec<String>,
+    /// Newest copies it holds already (available).
+    pub held: Vec<String>,
+    /// Copies there still being made.
+    pub in_progress: Vec<String>,
+    pub errors: Vec<String>,
 }
 
 impl CopyReport {
@@ -601,6 +641,7 @@ where
         dbs: vec![],
         errors: vec![],
         dr_ledger: None,
+        vault: None,
     };
     let found = match scope {
         Scope::Fleet => {
@@ -737,6 +778,87 @@ where
             Some(kept) => ledger.keep(&kept).await,
             None if changed => ledger.forget().await,
             None => {}
+        }
+    }
+    if let (Some(vault), Scope::Fleet) = (&ports.vault, scope) {
+        let done = to_vault(&ports.dr, vault, &dr, cfg).await;
+        report.errors.extend(
+            done.errors
+                .iter()
+                .map(|e| format!("backup account {}: {e}", vault.account)),
+        );
+        report.vault = Some(done);
+    }
+    report
+}
+
+/// Copies the newest available DR copy of each database into the isolated backup account, by
+/// the same identifier: shared with that account, then copied there through its role with its
+/// own key. Production cannot delete what lands there (the role may copy, not delete; the
+/// account's SCP denies deletes to everyone else). Copies there are never pruned by drpilot.
+async fn to_vault<D: DrSnapshotStore>(
+    dr: &D,
+    vault: &Vault<D>,
+    copies: &[crate::model::Snapshot],
+    cfg: &CopierConfig,
+) -> VaultReport {
+    let mut report = VaultReport {
+        account: vault.account.clone(),
+        ..VaultReport::default()
+    };
+    let mut newest: std::collections::BTreeMap<(DbKind, String), &crate::model::Snapshot> = Default::default();
+    for c in copies.iter().filter(|c| {
+        c.is_available()
+            && c.is_copy_of(&cfg.deployment)
+            && c.tag(crate::model::tags::SOURCE_REGION) == Some(cfg.source_region.as_str())
+    }) {
+        let Some(db) = c.tag(crate::model::tags::SOURCE_DB) else {
+            continue;
+        };
+        let entry = newest.entry((c.kind, db.to_string())).or_insert(c);
+        if (c.source_time(), &c.id) > (entry.source_time(), &entry.id) {
+            *entry = c;
+        }
+    }
+    if newest.is_empty() {
+        return report;
+    }
+    let held = match vault.store.copies().await {
+        Ok(held) => held,
+        Err(e) => {
+            report.errors.push(format!("cannot list its snapshots: {e}"));
+            return report;
+        }
+    };
+    for copy in newest.values() {
+        match held.iter().find(|h| h.kind == copy.kind && h.id == copy.id) {
+            Some(h) if h.is_available() => report.held.push(copy.id.clone()),
+            Some(_) => report.in_progress.push(copy.id.clone()),
+            None => {
+                if let Err(e) = dr.share(copy, &vault.account).await {
+                    report.errors.push(format!("cannot share {} with it: {e}", copy.id));
+                    continue;
+                }
+                let req = crate::plan::copy::CopyRequest {
+                    kind: copy.kind,
+                    source_arn: copy.arn.clone(),
+                    source_id: copy.id.clone(),
+                    target_id: copy.id.clone(),
+                    kms_key_id: Some(vault.kms_key_id.clone()),
+                    tags: copy.tags.clone(),
+                };
+                match vault.store.start_copy(&req).await {
+                    Ok(CopyStarted::Started { .. }) => {
+                        info!(copy = %copy.id, account = %vault.account, "copied into the backup account");
+                        report.copied.push(copy.id.clone());
+                    }
+                    Ok(CopyStarted::AlreadyExists) => report.in_progress.push(copy.id.clone()),
+                    Ok(CopyStarted::QuotaFull(why)) => report
+                        .errors
+                        .push(format!("{}: AWS refused the copy there for now ({why})", copy.id)),
+                    Err(e) => report.errors.push(format!("cannot copy {} there: {e}", copy.id)),
+                }
+            }
         }
     }
     report

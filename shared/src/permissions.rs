@@ -14,10 +14,13 @@ pub const SNAPSHOT_COPIER: &[&str] = &[
     "rds:AddTagsToResource", // tags given to CopyDB*Snapshot
     "rds:DeleteDBSnapshot",
     "rds:DeleteDBClusterSnapshot",
+    // sharing the newest copies with the isolated backup account (DRPILOT_VAULT)
+    "rds:ModifyDBSnapshotAttribute",
+    "rds:ModifyDBClusterSnapshotAttribute",
     "kms:CreateGrant", // CopyDB*Snapshot with KmsKeyId
     "kms:DescribeKey",
     "sns:Publish",
-    "sts:AssumeRole", // member accounts' roles (DRPILOT_ACCOUNTS)
+    "sts:AssumeRole", // member accounts' roles (DRPILOT_ACCOUNTS), the backup account's
     // the DR region's ledger in the state bucket
     "s3:ListBucket", // a missing ledger is a 404, not a 403
     "s3:GetObject",
@@ -168,6 +171,19 @@ pub const MEMBER_ROLES: &[(&str, &[&str])] = &[
             "kms:Decrypt",
         ],
     ),
+];
+
+/// What the snapshot copier does in the isolated backup account (`DRPILOT_VAULT`), through
+/// the role `infra/modules/backup-account` creates there: copy the copies shared with it, and
+/// nothing that deletes (the module also denies that explicitly; a test compares them).
+pub const VAULT_ROLE: &[&str] = &[
+    "rds:DescribeDBSnapshots",
+    "rds:DescribeDBClusterSnapshots",
+    "rds:CopyDBSnapshot",
+    "rds:CopyDBClusterSnapshot",
+    "rds:AddTagsToResource",
+    "kms:CreateGrant",
+    "kms:DescribeKey",
 ];
 
 /// `(function directory under functions/, its actions, the settings it reads)`.

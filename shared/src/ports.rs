@@ -40,6 +40,12 @@ pub trait DrSnapshotStore: Sync {
     fn start_copy(&self, req: &CopyRequest) -> impl Future<Output = Result<CopyStarted>> + Send;
     /// Deletes one of drpilot's own copies. Refuses anything without drpilot's tag.
     fn delete_copy(&self, copy: &Snapshot) -> impl Future<Output = Result<()>> + Send;
+    /// Lets `account` copy (and restore) one of drpilot's own copies (the snapshot's `restore`
+    /// attribute); sharing it again is no error. Refuses anything without drpilot's tag.
+    fn share(&self, copy: &Snapshot, account: &str) -> impl Future<Output = Result<()>> + Send {
+        let what = format!("{} {} with {account}", copy.kind.as_str(), copy.id);
+        async move { Err(crate::Error::Refused(format!("this store cannot share {what}"))) }
+    }
 }
 
 /// Tells the responders.

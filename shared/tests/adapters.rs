@@ -142,6 +142,7 @@ async fn throttled_listing_is_retried_and_the_run_completes() {
         dr: RdsDr::new(dr),
         notifier: RecordingNotifier::default(),
         ledger: None,
+        vault: None,
     };
     let cfg = cfg("orders");
     let response = handle(&ports, &cfg, CopierEvent::Operator, chrono::Utc::now())
@@ -188,6 +189,7 @@ async fn a_copy_failing_for_one_db_is_reported_and_the_other_db_is_copied() {
         dr: RdsDr::new(dr),
         notifier: RecordingNotifier::default(),
         ledger: None,
+        vault: None,
     };
     let err = handle(
         &ports,
@@ -245,6 +247,7 @@ async fn copies_in_progress_in_the_dr_region_count_against_the_limit() {
         dr: RdsDr::new(dr),
         notifier: RecordingNotifier::default(),
         ledger: None,
+        vault: None,
     };
     let response = handle(&ports, &cfg("orders"), CopierEvent::Operator, chrono::Utc::now())
         .await

@@ -280,3 +280,38 @@ fn each_member_role_grants_exactly_what_its_function_does_in_a_member_account() 
         }
     }
 }
+
+#[test]
+fn the_backup_account_role_copies_and_never_deletes() {
+    let path = drpilot_tests::repo_path("infra/modules/backup-account/main.tf");
+    let module: Body = hcl::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let document = |name: &str| {
+        module
+            .blocks()
+            .find(|b| b.identifier() == "data" && b.labels().get(1).map(|l| l.as_str()) == Some(name))
+            .unwrap_or_else(|| panic!("data.aws_iam_policy_document.{name} in infra/modules/backup-account"))
+    };
+    let mut granted = BTreeSet::new();
+    actions_in(document("vault_copier").body(), &mut granted);
+    let needed: BTreeSet<String> = drpilot::permissions::VAULT_ROLE.iter().map(|a| a.to_string()).collect();
+    assert_eq!(
+        granted, needed,
+        "the backup account's role vs drpilot::permissions::VAULT_ROLE"
+    );
+    for a in &needed {
+        assert!(
+            drpilot::permissions::SNAPSHOT_COPIER.contains(&a.as_str()),
+            "the backup account's role grants {a}, which the copier never calls"
+        );
+        assert!(!a.contains("Delete"), "{a}");
+    }
+    let mut denied = BTreeSet::new();
+    actions_in(document("vault_guard").body(), &mut denied);
+    for a in [
+        "rds:DeleteDBSnapshot",
+        "rds:DeleteDBClusterSnapshot",
+        "kms:ScheduleKeyDeletion",
+    ] {
+        assert!(denied.contains(a), "the role denies {a} explicitly");
+    }
+}

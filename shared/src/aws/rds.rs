@@ -387,6 +387,37 @@ impl DrSnapshotStore for RdsDr {
             other => other,
         }
     }
+
+    async fn share(&self, copy: &Snapshot, account: &str) -> Result<()> {
+        if !copy.is_copy_of(&self.deployment) {
+            return Err(Error::Refused(format!(
+                "refusing to share snapshot {}: it is not tagged as a copy of drpilot deployment {}",
+                copy.id, self.deployment
+            )));
+        }
+        match copy.kind {
+            DbKind::Instance => self
+                .client
+                .modify_db_snapshot_attribute()
+                .db_snapshot_identifier(&copy.id)
+                .attribute_name("restore")
+                .values_to_add(account)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_error("ModifyDBSnapshotAttribute", e)),
+            DbKind::Cluster => self
+                .client
+                .modify_db_cluster_snapshot_attribute()
+                .db_cluster_snapshot_identifier(&copy.id)
+                .attribute_name("restore")
+                .values_to_add(account)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_error("ModifyDBClusterSnapshotAttribute", e)),
+        }
+    }
 }
 
 /// Replication links, as the DR region's RDS API reports them.

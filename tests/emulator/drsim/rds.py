@@ -611,6 +611,67 @@ class Rds:
                 except RDSClientError:
                     pass  # gone some other way meanwhile
 
+    # -- snapshots shared with another account ---------------------------------------------
+    # AWS: an account copies a snapshot another account shared with it (its `restore`
+    # attribute names the account) by the snapshot's ARN; one not shared with it is not found
+    # for it. An encrypted one needs its key's policy to let the account use the key ("Sharing
+    # a DB snapshot", "Sharing encrypted snapshots", RDS User Guide). moto looks the source up in
+    # the caller's own account only.
+    def shared_source(self, kind: str, backend: RDSBackend, source: str) -> Any:
+        parts = source.split(":")
+        if not source.startswith("arn:") or len(parts) < 7 or parts[4] == backend.account_id:
+            return None
+        owner, region, ident = parts[4], parts[3], parts[-1]
+        owner_backend = rds_backends[owner][region]
+        store = owner_backend.database_snapshots if kind == "instance" else owner_backend.cluster_snapshots
+        snapshot = store.get(ident)
+        restore = snapshot.attributes["restore"] if snapshot is not None else []
+        if snapshot is None or not (backend.account_id in restore or "all" in restore):
+            code = "DBSnapshotNotFound" if kind == "instance" else "DBClusterSnapshotNotFoundFault"
+            raise RDSClientError(code, f"Snapshot {source} not found.")
+        encrypted = snapshot.encrypted if kind == "instance" else snapshot.cluster.storage_encrypted
+        key = getattr(snapshot, "kms_key_id", None)
+        if encrypted and not self.key_shared(owner, region, key, backend.account_id):
+            raise RDSClientError(
+                "KMSKeyNotAccessibleFault",
+                f"The KMS key [{key}] of the shared snapshot does not let account {backend.account_id} use it.",
+            )
+        return snapshot
+
+    @staticmethod
+    def key_shared(owner: str, region: str, key_id: str | None, account: str) -> bool:
+        from moto.kms.models import kms_backends
+
+        backend = kms_backends[owner][region]
+        try:
+            key = backend.keys[backend.any_id_to_key_id(key_id or "")]
+        except Exception:
+            return False
+        return key.key_state == "Enabled" and f"arn:aws:iam::{account}:" in (key.policy or "")
+
+    @staticmethod
+    def copy_shared(kind: str, backend: RDSBackend, snapshot: Any, **kwargs: Any) -> Any:
+        from moto.rds.models import DBClusterSnapshot, DBSnapshot
+
+        key = kwargs.get("kms_key_id")
+        key = backend._validate_kms_key(key) if key else None
+        if kind == "instance":
+            target = kwargs["target_db_snapshot_identifier"]
+            if target in backend.database_snapshots:
+                raise RDSClientError("DBSnapshotAlreadyExists", f"Snapshot {target} already exists.")
+            copy = DBSnapshot(
+                backend, snapshot.database, target, tags=kwargs.get("tags"), kms_key_id=key,
+                original_created_at=snapshot.original_snapshot_create_time,
+            )
+            backend.database_snapshots[target] = copy
+        else:
+            target = kwargs["target_db_cluster_snapshot_identifier"]
+            if target in backend.cluster_snapshots:
+                raise RDSClientError("DBClusterSnapshotAlreadyExistsFault", f"Snapshot {target} already exists.")
+            copy = DBClusterSnapshot(backend, snapshot.cluster, target, tags=kwargs.get("tags"), kms_key_id=key)
+            backend.cluster_snapshots[target] = copy
+        return copy
+
     # -- Aurora global failover / switchover -------------------------------------------------
     def switch_global(self, params: dict[str, Any], switchover: bool) -> Any:
         ident = params["GlobalClusterIdentifier"]
@@ -738,11 +799,17 @@ def install() -> None:
 
     def copy_db_snapshot(self: RDSBackend, **kwargs: Any) -> Any:
         source, target = kwargs["source_db_snapshot_identifier"], kwargs["target_db_snapshot_identifier"]
+        shared = RDS.shared_source("instance", self, source)
+        if shared is not None:
+            return RDS.copy("instance", self, source, target, lambda: RDS.copy_shared("instance", self, shared, **kwargs))
         return RDS.copy("instance", self, source, target, lambda: original_copy(self, **kwargs))
 
     def copy_db_cluster_snapshot(self: RDSBackend, **kwargs: Any) -> Any:
         source = kwargs["source_db_cluster_snapshot_identifier"]
         target = kwargs["target_db_cluster_snapshot_identifier"]
+        shared = RDS.shared_source("cluster", self, source)
+        if shared is not None:
+            return RDS.copy("cluster", self, source, target, lambda: RDS.copy_shared("cluster", self, shared, **kwargs))
         return RDS.copy("cluster", self, source, target, lambda: original_copy_cluster(self, **kwargs))
 
     def create_global_cluster(self: RDSBackend, *args: Any, **kwargs: Any) -> Any:
