@@ -100,16 +100,39 @@ data "aws_iam_policy_document" "key" {
       identifiers = ["arn:${local.partition}:iam::${local.account}:root"]
     }
   }
-  # the isolated backup account copies the DR copies shared with it (RDS decrypts them there)
+  # the isolated backup account copies the DR copies shared with it: RDS there uses this key
+  # on its behalf (a grant for the copy, reading the data to re-encrypt it with its own key)
   dynamic "statement" {
     for_each = var.backup_account == null ? [] : [var.backup_account]
     content {
-      sid       = "BackupAccountCopiesSharedCopies"
-      actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant", "kms:ReEncrypt*"]
+      sid       = "BackupAccountGrantsForItsCopies"
+      actions   = ["kms:CreateGrant"]
       resources = ["*"]
       principals {
         type        = "AWS"
         identifiers = ["arn:${local.partition}:iam::${statement.value.id}:root"]
+      }
+      condition {
+        test     = "Bool"
+        variable = "kms:GrantIsForAWSResource"
+        values   = ["true"]
+      }
+    }
+  }
+  dynamic "statement" {
+    for_each = var.backup_account == null ? [] : [var.backup_account]
+    content {
+      sid       = "BackupAccountCopiesThroughRds"
+      actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:ReEncrypt*"]
+      resources = ["*"]
+      principals {
+        type        = "AWS"
+        identifiers = ["arn:${local.partition}:iam::${statement.value.id}:root"]
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["rds.${var.dr_region}.amazonaws.com"]
       }
     }
   }
@@ -283,6 +306,7 @@ module "snapshot_copier" {
     DRPILOT_STATE_PREFIX         = "drpilot/"
     DRPILOT_S3_FORCE_PATH_STYLE  = "false"
     DRPILOT_VAULT                = local.vault_json
+    DRPILOT_VAULT_EVERY_HOURS    = var.backup_account == null ? "24" : tostring(var.backup_account.every_hours)
   }
 }
 

@@ -400,6 +400,9 @@ variable "backup_account" {
     external_id = string
     role_arn    = string
     kms_key_arn = string
+    # at most one copy per database this often (the account's snapshot quota, 100 manual
+    # snapshots per region by default, is spent slowly; nothing there is deleted by drpilot)
+    every_hours = optional(number, 24)
   })
   default = null
   validation {
@@ -408,8 +411,9 @@ variable "backup_account" {
       && can(regex("^arn:[a-z-]+:iam::${var.backup_account.id}:role/", var.backup_account.role_arn))
       && can(regex("^arn:[a-z-]+:kms:${var.dr_region}:${var.backup_account.id}:key/", var.backup_account.kms_key_arn))
       && can(regex("^[A-Za-z0-9_+=,.@:/-]{2,1224}$", var.backup_account.external_id))
+      && var.backup_account.every_hours >= 1
     )
-    error_message = "backup_account: a 12-digit id; role_arn a role in that account; kms_key_arn a key of that account in the DR region; external_id 2-1224 letters, digits or _+=,.@:/-."
+    error_message = "backup_account: a 12-digit id; role_arn a role in that account; kms_key_arn a key of that account in the DR region; external_id 2-1224 letters, digits or _+=,.@:/-; every_hours >= 1."
   }
 }
 

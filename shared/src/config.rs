@@ -369,6 +369,8 @@ pub struct CopierConfig {
     pub s3_force_path_style: bool,
     /// The isolated backup account each newest DR copy is copied into (`DRPILOT_VAULT`).
     pub vault: Option<AccountSpec>,
+    /// At most one copy per database this often into the backup account.
+    pub vault_every_hours: u32,
 }
 
 impl CopierConfig {
@@ -391,6 +393,7 @@ impl CopierConfig {
         "DRPILOT_STATE_PREFIX",
         "DRPILOT_S3_FORCE_PATH_STYLE",
         "DRPILOT_VAULT",
+        "DRPILOT_VAULT_EVERY_HOURS",
     ];
 
     pub fn from_env() -> Result<Self> {
@@ -494,6 +497,7 @@ impl CopierConfig {
             },
             s3_force_path_style: parse_bool(vars, "DRPILOT_S3_FORCE_PATH_STYLE", false)?,
             vault,
+            vault_every_hours: bounded(vars, "DRPILOT_VAULT_EVERY_HOURS", 24, 1..=24 * 366)?,
         })
     }
 }

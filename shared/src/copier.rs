@@ -396,6 +396,13 @@ pub struct VaultReport {
     pub held: Vec<String>,
     /// Copies there still being made.
     pub in_progress: Vec<String>,
+    /// Not copied yet: AWS's copies in progress there are at its quota (a later run copies).
+    #[serde(default)]
+    pub queued: Vec<String>,
+    /// Newest copies not copied: the backup account holds one of that database taken less
+    /// than `DRPILOT_VAULT_EVERY_HOURS` before.
+    #[serde(default)]
+    pub recent_enough: Vec<String>,
     pub errors: Vec<String>,
 }
 
@@ -830,35 +837,61 @@ async fn to_vault<D: DrSnapshotStore>(
             return report;
         }
     };
-    for copy in newest.values() {
-        match held.iter().find(|h| h.kind == copy.kind && h.id == copy.id) {
-            Some(h) if h.is_available() => report.held.push(copy.id.clone()),
-            Some(_) => report.in_progress.push(copy.id.clone()),
-            None => {
-                if let Err(e) = dr.share(copy, &vault.account).await {
-                    report.errors.push(format!("cannot share {} with it: {e}", copy.id));
-                    continue;
-                }
-                let req = crate::plan::copy::CopyRequest {
-                    kind: copy.kind,
-                    source_arn: copy.arn.clone(),
-                    source_id: copy.id.clone(),
-                    target_id: copy.id.clone(),
-                    kms_key_id: Some(vault.kms_key_id.clone()),
-                    tags: copy.tags.clone(),
-                };
-                match vault.store.start_copy(&req).await {
-                    Ok(CopyStarted::Started { .. }) => {
-                        info!(copy = %copy.id, account = %vault.account, "copied into the backup account");
-                        report.copied.push(copy.id.clone());
-                    }
-                    Ok(CopyStarted::AlreadyExists) => report.in_progress.push(copy.id.clone()),
-                    Ok(CopyStarted::QuotaFull(why)) => report
-                        .errors
-                        .push(format!("{}: AWS refused the copy there for now ({why})", copy.id)),
-                    Err(e) => report.errors.push(format!("cannot copy {} there: {e}", copy.id)),
-                }
+    let every = chrono::Duration::hours(i64::from(cfg.vault_every_hours));
+    for ((kind, db), copy) in &newest {
+        let same = held.iter().find(|h| h.kind == copy.kind && h.id == copy.id);
+        match same {
+            Some(h) if h.is_available() => {
+                report.held.push(copy.id.clone());
+                continue;
             }
+            Some(h) if h.is_in_progress() => {
+                report.in_progress.push(copy.id.clone());
+                continue;
+            }
+            Some(h) => {
+                report.errors.push(format!(
+                    "its copy {} is {}: delete it there (break-glass role) for a new one",
+                    h.id, h.status
+                ));
+                continue;
+            }
+            None => {}
+        }
+        // One copy per database every so often: the backup account's snapshot quota (100
+        // manual snapshots per region by default) is spent slowly, and nothing here deletes.
+        let newest_there = held
+            .iter()
+            .filter(|h| h.kind == *kind && h.tag(crate::model::tags::SOURCE_DB) == Some(db.as_str()))
+            .filter(|h| h.is_available() || h.is_in_progress())
+            .filter_map(|h| h.source_time())
+            .max();
+        if let (Some(there), Some(here)) = (newest_there, copy.source_time()) {
+            if here - there < every {
+                report.recent_enough.push(copy.id.clone());
+                continue;
+            }
+        }
+        if let Err(e) = dr.share(copy, &vault.account).await {
+            report.errors.push(format!("cannot share {} with it: {e}", copy.id));
+            continue;
+        }
+        let req = crate::plan::copy::CopyRequest {
+            kind: copy.kind,
+            source_arn: copy.arn.clone(),
+            source_id: copy.id.clone(),
+            target_id: copy.id.clone(),
+            kms_key_id: Some(vault.kms_key_id.clone()),
+            tags: copy.tags.clone(),
+        };
+        match vault.store.start_copy(&req).await {
+            Ok(CopyStarted::Started { .. }) => {
+                info!(copy = %copy.id, account = %vault.account, "copied into the backup account");
+                report.copied.push(copy.id.clone());
+            }
+            Ok(CopyStarted::AlreadyExists) => report.in_progress.push(copy.id.clone()),
+            Ok(CopyStarted::QuotaFull(_)) => report.queued.push(copy.id.clone()),
+            Err(e) => report.errors.push(format!("cannot copy {} there: {e}", copy.id)),
         }
     }
     report

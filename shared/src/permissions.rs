@@ -184,6 +184,11 @@ pub const VAULT_ROLE: &[&str] = &[
     "rds:AddTagsToResource",
     "kms:CreateGrant",
     "kms:DescribeKey",
+    // RDS re-encrypting the shared copy on the role's behalf
+    "kms:Decrypt",
+    "kms:Encrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
 ];
 
 /// `(function directory under functions/, its actions, the settings it reads)`.

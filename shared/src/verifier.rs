@@ -125,6 +125,38 @@ pub struct VerifierState {
     /// at least once, and a redelivery must not start a second week's run.
     #[serde(default)]
     pub last_schedule: Option<String>,
+    /// A scheduled run that came while another was in progress: started when that one ends.
+    #[serde(default)]
+    pub pending: Option<String>,
+}
+
+/// A run is ended when it has not finished within this many restore timeouts (each phase
+/// has one; a cluster waits through three).
+const RUN_BOUND: i32 = 4;
+
+/// A new run of `dbs`.
+fn new_run(trigger: &str, dbs: &[&VerifySpec], now: DateTime<Utc>) -> Run {
+    Run {
+        id: verify::run_id(now),
+        started: now,
+        trigger: trigger.into(),
+        dbs: dbs.iter().map(|s| DbRun::new(s)).collect(),
+        swept: vec![],
+        sweep_failures: vec![],
+        ended: None,
+        metrics_sent: false,
+    }
+}
+
+/// RDS refusing a delete because of the database's state (being made, backed up, modified):
+/// it is asked again.
+fn busy(e: &Error) -> bool {
+    e.aws_code().is_some_and(|c| {
+        matches!(
+            c,
+            "InvalidDBInstanceState" | "InvalidDBInstanceStateFault" | "InvalidDBClusterStateFault"
+        )
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -418,10 +450,14 @@ where
         }
         let timeout = Duration::seconds(i64::from(self.cfg.timeout_seconds));
         let mut notes: Vec<String> = vec![];
-        // A run that has not ended in twice the restore timeout (every phase has that long)
-        // is not advancing: its invocations keep dying, or nothing invokes it. It is ended
-        // and reported; what it restored is the sweeper's.
-        if state.run.as_ref().is_some_and(|r| now - r.started > timeout * 2) {
+        // A run that has not ended within four timeouts (no phase may last longer than one;
+        // a cluster's has three waits) is not advancing: its invocations keep dying, or
+        // nothing invokes it. It is ended and reported, and what it made is swept at once.
+        let abandoned = state
+            .run
+            .as_ref()
+            .is_some_and(|r| now - r.started > timeout * RUN_BOUND);
+        if abandoned {
             self.abandon(&mut state, now);
         }
         let redelivered = matches!(&event, VerifierEvent::Schedule { id } if !id.is_empty() && state.last_schedule.as_deref() == Some(id.as_str()));
@@ -433,6 +469,14 @@ where
             _ if redelivered => false,
             _ => state.run.is_none(),
         };
+        if let (VerifierEvent::Schedule { id }, false) = (&event, redelivered) {
+            state.last_schedule = Some(id.clone());
+            if !starting {
+                // this week's run is not lost: it starts when the one in progress ends
+                state.pending = Some("schedule".into());
+                notes.push("a run is in progress: the scheduled run starts when it ends".into());
+            }
+        }
         if let (VerifierEvent::Operator { .. }, Some(run), false) = (&event, &state.run, starting) {
             notes.push(format!(
                 "run {} was in progress: it went on, and no other run was started; ask again when it ends",
@@ -440,22 +484,11 @@ where
             ));
         }
         if starting {
-            if let VerifierEvent::Schedule { id } = &event {
-                state.last_schedule = Some(id.clone());
-            }
-            state.run = Some(Run {
-                id: verify::run_id(now),
-                started: now,
-                trigger: match &event {
-                    VerifierEvent::Schedule { .. } => "schedule".into(),
-                    _ => "operator".into(),
-                },
-                dbs: chosen.iter().map(|s| DbRun::new(s)).collect(),
-                swept: vec![],
-                sweep_failures: vec![],
-                ended: None,
-                metrics_sent: false,
-            });
+            let trigger = match &event {
+                VerifierEvent::Schedule { .. } => "schedule",
+                _ => "operator",
+            };
+            state.run = Some(new_run(trigger, &chosen, now));
         }
         if state.run.is_none() && state.unreported.is_empty() {
             return Ok(json!({"run": null, "notes": notes}));
@@ -471,7 +504,7 @@ where
             etag,
             notes,
         };
-        let result = self.work(&mut work, starting).await;
+        let result = self.work(&mut work, starting, abandoned).await;
         if result.is_err() {
             // free the run for the continuation at once, not at this invocation's deadline
             work.state.lease = None;
@@ -480,9 +513,14 @@ where
         result
     }
 
-    /// Advances the run (and sends what is unreported) until it ends or the deadline nears.
-    async fn work(&self, w: &mut Work<'_, St>, starting: bool) -> Result<Value> {
-        let mut delivered: Vec<Value> = self.deliver(w).await?;
+    /// Advances the run until it ends or the deadline nears, then sends what is unreported.
+    async fn work(&self, w: &mut Work<'_, St>, starting: bool, abandoned: bool) -> Result<Value> {
+        if abandoned {
+            if let Some(ended) = w.state.unreported.last_mut() {
+                self.sweep(ended, Utc::now()).await;
+            }
+            w.save().await?;
+        }
         if starting {
             if let Some(run) = w.state.run.as_mut() {
                 self.sweep(run, Utc::now()).await;
@@ -504,15 +542,22 @@ where
                     continue;
                 }
                 let step = match self.step(db, &run_id).await {
-                    Ok(step) => step,
-                    Err(e) if e.is_retryable() => {
-                        // AWS did not answer this time (throttled, 5xx): the next poll asks again
+                    Ok(Step::Progressed) => {
+                        db.last_error = None;
+                        Step::Progressed
+                    }
+                    Ok(Step::Wait) => Step::Wait,
+                    // AWS did not answer this time (throttled, 5xx), or the database is in a
+                    // state it cannot be deleted in yet: the next poll asks again, until the
+                    // phase's bound
+                    Err(e) if e.is_retryable() || (db.phase == Phase::TearDown && busy(&e)) => {
                         warn!(db = %db.db, error = %e, "a verification step failed; it is retried");
                         let e = e.to_string();
-                        match db.last_error.replace(e.clone()) {
-                            Some(before) if before == e => Step::Wait,
-                            _ => Step::Progressed, // saved, for the report
+                        if db.last_error.as_deref() != Some(e.as_str()) {
+                            db.last_error = Some(e);
+                            w.save().await?; // for the report; no step taken
                         }
+                        continue;
                     }
                     // A refusal that asking again cannot change (access denied, a missing
                     // subnet group, ...): the verification fails with it.
@@ -535,9 +580,15 @@ where
                     w.state.last.insert(d.db.clone(), d.verification(&run.id));
                 }
                 w.state.unreported.push(run);
+                // a scheduled run that came while this one went on starts now
+                if let Some(trigger) = w.state.pending.take() {
+                    let all: Vec<&VerifySpec> = self.cfg.databases.iter().collect();
+                    let mut next = new_run(&trigger, &all, Utc::now());
+                    self.sweep(&mut next, Utc::now()).await;
+                    w.state.run = Some(next);
+                }
                 w.save().await?;
-                delivered.extend(self.deliver(w).await?);
-                break;
+                continue;
             }
             let now = tokio::time::Instant::now();
             if now >= stop || (!again && now + poll >= stop) {
@@ -547,9 +598,11 @@ where
                 tokio::time::sleep(poll).await;
             }
         }
-        // Out of time, or done: the lease is given back (the continuation goes on from here).
+        // Out of time, or done: the lease is given back (the continuation goes on from here),
+        // then what ended is reported.
         w.state.lease = None;
         w.save().await?;
+        let (delivered, undelivered) = self.deliver(w).await?;
         let run = w.state.run.as_ref();
         let mut out = json!({
             "run": run.map(|r| &r.id),
@@ -575,13 +628,18 @@ where
             .flat_map(|r| r["results"].as_array().cloned().unwrap_or_default())
             .collect();
         out["abandoned"] = abandoned.into();
-        Ok(out)
+        match undelivered {
+            None => Ok(out),
+            Some(why) => Err(Error::RunFailed(format!(
+                "{why}; the report is kept and sent again by the next invocation"
+            ))),
+        }
     }
 
     /// Sends each unreported run's notice and metrics; a run leaves the record once both went
     /// out. What could not be sent stays for the next invocation, and this one fails (the
     /// function's errors alarm) saying why.
-    async fn deliver(&self, w: &mut Work<'_, St>) -> Result<Vec<Value>> {
+    async fn deliver(&self, w: &mut Work<'_, St>) -> Result<(Vec<Value>, Option<String>)> {
         let mut out = vec![];
         let mut problems = vec![];
         while let Some(run) = w.state.unreported.first().cloned() {
@@ -622,15 +680,7 @@ where
             info!(%report, "restore verification reported");
             out.push(report);
         }
-        if !problems.is_empty() {
-            w.state.lease = None;
-            w.save().await?;
-            return Err(Error::RunFailed(format!(
-                "{}; the report is kept and sent again by the next invocation",
-                problems.join("; ")
-            )));
-        }
-        Ok(out)
+        Ok((out, (!problems.is_empty()).then(|| problems.join("; "))))
     }
 
     /// One step of one database's verification.
@@ -858,7 +908,7 @@ where
     /// where it stopped and the last error it met; the run waits in the record to be reported.
     fn abandon(&self, state: &mut VerifierState, now: DateTime<Utc>) {
         let Some(mut run) = state.run.take() else { return };
-        let bound = minutes(2.0 * f64::from(self.cfg.timeout_seconds));
+        let bound = minutes(f64::from(RUN_BOUND) * f64::from(self.cfg.timeout_seconds));
         for db in run.dbs.iter_mut().filter(|d| d.phase != Phase::Done) {
             let restored = [&db.restored, &db.instance]
                 .into_iter()

@@ -143,6 +143,10 @@ pub async fn run() -> Result<Outcome, String> {
         println!("  {}\n{}", n.subject, n.message);
     }
 
+    let state = "drpilot-state-dr";
+    r.create_bucket(DR, state).await;
+    let verified = verify_restores(&responders, state).await?;
+
     step("Warm standby: cross-region read replicas, and S3 assets backed up by s3-backup");
     r.create_replica("orders-db", "orders-db-dr").await;
     r.create_replica("reports-db", "reports-db-dr").await;
@@ -156,8 +160,6 @@ pub async fn run() -> Result<Outcome, String> {
             serde_json::json!({"lag_seconds": scale.real_secs(420.0)}),
         )
         .await;
-    let state = "drpilot-state-dr";
-    r.create_bucket(DR, state).await;
     // Replica budgets on the simulator's clock (AWS's divided by the scale): a minute, five.
     let resources = vec![
         serde_json::json!({"name": "orders-db", "kind": "rds-replica", "replica": "orders-db-dr", "rpo_seconds": scale.real_secs(60.0)}),
@@ -201,7 +203,6 @@ pub async fn run() -> Result<Outcome, String> {
     };
     let settings = dashboard_settings(&resources, state, &responders.topic_arn, &backups, &zone, scale)?;
     let backup_ok = s3_backup(&r, &responders, state, &backups, &settings).await?;
-    let verified = verify_restores(&responders, state).await?;
 
     step("Deploying drpilot's functions as infra/ would: the lag checker every minute, the primary-down alarm, the promoter on its EventBridge rule");
     println!("  The simulator runs AWS's timeline 20 times faster (a one-minute period takes 3 s); drpilot's");

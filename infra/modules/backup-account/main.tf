@@ -20,7 +20,7 @@ locals {
   region      = var.dr_region
   tags        = merge({ "managed-by" = "drpilot" }, var.tags)
   role_arn    = "arn:${local.partition}:iam::${local.account}:role/${var.role_name}"
-  break_glass = "arn:${local.partition}:iam::${local.account}:role/${var.break_glass_role_name}"
+  break_glass = "arn:${local.partition}:iam::${local.account}:role/*${var.break_glass_role_name}" # any path (an SSO role's)
   snapshots   = ["arn:${local.partition}:rds:${local.region}:${local.account}:snapshot:drpilot-*", "arn:${local.partition}:rds:${local.region}:${local.account}:cluster-snapshot:drpilot-*"]
   shared      = ["arn:${local.partition}:rds:${local.region}:${var.hub_account_id}:snapshot:drpilot-*", "arn:${local.partition}:rds:${local.region}:${var.hub_account_id}:cluster-snapshot:drpilot-*"]
 }
@@ -116,6 +116,18 @@ data "aws_iam_policy_document" "vault_copier" {
     actions   = ["kms:DescribeKey"]
     resources = [aws_kms_key.vault.arn, var.hub_dr_kms_key_arn]
   }
+  # RDS decrypts the shared copy with the hub's key and encrypts this account's with its own,
+  # on the role's behalf ("Copying a shared encrypted snapshot", RDS User Guide)
+  statement {
+    sid       = "ReEncryptThroughRds"
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"]
+    resources = [aws_kms_key.vault.arn, var.hub_dr_kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["rds.${var.dr_region}.amazonaws.com"]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "vault_copier" {
@@ -158,8 +170,21 @@ data "aws_iam_policy_document" "scp" {
       "rds:DeleteDBSnapshot", "rds:DeleteDBClusterSnapshot",
       "rds:ModifyDBSnapshotAttribute", "rds:ModifyDBClusterSnapshotAttribute",
       "kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:PutKeyPolicy", "kms:RevokeGrant",
+      "organizations:LeaveOrganization",
     ]
     resources = ["*"]
+    condition {
+      test     = "ArnNotLike"
+      variable = "aws:PrincipalArn"
+      values   = [local.break_glass]
+    }
+  }
+  # nor can anyone else widen the copier's role or take over the break-glass one
+  statement {
+    sid       = "OnlyBreakGlassChangesTheRoles"
+    effect    = "Deny"
+    actions   = ["iam:*"]
+    resources = [local.role_arn, local.break_glass]
     condition {
       test     = "ArnNotLike"
       variable = "aws:PrincipalArn"
