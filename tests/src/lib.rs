@@ -74,6 +74,23 @@ pub fn function_binary(name: &str) -> PathBuf {
         })
 }
 
+/// Runs the function binary `name` once on `event` (its text, on standard input: `--event -`),
+/// as a user runs it locally, with exactly `env`.
+pub fn run_function(name: &str, env: &BTreeMap<String, String>, event: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(function_binary(name))
+        .args(["--event", "-"])
+        .env_clear()
+        .envs(env)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(event.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 pub fn repo_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
 }

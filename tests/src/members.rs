@@ -59,6 +59,21 @@ impl MemberAccount {
         crate::account::create_bucket_with(&self.sdk(region).await, region, name).await
     }
 
+    /// A KMS key of this account's in `region` (its own DR key, as a module makes it); its ARN.
+    pub async fn kms_key(&self, region: &str, description: &str) -> String {
+        aws_sdk_kms::Client::new(&self.sdk(region).await)
+            .create_key()
+            .description(description)
+            .send()
+            .await
+            .unwrap()
+            .key_metadata()
+            .unwrap()
+            .arn()
+            .unwrap()
+            .to_string()
+    }
+
     pub async fn member_role(&self, name: &str, external_id: &str) -> String {
         let policy = serde_json::json!({
             "Version": "2012-10-17",

@@ -69,17 +69,7 @@ async fn the_copier_copies_in_each_member_account_and_reports_the_one_whose_role
     for (r, db) in [(&in_b, &db_b), (&in_c, &db_c)] {
         r.create_instance(db, false, &[("drpilot:copy", &tag)]).await;
     }
-    let key_a = aws_sdk_kms::Client::new(&a.sdk(dr).await)
-        .create_key()
-        .description("a's DR key (infra/modules/member)")
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_string();
+    let key_a = a.kms_key(dr, "a's DR key (infra/modules/member)").await;
     let responders = Responders::new(source, &unique("responders")).await;
     let members = json!([
         {"id": a.id, "role_arn": role_a, "external_id": external_id, "dr_kms_key_id": key_a},

@@ -358,18 +358,7 @@ async fn the_sweeper_deletes_this_deployments_old_restore_tests_and_nothing_else
 }
 
 fn run_binary(env: &std::collections::BTreeMap<String, String>, event: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut child = std::process::Command::new(function_binary("restore-verifier"))
-        .args(["--event", "-"])
-        .env_clear()
-        .envs(env)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(event.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
+    drpilot_tests::run_function("restore-verifier", env, event)
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use drpilot::events::Decode;
 use drpilot::Error;
 use drpilot_tests::account::{tags_of, Regions, Responders};
 use drpilot_tests::sim::Simulator;
-use drpilot_tests::{function_binary, function_env, repo_path, unique};
+use drpilot_tests::{function_env, repo_path, unique};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -350,18 +350,7 @@ async fn failing_dbs_yield_one_notice_and_the_others_are_still_copied() {
 
 /// Runs the built binary locally with `--event`, as the README shows.
 fn run_binary(env: &std::collections::BTreeMap<String, String>, event: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut child = std::process::Command::new(function_binary("snapshot-copier"))
-        .args(["--event", "-"])
-        .env_clear()
-        .envs(env)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(event.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
+    drpilot_tests::run_function("snapshot-copier", env, event)
 }
 
 #[tokio::test]
