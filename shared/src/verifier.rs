@@ -1340,6 +1340,51 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_scheduled_run_that_comes_during_another_starts_when_that_one_ends() {
+        let (ports, cfg) = (fake::ports(), fake::config("3600"));
+        *ports.lab.describe_error.lock().unwrap() = Some((true, "Throttling".into()));
+        let first = invoke(&ports, &cfg, VerifierEvent::Operator { databases: None }, 2)
+            .await
+            .unwrap();
+        assert_eq!(first["in_progress"][0]["phase"], "restoring", "{first:#}");
+        let week = invoke(&ports, &cfg, VerifierEvent::Schedule { id: "week-50".into() }, 2)
+            .await
+            .unwrap();
+        assert!(
+            week["notes"][0].as_str().unwrap().contains("starts when it ends"),
+            "{week:#}"
+        );
+        assert_eq!(record(&ports).pending.as_deref(), Some("schedule"));
+        assert!(record(&ports).runs_last_error().contains("Throttling"));
+
+        *ports.lab.describe_error.lock().unwrap() = None;
+        let done = invoke(&ports, &cfg, VerifierEvent::Continue, 30).await.unwrap();
+        let reported: Vec<&str> = done["reported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["trigger"].as_str().unwrap())
+            .collect();
+        assert_eq!(reported, ["operator", "schedule"], "{done:#}");
+        assert_eq!(*ports.lab.restores.lock().unwrap(), 2);
+        let kept = record(&ports);
+        assert_eq!((kept.pending, kept.run.is_none()), (None, true));
+        assert_eq!(ports.notifier.sent.lock().unwrap().len(), 2);
+    }
+
+    impl VerifierState {
+        /// The last error of the run in progress's databases (tests).
+        fn runs_last_error(&self) -> String {
+            let run = self.run.as_ref().expect("a run in progress");
+            run.dbs
+                .iter()
+                .filter_map(|d| d.last_error.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        }
+    }
+
+    #[tokio::test]
     async fn aws_refusing_to_describe_fails_the_database_at_once_and_throttling_only_past_the_timeout() {
         let (ports, cfg) = (fake::ports(), fake::config("2"));
         *ports.lab.describe_error.lock().unwrap() = Some((false, "AccessDenied".into()));
