@@ -306,7 +306,7 @@ module "snapshot_copier" {
     DRPILOT_STATE_PREFIX         = "drpilot/"
     DRPILOT_S3_FORCE_PATH_STYLE  = "false"
     DRPILOT_VAULT                = local.vault_json
-    DRPILOT_VAULT_EVERY_HOURS    = var.backup_account == null ? "24" : tostring(var.backup_account.every_hours)
+    DRPILOT_VAULT_EVERY_HOURS    = var.backup_account == null ? "168" : tostring(var.backup_account.every_hours)
   }
 }
 

@@ -402,7 +402,7 @@ variable "backup_account" {
     kms_key_arn = string
     # at most one copy per database this often (the account's snapshot quota, 100 manual
     # snapshots per region by default, is spent slowly; nothing there is deleted by drpilot)
-    every_hours = optional(number, 24)
+    every_hours = optional(number, 168)
   })
   default = null
   validation {
@@ -411,9 +411,10 @@ variable "backup_account" {
       && can(regex("^arn:[a-z-]+:iam::${var.backup_account.id}:role/", var.backup_account.role_arn))
       && can(regex("^arn:[a-z-]+:kms:${var.dr_region}:${var.backup_account.id}:key/", var.backup_account.kms_key_arn))
       && can(regex("^[A-Za-z0-9_+=,.@:/-]{2,1224}$", var.backup_account.external_id))
-      && var.backup_account.every_hours >= 1
+      && var.backup_account.every_hours >= 1 && var.backup_account.every_hours <= 8784
+      && floor(var.backup_account.every_hours) == var.backup_account.every_hours
     )
-    error_message = "backup_account: a 12-digit id; role_arn a role in that account; kms_key_arn a key of that account in the DR region; external_id 2-1224 letters, digits or _+=,.@:/-; every_hours >= 1."
+    error_message = "backup_account: a 12-digit id; role_arn a role in that account; kms_key_arn a key of that account in the DR region; external_id 2-1224 letters, digits or _+=,.@:/-; every_hours a whole number 1..8784."
   }
 }
 

@@ -497,7 +497,7 @@ impl CopierConfig {
             },
             s3_force_path_style: parse_bool(vars, "DRPILOT_S3_FORCE_PATH_STYLE", false)?,
             vault,
-            vault_every_hours: bounded(vars, "DRPILOT_VAULT_EVERY_HOURS", 24, 1..=24 * 366)?,
+            vault_every_hours: bounded(vars, "DRPILOT_VAULT_EVERY_HOURS", 168, 1..=24 * 366)?,
         })
     }
 }

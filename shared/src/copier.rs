@@ -862,12 +862,18 @@ async fn to_vault<D: DrSnapshotStore>(
         // manual snapshots per region by default) is spent slowly, and nothing here deletes.
         let newest_there = held
             .iter()
-            .filter(|h| h.kind == *kind && h.tag(crate::model::tags::SOURCE_DB) == Some(db.as_str()))
+            .filter(|h| {
+                h.kind == *kind
+                    && h.is_copy_of(&cfg.deployment)
+                    && h.tag(crate::model::tags::SOURCE_DB) == Some(db.as_str())
+                    && h.tag(crate::model::tags::SOURCE_REGION) == Some(cfg.source_region.as_str())
+            })
             .filter(|h| h.is_available() || h.is_in_progress())
             .filter_map(|h| h.source_time())
             .max();
         if let (Some(there), Some(here)) = (newest_there, copy.source_time()) {
-            if here - there < every {
+            // (a tenth of slack: daily snapshots a few minutes under a day apart still count)
+            if here - there < every * 9 / 10 {
                 report.recent_enough.push(copy.id.clone());
                 continue;
             }
@@ -890,7 +896,19 @@ async fn to_vault<D: DrSnapshotStore>(
                 report.copied.push(copy.id.clone());
             }
             Ok(CopyStarted::AlreadyExists) => report.in_progress.push(copy.id.clone()),
-            Ok(CopyStarted::QuotaFull(_)) => report.queued.push(copy.id.clone()),
+            // AWS says SnapshotQuotaExceeded for its 20 copies in progress (wait) and for an
+            // account whose snapshot quota is full (nothing changes by itself: page)
+            Ok(CopyStarted::QuotaFull(why)) => {
+                let in_progress = held.iter().filter(|h| h.is_in_progress()).count() as u32;
+                if in_progress >= AWS_COPIES_IN_FLIGHT_QUOTA {
+                    report.queued.push(copy.id.clone());
+                } else {
+                    report.errors.push(format!(
+                        "AWS refused to copy {} there with {in_progress} copies in progress: its snapshot quota may be full; expire old copies there ({why})",
+                        copy.id
+                    ));
+                }
+            }
             Err(e) => report.errors.push(format!("cannot copy {} there: {e}", copy.id)),
         }
     }

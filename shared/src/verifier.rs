@@ -443,6 +443,11 @@ where
         if let Some(lease) = &state.lease {
             if lease.held_by_other(&self.invocation.request_id, now) {
                 info!(holder = %lease.holder, "another invocation is verifying");
+                if let VerifierEvent::Schedule { id } = &event {
+                    // this week's run must not be lost while another invocation works: it is
+                    // recorded for the holder to start (the holder's writes keep it)
+                    return self.queue_schedule(&record, state, etag, id).await;
+                }
                 return Ok(
                     json!({"skipped": "another invocation holds the verifier's lease", "run": state.run.as_ref().map(|r| &r.id)}),
                 );
@@ -464,11 +469,15 @@ where
         if redelivered {
             notes.push("this schedule event was delivered before: it starts no second run".into());
         }
-        let starting = match &event {
-            VerifierEvent::Continue => false,
-            _ if redelivered => false,
-            _ => state.run.is_none(),
+        // what starts a run now: the event, or (with no run) a scheduled run that waited
+        let start: Option<String> = match &event {
+            _ if state.run.is_some() => None,
+            VerifierEvent::Continue => state.pending.clone(),
+            _ if redelivered => state.pending.clone(),
+            VerifierEvent::Schedule { .. } => Some("schedule".into()),
+            _ => Some("operator".into()),
         };
+        let starting = start.is_some();
         if let (VerifierEvent::Schedule { id }, false) = (&event, redelivered) {
             state.last_schedule = Some(id.clone());
             if !starting {
@@ -483,12 +492,17 @@ where
                 run.id
             ));
         }
-        if starting {
-            let trigger = match &event {
-                VerifierEvent::Schedule { .. } => "schedule",
-                _ => "operator",
+        if let Some(trigger) = start {
+            let all: Vec<&VerifySpec> = self.cfg.databases.iter().collect();
+            let dbs = if matches!(event, VerifierEvent::Operator { .. }) {
+                &chosen
+            } else {
+                &all
             };
-            state.run = Some(new_run(trigger, &chosen, now));
+            if trigger == "schedule" {
+                state.pending = None; // the scheduled run is this one
+            }
+            state.run = Some(new_run(&trigger, dbs, now));
         }
         if state.run.is_none() && state.unreported.is_empty() {
             return Ok(json!({"run": null, "notes": notes}));
@@ -503,6 +517,7 @@ where
             state,
             etag,
             notes,
+            me: self.invocation.request_id.clone(),
         };
         let result = self.work(&mut work, starting, abandoned).await;
         if result.is_err() {
@@ -511,6 +526,41 @@ where
             let _ = record.write_own(&work.state, Some(&work.etag)).await;
         }
         result
+    }
+
+    /// Records a scheduled run to start when the run in progress ends (another invocation
+    /// holds the lease): only `pending` and `last_schedule` change, and the holder's own
+    /// writes keep them.
+    async fn queue_schedule(
+        &self,
+        record: &Record<'_, St>,
+        mut state: VerifierState,
+        mut etag: Option<String>,
+        id: &str,
+    ) -> Result<Value> {
+        for _ in 0..3 {
+            if !id.is_empty() && state.last_schedule.as_deref() == Some(id) {
+                return Ok(json!({"skipped": "this schedule event was delivered before: it starts no second run"}));
+            }
+            state.last_schedule = Some(id.to_string());
+            state.pending = Some("schedule".into());
+            if record.write_own(&state, etag.as_deref()).await?.is_some() {
+                return Ok(json!({
+                    "queued": "another invocation is verifying: the scheduled run starts when the run in progress ends",
+                    "run": state.run.as_ref().map(|r| &r.id),
+                }));
+            }
+            match record.read::<VerifierState>().await? {
+                Loaded::Found { value, etag: e } => {
+                    state = value;
+                    etag = Some(e);
+                }
+                _ => break,
+            }
+        }
+        Err(Error::RunFailed(
+            "the verifier's record kept changing: this scheduled run could not be recorded".into(),
+        ))
     }
 
     /// Advances the run until it ends or the deadline nears, then sends what is unreported.
@@ -546,7 +596,10 @@ where
                         db.last_error = None;
                         Step::Progressed
                     }
-                    Ok(Step::Wait) => Step::Wait,
+                    Ok(Step::Wait) => {
+                        db.last_error = None; // AWS answered: an earlier error is no longer the last
+                        Step::Wait
+                    }
                     // AWS did not answer this time (throttled, 5xx), or the database is in a
                     // state it cannot be deleted in yet: the next poll asks again, until the
                     // phase's bound
@@ -580,8 +633,10 @@ where
                     w.state.last.insert(d.db.clone(), d.verification(&run.id));
                 }
                 w.state.unreported.push(run);
-                // a scheduled run that came while this one went on starts now
-                if let Some(trigger) = w.state.pending.take() {
+                // a scheduled run that came while this one went on starts now (or, out of
+                // time, with the next continuation)
+                let time_left = tokio::time::Instant::now() + poll < stop;
+                if let Some(trigger) = w.state.pending.take_if(|_| time_left) {
                     let all: Vec<&VerifySpec> = self.cfg.databases.iter().collect();
                     let mut next = new_run(&trigger, &all, Utc::now());
                     self.sweep(&mut next, Utc::now()).await;
@@ -598,11 +653,11 @@ where
                 tokio::time::sleep(poll).await;
             }
         }
-        // Out of time, or done: the lease is given back (the continuation goes on from here),
-        // then what ended is reported.
+        // Out of time, or done: what ended is reported (under the lease: one invocation sends
+        // it), then the lease is given back (the continuation goes on from here).
+        let (delivered, undelivered) = self.deliver(w).await?;
         w.state.lease = None;
         w.save().await?;
-        let (delivered, undelivered) = self.deliver(w).await?;
         let run = w.state.run.as_ref();
         let mut out = json!({
             "run": run.map(|r| &r.id),
@@ -950,20 +1005,32 @@ struct Work<'r, St> {
     state: VerifierState,
     etag: String,
     notes: Vec<String>,
+    /// This invocation (the lease holder).
+    me: String,
 }
 
 impl<St: StateStore> Work<'_, St> {
-    /// Compare-and-swap: another invocation's write in between stops this one.
+    /// Compare-and-swap. While this invocation holds the lease, only a schedule event writes
+    /// the record (a run to start later): that is kept, and the write made again. Any other
+    /// write in between stops this invocation.
     async fn save(&mut self) -> Result<()> {
-        match self.record.write_own(&self.state, Some(&self.etag)).await? {
-            Some(etag) => {
+        for _ in 0..3 {
+            if let Some(etag) = self.record.write_own(&self.state, Some(&self.etag)).await? {
                 self.etag = etag;
-                Ok(())
+                return Ok(());
             }
-            None => Err(Error::RunFailed(
-                "another invocation wrote the verifier's record: this one stops".into(),
-            )),
+            match self.record.read::<VerifierState>().await? {
+                Loaded::Found { value, etag } if value.lease.as_ref().is_some_and(|l| l.holder == self.me) => {
+                    self.state.pending = self.state.pending.take().or(value.pending);
+                    self.state.last_schedule = value.last_schedule.or(self.state.last_schedule.take());
+                    self.etag = etag;
+                }
+                _ => break,
+            }
         }
+        Err(Error::RunFailed(
+            "another invocation wrote the verifier's record: this one stops".into(),
+        ))
     }
 }
 
@@ -1370,6 +1437,44 @@ mod tests {
         let kept = record(&ports);
         assert_eq!((kept.pending, kept.run.is_none()), (None, true));
         assert_eq!(ports.notifier.sent.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_schedule_that_finds_another_invocation_working_is_queued_for_it_not_lost() {
+        let (ports, cfg) = (fake::ports(), fake::config("3600"));
+        *ports.lab.describe_error.lock().unwrap() = Some((true, "Throttling".into()));
+        invoke(&ports, &cfg, VerifierEvent::Operator { databases: None }, 2)
+            .await
+            .unwrap();
+        // another invocation holds the lease (it is polling the restore)
+        let mut held = record(&ports);
+        held.lease = Some(Lease {
+            holder: "the-other-one".into(),
+            until: Utc::now() + Duration::minutes(10),
+        });
+        let key = record_key(&cfg.state);
+        let etag = ports.state.0.lock().unwrap()[&key].1.to_string();
+        Record::new(&ports.state, key)
+            .write(&held, Some(&etag))
+            .await
+            .unwrap()
+            .unwrap();
+
+        let queued = invoke(&ports, &cfg, VerifierEvent::Schedule { id: "week-51".into() }, 2)
+            .await
+            .unwrap();
+        assert!(queued["queued"].is_string(), "{queued:#}");
+        let after = record(&ports);
+        assert_eq!(after.pending.as_deref(), Some("schedule"));
+        assert_eq!(after.lease.unwrap().holder, "the-other-one", "its lease untouched");
+        assert_eq!(after.run, held.run, "its run untouched");
+        let again = invoke(&ports, &cfg, VerifierEvent::Schedule { id: "week-51".into() }, 2)
+            .await
+            .unwrap();
+        assert!(
+            again["skipped"].as_str().unwrap().contains("delivered before"),
+            "{again:#}"
+        );
     }
 
     impl VerifierState {

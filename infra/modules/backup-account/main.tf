@@ -179,11 +179,12 @@ data "aws_iam_policy_document" "scp" {
       values   = [local.break_glass]
     }
   }
-  # nor can anyone else widen the copier's role or take over the break-glass one
+  # nor can anyone else widen the copier's role or take over the break-glass one (reading them
+  # stays allowed: Terraform plans)
   statement {
     sid       = "OnlyBreakGlassChangesTheRoles"
     effect    = "Deny"
-    actions   = ["iam:*"]
+    actions   = ["iam:Create*", "iam:Delete*", "iam:Put*", "iam:Attach*", "iam:Detach*", "iam:Update*", "iam:Tag*", "iam:Untag*", "iam:PassRole"]
     resources = [local.role_arn, local.break_glass]
     condition {
       test     = "ArnNotLike"
