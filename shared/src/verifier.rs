@@ -510,7 +510,15 @@ where
         state.lease = Some(Lease::to(&self.invocation));
         let etag = match record.write_own(&state, etag.as_deref()).await? {
             Some(e) => e,
-            None => return Ok(json!({"skipped": "another invocation took the verifier's record first"})),
+            None => {
+                // another invocation wrote first: a scheduled run is recorded for it, not lost
+                if let (VerifierEvent::Schedule { id }, false) = (&event, redelivered) {
+                    if let Loaded::Found { value, etag } = record.read::<VerifierState>().await? {
+                        return self.queue_schedule(&record, value, Some(etag), id).await;
+                    }
+                }
+                return Ok(json!({"skipped": "another invocation took the verifier's record first"}));
+            }
         };
         let mut work = Work {
             record: &record,
