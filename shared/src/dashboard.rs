@@ -15,7 +15,7 @@ use crate::promoter::drill::{drill_key, DrillSummary};
 use crate::promoter::record::DbRecord;
 use crate::state::Record;
 use crate::verifier::{Verification, VerifierState};
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -353,9 +353,7 @@ pub fn verdict(resources: &[ResourceRow], databases: &[DatabaseRow], now: DateTi
     (worst, reasons)
 }
 
-fn stamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
+use crate::model::stamp;
 
 impl Dashboard {
     /// The human view: readable without colour.

@@ -21,7 +21,7 @@ use crate::ports::{
     MAX_QUERIES,
 };
 use crate::state::{Loaded, Record};
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -643,9 +643,7 @@ fn metric_values(spec: &ResourceSpec, m: &Measurement, now: DateTime<Utc>) -> Ve
     out
 }
 
-fn stamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
+use crate::model::stamp;
 
 fn advice(spec: &ResourceSpec, cfg: &LagConfig, alert: &Alert) -> String {
     let dr = &cfg.dr_region;

@@ -114,6 +114,11 @@ impl Snapshot {
     }
 }
 
+/// A time as drpilot writes it in notices, tags and reports: RFC 3339, to the second, UTC.
+pub fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// The region field of an ARN (`arn:partition:service:region:account:resource`).
 pub fn arn_region(arn: &str) -> Option<&str> {
     let mut parts = arn.splitn(6, ':');

@@ -11,13 +11,14 @@ use crate::events::{self, Decode, Incoming};
 use crate::model::{tags, DbKind, VerifySpec};
 use crate::notice::{Notice, Severity};
 use crate::plan::copy::{managed_copies_of, newest_available};
+use crate::plan::lag::human_seconds;
 use crate::plan::verify::{self, Check, Seen};
 use crate::ports::{
     CopyFacts, DrSnapshotStore, MetricUnit, MetricValue, Metrics, Notifier, RestoreLab, RestoreRequest, RestoreStarted,
     StateStore,
 };
 use crate::state::{Invocation, Lease, Loaded, Record};
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -387,9 +388,7 @@ enum Step {
     Wait,
 }
 
-fn stamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
+use crate::model::stamp;
 
 pub struct Verifier<'a, C, L, M, St, N> {
     pub ports: &'a VerifierPorts<C, L, M, St, N>,
@@ -752,7 +751,7 @@ where
         let timeout = Duration::seconds(i64::from(self.cfg.timeout_seconds));
         let since = *db.since.get_or_insert(now);
         if db.phase != Phase::Done && now - since > timeout {
-            let waited = minutes(f64::from(self.cfg.timeout_seconds));
+            let waited = human_seconds(f64::from(self.cfg.timeout_seconds));
             let last = db
                 .last_error
                 .as_ref()
@@ -971,7 +970,7 @@ where
     /// where it stopped and the last error it met; the run waits in the record to be reported.
     fn abandon(&self, state: &mut VerifierState, now: DateTime<Utc>) {
         let Some(mut run) = state.run.take() else { return };
-        let bound = minutes(f64::from(RUN_BOUND) * f64::from(self.cfg.timeout_seconds));
+        let bound = human_seconds(f64::from(RUN_BOUND) * f64::from(self.cfg.timeout_seconds));
         for db in run.dbs.iter_mut().filter(|d| d.phase != Phase::Done) {
             let restored = [&db.restored, &db.instance]
                 .into_iter()
@@ -1069,16 +1068,6 @@ fn metrics(results: &[(String, Verification)]) -> Vec<MetricValue> {
     out
 }
 
-fn minutes(seconds: f64) -> String {
-    if seconds < 120.0 {
-        format!("{seconds:.0} s")
-    } else if seconds < 2.0 * 3600.0 {
-        format!("{:.1} min", seconds / 60.0)
-    } else {
-        format!("{:.1} h", seconds / 3600.0)
-    }
-}
-
 /// One notice per run: each database's verdict, the copy it restored and how old its data
 /// was, how long the restore took, the checks, and what the sweeper deleted.
 fn notice(run: &Run, results: &[(String, Verification)]) -> Notice {
@@ -1116,12 +1105,18 @@ fn notice(run: &Run, results: &[(String, Verification)]) -> Notice {
         if let Some(copy) = &v.copy {
             body.push_str(&format!("  copy restored: {copy}"));
             if let Some(age) = v.copy_age_seconds {
-                body.push_str(&format!(", its data {} old (the backup tier's RPO)", minutes(age)));
+                body.push_str(&format!(
+                    ", its data {} old (the backup tier's RPO)",
+                    human_seconds(age)
+                ));
             }
             body.push('\n');
         }
         if let Some(s) = v.restore_seconds {
-            body.push_str(&format!("  restore took {} (the backup tier's RTO)\n", minutes(s)));
+            body.push_str(&format!(
+                "  restore took {} (the backup tier's RTO)\n",
+                human_seconds(s)
+            ));
         }
         for c in &v.checks {
             body.push_str(&format!(

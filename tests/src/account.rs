@@ -530,6 +530,42 @@ impl Regions {
         kms_key: Option<&str>,
     ) -> String {
         let source = self.snapshot_instance(db, &format!("{copy_id}-src"), &[]).await;
+        self.rds_dr
+            .copy_db_snapshot()
+            .source_db_snapshot_identifier(source)
+            .target_db_snapshot_identifier(copy_id)
+            .set_kms_key_id(kms_key.map(str::to_string))
+            .set_tags(Some(self.copy_tags(deployment, db, age)))
+            .send()
+            .await
+            .unwrap();
+        copy_id.to_string()
+    }
+
+    /// A copy of cluster `cluster` as `seed_copy_of_deployment` makes one of an instance.
+    pub async fn seed_cluster_copy_of_deployment(
+        &self,
+        deployment: Option<&str>,
+        cluster: &str,
+        copy_id: &str,
+        age: chrono::Duration,
+        kms_key: Option<&str>,
+    ) -> String {
+        let source = self.snapshot_cluster(cluster, &format!("{copy_id}-src")).await;
+        self.rds_dr
+            .copy_db_cluster_snapshot()
+            .source_db_cluster_snapshot_identifier(source)
+            .target_db_cluster_snapshot_identifier(copy_id)
+            .set_kms_key_id(kms_key.map(str::to_string))
+            .set_tags(Some(self.copy_tags(deployment, cluster, age)))
+            .send()
+            .await
+            .unwrap();
+        copy_id.to_string()
+    }
+
+    /// The tags the snapshot copier gives a copy of `db` whose data is `age` old.
+    fn copy_tags(&self, deployment: Option<&str>, db: &str, age: chrono::Duration) -> Vec<Tag> {
         let taken = (chrono::Utc::now() - age).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let mut tags = vec![
             ("drpilot:managed-by", "drpilot"),
@@ -538,16 +574,7 @@ impl Regions {
             ("drpilot:source-snapshot-time", taken.as_str()),
         ];
         tags.extend(deployment.map(|d| ("drpilot:deployment", d)));
-        self.rds_dr
-            .copy_db_snapshot()
-            .source_db_snapshot_identifier(source)
-            .target_db_snapshot_identifier(copy_id)
-            .set_kms_key_id(kms_key.map(str::to_string))
-            .set_tags(Some(rds_tags(&tags)))
-            .send()
-            .await
-            .unwrap();
-        copy_id.to_string()
+        rds_tags(&tags)
     }
 }
 

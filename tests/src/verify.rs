@@ -3,7 +3,7 @@
 //! isolated subnet group and security group Terraform makes for restore tests, the state
 //! bucket and the responders' topic.
 
-use crate::account::{rds_tags, Regions, Responders};
+use crate::account::{Regions, Responders};
 use crate::sim::Simulator;
 use crate::unique;
 
@@ -59,25 +59,9 @@ impl VerifyBed {
     /// A DR copy of the cluster (as `copy_instance`).
     pub async fn copy_cluster(&self, age: chrono::Duration) -> String {
         let id = unique("drpilot-ccopy");
-        let source = self.r.snapshot_cluster(&self.cluster, &format!("{id}-src")).await;
-        let taken = (chrono::Utc::now() - age).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         self.r
-            .rds_dr
-            .copy_db_cluster_snapshot()
-            .source_db_cluster_snapshot_identifier(source)
-            .target_db_cluster_snapshot_identifier(&id)
-            .kms_key_id(&self.key)
-            .set_tags(Some(rds_tags(&[
-                ("drpilot:managed-by", "drpilot"),
-                ("drpilot:deployment", &self.deployment),
-                ("drpilot:source-db", &self.cluster),
-                ("drpilot:source-region", &self.r.source),
-                ("drpilot:source-snapshot-time", &taken),
-            ])))
-            .send()
+            .seed_cluster_copy_of_deployment(Some(&self.deployment), &self.cluster, &id, age, Some(&self.key))
             .await
-            .unwrap();
-        id
     }
 
     /// `DRPILOT_VERIFY_DATABASES` for the instance and the cluster.

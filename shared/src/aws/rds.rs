@@ -176,7 +176,7 @@ fn cluster_db(c: &aws_sdk_rds::types::DbCluster) -> SourceDb {
 const DB_NOT_FOUND: &[&str] = &["DBInstanceNotFound", "DBClusterNotFoundFault"];
 
 /// `Ok(None)` for an AWS answer whose code is one of `absent`.
-fn absent_as_none<T>(result: Result<T>, absent: &[&str]) -> Result<Option<T>> {
+pub(crate) fn absent_as_none<T>(result: Result<T>, absent: &[&str]) -> Result<Option<T>> {
     match result {
         Ok(v) => Ok(Some(v)),
         Err(e) if e.aws_code().is_some_and(|c| absent.contains(&c)) => Ok(None),

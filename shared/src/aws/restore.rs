@@ -1,6 +1,6 @@
 //! The restore verifier's throwaway restores, on the DR region's RDS API.
 
-use super::rds::tag_map;
+use super::rds::{absent_as_none, tag_map};
 use super::{aws_error, to_chrono};
 use crate::error::{Error, Result};
 use crate::model::{DbKind, Snapshot};
@@ -32,10 +32,6 @@ const NOT_FOUND: &[&str] = &[
     "DBSnapshotNotFound",
     "DBClusterSnapshotNotFoundFault",
 ];
-
-fn not_found(e: &Error) -> bool {
-    e.aws_code().is_some_and(|c| NOT_FOUND.contains(&c))
-}
 
 /// AWS's answer to a create: started, an earlier try of it, refused for good (a key it cannot
 /// use, a class it does not offer, a missing subnet group, a denied permission), or an error
@@ -89,14 +85,6 @@ fn cluster(c: &DbCluster) -> RestoredDb {
     }
 }
 
-fn absent_as_none<T>(found: Result<T>) -> Result<Option<T>> {
-    match found {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if not_found(&e) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 impl RestoreLab for RdsRestoreLab {
     async fn copy_facts(&self, copy: &Snapshot) -> Result<Option<CopyFacts>> {
         let source_time = copy.source_time();
@@ -140,7 +128,7 @@ impl RestoreLab for RdsRestoreLab {
                     })
                 }),
         };
-        Ok(absent_as_none(found)?.flatten())
+        Ok(absent_as_none(found, NOT_FOUND)?.flatten())
     }
 
     async fn restore(&self, req: &RestoreRequest) -> Result<RestoreStarted> {
@@ -220,7 +208,7 @@ impl RestoreLab for RdsRestoreLab {
                 .map_err(|e| aws_error("DescribeDBClusters", e))
                 .map(|o| o.db_clusters().first().map(cluster)),
         };
-        Ok(absent_as_none(found)?.flatten())
+        Ok(absent_as_none(found, NOT_FOUND)?.flatten())
     }
 
     async fn restore_tests(&self) -> Result<Vec<RestoredDb>> {
@@ -280,9 +268,6 @@ impl RestoreLab for RdsRestoreLab {
                 .map(|_| ())
                 .map_err(|e| aws_error("DeleteDBCluster", e)),
         };
-        match result {
-            Err(e) if not_found(&e) => Ok(()), // gone already: what we wanted
-            other => other,
-        }
+        absent_as_none(result, NOT_FOUND).map(|_| ()) // gone already: what we wanted
     }
 }

@@ -21,7 +21,7 @@ use crate::ports::{
     StandbyControl, StateStore,
 };
 use crate::state::{Lease, Loaded, Record};
-use chrono::{DateTime, Duration, SecondsFormat, Timelike, Utc};
+use chrono::{Duration, Timelike, Utc};
 pub use event::{AlarmSignal, Command, PromoterEvent};
 use record::{Acknowledgement, AlarmRef, DbRecord, Episode, Failover, GateRecord, Step};
 use serde_json::{json, Value};
@@ -101,9 +101,7 @@ fn alarm_ref(trigger: &Trigger) -> Option<AlarmRef> {
     }
 }
 
-fn stamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
+use crate::model::stamp;
 
 /// `Failover.dns_change_id` of a switch by failover records: this, then the alarm's name.
 pub(crate) const FAILOVER_RECORDS: &str = "failover-records:";
