@@ -758,6 +758,8 @@ pub struct DashboardConfig {
     /// The restore verifier's databases (`DRPILOT_VERIFY_DATABASES`, when set) and how old
     /// their last verified restore may be.
     pub verify: Vec<VerifySpec>,
+    /// The S3 backups it restore-tests (`DRPILOT_VERIFY_BACKUPS`).
+    pub verify_backups: Vec<String>,
     pub verify_max_age_days: u32,
 }
 
@@ -783,6 +785,7 @@ impl DashboardConfig {
             } else {
                 vec![]
             },
+            verify_backups: verify_backup_names(vars)?,
             verify_max_age_days: verify_max_age_days(vars)?,
         })
     }
@@ -1347,10 +1350,88 @@ fn valid_db_identifier(id: &str) -> bool {
         && !id.ends_with('-')
 }
 
+const VERIFY_BACKUPS_VAR: &str = "DRPILOT_VERIFY_BACKUPS";
+
+/// `DRPILOT_VERIFY_BACKUPS`: the S3 backups (names in `DRPILOT_S3_BACKUPS`) a sample of whose
+/// newest point in time is restored to prove it; none when unset.
+pub fn verify_backup_names(vars: &dyn Vars) -> Result<Vec<String>> {
+    let Some(text) = optional(vars, VERIFY_BACKUPS_VAR) else {
+        return Ok(vec![]);
+    };
+    let bad = |why: String| {
+        Error::config(
+            VERIFY_BACKUPS_VAR,
+            format!("{why}; expected a JSON array of backup names from DRPILOT_S3_BACKUPS, like [\"media\"]"),
+        )
+    };
+    let names: Vec<String> =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not a JSON array of names ({e})")))?;
+    let mut out: Vec<String> = vec![];
+    for name in names {
+        let name = name.trim().to_string();
+        if name.is_empty() {
+            return Err(bad("a name is empty".into()));
+        }
+        if out.contains(&name) {
+            return Err(bad(format!("{name:?} is listed twice")));
+        }
+        out.push(name);
+    }
+    Ok(out)
+}
+
+/// The backups `DRPILOT_VERIFY_BACKUPS` names, as `DRPILOT_S3_BACKUPS` describes them.
+fn verify_backups(vars: &dyn Vars) -> Result<Vec<BackupSpec>> {
+    let names = verify_backup_names(vars)?;
+    if names.is_empty() {
+        return Ok(vec![]);
+    }
+    let all = backups(vars)?;
+    let mut out = vec![];
+    for name in names {
+        let Some(spec) = all.iter().find(|b| b.name == name) else {
+            let known: Vec<&str> = all.iter().map(|b| b.name.as_str()).collect();
+            return Err(Error::config(
+                VERIFY_BACKUPS_VAR,
+                format!("{name:?} is not a backup of DRPILOT_S3_BACKUPS ({})", known.join(", ")),
+            ));
+        };
+        if let Some(account) = &spec.account {
+            return Err(Error::config(
+                VERIFY_BACKUPS_VAR,
+                format!(
+                    "backup {name:?} is in member account {account}: restore tests of a member account's buckets are not supported; leave it out"
+                ),
+            ));
+        }
+        out.push(spec.clone());
+    }
+    Ok(out)
+}
+
 /// `DRPILOT_VERIFY_MAX_AGE_DAYS`: a database whose last verified restore is older than this
 /// (or failed) puts the dashboard AT RISK. A weekly schedule and a day's grace by default.
 pub fn verify_max_age_days(vars: &dyn Vars) -> Result<u32> {
     bounded(vars, "DRPILOT_VERIFY_MAX_AGE_DAYS", 8, 1..=400)
+}
+
+/// `DRPILOT_VERIFY_SUBNET_GROUP` and `DRPILOT_VERIFY_SECURITY_GROUPS`.
+fn verify_network(vars: &dyn Vars) -> Result<(String, Vec<String>)> {
+    let subnet_group = required(vars, "DRPILOT_VERIFY_SUBNET_GROUP")?;
+    let security_groups = list(vars, "DRPILOT_VERIFY_SECURITY_GROUPS");
+    if security_groups.is_empty() {
+        return Err(Error::config(
+                "DRPILOT_VERIFY_SECURITY_GROUPS",
+                "is empty: name the security groups restores get (sg-..., comma-separated); without them a restore gets the VPC's default group",
+            ));
+    }
+    if let Some(g) = security_groups.iter().find(|g| !g.starts_with("sg-")) {
+        return Err(Error::config(
+            "DRPILOT_VERIFY_SECURITY_GROUPS",
+            format!("{g:?} is not a security group id (sg-...)"),
+        ));
+    }
+    Ok((subnet_group, security_groups))
 }
 
 /// The restore verifier's settings.
@@ -1359,6 +1440,9 @@ pub struct VerifierConfig {
     pub source_region: String,
     pub dr_region: String,
     pub databases: Vec<VerifySpec>,
+    /// The S3 backups whose newest point in time a run restores a sample of.
+    pub backups: Vec<BackupSpec>,
+    pub sample: crate::backup::verify::SampleSize,
     /// Where restores go: a DB subnet group in the DR region and security groups that admit
     /// nothing but the verifier's checks.
     pub subnet_group: String,
@@ -1382,6 +1466,11 @@ impl VerifierConfig {
         "DRPILOT_SOURCE_REGION",
         "DRPILOT_DR_REGION",
         "DRPILOT_VERIFY_DATABASES",
+        "DRPILOT_VERIFY_BACKUPS",
+        "DRPILOT_S3_BACKUPS",
+        "DRPILOT_ACCOUNTS",
+        "DRPILOT_VERIFY_S3_SAMPLE",
+        "DRPILOT_VERIFY_S3_MAX_OBJECT_MB",
         "DRPILOT_VERIFY_SUBNET_GROUP",
         "DRPILOT_VERIFY_SECURITY_GROUPS",
         "DRPILOT_VERIFY_MAX_AGE_DAYS",
@@ -1402,24 +1491,27 @@ impl VerifierConfig {
 
     pub fn from_vars(vars: &dyn Vars) -> Result<Self> {
         let (source_region, dr_region) = region_pair(vars)?;
-        let subnet_group = required(vars, "DRPILOT_VERIFY_SUBNET_GROUP")?;
-        let security_groups = list(vars, "DRPILOT_VERIFY_SECURITY_GROUPS");
-        if security_groups.is_empty() {
-            return Err(Error::config(
-                "DRPILOT_VERIFY_SECURITY_GROUPS",
-                "is empty: name the security groups restores get (sg-..., comma-separated); without them a restore gets the VPC's default group",
-            ));
-        }
-        if let Some(g) = security_groups.iter().find(|g| !g.starts_with("sg-")) {
-            return Err(Error::config(
-                "DRPILOT_VERIFY_SECURITY_GROUPS",
-                format!("{g:?} is not a security group id (sg-...)"),
-            ));
-        }
+        let backups = verify_backups(vars)?;
+        let databases = match optional(vars, VERIFY_VAR) {
+            None if !backups.is_empty() => vec![],
+            _ => verify_databases(vars)?,
+        };
+        // where restored databases go (S3 restore tests need neither)
+        let (subnet_group, security_groups) = match databases.is_empty() {
+            true => (String::new(), vec![]),
+            false => verify_network(vars)?,
+        };
         Ok(VerifierConfig {
             source_region,
             dr_region,
-            databases: verify_databases(vars)?,
+            databases,
+            backups,
+            sample: crate::backup::verify::SampleSize {
+                objects: bounded(vars, "DRPILOT_VERIFY_S3_SAMPLE", 20, 1..=1000)?,
+                max_object_bytes: i64::from(bounded(vars, "DRPILOT_VERIFY_S3_MAX_OBJECT_MB", 128, 1..=5120)?)
+                    * 1024
+                    * 1024,
+            },
             subnet_group,
             security_groups,
             max_age_days: verify_max_age_days(vars)?,
@@ -1436,6 +1528,10 @@ impl VerifierConfig {
 
     pub fn database(&self, id: &str) -> Option<&VerifySpec> {
         self.databases.iter().find(|v| v.db.id == id)
+    }
+
+    pub fn backup(&self, name: &str) -> Option<&BackupSpec> {
+        self.backups.iter().find(|b| b.name == name)
     }
 }
 
@@ -1534,15 +1630,53 @@ mod tests {
             ),
             ("DRPILOT_VERIFY_TIMEOUT_SECONDS", "0", "DRPILOT_VERIFY_TIMEOUT_SECONDS"),
             ("DRPILOT_VERIFY_MAX_AGE_DAYS", "soon", "DRPILOT_VERIFY_MAX_AGE_DAYS"),
+            ("DRPILOT_VERIFY_BACKUPS", r#"["photos"]"#, "DRPILOT_VERIFY_BACKUPS"),
+            (
+                "DRPILOT_VERIFY_BACKUPS",
+                r#"["media", "media"]"#,
+                "DRPILOT_VERIFY_BACKUPS",
+            ),
+            ("DRPILOT_VERIFY_BACKUPS", "media", "DRPILOT_VERIFY_BACKUPS"),
+            ("DRPILOT_VERIFY_BACKUPS", r#"["ledgers"]"#, "DRPILOT_VERIFY_BACKUPS"),
+            ("DRPILOT_VERIFY_S3_SAMPLE", "0", "DRPILOT_VERIFY_S3_SAMPLE"),
+            (
+                "DRPILOT_VERIFY_S3_MAX_OBJECT_MB",
+                "10000",
+                "DRPILOT_VERIFY_S3_MAX_OBJECT_MB",
+            ),
         ] {
             let mut v = base();
+            v.insert("DRPILOT_S3_BACKUPS", BACKUPS);
+            v.insert(
+                "DRPILOT_ACCOUNTS",
+                r#"[{"id": "111111111111", "role_arn": "arn:aws:iam::111111111111:role/drpilot-member"}]"#,
+            );
             v.insert(var, value);
             match VerifierConfig::from_vars(&v) {
                 Err(Error::Config { var, .. }) => assert_eq!(var, named, "{value}"),
                 other => panic!("{var}={value}: expected a config error, got {other:?}"),
             }
         }
+        // S3 backups alone need no database
+        let mut v = base();
+        v.remove("DRPILOT_VERIFY_DATABASES");
+        v.remove("DRPILOT_VERIFY_SUBNET_GROUP");
+        v.insert("DRPILOT_S3_BACKUPS", BACKUPS);
+        v.insert(
+            "DRPILOT_ACCOUNTS",
+            r#"[{"id": "111111111111", "role_arn": "arn:aws:iam::111111111111:role/drpilot-member"}]"#,
+        );
+        v.insert("DRPILOT_VERIFY_BACKUPS", r#"["media"]"#);
+        let cfg = VerifierConfig::from_vars(&v).unwrap();
+        assert!(cfg.databases.is_empty());
+        assert_eq!(cfg.backup("media").unwrap().dr_bucket, "media-dr");
+        assert_eq!((cfg.sample.objects, cfg.sample.max_object_bytes), (20, 128 << 20));
+        v.remove("DRPILOT_VERIFY_BACKUPS");
+        assert!(VerifierConfig::from_vars(&v).is_err(), "nothing to verify");
     }
+
+    const BACKUPS: &str = r#"[{"name": "media", "source_bucket": "media-src", "dr_bucket": "media-dr"},
+        {"name": "ledgers", "source_bucket": "ledgers-src", "dr_bucket": "ledgers-dr", "account": "111111111111"}]"#;
 
     #[test]
     fn member_accounts_are_checked_at_cold_start_and_named_in_the_error() {

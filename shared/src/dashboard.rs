@@ -239,7 +239,7 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
             last_drill,
         });
     }
-    let verifications = if cfg.verify.is_empty() {
+    let verifications = if cfg.verify.is_empty() && cfg.verify_backups.is_empty() {
         vec![]
     } else {
         let state: VerifierState = Record::new(state, crate::verifier::record_key(&cfg.state))
@@ -265,13 +265,32 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
                     }),
                 }
             })
+            .chain(cfg.verify_backups.iter().map(|name| {
+                let last = state.last.get(&crate::verifier::backup_key(name)).cloned();
+                VerificationRow {
+                    db: name.clone(),
+                    kind: "s3 backup".into(),
+                    risk: Verification::risk(last.as_ref(), now, cfg.verify_max_age_days),
+                    last,
+                    in_progress: state.run.as_ref().and_then(|r| {
+                        r.backups
+                            .iter()
+                            .find(|b| &b.backup == name && b.result.is_none())
+                            .map(|_| format!("run {}: restoring a sample", r.id))
+                    }),
+                }
+            }))
             .collect()
     };
     let (mut verdict, mut reasons) = verdict(&resources, &databases, now);
     for v in &verifications {
         if let Some(risk) = &v.risk {
             verdict = verdict.max(Verdict::AtRisk);
-            reasons.push(format!("{}: backups not proven restorable: {risk}", v.db));
+            let what = match v.kind.as_str() {
+                "s3 backup" => format!("S3 backup {}", v.db),
+                _ => v.db.clone(),
+            };
+            reasons.push(format!("{what}: backups not proven restorable: {risk}"));
         }
     }
     Ok(Dashboard {

@@ -185,6 +185,29 @@ pub struct Page<T> {
     pub more: bool,
 }
 
+/// One stored version of an object, as `HeadObject` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredVersion {
+    pub size: i64,
+    pub etag: String,
+    /// The SHA-256 S3 computed over its bytes when it was written (base64), if it was asked
+    /// to (drpilot's copies ask; a multipart copy's is a checksum of its parts' and is not kept).
+    pub sha256: Option<String>,
+    /// Its Object Lock retain-until date: it cannot be deleted before then.
+    pub locked_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What an object's bytes are, read back in full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digest {
+    /// Bytes read.
+    pub size: u64,
+    /// SHA-256 (base64, as S3 gives checksums).
+    pub sha256: String,
+    /// MD5 (hex, as a single-part upload's ETag is).
+    pub md5: String,
+}
+
 /// A version S3 did not delete, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotDeleted {
@@ -242,6 +265,29 @@ pub trait ObjectStore: Sync {
     fn head(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Option<ObjectInfo>>> + Send {
         let what = format!("s3://{bucket}/{key}");
         async move { Err(crate::Error::RunFailed(format!("this store cannot look at {what}"))) }
+    }
+    /// One version of an object (`HeadObject` with its version id and checksums); `None` if
+    /// S3 has no such version.
+    fn stored_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: &str,
+    ) -> impl Future<Output = Result<Option<StoredVersion>>> + Send {
+        let what = format!("s3://{bucket}/{key} version {version}");
+        async move { Err(crate::Error::RunFailed(format!("this store cannot look at {what}"))) }
+    }
+    /// Reads an object's bytes in full, hashing them as they stream (memory stays flat
+    /// whatever its size); `None` if there is none.
+    fn digest(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Option<Digest>>> + Send {
+        let what = format!("s3://{bucket}/{key}");
+        async move { Err(crate::Error::RunFailed(format!("this store cannot read {what}"))) }
+    }
+    /// The bucket's default Object Lock retention (`GetObjectLockConfiguration`): its mode and
+    /// days (years as 366 days each); `None` when the bucket has no default retention.
+    fn default_lock(&self, bucket: &str) -> impl Future<Output = Result<Option<(String, u32)>>> + Send {
+        let _ = bucket; // a store without Object Lock locks nothing
+        async { Ok(None) }
     }
 }
 

@@ -8,7 +8,7 @@
 use crate::config::VerifierConfig;
 use crate::error::{Error, Result};
 use crate::events::{self, Decode, Incoming};
-use crate::model::{tags, DbKind, VerifySpec};
+use crate::model::{tags, BackupSpec, DbKind, VerifySpec};
 use crate::notice::{Notice, Severity};
 use crate::plan::copy::{managed_copies_of, newest_available};
 use crate::plan::lag::human_seconds;
@@ -17,6 +17,7 @@ use crate::ports::{
     CopyFacts, DrSnapshotStore, MetricUnit, MetricValue, Metrics, Notifier, RestoreLab, RestoreRequest, RestoreStarted,
     StateStore,
 };
+use crate::ports::{Documents, ObjectStore};
 use crate::state::{Invocation, Lease, Loaded, Record};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -24,10 +25,13 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use tracing::{info, warn};
 
-pub struct VerifierPorts<C, L, M, St, N> {
+pub struct VerifierPorts<C, L, M, St, N, O> {
     /// The DR region's copies (to pick the newest).
     pub copies: C,
     pub lab: L,
+    /// The DR region's buckets: S3 backups' DR buckets, and the state bucket's scratch prefix
+    /// their restore tests restore into.
+    pub objects: O,
     /// drpilot's metrics in the DR region.
     pub metrics: M,
     pub state: St,
@@ -40,6 +44,7 @@ pub type AwsVerifierPorts = VerifierPorts<
     crate::aws::cloudwatch::CloudWatchMetrics,
     crate::aws::s3::S3State,
     crate::aws::sns::SnsNotifier,
+    crate::aws::s3::S3Objects,
 >;
 
 impl AwsVerifierPorts {
@@ -55,6 +60,11 @@ impl AwsVerifierPorts {
                 &cfg.state.bucket,
             ),
             notifier: sns::SnsNotifier::new(sdk, &cfg.notify_topic_arn, "drpilot.restore-verifier"),
+            // one request copies any object a sample draws (at most 5 GiB)
+            objects: s3::S3Objects::new(
+                s3::client_in(sdk, &cfg.dr_region, cfg.s3_force_path_style),
+                5 * 1024 * 1024 * 1024,
+            ),
         }
     }
 }
@@ -63,10 +73,12 @@ impl AwsVerifierPorts {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum VerifierCommand {
-    /// Verify now: every listed database, or those named.
+    /// Verify now: every listed database and backup, or those named.
     Run {
         #[serde(default)]
         databases: Option<Vec<String>>,
+        #[serde(default)]
+        backups: Option<Vec<String>>,
     },
     /// Go on with the run in progress (none is started): Terraform sends it every minute.
     Continue {},
@@ -82,17 +94,20 @@ pub enum VerifierEvent {
     },
     Operator {
         databases: Option<Vec<String>>,
+        backups: Option<Vec<String>>,
     },
     Continue,
     Status,
 }
 
-const ACCEPTS: &str = r#"the restore verifier accepts an EventBridge schedule, {"action": "run"} with optional "databases": [...], {"action": "continue"} or {"action": "status"}"#;
+const ACCEPTS: &str = r#"the restore verifier accepts an EventBridge schedule, {"action": "run"} with optional "databases": [...] and "backups": [...], {"action": "continue"} or {"action": "status"}"#;
 
 impl Decode for VerifierEvent {
     fn decode(event: Value) -> Result<Self> {
         match events::decode::<VerifierCommand>(event, ACCEPTS)? {
-            Incoming::Command(VerifierCommand::Run { databases }) => Ok(VerifierEvent::Operator { databases }),
+            Incoming::Command(VerifierCommand::Run { databases, backups }) => {
+                Ok(VerifierEvent::Operator { databases, backups })
+            }
             Incoming::Command(VerifierCommand::Continue {}) => Ok(VerifierEvent::Continue),
             Incoming::Command(VerifierCommand::Status {}) => Ok(VerifierEvent::Status),
             Incoming::Schedule(e) => Ok(VerifierEvent::Schedule {
@@ -115,7 +130,7 @@ pub struct VerifierState {
     pub lease: Option<Lease>,
     #[serde(default)]
     pub run: Option<Run>,
-    /// By database identifier.
+    /// By database identifier, and `s3:<backup>` for an S3 backup (`backup_key`).
     #[serde(default)]
     pub last: BTreeMap<String, Verification>,
     /// Runs ended (finished, or stopped and ended) whose report has not reached responders
@@ -135,13 +150,33 @@ pub struct VerifierState {
 /// has one; a cluster waits through three).
 const RUN_BOUND: i32 = 4;
 
-/// A new run of `dbs`.
-fn new_run(trigger: &str, dbs: &[&VerifySpec], now: DateTime<Utc>) -> Run {
+/// Where an S3 backup's verifications are kept (a database identifier has no `:`).
+pub fn backup_key(backup: &str) -> String {
+    format!("s3:{backup}")
+}
+
+/// How a report names what `last`'s key stands for.
+fn label(key: &str) -> String {
+    match key.strip_prefix("s3:") {
+        Some(backup) => format!("S3 backup {backup}"),
+        None => key.to_string(),
+    }
+}
+
+/// A new run of `dbs` and `backups`.
+fn new_run(trigger: &str, dbs: &[&VerifySpec], backups: &[&BackupSpec], now: DateTime<Utc>) -> Run {
     Run {
         id: verify::run_id(now),
         started: now,
         trigger: trigger.into(),
         dbs: dbs.iter().map(|s| DbRun::new(s)).collect(),
+        backups: backups
+            .iter()
+            .map(|b| BackupRun {
+                backup: b.name.clone(),
+                result: None,
+            })
+            .collect(),
         swept: vec![],
         sweep_failures: vec![],
         ended: None,
@@ -167,6 +202,9 @@ pub struct Run {
     pub started: DateTime<Utc>,
     pub trigger: String,
     pub dbs: Vec<DbRun>,
+    /// S3 backups: a sample of each one's newest point in time is restored.
+    #[serde(default)]
+    pub backups: Vec<BackupRun>,
     /// What the sweeper deleted at the start of the run (kind, identifier, its run).
     #[serde(default)]
     pub swept: Vec<String>,
@@ -179,6 +217,41 @@ pub struct Run {
     /// Its metrics are published (once: a notice sent again does not count a restore twice).
     #[serde(default)]
     pub metrics_sent: bool,
+}
+
+/// One S3 backup's restore test in a run: done once it has a result (it takes one
+/// invocation; a run cut short does it again).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupRun {
+    pub backup: String,
+    #[serde(default)]
+    pub result: Option<Verification>,
+}
+
+impl Run {
+    /// What the run found: each database's verification and each backup's, keyed as `last` is.
+    fn results(&self) -> Vec<(String, Verification)> {
+        let dbs = self.dbs.iter().map(|d| (d.db.clone(), d.verification(&self.id)));
+        let backups = self.backups.iter().map(|b| {
+            let v = b.result.clone().unwrap_or_else(|| Verification {
+                run: self.id.clone(),
+                passed: false,
+                finished: Utc::now(),
+                copy: None,
+                copy_time: None,
+                copy_age_seconds: None,
+                restore_seconds: None,
+                checks: vec![],
+                failure: Some("the run ended before its restore test was done".into()),
+            });
+            (backup_key(&b.backup), v)
+        });
+        dbs.chain(backups).collect()
+    }
+
+    fn finished(&self) -> bool {
+        self.dbs.iter().all(|d| d.phase == Phase::Done) && self.backups.iter().all(|b| b.result.is_some())
+    }
 }
 
 /// Where one database's verification has got to.
@@ -390,40 +463,24 @@ enum Step {
 
 use crate::model::stamp;
 
-pub struct Verifier<'a, C, L, M, St, N> {
-    pub ports: &'a VerifierPorts<C, L, M, St, N>,
+pub struct Verifier<'a, C, L, M, St, N, O> {
+    pub ports: &'a VerifierPorts<C, L, M, St, N, O>,
     pub cfg: &'a VerifierConfig,
     pub invocation: Invocation,
 }
 
-impl<C, L, M, St, N> Verifier<'_, C, L, M, St, N>
+impl<C, L, M, St, N, O> Verifier<'_, C, L, M, St, N, O>
 where
     C: DrSnapshotStore,
     L: RestoreLab,
     M: Metrics,
-    St: StateStore,
+    St: StateStore + Documents,
     N: Notifier,
+    O: ObjectStore,
 {
     pub async fn handle(&self, event: VerifierEvent) -> Result<Value> {
-        // A named database that is not listed is a bad event, decided before any AWS call.
-        let chosen: Vec<&VerifySpec> = match &event {
-            VerifierEvent::Operator { databases: Some(names) } => {
-                let mut out = vec![];
-                for name in names {
-                    out.push(self.cfg.database(name).ok_or_else(|| {
-                        let known: Vec<&str> = self.cfg.databases.iter().map(|d| d.db.id.as_str()).collect();
-                        Error::BadEvent(format!("unknown database {name:?}; verified: {}", known.join(", ")))
-                    })?);
-                }
-                if out.is_empty() {
-                    return Err(Error::BadEvent(
-                        "\"databases\" is empty; leave it out to verify every database".into(),
-                    ));
-                }
-                out
-            }
-            _ => self.cfg.databases.iter().collect(),
-        };
+        // A named database or backup that is not listed is a bad event, decided before any AWS call.
+        let (chosen, chosen_backups) = self.chosen(&event)?;
         let record = Record::new(&self.ports.state, record_key(&self.cfg.state));
         let (mut state, etag) = match record.read::<VerifierState>().await? {
             Loaded::Absent => (VerifierState::default(), None),
@@ -492,16 +549,14 @@ where
             ));
         }
         if let Some(trigger) = start {
-            let all: Vec<&VerifySpec> = self.cfg.databases.iter().collect();
-            let dbs = if matches!(event, VerifierEvent::Operator { .. }) {
-                &chosen
-            } else {
-                &all
+            let (dbs, backups) = match event {
+                VerifierEvent::Operator { .. } => (chosen, chosen_backups),
+                _ => self.everything(),
             };
             if trigger == "schedule" {
                 state.pending = None; // the scheduled run is this one
             }
-            state.run = Some(new_run(&trigger, dbs, now));
+            state.run = Some(new_run(&trigger, &dbs, &backups, now));
         }
         if state.run.is_none() && state.unreported.is_empty() {
             return Ok(json!({"run": null, "notes": notes}));
@@ -533,6 +588,42 @@ where
             let _ = record.write_own(&work.state, Some(&work.etag)).await;
         }
         result
+    }
+
+    /// Every listed database and backup.
+    fn everything(&self) -> (Vec<&VerifySpec>, Vec<&BackupSpec>) {
+        (self.cfg.databases.iter().collect(), self.cfg.backups.iter().collect())
+    }
+
+    /// What an event asks to verify: an operator's run names databases, backups or both
+    /// (neither: everything); every name must be listed.
+    fn chosen(&self, event: &VerifierEvent) -> Result<(Vec<&VerifySpec>, Vec<&BackupSpec>)> {
+        let VerifierEvent::Operator { databases, backups } = event else {
+            return Ok(self.everything());
+        };
+        if databases.is_none() && backups.is_none() {
+            return Ok(self.everything());
+        }
+        let mut dbs = vec![];
+        for name in databases.iter().flatten() {
+            dbs.push(self.cfg.database(name).ok_or_else(|| {
+                let known: Vec<&str> = self.cfg.databases.iter().map(|d| d.db.id.as_str()).collect();
+                Error::BadEvent(format!("unknown database {name:?}; verified: {}", known.join(", ")))
+            })?);
+        }
+        let mut bks = vec![];
+        for name in backups.iter().flatten() {
+            bks.push(self.cfg.backup(name).ok_or_else(|| {
+                let known: Vec<&str> = self.cfg.backups.iter().map(|b| b.name.as_str()).collect();
+                Error::BadEvent(format!("unknown backup {name:?}; verified: {}", known.join(", ")))
+            })?);
+        }
+        if dbs.is_empty() && bks.is_empty() {
+            return Err(Error::BadEvent(
+                "\"databases\" and \"backups\" name nothing; leave them out to verify everything".into(),
+            ));
+        }
+        Ok((dbs, bks))
     }
 
     /// Records a scheduled run to start when the run in progress ends (another invocation
@@ -590,6 +681,53 @@ where
             let run_id = w.state.run.as_ref().map(|r| r.id.clone()).unwrap_or_default();
             // some database's step changed something: its next step is taken at once
             let mut again = false;
+            // S3 backups: each one's restore test takes one go (a sample is small)
+            let waiting: Vec<String> = w.state.run.as_ref().map_or(vec![], |r| {
+                r.backups
+                    .iter()
+                    .filter(|b| b.result.is_none())
+                    .map(|b| b.backup.clone())
+                    .collect()
+            });
+            for name in waiting {
+                if tokio::time::Instant::now() >= stop {
+                    break;
+                }
+                let v = match self.cfg.backup(&name) {
+                    Some(spec) => {
+                        crate::backup::verify::verify_backup(
+                            &self.ports.state,
+                            &self.ports.objects,
+                            &self.cfg.state,
+                            spec,
+                            self.cfg.sample,
+                            &run_id,
+                        )
+                        .await
+                    }
+                    None => Verification {
+                        run: run_id.clone(),
+                        passed: false,
+                        finished: Utc::now(),
+                        copy: None,
+                        copy_time: None,
+                        copy_age_seconds: None,
+                        restore_seconds: None,
+                        checks: vec![],
+                        failure: Some("no longer listed in DRPILOT_VERIFY_BACKUPS".into()),
+                    },
+                };
+                if let Some(b) = w
+                    .state
+                    .run
+                    .as_mut()
+                    .and_then(|r| r.backups.iter_mut().find(|b| b.backup == name))
+                {
+                    b.result = Some(v);
+                }
+                again = true;
+                w.save().await?;
+            }
             let dbs = w.state.run.as_ref().map_or(0, |r| r.dbs.len());
             for i in 0..dbs {
                 let Some(db) = w.state.run.as_mut().map(|r| &mut r.dbs[i]) else {
@@ -629,23 +767,19 @@ where
                     w.save().await?;
                 }
             }
-            if w.state
-                .run
-                .as_ref()
-                .is_some_and(|r| r.dbs.iter().all(|d| d.phase == Phase::Done))
-            {
+            if w.state.run.as_ref().is_some_and(Run::finished) {
                 let mut run = w.state.run.take().expect("checked above");
                 self.sweep(&mut run, Utc::now()).await; // what the start found still being deleted
-                for d in &run.dbs {
-                    w.state.last.insert(d.db.clone(), d.verification(&run.id));
+                for (key, v) in run.results() {
+                    w.state.last.insert(key, v);
                 }
                 w.state.unreported.push(run);
                 // a scheduled run that came while this one went on starts now (or, out of
                 // time, with the next continuation)
                 let time_left = tokio::time::Instant::now() + poll < stop;
                 if let Some(trigger) = w.state.pending.take_if(|_| time_left) {
-                    let all: Vec<&VerifySpec> = self.cfg.databases.iter().collect();
-                    let mut next = new_run(&trigger, &all, Utc::now());
+                    let (dbs, backups) = self.everything();
+                    let mut next = new_run(&trigger, &dbs, &backups, Utc::now());
                     self.sweep(&mut next, Utc::now()).await;
                     w.state.run = Some(next);
                 }
@@ -668,7 +802,9 @@ where
         let run = w.state.run.as_ref();
         let mut out = json!({
             "run": run.map(|r| &r.id),
-            "in_progress": run.map(|r| r.dbs.iter().map(|d| json!({"db": d.db, "phase": d.phase})).collect::<Vec<_>>()),
+            "in_progress": run.map(|r| r.dbs.iter().map(|d| json!({"db": d.db, "phase": d.phase}))
+                .chain(r.backups.iter().filter(|b| b.result.is_none()).map(|b| json!({"backup": b.backup})))
+                .collect::<Vec<_>>()),
             "reported": delivered,
             "notes": w.notes,
         });
@@ -705,11 +841,7 @@ where
         let mut out = vec![];
         let mut problems = vec![];
         while let Some(run) = w.state.unreported.first().cloned() {
-            let results: Vec<(String, Verification)> = run
-                .dbs
-                .iter()
-                .map(|d| (d.db.clone(), d.verification(&run.id)))
-                .collect();
+            let results = run.results();
             let notice = notice(&run, &results);
             if !run.metrics_sent {
                 if let Err(e) = self
@@ -734,7 +866,10 @@ where
                 "run": run.id,
                 "trigger": run.trigger,
                 "ended": run.ended,
-                "results": results.iter().map(|(db, v)| json!({"db": db, "verification": v})).collect::<Vec<_>>(),
+                "results": results.iter().map(|(key, v)| match key.strip_prefix("s3:") {
+                    Some(backup) => json!({"backup": backup, "verification": v}),
+                    None => json!({"db": key, "verification": v}),
+                }).collect::<Vec<_>>(),
                 "swept": run.swept,
                 "sweep_failures": run.sweep_failures,
                 "notice": notice.subject,
@@ -917,6 +1052,20 @@ where
     /// Deletes what earlier runs left behind: this deployment's restore tests made by a run
     /// that began more than the restore timeout ago and is not this one.
     async fn sweep(&self, run: &mut Run, now: DateTime<Utc>) {
+        if !self.cfg.backups.is_empty() {
+            // what S3 restore tests of earlier runs left in the scratch prefix
+            let (swept, failed) =
+                crate::backup::verify::sweep_scratch(&self.ports.objects, &self.cfg.state, &run.id).await;
+            if !swept.is_empty() {
+                run.swept.push(format!(
+                    "{} scratch object(s) of earlier S3 restore tests under s3://{}/{}",
+                    swept.len(),
+                    self.cfg.state.bucket,
+                    crate::backup::verify::scratch_prefix(&self.cfg.state)
+                ));
+            }
+            run.sweep_failures.extend(failed);
+        }
         let found = match self.ports.lab.restore_tests().await {
             Ok(found) => found,
             Err(e) => {
@@ -997,10 +1146,9 @@ where
         }
         run.ended = Some(format!("not ended within {bound} of its start"));
         warn!(run = %run.id, "a restore verification run stopped advancing: ended");
-        for d in &run.dbs {
-            let mut v = d.verification(&run.id);
-            v.finished = now;
-            state.last.insert(d.db.clone(), v);
+        for (key, mut v) in run.results() {
+            v.finished = v.finished.min(now);
+            state.last.insert(key, v);
         }
         state.unreported.push(run);
     }
@@ -1041,14 +1189,18 @@ impl<St: StateStore> Work<'_, St> {
     }
 }
 
-/// Per database (`Database` dimension): `RestoreVerified` (1 passed, 0 failed), and when
-/// measured `RestoreSeconds` and `VerifiedCopyAgeSeconds`.
+/// Per database (`Database` dimension) and S3 backup (`Backup`): `RestoreVerified` (1 passed,
+/// 0 failed), and when measured `RestoreSeconds` and `VerifiedCopyAgeSeconds`.
 fn metrics(results: &[(String, Verification)]) -> Vec<MetricValue> {
     let mut out = vec![];
-    for (db, v) in results {
+    for (key, v) in results {
+        let dimension = match key.strip_prefix("s3:") {
+            Some(backup) => ("Backup".to_string(), backup.to_string()),
+            None => ("Database".to_string(), key.clone()),
+        };
         let value = |name: &str, value: f64, unit: MetricUnit| MetricValue {
             name: name.into(),
-            dimensions: vec![("Database".into(), db.clone())],
+            dimensions: vec![dimension.clone()],
             value,
             unit,
             at: v.finished,
@@ -1071,10 +1223,10 @@ fn metrics(results: &[(String, Verification)]) -> Vec<MetricValue> {
 /// One notice per run: each database's verdict, the copy it restored and how old its data
 /// was, how long the restore took, the checks, and what the sweeper deleted.
 fn notice(run: &Run, results: &[(String, Verification)]) -> Notice {
-    let failed: Vec<&str> = results
+    let failed: Vec<String> = results
         .iter()
         .filter(|(_, v)| !v.passed)
-        .map(|(db, _)| db.as_str())
+        .map(|(key, _)| label(key))
         .collect();
     let total = results.len();
     let (severity, subject) = match (&run.ended, failed.is_empty()) {
@@ -1100,10 +1252,16 @@ fn notice(run: &Run, results: &[(String, Verification)]) -> Notice {
         body.push_str(&format!("It was ended unfinished: {why}.\n"));
     }
     body.push('\n');
-    for (db, v) in results {
-        body.push_str(&format!("{db}: {}\n", if v.passed { "PASSED" } else { "FAILED" }));
+    for (key, v) in results {
+        let s3 = key.starts_with("s3:");
+        body.push_str(&format!(
+            "{}: {}\n",
+            label(key),
+            if v.passed { "PASSED" } else { "FAILED" }
+        ));
         if let Some(copy) = &v.copy {
-            body.push_str(&format!("  copy restored: {copy}"));
+            let what = if s3 { "sample restored from" } else { "copy restored" };
+            body.push_str(&format!("  {what}: {copy}"));
             if let Some(age) = v.copy_age_seconds {
                 body.push_str(&format!(
                     ", its data {} old (the backup tier's RPO)",
@@ -1112,11 +1270,16 @@ fn notice(run: &Run, results: &[(String, Verification)]) -> Notice {
             }
             body.push('\n');
         }
-        if let Some(s) = v.restore_seconds {
-            body.push_str(&format!(
+        match v.restore_seconds {
+            Some(s) if s3 => body.push_str(&format!(
+                "  the sample restored and read back in {}\n",
+                human_seconds(s)
+            )),
+            Some(s) => body.push_str(&format!(
                 "  restore took {} (the backup tier's RTO)\n",
                 human_seconds(s)
-            ));
+            )),
+            None => {}
         }
         for c in &v.checks {
             body.push_str(&format!(
@@ -1303,7 +1466,63 @@ mod tests {
             }
         }
 
-        pub type Ports = VerifierPorts<Copies, Lab, Published, State, Sns>;
+        impl Documents for State {
+            async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+                Ok(self.0.lock().unwrap().get(key).map(|(body, _)| body.clone()))
+            }
+            async fn put(&self, key: &str, body: Vec<u8>) -> Result<()> {
+                self.0.lock().unwrap().insert(key.to_string(), (body, 1));
+                Ok(())
+            }
+            async fn delete(&self, key: &str) -> Result<()> {
+                self.0.lock().unwrap().remove(key);
+                Ok(())
+            }
+            async fn keys(&self, prefix: &str) -> Result<Vec<String>> {
+                Ok(self
+                    .0
+                    .lock()
+                    .unwrap()
+                    .keys()
+                    .filter(|k| k.starts_with(prefix))
+                    .cloned()
+                    .collect())
+            }
+        }
+
+        /// No S3 backup is verified in these tests (they are end-to-end: tests/restore_verifier.rs).
+        pub struct NoObjects;
+
+        impl ObjectStore for NoObjects {
+            async fn list_page(
+                &self,
+                _: &str,
+                _: &str,
+                _: Option<&str>,
+            ) -> Result<crate::ports::Page<crate::ports::ObjectInfo>> {
+                unreachable!("no S3 backup is verified here")
+            }
+            async fn versioning_enabled(&self, _: &str) -> Result<bool> {
+                unreachable!("no S3 backup is verified here")
+            }
+            async fn copy(&self, _: &crate::ports::ObjectCopy) -> Result<String> {
+                unreachable!("no S3 backup is verified here")
+            }
+            async fn delete_versions(&self, _: &str, _: &[(String, String)]) -> Result<Vec<crate::ports::NotDeleted>> {
+                unreachable!("no S3 backup is verified here")
+            }
+            async fn delete_object(&self, _: &str, _: &str) -> Result<()> {
+                unreachable!("no S3 backup is verified here")
+            }
+            async fn folders(&self, _: &str, _: &str) -> Result<Vec<String>> {
+                unreachable!("no S3 backup is verified here")
+            }
+            async fn read(&self, _: &str, _: &str) -> Result<Option<Vec<u8>>> {
+                unreachable!("no S3 backup is verified here")
+            }
+        }
+
+        pub type Ports = VerifierPorts<Copies, Lab, Published, State, Sns, NoObjects>;
 
         /// One protected instance, `orders`, with one copy of this deployment's.
         pub fn ports() -> Ports {
@@ -1333,6 +1552,7 @@ mod tests {
                 metrics: Published::default(),
                 state: State::default(),
                 notifier: Sns::default(),
+                objects: NoObjects,
             }
         }
 
@@ -1413,9 +1633,17 @@ mod tests {
     async fn a_scheduled_run_that_comes_during_another_starts_when_that_one_ends() {
         let (ports, cfg) = (fake::ports(), fake::config("3600"));
         *ports.lab.describe_error.lock().unwrap() = Some((true, "Throttling".into()));
-        let first = invoke(&ports, &cfg, VerifierEvent::Operator { databases: None }, 2)
-            .await
-            .unwrap();
+        let first = invoke(
+            &ports,
+            &cfg,
+            VerifierEvent::Operator {
+                databases: None,
+                backups: None,
+            },
+            2,
+        )
+        .await
+        .unwrap();
         assert_eq!(first["in_progress"][0]["phase"], "restoring", "{first:#}");
         let week = invoke(&ports, &cfg, VerifierEvent::Schedule { id: "week-50".into() }, 2)
             .await
@@ -1446,9 +1674,17 @@ mod tests {
     async fn a_schedule_that_finds_another_invocation_working_is_queued_for_it_not_lost() {
         let (ports, cfg) = (fake::ports(), fake::config("3600"));
         *ports.lab.describe_error.lock().unwrap() = Some((true, "Throttling".into()));
-        invoke(&ports, &cfg, VerifierEvent::Operator { databases: None }, 2)
-            .await
-            .unwrap();
+        invoke(
+            &ports,
+            &cfg,
+            VerifierEvent::Operator {
+                databases: None,
+                backups: None,
+            },
+            2,
+        )
+        .await
+        .unwrap();
         // another invocation holds the lease (it is polling the restore)
         let mut held = record(&ports);
         held.lease = Some(Lease {
@@ -1498,9 +1734,17 @@ mod tests {
         *ports.lab.describe_error.lock().unwrap() = Some((false, "AccessDenied".into()));
         let report = invoke(&ports, &cfg, VerifierEvent::Continue, 60).await.unwrap();
         assert_eq!(report["run"], Value::Null, "a continuation starts nothing");
-        let report = invoke(&ports, &cfg, VerifierEvent::Operator { databases: None }, 60)
-            .await
-            .unwrap();
+        let report = invoke(
+            &ports,
+            &cfg,
+            VerifierEvent::Operator {
+                databases: None,
+                backups: None,
+            },
+            60,
+        )
+        .await
+        .unwrap();
         let v = &report["results"][0]["verification"];
         assert_eq!(v["passed"], false);
         assert!(v["failure"].as_str().unwrap().contains("AccessDenied"), "{v:#}");
@@ -1509,9 +1753,17 @@ mod tests {
         // throttled every time: retried each poll, failed once the phase outlives the timeout,
         // the teardown given up the same way; the run ends and says why
         *ports.lab.describe_error.lock().unwrap() = Some((true, "Throttling".into()));
-        let report = invoke(&ports, &cfg, VerifierEvent::Operator { databases: None }, 30)
-            .await
-            .unwrap();
+        let report = invoke(
+            &ports,
+            &cfg,
+            VerifierEvent::Operator {
+                databases: None,
+                backups: None,
+            },
+            30,
+        )
+        .await
+        .unwrap();
         let v = &report["results"][0]["verification"];
         let why = v["failure"].as_str().unwrap();
         assert!(why.contains("not available") && why.contains("Throttling"), "{why}");
@@ -1543,12 +1795,26 @@ mod tests {
             "{names:?}"
         );
         assert!(names.contains(&("continue.json", &VerifierEvent::Continue)));
-        assert!(names.contains(&("operator-run.json", &VerifierEvent::Operator { databases: None })));
+        assert!(names.contains(&(
+            "operator-run.json",
+            &VerifierEvent::Operator {
+                databases: None,
+                backups: None
+            }
+        )));
         assert!(names.contains(&("status.json", &VerifierEvent::Status)));
         assert!(names.contains(&(
             "operator-run-one.json",
             &VerifierEvent::Operator {
-                databases: Some(vec!["orders-db".into()])
+                databases: Some(vec!["orders-db".into()]),
+                backups: None,
+            }
+        )));
+        assert!(names.contains(&(
+            "operator-run-backup.json",
+            &VerifierEvent::Operator {
+                databases: None,
+                backups: Some(vec!["media".into()]),
             }
         )));
         for bad in [

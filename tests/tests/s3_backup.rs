@@ -1352,3 +1352,170 @@ async fn notifications_wait_for_the_first_full_point_and_unreadable_messages_cha
         .contains("not an S3 event notification"));
     assert!(contents(&bed.dr, &bed.dr_bucket).await.is_empty(), "nothing copied");
 }
+
+/// Every version and delete marker under `prefix` (a restore test's scratch must leave none).
+async fn scratch_left(s3: &Client, bucket: &str, prefix: &str) -> Vec<String> {
+    let page = s3
+        .list_object_versions()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    page.versions()
+        .iter()
+        .filter_map(|v| v.key())
+        .chain(page.delete_markers().iter().filter_map(|m| m.key()))
+        .map(str::to_string)
+        .collect()
+}
+
+/// One invocation of the restore verifier's real handler, restore-testing the bed's backup.
+async fn verify_restores(bed: &Bed, backup: &Value, sample: &str) -> Value {
+    use drpilot::verifier::{Verifier, VerifierEvent, VerifierPorts};
+    let mut settings = bed.settings(backup.clone(), &[]);
+    settings.extend([
+        ("DRPILOT_VERIFY_BACKUPS".to_string(), r#"["assets"]"#.to_string()),
+        ("DRPILOT_VERIFY_S3_SAMPLE".to_string(), sample.to_string()),
+        ("DRPILOT_DEPLOYMENT".to_string(), bed.name.replace('_', "-")),
+    ]);
+    let vars: HashMap<&str, &str> = settings.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let cfg = drpilot::config::VerifierConfig::from_vars(&vars).unwrap();
+    let sdk = drpilot_tests::sdk(DR).await;
+    let ports = VerifierPorts::aws(&sdk, &cfg);
+    let event = drpilot_tests::sample_event("restore-verifier/operator-run-backup.json");
+    let mut event = VerifierEvent::decode(event).unwrap();
+    if let VerifierEvent::Operator { backups, .. } = &mut event {
+        *backups = Some(vec!["assets".into()]);
+    }
+    Verifier {
+        ports: &ports,
+        cfg: &cfg,
+        invocation: Invocation {
+            request_id: unique("request"),
+            deadline: chrono::Utc::now() + chrono::Duration::minutes(15),
+        },
+    }
+    .handle(event)
+    .await
+    .expect("the verifier reports")
+}
+
+#[tokio::test]
+async fn a_restore_test_restores_a_sample_of_the_newest_point_checks_it_and_leaves_nothing_behind() {
+    let bed = Bed::new("rtest").await;
+    enable_versioning(&bed.dr, &bed.state_bucket).await; // as Terraform makes it
+    let backup = json!({"kms_key_id": bed.kms_key});
+    let cfg = bed.config(backup.clone(), &[]);
+    for i in 0..40 {
+        bed.put(
+            &format!("docs/{i:03}.txt"),
+            &format!("document {i}, {}", "x".repeat(i * 37)),
+        )
+        .await;
+    }
+    let first = bed.run(&cfg).await.expect("backup");
+    assert_eq!(count(&first, "copied"), 40, "{first:#}");
+    let point = point_ids(&first);
+    // An earlier run that died between a restore and its delete left this.
+    let scratch = &drpilot::backup::verify::scratch_prefix(&cfg.state);
+    put(
+        &bed.dr,
+        &bed.state_bucket,
+        &format!("{scratch}20260101t000000z/assets/00000"),
+        b"left behind".to_vec(),
+        None,
+    )
+    .await;
+
+    let report = verify_restores(&bed, &backup, "10").await;
+    let result = &report["results"][0];
+    assert_eq!(result["backup"], "assets", "{report:#}");
+    let v = &result["verification"];
+    assert_eq!(v["passed"], true, "{report:#}");
+    assert!(
+        v["copy"].as_str().unwrap().ends_with(&format!("point {point}")),
+        "{v:#}"
+    );
+    let checks: BTreeMap<&str, &str> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["detail"].as_str().unwrap()))
+        .collect();
+    assert_eq!(checks["manifest"], "read in full: 40 objects", "{checks:#?}");
+    assert!(
+        checks["restored"].starts_with("10 of 10 sampled objects restored"),
+        "{checks:#?}"
+    );
+    assert_eq!(checks["sizes"], "10 of 10 as the manifest records");
+    assert!(
+        checks["content"].starts_with("10 same by the SHA-256 stored with the DR copy"),
+        "the backup's copies carry S3's checksum: {checks:#?}"
+    );
+    assert!(v["restore_seconds"].as_f64().is_some() && v["copy_age_seconds"].as_f64().is_some());
+    assert!(
+        report["swept"][0].as_str().is_some_and(|s| s.starts_with("1 scratch object(s)")),
+        "{report:#}"
+    );
+    let left = scratch_left(&bed.dr, &bed.state_bucket, scratch).await;
+    assert!(
+        left.iter().all(|k| k.contains("/20260101t000000z/")),
+        "the restored sample is deleted version and all; of the leftover, only its noncurrent version and S3's delete marker stay (the lifecycle rule expires them): {left:?}"
+    );
+    let notice = &bed.responders.received().await[0];
+    assert!(notice.subject.contains("PASSED"), "{}", notice.subject);
+    assert!(
+        notice.message.contains("S3 backup assets: PASSED"),
+        "{}",
+        notice.message
+    );
+    assert!(
+        notice.message.contains("the sample restored and read back in"),
+        "{}",
+        notice.message
+    );
+
+    // A DR version the manifest names is deleted for good (a mistaken lifecycle rule, a
+    // compromised credential): the next restore test finds it, names it, and fails.
+    let dr_versions = versions(&bed.dr, &bed.dr_bucket).await;
+    let (key, version) = dr_versions.iter().find(|(k, _)| k == "docs/007.txt").unwrap().clone();
+    bed.dr
+        .delete_object()
+        .bucket(&bed.dr_bucket)
+        .key(&key)
+        .version_id(&version)
+        .send()
+        .await
+        .unwrap();
+    let report = verify_restores(&bed, &backup, "40").await;
+    let v = &report["results"][0]["verification"];
+    assert_eq!(v["passed"], false, "{report:#}");
+    let why = v["failure"].as_str().unwrap();
+    assert!(why.starts_with("1 of 40 sampled objects failed"), "{why}");
+    assert!(
+        why.contains(&format!(
+            "docs/007.txt (DR version {version}): gone from s3://{}",
+            bed.dr_bucket
+        )),
+        "{why}"
+    );
+    assert_eq!(
+        versions(&bed.dr, &bed.dr_bucket).await.len(),
+        dr_versions.len() - 1,
+        "the restore test changed nothing in the DR bucket"
+    );
+    let scratch_now = scratch_left(
+        &bed.dr,
+        &bed.state_bucket,
+        &format!("{scratch}{}", report["run"].as_str().unwrap()),
+    )
+    .await;
+    assert!(scratch_now.is_empty(), "{scratch_now:?}");
+    let notice = &bed.responders.received().await[0];
+    assert!(
+        notice.subject.contains("FAILED: S3 backup assets"),
+        "{}",
+        notice.subject
+    );
+}

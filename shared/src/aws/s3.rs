@@ -7,12 +7,14 @@ use crate::error::{Error, Result};
 use crate::plan::backup::copy_part_ranges;
 use crate::ports::Upload;
 use crate::ports::{
-    BucketListing, Documents, NotDeleted, ObjectCopy, ObjectInfo, ObjectStore, Page, Saved, StateStore, Versioned,
+    BucketListing, Digest, Documents, NotDeleted, ObjectCopy, ObjectInfo, ObjectStore, Page, Saved, StateStore,
+    StoredVersion, Versioned,
 };
 use aws_config::SdkConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, ServerSideEncryption, StorageClass,
+    BucketVersioningStatus, ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart,
+    ObjectLockRetentionMode, ServerSideEncryption, StorageClass,
 };
 use aws_sdk_s3::Client;
 use chrono::Timelike;
@@ -437,6 +439,9 @@ impl ObjectStore for S3Objects {
             .set_server_side_encryption(encryption(copy))
             .set_ssekms_key_id(copy.kms_key_id.clone())
             .set_storage_class(copy.storage_class.as_deref().map(StorageClass::from))
+            // S3 computes the copy's SHA-256 over its bytes and keeps it with the version: the
+            // restore verifier compares what a restore reads back with it
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .send()
             .await
             .map_err(|e| aws_error("CopyObject", e))?;
@@ -479,6 +484,92 @@ impl ObjectStore for S3Objects {
             // HeadObject answers a missing key with a bare 404 (no error code in the body)
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
             Err(e) => Err(aws_error("HeadObject", e)),
+        }
+    }
+
+    async fn stored_version(&self, bucket: &str, key: &str, version: &str) -> Result<Option<StoredVersion>> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .version_id(version)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await;
+        match head {
+            Ok(head) => Ok(Some(StoredVersion {
+                size: head.content_length().unwrap_or_default(),
+                etag: head.e_tag().unwrap_or_default().to_string(),
+                // a multipart object's checksum is of its parts' ("...-N"): not of its bytes
+                sha256: head.checksum_sha256().filter(|c| !c.contains('-')).map(str::to_string),
+                locked_until: head.object_lock_retain_until_date().and_then(to_chrono),
+            })),
+            // a bare 404 (no such version), or 400 for a version id S3 cannot parse
+            Err(e)
+                if e.raw_response()
+                    .is_some_and(|r| matches!(r.status().as_u16(), 404 | 400)) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(aws_error("HeadObject", e)),
+        }
+    }
+
+    async fn digest(&self, bucket: &str, key: &str) -> Result<Option<Digest>> {
+        use md5::{Digest as _, Md5};
+        use sha2::Sha256;
+        let out = match self.client.get_object().bucket(bucket).key(key).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                return match aws_error("GetObject", e) {
+                    e if e.aws_code() == Some("NoSuchKey") => Ok(None),
+                    e => Err(e),
+                }
+            }
+        };
+        let (mut sha, mut md5, mut size) = (Sha256::new(), Md5::new(), 0u64);
+        let mut body = out.body;
+        while let Some(chunk) = body.try_next().await.map_err(|e| Error::Aws {
+            operation: "GetObject",
+            code: "ReadBody".into(),
+            message: e.to_string(),
+            retryable: true,
+        })? {
+            sha.update(&chunk);
+            md5.update(&chunk);
+            size += chunk.len() as u64;
+        }
+        Ok(Some(Digest {
+            size,
+            sha256: aws_smithy_types::base64::encode(sha.finalize()),
+            md5: md5.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+        }))
+    }
+
+    async fn default_lock(&self, bucket: &str) -> Result<Option<(String, u32)>> {
+        match self.client.get_object_lock_configuration().bucket(bucket).send().await {
+            Ok(out) => {
+                let Some(rule) = out
+                    .object_lock_configuration()
+                    .and_then(|c| c.rule())
+                    .and_then(|r| r.default_retention())
+                else {
+                    return Ok(None);
+                };
+                let days = match (rule.days(), rule.years()) {
+                    (Some(d), _) if d > 0 => d as u32,
+                    (_, Some(y)) if y > 0 => y as u32 * 366,
+                    _ => return Ok(None),
+                };
+                let mode = rule.mode().map_or("GOVERNANCE", ObjectLockRetentionMode::as_str);
+                Ok(Some((mode.to_string(), days)))
+            }
+            // a bucket without Object Lock
+            Err(e) => match aws_error("GetObjectLockConfiguration", e) {
+                e if e.aws_code() == Some("ObjectLockConfigurationNotFoundError") => Ok(None),
+                e => Err(e),
+            },
         }
     }
 

@@ -7,6 +7,7 @@ pub mod changes;
 pub mod inventory;
 pub mod manifest;
 pub mod restore;
+pub mod verify;
 
 use crate::accounts::{Accounts, ForAccounts};
 use crate::config::BackupConfig;

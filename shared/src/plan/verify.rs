@@ -204,6 +204,108 @@ pub fn leftovers<'a>(
     out
 }
 
+/// The objects a restore test of an S3 backup restores: the `objects` of a point in time
+/// whose rank for the run (a hash of the run and the key) is lowest. Each run draws another
+/// sample, spread over the whole point whatever its key order; memory holds the sample only,
+/// however many entries are offered. An object larger than `max_bytes` (the bytes a test may
+/// read back) is never drawn, and counted.
+#[derive(Debug)]
+pub struct Sample {
+    run: String,
+    objects: usize,
+    max_bytes: i64,
+    /// By (rank, key): the largest is the first to give way.
+    kept: std::collections::BTreeMap<(u32, String), crate::plan::backup::ManifestEntry>,
+    /// Entries offered.
+    pub offered: u64,
+    /// Entries too large to draw.
+    pub too_large: u64,
+}
+
+impl Sample {
+    pub fn new(run: &str, objects: usize, max_bytes: i64) -> Self {
+        Sample {
+            run: run.into(),
+            objects,
+            max_bytes,
+            kept: Default::default(),
+            offered: 0,
+            too_large: 0,
+        }
+    }
+
+    pub fn offer(&mut self, entry: &crate::plan::backup::ManifestEntry) {
+        self.offered += 1;
+        if entry.deleted {
+            return;
+        }
+        if entry.size > self.max_bytes {
+            self.too_large += 1;
+            return;
+        }
+        let rank = crate::plan::copy::fnv1a32(format!("{}/{}", self.run, entry.key).as_bytes());
+        let at = (rank, entry.key.clone());
+        if self.kept.len() < self.objects {
+            self.kept.insert(at, entry.clone());
+        } else if self.kept.last_key_value().is_some_and(|(worst, _)| at < *worst) {
+            self.kept.pop_last();
+            self.kept.insert(at, entry.clone());
+        }
+    }
+
+    /// The sample, in key order.
+    pub fn entries(self) -> Vec<crate::plan::backup::ManifestEntry> {
+        let mut out: Vec<_> = self.kept.into_values().collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+}
+
+/// How a restored object's bytes compare with what the backup recorded of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// The same bytes: by the SHA-256 S3 stored with the DR copy when it was made, or by the
+    /// MD5 the source's ETag is.
+    Same(&'static str),
+    Differs(String),
+    /// Nothing recorded says what its bytes were (why).
+    NotComparable(&'static str),
+}
+
+/// A single-part upload's ETag is its bytes' MD5 (32 hex digits) unless it was encrypted with
+/// SSE-KMS or SSE-C; a multipart upload's is `<hex>-<parts>` (S3 API Reference, Object: ETag).
+fn md5_like(etag: &str) -> Option<String> {
+    let e = etag.trim_matches('"');
+    (e.len() == 32 && e.chars().all(|c| c.is_ascii_hexdigit())).then(|| e.to_ascii_lowercase())
+}
+
+/// Compares what a restore read back with what the backup recorded: the checksum S3 stored
+/// with the DR copy, else the source's ETag where it can be an MD5. An MD5 that differs with
+/// no stored checksum proves nothing (an SSE-KMS source's ETag is no MD5 of its bytes), so it
+/// is not counted against the backup.
+pub fn compare_content(
+    entry: &crate::plan::backup::ManifestEntry,
+    stored: &crate::ports::StoredVersion,
+    read: &crate::ports::Digest,
+) -> Content {
+    if let Some(sha) = &stored.sha256 {
+        return match *sha == read.sha256 {
+            true => Content::Same("SHA-256 stored with the DR copy"),
+            false => Content::Differs(format!(
+                "SHA-256 {} read back, {sha} stored with the DR copy",
+                read.sha256
+            )),
+        };
+    }
+    match md5_like(&entry.etag) {
+        Some(md5) if md5 == read.md5 => Content::Same("MD5, the source's ETag"),
+        Some(_) => Content::NotComparable(
+            "no checksum stored with its DR copy, and its source's ETag is not its bytes' MD5 (an SSE-KMS source's is not)",
+        ),
+        None => Content::NotComparable("no checksum stored with its DR copy, and its source's ETag is a multipart one"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,5 +465,81 @@ mod tests {
             .map(|d| d.id.as_str())
             .collect();
         assert_eq!(ids, ["no-run-time", "old-cluster-1", "old-instance", "old-cluster"]);
+    }
+
+    fn entry(key: &str, size: i64, etag: &str) -> crate::plan::backup::ManifestEntry {
+        crate::plan::backup::ManifestEntry {
+            key: key.into(),
+            size,
+            etag: etag.into(),
+            modified: None,
+            version: format!("v-{key}"),
+            deleted: false,
+        }
+    }
+
+    #[test]
+    fn a_sample_is_spread_over_the_point_differs_per_run_and_skips_what_is_too_large_or_deleted() {
+        let all: Vec<_> = (0..10_000).map(|i| entry(&format!("k/{i:05}"), 10, "e")).collect();
+        let draw = |run: &str| {
+            let mut s = Sample::new(run, 20, 100);
+            all.iter().for_each(|e| s.offer(e));
+            assert_eq!((s.offered, s.too_large), (10_000, 0));
+            s.entries().into_iter().map(|e| e.key).collect::<Vec<_>>()
+        };
+        let first = draw("20261127t120000z");
+        assert_eq!(first.len(), 20);
+        assert!(first.windows(2).all(|w| w[0] < w[1]), "key order");
+        assert_eq!(first, draw("20261127t120000z"), "the same run draws the same sample");
+        assert_ne!(first, draw("20261204t120000z"), "another run draws another");
+        // spread: not the first twenty keys, and from both halves
+        assert!(first.iter().any(|k| k.as_str() >= "k/05000") && first.iter().any(|k| k.as_str() < "k/05000"));
+
+        let mut s = Sample::new("r", 5, 100);
+        let mut gone = entry("gone", 1, "e");
+        gone.deleted = true;
+        for e in [entry("big", 101, "e"), gone, entry("a", 100, "e"), entry("b", 0, "e")] {
+            s.offer(&e);
+        }
+        assert_eq!((s.offered, s.too_large), (4, 1));
+        let keys: Vec<String> = s.entries().into_iter().map(|e| e.key).collect();
+        assert_eq!(keys, ["a", "b"]);
+    }
+
+    #[test]
+    fn content_is_compared_with_the_stored_checksum_else_an_md5_etag_and_unknown_is_not_a_failure() {
+        use crate::ports::{Digest, StoredVersion};
+        let read = Digest {
+            size: 11,
+            sha256: "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=".into(),
+            md5: "5eb63bbbe01eeed093cb22bb8f5acdc3".into(),
+        };
+        let stored = |sha: Option<&str>| StoredVersion {
+            size: 11,
+            etag: "\"x\"".into(),
+            sha256: sha.map(str::to_string),
+            locked_until: None,
+        };
+        let md5_etag = entry("k", 11, "\"5EB63BBBE01EEED093CB22BB8F5ACDC3\"");
+        assert_eq!(
+            compare_content(&md5_etag, &stored(Some(&read.sha256)), &read),
+            Content::Same("SHA-256 stored with the DR copy")
+        );
+        assert!(matches!(
+            compare_content(&md5_etag, &stored(Some("AAAA")), &read),
+            Content::Differs(why) if why.contains("AAAA")
+        ));
+        assert_eq!(
+            compare_content(&md5_etag, &stored(None), &read),
+            Content::Same("MD5, the source's ETag")
+        );
+        assert!(matches!(
+            compare_content(&entry("k", 11, "\"0123456789abcdef0123456789abcdef\""), &stored(None), &read),
+            Content::NotComparable(why) if why.contains("SSE-KMS")
+        ));
+        assert!(matches!(
+            compare_content(&entry("k", 11, "\"0123456789abcdef0123456789abcdef-3\""), &stored(None), &read),
+            Content::NotComparable(why) if why.contains("multipart")
+        ));
     }
 }
