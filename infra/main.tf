@@ -260,6 +260,32 @@ resource "aws_s3_bucket_lifecycle_configuration" "state" {
       days_after_initiation = 1
     }
   }
+  # What restore tests of S3 backups restore is deleted, version and all, once read back; a
+  # run that dies in between leaves it to the next run's sweep, and to these rules: gone a day
+  # later whatever happens (of overlapping rules, S3 honours the shorter expiration).
+  rule {
+    id     = "restore-test-scratch"
+    status = "Enabled"
+    filter {
+      prefix = "drpilot/restore-verifier/s3/"
+    }
+    expiration {
+      days = 1
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 1
+    }
+  }
+  rule {
+    id     = "restore-test-scratch-markers"
+    status = "Enabled"
+    filter {
+      prefix = "drpilot/restore-verifier/s3/"
+    }
+    expiration {
+      expired_object_delete_marker = true
+    }
+  }
 }
 
 # --- Failed asynchronous invocations ---------------------------------------------------------

@@ -56,6 +56,7 @@ output "dashboard_settings" {
     "DRPILOT_DEPLOYMENT=${var.name_prefix}",
     "DRPILOT_ACCOUNTS='${local.accounts_json["failover-promoter"]}'",
     "DRPILOT_VERIFY_DATABASES='${local.verify_databases_json}'",
+    "DRPILOT_VERIFY_BACKUPS='${length(local.verify_backups) == 0 ? "" : jsonencode(local.verify_backups)}'",
     "DRPILOT_VERIFY_MAX_AGE_DAYS=${var.restore_verification == null ? 8 : var.restore_verification.max_age_days}",
     "",
   ])

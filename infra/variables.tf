@@ -421,28 +421,33 @@ variable "backup_account" {
 # --- restore-verifier -------------------------------------------------------------------
 
 variable "restore_verification" {
-  description = "Restore tests (null: none): on schedule, each database's newest DR copy (the snapshot copier's) is restored in the DR region into a throwaway instance or cluster (instance_class: default the smallest the engine allows), checked, deleted without a final snapshot, and reported. vpc_id/subnet_ids: private subnets of the DR region (two zones or more) for the restores; drpilot creates the DB subnet group and a security group that admits nothing. max_age_days: older (or a failed) last verification puts the dashboard AT RISK. timeout_minutes: a restore not available by then has failed."
+  description = "Restore tests (null: none): on schedule, each database's newest DR copy (the snapshot copier's) is restored in the DR region into a throwaway instance or cluster (instance_class: default the smallest the engine allows), checked, deleted without a final snapshot, and reported; and for each of backups (names of s3_backups in this account) a sample of its newest point in time (s3_sample_objects objects, each at most s3_max_object_mb) is restored into a scratch prefix of the state bucket, read back, compared with the manifest and the checksum S3 stored with the DR copy, and deleted. vpc_id/subnet_ids (needed with databases): private subnets of the DR region (two zones or more) for the restores; drpilot creates the DB subnet group and a security group that admits nothing. max_age_days: older (or a failed) last verification puts the dashboard AT RISK. timeout_minutes: a restore not available by then has failed."
   type = object({
-    databases = list(object({
+    databases = optional(list(object({
       db             = string
       db_kind        = optional(string, "instance")
       instance_class = optional(string)
-    }))
-    vpc_id          = string
-    subnet_ids      = list(string)
-    schedule        = optional(string, "cron(0 3 ? * SUN *)")
-    max_age_days    = optional(number, 8)
-    timeout_minutes = optional(number, 180)
+    })), [])
+    backups           = optional(list(string), [])
+    vpc_id            = optional(string)
+    subnet_ids        = optional(list(string), [])
+    schedule          = optional(string, "cron(0 3 ? * SUN *)")
+    max_age_days      = optional(number, 8)
+    timeout_minutes   = optional(number, 180)
+    s3_sample_objects = optional(number, 20)
+    s3_max_object_mb  = optional(number, 128)
   })
   default = null
   validation {
     condition = var.restore_verification == null ? true : (
-      length(var.restore_verification.databases) > 0
+      length(var.restore_verification.databases) + length(var.restore_verification.backups) > 0
       && alltrue([for d in var.restore_verification.databases : contains(["instance", "cluster"], d.db_kind)])
-      && length(var.restore_verification.subnet_ids) >= 2
+      && (length(var.restore_verification.databases) == 0 || (var.restore_verification.vpc_id != null && length(var.restore_verification.subnet_ids) >= 2))
       && var.restore_verification.max_age_days >= 1
       && var.restore_verification.timeout_minutes >= 10 && var.restore_verification.timeout_minutes <= 1440
+      && var.restore_verification.s3_sample_objects >= 1 && var.restore_verification.s3_sample_objects <= 1000
+      && var.restore_verification.s3_max_object_mb >= 1 && var.restore_verification.s3_max_object_mb <= 5120
     )
-    error_message = "restore_verification: at least one database (db_kind instance or cluster), two subnets or more, max_age_days >= 1, timeout_minutes 10..1440."
+    error_message = "restore_verification: at least one database (db_kind instance or cluster) or backup; with databases, vpc_id and two subnets or more; max_age_days >= 1, timeout_minutes 10..1440, s3_sample_objects 1..1000, s3_max_object_mb 1..5120."
   }
 }

@@ -6,8 +6,16 @@
 
 locals {
   verify = var.restore_verification == null ? [] : [var.restore_verification]
+  # restored databases need the network; S3 restore tests do not
+  verify_network = [for v in local.verify : v if length(v.databases) > 0]
+  verify_backups = var.restore_verification == null ? [] : var.restore_verification.backups
+  # the S3 backups it restore-tests, as the s3-backup function has them (this account's only)
+  verify_s3_backups_json = length(local.verify_backups) == 0 ? "" : jsonencode([
+    for b in jsondecode(local.s3_backups_json) : b if contains(local.verify_backups, b.name)
+  ])
+  verify_dr_buckets = [for b in var.s3_backups : b.dr_bucket if contains(local.verify_backups, b.name)]
   # the databases without an instance_class take the engine's smallest (null is left out)
-  verify_databases_json = var.restore_verification == null ? "" : jsonencode([
+  verify_databases_json = var.restore_verification == null || length(local.verify_network) == 0 ? "" : jsonencode([
     for d in var.restore_verification.databases : {
       for k, v in { db = d.db, db_kind = d.db_kind, instance_class = d.instance_class } : k => v if v != null
     }
@@ -21,7 +29,7 @@ locals {
 
 resource "aws_db_subnet_group" "restore_tests" {
   provider    = aws.dr
-  count       = length(local.verify)
+  count       = length(local.verify_network)
   name        = "${var.name_prefix}-restore-tests"
   description = "drpilot restore tests: throwaway databases restored from DR copies"
   subnet_ids  = var.restore_verification.subnet_ids
@@ -31,7 +39,7 @@ resource "aws_db_subnet_group" "restore_tests" {
 resource "aws_security_group" "restore_tests" {
   #checkov:skip=CKV2_AWS_5:attached by the restore verifier to the databases it restores, not by Terraform
   provider    = aws.dr
-  count       = length(local.verify)
+  count       = length(local.verify_network)
   name        = "${var.name_prefix}-restore-tests"
   description = "drpilot restore tests: no ingress and no egress; nothing reaches a restored copy"
   vpc_id      = var.restore_verification.vpc_id
@@ -58,8 +66,12 @@ module "restore_verifier" {
     DRPILOT_SOURCE_REGION           = var.primary_region
     DRPILOT_DR_REGION               = var.dr_region
     DRPILOT_VERIFY_DATABASES        = local.verify_databases_json
-    DRPILOT_VERIFY_SUBNET_GROUP     = aws_db_subnet_group.restore_tests[0].name
-    DRPILOT_VERIFY_SECURITY_GROUPS  = aws_security_group.restore_tests[0].id
+    DRPILOT_VERIFY_SUBNET_GROUP     = length(local.verify_network) == 0 ? "" : aws_db_subnet_group.restore_tests[0].name
+    DRPILOT_VERIFY_SECURITY_GROUPS  = length(local.verify_network) == 0 ? "" : aws_security_group.restore_tests[0].id
+    DRPILOT_VERIFY_BACKUPS          = length(local.verify_backups) == 0 ? "" : jsonencode(local.verify_backups)
+    DRPILOT_S3_BACKUPS              = local.verify_s3_backups_json
+    DRPILOT_VERIFY_S3_SAMPLE        = tostring(var.restore_verification.s3_sample_objects)
+    DRPILOT_VERIFY_S3_MAX_OBJECT_MB = tostring(var.restore_verification.s3_max_object_mb)
     DRPILOT_VERIFY_MAX_AGE_DAYS     = tostring(var.restore_verification.max_age_days)
     DRPILOT_VERIFY_TIMEOUT_SECONDS  = tostring(var.restore_verification.timeout_minutes * 60)
     DRPILOT_POLL_SECONDS            = "30"
@@ -74,6 +86,12 @@ module "restore_verifier" {
 }
 
 data "aws_iam_policy_document" "restore_verifier" {
+  lifecycle {
+    precondition {
+      condition     = alltrue([for b in local.verify_backups : contains([for s in var.s3_backups : s.name if s.account == null], b)])
+      error_message = "restore_verification.backups: each must name an s3_backups entry in this account (restore tests of a member account's buckets are not supported)."
+    }
+  }
   statement {
     sid = "ReadCopiesAndRestores"
     #checkov:skip=CKV_AWS_356:Describe* of snapshots, instances and clusters; AWS cannot scope a listing
@@ -169,6 +187,49 @@ data "aws_iam_policy_document" "restore_verifier" {
     sid       = "KeepItsRecord"
     actions   = ["s3:GetObject", "s3:PutObject"]
     resources = ["${aws_s3_bucket.state.arn}/drpilot/restore-verifier/*"]
+  }
+  dynamic "statement" {
+    for_each = length(local.verify_backups) == 0 ? [] : [1]
+    content {
+      sid     = "ReadBackupsItRestoreTests"
+      actions = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"] # ListBucket: a missing version is a 404, not a 403
+      resources = concat(
+        [for b in local.verify_dr_buckets : "arn:${local.partition}:s3:::${b}"],
+        [for b in local.verify_dr_buckets : "arn:${local.partition}:s3:::${b}/*"],
+        ["${aws_s3_bucket.state.arn}/drpilot/s3-backup/*"], # the backups' manifests
+      )
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.verify_backups) == 0 ? [] : [1]
+    content {
+      sid       = "PinThePointItReads" # as a restore does: retention keeps a pinned point
+      actions   = ["s3:PutObject", "s3:DeleteObject"]
+      resources = [for b in local.verify_backups : "${aws_s3_bucket.state.arn}/drpilot/s3-backup/${b}/pins/*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.verify_backups) == 0 ? [] : [1]
+    content {
+      sid       = "RestoreSamplesIntoScratch" # restored, read back, deleted version and all
+      actions   = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
+      resources = ["${aws_s3_bucket.state.arn}/drpilot/restore-verifier/s3/*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.verify_backups) == 0 ? [] : [1]
+    content {
+      # the DR copies and the state bucket are encrypted with the DR key; S3 uses it for the
+      # verifier (reading a DR version, writing and reading its restored copy)
+      sid       = "UseTheDrKeyThroughS3"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [aws_kms_key.dr.arn]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["s3.${var.dr_region}.amazonaws.com"]
+      }
+    }
   }
   statement {
     sid       = "FindItsRecord" # a missing record is then a 404, not a 403

@@ -106,6 +106,13 @@ pub const RESTORE_VERIFIER: &[&str] = &[
     "s3:ListBucket",
     "s3:GetObject",
     "s3:PutObject",
+    // restore tests of S3 backups: the DR versions a manifest names, restored into the state
+    // bucket's scratch prefix, read back and deleted version and all (and the point's pin)
+    "s3:GetObjectVersion",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
     "sns:Publish",
 ];
 

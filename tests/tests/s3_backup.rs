@@ -1455,7 +1455,9 @@ async fn a_restore_test_restores_a_sample_of_the_newest_point_checks_it_and_leav
     );
     assert!(v["restore_seconds"].as_f64().is_some() && v["copy_age_seconds"].as_f64().is_some());
     assert!(
-        report["swept"][0].as_str().is_some_and(|s| s.starts_with("1 scratch object(s)")),
+        report["swept"][0]
+            .as_str()
+            .is_some_and(|s| s.starts_with("1 scratch object(s)")),
         "{report:#}"
     );
     let left = scratch_left(&bed.dr, &bed.state_bucket, scratch).await;
