@@ -34,6 +34,26 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "backup" {
   }
 }
 
+# Object Lock (s3_backups[].object_lock): each copy is locked from when it lands. AWS enables
+# it on an existing versioned bucket too, so turning it on never replaces a bucket of backups.
+resource "aws_s3_bucket_object_lock_configuration" "backup" {
+  provider            = aws.dr
+  for_each            = { for name, b in aws_s3_bucket.backup : name => b if local.backup_locks[name] != null }
+  bucket              = each.value.id
+  object_lock_enabled = "Enabled"
+  rule {
+    default_retention {
+      mode = local.backup_locks[each.key].mode
+      days = local.backup_locks[each.key].days
+    }
+  }
+  depends_on = [aws_s3_bucket_versioning.backup]
+}
+
+locals {
+  backup_locks = { for b in var.s3_backups : b.name => b.object_lock }
+}
+
 resource "aws_s3_bucket_public_access_block" "backup" {
   provider                = aws.dr
   for_each                = aws_s3_bucket.backup

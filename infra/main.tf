@@ -47,7 +47,7 @@ locals {
   member_keys = { for m in var.member_accounts : m.id => m.dr_kms_key_arn }
   s3_backups_json = jsonencode([
     for b in var.s3_backups : merge(
-      { for k, v in b : k => v if v != null && !contains(["rpo_seconds", "source_kms_key_arns", "events", "inventory"], k) },
+      { for k, v in b : k => v if v != null && !contains(["rpo_seconds", "source_kms_key_arns", "events", "inventory", "object_lock"], k) },
       { for k, v in {
         kms_key_id = b.account == null ? aws_kms_key.dr.arn : lookup(local.member_keys, b.account, null)
         inventory  = lookup(local.inventory_locations, b.name, null)

@@ -333,7 +333,7 @@ data "aws_iam_policy_document" "s3_backup" {
     for_each = length(local.own_backups) > 0 ? [1] : []
     content {
       sid       = "DrBucketVersioning"
-      actions   = ["s3:GetBucketVersioning"]
+      actions   = ["s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration"] # retention keeps points as long as their copies are locked
       resources = local.backup_targets
     }
   }

@@ -330,11 +330,25 @@ variable "s3_backups" {
     # after S3's delivery, with rpo_seconds of about a day and a half; with events = true too,
     # change points carry each change within a minute.
     inventory = optional(bool, false)
+    # S3 Object Lock on the DR bucket (this account's buckets only): every copy is locked for
+    # days from when it lands, in GOVERNANCE (roles with s3:BypassGovernanceRetention may
+    # still delete) or COMPLIANCE mode (nobody can, the root user included, until it lapses).
+    # drpilot's retention keeps a point in time at least that long (retain_days >= days).
+    object_lock = optional(object({
+      mode = optional(string, "GOVERNANCE")
+      days = number
+    }))
   }))
   default = []
   validation {
     condition     = alltrue([for b in var.s3_backups : can(regex("^[A-Za-z0-9_.-]{1,100}$", b.name)) && b.source_bucket != b.dr_bucket && b.retain_days >= 1 && b.min_points >= 1 && b.rpo_seconds > 0])
     error_message = "s3_backups: name of letters, digits, - _ .; dr_bucket differs from source_bucket; retain_days, min_points >= 1; rpo_seconds > 0."
+  }
+  validation {
+    condition = alltrue([for b in var.s3_backups : b.object_lock == null ? true : (
+      contains(["GOVERNANCE", "COMPLIANCE"], b.object_lock.mode) && b.object_lock.days >= 1 && b.retain_days >= b.object_lock.days && b.account == null
+    )])
+    error_message = "s3_backups: object_lock.mode GOVERNANCE or COMPLIANCE, object_lock.days >= 1 and at most retain_days (a point in time is kept at least as long as its copies are locked); this account's buckets only (a member locks its own DR bucket)."
   }
   validation {
     condition     = alltrue([for b in var.s3_backups : !(b.inventory && b.account != null)])

@@ -73,7 +73,8 @@ pub const S3_BACKUP: &[&str] = &[
     "s3:GetObjectTagging", // CopyObject copies the tags
     // DR buckets
     "s3:GetBucketVersioning",
-    "s3:PutObject", // CopyObject, multipart copies; also manifests and state
+    "s3:GetBucketObjectLockConfiguration", // retention keeps a point as long as its copies are locked
+    "s3:PutObject",                        // CopyObject, multipart copies; also manifests and state
     "s3:PutObjectTagging",
     "s3:AbortMultipartUpload",
     "s3:DeleteObjectVersion", // retention (DeleteObjects): versions only expired points name
@@ -170,6 +171,7 @@ pub const MEMBER_ROLES: &[(&str, &[&str])] = &[
             "s3:GetObject",
             "s3:GetObjectTagging",
             "s3:GetBucketVersioning",
+            "s3:GetBucketObjectLockConfiguration",
             "s3:PutObject",
             "s3:PutObjectTagging",
             "s3:AbortMultipartUpload",

@@ -1521,3 +1521,118 @@ async fn a_restore_test_restores_a_sample_of_the_newest_point_checks_it_and_leav
         notice.subject
     );
 }
+
+#[tokio::test]
+async fn a_dr_bucket_under_object_lock_locks_every_copy_and_retention_keeps_points_until_the_lock_lapses() {
+    use aws_sdk_s3::types::{
+        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule,
+    };
+    let mut bed = Bed::new("locked").await;
+    // The DR bucket Terraform makes with s3_backups[].object_lock: Object Lock on, every new
+    // version locked for 30 days in governance mode.
+    bed.dr_bucket = format!("{}-vault", bed.name);
+    Regions::new(SOURCE, DR).await.create_bucket(DR, &bed.dr_bucket).await;
+    enable_versioning(&bed.dr, &bed.dr_bucket).await;
+    bed.dr
+        .put_object_lock_configuration()
+        .bucket(&bed.dr_bucket)
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .rule(
+                    ObjectLockRule::builder()
+                        .default_retention(
+                            DefaultRetention::builder()
+                                .mode(ObjectLockRetentionMode::Governance)
+                                .days(30)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let cfg = bed.config(
+        json!({"kms_key_id": bed.kms_key, "retain_days": 7, "min_points": 1}),
+        &[],
+    );
+    for k in ["stays", "edited"] {
+        bed.put(k, "v1").await;
+    }
+    let first = bed.run(&cfg).await.expect("copies land in a locked bucket");
+    assert_eq!(count(&first, "copied"), 2, "{first:#}");
+    let head = bed
+        .dr
+        .head_object()
+        .bucket(&bed.dr_bucket)
+        .key("stays")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.object_lock_mode(),
+        Some(&aws_sdk_s3::types::ObjectLockMode::Governance)
+    );
+    let until = head.object_lock_retain_until_date().unwrap().secs();
+    let in_days = (until - chrono::Utc::now().timestamp()) as f64 / 86_400.0;
+    assert!(
+        (29.0..=30.5).contains(&in_days),
+        "locked for the bucket's 30 days: {in_days}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    bed.put("edited", "v2").await;
+    bed.run(&cfg).await.unwrap();
+
+    // The first point is 10 days old: past retain_days (7), inside the lock (30). It stays,
+    // and no delete is even asked for.
+    let state_key = "drpilot/s3-backup/assets/state.json";
+    let body = bed
+        .dr
+        .get_object()
+        .bucket(&bed.state_bucket)
+        .key(state_key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let mut state: Value = serde_json::from_slice(&body).unwrap();
+    let old = (chrono::Utc::now() - chrono::Duration::days(10)).to_rfc3339();
+    state["points"][0]["started"] = json!(old);
+    state["points"][0]["finished"] = json!(old);
+    bed.dr
+        .put_object()
+        .bucket(&bed.state_bucket)
+        .key(state_key)
+        .body(ByteStream::from(serde_json::to_vec(&state).unwrap()))
+        .send()
+        .await
+        .unwrap();
+    let sim = drpilot_tests::sim::Simulator::connect();
+    let mark = sim.wire_mark().await;
+    let third = bed.run(&cfg).await.unwrap();
+    let (wire, _) = sim.wire(mark).await;
+    let retention = &backup_report(&third)["retention"];
+    assert_eq!(retention["points_expired"], json!([]), "{third:#}");
+    assert_eq!(
+        retention["object_lock"], "GOVERNANCE, 30 days: points in time are kept at least 30 days",
+        "{third:#}"
+    );
+    assert!(retention.get("errors").is_none(), "{third:#}");
+    assert_eq!(backup_report(&third)["points_in_time"], 3);
+    assert_eq!(
+        wire.calls("DeleteObjects").count(),
+        0,
+        "nothing locked is asked to be deleted"
+    );
+    assert_eq!(versions(&bed.dr, &bed.dr_bucket).await.len(), 3);
+
+    // The locked copies restore (the verifier's restore test reads them as a restore would).
+    let report = verify_restores(&bed, &json!({"kms_key_id": bed.kms_key, "retain_days": 7}), "5").await;
+    assert_eq!(report["results"][0]["verification"]["passed"], true, "{report:#}");
+}

@@ -210,7 +210,7 @@ data "aws_iam_policy_document" "s3_backup" {
     for_each = length(local.backups) > 0 ? [1] : []
     content {
       sid       = "DrBucketVersioning"
-      actions   = ["s3:GetBucketVersioning"]
+      actions   = ["s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration"] # retention keeps points as long as their copies are locked
       resources = [for b in local.backups : "arn:${local.partition}:s3:::${b.dr_bucket}"]
     }
   }

@@ -171,6 +171,9 @@ pub enum Outcome {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RetentionReport {
     pub points_expired: Vec<String>,
+    /// The DR bucket's Object Lock default retention, and what it means for retention.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<String>,
     pub versions_deleted: u64,
     pub manifests_deleted: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -1225,10 +1228,36 @@ where
         // over a different set could skip the new points' keys, and a set that grew on every
         // run would never finish.
         let expired: Vec<String> = match self.state.expiring.is_empty() {
-            true => expired_points(&self.state.points, &self.spec.retention, Utc::now())
-                .into_iter()
-                .map(str::to_string)
-                .collect(),
+            true => {
+                let now = Utc::now();
+                let mut keep = self.spec.retention;
+                let mut expired = expired_points(&self.state.points, &keep, now);
+                // Object Lock on the DR bucket: a copy cannot be deleted until its retention
+                // lapses (counted from when it landed, no later than its point's end), so a
+                // point is kept at least that long, whatever retain_days says. Read only when
+                // something would expire (one request).
+                if !expired.is_empty() {
+                    match self.ports.dr.default_lock(&self.spec.dr_bucket).await {
+                        Ok(Some((mode, days))) => {
+                            report.object_lock = Some(format!(
+                                "{mode}, {days} days: points in time are kept at least {} days",
+                                days.max(keep.days)
+                            ));
+                            keep.days = keep.days.max(days);
+                            expired = expired_points(&self.state.points, &keep, now);
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            report.errors.push(format!(
+                                "cannot read the Object Lock configuration of s3://{} ({e}); nothing expires until it can be",
+                                self.spec.dr_bucket
+                            ));
+                            return Ok(());
+                        }
+                    }
+                }
+                expired.into_iter().map(str::to_string).collect()
+            }
             false => vec![],
         };
         if expired.is_empty() && self.state.expiring.is_empty() {

@@ -215,6 +215,8 @@ class Simulator:
             line, headers, body = error_body(req, 403, "AccessDenied", refused)
             start_response(line, headers)
             return [body]
+        if req.service == "s3":
+            s3.copy_into_locked_bucket(environ, req)
         unmet = s3.copy_precondition(environ, req) if req.service == "s3" else None
         if unmet is not None:
             status, code, message = unmet

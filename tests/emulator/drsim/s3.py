@@ -176,3 +176,20 @@ def copy_precondition(environ: dict[str, Any], req: Request) -> tuple[int, str, 
         if current.etag.strip('"') != wanted.strip('"'):
             return 412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"
     return None
+
+
+def copy_into_locked_bucket(environ: dict[str, Any], req: Request) -> None:
+    """Lets a CopyObject into a bucket with a default Object Lock retention through, as AWS
+    does. moto asks every key PUT there for ``Content-MD5`` or ``x-amz-sdk-checksum-algorithm``;
+    AWS asks it of requests that upload an object's bytes ("The Content-MD5 or
+    x-amz-sdk-checksum-algorithm header is required for any request to upload an object with a
+    retention period configured using Amazon S3 Object Lock": S3 API Reference, PutObject and
+    UploadPart). CopyObject carries no bytes and its reference asks for neither: the copy gets
+    the bucket's default retention. So the header moto looks for is supplied for a copy (moto
+    reads it for nothing else on that path)."""
+    if req.action != "CopyObject":
+        return
+    if "HTTP_CONTENT_MD5" in environ or "HTTP_X_AMZ_SDK_CHECKSUM_ALGORITHM" in environ:
+        return
+    environ["HTTP_X_AMZ_SDK_CHECKSUM_ALGORITHM"] = environ.get("HTTP_X_AMZ_CHECKSUM_ALGORITHM", "CRC64NVME")
+
