@@ -49,6 +49,8 @@ async fn a_copy_asks_for_the_listed_etag_the_dr_key_and_class_and_is_retried_whe
                 && r.server_side_encryption() == Some(&ServerSideEncryption::AwsKms)
                 && r.ssekms_key_id() == Some("arn:aws:kms:us-west-2:123456789012:key/dr")
                 && r.storage_class().map(|c| c.as_str()) == Some("STANDARD_IA")
+                // S3 keeps the copy's SHA-256: what a restore test compares its bytes with
+                && r.checksum_algorithm().map(|c| c.as_str()) == Some("SHA256")
         })
         .sequence()
         .http_status(503, Some(s3_error("SlowDown")))
@@ -109,4 +111,93 @@ async fn a_multipart_copy_that_fails_half_way_is_aborted() {
         1,
         "the incomplete upload is aborted, so no parts are billed"
     );
+}
+
+#[tokio::test]
+async fn object_lock_days_and_years_are_read_and_a_bucket_without_it_locks_nothing() {
+    use aws_sdk_s3::operation::get_object_lock_configuration::GetObjectLockConfigurationOutput;
+    use aws_sdk_s3::types::{DefaultRetention, ObjectLockConfiguration, ObjectLockRetentionMode, ObjectLockRule};
+    let lock = |bucket: &'static str, mode: ObjectLockRetentionMode, days: Option<i32>, years: Option<i32>| {
+        mock!(Client::get_object_lock_configuration)
+            .match_requests(move |r| r.bucket() == Some(bucket))
+            .then_output(move || {
+                GetObjectLockConfigurationOutput::builder()
+                    .object_lock_configuration(
+                        ObjectLockConfiguration::builder()
+                            .rule(
+                                ObjectLockRule::builder()
+                                    .default_retention(
+                                        DefaultRetention::builder()
+                                            .mode(mode.clone())
+                                            .set_days(days)
+                                            .set_years(years)
+                                            .build(),
+                                    )
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            })
+    };
+    let days = lock("by-days", ObjectLockRetentionMode::Compliance, Some(30), Some(0));
+    let years = lock("by-years", ObjectLockRetentionMode::Governance, None, Some(2));
+    let none = mock!(Client::get_object_lock_configuration)
+        .match_requests(|r| r.bucket() == Some("unlocked"))
+        .then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(404).unwrap(),
+                aws_smithy_types::body::SdkBody::from(s3_error("ObjectLockConfigurationNotFoundError")),
+            )
+        });
+    let store = S3Objects::new(client(&[&days, &years, &none]), 5 * 1024 * MIB);
+    assert_eq!(
+        store.default_lock("by-days").await.unwrap(),
+        Some(("COMPLIANCE".into(), 30))
+    );
+    assert_eq!(
+        store.default_lock("by-years").await.unwrap(),
+        Some(("GOVERNANCE".into(), 732))
+    );
+    assert_eq!(store.default_lock("unlocked").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_stored_versions_checksum_is_kept_only_when_it_is_of_the_whole_object() {
+    let whole = mock!(Client::head_object)
+        .match_requests(|r| r.key() == Some("whole") && r.version_id() == Some("v1") && r.checksum_mode().is_some())
+        .then_output(|| {
+            HeadObjectOutput::builder()
+                .content_length(11)
+                .e_tag("\"e\"")
+                .checksum_sha256("uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=")
+                .build()
+        });
+    let parts = mock!(Client::head_object)
+        .match_requests(|r| r.key() == Some("parts"))
+        .then_output(|| {
+            HeadObjectOutput::builder()
+                .content_length(11)
+                .checksum_sha256("abc=-3")
+                .build()
+        });
+    let gone = mock!(Client::head_object)
+        .match_requests(|r| r.key() == Some("gone"))
+        .then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(404).unwrap(),
+                aws_smithy_types::body::SdkBody::empty(),
+            )
+        });
+    let store = S3Objects::new(client(&[&whole, &parts, &gone]), 5 * 1024 * MIB);
+    let v = store.stored_version("b", "whole", "v1").await.unwrap().unwrap();
+    assert_eq!(
+        (v.size, v.sha256.as_deref()),
+        (11, Some("uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="))
+    );
+    assert_eq!(
+        store.stored_version("b", "parts", "v1").await.unwrap().unwrap().sha256,
+        None
+    );
+    assert_eq!(store.stored_version("b", "gone", "v1").await.unwrap(), None);
 }
