@@ -346,7 +346,7 @@ variable "s3_backups" {
   }
   validation {
     condition = alltrue([for b in var.s3_backups : b.object_lock == null ? true : (
-      contains(["GOVERNANCE", "COMPLIANCE"], b.object_lock.mode) && b.object_lock.days >= 1 && b.retain_days >= b.object_lock.days && b.account == null
+      contains(["GOVERNANCE", "COMPLIANCE"], b.object_lock.mode) && b.object_lock.days >= 1 && floor(b.object_lock.days) == b.object_lock.days && b.retain_days >= b.object_lock.days && b.account == null
     )])
     error_message = "s3_backups: object_lock.mode GOVERNANCE or COMPLIANCE, object_lock.days >= 1 and at most retain_days (a point in time is kept at least as long as its copies are locked); this account's buckets only (a member locks its own DR bucket)."
   }
@@ -461,7 +461,10 @@ variable "restore_verification" {
       && var.restore_verification.timeout_minutes >= 10 && var.restore_verification.timeout_minutes <= 1440
       && var.restore_verification.s3_sample_objects >= 1 && var.restore_verification.s3_sample_objects <= 1000
       && var.restore_verification.s3_max_object_mb >= 1 && var.restore_verification.s3_max_object_mb <= 5120
+      && floor(var.restore_verification.s3_sample_objects) == var.restore_verification.s3_sample_objects
+      && floor(var.restore_verification.s3_max_object_mb) == var.restore_verification.s3_max_object_mb
+      && length(distinct(var.restore_verification.backups)) == length(var.restore_verification.backups)
     )
-    error_message = "restore_verification: at least one database (db_kind instance or cluster) or backup; with databases, vpc_id and two subnets or more; max_age_days >= 1, timeout_minutes 10..1440, s3_sample_objects 1..1000, s3_max_object_mb 1..5120."
+    error_message = "restore_verification: at least one database (db_kind instance or cluster) or backup; with databases, vpc_id and two subnets or more; max_age_days >= 1, timeout_minutes 10..1440, s3_sample_objects 1..1000, s3_max_object_mb 1..5120 (whole numbers); each backup named once."
   }
 }

@@ -13,7 +13,7 @@ locals {
   verify_s3_backups_json = length(local.verify_backups) == 0 ? "" : jsonencode([
     for b in jsondecode(local.s3_backups_json) : b if contains(local.verify_backups, b.name)
   ])
-  verify_dr_buckets = [for b in var.s3_backups : b.dr_bucket if contains(local.verify_backups, b.name)]
+  verify_s3 = [for b in var.s3_backups : b if contains(local.verify_backups, b.name)]
   # the databases without an instance_class take the engine's smallest (null is left out)
   verify_databases_json = var.restore_verification == null || length(local.verify_network) == 0 ? "" : jsonencode([
     for d in var.restore_verification.databases : {
@@ -90,6 +90,10 @@ data "aws_iam_policy_document" "restore_verifier" {
     precondition {
       condition     = alltrue([for b in local.verify_backups : contains([for s in var.s3_backups : s.name if s.account == null], b)])
       error_message = "restore_verification.backups: each must name an s3_backups entry in this account (restore tests of a member account's buckets are not supported)."
+    }
+    precondition {
+      condition     = alltrue([for b in local.verify_s3 : !contains(["GLACIER", "DEEP_ARCHIVE"], coalesce(b.storage_class, "STANDARD"))])
+      error_message = "restore_verification.backups: a backup kept in GLACIER or DEEP_ARCHIVE cannot be read without a retrieval, so it cannot be restore-tested."
     }
   }
   statement {
@@ -191,12 +195,14 @@ data "aws_iam_policy_document" "restore_verifier" {
   dynamic "statement" {
     for_each = length(local.verify_backups) == 0 ? [] : [1]
     content {
-      sid     = "ReadBackupsItRestoreTests"
-      actions = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"] # ListBucket: a missing version is a 404, not a 403
+      sid = "ReadBackupsItRestoreTests"
+      # a DR version and its tags (CopyObject copies them), and whether a version is there
+      # (ListBucket: a missing one is a 404, not a 403)
+      actions = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectVersionTagging", "s3:ListBucket"]
       resources = concat(
-        [for b in local.verify_dr_buckets : "arn:${local.partition}:s3:::${b}"],
-        [for b in local.verify_dr_buckets : "arn:${local.partition}:s3:::${b}/*"],
-        ["${aws_s3_bucket.state.arn}/drpilot/s3-backup/*"], # the backups' manifests
+        [for b in local.verify_s3 : "arn:${local.partition}:s3:::${b.dr_bucket}"],
+        [for b in local.verify_s3 : "arn:${local.partition}:s3:::${b.dr_bucket}/${b.prefix}*"],
+        [for b in local.verify_s3 : "${aws_s3_bucket.state.arn}/drpilot/s3-backup/${b.name}/*"], # its state and manifests
       )
     }
   }
@@ -211,8 +217,8 @@ data "aws_iam_policy_document" "restore_verifier" {
   dynamic "statement" {
     for_each = length(local.verify_backups) == 0 ? [] : [1]
     content {
-      sid       = "RestoreSamplesIntoScratch" # restored, read back, deleted version and all
-      actions   = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
+      sid       = "RestoreSamplesIntoScratch" # restored (with the copy's tags), read back, deleted version and all
+      actions   = ["s3:PutObjectTagging", "s3:DeleteObject", "s3:DeleteObjectVersion"]
       resources = ["${aws_s3_bucket.state.arn}/drpilot/restore-verifier/s3/*"]
     }
   }

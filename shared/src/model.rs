@@ -369,6 +369,37 @@ pub struct ObjectInfo {
     pub last_modified: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// One stored version of an object, as `HeadObject` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredVersion {
+    pub size: i64,
+    pub etag: String,
+    /// The SHA-256 S3 computed over its bytes when it was written (base64), if it was asked
+    /// to (drpilot's copies ask; a multipart copy's is a checksum of its parts' and is not kept).
+    pub sha256: Option<String>,
+    /// Its Object Lock retain-until date: it cannot be deleted before then.
+    pub locked_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What an object's bytes are, read back in full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digest {
+    /// Bytes read.
+    pub size: u64,
+    /// SHA-256 (base64, as S3 gives checksums).
+    pub sha256: String,
+    /// MD5 (hex, as a single-part upload's ETag is).
+    pub md5: String,
+}
+
+/// How much of a point in time a restore test of an S3 backup restores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleSize {
+    pub objects: u32,
+    /// Larger objects are never drawn (each drawn object is read back in full).
+    pub max_object_bytes: i64,
+}
+
 /// One member account of `DRPILOT_ACCOUNTS`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountSpec {

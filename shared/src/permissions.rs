@@ -110,6 +110,8 @@ pub const RESTORE_VERIFIER: &[&str] = &[
     // restore tests of S3 backups: the DR versions a manifest names, restored into the state
     // bucket's scratch prefix, read back and deleted version and all (and the point's pin)
     "s3:GetObjectVersion",
+    "s3:GetObjectVersionTagging", // CopyObject copies a version's tags
+    "s3:PutObjectTagging",
     "s3:DeleteObject",
     "s3:DeleteObjectVersion",
     "kms:Decrypt",

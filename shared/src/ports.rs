@@ -139,7 +139,7 @@ pub trait ReplicaView: Sync {
     ) -> impl Future<Output = Result<std::collections::HashMap<String, crate::plan::lag::Link>>> + Send;
 }
 
-pub use crate::model::ObjectInfo;
+pub use crate::model::{Digest, ObjectInfo, StoredVersion};
 
 /// Object listings of buckets in one region.
 pub trait BucketListing: Sync {
@@ -183,29 +183,6 @@ pub struct Upload {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub more: bool,
-}
-
-/// One stored version of an object, as `HeadObject` gives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredVersion {
-    pub size: i64,
-    pub etag: String,
-    /// The SHA-256 S3 computed over its bytes when it was written (base64), if it was asked
-    /// to (drpilot's copies ask; a multipart copy's is a checksum of its parts' and is not kept).
-    pub sha256: Option<String>,
-    /// Its Object Lock retain-until date: it cannot be deleted before then.
-    pub locked_until: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-/// What an object's bytes are, read back in full.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Digest {
-    /// Bytes read.
-    pub size: u64,
-    /// SHA-256 (base64, as S3 gives checksums).
-    pub sha256: String,
-    /// MD5 (hex, as a single-part upload's ETag is).
-    pub md5: String,
 }
 
 /// A version S3 did not delete, and why.
@@ -286,8 +263,13 @@ pub trait ObjectStore: Sync {
     /// The bucket's default Object Lock retention (`GetObjectLockConfiguration`): its mode and
     /// days (years as 366 days each); `None` when the bucket has no default retention.
     fn default_lock(&self, bucket: &str) -> impl Future<Output = Result<Option<(String, u32)>>> + Send {
-        let _ = bucket; // a store without Object Lock locks nothing
-        async { Ok(None) }
+        // a store that cannot tell must not be taken for one without locks
+        let what = format!("s3://{bucket}");
+        async move {
+            Err(crate::Error::RunFailed(format!(
+                "this store cannot read the Object Lock of {what}"
+            )))
+        }
     }
 }
 

@@ -310,48 +310,7 @@ pub struct DbRun {
     pub last_error: Option<String>,
 }
 
-/// One database's finished verification: what the dashboard and responders see.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verification {
-    pub run: String,
-    pub passed: bool,
-    pub finished: DateTime<Utc>,
-    /// The DR copy restored.
-    #[serde(default)]
-    pub copy: Option<String>,
-    /// When its data was taken at the source.
-    #[serde(default)]
-    pub copy_time: Option<DateTime<Utc>>,
-    /// How old that data was when the restore was asked for: the backup tier's recovery point.
-    #[serde(default)]
-    pub copy_age_seconds: Option<f64>,
-    /// From asking for the restore to a usable database: the backup tier's recovery time.
-    #[serde(default)]
-    pub restore_seconds: Option<f64>,
-    #[serde(default)]
-    pub checks: Vec<Check>,
-    #[serde(default)]
-    pub failure: Option<String>,
-}
-
-impl Verification {
-    /// Why this database's backups are not proven restorable now (`None`: they are).
-    pub fn risk(last: Option<&Verification>, now: DateTime<Utc>, max_age_days: u32) -> Option<String> {
-        match last {
-            None => Some("no verified restore yet".into()),
-            Some(v) if !v.passed => Some(format!(
-                "its last restore test failed ({}): {}",
-                stamp(v.finished),
-                v.failure.as_deref().unwrap_or("see the report")
-            )),
-            Some(v) if now - v.finished > Duration::days(i64::from(max_age_days)) => Some(format!(
-                "its last verified restore is {} days old (bound {max_age_days})",
-                (now - v.finished).num_days()
-            )),
-            Some(_) => None,
-        }
-    }
-}
+pub use crate::plan::verify::Verification;
 
 impl DbRun {
     fn new(spec: &VerifySpec) -> Self {
@@ -681,53 +640,6 @@ where
             let run_id = w.state.run.as_ref().map(|r| r.id.clone()).unwrap_or_default();
             // some database's step changed something: its next step is taken at once
             let mut again = false;
-            // S3 backups: each one's restore test takes one go (a sample is small)
-            let waiting: Vec<String> = w.state.run.as_ref().map_or(vec![], |r| {
-                r.backups
-                    .iter()
-                    .filter(|b| b.result.is_none())
-                    .map(|b| b.backup.clone())
-                    .collect()
-            });
-            for name in waiting {
-                if tokio::time::Instant::now() >= stop {
-                    break;
-                }
-                let v = match self.cfg.backup(&name) {
-                    Some(spec) => {
-                        crate::backup::verify::verify_backup(
-                            &self.ports.state,
-                            &self.ports.objects,
-                            &self.cfg.state,
-                            spec,
-                            self.cfg.sample,
-                            &run_id,
-                        )
-                        .await
-                    }
-                    None => Verification {
-                        run: run_id.clone(),
-                        passed: false,
-                        finished: Utc::now(),
-                        copy: None,
-                        copy_time: None,
-                        copy_age_seconds: None,
-                        restore_seconds: None,
-                        checks: vec![],
-                        failure: Some("no longer listed in DRPILOT_VERIFY_BACKUPS".into()),
-                    },
-                };
-                if let Some(b) = w
-                    .state
-                    .run
-                    .as_mut()
-                    .and_then(|r| r.backups.iter_mut().find(|b| b.backup == name))
-                {
-                    b.result = Some(v);
-                }
-                again = true;
-                w.save().await?;
-            }
             let dbs = w.state.run.as_ref().map_or(0, |r| r.dbs.len());
             for i in 0..dbs {
                 let Some(db) = w.state.run.as_mut().map(|r| &mut r.dbs[i]) else {
@@ -766,6 +678,57 @@ where
                     again = true;
                     w.save().await?;
                 }
+            }
+            // S3 backups: each one's restore test takes one go (a sample is small), while RDS
+            // works on the restores just asked for
+            let waiting: Vec<String> = w.state.run.as_ref().map_or(vec![], |r| {
+                r.backups
+                    .iter()
+                    .filter(|b| b.result.is_none())
+                    .map(|b| b.backup.clone())
+                    .collect()
+            });
+            for name in waiting {
+                if tokio::time::Instant::now() >= stop {
+                    break;
+                }
+                let (v, left) = match self.cfg.backup(&name) {
+                    Some(spec) => {
+                        let tested = crate::backup::verify::verify_backup(
+                            &self.ports.state,
+                            &self.ports.objects,
+                            &self.cfg.state,
+                            spec,
+                            self.cfg.sample,
+                            &run_id,
+                            stop,
+                        )
+                        .await;
+                        (tested.verification, tested.scratch_left)
+                    }
+                    None => (
+                        Verification {
+                            run: run_id.clone(),
+                            passed: false,
+                            finished: Utc::now(),
+                            copy: None,
+                            copy_time: None,
+                            copy_age_seconds: None,
+                            restore_seconds: None,
+                            checks: vec![],
+                            failure: Some("no longer listed in DRPILOT_VERIFY_BACKUPS".into()),
+                        },
+                        vec![],
+                    ),
+                };
+                if let Some(run) = w.state.run.as_mut() {
+                    run.sweep_failures.extend(left);
+                    if let Some(b) = run.backups.iter_mut().find(|b| b.backup == name) {
+                        b.result = Some(v);
+                    }
+                }
+                again = true;
+                w.save().await?;
             }
             if w.state.run.as_ref().is_some_and(Run::finished) {
                 let mut run = w.state.run.take().expect("checked above");
@@ -1054,11 +1017,13 @@ where
     async fn sweep(&self, run: &mut Run, now: DateTime<Utc>) {
         if !self.cfg.backups.is_empty() {
             // what S3 restore tests of earlier runs left in the scratch prefix
+            // (an ended run's own scratch is left over too)
+            let current = run.ended.is_none().then_some(run.id.as_str());
             let (swept, failed) =
-                crate::backup::verify::sweep_scratch(&self.ports.objects, &self.cfg.state, &run.id).await;
+                crate::backup::verify::sweep_scratch(&self.ports.objects, &self.cfg.state, current).await;
             if !swept.is_empty() {
                 run.swept.push(format!(
-                    "{} scratch object(s) of earlier S3 restore tests under s3://{}/{}",
+                    "{} scratch object(s) of S3 restore tests under s3://{}/{} (their noncurrent versions expire by the lifecycle rule)",
                     swept.len(),
                     self.cfg.state.bucket,
                     crate::backup::verify::scratch_prefix(&self.cfg.state)

@@ -43,6 +43,10 @@ impl ObjectStore for Bucket {
     async fn versioning_enabled(&self, _: &str) -> drpilot::Result<bool> {
         Ok(true)
     }
+    // (a bucket without Object Lock's default retention)
+    async fn default_lock(&self, _: &str) -> drpilot::Result<Option<(String, u32)>> {
+        Ok(None)
+    }
     // (no S3 Inventory reports in this store: the backups here list)
     async fn folders(&self, _: &str, _: &str) -> drpilot::Result<Vec<String>> {
         Ok(vec![])

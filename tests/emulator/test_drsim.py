@@ -167,3 +167,29 @@ class RestoresAndDeletes(unittest.TestCase):
                 "inaccessible-encryption-credentials",
             )
             SIM.regions.pop("eu-west-3", None)
+
+
+class CopyIntoALockedBucket(unittest.TestCase):
+    """AWS asks for Content-MD5 or a checksum only of requests that upload bytes into a bucket
+    with a default retention; a CopyObject carries none and is let through moto's check."""
+
+    def test_only_a_copy_is_let_through(self):
+        from drsim.core import Request
+        from drsim.s3 import copy_into_locked_bucket
+
+        def req(action):
+            return Request(region="eu-west-1", service="s3", action=action, params={}, protocol="rest-xml")
+
+        copy = {"HTTP_X_AMZ_COPY_SOURCE": "/src/k", "HTTP_X_AMZ_CHECKSUM_ALGORITHM": "SHA256"}
+        copy_into_locked_bucket(copy, req("CopyObject"))
+        self.assertEqual(copy["HTTP_X_AMZ_SDK_CHECKSUM_ALGORITHM"], "SHA256")
+        bare_copy = {"HTTP_X_AMZ_COPY_SOURCE": "/src/k"}
+        copy_into_locked_bucket(bare_copy, req("CopyObject"))
+        self.assertIn("HTTP_X_AMZ_SDK_CHECKSUM_ALGORITHM", bare_copy)
+        for action in ("PutObject", "UploadPart", "UploadPartCopy"):
+            upload: dict = {}
+            copy_into_locked_bucket(upload, req(action))
+            self.assertEqual(upload, {}, action)
+        with_md5 = {"HTTP_CONTENT_MD5": "x"}
+        copy_into_locked_bucket(with_md5, req("CopyObject"))
+        self.assertEqual(with_md5, {"HTTP_CONTENT_MD5": "x"})

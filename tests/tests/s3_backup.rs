@@ -1659,17 +1659,55 @@ async fn a_dr_bucket_under_object_lock_locks_every_copy_and_retention_keeps_poin
     let retention = &backup_report(&third)["retention"];
     assert_eq!(retention["points_expired"], json!([]), "{third:#}");
     assert_eq!(
-        retention["object_lock"], "GOVERNANCE, 30 days: points in time are kept at least 30 days",
+        retention["object_lock"], "GOVERNANCE, 30 days: points in time are kept at least 31 days",
         "{third:#}"
     );
     assert!(retention.get("errors").is_none(), "{third:#}");
     assert_eq!(backup_report(&third)["points_in_time"], 3);
     assert_eq!(
-        wire.calls("DeleteObjects").count(),
+        wire.calls("DeleteObjects")
+            .filter(|e| e.params.get("Bucket") == Some(&bed.dr_bucket))
+            .count(),
         0,
         "nothing locked is asked to be deleted"
     );
     assert_eq!(versions(&bed.dr, &bed.dr_bucket).await.len(), 3);
+
+    // Someone shortens the bucket's lock to a day: copies made under the 30-day lock stay
+    // locked, so the point still stays (S3 unlocks nothing already locked).
+    bed.dr
+        .put_object_lock_configuration()
+        .bucket(&bed.dr_bucket)
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .rule(
+                    ObjectLockRule::builder()
+                        .default_retention(
+                            DefaultRetention::builder()
+                                .mode(ObjectLockRetentionMode::Governance)
+                                .days(1)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    bed.put("new", "v1").await;
+    let fourth = bed.run(&cfg).await.unwrap();
+    let retention = &backup_report(&fourth)["retention"];
+    assert_eq!(retention["points_expired"], json!([]), "{fourth:#}");
+    assert!(
+        retention["object_lock"]
+            .as_str()
+            .unwrap()
+            .contains("30 days (shortened since"),
+        "{fourth:#}"
+    );
+    assert_eq!(versions(&bed.dr, &bed.dr_bucket).await.len(), 4);
 
     // The locked copies restore (the verifier's restore test reads them as a restore would).
     let report = verify_restores(&bed, &json!({"kms_key_id": bed.kms_key, "retain_days": 7}), "5").await;

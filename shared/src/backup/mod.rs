@@ -17,8 +17,8 @@ use crate::model::BackupSpec;
 use crate::model::ObjectInfo;
 use crate::notice::{Notice, Severity};
 use crate::plan::backup::{
-    diff_inventory_page, diff_page, expired_points, prunable_versions, unlisted, Change, ManifestEntry, PartWriter,
-    PointInTime,
+    diff_inventory_page, diff_page, expired_points, lock_to_honour, prunable_versions, unlisted, Change, ManifestEntry,
+    PartWriter, PointInTime,
 };
 use crate::ports::{Documents, NotDeleted, Notifier, ObjectCopy, ObjectStore, Page, StateStore, Upload};
 use crate::state::{Lease, Record};
@@ -1227,40 +1227,55 @@ where
         // Points expire as a set, and the next set only once this one is gone: a walk resumed
         // over a different set could skip the new points' keys, and a set that grew on every
         // run would never finish.
+        let lock_before = self.state.lock.clone();
         let expired: Vec<String> = match self.state.expiring.is_empty() {
             true => {
+                // Object Lock on the DR bucket: S3 locks each copy from when it lands (no later
+                // than its point's end), so a point is kept at least as long as the lock, and a
+                // day more for the clocks, whatever retain_days says: nothing locked is ever
+                // asked to be deleted. A lock shortened since is honoured until what was
+                // copied under the longer one has lapsed.
                 let now = Utc::now();
-                let mut keep = self.spec.retention;
-                let mut expired = expired_points(&self.state.points, &keep, now);
-                // Object Lock on the DR bucket: a copy cannot be deleted until its retention
-                // lapses (counted from when it landed, no later than its point's end), so a
-                // point is kept at least that long, whatever retain_days says. Read only when
-                // something would expire (one request).
-                if !expired.is_empty() {
-                    match self.ports.dr.default_lock(&self.spec.dr_bucket).await {
-                        Ok(Some((mode, days))) => {
-                            report.object_lock = Some(format!(
-                                "{mode}, {days} days: points in time are kept at least {} days",
-                                days.max(keep.days)
-                            ));
-                            keep.days = keep.days.max(days);
-                            expired = expired_points(&self.state.points, &keep, now);
-                        }
-                        Ok(None) => {}
-                        Err(e) => {
-                            report.errors.push(format!(
-                                "cannot read the Object Lock configuration of s3://{} ({e}); nothing expires until it can be",
-                                self.spec.dr_bucket
-                            ));
-                            return Ok(());
-                        }
+                let current = match self.ports.dr.default_lock(&self.spec.dr_bucket).await {
+                    Ok(current) => current,
+                    Err(e) => {
+                        report.errors.push(format!(
+                            "cannot read the Object Lock configuration of s3://{} ({e}); nothing expires until it can be",
+                            self.spec.dr_bucket
+                        ));
+                        return Ok(());
                     }
+                };
+                let lock = lock_to_honour(self.state.lock.as_ref(), current, now);
+                let mut keep = self.spec.retention;
+                if let Some(l) = &lock {
+                    keep.days = keep.days.max(l.days + 1);
+                    report.object_lock = Some(format!(
+                        "{}, {} days{}: points in time are kept at least {} days",
+                        l.mode,
+                        l.days,
+                        l.lowered
+                            .map(|at| format!(
+                                " (shortened since {}; copies made before are locked that long)",
+                                crate::model::stamp(at)
+                            ))
+                            .unwrap_or_default(),
+                        keep.days
+                    ));
                 }
-                expired.into_iter().map(str::to_string).collect()
+                self.state.lock = lock;
+                expired_points(&self.state.points, &keep, now)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect()
             }
             false => vec![],
         };
         if expired.is_empty() && self.state.expiring.is_empty() {
+            if self.state.lock != lock_before {
+                // what a later run must honour, even if the bucket's lock is shortened meanwhile
+                self.save().await?;
+            }
             return Ok(());
         }
         let (gone, kept): (Vec<PointInTime>, Vec<PointInTime>) =

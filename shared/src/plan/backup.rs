@@ -305,6 +305,39 @@ pub fn expired_points<'a>(points: &'a [PointInTime], keep: &BackupRetention, now
         .collect()
 }
 
+/// The Object Lock default retention drpilot has seen on a DR bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockSeen {
+    pub mode: String,
+    pub days: u32,
+    /// When the bucket was first seen with a shorter retention, or none: a copy that landed
+    /// before then may stay locked until `days` after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lowered: Option<DateTime<Utc>>,
+}
+
+/// The lock retention must honour now, and what to remember of it: the bucket's current
+/// default retention (`current`: mode and days), or a longer one seen before, for as long as a
+/// copy made under it may still be locked (S3 locks each version from when it lands, with the
+/// retention in force then; shortening the bucket's retention unlocks nothing).
+pub fn lock_to_honour(seen: Option<&LockSeen>, current: Option<(String, u32)>, now: DateTime<Utc>) -> Option<LockSeen> {
+    let current_days = current.as_ref().map_or(0, |(_, d)| *d);
+    if let Some(s) = seen.filter(|s| s.days > current_days) {
+        let lowered = s.lowered.unwrap_or(now);
+        if now < lowered + Duration::days(i64::from(s.days)) {
+            return Some(LockSeen {
+                lowered: Some(lowered),
+                ..s.clone()
+            });
+        }
+    }
+    current.map(|(mode, days)| LockSeen {
+        mode,
+        days,
+        lowered: None,
+    })
+}
+
 /// The DR versions retention deletes: those the expiring points in time name and the oldest
 /// retained one does not. Only versions drpilot wrote are ever named (each manifest entry is a
 /// version drpilot copied, or carried over from a point before), so nothing another writer put
@@ -777,5 +810,44 @@ mod tests {
             let expired = expired_points(&points, &BackupRetention { days, min_points }, t(23) + Duration::days(30));
             prop_assert!(!expired.contains(&newest.run_id.as_str()));
         }
+    }
+
+    #[test]
+    fn a_shortened_or_removed_lock_is_honoured_until_copies_made_under_the_longer_one_lapse() {
+        let now = t(10);
+        let lock = |days| Some(("COMPLIANCE".to_string(), days));
+        let seen = |days, lowered| LockSeen {
+            mode: "COMPLIANCE".into(),
+            days,
+            lowered,
+        };
+        assert_eq!(lock_to_honour(None, None, now), None);
+        assert_eq!(lock_to_honour(None, lock(30), now), Some(seen(30, None)));
+        // longer now: the new one
+        assert_eq!(
+            lock_to_honour(Some(&seen(10, None)), lock(30), now),
+            Some(seen(30, None))
+        );
+        // shortened (or removed): the longer one, from when the change was first seen
+        assert_eq!(
+            lock_to_honour(Some(&seen(30, None)), lock(7), now),
+            Some(seen(30, Some(now)))
+        );
+        assert_eq!(
+            lock_to_honour(Some(&seen(30, None)), None, now),
+            Some(seen(30, Some(now)))
+        );
+        let later = now + Duration::days(29);
+        assert_eq!(
+            lock_to_honour(Some(&seen(30, Some(now))), lock(7), later),
+            Some(seen(30, Some(now)))
+        );
+        // every copy made under it has lapsed: the bucket's own again
+        let lapsed = now + Duration::days(30);
+        assert_eq!(
+            lock_to_honour(Some(&seen(30, Some(now))), lock(7), lapsed),
+            Some(seen(7, None))
+        );
+        assert_eq!(lock_to_honour(Some(&seen(30, Some(now))), None, lapsed), None);
     }
 }

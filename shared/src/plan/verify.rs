@@ -119,6 +119,49 @@ pub struct Check {
     pub detail: String,
 }
 
+/// One database's finished verification: what the dashboard and responders see.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    pub run: String,
+    pub passed: bool,
+    pub finished: DateTime<Utc>,
+    /// The DR copy restored.
+    #[serde(default)]
+    pub copy: Option<String>,
+    /// When its data was taken at the source.
+    #[serde(default)]
+    pub copy_time: Option<DateTime<Utc>>,
+    /// How old that data was when the restore was asked for: the backup tier's recovery point.
+    #[serde(default)]
+    pub copy_age_seconds: Option<f64>,
+    /// From asking for the restore to a usable database: the backup tier's recovery time.
+    #[serde(default)]
+    pub restore_seconds: Option<f64>,
+    #[serde(default)]
+    pub checks: Vec<Check>,
+    #[serde(default)]
+    pub failure: Option<String>,
+}
+
+impl Verification {
+    /// Why this database's backups are not proven restorable now (`None`: they are).
+    pub fn risk(last: Option<&Verification>, now: DateTime<Utc>, max_age_days: u32) -> Option<String> {
+        match last {
+            None => Some("no verified restore yet".into()),
+            Some(v) if !v.passed => Some(format!(
+                "its last restore test failed ({}): {}",
+                crate::model::stamp(v.finished),
+                v.failure.as_deref().unwrap_or("see the report")
+            )),
+            Some(v) if now - v.finished > Duration::days(i64::from(max_age_days)) => Some(format!(
+                "its last verified restore is {} days old (bound {max_age_days})",
+                (now - v.finished).num_days()
+            )),
+            Some(_) => None,
+        }
+    }
+}
+
 /// A KMS key as ARN, alias ARN or id: compared by what follows `key/` (or the whole).
 fn key_id(k: &str) -> &str {
     k.rsplit_once("key/").map_or(k, |(_, id)| id)
@@ -236,7 +279,8 @@ impl Sample {
 
     pub fn offer(&mut self, entry: &crate::plan::backup::ManifestEntry) {
         self.offered += 1;
-        if entry.deleted {
+        // (an entry without a version id names no copy a restore could read)
+        if entry.deleted || entry.version.is_empty() {
             return;
         }
         if entry.size > self.max_bytes {
@@ -285,8 +329,8 @@ fn md5_like(etag: &str) -> Option<String> {
 /// is not counted against the backup.
 pub fn compare_content(
     entry: &crate::plan::backup::ManifestEntry,
-    stored: &crate::ports::StoredVersion,
-    read: &crate::ports::Digest,
+    stored: &crate::model::StoredVersion,
+    read: &crate::model::Digest,
 ) -> Content {
     if let Some(sha) = &stored.sha256 {
         return match *sha == read.sha256 {
@@ -508,7 +552,7 @@ mod tests {
 
     #[test]
     fn content_is_compared_with_the_stored_checksum_else_an_md5_etag_and_unknown_is_not_a_failure() {
-        use crate::ports::{Digest, StoredVersion};
+        use crate::model::{Digest, StoredVersion};
         let read = Digest {
             size: 11,
             sha256: "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=".into(),

@@ -112,6 +112,7 @@ def main(argv: list[str]) -> None:
     rds.install()
     cloudwatch.install()
     route53.install()
+    s3.install()
     SIM.run_clock()
     app = Simulator(DomainDispatcherApplication(create_backend_app), ROUTES)
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)

@@ -40,7 +40,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote_plus, unquote
 
-from moto.s3.models import FakeDeleteMarker, s3_backends
+from moto.s3.models import FakeDeleteMarker, S3Backend, s3_backends
 
 from .core import ACCOUNT, SIM, Request
 
@@ -192,4 +192,34 @@ def copy_into_locked_bucket(environ: dict[str, Any], req: Request) -> None:
     if "HTTP_CONTENT_MD5" in environ or "HTTP_X_AMZ_SDK_CHECKSUM_ALGORITHM" in environ:
         return
     environ["HTTP_X_AMZ_SDK_CHECKSUM_ALGORITHM"] = environ.get("HTTP_X_AMZ_CHECKSUM_ALGORITHM", "CRC64NVME")
+
+
+def install() -> None:
+    """Patches moto where its S3 differs from AWS.
+
+    Object Lock on a bucket that holds objects: AWS enables it on an existing versioned bucket
+    and changes its default retention whenever asked ("You can enable Object Lock for new or
+    existing buckets": S3 API Reference, PutObjectLockConfiguration); what is already locked
+    stays locked as it was. moto refuses any change once the bucket holds an object."""
+    original = S3Backend.put_object_lock_configuration
+
+    def put_object_lock_configuration(
+        self: S3Backend,
+        bucket_name: str,
+        lock_enabled: bool,
+        mode: str | None = None,
+        days: int | None = None,
+        years: int | None = None,
+    ) -> None:
+        bucket = self.get_bucket(bucket_name)
+        if not (bucket.is_versioned and bucket.keys.item_size() > 0):
+            return original(self, bucket_name, lock_enabled, mode=mode, days=days, years=years)
+        if lock_enabled:
+            bucket.object_lock_enabled = True
+        bucket.default_lock_mode = mode
+        bucket.default_lock_days = days
+        bucket.default_lock_years = years
+        return None
+
+    S3Backend.put_object_lock_configuration = put_object_lock_configuration  # type: ignore[method-assign]
 
