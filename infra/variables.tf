@@ -457,7 +457,8 @@ variable "restore_verification" {
       length(var.restore_verification.databases) + length(var.restore_verification.backups) > 0
       && alltrue([for d in var.restore_verification.databases : contains(["instance", "cluster"], d.db_kind)])
       && (length(var.restore_verification.databases) == 0 || (var.restore_verification.vpc_id != null && length(var.restore_verification.subnet_ids) >= 2))
-      && var.restore_verification.max_age_days >= 1
+      && var.restore_verification.max_age_days >= 1 && var.restore_verification.max_age_days <= 400
+      && floor(var.restore_verification.max_age_days) == var.restore_verification.max_age_days
       && var.restore_verification.timeout_minutes >= 10 && var.restore_verification.timeout_minutes <= 1440
       && var.restore_verification.s3_sample_objects >= 1 && var.restore_verification.s3_sample_objects <= 1000
       && var.restore_verification.s3_max_object_mb >= 1 && var.restore_verification.s3_max_object_mb <= 5120
@@ -465,6 +466,6 @@ variable "restore_verification" {
       && floor(var.restore_verification.s3_max_object_mb) == var.restore_verification.s3_max_object_mb
       && length(distinct(var.restore_verification.backups)) == length(var.restore_verification.backups)
     )
-    error_message = "restore_verification: at least one database (db_kind instance or cluster) or backup; with databases, vpc_id and two subnets or more; max_age_days >= 1, timeout_minutes 10..1440, s3_sample_objects 1..1000, s3_max_object_mb 1..5120 (whole numbers); each backup named once."
+    error_message = "restore_verification: at least one database (db_kind instance or cluster) or backup; with databases, vpc_id and two subnets or more; max_age_days 1..400, timeout_minutes 10..1440, s3_sample_objects 1..1000, s3_max_object_mb 1..5120 (whole numbers); each backup named once."
   }
 }

@@ -100,6 +100,37 @@ impl Bed {
         put(&self.src, &self.source_bucket, key, body.as_bytes().to_vec(), None).await;
     }
 
+    /// Makes the oldest point in time `days` old in drpilot's own record of it (moto cannot
+    /// age objects; retention decides on this record and the versions).
+    async fn age_first_point(&self, days: i64) {
+        let state_key = "drpilot/s3-backup/assets/state.json";
+        let body = self
+            .dr
+            .get_object()
+            .bucket(&self.state_bucket)
+            .key(state_key)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        let mut state: Value = serde_json::from_slice(&body).unwrap();
+        let old = (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339();
+        state["points"][0]["started"] = json!(old);
+        state["points"][0]["finished"] = json!(old);
+        self.dr
+            .put_object()
+            .bucket(&self.state_bucket)
+            .key(state_key)
+            .body(ByteStream::from(serde_json::to_vec(&state).unwrap()))
+            .send()
+            .await
+            .unwrap();
+    }
+
     async fn delete(&self, key: &str) {
         self.src
             .delete_object()
@@ -894,32 +925,7 @@ async fn retention_removes_only_what_no_retained_point_needs() {
 
     // Age the first point in time past the 7-day window: drpilot's own record of it (moto
     // cannot age objects; the retention decision reads only this record and the versions).
-    let state_key = "drpilot/s3-backup/assets/state.json";
-    let body = bed
-        .dr
-        .get_object()
-        .bucket(&bed.state_bucket)
-        .key(state_key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
-    let mut state: Value = serde_json::from_slice(&body).unwrap();
-    let old = (chrono::Utc::now() - chrono::Duration::days(40)).to_rfc3339();
-    state["points"][0]["started"] = json!(old);
-    state["points"][0]["finished"] = json!(old);
-    bed.dr
-        .put_object()
-        .bucket(&bed.state_bucket)
-        .key(state_key)
-        .body(ByteStream::from(serde_json::to_vec(&state).unwrap()))
-        .send()
-        .await
-        .unwrap();
+    bed.age_first_point(40).await;
 
     // A restore is reading the old point: its pin keeps the point (and its versions).
     let pin = format!("drpilot/s3-backup/assets/pins/{}.restore-1.json", point_ids(&first));
@@ -1372,6 +1378,19 @@ async fn scratch_left(s3: &Client, bucket: &str, prefix: &str) -> Vec<String> {
 
 /// One invocation of the restore verifier's real handler, restore-testing the bed's backup.
 async fn verify_restores(bed: &Bed, backup: &Value, sample: &str) -> Value {
+    let run = json!({"action": "run", "backups": ["assets"]});
+    verify_restores_within(bed, backup, sample, run, chrono::Duration::minutes(15)).await
+}
+
+/// One invocation of the verifier with `event` and `left` to its deadline (it stops 30 s
+/// before).
+async fn verify_restores_within(
+    bed: &Bed,
+    backup: &Value,
+    sample: &str,
+    event: Value,
+    left: chrono::Duration,
+) -> Value {
     use drpilot::verifier::{Verifier, VerifierEvent, VerifierPorts};
     let mut settings = bed.settings(backup.clone(), &[]);
     settings.extend([
@@ -1383,22 +1402,47 @@ async fn verify_restores(bed: &Bed, backup: &Value, sample: &str) -> Value {
     let cfg = drpilot::config::VerifierConfig::from_vars(&vars).unwrap();
     let sdk = drpilot_tests::sdk(DR).await;
     let ports = VerifierPorts::aws(&sdk, &cfg);
-    let event = drpilot_tests::sample_event("restore-verifier/operator-run-backup.json");
-    let mut event = VerifierEvent::decode(event).unwrap();
-    if let VerifierEvent::Operator { backups, .. } = &mut event {
-        *backups = Some(vec!["assets".into()]);
-    }
     Verifier {
         ports: &ports,
         cfg: &cfg,
         invocation: Invocation {
             request_id: unique("request"),
-            deadline: chrono::Utc::now() + chrono::Duration::minutes(15),
+            deadline: chrono::Utc::now() + left,
         },
     }
-    .handle(event)
+    .handle(VerifierEvent::decode(event).unwrap())
     .await
     .expect("the verifier reports")
+}
+
+#[tokio::test]
+async fn a_restore_test_out_of_time_is_tried_again_once_then_fails_saying_how_far_it_got() {
+    let bed = Bed::new("rslow").await;
+    let backup = json!({});
+    let cfg = bed.config(backup.clone(), &[]);
+    for i in 0..60 {
+        bed.put(&format!("k/{i:03}"), &format!("object {i}")).await;
+    }
+    bed.run(&cfg).await.expect("backup");
+    // 300 ms of time (the verifier stops 30 s before the deadline): far too little for 60
+    // objects, each restored, read back and deleted
+    let tight = chrono::Duration::milliseconds(30_300);
+    let first = verify_restores_within(&bed, &backup, "60", json!({"action": "run"}), tight).await;
+    assert!(
+        first["notes"].to_string().contains("ran out of this invocation's time"),
+        "{first:#}"
+    );
+    assert_eq!(first["reported"], json!([]), "not reported yet: {first:#}");
+    let second = verify_restores_within(&bed, &backup, "60", json!({"action": "continue"}), tight).await;
+    let v = &second["results"][0]["verification"];
+    assert_eq!(v["passed"], false, "{second:#}");
+    assert!(
+        v["failure"]
+            .as_str()
+            .unwrap()
+            .starts_with("not done within the invocation's time ("),
+        "{second:#}"
+    );
 }
 
 #[tokio::test]
@@ -1626,32 +1670,7 @@ async fn a_dr_bucket_under_object_lock_locks_every_copy_and_retention_keeps_poin
 
     // The first point is 10 days old: past retain_days (7), inside the lock (30). It stays,
     // and no delete is even asked for.
-    let state_key = "drpilot/s3-backup/assets/state.json";
-    let body = bed
-        .dr
-        .get_object()
-        .bucket(&bed.state_bucket)
-        .key(state_key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
-    let mut state: Value = serde_json::from_slice(&body).unwrap();
-    let old = (chrono::Utc::now() - chrono::Duration::days(10)).to_rfc3339();
-    state["points"][0]["started"] = json!(old);
-    state["points"][0]["finished"] = json!(old);
-    bed.dr
-        .put_object()
-        .bucket(&bed.state_bucket)
-        .key(state_key)
-        .body(ByteStream::from(serde_json::to_vec(&state).unwrap()))
-        .send()
-        .await
-        .unwrap();
+    bed.age_first_point(10).await;
     let sim = drpilot_tests::sim::Simulator::connect();
     let mark = sim.wire_mark().await;
     let third = bed.run(&cfg).await.unwrap();

@@ -17,7 +17,7 @@ use tracing::{info, warn};
 pub use crate::model::SampleSize;
 
 /// Where restore tests of S3 backups put what they restore: under this prefix of the state
-/// bucket (a lifecycle rule there expires anything left within a day).
+/// bucket (lifecycle rules there expire anything left within two to three days).
 pub fn scratch_prefix(state: &StateLocation) -> String {
     state.key("restore-verifier/s3/")
 }
@@ -38,6 +38,7 @@ struct Tally {
     not_comparable: u32,
     problems: Vec<String>,
     scratch_left: Vec<String>,
+    out_of_time: bool,
 }
 
 /// What a restore test found, and the scratch objects it could not delete (for the run's
@@ -45,13 +46,15 @@ struct Tally {
 pub struct Tested {
     pub verification: Verification,
     pub scratch_left: Vec<String>,
+    /// It ran out of the invocation's time (the verification says how far it got).
+    pub out_of_time: bool,
 }
 
 /// Restores a sample of `spec`'s newest point in time and checks it; never fails (what went
 /// wrong is the verification's failure). `dr` is an object store in the DR region (the DR
 /// bucket and the state bucket are both there). A test not done by `stop` (the invocation's
-/// time) fails saying how far it got: one that cannot be done within an invocation would
-/// never be done.
+/// time) fails saying how far it got, and says it ran out of time (the caller tries once more
+/// at the start of an invocation: one that cannot be done within a whole one never would be).
 #[allow(clippy::too_many_arguments)]
 pub async fn verify_backup<D, O>(
     docs: &D,
@@ -102,6 +105,7 @@ where
     Tested {
         verification: v,
         scratch_left: t.scratch_left,
+        out_of_time: t.out_of_time,
     }
 }
 
@@ -113,15 +117,22 @@ struct Bounds {
 }
 
 impl Bounds {
-    fn out_of_time(&self, what: String) -> Result<()> {
-        match tokio::time::Instant::now() >= self.stop {
-            true => Err(Error::RunFailed(format!(
-                "not done within one invocation ({what}): draw a smaller sample (DRPILOT_VERIFY_S3_SAMPLE, DRPILOT_VERIFY_S3_MAX_OBJECT_MB)"
-            ))),
-            false => Ok(()),
+    /// Time is up: the test stops where it is (`what`: how far it got; `advice`: what would
+    /// let it finish).
+    fn check(&self, t: &mut Tally, what: String, advice: &str) -> Result<()> {
+        if tokio::time::Instant::now() < self.stop {
+            return Ok(());
         }
+        t.out_of_time = true;
+        Err(Error::RunFailed(format!(
+            "not done within the invocation's time ({what}); {advice}"
+        )))
     }
 }
+
+const SMALLER_SAMPLE: &str = "draw a smaller sample (DRPILOT_VERIFY_S3_SAMPLE, DRPILOT_VERIFY_S3_MAX_OBJECT_MB)";
+const MANIFEST_TOO_LARGE: &str =
+    "the point's manifest is too large to read within one invocation: this bucket cannot be restore-tested this way";
 
 #[allow(clippy::too_many_arguments)]
 async fn restore_sample<D, O>(
@@ -174,7 +185,7 @@ where
         let mut draw = Sample::new(run, size.objects as usize, size.max_object_bytes);
         while let Some(entries) = reader.next_part().await? {
             entries.iter().for_each(|e| draw.offer(e));
-            at.out_of_time(format!("{} entries of the manifest read", draw.offered))?;
+            at.check(t, format!("{} entries of the manifest read", draw.offered), MANIFEST_TOO_LARGE)?;
         }
         let entries = draw.offered;
         let too_large = draw.too_large;
@@ -209,7 +220,7 @@ where
         let n = drawn.len() as u32;
         let sample_started = Utc::now();
         for (i, entry) in drawn.iter().enumerate() {
-            at.out_of_time(format!("{i} of {n} sampled objects restored"))?;
+            at.check(t, format!("{i} of {n} sampled objects restored"), SMALLER_SAMPLE)?;
             check_one(dr, state, spec, run, i, entry, t).await;
         }
         v.restore_seconds = Some(seconds(Utc::now() - sample_started));
@@ -237,8 +248,13 @@ where
             passed: compared + t.not_comparable == t.sizes_ok,
             detail: match (compared, t.not_comparable) {
                 (_, 0) => format!(
-                    "{} same by the SHA-256 stored with the DR copy, {} by the source's MD5 ETag",
-                    t.by_checksum, t.by_md5
+                    "{} same by the SHA-256 stored with the DR copy, {} by the source's MD5 ETag{}",
+                    t.by_checksum,
+                    t.by_md5,
+                    match t.sizes_ok - compared {
+                        0 => String::new(),
+                        differ => format!("; {differ} differ"),
+                    }
                 ),
                 (0, _) => format!(
                     "sizes only: nothing recorded what the bytes of these {} copies were (copies made before drpilot asked S3 for a checksum, of SSE-KMS or multipart sources)",
@@ -307,7 +323,12 @@ async fn check_one<O: ObjectStore>(
         Err(e) => {
             t.problems.push(format!("{what}: not restored: {e}"));
             // an answer lost after S3 copied leaves a copy: removed if there is one
-            if let Err(e) = dr.delete_object(&state.bucket, &to_key).await {
+            let left = match dr.head(&state.bucket, &to_key).await {
+                Ok(Some(_)) => dr.delete_object(&state.bucket, &to_key).await,
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = left {
                 t.scratch_left.push(format!("{to_key}: {e}"));
             }
             return;

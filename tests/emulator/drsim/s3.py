@@ -222,4 +222,3 @@ def install() -> None:
         return None
 
     S3Backend.put_object_lock_configuration = put_object_lock_configuration  # type: ignore[method-assign]
-
