@@ -230,9 +230,10 @@ pub struct BackupState {
     /// The expiring points' versions are pruned; only their manifests are left to delete.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub versions_pruned: bool,
-    /// The DR bucket's Object Lock retention that retention honours (`plan::backup::lock_to_honour`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lock: Option<crate::plan::backup::LockSeen>,
+    /// The DR bucket's Object Lock retentions that retention honours, longest first
+    /// (`plan::backup::locks_to_honour`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locks: Vec<crate::plan::backup::LockSeen>,
 }
 
 impl BackupState {

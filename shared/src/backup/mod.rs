@@ -17,8 +17,8 @@ use crate::model::BackupSpec;
 use crate::model::ObjectInfo;
 use crate::notice::{Notice, Severity};
 use crate::plan::backup::{
-    diff_inventory_page, diff_page, expired_points, lock_to_honour, prunable_versions, unlisted, Change, ManifestEntry,
-    PartWriter, PointInTime,
+    diff_inventory_page, diff_page, expired_points, locks_to_honour, prunable_versions, unlisted, Change,
+    ManifestEntry, PartWriter, PointInTime,
 };
 use crate::ports::{Documents, NotDeleted, Notifier, ObjectCopy, ObjectStore, Page, StateStore, Upload};
 use crate::state::{Lease, Record};
@@ -1227,7 +1227,7 @@ where
         // Points expire as a set, and the next set only once this one is gone: a walk resumed
         // over a different set could skip the new points' keys, and a set that grew on every
         // run would never finish.
-        let lock_before = self.state.lock.clone();
+        let locks_before = self.state.locks.clone();
         let expired: Vec<String> = match self.state.expiring.is_empty() {
             true => {
                 // Object Lock on the DR bucket: S3 locks each copy from when it lands (no later
@@ -1246,9 +1246,9 @@ where
                         return Ok(());
                     }
                 };
-                let lock = lock_to_honour(self.state.lock.as_ref(), current, now);
+                let locks = locks_to_honour(&self.state.locks, current, now);
                 let mut keep = self.spec.retention;
-                if let Some(l) = &lock {
+                if let Some(l) = locks.first() {
                     keep.days = keep.days.max(l.days + 1);
                     report.object_lock = Some(format!(
                         "{}, {} days{}: points in time are kept at least {} days",
@@ -1263,7 +1263,7 @@ where
                         keep.days
                     ));
                 }
-                self.state.lock = lock;
+                self.state.locks = locks;
                 expired_points(&self.state.points, &keep, now)
                     .into_iter()
                     .map(str::to_string)
@@ -1272,7 +1272,7 @@ where
             false => vec![],
         };
         if expired.is_empty() && self.state.expiring.is_empty() {
-            if self.state.lock != lock_before {
+            if self.state.locks != locks_before {
                 // what a later run must honour, even if the bucket's lock is shortened meanwhile
                 self.save().await?;
             }

@@ -316,26 +316,29 @@ pub struct LockSeen {
     pub lowered: Option<DateTime<Utc>>,
 }
 
-/// The lock retention must honour now, and what to remember of it: the bucket's current
-/// default retention (`current`: mode and days), or a longer one seen before, for as long as a
-/// copy made under it may still be locked (S3 locks each version from when it lands, with the
-/// retention in force then; shortening the bucket's retention unlocks nothing).
-pub fn lock_to_honour(seen: Option<&LockSeen>, current: Option<(String, u32)>, now: DateTime<Utc>) -> Option<LockSeen> {
+/// The locks retention must honour now, longest first: the bucket's current default retention
+/// (`current`: mode and days), and each longer one seen before, for as long as a copy made
+/// under it may still be locked (S3 locks each version from when it lands, with the retention
+/// in force then; shortening the bucket's retention unlocks nothing). A lock seen shorter is
+/// counted from when it was first seen so, the latest a copy under it can have landed.
+pub fn locks_to_honour(seen: &[LockSeen], current: Option<(String, u32)>, now: DateTime<Utc>) -> Vec<LockSeen> {
     let current_days = current.as_ref().map_or(0, |(_, d)| *d);
-    if let Some(s) = seen.filter(|s| s.days > current_days) {
-        let lowered = s.lowered.unwrap_or(now);
-        if now < lowered + Duration::days(i64::from(s.days)) {
-            return Some(LockSeen {
-                lowered: Some(lowered),
-                ..s.clone()
-            });
-        }
-    }
-    current.map(|(mode, days)| LockSeen {
+    let mut out: Vec<LockSeen> = seen
+        .iter()
+        .filter(|s| s.days > current_days)
+        .map(|s| LockSeen {
+            lowered: Some(s.lowered.unwrap_or(now)),
+            ..s.clone()
+        })
+        .filter(|s| s.lowered.is_some_and(|at| now < at + Duration::days(i64::from(s.days))))
+        .collect();
+    out.extend(current.map(|(mode, days)| LockSeen {
         mode,
         days,
         lowered: None,
-    })
+    }));
+    out.sort_by(|a, b| b.days.cmp(&a.days));
+    out
 }
 
 /// The DR versions retention deletes: those the expiring points in time name and the oldest
@@ -821,33 +824,42 @@ mod tests {
             days,
             lowered,
         };
-        assert_eq!(lock_to_honour(None, None, now), None);
-        assert_eq!(lock_to_honour(None, lock(30), now), Some(seen(30, None)));
-        // longer now: the new one
+        let days = |locks: Vec<LockSeen>| locks.iter().map(|l| (l.days, l.lowered)).collect::<Vec<_>>();
+        assert_eq!(locks_to_honour(&[], None, now), vec![]);
+        assert_eq!(locks_to_honour(&[], lock(30), now), vec![seen(30, None)]);
+        // longer now: the new one alone
+        assert_eq!(days(locks_to_honour(&[seen(10, None)], lock(30), now)), [(30, None)]);
+        // shortened (or removed): the longer one too, from when the change was first seen
         assert_eq!(
-            lock_to_honour(Some(&seen(10, None)), lock(30), now),
-            Some(seen(30, None))
+            days(locks_to_honour(&[seen(30, None)], lock(7), now)),
+            [(30, Some(now)), (7, None)]
         );
-        // shortened (or removed): the longer one, from when the change was first seen
-        assert_eq!(
-            lock_to_honour(Some(&seen(30, None)), lock(7), now),
-            Some(seen(30, Some(now)))
-        );
-        assert_eq!(
-            lock_to_honour(Some(&seen(30, None)), None, now),
-            Some(seen(30, Some(now)))
-        );
+        assert_eq!(days(locks_to_honour(&[seen(30, None)], None, now)), [(30, Some(now))]);
         let later = now + Duration::days(29);
         assert_eq!(
-            lock_to_honour(Some(&seen(30, Some(now))), lock(7), later),
-            Some(seen(30, Some(now)))
+            days(locks_to_honour(&[seen(30, Some(now)), seen(7, None)], lock(7), later)),
+            [(30, Some(now)), (7, None)]
         );
-        // every copy made under it has lapsed: the bucket's own again
-        let lapsed = now + Duration::days(30);
+        // 30 days, shortened at `now`; raised to 20 at day 25 and shortened again to 1 at
+        // day 26: each is honoured for its own copies
+        let day = |d| now + Duration::days(d);
+        let at25 = locks_to_honour(&[seen(30, Some(now))], lock(20), day(25));
+        let at26 = locks_to_honour(&at25, lock(1), day(26));
+        assert_eq!(days(at26.clone()), [(30, Some(now)), (20, Some(day(26))), (1, None)]);
+        let at31 = locks_to_honour(&at26, lock(1), day(31));
         assert_eq!(
-            lock_to_honour(Some(&seen(30, Some(now))), lock(7), lapsed),
-            Some(seen(7, None))
+            days(at31.clone()),
+            [(20, Some(day(26))), (1, None)],
+            "the 30 days lapsed"
         );
-        assert_eq!(lock_to_honour(Some(&seen(30, Some(now))), None, lapsed), None);
+        // every copy made under them has lapsed: the bucket's own again
+        assert_eq!(days(locks_to_honour(&at31, lock(1), day(46))), [(1, None)]);
+        let removed = locks_to_honour(&at31, None, day(46));
+        assert_eq!(
+            days(removed.clone()),
+            [(1, Some(day(46)))],
+            "removed: a day more for the last copies"
+        );
+        assert_eq!(locks_to_honour(&removed, None, day(48)), vec![]);
     }
 }
