@@ -459,6 +459,7 @@ variable "restore_verification" {
       && (length(var.restore_verification.databases) == 0 || (var.restore_verification.vpc_id != null && length(var.restore_verification.subnet_ids) >= 2))
       && var.restore_verification.max_age_days >= 1 && var.restore_verification.max_age_days <= 400
       && floor(var.restore_verification.max_age_days) == var.restore_verification.max_age_days
+      && floor(var.restore_verification.timeout_minutes) == var.restore_verification.timeout_minutes
       && var.restore_verification.timeout_minutes >= 10 && var.restore_verification.timeout_minutes <= 1440
       && var.restore_verification.s3_sample_objects >= 1 && var.restore_verification.s3_sample_objects <= 1000
       && var.restore_verification.s3_max_object_mb >= 1 && var.restore_verification.s3_max_object_mb <= 5120

@@ -712,6 +712,25 @@ where
                 };
                 w.save().await?;
                 let (v, left, retry) = match self.cfg.backup(&name) {
+                    // begun twice already, and no invocation lived to record how it went
+                    Some(_) if attempt > 2 => (
+                        Verification {
+                            run: run_id.clone(),
+                            passed: false,
+                            finished: Utc::now(),
+                            copy: None,
+                            copy_time: None,
+                            copy_age_seconds: None,
+                            restore_seconds: None,
+                            checks: vec![],
+                            failure: Some(format!(
+                                "begun {} times; no invocation lived to finish it (an object too large to read within the deadline's margin?)",
+                                attempt - 1
+                            )),
+                        },
+                        vec![],
+                        false,
+                    ),
                     Some(spec) => {
                         let tested = crate::backup::verify::verify_backup(
                             &self.ports.state,

@@ -1420,14 +1420,26 @@ async fn a_restore_test_out_of_time_is_tried_again_once_then_fails_saying_how_fa
     let bed = Bed::new("rslow").await;
     let backup = json!({});
     let cfg = bed.config(backup.clone(), &[]);
+    let mib = "x".repeat(1 << 20);
     for i in 0..60 {
-        bed.put(&format!("k/{i:03}"), &format!("object {i}")).await;
+        bed.put(&format!("k/{i:03}"), &format!("{i} {mib}")).await;
     }
     bed.run(&cfg).await.expect("backup");
-    // 300 ms of time (the verifier stops 30 s before the deadline): far too little for 60
-    // objects, each restored, read back and deleted
-    let tight = chrono::Duration::milliseconds(30_300);
-    let first = verify_restores_within(&bed, &backup, "60", json!({"action": "run"}), tight).await;
+    // The run starts with no time left (the verifier stops 30 s before its deadline): it is
+    // recorded, and its restore test not begun.
+    let started = verify_restores_within(
+        &bed,
+        &backup,
+        "60",
+        json!({"action": "run"}),
+        chrono::Duration::seconds(30),
+    )
+    .await;
+    assert_eq!(started["in_progress"], json!([{"backup": "assets"}]), "{started:#}");
+    // Each continuation has 1.5 s: far too little to restore, read back and delete 60 MiB in
+    // 60 objects. The first runs out and is tried again; the second fails, saying so.
+    let tight = chrono::Duration::milliseconds(31_500);
+    let first = verify_restores_within(&bed, &backup, "60", json!({"action": "continue"}), tight).await;
     assert!(
         first["notes"].to_string().contains("ran out of this invocation's time"),
         "{first:#}"

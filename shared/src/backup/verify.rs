@@ -183,9 +183,10 @@ where
         // The whole manifest is read (that it reads is the first check), the sample drawn from it.
         let mut reader = PointReader::resume(docs, state, spec, &cursor);
         let mut draw = Sample::new(run, size.objects as usize, size.max_object_bytes);
-        while let Some(entries) = reader.next_part().await? {
-            entries.iter().for_each(|e| draw.offer(e));
+        loop {
             at.check(t, format!("{} entries of the manifest read", draw.offered), MANIFEST_TOO_LARGE)?;
+            let Some(entries) = reader.next_part().await? else { break };
+            entries.iter().for_each(|e| draw.offer(e));
         }
         let entries = draw.offered;
         let too_large = draw.too_large;

@@ -337,7 +337,7 @@ pub fn locks_to_honour(seen: &[LockSeen], current: Option<(String, u32)>, now: D
         days,
         lowered: None,
     }));
-    out.sort_by(|a, b| b.days.cmp(&a.days));
+    out.sort_by_key(|l| std::cmp::Reverse(l.days));
     out
 }
 
