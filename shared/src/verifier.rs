@@ -238,16 +238,8 @@ impl Run {
     fn results(&self) -> Vec<(String, Verification)> {
         let dbs = self.dbs.iter().map(|d| (d.db.clone(), d.verification(&self.id)));
         let backups = self.backups.iter().map(|b| {
-            let v = b.result.clone().unwrap_or_else(|| Verification {
-                run: self.id.clone(),
-                passed: false,
-                finished: Utc::now(),
-                copy: None,
-                copy_time: None,
-                copy_age_seconds: None,
-                restore_seconds: None,
-                checks: vec![],
-                failure: Some("the run ended before its restore test was done".into()),
+            let v = b.result.clone().unwrap_or_else(|| {
+                Verification::failed(&self.id, "the run ended before its restore test was done".into())
             });
             (backup_key(&b.backup), v)
         });
@@ -714,20 +706,10 @@ where
                 let (v, left, retry) = match self.cfg.backup(&name) {
                     // begun twice already, and no invocation lived to record how it went
                     Some(_) if attempt > 2 => (
-                        Verification {
-                            run: run_id.clone(),
-                            passed: false,
-                            finished: Utc::now(),
-                            copy: None,
-                            copy_time: None,
-                            copy_age_seconds: None,
-                            restore_seconds: None,
-                            checks: vec![],
-                            failure: Some(format!(
+                        Verification::failed(&run_id, format!(
                                 "begun {} times; no invocation lived to finish it (an object too large to read within the deadline's margin?)",
                                 attempt - 1
                             )),
-                        },
                         vec![],
                         false,
                     ),
@@ -746,17 +728,7 @@ where
                         (tested.verification, tested.scratch_left, retry)
                     }
                     None => (
-                        Verification {
-                            run: run_id.clone(),
-                            passed: false,
-                            finished: Utc::now(),
-                            copy: None,
-                            copy_time: None,
-                            copy_age_seconds: None,
-                            restore_seconds: None,
-                            checks: vec![],
-                            failure: Some("no longer listed in DRPILOT_VERIFY_BACKUPS".into()),
-                        },
+                        Verification::failed(&run_id, "no longer listed in DRPILOT_VERIFY_BACKUPS".into()),
                         vec![],
                         false,
                     ),

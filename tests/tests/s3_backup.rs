@@ -1420,9 +1420,8 @@ async fn a_restore_test_out_of_time_is_tried_again_once_then_fails_saying_how_fa
     let bed = Bed::new("rslow").await;
     let backup = json!({});
     let cfg = bed.config(backup.clone(), &[]);
-    let mib = "x".repeat(1 << 20);
     for i in 0..60 {
-        bed.put(&format!("k/{i:03}"), &format!("{i} {mib}")).await;
+        bed.put(&format!("k/{i:03}"), &format!("object {i}")).await;
     }
     bed.run(&cfg).await.expect("backup");
     // The run starts with no time left (the verifier stops 30 s before its deadline): it is
@@ -1436,8 +1435,15 @@ async fn a_restore_test_out_of_time_is_tried_again_once_then_fails_saying_how_fa
     )
     .await;
     assert_eq!(started["in_progress"], json!([{"backup": "assets"}]), "{started:#}");
-    // Each continuation has 1.5 s: far too little to restore, read back and delete 60 MiB in
-    // 60 objects. The first runs out and is tried again; the second fails, saying so.
+    // Each continuation has 1.5 s, and each restore into the scratch prefix takes S3 0.3 s:
+    // far too little for 60. The first runs out and is tried again; the second fails, saying so.
+    let sim = drpilot_tests::sim::Simulator::connect();
+    let slow = sim
+        .fault(
+            json!({"service": "s3", "region": DR, "action": "CopyObject", "mode": "latency",
+                      "latency_ms": 300, "params": {"Bucket": bed.state_bucket}}),
+        )
+        .await;
     let tight = chrono::Duration::milliseconds(31_500);
     let first = verify_restores_within(&bed, &backup, "60", json!({"action": "continue"}), tight).await;
     assert!(
@@ -1446,6 +1452,7 @@ async fn a_restore_test_out_of_time_is_tried_again_once_then_fails_saying_how_fa
     );
     assert_eq!(first["reported"], json!([]), "not reported yet: {first:#}");
     let second = verify_restores_within(&bed, &backup, "60", json!({"action": "continue"}), tight).await;
+    sim.clear_fault(slow).await;
     let v = &second["results"][0]["verification"];
     assert_eq!(v["passed"], false, "{second:#}");
     assert!(
@@ -1617,38 +1624,37 @@ async fn a_restore_test_restores_a_sample_of_the_newest_point_checks_it_and_leav
     );
 }
 
-#[tokio::test]
-async fn a_dr_bucket_under_object_lock_locks_every_copy_and_retention_keeps_points_until_the_lock_lapses() {
+/// The bucket's Object Lock: on, each new version locked for `days` in governance mode.
+async fn lock_for_days(s3: &Client, bucket: &str, days: i32) {
     use aws_sdk_s3::types::{
         DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule,
     };
+    let retention = DefaultRetention::builder()
+        .mode(ObjectLockRetentionMode::Governance)
+        .days(days)
+        .build();
+    s3.put_object_lock_configuration()
+        .bucket(bucket)
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .rule(ObjectLockRule::builder().default_retention(retention).build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_dr_bucket_under_object_lock_locks_every_copy_and_retention_keeps_points_until_the_lock_lapses() {
     let mut bed = Bed::new("locked").await;
     // The DR bucket Terraform makes with s3_backups[].object_lock: Object Lock on, every new
     // version locked for 30 days in governance mode.
     bed.dr_bucket = format!("{}-vault", bed.name);
     Regions::new(SOURCE, DR).await.create_bucket(DR, &bed.dr_bucket).await;
     enable_versioning(&bed.dr, &bed.dr_bucket).await;
-    bed.dr
-        .put_object_lock_configuration()
-        .bucket(&bed.dr_bucket)
-        .object_lock_configuration(
-            ObjectLockConfiguration::builder()
-                .object_lock_enabled(ObjectLockEnabled::Enabled)
-                .rule(
-                    ObjectLockRule::builder()
-                        .default_retention(
-                            DefaultRetention::builder()
-                                .mode(ObjectLockRetentionMode::Governance)
-                                .days(30)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    lock_for_days(&bed.dr, &bed.dr_bucket, 30).await;
     let cfg = bed.config(
         json!({"kms_key_id": bed.kms_key, "retain_days": 7, "min_points": 1}),
         &[],
@@ -1706,27 +1712,7 @@ async fn a_dr_bucket_under_object_lock_locks_every_copy_and_retention_keeps_poin
 
     // Someone shortens the bucket's lock to a day: copies made under the 30-day lock stay
     // locked, so the point still stays (S3 unlocks nothing already locked).
-    bed.dr
-        .put_object_lock_configuration()
-        .bucket(&bed.dr_bucket)
-        .object_lock_configuration(
-            ObjectLockConfiguration::builder()
-                .object_lock_enabled(ObjectLockEnabled::Enabled)
-                .rule(
-                    ObjectLockRule::builder()
-                        .default_retention(
-                            DefaultRetention::builder()
-                                .mode(ObjectLockRetentionMode::Governance)
-                                .days(1)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    lock_for_days(&bed.dr, &bed.dr_bucket, 1).await;
     bed.put("new", "v1").await;
     let fourth = bed.run(&cfg).await.unwrap();
     let retention = &backup_report(&fourth)["retention"];

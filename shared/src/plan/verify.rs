@@ -144,6 +144,21 @@ pub struct Verification {
 }
 
 impl Verification {
+    /// A verification of run `run` that failed before it found anything, and why.
+    pub fn failed(run: &str, why: String) -> Self {
+        Verification {
+            run: run.into(),
+            passed: false,
+            finished: Utc::now(),
+            copy: None,
+            copy_time: None,
+            copy_age_seconds: None,
+            restore_seconds: None,
+            checks: vec![],
+            failure: Some(why),
+        }
+    }
+
     /// Why this database's backups are not proven restorable now (`None`: they are).
     pub fn risk(last: Option<&Verification>, now: DateTime<Utc>, max_age_days: u32) -> Option<String> {
         match last {
