@@ -377,8 +377,6 @@ pub struct StoredVersion {
     /// The SHA-256 S3 computed over its bytes when it was written (base64), if it was asked
     /// to (drpilot's copies ask; a multipart copy's is a checksum of its parts' and is not kept).
     pub sha256: Option<String>,
-    /// Its Object Lock retain-until date: it cannot be deleted before then.
-    pub locked_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What an object's bytes are, read back in full.

@@ -118,3 +118,18 @@ pub fn function_env(settings: &[(&str, String)]) -> BTreeMap<String, String> {
     env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.clone())));
     env
 }
+
+/// `drpilot status --json --settings <file>` with these settings (the file's text, as
+/// Terraform's dashboard_settings output gives it), as a responder runs it.
+pub fn status_with_settings(settings: &str) -> serde_json::Value {
+    let path = std::env::temp_dir().join(format!("{}.env", unique("status")));
+    std::fs::write(&path, settings).unwrap();
+    let out = std::process::Command::new(function_binary("drpilot"))
+        .args(["status", "--json", "--settings", &path.display().to_string()])
+        .env_clear()
+        .envs(function_env(&[]))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}

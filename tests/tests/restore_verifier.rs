@@ -9,7 +9,7 @@ use drpilot::verifier::{Verifier, VerifierEvent, VerifierPorts};
 use drpilot_tests::account::{rds_tags, Cloudwatch};
 use drpilot_tests::sim::Simulator;
 use drpilot_tests::verify::VerifyBed;
-use drpilot_tests::{function_binary, function_env, unique};
+use drpilot_tests::{function_env, unique};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -81,24 +81,14 @@ async fn status(bed: &VerifyBed, extra: &str) -> Value {
     )
     .await;
     let resources = json!([{"name": bed.instance, "kind": "snapshot", "db": bed.instance, "db_kind": "instance", "rpo_seconds": 86400}]);
-    let path = std::env::temp_dir().join(format!("{}.env", unique("verifier-status")));
-    let text = format!(
+    drpilot_tests::status_with_settings(&format!(
         "DRPILOT_SOURCE_REGION={}\nDRPILOT_DR_REGION={}\nDRPILOT_RESOURCES='{resources}'\nDRPILOT_STATE_BUCKET={}\nDRPILOT_S3_FORCE_PATH_STYLE=true\nDRPILOT_DEPLOYMENT={}\nDRPILOT_VERIFY_DATABASES='{}'\n{extra}",
         bed.r.source,
         bed.r.dr,
         bed.state_bucket,
         bed.deployment,
         bed.databases()
-    );
-    std::fs::write(&path, text).unwrap();
-    let out = std::process::Command::new(function_binary("drpilot"))
-        .args(["status", "--json", "--settings", &path.display().to_string()])
-        .env_clear()
-        .envs(function_env(&[]))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
+    ))
 }
 
 #[tokio::test]

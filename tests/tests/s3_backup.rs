@@ -1587,26 +1587,13 @@ async fn a_restore_test_restores_a_sample_of_the_newest_point_checks_it_and_leav
     // What a responder sees: `drpilot status` with Terraform's dashboard_settings.
     let settings = bed.settings(backup.clone(), &[]);
     let env = |k: &str| settings.iter().find(|(n, _)| n == k).unwrap().1.clone();
-    let path = std::env::temp_dir().join(format!("{}.env", unique("s3-verify-status")));
     let resources =
         json!([{"name": "s3-backup-assets", "kind": "s3-backup", "backup": "assets", "rpo_seconds": 90000}]);
-    std::fs::write(
-        &path,
-        format!(
+    let board = drpilot_tests::status_with_settings(&format!(
             "DRPILOT_SOURCE_REGION={SOURCE}\nDRPILOT_DR_REGION={DR}\nDRPILOT_RESOURCES='{resources}'\nDRPILOT_S3_BACKUPS='{}'\nDRPILOT_STATE_BUCKET={}\nDRPILOT_S3_FORCE_PATH_STYLE=true\nDRPILOT_VERIFY_BACKUPS='[\"assets\"]'\n",
             env("DRPILOT_S3_BACKUPS"),
             bed.state_bucket
-        ),
-    )
-    .unwrap();
-    let out = std::process::Command::new(function_binary("drpilot"))
-        .args(["status", "--json", "--settings", &path.display().to_string()])
-        .env_clear()
-        .envs(function_env(&[]))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let board: Value = serde_json::from_slice(&out.stdout).unwrap();
+    ));
     let row = &board["verifications"][0];
     assert_eq!(
         (row["db"].as_str(), row["kind"].as_str()),

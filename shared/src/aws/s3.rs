@@ -503,7 +503,6 @@ impl ObjectStore for S3Objects {
                 etag: head.e_tag().unwrap_or_default().to_string(),
                 // a multipart object's checksum is of its parts' ("...-N"): not of its bytes
                 sha256: head.checksum_sha256().filter(|c| !c.contains('-')).map(str::to_string),
-                locked_until: head.object_lock_retain_until_date().and_then(to_chrono),
             })),
             // a bare 404 (no such version), or 400 for a version id S3 cannot parse
             Err(e)

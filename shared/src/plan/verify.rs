@@ -577,7 +577,6 @@ mod tests {
             size: 11,
             etag: "\"x\"".into(),
             sha256: sha.map(str::to_string),
-            locked_until: None,
         };
         let md5_etag = entry("k", 11, "\"5EB63BBBE01EEED093CB22BB8F5ACDC3\"");
         assert_eq!(
