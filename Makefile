@@ -38,11 +38,12 @@ infra-check: $(INFRA_VENV)/.installed
 	$(INFRA_VENV)/bin/terraform fmt -check -recursive infra
 	$(INFRA_VENV)/bin/checkov -d infra --framework terraform --skip-download --quiet --compact
 
-# The venvs download while cargo compiles (-j2); clippy runs inside run-tests.sh, at the lowest
-# priority, while the tests mostly wait on the simulator's scaled clock.
+# The venvs download while cargo compiles (-j2, cargo first: it is the long one); clippy runs
+# inside run-tests.sh, at the lowest priority, while the tests mostly wait on the simulator's
+# scaled clock.
 test:
 	cargo fmt --all -- --check
-	$(MAKE) --no-print-directory -j2 $(VENV)/.installed $(INFRA_VENV)/.installed build
+	$(MAKE) --no-print-directory -j2 build $(VENV)/.installed $(INFRA_VENV)/.installed
 	$(MAKE) --no-print-directory infra-check
 	PYTHONPATH=tests/emulator $(VENV)/bin/python -m unittest discover -s tests/emulator -p 'test_*.py'
 	tests/emulator/run-tests.sh
