@@ -69,7 +69,14 @@ locals {
   ]) }
   databases_json = jsonencode([
     for d in var.databases : merge(
-      { for k, v in d : k => v if v != null && !contains(["dns", "health_check"], k) },
+      { for k, v in d : k => v if v != null && !contains(["dns", "health_check", "recovery_plan"], k) },
+      d.recovery_plan == null ? {} : {
+        recovery_plan = {
+          capacity     = [for g in d.recovery_plan.capacity : { for k, v in g : k => v if v != null }]
+          wait_seconds = d.recovery_plan.wait_seconds
+          strict       = d.recovery_plan.strict
+        }
+      },
       {
         alarms = [local.primary_down_alarms[d.name]]
         dns = { for k, v in {

@@ -18,6 +18,8 @@ locals {
   fenced           = [for d in local.own_databases : d.primary if d.kind == "rds-replica" && d.fence != "none"]
   aurora           = [for d in local.own_databases : d if d.kind == "aurora-global"]
   health_check_ids = [for h in aws_route53_health_check.primary : h.id]
+  # Recovery plans' Auto Scaling groups (DR region, this account).
+  plan_groups = distinct(flatten([for d in local.own_databases : d.recovery_plan == null ? [] : [for g in d.recovery_plan.capacity : g.auto_scaling_group]]))
 }
 
 data "aws_iam_policy_document" "snapshot_copier" {
@@ -254,6 +256,24 @@ data "aws_iam_policy_document" "failover_promoter" {
         [for d in local.aurora : "${local.rds_dr}:cluster:${d.secondary_cluster}"],
         [for d in local.aurora : "${local.rds_source}:cluster:${d.primary_cluster}"],
       )
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.plan_groups) > 0 ? [1] : []
+    content {
+      sid     = "ScaleRecoveryPlanGroups"
+      actions = ["autoscaling:UpdateAutoScalingGroup"]
+      # An Auto Scaling group's ARN holds an id AWS assigns; its name is what the plan knows.
+      resources = [for g in local.plan_groups : "arn:${local.partition}:autoscaling:${var.dr_region}:${local.account}:autoScalingGroup:*:autoScalingGroupName/${g}"]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.plan_groups) > 0 ? [1] : []
+    content {
+      sid = "WatchRecoveryPlanGroups"
+      #checkov:skip=CKV_AWS_356:DescribeAutoScalingGroups and DescribeScalingActivities have no resource-level permissions; read only
+      actions   = ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeScalingActivities"]
+      resources = ["*"]
     }
   }
   statement {

@@ -223,10 +223,34 @@ variable "databases" {
     # a member_accounts id: the primary and standby are there (alarms, Route 53 and the
     # failover record stay in this deployment's account)
     account = optional(string)
+    # What a failover does between the promotion and the DNS switch: scale the application's
+    # Auto Scaling groups in the DR region (this account) to these sizes (min and max default
+    # to desired; nothing is ever made smaller), and wait until that many instances are in
+    # service and healthy. After wait_seconds DNS switches without them (a degraded
+    # application beats a dead region) unless strict, when DNS waits and responders are told
+    # (an operator's {"action": "proceed"} lets it go). The promoter may scale only these groups.
+    recovery_plan = optional(object({
+      capacity = list(object({
+        auto_scaling_group = string
+        desired            = number
+        min                = optional(number)
+        max                = optional(number)
+      }))
+      wait_seconds = optional(number, 600)
+      strict       = optional(bool, false)
+    }))
   }))
   validation {
     condition     = alltrue([for d in var.databases : contains(["rds-replica", "aurora-global"], d.kind) && d.max_data_loss_seconds >= 0 && contains(["stop", "none"], d.fence) && contains(["upsert", "failover-records"], d.dns.mode)])
     error_message = "databases: kind must be rds-replica or aurora-global; max_data_loss_seconds >= 0; fence stop or none; dns.mode upsert or failover-records."
+  }
+  validation {
+    condition = alltrue([for d in var.databases : d.recovery_plan == null || (
+      d.account == null && length(d.recovery_plan.capacity) > 0 && d.recovery_plan.wait_seconds >= 1 && floor(d.recovery_plan.wait_seconds) == d.recovery_plan.wait_seconds &&
+      length(distinct([for g in d.recovery_plan.capacity : g.auto_scaling_group])) == length(d.recovery_plan.capacity) &&
+      alltrue([for g in d.recovery_plan.capacity : g.desired >= 1 && coalesce(g.min, g.desired) <= g.desired && g.desired <= coalesce(g.max, g.desired)])
+    )])
+    error_message = "databases[].recovery_plan: only for databases in this account; at least one group, each once, with 1 <= desired and min <= desired <= max; wait_seconds a whole number >= 1."
   }
 }
 

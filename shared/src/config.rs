@@ -2,8 +2,8 @@
 
 use crate::error::{Error, Result};
 use crate::model::{
-    arn_region, valid_bucket_name, AccountSpec, BackupSpec, DatabaseSpec, DnsSpec, DnsSwitch, Fence, ProtectedDb,
-    ResourceSpec, Selection, Standby, StateLocation, Target, VerifySpec,
+    arn_region, valid_bucket_name, AccountSpec, BackupSpec, CapacityGroup, DatabaseSpec, DnsSpec, DnsSwitch, Fence,
+    GroupSize, ProtectedDb, RecoveryPlan, ResourceSpec, Selection, Standby, StateLocation, Target, VerifySpec,
 };
 use crate::plan::retention::Retention;
 use serde::Deserialize;
@@ -792,7 +792,7 @@ impl DashboardConfig {
 }
 
 const DATABASES_VAR: &str = "DRPILOT_DATABASES";
-const DATABASES_HELP: &str = r#"a JSON array like [{"name": "orders", "kind": "rds-replica", "primary": "orders-db", "replica": "orders-db-dr", "alarms": ["orders-primary-down"], "max_data_loss_seconds": 60, "dns": {"zone_id": "Z123", "record_name": "db.example.com"}}]; kind aurora-global takes global_cluster, primary_cluster, secondary_cluster; optional: lag_resource, rto_seconds, health_check_id, fence (stop or none; default stop), dns.record_type (CNAME), dns.ttl (60), dns.mode (upsert, or failover-records with dns.alarm)"#;
+const DATABASES_HELP: &str = r#"a JSON array like [{"name": "orders", "kind": "rds-replica", "primary": "orders-db", "replica": "orders-db-dr", "alarms": ["orders-primary-down"], "max_data_loss_seconds": 60, "dns": {"zone_id": "Z123", "record_name": "db.example.com"}}]; kind aurora-global takes global_cluster, primary_cluster, secondary_cluster; optional: lag_resource, rto_seconds, health_check_id, fence (stop or none; default stop), dns.record_type (CNAME), dns.ttl (60), dns.mode (upsert, or failover-records with dns.alarm), recovery_plan {"capacity": [{"auto_scaling_group": "orders-web-dr", "desired": 10, "min": 10, "max": 20}], "wait_seconds": 600, "strict": false}"#;
 
 /// One entry of `DRPILOT_DATABASES` as written; `kind` says which identifiers it takes.
 #[derive(Deserialize)]
@@ -822,6 +822,70 @@ struct DatabaseEntry {
     dns: DnsEntry,
     #[serde(default, deserialize_with = "some_text")]
     account: Option<String>,
+    #[serde(default)]
+    recovery_plan: Option<PlanEntry>,
+}
+
+/// A database's `recovery_plan` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanEntry {
+    #[serde(default)]
+    capacity: Vec<GroupEntry>,
+    wait_seconds: Option<u32>,
+    strict: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupEntry {
+    #[serde(deserialize_with = "text")]
+    auto_scaling_group: String,
+    desired: u32,
+    min: Option<u32>,
+    max: Option<u32>,
+}
+
+/// The default wait for a recovery plan's capacity: EC2 launches and health-check grace
+/// periods take minutes.
+const PLAN_WAIT_SECONDS: u32 = 600;
+
+fn recovery_plan(entry: &str, e: PlanEntry) -> std::result::Result<RecoveryPlan, String> {
+    if e.capacity.is_empty() {
+        return Err(format!(
+            "{entry}: recovery_plan.capacity needs at least one Auto Scaling group"
+        ));
+    }
+    let mut capacity: Vec<CapacityGroup> = Vec::new();
+    for g in e.capacity {
+        let name = g.auto_scaling_group;
+        let size = GroupSize {
+            min: g.min.unwrap_or(g.desired),
+            desired: g.desired,
+            max: g.max.unwrap_or(g.desired),
+        };
+        if size.desired == 0 || size.min > size.desired || size.desired > size.max {
+            return Err(format!(
+                "{entry}: recovery_plan group {name}: needs 0 < desired and min <= desired <= max (min and max default to desired); got desired {}, min {}, max {}",
+                size.desired, size.min, size.max
+            ));
+        }
+        if capacity.iter().any(|c| c.name == name) {
+            return Err(format!("{entry}: recovery_plan lists group {name} twice"));
+        }
+        capacity.push(CapacityGroup { name, size });
+    }
+    let wait_seconds = e.wait_seconds.unwrap_or(PLAN_WAIT_SECONDS);
+    if wait_seconds == 0 {
+        return Err(format!(
+            "{entry}: recovery_plan.wait_seconds must be above 0 (EC2 takes minutes to launch)"
+        ));
+    }
+    Ok(RecoveryPlan {
+        capacity,
+        wait_seconds,
+        strict: e.strict.unwrap_or(false),
+    })
 }
 
 #[derive(Deserialize, Clone, Copy, Debug)]
@@ -943,7 +1007,18 @@ pub fn databases(vars: &dyn Vars) -> Result<Vec<DatabaseSpec>> {
             record_name.push('.');
         }
         let account = member_account(DATABASES_VAR, &format!("entry {i} ({name})"), e.account, &members)?;
+        let recovery = match e.recovery_plan {
+            None => None,
+            Some(_) if account.is_some() => {
+                return Err(bad(format!(
+                    "entry {i} ({name}): a recovery_plan scales Auto Scaling groups in this deployment's own account; {name} is in member account {}",
+                    account.as_deref().unwrap_or_default()
+                )))
+            }
+            Some(p) => Some(recovery_plan(&format!("entry {i} ({name})"), p).map_err(bad)?),
+        };
         out.push(DatabaseSpec {
+            recovery,
             account,
             fence: e.fence,
             rto_seconds: e.rto_seconds,
@@ -1906,6 +1981,103 @@ mod tests {
             read_by(&promoter, |v| PromoterConfig::from_vars(v).is_ok()),
             sorted(&expected)
         );
+    }
+
+    #[test]
+    fn a_recovery_plan_is_checked_at_cold_start_and_its_sizes_default_to_desired() {
+        let with_plan = |plan: &str, account: &str| {
+            let text = format!(
+                r#"[{{"name": "orders", "kind": "rds-replica", "primary": "p", "replica": "r", "alarms": ["a"], "max_data_loss_seconds": 60, "dns": {{"zone_id": "Z1", "record_name": "db.example.com"}}, "recovery_plan": {plan}{account}}}]"#
+            );
+            let mut v = base();
+            v.insert("DRPILOT_DATABASES", Box::leak(text.into_boxed_str()));
+            v.insert(
+                "DRPILOT_ACCOUNTS",
+                r#"[{"id": "210987654321", "role_arn": "arn:aws:iam::210987654321:role/drpilot-failover-promoter"}]"#,
+            );
+            databases(&v).map(|d| d[0].recovery.clone())
+        };
+        let plan = with_plan(
+            r#"{"capacity": [{"auto_scaling_group": "web", "desired": 10}, {"auto_scaling_group": "api", "desired": 4, "min": 2, "max": 8}], "strict": true}"#,
+            "",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            plan,
+            RecoveryPlan {
+                capacity: vec![
+                    CapacityGroup {
+                        name: "web".into(),
+                        size: GroupSize {
+                            min: 10,
+                            desired: 10,
+                            max: 10
+                        }
+                    },
+                    CapacityGroup {
+                        name: "api".into(),
+                        size: GroupSize {
+                            min: 2,
+                            desired: 4,
+                            max: 8
+                        }
+                    },
+                ],
+                wait_seconds: 600,
+                strict: true,
+            }
+        );
+        // Terraform writes the optional fields it was not given as null
+        let nulls = with_plan(
+            r#"{"capacity": [{"auto_scaling_group": "web", "desired": 3, "min": null, "max": null}], "wait_seconds": null, "strict": null}"#,
+            "",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (nulls.wait_seconds, nulls.strict, nulls.capacity[0].size.max),
+            (600, false, 3)
+        );
+        for (plan, account, expected) in [
+            (r#"{"capacity": []}"#, "", "needs at least one Auto Scaling group"),
+            (
+                r#"{"capacity": [{"auto_scaling_group": "web", "desired": 10, "max": 5}]}"#,
+                "",
+                "min <= desired <= max",
+            ),
+            (
+                r#"{"capacity": [{"auto_scaling_group": "web", "desired": 0}]}"#,
+                "",
+                "0 < desired",
+            ),
+            (
+                r#"{"capacity": [{"auto_scaling_group": "web", "desired": 2}, {"auto_scaling_group": "web", "desired": 3}]}"#,
+                "",
+                "lists group web twice",
+            ),
+            (
+                r#"{"capacity": [{"auto_scaling_group": "web", "desired": 2}], "wait_seconds": 0}"#,
+                "",
+                "wait_seconds must be above 0",
+            ),
+            (
+                r#"{"capacity": [{"auto_scaling_group": "web", "desired": 2}], "ecs": []}"#,
+                "",
+                "unknown field `ecs`",
+            ),
+            (
+                r#"{"capacity": [{"auto_scaling_group": "web", "desired": 2}]}"#,
+                r#", "account": "210987654321""#,
+                "in member account 210987654321",
+            ),
+        ] {
+            let err = with_plan(plan, account).unwrap_err().to_string();
+            assert!(
+                err.contains("DRPILOT_DATABASES") && err.contains(expected),
+                "{plan}: {err}"
+            );
+        }
     }
 
     #[test]

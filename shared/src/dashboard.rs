@@ -194,6 +194,20 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
             Some(f) => {
                 let (word, detail) = if let Some((why, at)) = &f.aborted {
                     ("aborted", format!("{} aborted {}: {why}", f.id, stamp(*at)))
+                } else if f.is_active() && f.next_step() == crate::promoter::record::Step::Capacity {
+                    // What a responder needs most then: which group DNS waits for, and why.
+                    let waiting: Vec<String> = f
+                        .capacity
+                        .iter()
+                        .filter(|c| c.healthy_at.is_none())
+                        .map(|c| format!("{}: {}", c.group, c.seen.as_deref().unwrap_or("not seen yet")))
+                        .collect();
+                    let held = if f.notices_sent.iter().any(|n| n == "capacity-held") {
+                        "DNS HELD for capacity (strict plan)"
+                    } else {
+                        "waiting for capacity before DNS"
+                    };
+                    ("in-progress", format!("{} {held}: {}", f.id, waiting.join("; ")))
                 } else if f.is_active() {
                     ("in-progress", format!("{} next step {:?}", f.id, f.next_step()))
                 } else if let Some(a) = &f.acknowledged {

@@ -301,6 +301,44 @@ pub struct DatabaseSpec {
     /// The member account (`DRPILOT_ACCOUNTS`) its primary and standby are in; `None`: the
     /// function's own. Alarms, drpilot's metrics and Route 53 are the deployment's own.
     pub account: Option<String>,
+    /// What a failover does between the promotion and the DNS switch (`recovery_plan`).
+    pub recovery: Option<RecoveryPlan>,
+}
+
+/// A database's recovery plan: once its standby is promoted, the application's capacity in
+/// the DR region is scaled up and waited on before DNS sends clients there (database ->
+/// capacity -> DNS), as a warm standby's runbook does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryPlan {
+    /// Auto Scaling groups in the DR region (the database's account), scaled up together.
+    pub capacity: Vec<CapacityGroup>,
+    /// How long capacity may take to be healthy after the promotion (seconds).
+    pub wait_seconds: u32,
+    /// `true`: DNS waits for capacity however long it takes (responders are told when the wait
+    /// is over, and an operator can let it go); `false` (the default): DNS switches without it
+    /// when the wait is over, because a degraded application beats a dead region.
+    pub strict: bool,
+}
+
+/// One Auto Scaling group of a recovery plan and the size a failover gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapacityGroup {
+    pub name: String,
+    pub size: GroupSize,
+}
+
+/// An Auto Scaling group's bounds and desired capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GroupSize {
+    pub min: u32,
+    pub desired: u32,
+    pub max: u32,
+}
+
+impl std::fmt::Display for GroupSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (min {}, max {})", self.desired, self.min, self.max)
+    }
 }
 
 /// Fencing the old primary after an unplanned failover (RDS; an Aurora global database keeps

@@ -390,6 +390,14 @@ pub trait StandbyControl: Sync {
         -> impl Future<Output = Result<Promotion>> + Send;
 }
 
+/// The DR region's application capacity a recovery plan scales up (EC2 Auto Scaling).
+pub trait Capacity: Sync {
+    /// The group's size and health now (`None`: no such group).
+    fn group(&self, name: &str) -> impl Future<Output = Result<Option<crate::plan::recovery::GroupState>>> + Send;
+    /// Sets the group's bounds and desired capacity (the same size twice is no error).
+    fn resize(&self, name: &str, size: crate::model::GroupSize) -> impl Future<Output = Result<()>> + Send;
+}
+
 /// DNS: points a record at a target and tells when the change is live everywhere.
 pub trait Dns: Sync {
     /// UPSERTs the record; returns the change id.

@@ -193,3 +193,52 @@ class CopyIntoALockedBucket(unittest.TestCase):
         with_md5 = {"HTTP_CONTENT_MD5": "x"}
         copy_into_locked_bucket(with_md5, req("CopyObject"))
         self.assertEqual(with_md5, {"HTTP_CONTENT_MD5": "x"})
+
+
+class AutoScalingLaunches(unittest.TestCase):
+    """A group's new instances are Pending, then InService; a region out of capacity fails
+    launches with AWS's words, keeps the desired capacity, and fills the group once capacity
+    returns. moto in-process, the model patched in, its clock moved by hand."""
+
+    def test_launching_takes_time_and_capacity_can_run_out(self):
+        import boto3
+        from moto import mock_aws
+
+        from drsim import autoscaling
+        from drsim.core import SIM
+
+        autoscaling.install()
+        region = "sa-east-1"
+        with mock_aws():
+            SIM.configure(region, {"asg_launch_seconds": 100.0, "asg_capacity": 6})
+            asg = boto3.client("autoscaling", region_name=region)
+            asg.create_launch_configuration(LaunchConfigurationName="web", ImageId="ami-12c6146b", InstanceType="t3.large")
+            asg.create_auto_scaling_group(
+                AutoScalingGroupName="web", LaunchConfigurationName="web", MinSize=2, MaxSize=2,
+                DesiredCapacity=2, AvailabilityZones=[f"{region}a"],
+            )
+
+            def states():
+                g = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]
+                return g["DesiredCapacity"], sorted(i["LifecycleState"] for i in g["Instances"])
+
+            self.assertEqual(states(), (2, ["Pending", "Pending"]))
+            autoscaling.GROUPS.tick(autoscaling.time.time() + 101)
+            self.assertEqual(states(), (2, ["InService", "InService"]))
+
+            asg.update_auto_scaling_group(AutoScalingGroupName="web", MinSize=10, DesiredCapacity=10, MaxSize=20)
+            asg.update_auto_scaling_group(AutoScalingGroupName="web", MinSize=10, DesiredCapacity=10, MaxSize=20)
+            desired, lifecycle = states()
+            self.assertEqual((desired, lifecycle.count("Pending"), len(lifecycle)), (10, 4, 6), "6 fit; asking twice launches no more")
+            newest = asg.describe_scaling_activities(AutoScalingGroupName="web")["Activities"][0]
+            self.assertEqual(newest["StatusCode"], "Failed")
+            self.assertIn("We currently do not have sufficient t3.large capacity", newest["StatusMessage"])
+
+            SIM.configure(region, {"asg_capacity": None})
+            autoscaling.GROUPS.tick(autoscaling.time.time() + 1)
+            autoscaling.GROUPS.tick(autoscaling.time.time() + 102)
+            self.assertEqual(states(), (10, ["InService"] * 10), "capacity returned: the group filled")
+            self.assertEqual(
+                asg.describe_scaling_activities(AutoScalingGroupName="web")["Activities"][0]["StatusCode"], "Successful"
+            )
+            SIM.regions.pop(region, None)

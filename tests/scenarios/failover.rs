@@ -6,7 +6,7 @@ use serde_json::json;
 
 /// The failover's RTO components and RPO; asserts that drpilot lost no more than it estimated
 /// and stayed within the data-loss limit, and (`within_rto`) within the RTO budget.
-async fn measured(night: &Night, db: &str, outage_at: f64, within_rto: bool) -> Measured {
+pub async fn measured(night: &Night, db: &str, outage_at: f64, within_rto: bool) -> Measured {
     let t = night.times(db, outage_at).await.expect("a completed failover");
     let lost = night.data_lost(db).await;
     let est = t.estimated_rpo.expect("an estimated RPO");
@@ -22,6 +22,7 @@ async fn measured(night: &Night, db: &str, outage_at: f64, within_rto: bool) -> 
         detect: Some(t.detect),
         decide: Some(t.decide),
         promote: Some(t.promote),
+        capacity: t.capacity,
         dns: Some(t.dns),
         rto: Some((t.rto, t.rto_budget)),
         rpo: Some((est, lost, t.data_loss_limit)),

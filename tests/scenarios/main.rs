@@ -8,6 +8,7 @@
 
 mod copies;
 mod failover;
+mod plans;
 mod restores;
 mod trust;
 
@@ -22,6 +23,8 @@ pub struct Measured {
     pub detect: Option<f64>,
     pub decide: Option<f64>,
     pub promote: Option<f64>,
+    /// The recovery plan's capacity: promoted -> ready (or let go).
+    pub capacity: Option<f64>,
     pub dns: Option<f64>,
     pub rto: Option<(f64, f64)>,
     /// (estimated by drpilot, lost as the simulator measured it, limit)
@@ -37,6 +40,7 @@ impl Measured {
             ("detect", self.detect),
             ("decide", self.decide),
             ("promote", self.promote),
+            ("capacity", self.capacity),
             ("dns", self.dns),
         ] {
             if let Some(v) = v {
@@ -104,6 +108,12 @@ const SCENARIOS: &[Scenario] = &[
     }),
     ("restore-tests-verified-kms-failure-killed-run-swept", || {
         Box::pin(restores::restore_tests())
+    }),
+    ("warm-standby-plan-capacity-10-healthy-before-dns", || {
+        Box::pin(plans::warm_standby())
+    }),
+    ("dr-region-out-of-capacity-dns-switches-strict-waits", || {
+        Box::pin(plans::out_of_capacity())
     }),
 ];
 

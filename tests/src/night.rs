@@ -81,6 +81,20 @@ pub struct DbPlan {
     /// The app's record as failover records (`dns.mode: failover-records`) instead of one
     /// record the promoter UPSERTs.
     pub failover_records: bool,
+    /// A recovery plan: the app's Auto Scaling group in the DR region and what a failover
+    /// scales it to.
+    pub recovery: Option<RecoverySpec>,
+}
+
+/// A database's recovery plan on the night: its app's Auto Scaling group runs `from`
+/// instances in the DR region (warm standby); a failover asks for `to` (max twice that) and
+/// waits `wait` AWS seconds for them, longer if `strict`.
+#[derive(Debug, Clone, Copy)]
+pub struct RecoverySpec {
+    pub from: u32,
+    pub to: u32,
+    pub wait: f64,
+    pub strict: bool,
 }
 
 /// What the night looks like before anything goes wrong.
@@ -105,6 +119,8 @@ pub struct NightPlan {
     /// The databases live in this member account; drpilot (the hub: alarms, metrics, Route 53,
     /// state, responders) in the test bed's own, reaching them through the member role.
     pub member: Option<String>,
+    /// EC2 Auto Scaling: how long a launched instance takes to be in service (AWS seconds).
+    pub launch: f64,
 }
 
 impl NightPlan {
@@ -122,7 +138,19 @@ impl NightPlan {
             promoter_env: vec![],
             promoter_timeout: 900.0,
             member: None,
+            // booting, the launch template's user data and the health check's grace period
+            launch: minutes(3.0),
         }
+    }
+
+    /// The last database's app runs in an Auto Scaling group of `from` instances in the DR
+    /// region, and its recovery plan scales it to `to` before DNS switches, waiting `wait`
+    /// AWS seconds (and longer when `strict`).
+    pub fn recovery_plan(mut self, from: u32, to: u32, wait: f64, strict: bool) -> Self {
+        if let Some(d) = self.databases.last_mut() {
+            d.recovery = Some(RecoverySpec { from, to, wait, strict });
+        }
+        self
     }
 
     /// The databases are in member account `id` (`DRPILOT_ACCOUNTS`), drpilot in the hub.
@@ -144,6 +172,7 @@ impl NightPlan {
             aurora: false,
             engine: "postgres",
             failover_records: false,
+            recovery: None,
         });
         self
     }
@@ -218,6 +247,8 @@ pub struct Db {
     pub health_check_id: Option<String>,
     /// `failover_records`: the alarm (DR region) the PRIMARY record's health check follows.
     pub failover_alarm: Option<String>,
+    /// `recovery`: the app's Auto Scaling group in the DR region.
+    pub app_group: Option<String>,
 }
 
 /// The account a night runs in: what the user had before drpilot was deployed.
@@ -301,7 +332,12 @@ impl Account {
             } else {
                 None
             };
+            let app_group = match &p.recovery {
+                Some(spec) => Some(app_group(&plan.dr, &p.name, spec.from).await),
+                None => None,
+            };
             dbs.push(Db {
+                app_group,
                 plan: p.clone(),
                 global_cluster,
                 lag_resource: p.name.clone(),
@@ -325,6 +361,52 @@ impl Account {
             member,
         }
     }
+}
+
+/// The app's warm standby: an Auto Scaling group of `size` instances in `region`, min and max
+/// `size` too (a failover must raise all three). Made with a launch configuration, which the
+/// Auto Scaling API creates by itself (a launch template would need the EC2 SDK, and the test
+/// bed's build time; the group behaves the same either way).
+pub async fn app_group(region: &str, db: &str, size: u32) -> String {
+    let asg = aws_sdk_autoscaling::Client::new(&sdk(region).await);
+    let name = unique(&format!("{db}-web-dr"));
+    asg.create_launch_configuration()
+        .launch_configuration_name(&name)
+        .image_id("ami-12c6146b")
+        .instance_type("t3.large")
+        .send()
+        .await
+        .unwrap();
+    let size = size as i32;
+    asg.create_auto_scaling_group()
+        .auto_scaling_group_name(&name)
+        .launch_configuration_name(&name)
+        .min_size(size)
+        .desired_capacity(size)
+        .max_size(size)
+        .availability_zones(format!("{region}a"))
+        .send()
+        .await
+        .unwrap();
+    name
+}
+
+/// An Auto Scaling group's desired capacity and how many instances are in service and healthy.
+pub async fn group_size(region: &str, name: &str) -> (u32, u32) {
+    let asg = aws_sdk_autoscaling::Client::new(&sdk(region).await);
+    let out = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .unwrap();
+    let g = &out.auto_scaling_groups()[0];
+    let healthy = g
+        .instances()
+        .iter()
+        .filter(|i| i.lifecycle_state() == Some(&aws_sdk_autoscaling::types::LifecycleState::InService))
+        .count();
+    (g.desired_capacity().unwrap_or_default() as u32, healthy as u32)
 }
 
 /// A public hosted zone; returns its id.
@@ -566,6 +648,7 @@ impl Night {
                     "global_switch_seconds": scale.real_secs(minutes(2.0)),
                     "alarm_evaluation": true,
                     "deliveries": {"eventbridge": eb, "sns": sns_times, "lambda": lambda_times},
+                    "asg_launch_seconds": scale.real_secs(plan.launch),
                 }),
             )
             .await;
@@ -673,6 +756,13 @@ impl Night {
                 }
                 if let Some(id) = &d.health_check_id {
                     v["health_check_id"] = id.clone().into();
+                }
+                if let (Some(spec), Some(group)) = (&d.plan.recovery, &d.app_group) {
+                    v["recovery_plan"] = json!({
+                        "capacity": [{"auto_scaling_group": group, "desired": spec.to, "max": 2 * spec.to}],
+                        "wait_seconds": scale.setting(spec.wait as u32, 1).parse::<u32>().unwrap(),
+                        "strict": spec.strict,
+                    });
                 }
                 let standby = match &d.global_cluster {
                     Some(g) => json!({"kind": "aurora-global", "global_cluster": g, "primary_cluster": d.primary, "secondary_cluster": d.replica}),
@@ -1102,6 +1192,21 @@ impl Night {
     /// plane, which answers while its API in us-east-1 does not).
     pub async fn dns(&self, db: &str) -> Option<String> {
         self.dns_answer(db).await.values.first().cloned()
+    }
+
+    /// The database's app group in the DR region: desired capacity, instances in service.
+    pub async fn app_group(&self, db: &str) -> (u32, u32) {
+        let group = self.db(db).app_group.clone().expect("a database with a recovery plan");
+        group_size(&self.plan.dr, &group).await
+    }
+
+    /// How many instances the DR region's Auto Scaling groups can run in all (`None`: no
+    /// limit): beyond it launches fail for want of capacity, as in a region-wide event when
+    /// everyone scales up in the same DR region.
+    pub async fn dr_capacity(&self, instances: Option<u32>) {
+        self.sim
+            .configure(&self.plan.dr, json!({"asg_capacity": instances}))
+            .await;
     }
 
     /// Route 53's answer for the database's record, and which record gave it, and why.
@@ -1631,7 +1736,9 @@ pub struct FailoverTimes {
     pub decide: f64,
     /// Decision -> the standby promoted and available.
     pub promote: f64,
-    /// Promoted -> the DNS change in sync.
+    /// Promoted -> the recovery plan's capacity settled (`None`: no plan).
+    pub capacity: Option<f64>,
+    /// Promoted (or capacity settled) -> the DNS change in sync.
     pub dns: f64,
     /// Outage -> DNS in sync: what the application saw.
     pub rto: f64,
@@ -1648,12 +1755,14 @@ impl Night {
         let at = |t: chrono::DateTime<chrono::Utc>| t.timestamp_millis() as f64 / 1000.0;
         let s = self.plan.scale;
         let (promoted, in_sync) = (at(f.promoted_at?), at(f.dns_in_sync_at?));
+        let settled = f.capacity_settled.as_ref().map(|(_, t)| at(*t));
         let plan = &self.db(db).plan;
         Some(FailoverTimes {
             detect: s.aws(at(f.detected_at) - outage_at),
             decide: s.aws(at(f.decided_at) - at(f.detected_at)),
             promote: s.aws(promoted - at(f.decided_at)),
-            dns: s.aws(in_sync - promoted),
+            capacity: settled.map(|t| s.aws(t - promoted)),
+            dns: s.aws(in_sync - settled.unwrap_or(promoted)),
             rto: s.aws(in_sync - outage_at),
             rto_budget: plan.rto,
             estimated_rpo: f.estimated_rpo_seconds.map(|e| s.aws(e)),

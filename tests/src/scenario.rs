@@ -191,6 +191,7 @@ pub async fn run() -> Result<Outcome, String> {
             aurora: false,
             engine: "postgres",
             failover_records: false,
+            recovery: None,
         },
         primary: "orders-db".into(),
         replica: "orders-db-dr".into(),
@@ -198,6 +199,7 @@ pub async fn run() -> Result<Outcome, String> {
         record: "db.shop.example.com".into(),
         zone: zone.clone(),
         primary_endpoint: primary.clone(),
+        app_group: None,
         health_check_id: None,
         failover_alarm: None,
     };

@@ -495,3 +495,81 @@ async fn an_operators_hold_disarms_automatic_failover_and_the_dashboard_shows_it
     );
     night.end().await;
 }
+
+/// A strict recovery plan whose capacity cannot come (the DR region has none to launch) holds
+/// DNS after the promotion; responders are told once, with the command; an operator's
+/// "proceed" lets it switch, and the record says who and why.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_strict_plan_holds_dns_until_an_operator_lets_it_go() {
+    let plan = NightPlan::new("fo-proceed", "eu-central-1", "ca-central-1")
+        .database("orders", 4.0, minutes(5.0))
+        .recovery_plan(2, 6, minutes(2.0), true);
+    let mut night = Night::begin(plan).await;
+    night.dr_capacity(Some(2)).await; // the 2 running, and room for no more
+    night.pass(minutes(2.0)).await;
+    let proceed = json!({"action": "proceed", "database": "orders", "by": "alice"});
+    let e = error(night.invoke_promoter(proceed.clone()).await);
+    assert!(
+        e.contains("drpilot.BadEvent") && e.contains("no failover waiting for capacity"),
+        "{e}"
+    );
+
+    let failover = json!({"action": "failover", "database": "orders", "reason": "evacuating the region"});
+    let operator = async {
+        night
+            .until("DNS held", minutes(10.0), |n| {
+                Box::pin(async move {
+                    n.promoter_notices()
+                        .await
+                        .iter()
+                        .any(|m| m.attribute("step") == Some("capacity-held"))
+                })
+            })
+            .await;
+        let f = night.failover("orders").await.unwrap();
+        assert!(
+            f.promoted_at.is_some() && f.dns_requested_at.is_none(),
+            "promoted, DNS held"
+        );
+        let r = ok(night.invoke_promoter(proceed.clone()).await);
+        assert_eq!(r["proceed_by"], "alice", "{r}");
+        let again = ok(night.invoke_promoter(proceed.clone()).await);
+        assert_eq!(again["already"], true, "{again}");
+    };
+    let (done, ()) = futures::join!(night.invoke_promoter(failover), operator);
+    let done = ok(done);
+    assert_eq!(
+        done["completed"], true,
+        "the invocation that waited switched DNS: {done}"
+    );
+
+    let f = night.failover("orders").await.unwrap();
+    let (why, _) = f.capacity_settled.clone().unwrap();
+    assert!(
+        why.starts_with("alice let DNS switch without it: ") && why.contains("2 of 6 healthy"),
+        "{why}"
+    );
+    assert_eq!(f.capacity_waived.as_ref().map(|w| w.by.as_str()), Some("alice"));
+    assert_eq!(night.dns("orders").await, Some(night.replica_endpoint("orders").await));
+    assert_eq!(
+        night.app_group("orders").await,
+        (6, 2),
+        "AWS keeps the desired capacity"
+    );
+    let notices = night.promoter_notices().await;
+    let held: Vec<_> = notices
+        .iter()
+        .filter(|n| n.attribute("step") == Some("capacity-held"))
+        .collect();
+    assert_eq!(held.len(), 1, "{:?}", subjects(&notices));
+    assert!(held[0].message.contains(r#""action":"proceed""#), "{}", held[0].message);
+    let completed = notices.last().unwrap();
+    assert!(
+        completed
+            .message
+            .contains("was NOT ready when DNS switched (alice let DNS switch without it"),
+        "{}",
+        completed.message
+    );
+    night.end().await;
+}

@@ -71,6 +71,11 @@ module "drpilot" {
     # 53's data plane switches once the replica is promoted.
     dns          = { zone_id = "Z0123456789ABCDEFGHIJ", record_name = "db.shop.example.com", ttl = 30, mode = "failover-records" }
     health_check = { fqdn = "orders-db.abcdefghijkl.us-east-1.rds.amazonaws.com", port = 5432 }
+    # Warm standby: the shop's web tier runs 2 instances in us-west-2 until a failover, which
+    # grows it to 10 and waits (up to 10 minutes) until they are healthy before DNS switches.
+    recovery_plan = {
+      capacity = [{ auto_scaling_group = "shop-web-dr", desired = 10, max = 20 }]
+    }
   }]
 
   failover_mode = "advisory" # switch to "automatic" after a drill

@@ -2,6 +2,7 @@
 //! from the standard SDK configuration (so `AWS_ENDPOINT_URL`, `AWS_REGION`, credentials and
 //! profiles all work as usual) and pinned to the region they serve.
 
+pub mod autoscaling;
 pub mod cloudwatch;
 pub mod rds;
 pub mod restore;

@@ -5,6 +5,7 @@ pub mod backup;
 pub mod copy;
 pub mod lag;
 pub mod promotion;
+pub mod recovery;
 pub mod retention;
 pub mod select;
 pub mod verify;

@@ -8,7 +8,7 @@ use crate::lagcheck::metric;
 use crate::notice::{Notice, Severity};
 use crate::plan::lag::human_seconds;
 use crate::ports::{
-    AlarmView, Dns, HealthChecks, MetricId, Metrics, Notifier, PrimaryProbe, StandbyControl, StateStore,
+    AlarmView, Capacity, Dns, HealthChecks, MetricId, Metrics, Notifier, PrimaryProbe, StandbyControl, StateStore,
 };
 use crate::state::Record;
 use chrono::{DateTime, Duration, Utc};
@@ -51,7 +51,7 @@ pub struct DrillReport {
     pub left_in: String,
 }
 
-impl<A, P, H, M, S, D, St, N> Promoter<'_, A, P, H, M, S, D, St, N>
+impl<A, P, H, M, S, D, St, N, C> Promoter<'_, A, P, H, M, S, D, St, N, C>
 where
     A: AlarmView,
     P: PrimaryProbe,
@@ -61,6 +61,7 @@ where
     D: Dns,
     St: StateStore,
     N: Notifier,
+    C: Capacity,
 {
     pub async fn drill(&self, database: &str, plan: &str, confirm: &str) -> Result<DrillReport> {
         let db = self.database(database)?;
@@ -174,14 +175,19 @@ where
             };
             ok = step("failover: promote and switch DNS", done, detail);
             if let Some(f) = f.filter(|_| done) {
-                rto = super::notices::rto_components(&f).map(|c| c.1 + c.2);
+                rto = super::notices::rto_components(&f).map(|c| c.acting());
                 rpo = f.estimated_rpo_seconds;
                 if let (Some(measured), Some(budget)) = (rto, db.rto_seconds) {
                     step(
                         "RTO within budget",
                         measured <= budget,
                         format!(
-                            "promote + DNS took {}, {}",
+                            "{} took {}, {}",
+                            if f.capacity.is_empty() {
+                                "promote + DNS"
+                            } else {
+                                "promote + capacity + DNS"
+                            },
                             human_seconds(measured),
                             super::notices::against_budget(measured, Some(budget))
                         ),
@@ -207,10 +213,26 @@ where
             ),
         };
         let left_in = if steps.iter().any(|s| s.name.starts_with("failover") && s.passed) {
+            // The recovery plan's groups stay scaled up: what each was before is on the record.
+            let (record, _) = self.load(&db.name).await?;
+            let groups: Vec<String> = record
+                .current
+                .iter()
+                .flat_map(|f| &f.capacity)
+                .filter_map(|c| Some(format!("{} (was {})", c.group, c.before?)))
+                .collect();
+            let groups = if groups.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " The recovery plan's Auto Scaling groups stay scaled up: {}.",
+                    groups.join(", ")
+                )
+            };
             format!(
                 "{standby} is now the primary of {db} and {record} points at it; automatic failover of {db} stays \
                  disarmed until a human acknowledges. To restore: create a new cross-region replica of {standby}, \
-                 update the promoter's databases setting, then acknowledge.{records}",
+                 update the promoter's databases setting, then acknowledge.{records}{groups}",
                 db = db.name,
                 record = db.dns.record_name.trim_end_matches('.')
             )
@@ -259,7 +281,10 @@ fn drill_notice(cfg: &crate::config::PromoterConfig, r: &DrillReport) -> Notice 
         ));
     }
     if let Some(rto) = r.rto_seconds {
-        body.push_str(&format!("\nMeasured RTO (promote + DNS): {}\n", human_seconds(rto)));
+        body.push_str(&format!(
+            "\nMeasured RTO (the decision to DNS in sync): {}\n",
+            human_seconds(rto)
+        ));
     }
     if let Some(rpo) = r.rpo_seconds {
         body.push_str(&format!("Estimated RPO (last healthy lag): {}\n", human_seconds(rpo)));

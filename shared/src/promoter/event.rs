@@ -39,6 +39,12 @@ pub enum Command {
         #[serde(default)]
         confirm: String,
     },
+    /// Lets a failover whose strict recovery plan holds DNS for capacity switch without it.
+    Proceed {
+        database: String,
+        /// Who decided (for the record and the notices).
+        by: String,
+    },
     /// A manual (planned) failover. `force_data_loss` accepts a lag-gate refusal.
     Failover {
         database: String,
@@ -56,7 +62,9 @@ impl Command {
     fn required(&self) -> Vec<(&'static str, &str)> {
         match self {
             Command::Status {} => vec![],
-            Command::Acknowledge { database, by } => vec![("database", database), ("by", by)],
+            Command::Acknowledge { database, by } | Command::Proceed { database, by } => {
+                vec![("database", database), ("by", by)]
+            }
             Command::Drill { database, plan, .. } => vec![("database", database), ("plan", plan)],
             Command::Failover { database, reason, .. } => vec![("database", database), ("reason", reason)],
         }
@@ -71,7 +79,7 @@ pub enum PromoterEvent {
     Command(Command),
 }
 
-const ACCEPTS: &str = "the promoter accepts CloudWatch alarm state changes (EventBridge, Lambda action, SNS), its schedule, and operator commands (status, acknowledge, failover, drill)";
+const ACCEPTS: &str = "the promoter accepts CloudWatch alarm state changes (EventBridge, Lambda action, SNS), its schedule, and operator commands (status, acknowledge, failover, drill, proceed)";
 
 /// The CloudWatch alarm notice SNS carries as its message. (`aws_lambda_events`'
 /// `CloudWatchAlarmPayload` requires `AlarmDescription` and trigger fields that CloudWatch
@@ -220,6 +228,13 @@ mod tests {
                     planned: true,
                 }),
             ),
+            (
+                "proceed.json",
+                command(Command::Proceed {
+                    database: "orders".into(),
+                    by: "alice@example.com".into(),
+                }),
+            ),
             ("status.json", command(Command::Status {})),
         ];
         let samples = crate::events::samples("failover-promoter");
@@ -238,6 +253,7 @@ mod tests {
             serde_json::json!({"action": "acknowledge", "database": "orders"}),
             serde_json::json!({"action": "acknowledge", "database": "orders", "by": " "}),
             serde_json::json!({"action": "failover", "database": "orders"}),
+            serde_json::json!({"action": "proceed", "database": "orders"}),
             serde_json::json!({"action": "failover", "database": "orders", "reason": "x", "force": true}),
             serde_json::json!({"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change", "region": "us-east-1", "detail": {}}),
             serde_json::json!({"Records": [{"Sns": {"Message": "not json"}}]}),

@@ -16,9 +16,10 @@ use crate::plan::promotion::{
     classify, decide, AlarmWindow, Decision, Disarm, Evidence, Policy, PreviousFailover, PrimaryView, ReplicaState,
     Request, StatusClass, Verdict, CONFIRMED, DISARM_TAG,
 };
+use crate::plan::recovery::{capacity_gate, describe, ready, scale_up, CapacityGate};
 use crate::ports::{
-    AlarmView, Dns, HealthChecks, MetricId, MetricUnit, MetricValue, Metrics, Notifier, PrimaryProbe, Promotion,
-    StandbyControl, StateStore,
+    AlarmView, Capacity, Dns, HealthChecks, MetricId, MetricUnit, MetricValue, Metrics, Notifier, PrimaryProbe,
+    Promotion, StandbyControl, StateStore,
 };
 use crate::state::{Lease, Loaded, Record};
 use chrono::{Duration, Timelike, Utc};
@@ -27,7 +28,7 @@ use record::{Acknowledgement, AlarmRef, DbRecord, Episode, Failover, GateRecord,
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
-pub struct PromoterPorts<A, P, H, M, S, D, St, N> {
+pub struct PromoterPorts<A, P, H, M, S, D, St, N, C> {
     pub alarms: A,
     pub primary: P,
     pub health: H,
@@ -37,6 +38,8 @@ pub struct PromoterPorts<A, P, H, M, S, D, St, N> {
     pub dns: D,
     pub state: St,
     pub notifier: N,
+    /// The DR region's Auto Scaling groups a recovery plan scales (the database's account).
+    pub capacity: C,
 }
 
 type AwsPromoterPorts = PromoterPorts<
@@ -48,6 +51,7 @@ type AwsPromoterPorts = PromoterPorts<
     crate::aws::route53::Route53,
     crate::aws::s3::S3State,
     crate::aws::sns::SnsNotifier,
+    crate::aws::autoscaling::AutoScaling,
 >;
 
 impl AwsPromoterPorts {
@@ -72,6 +76,7 @@ impl AwsPromoterPorts {
                 &cfg.state.bucket,
             ),
             notifier: sns::SnsNotifier::new(sdk, &cfg.notify_topic_arn, "drpilot.failover-promoter"),
+            capacity: crate::aws::autoscaling::AutoScaling::new(account, &cfg.dr_region),
         }
     }
 
@@ -123,17 +128,17 @@ pub fn record_key(state: &crate::model::StateLocation, db: &str) -> String {
 }
 
 /// The promoter's adapters in each account it works in.
-pub type PromoterAccounts<A, P, H, M, S, D, St, N> = Accounts<PromoterPorts<A, P, H, M, S, D, St, N>>;
+pub type PromoterAccounts<A, P, H, M, S, D, St, N, C> = Accounts<PromoterPorts<A, P, H, M, S, D, St, N, C>>;
 
-pub struct Promoter<'a, A, P, H, M, S, D, St, N> {
+pub struct Promoter<'a, A, P, H, M, S, D, St, N, C> {
     /// The function's own account's adapters (alarms, metrics, Route 53, state, notices, and
     /// its own databases), and each member account's (its databases).
-    pub accounts: &'a PromoterAccounts<A, P, H, M, S, D, St, N>,
+    pub accounts: &'a PromoterAccounts<A, P, H, M, S, D, St, N, C>,
     pub cfg: &'a PromoterConfig,
     pub invocation: Invocation,
 }
 
-impl<A, P, H, M, S, D, St, N> Promoter<'_, A, P, H, M, S, D, St, N>
+impl<A, P, H, M, S, D, St, N, C> Promoter<'_, A, P, H, M, S, D, St, N, C>
 where
     A: AlarmView,
     P: PrimaryProbe,
@@ -143,6 +148,7 @@ where
     D: Dns,
     St: StateStore,
     N: Notifier,
+    C: Capacity,
 {
     pub async fn handle(&self, event: PromoterEvent) -> Result<Value> {
         match event {
@@ -150,6 +156,7 @@ where
             PromoterEvent::Continue => self.on_continue().await,
             PromoterEvent::Command(Command::Status {}) => self.status().await,
             PromoterEvent::Command(Command::Acknowledge { database, by }) => self.acknowledge(&database, &by).await,
+            PromoterEvent::Command(Command::Proceed { database, by }) => self.proceed(&database, &by).await,
             PromoterEvent::Command(Command::Drill {
                 database,
                 plan,
@@ -180,12 +187,12 @@ where
     }
 
     /// Where alarms, drpilot's metrics, Route 53, failover records and notices live.
-    fn hub(&self) -> &PromoterPorts<A, P, H, M, S, D, St, N> {
+    fn hub(&self) -> &PromoterPorts<A, P, H, M, S, D, St, N, C> {
         &self.accounts.own
     }
 
     /// The adapters of the account `db` is in (its primary and standby).
-    fn at(&self, db: &DatabaseSpec) -> &PromoterPorts<A, P, H, M, S, D, St, N> {
+    fn at(&self, db: &DatabaseSpec) -> &PromoterPorts<A, P, H, M, S, D, St, N, C> {
         self.accounts.get(db.account.as_deref()).0
     }
 
@@ -553,6 +560,14 @@ where
                 target: target.clone(),
                 block_writes_first: trigger.planned() && matches!(db.standby, Standby::RdsReplica { .. }),
                 lease: Some(Lease::to(&self.invocation)),
+                capacity: db
+                    .recovery
+                    .iter()
+                    .flat_map(|p| &p.capacity)
+                    .map(record::CapacityStep::new)
+                    .collect(),
+                capacity_wait_seconds: db.recovery.as_ref().map_or(0, |p| p.wait_seconds),
+                capacity_strict: db.recovery.as_ref().is_some_and(|p| p.strict),
                 ..Default::default()
             };
             record.previous = record.current.take();
@@ -821,6 +836,72 @@ where
                     let f = current(&mut record)?;
                     self.tell(&mut undelivered, &notices::promoted(self.cfg, db, f)).await;
                     f.notices_sent.push("promoted".into());
+                }
+                Step::Capacity => {
+                    // An operator's "proceed" lands in the stored record while this one waits.
+                    if f.capacity_waived.is_none() {
+                        if let Ok((stored, Some(tag))) = self.load(&db.name).await {
+                            let id = f.id.clone();
+                            if let Some(waived) = stored.current.filter(|c| c.id == id).and_then(|c| c.capacity_waived)
+                            {
+                                f.capacity_waived = Some(waived);
+                                etag = tag;
+                            }
+                        }
+                    }
+                    let capacity = &self.at(db).capacity;
+                    let before = f.capacity.clone();
+                    let mut unready = Vec::new();
+                    for step in f.capacity.iter_mut().filter(|s| s.healthy_at.is_none()) {
+                        if let Some(seen) = scale_and_check(capacity, step).await {
+                            unready.push(format!("{}: {seen}", step.group));
+                        }
+                    }
+                    let promoted = f.promoted_at.unwrap_or(f.decided_at);
+                    let waited = (Utc::now() - promoted).num_milliseconds() as f64 / 1000.0;
+                    let gate = capacity_gate(
+                        waited,
+                        f64::from(f.capacity_wait_seconds),
+                        f.capacity_strict,
+                        &unready,
+                        f.capacity_waived.as_ref().map(|w| w.by.as_str()),
+                    );
+                    match gate {
+                        CapacityGate::Ready | CapacityGate::SwitchWithout(_) => {
+                            let why = match &gate {
+                                CapacityGate::SwitchWithout(why) => why.clone(),
+                                _ => "ready".to_string(),
+                            };
+                            info!(db = %db.name, failover = %f.id, %why, "capacity settled: DNS next");
+                            f.capacity_settled = Some((why, Utc::now()));
+                            etag = self.commit(db, &record, &etag).await?;
+                            let f = current(&mut record)?;
+                            self.tell(&mut undelivered, &notices::capacity(self.cfg, db, f)).await;
+                            f.notices_sent.push("capacity".into());
+                        }
+                        CapacityGate::Hold(why) => {
+                            let mut changed = f.capacity != before;
+                            if !f.notices_sent.iter().any(|n| n == "capacity-held") {
+                                warn!(db = %db.name, failover = %f.id, %why, "strict plan: DNS waits for capacity");
+                                self.tell(&mut undelivered, &notices::capacity_held(self.cfg, db, f, &why))
+                                    .await;
+                                f.notices_sent.push("capacity-held".into());
+                                changed = true;
+                            }
+                            if changed {
+                                etag = self.commit(db, &record, &etag).await?;
+                            }
+                            self.nap(poll).await;
+                            continue;
+                        }
+                        CapacityGate::Wait => {
+                            if f.capacity != before {
+                                etag = self.commit(db, &record, &etag).await?;
+                            }
+                            self.nap(poll).await;
+                            continue;
+                        }
+                    }
                 }
                 Step::SwitchDns => {
                     let target = f
@@ -1236,6 +1317,35 @@ where
         Ok(json!({"database": database, "failover": id, "acknowledged_by": by}))
     }
 
+    /// An operator lets DNS switch without the capacity a strict recovery plan waits for. The
+    /// invocation advancing the failover reads it at its next look.
+    async fn proceed(&self, database: &str, by: &str) -> Result<Value> {
+        let db = self.database(database)?;
+        let (mut record, etag) = self.load(&db.name).await?;
+        let Some(f) = record
+            .current
+            .as_mut()
+            .filter(|f| f.is_active() && !f.capacity.is_empty() && f.capacity_settled.is_none())
+        else {
+            return Err(Error::BadEvent(format!(
+                "{database} has no failover waiting for capacity; nothing was changed"
+            )));
+        };
+        if let Some(w) = &f.capacity_waived {
+            return Ok(json!({"database": database, "failover": f.id, "proceed_by": w.by, "already": true}));
+        }
+        f.capacity_waived = Some(Acknowledgement {
+            by: by.to_string(),
+            at: Utc::now(),
+        });
+        let id = f.id.clone();
+        self.save(&db.name, &record, etag.as_deref())
+            .await?
+            .ok_or_else(|| Error::Refused(format!("the record of {database} changed meanwhile; try again")))?;
+        info!(db = %db.name, failover = %id, %by, "DNS may switch without the plan's capacity");
+        Ok(json!({"database": database, "failover": id, "proceed_by": by}))
+    }
+
     async fn status(&self) -> Result<Value> {
         let mut dbs = Vec::new();
         for db in &self.cfg.databases {
@@ -1244,6 +1354,42 @@ where
         }
         Ok(json!({"databases": dbs}))
     }
+}
+
+/// One group of a recovery plan, one look: asks AWS for the plan's size once (recording the
+/// group's size before, for a failback), then marks it healthy once enough instances are in
+/// service. `Some`: not ready yet, and what AWS shows (or why asking failed; it is asked again
+/// at the next look).
+async fn scale_and_check<C: Capacity>(capacity: &C, step: &mut record::CapacityStep) -> Option<String> {
+    let seen = match capacity.group(&step.group).await {
+        Ok(Some(state)) => {
+            if step.requested_at.is_none() {
+                step.before.get_or_insert(state.size);
+                if let Some(size) = scale_up(state.size, step.wanted) {
+                    if let Err(e) = capacity.resize(&step.group, size).await {
+                        warn!(group = %step.group, error = %e, "cannot scale the group up; asking again");
+                        step.seen = Some(format!("asking for {size} failed: {e}"));
+                        return step.seen.clone();
+                    }
+                    info!(group = %step.group, %size, "scaled up");
+                    step.requested_at = Some(Utc::now());
+                    step.seen = Some(format!("asked for {size}; was {}", state.size));
+                    return step.seen.clone();
+                }
+                step.requested_at = Some(Utc::now());
+            }
+            if ready(&state, step.wanted.desired) {
+                step.healthy_at = Some(Utc::now());
+                step.seen = Some(describe(&state, step.wanted.desired));
+                return None;
+            }
+            describe(&state, step.wanted.desired)
+        }
+        Ok(None) => "no such Auto Scaling group in the DR region".to_string(),
+        Err(e) => format!("cannot read the group: {e}"),
+    };
+    step.seen = Some(seen.clone());
+    Some(seen)
 }
 
 /// Waits between promotion requests AWS refused for now: the poll interval, doubling up to

@@ -62,7 +62,7 @@ pub fn started(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice 
         "drpilot is failing over {db} to {dr}.\n\
          Why: {trigger}.\n\
          Evidence:\n{gates}\
-         Plan: {block}promote {standby} in {dr}, then point {record} at {target}.\n\
+         Plan: {block}promote {standby} in {dr}, {capacity}then point {record} at {target}.\n\
          Estimated data loss (RPO): {rpo}.\n\
          Failover id: {id}. Further notices follow at each step.\n",
         db = db.name,
@@ -75,6 +75,7 @@ pub fn started(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice 
             ""
         },
         standby = standby_name(&db.standby),
+        capacity = capacity_plan(f),
         record = record(db),
         rpo = rpo(f),
         id = f.id
@@ -101,11 +102,12 @@ pub fn promoted(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice
     );
     let body = format!(
         "{standby} in {dr} is promoted and available ({took} after the request at {req}).\n\
-         Next: point {record} at {target}.\nFailover id: {id}.\n",
+         Next: {capacity}point {record} at {target}.\nFailover id: {id}.\n",
         standby = standby_name(&db.standby),
         dr = cfg.dr_region,
         took = secs(req, done),
         req = hms(req),
+        capacity = capacity_plan(f),
         record = record(db),
         target = f.target.as_deref().unwrap_or("?"),
         id = f.id
@@ -122,6 +124,131 @@ pub fn promoted(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice
         f.id
     ));
     with_ids(n, db, f, "promoted")
+}
+
+/// The recovery plan's capacity step as the plan line says it ("" without one).
+fn capacity_plan(f: &Failover) -> String {
+    if f.capacity.is_empty() {
+        return String::new();
+    }
+    let groups: Vec<String> = f
+        .capacity
+        .iter()
+        .map(|c| format!("Auto Scaling group {} to {}", c.group, c.wanted))
+        .collect();
+    format!(
+        "scale {} and wait until healthy (up to {}{}), ",
+        groups.join(", "),
+        human_seconds(f64::from(f.capacity_wait_seconds)),
+        if f.capacity_strict {
+            "; the plan is strict: DNS waits for it"
+        } else {
+            "; then DNS switches with or without it"
+        }
+    )
+}
+
+/// Each group of the plan: what was asked, and what AWS shows.
+fn capacity_lines(f: &Failover) -> String {
+    f.capacity
+        .iter()
+        .map(|c| {
+            let was = c.before.map(|b| format!(", was {}", b.desired)).unwrap_or_default();
+            let state = match (c.healthy_at, c.requested_at) {
+                (Some(t), Some(asked)) => format!("ready in {} ", secs(asked, t)),
+                (Some(_), None) => "ready ".to_string(),
+                _ => "NOT ready ".to_string(),
+            };
+            format!(
+                "  {}: {state}(asked for {}{was}): {}\n",
+                c.group,
+                c.wanted,
+                c.seen.as_deref().unwrap_or("not seen yet")
+            )
+        })
+        .collect()
+}
+
+/// The capacity step settled: every group ready, or DNS switches without them.
+pub fn capacity(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice {
+    let (why, at) = f.capacity_settled.clone().unwrap_or_else(|| ("?".into(), f.decided_at));
+    let took = secs(f.promoted_at.unwrap_or(f.decided_at), at);
+    let ready = why == "ready";
+    let body = if ready {
+        format!(
+            "The application's capacity in {dr} is ready, {took} after the promotion:\n{lines}             Next: point {record} at {target}.\nFailover id: {id}.\n",
+            dr = cfg.dr_region,
+            lines = capacity_lines(f),
+            record = record(db),
+            target = f.target.as_deref().unwrap_or("?"),
+            id = f.id
+        )
+    } else {
+        format!(
+            "The application's capacity in {dr} is NOT ready ({why}):\n{lines}             drpilot points {record} at {target} now without it: a degraded application beats a dead region.              AWS keeps the desired capacity and goes on launching; check the groups' scaling activities              (aws autoscaling describe-scaling-activities --region {dr} --auto-scaling-group-name NAME).\n             Failover id: {id}.\n",
+            dr = cfg.dr_region,
+            lines = capacity_lines(f),
+            record = record(db),
+            target = f.target.as_deref().unwrap_or("?"),
+            id = f.id
+        )
+    };
+    let (subject, sms) = if ready {
+        (
+            format!("drpilot: {}: capacity ready in {}", db.name, cfg.dr_region),
+            format!(
+                "drpilot: {} capacity ready in {} ({took}). id {}",
+                db.name, cfg.dr_region, f.id
+            ),
+        )
+    } else {
+        (
+            format!(
+                "drpilot: {}: capacity NOT ready in {}, DNS switches without it",
+                db.name, cfg.dr_region
+            ),
+            format!(
+                "drpilot: {} capacity NOT ready in {}; DNS switches anyway. id {}",
+                db.name, cfg.dr_region, f.id
+            ),
+        )
+    };
+    with_ids(
+        Notice::new(Severity::Critical, subject, body).with_sms(sms),
+        db,
+        f,
+        "capacity",
+    )
+}
+
+/// A strict plan's wait is over and capacity is not ready: DNS waits. Sent once per failover.
+pub fn capacity_held(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover, why: &str) -> Notice {
+    let body = format!(
+        "DNS for {record} is HELD: {db}'s recovery plan is strict, and the application's capacity in {dr} is          {why}:\n{lines}         {standby} is promoted and takes writes; clients still go to the old primary's address.\n         drpilot keeps waiting and switches DNS as soon as the capacity is ready. To switch now without it:\n  {cmd}\n         Failover id: {id}.\n",
+        record = record(db),
+        db = db.name,
+        dr = cfg.dr_region,
+        lines = capacity_lines(f),
+        standby = standby_name(&db.standby),
+        cmd = command(
+            cfg,
+            serde_json::json!({"action": "proceed", "database": db.name, "by": "YOUR NAME"})
+        ),
+        id = f.id
+    );
+    let n = Notice::new(
+        Severity::Critical,
+        format!(
+            "drpilot: {}: DNS HELD, capacity not ready in {}",
+            db.name, cfg.dr_region
+        ),
+        body,
+    )
+    .with_sms(format!(
+        "drpilot: {} promoted but DNS HELD: capacity not ready in {}. id {}",
+        db.name, cfg.dr_region, f.id
+    ));
+    with_ids(n, db, f, "capacity-held")
 }
 
 /// The health-check alarm of a switch by failover records (`None`: an UPSERT).
@@ -164,6 +291,31 @@ pub fn timeline(f: &Failover) -> String {
     if let Some(t) = f.promoted_at {
         lines.push(format!("  {}  standby promoted and available", hms(t)));
     }
+    for c in &f.capacity {
+        if let Some(t) = c.requested_at {
+            let was = c.before.map(|b| format!(", was {}", b.desired)).unwrap_or_default();
+            lines.push(format!(
+                "  {}  Auto Scaling group {} asked for {}{was}",
+                hms(t),
+                c.group,
+                c.wanted
+            ));
+        }
+        if let Some(t) = c.healthy_at {
+            lines.push(format!(
+                "  {}  {} ready: {}",
+                hms(t),
+                c.group,
+                c.seen.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    if let Some((why, t)) = &f.capacity_settled {
+        lines.push(match why.as_str() {
+            "ready" => format!("  {}  capacity ready", hms(*t)),
+            why => format!("  {}  capacity NOT ready ({why}): DNS switches without it", hms(*t)),
+        });
+    }
     let by_records = by_failover_records(f);
     if let Some(t) = f.dns_requested_at {
         lines.push(match by_records {
@@ -193,16 +345,39 @@ pub fn timeline(f: &Failover) -> String {
     lines.join("\n") + "\n"
 }
 
-/// `(detect→decide, decide→promoted, promoted→DNS in sync, total)` in seconds.
-pub fn rto_components(f: &Failover) -> Option<(f64, f64, f64, f64)> {
+/// A completed failover's measured RTO and its components, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rto {
+    /// The alarm -> the decision.
+    pub decide: f64,
+    /// The decision -> the standby promoted and available.
+    pub promote: f64,
+    /// The promotion -> the recovery plan's capacity settled (`None`: no plan).
+    pub capacity: Option<f64>,
+    /// Promoted (or capacity settled) -> the DNS change in sync.
+    pub dns: f64,
+    /// The alarm -> DNS in sync.
+    pub total: f64,
+}
+
+impl Rto {
+    /// What drpilot did after deciding: promote, capacity and DNS.
+    pub fn acting(&self) -> f64 {
+        self.promote + self.capacity.unwrap_or(0.0) + self.dns
+    }
+}
+
+pub fn rto_components(f: &Failover) -> Option<Rto> {
     let s = |a: DateTime<Utc>, b: DateTime<Utc>| (b - a).num_milliseconds().max(0) as f64 / 1000.0;
     let (promoted, in_sync) = (f.promoted_at?, f.dns_in_sync_at?);
-    Some((
-        s(f.detected_at, f.decided_at),
-        s(f.decided_at, promoted),
-        s(promoted, in_sync),
-        s(f.detected_at, in_sync),
-    ))
+    let settled = f.capacity_settled.as_ref().map(|(_, t)| *t);
+    Some(Rto {
+        decide: s(f.detected_at, f.decided_at),
+        promote: s(f.decided_at, promoted),
+        capacity: settled.map(|t| s(promoted, t)),
+        dns: s(settled.unwrap_or(promoted), in_sync),
+        total: s(f.detected_at, in_sync),
+    })
 }
 
 /// "within the RTO budget 15m" / "OVER the RTO budget 15m" / "" when no budget is set.
@@ -217,14 +392,17 @@ pub fn against_budget(measured: f64, budget: Option<f64>) -> String {
 pub fn completed(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice {
     let components = rto_components(f);
     let rto = components
-        .map(|(decide, promote, dns, total)| {
+        .map(|r| {
             format!(
-                "RTO {} = detect->decide {} + promote {} + DNS {} (plus the alarm's own evaluation time before detection){}",
-                human_seconds(total),
-                human_seconds(decide),
-                human_seconds(promote),
-                human_seconds(dns),
-                match against_budget(total, db.rto_seconds) {
+                "RTO {} = detect->decide {} + promote {}{} + DNS {} (plus the alarm's own evaluation time before detection){}",
+                human_seconds(r.total),
+                human_seconds(r.decide),
+                human_seconds(r.promote),
+                r.capacity
+                    .map(|c| format!(" + capacity {}", human_seconds(c)))
+                    .unwrap_or_default(),
+                human_seconds(r.dns),
+                match against_budget(r.total, db.rto_seconds) {
                     b if b.is_empty() => b,
                     b => format!(": {b}"),
                 }
@@ -233,7 +411,7 @@ pub fn completed(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notic
         .unwrap_or_default();
     let body = format!(
         "Failover of {db} to {dr} completed. Traffic for {record} goes to {target}.\n\n\
-         Timeline (UTC):\n{timeline}\n{rto}\n\
+         Timeline (UTC):\n{timeline}\n{rto}\n{capacity}\
          Estimated data loss (RPO): {rpo} (the last lag measured while replication worked; the limit for \
          automatic failover is {limit}).\n\n\
          What to do now: check the application against the new primary; rebuild a replica for it in \
@@ -243,6 +421,14 @@ pub fn completed(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notic
         record = record(db),
         target = f.target.as_deref().unwrap_or("?"),
         timeline = timeline(f),
+        capacity = match &f.capacity_settled {
+            Some((why, _)) if why != "ready" => format!(
+                "The application's capacity in {} was NOT ready when DNS switched ({why}):\n{}",
+                cfg.dr_region,
+                capacity_lines(f)
+            ),
+            _ => String::new(),
+        },
         rpo = rpo(f),
         limit = human_seconds(db.max_data_loss_seconds),
         ack = command(
@@ -250,7 +436,7 @@ pub fn completed(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notic
             serde_json::json!({"action": "acknowledge", "database": db.name, "by": "YOUR NAME"})
         )
     );
-    let total = components.map(|c| human_seconds(c.3)).unwrap_or_else(|| "?".into());
+    let total = components.map(|c| human_seconds(c.total)).unwrap_or_else(|| "?".into());
     let n = Notice::new(
         Severity::Critical,
         format!(
@@ -341,12 +527,23 @@ pub fn advisory(cfg: &PromoterConfig, db: &DatabaseSpec, trigger: &str, d: &Deci
     let gates = gates_text(d.gates.iter().map(|g| (g.passed, g.name.to_string(), g.detail.clone())));
     let body =
         format!(
-        "ADVISORY MODE: drpilot would promote {standby} in {dr} and point {record} at {target}, but changes nothing.\n\
+        "ADVISORY MODE: drpilot would promote {standby} in {dr} and point {record} at {target}{capacity}, but changes nothing.\n\
          Trigger: {trigger}.\nChecks:\n{gates}Estimated data loss: {rpo}.\n\
          To do it now:\n  {cmd}\n",
         standby = standby_name(&db.standby),
         dr = cfg.dr_region,
         record = record(db),
+        capacity = match &db.recovery {
+            Some(p) => format!(
+                " after scaling {}",
+                p.capacity
+                    .iter()
+                    .map(|g| format!("Auto Scaling group {} to {}", g.name, g.size))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+            None => String::new(),
+        },
         rpo = d.estimated_rpo_seconds.map(human_seconds).unwrap_or_else(|| "unknown".into()),
         cmd = failover_command(cfg, db)
     );

@@ -2,6 +2,7 @@
 //! is the single-flight lock (every change is a conditional write), the progress log that
 //! lets a failover resume after Lambda's time limit, and the anti-flapping memory.
 
+pub use crate::model::GroupSize;
 pub use crate::state::Lease;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -113,6 +114,53 @@ pub struct Failover {
     /// The last reason fencing failed (told to responders once per reason).
     #[serde(default)]
     pub fence_error: Option<String>,
+    /// The recovery plan's capacity, scaled up after the promotion and before DNS (empty: none).
+    #[serde(default)]
+    pub capacity: Vec<CapacityStep>,
+    /// The plan's wait for capacity (seconds after the promotion) and whether DNS waits longer.
+    #[serde(default)]
+    pub capacity_wait_seconds: u32,
+    #[serde(default)]
+    pub capacity_strict: bool,
+    /// When DNS was let go after the capacity steps, and why: `"ready"`, or what was not.
+    #[serde(default)]
+    pub capacity_settled: Option<(String, DateTime<Utc>)>,
+    /// An operator let DNS switch without the capacity a strict plan waits for.
+    #[serde(default)]
+    pub capacity_waived: Option<Acknowledgement>,
+}
+
+/// One Auto Scaling group of a failover's recovery plan: asked for, then waited on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapacityStep {
+    pub group: String,
+    /// What the plan asks for.
+    pub wanted: GroupSize,
+    /// The group's size before this failover scaled it (what a failback returns it to).
+    #[serde(default)]
+    pub before: Option<GroupSize>,
+    /// When AWS accepted the new size (or the group was found at least that big already).
+    #[serde(default)]
+    pub requested_at: Option<DateTime<Utc>>,
+    /// When as many instances as asked for were in service and healthy.
+    #[serde(default)]
+    pub healthy_at: Option<DateTime<Utc>>,
+    /// What AWS showed at the last look, or why asking failed.
+    #[serde(default)]
+    pub seen: Option<String>,
+}
+
+impl CapacityStep {
+    pub fn new(group: &crate::model::CapacityGroup) -> Self {
+        CapacityStep {
+            group: group.name.clone(),
+            wanted: group.size,
+            before: None,
+            requested_at: None,
+            healthy_at: None,
+            seen: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +169,8 @@ pub enum Step {
     AwaitCaughtUp,
     Promote,
     AwaitPromoted,
+    /// The recovery plan's capacity: scaled up, then waited on (or let go) before DNS.
+    Capacity,
     SwitchDns,
     AwaitDns,
     Complete,
@@ -135,6 +185,7 @@ impl Failover {
             f if f.block_writes_first && f.caught_up_at.is_none() => Step::AwaitCaughtUp,
             f if f.promote_accepted_at.is_none() => Step::Promote,
             f if f.promoted_at.is_none() => Step::AwaitPromoted,
+            f if !f.capacity.is_empty() && f.capacity_settled.is_none() => Step::Capacity,
             f if f.dns_requested_at.is_none() => Step::SwitchDns,
             f if f.dns_in_sync_at.is_none() => Step::AwaitDns,
             _ => Step::Complete,
@@ -194,6 +245,11 @@ mod tests {
             aborted: None,
             fenced: None,
             fence_error: None,
+            capacity: vec![],
+            capacity_wait_seconds: 0,
+            capacity_strict: false,
+            capacity_settled: None,
+            capacity_waived: None,
         };
         assert_eq!(f.next_step(), Step::Promote);
         f.promote_requested_at = Some(t);
@@ -205,6 +261,17 @@ mod tests {
         f.promote_accepted_at = Some(t);
         assert_eq!(f.next_step(), Step::AwaitPromoted);
         f.promoted_at = Some(t);
+        assert_eq!(f.next_step(), Step::SwitchDns, "no recovery plan: DNS next");
+        f.capacity = vec![CapacityStep::new(&crate::model::CapacityGroup {
+            name: "web".into(),
+            size: GroupSize {
+                min: 10,
+                desired: 10,
+                max: 20,
+            },
+        })];
+        assert_eq!(f.next_step(), Step::Capacity, "a plan's capacity comes before DNS");
+        f.capacity_settled = Some(("ready".into(), t));
         assert_eq!(f.next_step(), Step::SwitchDns);
         f.dns_requested_at = Some(t);
         assert_eq!(f.next_step(), Step::AwaitDns);

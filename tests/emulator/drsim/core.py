@@ -54,6 +54,11 @@ DEFAULTS: dict[str, Any] = {
     # changes (EventBridge event, alarm actions). Off leaves alarms as moto keeps them
     # (SetAlarmState only).
     "alarm_evaluation": True,
+    # Auto Scaling (autoscaling.py): a launched instance is Pending this long before InService
+    # (0 keeps moto's instant launches; AWS: minutes), and how many instances the region's
+    # groups can run in all before launches fail for want of capacity (None: no limit).
+    "asg_launch_seconds": 0.0,
+    "asg_capacity": None,
     # How many times each state change is delivered per channel: EventBridge, SNS and Lambda
     # all deliver at least once, and sometimes more (their documentation says so).
     "deliveries": {"eventbridge": 1, "sns": 1, "lambda": 1},

@@ -1,0 +1,162 @@
+//! A database's recovery plan after its promotion: how much capacity to ask for, when it is
+//! ready, and whether DNS may switch without it. Pure: the promoter brings AWS's answers.
+
+use crate::model::GroupSize;
+use crate::plan::lag::human_seconds;
+
+/// What AWS reports of an Auto Scaling group now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupState {
+    pub size: GroupSize,
+    /// Instances `InService` and `Healthy`.
+    pub healthy: u32,
+    /// Instances still launching (`Pending`, or `InService` and not yet healthy).
+    pub launching: u32,
+    /// AWS's words on the newest scaling activity that failed, if the newest one did.
+    pub last_failure: Option<String>,
+}
+
+/// The size to ask for: the plan's, but never smaller than the group is now in any bound (a
+/// scaling policy may have grown it already; a failover never shrinks anything). `None`: the
+/// group is already at least that big, nothing to ask.
+pub fn scale_up(now: GroupSize, plan: GroupSize) -> Option<GroupSize> {
+    let desired = now.desired.max(plan.desired);
+    let want = GroupSize {
+        min: now.min.max(plan.min),
+        desired,
+        max: now.max.max(plan.max).max(desired),
+    };
+    (want != now).then_some(want)
+}
+
+/// Ready when as many instances are healthy as the plan asked for (or the group's own desired
+/// capacity, if a policy has set it lower since: AWS is not going to launch more then).
+pub fn ready(state: &GroupState, wanted: u32) -> bool {
+    state.healthy >= wanted.min(state.size.desired.max(1))
+}
+
+/// "7 of 10 healthy, 3 launching" and AWS's reason when launches fail.
+pub fn describe(state: &GroupState, wanted: u32) -> String {
+    let mut s = format!("{} of {wanted} healthy", state.healthy);
+    if state.launching > 0 {
+        s.push_str(&format!(", {} launching", state.launching));
+    }
+    if state.size.desired < wanted {
+        s.push_str(&format!(" (desired capacity is {})", state.size.desired));
+    }
+    if let Some(why) = &state.last_failure {
+        s.push_str(&format!("; the last launch failed: {why}"));
+    }
+    s
+}
+
+/// Whether DNS may switch, given the capacity steps' progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CapacityGate {
+    /// Every group is ready.
+    Ready,
+    /// Not yet, and still within the plan's wait.
+    Wait,
+    /// The wait is over and the plan is not strict, or an operator let DNS go: switch without
+    /// it (a degraded application beats a dead region). Why, for the record and the notice.
+    SwitchWithout(String),
+    /// The wait is over and the plan is strict: DNS waits for capacity (responders are told).
+    Hold(String),
+}
+
+/// `waited`: seconds since the standby was promoted; `unready`: what each group not ready
+/// yet shows; `waived`: an operator said to switch without it.
+pub fn capacity_gate(waited: f64, wait: f64, strict: bool, unready: &[String], waived: Option<&str>) -> CapacityGate {
+    if unready.is_empty() {
+        return CapacityGate::Ready;
+    }
+    let what = unready.join("; ");
+    if let Some(by) = waived {
+        return CapacityGate::SwitchWithout(format!("{by} let DNS switch without it: {what}"));
+    }
+    if waited < wait {
+        return CapacityGate::Wait;
+    }
+    let why = format!("not ready {} after promotion: {what}", human_seconds(wait));
+    if strict {
+        CapacityGate::Hold(why)
+    } else {
+        CapacityGate::SwitchWithout(why)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn size(min: u32, desired: u32, max: u32) -> GroupSize {
+        GroupSize { min, desired, max }
+    }
+
+    fn state(desired: u32, healthy: u32, launching: u32) -> GroupState {
+        GroupState {
+            size: size(2, desired, 20),
+            healthy,
+            launching,
+            last_failure: None,
+        }
+    }
+
+    #[test]
+    fn scaling_up_never_shrinks_any_bound() {
+        assert_eq!(scale_up(size(2, 2, 4), size(10, 10, 20)), Some(size(10, 10, 20)));
+        // a policy grew it past the plan already: keep what it has, raise only the floor
+        assert_eq!(scale_up(size(2, 14, 30), size(10, 10, 20)), Some(size(10, 14, 30)));
+        // the plan's max below its desired is raised to fit
+        assert_eq!(scale_up(size(1, 1, 2), size(0, 5, 3)), Some(size(1, 5, 5)));
+        assert_eq!(
+            scale_up(size(10, 12, 20), size(10, 10, 20)),
+            None,
+            "already there: ask nothing"
+        );
+    }
+
+    #[test]
+    fn ready_counts_healthy_instances_against_what_was_asked() {
+        assert!(!ready(&state(10, 7, 3), 10));
+        assert!(ready(&state(10, 10, 0), 10));
+        assert!(ready(&state(12, 10, 2), 10), "more than asked is not needed");
+        assert!(
+            ready(&state(6, 6, 0), 10),
+            "a policy set it lower since: AWS launches no more"
+        );
+        assert!(!ready(&state(0, 0, 0), 10), "a group scaled to nothing is never ready");
+    }
+
+    #[test]
+    fn the_description_says_what_is_missing_and_why() {
+        let mut s = state(10, 7, 1);
+        s.last_failure = Some("We currently do not have sufficient t3.large capacity".into());
+        assert_eq!(
+            describe(&s, 10),
+            "7 of 10 healthy, 1 launching; the last launch failed: We currently do not have sufficient t3.large capacity"
+        );
+    }
+
+    #[test]
+    fn dns_waits_within_the_wait_then_switches_unless_strict() {
+        let short = vec!["asg web: 7 of 10 healthy".to_string()];
+        assert_eq!(capacity_gate(30.0, 600.0, false, &[], None), CapacityGate::Ready);
+        assert_eq!(capacity_gate(30.0, 600.0, false, &short, None), CapacityGate::Wait);
+        assert_eq!(capacity_gate(30.0, 600.0, true, &short, None), CapacityGate::Wait);
+        match capacity_gate(601.0, 600.0, false, &short, None) {
+            CapacityGate::SwitchWithout(why) => {
+                assert_eq!(why, "not ready 10m after promotion: asg web: 7 of 10 healthy")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            capacity_gate(601.0, 600.0, true, &short, None),
+            CapacityGate::Hold(_)
+        ));
+        match capacity_gate(900.0, 600.0, true, &short, Some("alice")) {
+            CapacityGate::SwitchWithout(why) => assert!(why.starts_with("alice let DNS switch without it")),
+            other => panic!("{other:?}"),
+        }
+    }
+}

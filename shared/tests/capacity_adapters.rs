@@ -1,0 +1,143 @@
+//! The Auto Scaling adapter over the real SDK client with `aws-smithy-mocks`: what AWS's
+//! answers mean for a recovery plan (instances launching or unhealthy, a launch that failed,
+//! a group that is not there, a refused request).
+
+use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
+use aws_sdk_autoscaling::operation::describe_scaling_activities::DescribeScalingActivitiesOutput;
+use aws_sdk_autoscaling::operation::update_auto_scaling_group::{
+    UpdateAutoScalingGroupError, UpdateAutoScalingGroupOutput,
+};
+use aws_sdk_autoscaling::types::error::ScalingActivityInProgressFault;
+use aws_sdk_autoscaling::types::{Activity, AutoScalingGroup, Instance, LifecycleState, ScalingActivityStatusCode};
+use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use drpilot::aws::autoscaling::AutoScaling;
+use drpilot::model::GroupSize;
+use drpilot::plan::recovery::GroupState;
+use drpilot::ports::Capacity;
+
+fn instance(id: &str, state: LifecycleState, health: &str) -> Instance {
+    Instance::builder()
+        .instance_id(id)
+        .availability_zone("us-west-2a")
+        .lifecycle_state(state)
+        .health_status(health)
+        .protected_from_scale_in(false)
+        .build()
+}
+
+fn group(desired: i32, instances: Vec<Instance>) -> DescribeAutoScalingGroupsOutput {
+    DescribeAutoScalingGroupsOutput::builder()
+        .auto_scaling_groups(
+            AutoScalingGroup::builder()
+                .auto_scaling_group_name("web")
+                .min_size(desired)
+                .max_size(20)
+                .desired_capacity(desired)
+                .default_cooldown(300)
+                .availability_zones("us-west-2a")
+                .health_check_type("ELB")
+                .created_time(aws_smithy_types::DateTime::from_secs(0))
+                .set_instances(Some(instances))
+                .build(),
+        )
+        .build()
+}
+
+#[tokio::test]
+async fn launching_unhealthy_and_failed_launches_are_counted_apart_with_aws_reason() {
+    let describe = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+        .match_requests(|r| r.auto_scaling_group_names() == ["web"])
+        .then_output(|| {
+            group(
+                10,
+                vec![
+                    instance("i-1", LifecycleState::InService, "Healthy"),
+                    instance("i-2", LifecycleState::InService, "Healthy"),
+                    instance("i-3", LifecycleState::InService, "Unhealthy"),
+                    instance("i-4", LifecycleState::Pending, "Healthy"),
+                    instance("i-5", LifecycleState::PendingWait, "Healthy"),
+                    instance("i-6", LifecycleState::Terminating, "Unhealthy"),
+                ],
+            )
+        });
+    let activities = mock!(aws_sdk_autoscaling::Client::describe_scaling_activities)
+        .match_requests(|r| r.auto_scaling_group_name() == Some("web") && r.max_records() == Some(1))
+        .then_output(|| {
+            DescribeScalingActivitiesOutput::builder()
+                .activities(
+                    Activity::builder()
+                        .activity_id("a-1")
+                        .auto_scaling_group_name("web")
+                        .cause("capacity")
+                        .start_time(aws_smithy_types::DateTime::from_secs(0))
+                        .status_code(ScalingActivityStatusCode::Failed)
+                        .status_message("We currently do not have sufficient t3.large capacity")
+                        .build(),
+                )
+                .build()
+        });
+    let client = mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, [&describe, &activities]);
+    let state = AutoScaling::with_client(client).group("web").await.unwrap().unwrap();
+    assert_eq!(
+        state,
+        GroupState {
+            size: GroupSize {
+                min: 10,
+                desired: 10,
+                max: 20
+            },
+            healthy: 2,
+            launching: 3,
+            last_failure: Some("We currently do not have sufficient t3.large capacity".into()),
+        },
+        "in service and healthy only; pending and unhealthy instances are still launching; terminating ones are neither"
+    );
+}
+
+#[tokio::test]
+async fn a_full_group_asks_no_reason_and_a_missing_group_is_none() {
+    let full = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+        .match_requests(|r| r.auto_scaling_group_names() == ["web"])
+        .then_output(|| group(1, vec![instance("i-1", LifecycleState::InService, "Healthy")]));
+    let missing = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+        .match_requests(|r| r.auto_scaling_group_names() == ["gone"])
+        .then_output(|| DescribeAutoScalingGroupsOutput::builder().build());
+    let client = mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, [&full, &missing]);
+    let capacity = AutoScaling::with_client(client);
+    let state = capacity.group("web").await.unwrap().unwrap();
+    assert_eq!((state.healthy, state.last_failure), (1, None));
+    assert_eq!(capacity.group("gone").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_resize_sends_all_three_bounds_and_a_refusal_keeps_aws_code() {
+    let resize = mock!(aws_sdk_autoscaling::Client::update_auto_scaling_group)
+        .match_requests(|r| {
+            r.auto_scaling_group_name() == Some("web")
+                && (r.min_size(), r.desired_capacity(), r.max_size()) == (Some(10), Some(10), Some(20))
+        })
+        .then_output(|| UpdateAutoScalingGroupOutput::builder().build());
+    let busy = mock!(aws_sdk_autoscaling::Client::update_auto_scaling_group)
+        .match_requests(|r| r.auto_scaling_group_name() == Some("busy"))
+        .then_error(|| {
+            UpdateAutoScalingGroupError::ScalingActivityInProgressFault(
+                ScalingActivityInProgressFault::builder()
+                    .message("Scaling activity in progress")
+                    .build(),
+            )
+        });
+    let client = mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, [&resize, &busy]);
+    let capacity = AutoScaling::with_client(client);
+    let size = GroupSize {
+        min: 10,
+        desired: 10,
+        max: 20,
+    };
+    capacity.resize("web", size).await.unwrap();
+    assert_eq!(resize.num_calls(), 1);
+    let err = capacity.resize("busy", size).await.unwrap_err().to_string();
+    assert!(
+        err.contains("UpdateAutoScalingGroup") && err.contains("ScalingActivityInProgress"),
+        "{err}"
+    );
+}
