@@ -24,9 +24,11 @@ $(INFRA_VENV)/.installed: infra/requirements-checks.txt
 
 venv: $(VENV)/.installed $(INFRA_VENV)/.installed
 
-# Debug builds only: the end-to-end tests run the function binaries as Lambda would.
+# Debug builds only: the end-to-end tests run the function binaries as Lambda would. Every
+# target at once (the tests too): a build without the tests resolves other features (the test
+# crates' dev-dependencies turn some on) and would compile the AWS SDK crates a second time.
 build:
-	cargo build --workspace --bins
+	cargo build --workspace --all-targets
 
 lint:
 	cargo fmt --all -- --check
@@ -49,7 +51,7 @@ test:
 	tests/emulator/run-tests.sh
 
 demo: $(VENV)/.installed build
-	$(WITH_SIM) cargo run --quiet -p drpilot-tests --bin drpilot-demo
+	$(WITH_SIM) target/debug/drpilot-demo
 
 # Only the scenario suite (also part of `make test`): one line per night, with its measured
 # RTO components and RPO. STORY=1 prints each night's story; NAME=... runs the matching ones.

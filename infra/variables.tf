@@ -245,13 +245,16 @@ variable "databases" {
     error_message = "databases: kind must be rds-replica or aurora-global; max_data_loss_seconds >= 0; fence stop or none; dns.mode upsert or failover-records."
   }
   validation {
-    condition = alltrue([for d in var.databases : d.recovery_plan == null || (
+    # `? :`, not `||`: Terraform evaluates both sides of `||`, and a null plan has no attributes.
+    condition = alltrue([for d in var.databases : d.recovery_plan == null ? true : (
       d.account == null && length(d.recovery_plan.capacity) > 0 && d.recovery_plan.wait_seconds >= 1 && floor(d.recovery_plan.wait_seconds) == d.recovery_plan.wait_seconds &&
       length(distinct([for g in d.recovery_plan.capacity : g.auto_scaling_group])) == length(d.recovery_plan.capacity) &&
-      alltrue([for g in d.recovery_plan.capacity : g.desired >= 1 && coalesce(g.min, g.desired) <= g.desired && g.desired <= coalesce(g.max, g.desired)])
+      alltrue([for g in d.recovery_plan.capacity : alltrue([for n in [g.desired, coalesce(g.min, g.desired), coalesce(g.max, g.desired)] : n >= 0 && floor(n) == n]) &&
+      g.desired >= 1 && coalesce(g.min, g.desired) <= g.desired && g.desired <= coalesce(g.max, g.desired)])
     )])
-    error_message = "databases[].recovery_plan: only for databases in this account; at least one group, each once, with 1 <= desired and min <= desired <= max; wait_seconds a whole number >= 1."
+    error_message = "databases[].recovery_plan: only for databases in this account; at least one group, each once, with whole numbers 1 <= desired and 0 <= min <= desired <= max; wait_seconds a whole number >= 1."
   }
+
 }
 
 variable "failover_mode" {

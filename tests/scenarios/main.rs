@@ -109,6 +109,8 @@ const SCENARIOS: &[Scenario] = &[
     ("restore-tests-verified-kms-failure-killed-run-swept", || {
         Box::pin(restores::restore_tests())
     }),
+    // These two darken the regions of the advisory and the duplicate-deliveries nights,
+    // which ended long before (three nights run at a time, in this order).
     ("warm-standby-plan-capacity-10-healthy-before-dns", || {
         Box::pin(plans::warm_standby())
     }),

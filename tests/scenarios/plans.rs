@@ -23,7 +23,7 @@ fn step<'a>(notices: &'a [Received], db: &str, step: &str) -> Option<&'a Receive
 /// all 10 are healthy. One scale-up request reaches AWS; the timeline and the RTO say how long
 /// the capacity took.
 pub async fn warm_standby() -> Measured {
-    let plan = NightPlan::new("warm", "ap-south-2", "us-west-2")
+    let plan = NightPlan::new("warm", "eu-west-2", "ca-central-1")
         .database("orders", 5.0, 60.0)
         .health_checked()
         .recovery_plan(2, 10, minutes(10.0), false);
@@ -105,7 +105,7 @@ pub async fn warm_standby() -> Measured {
 /// strict, so its DNS waits, responders are told once with the command that lets it go, and
 /// when capacity returns the group fills and DNS switches by itself.
 pub async fn out_of_capacity() -> Measured {
-    let plan = NightPlan::new("capacity", "ap-east-2", "us-west-1")
+    let plan = NightPlan::new("capacity", "eu-west-1", "eu-central-1")
         .database("orders", 5.0, 60.0)
         .recovery_plan(2, 10, minutes(5.0), false)
         .database("payments", 5.0, 60.0)
@@ -130,7 +130,7 @@ pub async fn out_of_capacity() -> Measured {
     let notices = night.promoter_notices().await;
     let short = step(&notices, "orders", "capacity").unwrap();
     assert!(
-        short.subject == "drpilot: orders: capacity NOT ready in us-west-1, DNS switches without it",
+        short.subject == "drpilot: orders: capacity NOT ready in eu-central-1, DNS switches without it",
         "{}",
         short.subject
     );

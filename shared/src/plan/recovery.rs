@@ -64,20 +64,32 @@ pub enum CapacityGate {
     Hold(String),
 }
 
-/// `waited`: seconds since the standby was promoted; `unready`: what each group not ready
-/// yet shows; `waived`: an operator said to switch without it.
-pub fn capacity_gate(waited: f64, wait: f64, strict: bool, unready: &[String], waived: Option<&str>) -> CapacityGate {
+/// A group not ready yet: what AWS shows, and whether waiting can fix it (`broken`: the group
+/// does not exist, or drpilot may not read or scale it: a configuration error, not capacity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unready {
+    pub what: String,
+    pub broken: bool,
+}
+
+/// `waited`: seconds since the standby was promoted; `unready`: each group not ready yet;
+/// `waived`: an operator said to switch without it. Waiting is pointless once every group
+/// left is broken: the plan's wait is then over at once.
+pub fn capacity_gate(waited: f64, wait: f64, strict: bool, unready: &[Unready], waived: Option<&str>) -> CapacityGate {
     if unready.is_empty() {
         return CapacityGate::Ready;
     }
-    let what = unready.join("; ");
+    let what = unready.iter().map(|u| u.what.as_str()).collect::<Vec<_>>().join("; ");
     if let Some(by) = waived {
         return CapacityGate::SwitchWithout(format!("{by} let DNS switch without it: {what}"));
     }
-    if waited < wait {
+    let why = if unready.iter().all(|u| u.broken) {
+        format!("cannot be scaled: {what}")
+    } else if waited < wait {
         return CapacityGate::Wait;
-    }
-    let why = format!("not ready {} after promotion: {what}", human_seconds(wait));
+    } else {
+        format!("not ready {} after promotion: {what}", human_seconds(wait))
+    };
     if strict {
         CapacityGate::Hold(why)
     } else {
@@ -140,7 +152,10 @@ mod tests {
 
     #[test]
     fn dns_waits_within_the_wait_then_switches_unless_strict() {
-        let short = vec!["asg web: 7 of 10 healthy".to_string()];
+        let short = vec![Unready {
+            what: "asg web: 7 of 10 healthy".to_string(),
+            broken: false,
+        }];
         assert_eq!(capacity_gate(30.0, 600.0, false, &[], None), CapacityGate::Ready);
         assert_eq!(capacity_gate(30.0, 600.0, false, &short, None), CapacityGate::Wait);
         assert_eq!(capacity_gate(30.0, 600.0, true, &short, None), CapacityGate::Wait);
@@ -158,5 +173,34 @@ mod tests {
             CapacityGate::SwitchWithout(why) => assert!(why.starts_with("alice let DNS switch without it")),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_group_that_cannot_be_scaled_ends_the_wait_at_once_unless_another_is_still_coming() {
+        let missing = Unready {
+            what: "web: no such Auto Scaling group in the DR region".into(),
+            broken: true,
+        };
+        let coming = Unready {
+            what: "api: 2 of 4 healthy, 2 launching".into(),
+            broken: false,
+        };
+        assert_eq!(
+            capacity_gate(5.0, 600.0, false, std::slice::from_ref(&missing), None),
+            CapacityGate::SwitchWithout("cannot be scaled: web: no such Auto Scaling group in the DR region".into())
+        );
+        assert!(matches!(
+            capacity_gate(5.0, 600.0, true, std::slice::from_ref(&missing), None),
+            CapacityGate::Hold(why) if why.starts_with("cannot be scaled")
+        ));
+        assert_eq!(
+            capacity_gate(5.0, 600.0, false, &[missing.clone(), coming.clone()], None),
+            CapacityGate::Wait,
+            "the other group may still come"
+        );
+        assert!(matches!(
+            capacity_gate(601.0, 600.0, false, &[missing, coming], None),
+            CapacityGate::SwitchWithout(why) if why.starts_with("not ready 10m after promotion: web: no such")
+        ));
     }
 }

@@ -16,7 +16,7 @@ use crate::plan::promotion::{
     classify, decide, AlarmWindow, Decision, Disarm, Evidence, Policy, PreviousFailover, PrimaryView, ReplicaState,
     Request, StatusClass, Verdict, CONFIRMED, DISARM_TAG,
 };
-use crate::plan::recovery::{capacity_gate, describe, ready, scale_up, CapacityGate};
+use crate::plan::recovery::{capacity_gate, describe, ready, scale_up, CapacityGate, Unready};
 use crate::ports::{
     AlarmView, Capacity, Dns, HealthChecks, MetricId, MetricUnit, MetricValue, Metrics, Notifier, PrimaryProbe,
     Promotion, StandbyControl, StateStore,
@@ -839,22 +839,33 @@ where
                 }
                 Step::Capacity => {
                     // An operator's "proceed" lands in the stored record while this one waits.
-                    if f.capacity_waived.is_none() {
-                        if let Ok((stored, Some(tag))) = self.load(&db.name).await {
-                            let id = f.id.clone();
-                            if let Some(waived) = stored.current.filter(|c| c.id == id).and_then(|c| c.capacity_waived)
-                            {
-                                f.capacity_waived = Some(waived);
-                                etag = tag;
-                            }
-                        }
+                    if let Some(tag) = self.adopt_waiver(db, &mut record).await? {
+                        etag = tag;
                     }
                     let capacity = &self.at(db).capacity;
+                    let f = current(&mut record)?;
+                    // Each group's size before anything is asked of it, on the record first: a
+                    // run killed after its request must not take the new size for the old.
+                    let mut noted = false;
+                    for step in f
+                        .capacity
+                        .iter_mut()
+                        .filter(|s| s.before.is_none() && s.requested_at.is_none())
+                    {
+                        if let Ok(Some(state)) = capacity.group(&step.group).await {
+                            step.before = Some(state.size);
+                            noted = true;
+                        }
+                    }
+                    if noted {
+                        etag = self.commit_capacity(db, &mut record, &etag).await?;
+                        continue;
+                    }
                     let before = f.capacity.clone();
                     let mut unready = Vec::new();
                     for step in f.capacity.iter_mut().filter(|s| s.healthy_at.is_none()) {
-                        if let Some(seen) = scale_and_check(capacity, step).await {
-                            unready.push(format!("{}: {seen}", step.group));
+                        if let Some(u) = scale_and_check(capacity, step).await {
+                            unready.push(u);
                         }
                     }
                     let promoted = f.promoted_at.unwrap_or(f.decided_at);
@@ -874,7 +885,7 @@ where
                             };
                             info!(db = %db.name, failover = %f.id, %why, "capacity settled: DNS next");
                             f.capacity_settled = Some((why, Utc::now()));
-                            etag = self.commit(db, &record, &etag).await?;
+                            etag = self.commit_capacity(db, &mut record, &etag).await?;
                             let f = current(&mut record)?;
                             self.tell(&mut undelivered, &notices::capacity(self.cfg, db, f)).await;
                             f.notices_sent.push("capacity".into());
@@ -889,14 +900,14 @@ where
                                 changed = true;
                             }
                             if changed {
-                                etag = self.commit(db, &record, &etag).await?;
+                                etag = self.commit_capacity(db, &mut record, &etag).await?;
                             }
                             self.nap(poll).await;
                             continue;
                         }
                         CapacityGate::Wait => {
                             if f.capacity != before {
-                                etag = self.commit(db, &record, &etag).await?;
+                                etag = self.commit_capacity(db, &mut record, &etag).await?;
                             }
                             self.nap(poll).await;
                             continue;
@@ -1058,6 +1069,44 @@ where
                 db.name
             ))
         })
+    }
+
+    /// Saves a capacity step's progress. An operator's "proceed" is the one write anyone else
+    /// makes to a failover this invocation holds: if it landed meanwhile, it is taken in and
+    /// the save made again; any other change means another invocation took over.
+    async fn commit_capacity(&self, db: &DatabaseSpec, record: &mut DbRecord, etag: &str) -> Result<String> {
+        if let Some(tag) = self.save(&db.name, record, Some(etag)).await? {
+            return Ok(tag);
+        }
+        match self.adopt_waiver(db, record).await? {
+            Some(tag) => self.commit(db, record, &tag).await,
+            None => self.commit(db, record, etag).await, // fails, saying why
+        }
+    }
+
+    /// Takes an operator's "proceed" from the stored record into `record`, when the stored
+    /// failover is the same one and still leased to this invocation; returns the stored etag.
+    async fn adopt_waiver(&self, db: &DatabaseSpec, record: &mut DbRecord) -> Result<Option<String>> {
+        let Some(mine) = record.current.as_mut().filter(|f| f.capacity_waived.is_none()) else {
+            return Ok(None);
+        };
+        let (stored, Some(tag)) = self.load(&db.name).await? else {
+            return Ok(None);
+        };
+        let Some(theirs) = stored
+            .current
+            .filter(|t| t.id == mine.id && t.lease.as_ref().is_some_and(|l| l.holder == self.invocation.request_id))
+        else {
+            return Ok(None);
+        };
+        match theirs.capacity_waived {
+            Some(waived) => {
+                info!(db = %db.name, failover = %mine.id, by = %waived.by, "DNS may switch without the plan's capacity");
+                mine.capacity_waived = Some(waived);
+                Ok(Some(tag))
+            }
+            None => Ok(None),
+        }
     }
 
     /// Resumes every failover in progress and re-decides every refused episode, all at once:
@@ -1325,10 +1374,10 @@ where
         let Some(f) = record
             .current
             .as_mut()
-            .filter(|f| f.is_active() && !f.capacity.is_empty() && f.capacity_settled.is_none())
+            .filter(|f| f.is_active() && f.next_step() == Step::Capacity)
         else {
             return Err(Error::BadEvent(format!(
-                "{database} has no failover waiting for capacity; nothing was changed"
+                "{database} has no failover waiting for capacity (a promoted standby whose recovery plan's capacity is not ready yet); nothing was changed"
             )));
         };
         if let Some(w) = &f.capacity_waived {
@@ -1356,40 +1405,57 @@ where
     }
 }
 
-/// One group of a recovery plan, one look: asks AWS for the plan's size once (recording the
-/// group's size before, for a failback), then marks it healthy once enough instances are in
-/// service. `Some`: not ready yet, and what AWS shows (or why asking failed; it is asked again
-/// at the next look).
-async fn scale_and_check<C: Capacity>(capacity: &C, step: &mut record::CapacityStep) -> Option<String> {
-    let seen = match capacity.group(&step.group).await {
-        Ok(Some(state)) => {
-            if step.requested_at.is_none() {
-                step.before.get_or_insert(state.size);
-                if let Some(size) = scale_up(state.size, step.wanted) {
-                    if let Err(e) = capacity.resize(&step.group, size).await {
-                        warn!(group = %step.group, error = %e, "cannot scale the group up; asking again");
-                        step.seen = Some(format!("asking for {size} failed: {e}"));
-                        return step.seen.clone();
-                    }
-                    info!(group = %step.group, %size, "scaled up");
-                    step.requested_at = Some(Utc::now());
-                    step.seen = Some(format!("asked for {size}; was {}", state.size));
-                    return step.seen.clone();
-                }
-                step.requested_at = Some(Utc::now());
-            }
-            if ready(&state, step.wanted.desired) {
-                step.healthy_at = Some(Utc::now());
-                step.seen = Some(describe(&state, step.wanted.desired));
-                return None;
-            }
-            describe(&state, step.wanted.desired)
+/// One group of a recovery plan, one look: asks AWS for the plan's size once, then marks the
+/// group healthy once enough instances are in service. `Some`: not ready yet, and what AWS
+/// shows (or why asking failed; it is asked again at the next look).
+async fn scale_and_check<C: Capacity>(capacity: &C, step: &mut record::CapacityStep) -> Option<Unready> {
+    let state = match capacity.group(&step.group).await {
+        Ok(Some(state)) => state,
+        Ok(None) => return seen(step, "no such Auto Scaling group in the DR region".into(), true),
+        Err(e) => {
+            let broken = cannot_be_fixed_by_waiting(&e);
+            return seen(step, format!("cannot read the group: {e}"), broken);
         }
-        Ok(None) => "no such Auto Scaling group in the DR region".to_string(),
-        Err(e) => format!("cannot read the group: {e}"),
     };
-    step.seen = Some(seen.clone());
-    Some(seen)
+    if step.requested_at.is_none() {
+        step.before.get_or_insert(state.size);
+        if let Some(size) = scale_up(state.size, step.wanted) {
+            if let Err(e) = capacity.resize(&step.group, size).await {
+                warn!(group = %step.group, error = %e, "cannot scale the group up; asking again");
+                let broken = cannot_be_fixed_by_waiting(&e);
+                return seen(step, format!("asking for {size} failed: {e}"), broken);
+            }
+            info!(group = %step.group, %size, "scaled up");
+            step.requested_at = Some(Utc::now());
+            step.resized = true;
+            let what = format!("asked for {size}; was {}", state.size);
+            return seen(step, what, false);
+        }
+        step.requested_at = Some(Utc::now());
+    }
+    let what = describe(&state, step.wanted.desired);
+    if ready(&state, step.wanted.desired) {
+        step.healthy_at = Some(Utc::now());
+        step.seen = Some(what);
+        return None;
+    }
+    seen(step, what, false)
+}
+
+/// Records what a group not ready yet shows.
+fn seen(step: &mut record::CapacityStep, what: String, broken: bool) -> Option<Unready> {
+    let unready = Unready {
+        what: format!("{}: {what}", step.group),
+        broken,
+    };
+    step.seen = Some(what);
+    Some(unready)
+}
+
+/// AWS's answers that mean a configuration error (a group that does not exist, a denied or
+/// invalid request): waiting does not fix them.
+fn cannot_be_fixed_by_waiting(e: &Error) -> bool {
+    matches!(e, Error::Aws { code, .. } if ["AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "ValidationError"].contains(&code.as_str()))
 }
 
 /// Waits between promotion requests AWS refused for now: the poll interval, doubling up to

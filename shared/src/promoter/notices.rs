@@ -1,6 +1,6 @@
 //! What responders read at each step of a failover, and when drpilot will not fail over.
 
-use super::record::Failover;
+use super::record::{CapacityStep, Failover};
 use super::standby_name;
 use crate::config::PromoterConfig;
 use crate::model::DatabaseSpec;
@@ -148,21 +148,30 @@ fn capacity_plan(f: &Failover) -> String {
     )
 }
 
+/// What was asked of a group: "asked for 10 (min 10, max 20), was 2", or that nothing was.
+fn asked(c: &CapacityStep) -> String {
+    match (c.resized, c.requested_at, c.before) {
+        (true, _, Some(b)) => format!("asked for {}, was {}", c.wanted, b.desired),
+        (true, _, None) => format!("asked for {}", c.wanted),
+        (false, Some(_), Some(b)) => format!("already {} (the plan asks {}): nothing asked", b.desired, c.wanted),
+        _ => format!("NOT asked for {} yet", c.wanted),
+    }
+}
+
 /// Each group of the plan: what was asked, and what AWS shows.
 fn capacity_lines(f: &Failover) -> String {
     f.capacity
         .iter()
         .map(|c| {
-            let was = c.before.map(|b| format!(", was {}", b.desired)).unwrap_or_default();
             let state = match (c.healthy_at, c.requested_at) {
-                (Some(t), Some(asked)) => format!("ready in {} ", secs(asked, t)),
-                (Some(_), None) => "ready ".to_string(),
-                _ => "NOT ready ".to_string(),
+                (Some(t), Some(at)) => format!("ready in {}", secs(at, t)),
+                (Some(_), None) => "ready".to_string(),
+                _ => "NOT ready".to_string(),
             };
             format!(
-                "  {}: {state}(asked for {}{was}): {}\n",
+                "  {}: {state} ({}): {}\n",
                 c.group,
-                c.wanted,
+                asked(c),
                 c.seen.as_deref().unwrap_or("not seen yet")
             )
         })
@@ -174,22 +183,35 @@ pub fn capacity(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice
     let (why, at) = f.capacity_settled.clone().unwrap_or_else(|| ("?".into(), f.decided_at));
     let took = secs(f.promoted_at.unwrap_or(f.decided_at), at);
     let ready = why == "ready";
+    let target = f.target.as_deref().unwrap_or("?");
     let body = if ready {
         format!(
-            "The application's capacity in {dr} is ready, {took} after the promotion:\n{lines}             Next: point {record} at {target}.\nFailover id: {id}.\n",
+            "The application's capacity in {dr} is ready, {took} after the promotion:\n{lines}\
+             Next: point {record} at {target}.\nFailover id: {id}.\n",
             dr = cfg.dr_region,
             lines = capacity_lines(f),
             record = record(db),
-            target = f.target.as_deref().unwrap_or("?"),
             id = f.id
         )
     } else {
+        let all_asked = f.capacity.iter().all(|c| c.requested_at.is_some());
+        let then = if all_asked {
+            format!(
+                "AWS keeps the desired capacity and goes on launching; see why in the groups' scaling activities \
+                 (aws autoscaling describe-scaling-activities --region {} --auto-scaling-group-name NAME).",
+                cfg.dr_region
+            )
+        } else {
+            "drpilot could not scale every group (above): scale them yourself, and fix the plan or the role."
+                .to_string()
+        };
         format!(
-            "The application's capacity in {dr} is NOT ready ({why}):\n{lines}             drpilot points {record} at {target} now without it: a degraded application beats a dead region.              AWS keeps the desired capacity and goes on launching; check the groups' scaling activities              (aws autoscaling describe-scaling-activities --region {dr} --auto-scaling-group-name NAME).\n             Failover id: {id}.\n",
+            "The application's capacity in {dr} is NOT ready ({why}):\n{lines}\
+             drpilot points {record} at {target} now without it: a degraded application beats a dead region. \
+             {then}\nFailover id: {id}.\n",
             dr = cfg.dr_region,
             lines = capacity_lines(f),
             record = record(db),
-            target = f.target.as_deref().unwrap_or("?"),
             id = f.id
         )
     };
@@ -221,10 +243,29 @@ pub fn capacity(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice
     )
 }
 
-/// A strict plan's wait is over and capacity is not ready: DNS waits. Sent once per failover.
+/// A strict plan's wait is over (or its groups cannot be scaled) and capacity is not ready:
+/// DNS waits. Sent once per failover. `why` is the gate's reason.
 pub fn capacity_held(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover, why: &str) -> Notice {
+    let reason = match why.split_once(": ") {
+        Some((reason, _)) => reason,
+        None => why,
+    };
+    let split_brain = if f.planned {
+        String::new()
+    } else {
+        format!(
+            "While DNS is held, clients still go to the old primary's address: if {} comes back before DNS \
+             switches, it takes writes beside the promoted standby (two primaries; what is written there is lost). \
+             Let DNS go, or make sure the old primary stays down.\n",
+            cfg.source_region
+        )
+    };
     let body = format!(
-        "DNS for {record} is HELD: {db}'s recovery plan is strict, and the application's capacity in {dr} is          {why}:\n{lines}         {standby} is promoted and takes writes; clients still go to the old primary's address.\n         drpilot keeps waiting and switches DNS as soon as the capacity is ready. To switch now without it:\n  {cmd}\n         Failover id: {id}.\n",
+        "DNS for {record} is HELD: {db}'s recovery plan is strict, and the application's capacity in {dr} is \
+         {reason}:\n{lines}\
+         {standby} is promoted and takes writes.\n{split_brain}\
+         drpilot keeps watching and switches DNS as soon as the capacity is ready. To switch now without it:\n  {cmd}\n\
+         Failover id: {id}.\n",
         record = record(db),
         db = db.name,
         dr = cfg.dr_region,
@@ -293,13 +334,7 @@ pub fn timeline(f: &Failover) -> String {
     }
     for c in &f.capacity {
         if let Some(t) = c.requested_at {
-            let was = c.before.map(|b| format!(", was {}", b.desired)).unwrap_or_default();
-            lines.push(format!(
-                "  {}  Auto Scaling group {} asked for {}{was}",
-                hms(t),
-                c.group,
-                c.wanted
-            ));
+            lines.push(format!("  {}  Auto Scaling group {} {}", hms(t), c.group, asked(c)));
         }
         if let Some(t) = c.healthy_at {
             lines.push(format!(

@@ -142,6 +142,9 @@ pub struct CapacityStep {
     /// When AWS accepted the new size (or the group was found at least that big already).
     #[serde(default)]
     pub requested_at: Option<DateTime<Utc>>,
+    /// A new size was asked for (`false` with `requested_at`: the group was big enough).
+    #[serde(default)]
+    pub resized: bool,
     /// When as many instances as asked for were in service and healthy.
     #[serde(default)]
     pub healthy_at: Option<DateTime<Utc>>,
@@ -157,6 +160,7 @@ impl CapacityStep {
             wanted: group.size,
             before: None,
             requested_at: None,
+            resized: false,
             healthy_at: None,
             seen: None,
         }

@@ -96,9 +96,12 @@ class Groups:
                 self.ready_at[s.instance.id] = time.time() + wait
             self.activity(group, "Successful", f"Launching a new EC2 instance: {s.instance.id}")
         if launched < count:
-            # one failed activity when the shortage begins (the tick tries again while it lasts)
-            if key not in self.short_since:
-                self.short_since[key] = time.time()
+            # a failed activity when the shortage begins, and again after any launch that got
+            # through meanwhile: AWS logs each failed attempt, so the newest activity says why
+            # the group is still short (the tick tries again while it lasts)
+            newest = (self.activities.get(key) or [{}])[-1]
+            if key not in self.short_since or newest.get("StatusCode") != "Failed":
+                self.short_since.setdefault(key, time.time())
                 az = (group.availability_zones or [f"{group.region}a"])[0]
                 self.activity(
                     group,
