@@ -226,9 +226,10 @@ variable "databases" {
     # What a failover does between the promotion and the DNS switch: scale the application's
     # Auto Scaling groups in the DR region (this account) to these sizes (min and max default
     # to desired; nothing is ever made smaller), and wait until that many instances are in
-    # service and healthy. After wait_seconds DNS switches without them (a degraded
-    # application beats a dead region) unless strict, when DNS waits and responders are told
-    # (an operator's {"action": "proceed"} lets it go). The promoter may scale only these groups.
+    # service and healthy. After wait_seconds (at once for a group that does not exist or may
+    # not be scaled) DNS switches without them (a degraded application beats a dead region)
+    # unless strict, when DNS waits and responders are told (an operator's
+    # {"action": "proceed"} lets it go). The promoter may scale only these groups.
     recovery_plan = optional(object({
       capacity = list(object({
         auto_scaling_group = string

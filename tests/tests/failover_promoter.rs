@@ -573,3 +573,53 @@ async fn a_strict_plan_holds_dns_until_an_operator_lets_it_go() {
     );
     night.end().await;
 }
+
+/// A plan naming a group that does not exist (deleted, or a typo) is a configuration error:
+/// the failover does not sit out the plan's wait for it; DNS switches at once, and responders
+/// are told what is wrong.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_whose_group_is_gone_switches_dns_at_once_and_says_why() {
+    let plan = NightPlan::new("fo-no-group", "eu-central-2", "ap-southeast-4")
+        .database("orders", 4.0, minutes(5.0))
+        .recovery_plan(2, 6, minutes(10.0), false);
+    let mut night = Night::begin(plan).await;
+    let group = night.db("orders").app_group.clone().unwrap();
+    aws_sdk_autoscaling::Client::new(&drpilot_tests::sdk(&night.plan.dr).await)
+        .delete_auto_scaling_group()
+        .auto_scaling_group_name(&group)
+        .force_delete(true)
+        .send()
+        .await
+        .unwrap();
+    night.pass(minutes(2.0)).await;
+    let done = ok(night
+        .invoke_promoter(json!({"action": "failover", "database": "orders", "reason": "evacuating the region"}))
+        .await);
+    assert_eq!(done["completed"], true, "{done}");
+    let f = night.failover("orders").await.unwrap();
+    let (why, settled) = f.capacity_settled.clone().unwrap();
+    assert_eq!(
+        why,
+        format!("cannot be scaled: {group}: no such Auto Scaling group in the DR region")
+    );
+    let waited = night
+        .plan
+        .scale
+        .aws((settled - f.promoted_at.unwrap()).num_milliseconds() as f64 / 1000.0);
+    assert!(waited < minutes(2.0), "not the plan's 10 minutes: {waited} s");
+    assert_eq!(night.dns("orders").await, Some(night.replica_endpoint("orders").await));
+    let notices = night.promoter_notices().await;
+    let capacity = notices
+        .iter()
+        .find(|n| n.attribute("step") == Some("capacity"))
+        .unwrap();
+    assert!(
+        capacity
+            .message
+            .starts_with("drpilot cannot scale the application's capacity in ap-southeast-4: a configuration error")
+            && capacity.message.contains("Not every group could be asked for its size"),
+        "{}",
+        capacity.message
+    );
+    night.end().await;
+}

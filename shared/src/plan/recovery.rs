@@ -57,12 +57,17 @@ pub enum CapacityGate {
     Ready,
     /// Not yet, and still within the plan's wait.
     Wait,
-    /// The wait is over and the plan is not strict, or an operator let DNS go: switch without
-    /// it (a degraded application beats a dead region). Why, for the record and the notice.
+    /// The wait is over (or every group left cannot be scaled) and the plan is not strict, or
+    /// an operator let DNS go: switch without it (a degraded application beats a dead region).
+    /// Why, for the record and the notice: "<reason>: <each group>".
     SwitchWithout(String),
-    /// The wait is over and the plan is strict: DNS waits for capacity (responders are told).
+    /// The wait is over (or every group left cannot be scaled) and the plan is strict: DNS
+    /// waits for capacity (responders are told).
     Hold(String),
 }
+
+/// The gate's reason when every group left cannot be scaled (a configuration error).
+pub const CANNOT_BE_SCALED: &str = "cannot be scaled";
 
 /// A group not ready yet: what AWS shows, and whether waiting can fix it (`broken`: the group
 /// does not exist, or drpilot may not read or scale it: a configuration error, not capacity).
@@ -84,7 +89,7 @@ pub fn capacity_gate(waited: f64, wait: f64, strict: bool, unready: &[Unready], 
         return CapacityGate::SwitchWithout(format!("{by} let DNS switch without it: {what}"));
     }
     let why = if unready.iter().all(|u| u.broken) {
-        format!("cannot be scaled: {what}")
+        format!("{CANNOT_BE_SCALED}: {what}")
     } else if waited < wait {
         return CapacityGate::Wait;
     } else {

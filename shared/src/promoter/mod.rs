@@ -664,7 +664,7 @@ where
             if self.invocation.deadline - Utc::now() < margin {
                 f.lease = None; // let the continuation schedule pick it up at once
                 let id = f.id.clone();
-                self.save(&db.name, &record, Some(&etag)).await?;
+                self.commit_progress(db, &mut record, &etag).await?;
                 info!(db = %db.name, failover = %id, ?step, "deadline near: progress saved, the continuation schedule resumes");
                 return Ok(
                     json!({"database": db.name, "failover": id, "in_progress": true, "next_step": format!("{step:?}")}),
@@ -858,7 +858,7 @@ where
                         }
                     }
                     if noted {
-                        etag = self.commit_capacity(db, &mut record, &etag).await?;
+                        etag = self.commit_progress(db, &mut record, &etag).await?;
                         continue;
                     }
                     let before = f.capacity.clone();
@@ -885,7 +885,7 @@ where
                             };
                             info!(db = %db.name, failover = %f.id, %why, "capacity settled: DNS next");
                             f.capacity_settled = Some((why, Utc::now()));
-                            etag = self.commit_capacity(db, &mut record, &etag).await?;
+                            etag = self.commit_progress(db, &mut record, &etag).await?;
                             let f = current(&mut record)?;
                             self.tell(&mut undelivered, &notices::capacity(self.cfg, db, f)).await;
                             f.notices_sent.push("capacity".into());
@@ -900,14 +900,14 @@ where
                                 changed = true;
                             }
                             if changed {
-                                etag = self.commit_capacity(db, &mut record, &etag).await?;
+                                etag = self.commit_progress(db, &mut record, &etag).await?;
                             }
                             self.nap(poll).await;
                             continue;
                         }
                         CapacityGate::Wait => {
                             if f.capacity != before {
-                                etag = self.commit_capacity(db, &mut record, &etag).await?;
+                                etag = self.commit_progress(db, &mut record, &etag).await?;
                             }
                             self.nap(poll).await;
                             continue;
@@ -979,7 +979,7 @@ where
                 }
                 Step::Done => unreachable!("handled above"),
             }
-            etag = self.commit(db, &record, &etag).await?;
+            etag = self.commit_progress(db, &mut record, &etag).await?;
         }
     }
 
@@ -1071,10 +1071,11 @@ where
         })
     }
 
-    /// Saves a capacity step's progress. An operator's "proceed" is the one write anyone else
-    /// makes to a failover this invocation holds: if it landed meanwhile, it is taken in and
-    /// the save made again; any other change means another invocation took over.
-    async fn commit_capacity(&self, db: &DatabaseSpec, record: &mut DbRecord, etag: &str) -> Result<String> {
+    /// Saves a failover's progress. An operator's "proceed" is the one write anyone else makes
+    /// to a failover this invocation holds (accepted from the promotion on): if it landed
+    /// meanwhile, it is taken in and the save made again; any other change means another
+    /// invocation took over.
+    async fn commit_progress(&self, db: &DatabaseSpec, record: &mut DbRecord, etag: &str) -> Result<String> {
         if let Some(tag) = self.save(&db.name, record, Some(etag)).await? {
             return Ok(tag);
         }
@@ -1090,7 +1091,8 @@ where
         let Some(mine) = record.current.as_mut().filter(|f| f.capacity_waived.is_none()) else {
             return Ok(None);
         };
-        let (stored, Some(tag)) = self.load(&db.name).await? else {
+        // A state store that cannot be read now is asked again at the next look.
+        let Ok((stored, Some(tag))) = self.load(&db.name).await else {
             return Ok(None);
         };
         let Some(theirs) = stored
@@ -1418,7 +1420,16 @@ async fn scale_and_check<C: Capacity>(capacity: &C, step: &mut record::CapacityS
         }
     };
     if step.requested_at.is_none() {
-        step.before.get_or_insert(state.size);
+        let Some(before) = step.before else {
+            // On the record before anything is asked (the look that should have saved it
+            // could not read the group): the next look asks.
+            step.before = Some(state.size);
+            return seen(
+                step,
+                format!("{} now; the plan's size is asked for next", state.size),
+                false,
+            );
+        };
         if let Some(size) = scale_up(state.size, step.wanted) {
             if let Err(e) = capacity.resize(&step.group, size).await {
                 warn!(group = %step.group, error = %e, "cannot scale the group up; asking again");
@@ -1432,6 +1443,9 @@ async fn scale_and_check<C: Capacity>(capacity: &C, step: &mut record::CapacityS
             return seen(step, what, false);
         }
         step.requested_at = Some(Utc::now());
+        // Big enough already. Bigger than it was: an earlier request whose answer was lost (a
+        // killed run) took, or a policy grew it.
+        step.resized = state.size != before;
     }
     let what = describe(&state, step.wanted.desired);
     if ready(&state, step.wanted.desired) {

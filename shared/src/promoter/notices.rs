@@ -178,6 +178,24 @@ fn capacity_lines(f: &Failover) -> String {
         .collect()
 }
 
+use crate::plan::recovery::CANNOT_BE_SCALED;
+
+/// Why DNS was let go without the capacity, as a sentence's start (from the gate's reason:
+/// "<head>: <each group>").
+fn let_go(why: &str, dr: &str) -> String {
+    let head = why.split_once(": ").map_or(why, |(head, _)| head);
+    if head == CANNOT_BE_SCALED {
+        format!(
+            "drpilot cannot scale the application's capacity in {dr}: a configuration error (a group that does \
+             not exist, or a role that may not scale it), which waiting does not fix"
+        )
+    } else if let Some(by) = head.strip_suffix(" let DNS switch without it") {
+        format!("{by} let DNS switch without the application's capacity in {dr}, which is NOT ready")
+    } else {
+        format!("The application's capacity in {dr} is NOT ready: {head}")
+    }
+}
+
 /// The capacity step settled: every group ready, or DNS switches without them.
 pub fn capacity(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice {
     let (why, at) = f.capacity_settled.clone().unwrap_or_else(|| ("?".into(), f.decided_at));
@@ -202,14 +220,13 @@ pub fn capacity(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice
                 cfg.dr_region
             )
         } else {
-            "drpilot could not scale every group (above): scale them yourself, and fix the plan or the role."
-                .to_string()
+            "Not every group could be asked for its size (above): scale them yourself.".to_string()
         };
         format!(
-            "The application's capacity in {dr} is NOT ready ({why}):\n{lines}\
+            "{head}:\n{lines}\
              drpilot points {record} at {target} now without it: a degraded application beats a dead region. \
              {then}\nFailover id: {id}.\n",
-            dr = cfg.dr_region,
+            head = let_go(&why, &cfg.dr_region),
             lines = capacity_lines(f),
             record = record(db),
             id = f.id
@@ -246,9 +263,19 @@ pub fn capacity(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice
 /// A strict plan's wait is over (or its groups cannot be scaled) and capacity is not ready:
 /// DNS waits. Sent once per failover. `why` is the gate's reason.
 pub fn capacity_held(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover, why: &str) -> Notice {
-    let reason = match why.split_once(": ") {
-        Some((reason, _)) => reason,
-        None => why,
+    let state = if why.starts_with(CANNOT_BE_SCALED) {
+        format!(
+            "drpilot cannot scale the application's capacity in {}: a configuration error (a group that does \
+             not exist, or a role that may not scale it), which waiting does not fix. Fix the plan or the role, \
+             or let DNS go",
+            cfg.dr_region
+        )
+    } else {
+        format!(
+            "the application's capacity in {} is not ready {} after the promotion",
+            cfg.dr_region,
+            human_seconds(f64::from(f.capacity_wait_seconds))
+        )
     };
     let split_brain = if f.planned {
         String::new()
@@ -261,14 +288,12 @@ pub fn capacity_held(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover, why:
         )
     };
     let body = format!(
-        "DNS for {record} is HELD: {db}'s recovery plan is strict, and the application's capacity in {dr} is \
-         {reason}:\n{lines}\
+        "DNS for {record} is HELD: {db}'s recovery plan is strict, and {state}:\n{lines}\
          {standby} is promoted and takes writes.\n{split_brain}\
          drpilot keeps watching and switches DNS as soon as the capacity is ready. To switch now without it:\n  {cmd}\n\
          Failover id: {id}.\n",
         record = record(db),
         db = db.name,
-        dr = cfg.dr_region,
         lines = capacity_lines(f),
         standby = standby_name(&db.standby),
         cmd = command(
@@ -348,7 +373,11 @@ pub fn timeline(f: &Failover) -> String {
     if let Some((why, t)) = &f.capacity_settled {
         lines.push(match why.as_str() {
             "ready" => format!("  {}  capacity ready", hms(*t)),
-            why => format!("  {}  capacity NOT ready ({why}): DNS switches without it", hms(*t)),
+            why => format!(
+                "  {}  capacity NOT ready ({}): DNS switches without it",
+                hms(*t),
+                why.split_once(": ").map_or(why, |(head, _)| head)
+            ),
         });
     }
     let by_records = by_failover_records(f);
@@ -458,8 +487,9 @@ pub fn completed(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notic
         timeline = timeline(f),
         capacity = match &f.capacity_settled {
             Some((why, _)) if why != "ready" => format!(
-                "The application's capacity in {} was NOT ready when DNS switched ({why}):\n{}",
+                "The application's capacity in {} was NOT ready when DNS switched ({}):\n{}",
                 cfg.dr_region,
+                why.split_once(": ").map_or(why.as_str(), |(head, _)| head),
                 capacity_lines(f)
             ),
             _ => String::new(),
