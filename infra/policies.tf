@@ -12,12 +12,15 @@ locals {
   s3_backups = distinct(flatten([
     for r in var.lag_resources : [r.source_bucket, r.dr_bucket] if r.kind == "s3-backup" && r.account == null
   ]))
-  backup_sources   = [for b in local.own_backups : "arn:${local.partition}:s3:::${b.source_bucket}"]
-  backup_targets   = [for b in local.own_backups : "arn:${local.partition}:s3:::${b.dr_bucket}"]
-  replicas         = [for d in local.own_databases : d.replica if d.kind == "rds-replica"]
-  fenced           = [for d in local.own_databases : d.primary if d.kind == "rds-replica" && d.fence != "none"]
-  aurora           = [for d in local.own_databases : d if d.kind == "aurora-global"]
-  health_check_ids = [for h in aws_route53_health_check.primary : h.id]
+  backup_sources = [for b in local.own_backups : "arn:${local.partition}:s3:::${b.source_bucket}"]
+  backup_targets = [for b in local.own_backups : "arn:${local.partition}:s3:::${b.dr_bucket}"]
+  replicas       = [for d in local.own_databases : d.replica if d.kind == "rds-replica"]
+  fenced         = [for d in local.own_databases : d.primary if d.kind == "rds-replica" && d.fence != "none"]
+  # A failback replaces each RDS database's instances under their own names, in both regions.
+  failback_instances = flatten([for d in local.own_databases : ["${local.rds_source}:db:${d.primary}", "${local.rds_dr}:db:${d.replica}"] if d.kind == "rds-replica"])
+  failback_snapshots = flatten([for d in local.own_databases : ["${local.rds_source}:snapshot:${d.primary}-before-failback-*", "${local.rds_dr}:snapshot:${d.replica}-before-failback-*"] if d.kind == "rds-replica"])
+  aurora             = [for d in local.own_databases : d if d.kind == "aurora-global"]
+  health_check_ids   = [for h in aws_route53_health_check.primary : h.id]
   # Recovery plans' Auto Scaling groups (DR region, this account).
   plan_groups = distinct(flatten([for d in local.own_databases : d.recovery_plan == null ? [] : [for g in d.recovery_plan.capacity : g.auto_scaling_group]]))
 }
@@ -218,15 +221,51 @@ data "aws_iam_policy_document" "failover_promoter" {
   statement {
     sid = "ReadPrimaryAndStandby"
     #checkov:skip=CKV_AWS_356:Describe* of instances, clusters, global clusters, pending maintenance and events; read only
-    actions   = ["rds:DescribeDBInstances", "rds:DescribeDBClusters", "rds:DescribeGlobalClusters", "rds:DescribePendingMaintenanceActions", "rds:DescribeEvents"]
+    actions   = ["rds:DescribeDBInstances", "rds:DescribeDBClusters", "rds:DescribeGlobalClusters", "rds:DescribePendingMaintenanceActions", "rds:DescribeEvents", "rds:DescribeDBSnapshots"]
     resources = ["*"]
   }
   dynamic "statement" {
     for_each = length(local.replicas) > 0 ? [1] : []
     content {
-      sid       = "PromoteReplicas"
-      actions   = ["rds:PromoteReadReplica"]
-      resources = [for r in local.replicas : "${local.rds_dr}:db:${r}"]
+      sid     = "PromoteReplicas"
+      actions = ["rds:PromoteReadReplica"]
+      # the DR replica in a failover; the original region's new replica in a failback
+      resources = local.failback_instances
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.replicas) > 0 ? [1] : []
+    content {
+      sid = "FailBackReplaceInstances"
+      # Retire an instance (its final snapshot kept) and make a cross-region replica under its
+      # name, with its subnet group, parameter group and option group (names managed elsewhere).
+      actions = ["rds:DeleteDBInstance", "rds:CreateDBSnapshot", "rds:CreateDBInstanceReadReplica", "rds:AddTagsToResource"]
+      resources = concat(local.failback_instances, local.failback_snapshots, [
+        "${local.rds_source}:subgrp:*", "${local.rds_dr}:subgrp:*", "${local.rds_source}:pg:*", "${local.rds_dr}:pg:*",
+        "${local.rds_source}:og:*", "${local.rds_dr}:og:*",
+      ])
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.replicas) > 0 ? [1] : []
+    content {
+      sid = "FailBackEncryptedReplicas"
+      # CreateDBInstanceReadReplica with KmsKeyId: RDS uses the key through a grant
+      actions   = ["kms:CreateGrant"]
+      resources = concat([aws_kms_key.dr.arn], var.copier_source_kms_key_arns)
+      condition {
+        test     = "Bool"
+        variable = "kms:GrantIsForAWSResource"
+        values   = ["true"]
+      }
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.replicas) > 0 ? [1] : []
+    content {
+      sid       = "DescribeFailBackKeys"
+      actions   = ["kms:DescribeKey"]
+      resources = concat([aws_kms_key.dr.arn], var.copier_source_kms_key_arns)
     }
   }
   dynamic "statement" {
@@ -242,8 +281,9 @@ data "aws_iam_policy_document" "failover_promoter" {
     content {
       sid = "BlockWritesBeforePlannedFailover"
       # the primaries' parameter groups are managed elsewhere: their names are not known here
+      # (a failback blocks writes on the DR region's primary)
       actions   = ["rds:ModifyDBParameterGroup"]
-      resources = ["${local.rds_source}:pg:*"]
+      resources = ["${local.rds_source}:pg:*", "${local.rds_dr}:pg:*"]
     }
   }
   dynamic "statement" {

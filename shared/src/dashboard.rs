@@ -61,6 +61,12 @@ pub struct DatabaseRow {
     /// none / in-progress / aborted / awaiting-acknowledgement / acknowledged.
     pub failover: String,
     pub failover_detail: Option<String>,
+    /// Where the database is in its DR life: protected / failing over / failed over /
+    /// failing back / protected again (after a failback).
+    #[serde(default)]
+    pub phase: String,
+    #[serde(default)]
+    pub phase_detail: Option<String>,
     /// Failed over unplanned, and the old primary is not fenced yet: a split-brain risk.
     #[serde(default)]
     pub old_primary_unfenced: bool,
@@ -224,6 +230,7 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
                 (word, Some(format!("{detail}{unfenced}")))
             }
         };
+        let (phase, phase_detail) = phase(&record, now);
         let last_drill = Record::new(state, drill_key(&cfg.state, &db.name))
             .read::<DrillSummary>()
             .await?
@@ -250,6 +257,8 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
             standby: crate::promoter::standby_name(&db.standby).to_string(),
             failover: failover.to_string(),
             failover_detail,
+            phase: phase.to_string(),
+            phase_detail,
             last_drill,
         });
     }
@@ -320,6 +329,36 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
 }
 
 /// The overall verdict, with every reason that lowered it.
+/// The database's phase, from its failover record (and what it is doing, when that matters).
+pub fn phase(record: &DbRecord, now: DateTime<Utc>) -> (&'static str, Option<String>) {
+    let done = |fb: &crate::promoter::record::Failback| {
+        record
+            .current
+            .as_ref()
+            .is_some_and(|f| f.id == fb.failover && fb.completed_at.is_some())
+    };
+    match (&record.current, &record.failback) {
+        (_, Some(fb)) if fb.is_active() => {
+            let seen = fb.seen.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
+            (
+                "failing back",
+                Some(format!("{} next step {:?}{seen}", fb.id, fb.next_step(now))),
+            )
+        }
+        (_, Some(fb)) if done(fb) => (
+            "protected again",
+            Some(format!(
+                "failback {} completed {}",
+                fb.id,
+                fb.completed_at.map(stamp).unwrap_or_default()
+            )),
+        ),
+        (Some(f), _) if f.is_active() => ("failing over", None),
+        (Some(f), _) if f.completed_at.is_some() => ("failed over", None),
+        _ => ("protected", None),
+    }
+}
+
 pub fn verdict(resources: &[ResourceRow], databases: &[DatabaseRow], now: DateTime<Utc>) -> (Verdict, Vec<String>) {
     let mut worst = Verdict::Protected;
     let mut reasons = Vec::new();
@@ -352,6 +391,24 @@ pub fn verdict(resources: &[ResourceRow], databases: &[DatabaseRow], now: DateTi
                 Verdict::AtRisk,
                 format!(
                     "{}: failed over; automatic failover is disarmed until acknowledged",
+                    d.name
+                ),
+            ),
+            _ => {}
+        }
+        match d.phase.as_str() {
+            "failing back" => lower(
+                Verdict::AtRisk,
+                format!(
+                    "{}: failing back: {}",
+                    d.name,
+                    d.phase_detail.as_deref().unwrap_or("in progress")
+                ),
+            ),
+            "failed over" => lower(
+                Verdict::AtRisk,
+                format!(
+                    "{}: failed over: it runs in the DR region without a standby until a failback",
                     d.name
                 ),
             ),
@@ -442,6 +499,7 @@ impl Dashboard {
                     vec![
                         d.name.clone(),
                         d.standby.clone(),
+                        d.phase.to_uppercase(),
                         d.failover.to_uppercase(),
                         d.failover_detail.clone().unwrap_or_else(|| "-".into()),
                         match &d.last_drill {
@@ -458,7 +516,7 @@ impl Dashboard {
                 .collect();
             out.push('\n');
             out.push_str(&crate::table::render(
-                &["DATABASE", "STANDBY", "FAILOVER", "DETAIL", "LAST DRILL"],
+                &["DATABASE", "STANDBY", "PHASE", "FAILOVER", "DETAIL", "LAST DRILL"],
                 &rows,
             ));
         }
@@ -522,6 +580,8 @@ mod tests {
             standby: "orders-dr".into(),
             failover: failover.into(),
             failover_detail: None,
+            phase: "protected".into(),
+            phase_detail: None,
             old_primary_unfenced: false,
             disarmed_until: None,
             last_drill: drill.map(|(days, passed)| DrillSummary {
@@ -529,6 +589,7 @@ mod tests {
                 passed,
                 rto_seconds: Some(60.0),
                 rpo_seconds: Some(1.0),
+                failback: None,
             }),
         }
     }

@@ -189,6 +189,37 @@ pub struct RestoredDb {
     pub tags: BTreeMap<String, String>,
 }
 
+/// An RDS DB instance as its region describes it: what a failback needs to replace it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceFacts {
+    pub id: String,
+    pub arn: String,
+    pub status: String,
+    pub endpoint: Option<String>,
+    /// The instance it replicates from (its ARN or identifier); `None`: not a replica.
+    pub replica_of: Option<String>,
+    pub deletion_protection: bool,
+    pub shape: InstanceShape,
+}
+
+/// What a replacement of an instance takes over from it: its key, size, network, parameters
+/// and tags (a failback's new replica looks like the instance it replaces).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InstanceShape {
+    pub kms_key_id: Option<String>,
+    pub class: String,
+    #[serde(default)]
+    pub subnet_group: Option<String>,
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    #[serde(default)]
+    pub parameter_group: Option<String>,
+    #[serde(default)]
+    pub multi_az: bool,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
 /// Which source databases drpilot protects: explicit identifiers and/or a tag.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Selection {

@@ -56,6 +56,14 @@ pub const FAILOVER_PROMOTER: &[&str] = &[
     "rds:ModifyDBParameterGroup", // blocking writes before a planned failover
     "rds:FailoverGlobalCluster",
     "rds:SwitchoverGlobalCluster",
+    // failback: old instances retired (final snapshot kept), replaced by cross-region replicas
+    "rds:DescribeDBSnapshots", // the final snapshot, to tag it
+    "rds:DeleteDBInstance",
+    "rds:CreateDBSnapshot", // DeleteDBInstance's final snapshot
+    "rds:CreateDBInstanceReadReplica",
+    "rds:AddTagsToResource",
+    "kms:CreateGrant", // CreateDBInstanceReadReplica with KmsKeyId
+    "kms:DescribeKey",
     "route53:ChangeResourceRecordSets",
     "route53:GetChange",
     "route53:ListResourceRecordSets",

@@ -390,6 +390,40 @@ pub trait StandbyControl: Sync {
         -> impl Future<Output = Result<Promotion>> + Send;
 }
 
+/// A new cross-region read replica (`CreateDBInstanceReadReplica` in the port's region).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaRequest {
+    pub id: String,
+    /// The source instance's ARN (in the other region).
+    pub source_arn: String,
+    /// Its key, class, network, parameter group and tags (drpilot's own tags included).
+    pub shape: crate::model::InstanceShape,
+}
+
+/// RDS DB instances in one region, by identifier: what a failback does to them.
+pub trait Instances: Sync {
+    /// `None`: no such instance (or deleted).
+    fn instance(&self, id: &str) -> impl Future<Output = Result<Option<crate::model::InstanceFacts>>> + Send;
+    /// `DeleteDBInstance` keeping a final snapshot (named `final_snapshot`, with `tags`) and
+    /// the automated backups. Already being deleted, or gone, is no error.
+    fn retire(
+        &self,
+        id: &str,
+        final_snapshot: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// `CreateDBInstanceReadReplica`; an instance with that identifier already existing is
+    /// `AlreadyExists` (the caller checks it is its own), AWS's refusal `Refused`.
+    fn create_replica(&self, req: &ReplicaRequest) -> impl Future<Output = Result<RestoreStarted>> + Send;
+    /// `PromoteReadReplica` of an instance of this region.
+    fn promote_instance(&self, id: &str) -> impl Future<Output = Result<Promotion>> + Send;
+    /// Makes the instance read-only through its own DB parameter group (as `block_writes`).
+    fn block_writes_on(&self, id: &str) -> impl Future<Output = Result<String>> + Send;
+    /// Gives the instance's parameter group back RDS's default for `read_only`,
+    /// `{TrueIfReplica}`: read-only while it is a replica, writable once promoted.
+    fn allow_writes_on(&self, id: &str) -> impl Future<Output = Result<String>> + Send;
+}
+
 /// The DR region's application capacity a recovery plan scales up (EC2 Auto Scaling).
 pub trait Capacity: Sync {
     /// The group's size and health now (`None`: no such group).

@@ -117,6 +117,10 @@ const SCENARIOS: &[Scenario] = &[
     ("dr-region-out-of-capacity-dns-switches-strict-waits", || {
         Box::pin(plans::out_of_capacity())
     }),
+    // The regions of the killed-promoter and the first outage nights, long over by then.
+    ("failback-after-outage-zero-loss-protected-again", || {
+        Box::pin(plans::failback())
+    }),
 ];
 
 // Nights that darken what every night shares (us-east-1 with Route 53's API, which is global):

@@ -197,3 +197,326 @@ pub async fn out_of_capacity() -> Measured {
         ..Measured::default()
     }
 }
+
+/// The way back. A MySQL database with a warm standby fails over in an outage; the region
+/// returns and the old primary is fenced (stopped). An operator asks for a failback: the old
+/// primary is retired (deleted, its final snapshot kept), a cross-region replica of the
+/// failed-over primary takes its name in the original region (RDS takes ten minutes to make
+/// it), and responders are told it is ready; nothing moves until a second command says
+/// "switch". Then writes are blocked on the DR primary, the new replica's ReplicaLag reaches 0
+/// for a whole period, it is promoted, DNS points back at the original endpoint, the web tier
+/// shrinks back to 2, and a new replica is made in the DR region: protected again, with not
+/// one write lost.
+pub async fn failback() -> Measured {
+    let mut plan = NightPlan::new("failback", "ap-northeast-1", "us-west-2")
+        .database("orders", 5.0, 60.0)
+        .engine("mysql")
+        .recovery_plan(2, 10, minutes(10.0), false);
+    // two long RDS nights in one: a minute of AWS's is two seconds here
+    plan.scale = drpilot_tests::night::Scale(30);
+    let mut night = Night::begin(plan).await;
+    let (source, dr) = (night.plan.source.clone(), night.plan.dr.clone());
+    let (primary, replica) = (night.db("orders").primary.clone(), night.db("orders").replica.clone());
+    let original = night.db("orders").primary_endpoint.clone();
+    night.tag_standby("orders", "q4").await;
+    night.pass(minutes(2.0)).await;
+    night.region_goes_dark().await;
+    night.until_failed_over("orders").await;
+    assert_eq!(night.app_group("orders").await, (10, 10));
+    let early = serde_json::json!({"action": "failback", "database": "orders", "by": "alice", "confirm": "orders"});
+    let refused = night.invoke_promoter(early).await;
+    assert!(
+        matches!(&refused, drpilot_tests::night::Outcome::Error(e) if e.contains("is not fenced yet")),
+        "no failback while the old primary may take writes: {refused:?}"
+    );
+    night.region_returns().await;
+    night
+        .until("the old primary fenced", minutes(5.0), |n| {
+            Box::pin(async move { n.promoter_steps().await.iter().any(|s| s == "fenced") })
+        })
+        .await;
+    // RDS's own pace from here: a replica takes ten minutes to make, a deletion three.
+    for region in [&source, &dr] {
+        night
+            .sim
+            .configure(
+                region,
+                serde_json::json!({
+                    "replica_create_seconds": night.plan.scale.real_secs(minutes(10.0)),
+                    "delete_seconds": night.plan.scale.real_secs(minutes(3.0)),
+                }),
+            )
+            .await;
+    }
+    let mark = night.wire().await.0.len();
+
+    // 1. Prepare: nothing moves but the original region's instances.
+    let prepare = serde_json::json!({"action": "failback", "database": "orders", "by": "alice", "confirm": "orders"});
+    let refused = night
+        .invoke_promoter(serde_json::json!({"action": "failback", "database": "orders", "by": "alice"}))
+        .await;
+    assert!(
+        matches!(&refused, drpilot_tests::night::Outcome::Error(e) if e.contains("confirm it by naming the database")),
+        "{refused:?}"
+    );
+    night.invoke_promoter(prepare.clone()).await;
+    night
+        .until("the failback replica ready", minutes(30.0), |n| {
+            Box::pin(async move { n.promoter_steps().await.iter().any(|s| s == "failback-ready") })
+        })
+        .await;
+    let ready = step(&night.promoter_notices().await, "orders", "failback-ready")
+        .expect("failback scenario unwrap #1")
+        .clone();
+    assert!(
+        ready.message.contains("Nothing has moved") && ready.message.contains("\"switch\":true"),
+        "{}",
+        ready.message
+    );
+    night.pass(minutes(2.0)).await;
+    assert_eq!(
+        night.dns("orders").await,
+        Some(night.replica_endpoint("orders").await),
+        "no switch without the second command"
+    );
+    let dr_writer = night
+        .sim
+        .replication(&dr, &replica)
+        .await
+        .writer
+        .expect("failback scenario unwrap #2");
+    assert!(dr_writer.takes_writes, "the DR primary still takes writes");
+    let board = night.status().await;
+    assert_eq!(board.databases[0].phase, "failing back", "{}", board.render());
+
+    // 2. The switch (the command's invocation carries the failback on while the night is
+    // watched: positions are read the moment the replica is promoted).
+    let mut switch = prepare.clone();
+    switch["switch"] = true.into();
+    let watch = async {
+        night
+            .until("the promotion back", minutes(20.0), |n| {
+                Box::pin(async move {
+                    let fb = n.record("orders").await.failback;
+                    fb.is_some_and(|fb| fb.promoted_at.is_some() || !fb.called_off.is_empty())
+                })
+            })
+            .await;
+        (
+            night.record("orders").await.failback.expect("the failback"),
+            night.sim.replication(&dr, &replica).await,
+            night.sim.replication(&source, &primary).await,
+        )
+    };
+    let (_, (fb, dr_rep, back)) = futures::future::join(night.invoke_promoter(switch), watch).await;
+    assert!(fb.called_off.is_empty(), "{:?}", fb.called_off);
+    // Zero data loss: the DR primary's writes stopped, and the promoted replica had every one.
+    let dr_writer = dr_rep
+        .writer
+        .clone()
+        .unwrap_or_else(|| panic!("{dr_rep:?} {back:?} {fb:?}"));
+    assert!(!dr_writer.takes_writes, "writes blocked on the DR primary");
+    let promoted = back.replica.expect("the new primary was a replica");
+    assert!(promoted.promoted_at.is_some());
+    assert_eq!(
+        promoted.applied, dr_writer.position,
+        "write positions equal: not one write lost"
+    );
+    assert!(promoted.applied > 0.0);
+    night
+        .until("the switch back", minutes(20.0), |n| {
+            Box::pin(async move { n.promoter_steps().await.iter().any(|s| s == "failback-switched") })
+        })
+        .await;
+    assert_eq!(
+        night.dns("orders").await,
+        Some(original.clone()),
+        "DNS back at the original endpoint"
+    );
+    let writer = night.sim.replication(&source, &primary).await.writer;
+    assert!(writer.is_some_and(|w| w.takes_writes), "the new primary takes writes");
+
+    night
+        .until("the failback completed", minutes(30.0), |n| {
+            Box::pin(async move { n.promoter_steps().await.iter().any(|s| s == "failback-completed") })
+        })
+        .await;
+    let wire = night.wire().await;
+    let since: Vec<_> = wire.0.iter().skip(mark).cloned().collect();
+    let wire = drpilot_tests::sim::Wire(since);
+    let promotions: Vec<_> = wire.calls("PromoteReadReplica").collect();
+    assert_eq!(promotions.len(), 1, "one promotion: {promotions:#?}");
+    assert_eq!(promotions[0].region.as_deref(), Some(source.as_str()));
+    let creates: Vec<_> = wire
+        .calls("CreateDBInstanceReadReplica")
+        .filter(|c| c.accepted())
+        .collect();
+    let created: Vec<_> = creates
+        .iter()
+        .map(|c| {
+            (
+                c.region.clone().unwrap_or_default(),
+                c.param("DBInstanceIdentifier").unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        created,
+        [(source.clone(), primary.clone()), (dr.clone(), replica.clone())],
+        "each replica once, under its old name"
+    );
+    let deletes: Vec<_> = wire.calls("DeleteDBInstance").filter(|c| c.accepted()).collect();
+    assert_eq!(deletes.len(), 2, "{deletes:#?}");
+    for d in &deletes {
+        assert!(
+            d.param("FinalDBSnapshotIdentifier")
+                .is_some_and(|s| s.contains("-before-failback-")),
+            "a final snapshot is kept: {d:?}"
+        );
+    }
+    // Protected again: the topology as before the night.
+    let rds_dr = &night.r.rds_dr;
+    let out = rds_dr
+        .describe_db_instances()
+        .db_instance_identifier(&replica)
+        .send()
+        .await
+        .expect("failback scenario unwrap #5");
+    let standby = &out.db_instances()[0];
+    assert_eq!(standby.db_instance_status(), Some("available"));
+    assert!(
+        standby
+            .read_replica_source_db_instance_identifier()
+            .is_some_and(|s| s.ends_with(&format!(":db:{primary}"))),
+        "{standby:?}"
+    );
+    assert_eq!(
+        standby.db_parameter_groups()[0].db_parameter_group_name(),
+        Some(format!("{replica}-params").as_str()),
+        "the new DR replica keeps the old one's parameters"
+    );
+    let group = night
+        .db("orders")
+        .app_group
+        .clone()
+        .expect("failback scenario unwrap #6");
+    assert_eq!(
+        drpilot_tests::night::group_size(&dr, &group).await.0,
+        2,
+        "the web tier back to 2"
+    );
+    assert_eq!(night.dns("orders").await, Some(original));
+    let record = night.record("orders").await;
+    let fb = record.failback.clone().expect("failback scenario unwrap #7");
+    assert!(
+        record
+            .current
+            .expect("failback scenario unwrap #8")
+            .acknowledged
+            .is_some(),
+        "automatic failover re-armed"
+    );
+    let completed = step(&night.promoter_notices().await, "orders", "failback-completed")
+        .expect("failback scenario unwrap #9")
+        .clone();
+    assert!(completed.subject.contains("PROTECTED again"), "{}", completed.subject);
+    night
+        .until("the dashboard says PROTECTED", minutes(5.0), |n| {
+            Box::pin(async move { n.status().await.verdict.as_str() == "PROTECTED" })
+        })
+        .await;
+    let board = night.status().await;
+    assert_eq!(board.databases[0].phase, "protected again", "{}", board.render());
+
+    // 3. The quarterly drill, with failback: it ends where it began.
+    let before = topology(&night, &primary, &replica).await;
+    let drill = serde_json::json!({"action": "drill", "database": "orders", "plan": "q4", "confirm": "orders", "failback": true});
+    let report = night.invoke_promoter(drill).await;
+    assert!(
+        matches!(&report, drpilot_tests::night::Outcome::Ok(r) if r["passed"] == true),
+        "{report:?}"
+    );
+    night
+        .until("the drill's failback", minutes(60.0), |n| {
+            Box::pin(async move {
+                let r = n.promoter_notices().await;
+                r.iter().filter(|n| n.attribute("step") == Some("drill")).count() == 2
+            })
+        })
+        .await;
+    let drills: Vec<_> = night
+        .promoter_notices()
+        .await
+        .into_iter()
+        .filter(|n| n.attribute("step") == Some("drill"))
+        .collect();
+    assert!(
+        drills[0].message.contains("failback: back to the primary region"),
+        "{}",
+        drills[0].message
+    );
+    assert!(
+        drills[1].subject.contains("DRILL PASS") && drills[1].message.contains("[PASS] failback: ended where it began"),
+        "{}\n{}",
+        drills[1].subject,
+        drills[1].message
+    );
+    assert_eq!(
+        topology(&night, &primary, &replica).await,
+        before,
+        "the drill ends where it began"
+    );
+
+    let took = |a: chrono::DateTime<chrono::Utc>, b: chrono::DateTime<chrono::Utc>| {
+        night.plan.scale.aws((b - a).num_milliseconds() as f64 / 1000.0)
+    };
+    let h = |s: f64| drpilot::plan::lag::human_seconds(s.round());
+    let paused = took(
+        fb.writes_blocked.expect("failback scenario unwrap #10").1,
+        fb.writes_allowed.expect("failback scenario unwrap #11").1,
+    );
+    let whole = took(fb.requested_at, fb.completed_at.expect("failback scenario unwrap #12"));
+    let mut m = Measured::default();
+    m.other.push(format!(
+        "failback {} (writes paused {}), 0 writes lost, DNS back, DR replica again",
+        h(whole),
+        h(paused)
+    ));
+    night.end().await;
+    m
+}
+
+/// What a drill must leave as it found it: the primary and its replica (status, replication,
+/// parameters, endpoint, the drill tag), where DNS points, the web tier's size.
+async fn topology(n: &Night, primary: &str, replica: &str) -> String {
+    let group = n.db("orders").app_group.clone().expect("a plan's group");
+    let p =
+        n.r.rds_source
+            .describe_db_instances()
+            .db_instance_identifier(primary)
+            .send()
+            .await;
+    let r =
+        n.r.rds_dr
+            .describe_db_instances()
+            .db_instance_identifier(replica)
+            .send()
+            .await;
+    let (p, r) = (p.expect("the primary"), r.expect("the replica"));
+    let (p, r) = (&p.db_instances()[0], &r.db_instances()[0]);
+    format!(
+        "primary {:?} {:?} replica-of {:?} params {:?} endpoint {:?} | replica {:?} {:?} of {:?} params {:?} tags {:?} | dns {:?} | group {:?}",
+        p.db_instance_identifier(),
+        p.db_instance_status(),
+        p.read_replica_source_db_instance_identifier(),
+        p.db_parameter_groups().iter().map(|g| g.db_parameter_group_name()).collect::<Vec<_>>(),
+        p.endpoint().and_then(|e| e.address()),
+        r.db_instance_identifier(),
+        r.db_instance_status(),
+        r.read_replica_source_db_instance_identifier().map(|s| s.rsplit(':').next().unwrap_or(s).to_string()),
+        r.db_parameter_groups().iter().map(|g| g.db_parameter_group_name()).collect::<Vec<_>>(),
+        r.tag_list().iter().filter(|t| t.key() == Some("drpilot:drill-plan")).map(|t| t.value()).collect::<Vec<_>>(),
+        n.dns("orders").await,
+        drpilot_tests::night::group_size(&n.plan.dr, &group).await.0,
+    )
+}

@@ -313,12 +313,30 @@ impl Responders {
 impl Regions {
     /// A cross-region read replica of `primary` in the DR region.
     pub async fn create_replica(&self, primary: &str, replica: &str) {
+        self.create_replica_in(primary, replica, None).await
+    }
+
+    /// A replica with a parameter group of its own in the DR region (`family`), as a planned
+    /// switch back to the primary region needs: it blocks writes on the replica once promoted.
+    pub async fn create_replica_in(&self, primary: &str, replica: &str, family: Option<&str>) {
+        let group = family.map(|_| format!("{replica}-params"));
+        if let (Some(group), Some(family)) = (&group, family) {
+            self.rds_dr
+                .create_db_parameter_group()
+                .db_parameter_group_name(group)
+                .db_parameter_group_family(family)
+                .description("the replica's own parameters")
+                .send()
+                .await
+                .unwrap();
+        }
         let arn = format!("arn:aws:rds:{}:{}:db:{primary}", self.source, self.account);
         self.rds_dr
             .create_db_instance_read_replica()
             .db_instance_identifier(replica)
             .source_db_instance_identifier(arn)
             .db_instance_class("db.t3.micro")
+            .set_db_parameter_group_name(group)
             .send()
             .await
             .unwrap();

@@ -295,7 +295,10 @@ impl Account {
                 Some(global)
             } else {
                 r.create_primary(&primary, p.engine).await;
-                r.create_replica(&primary, &replica).await;
+                // MySQL: the replica has parameters of its own (a planned switch back blocks
+                // writes on it once it is the primary)
+                let family = (p.engine == "mysql").then_some("mysql8.0");
+                r.create_replica_in(&primary, &replica, family).await;
                 None
             };
             let primary_endpoint = match &global_cluster {

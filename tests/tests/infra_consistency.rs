@@ -182,7 +182,7 @@ fn the_checks_catch_drift() {
     // Mutations of the real Terraform are noticed, in both directions.
     let dropped = infra_root_edited(|t| {
         t.replace(
-            r#"actions   = ["rds:PromoteReadReplica"]"#,
+            r#"actions = ["rds:PromoteReadReplica"]"#,
             r#"actions   = ["rds:RebootDBInstance"]"#,
         )
     });

@@ -615,24 +615,90 @@ impl RdsPrimaryProbe {
     }
 }
 
-impl RdsPrimaryProbe {
-    async fn set_read_only(&self, group: &str, value: &str) -> Result<()> {
-        use aws_sdk_rds::types::{ApplyMethod, Parameter};
-        self.client
-            .modify_db_parameter_group()
-            .db_parameter_group_name(group)
-            .parameters(
-                Parameter::builder()
-                    .parameter_name("read_only")
-                    .parameter_value(value)
-                    .apply_method(ApplyMethod::Immediate)
-                    .build(),
-            )
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("ModifyDBParameterGroup", e))
+async fn set_read_only(client: &Client, group: &str, value: &str) -> Result<()> {
+    use aws_sdk_rds::types::{ApplyMethod, Parameter};
+    client
+        .modify_db_parameter_group()
+        .db_parameter_group_name(group)
+        .parameters(
+            Parameter::builder()
+                .parameter_name("read_only")
+                .parameter_value(value)
+                .apply_method(ApplyMethod::Immediate)
+                .build(),
+        )
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| aws_error("ModifyDBParameterGroup", e))
+}
+
+/// Makes `id` read-only through its own (custom, not shared) DB parameter group: MySQL and
+/// MariaDB only (see `PrimaryProbe::block_writes`).
+async fn block_writes_on(client: &Client, id: &str) -> Result<String> {
+    let out = client
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeDBInstances", e))?;
+    let db = out
+        .db_instances()
+        .first()
+        .ok_or_else(|| Error::Refused(format!("{id} is not listed")))?;
+    let engine = db.engine().unwrap_or_default();
+    // MySQL/MariaDB: `read_only`, a dynamic parameter applied at once; the replica's
+    // ReplicaLag (Seconds_Behind_Master) then reaches 0 when it has applied everything.
+    // PostgreSQL is refused: its ReplicaLag is now minus the last replayed commit, and "if
+    // there are no user transactions on the source DB instance, the associated PostgreSQL
+    // read replica reports a replication lag of up to five minutes" (RDS User Guide, read
+    // replicas for PostgreSQL): with writes blocked it never shows the replica caught up.
+    if !(engine.starts_with("mysql") || engine.starts_with("mariadb")) {
+        return Err(Error::Refused(format!(
+            "drpilot cannot prove a {engine} replica caught up after blocking writes (RDS reports a \
+             PostgreSQL replica's lag as time since its last replayed commit): stop the application's \
+             writes yourself, then fail over with planned=false"
+        )));
     }
+    let group = db
+        .db_parameter_groups()
+        .first()
+        .and_then(|g| g.db_parameter_group_name())
+        .unwrap_or_default()
+        .to_string();
+    if group.is_empty() || group.starts_with("default.") {
+        return Err(Error::Refused(format!(
+            "{id} uses the default parameter group {group:?}, which cannot be changed: give it a custom \
+             one for a planned failover without data loss"
+        )));
+    }
+    let all = client
+        .describe_db_instances()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| aws_error("DescribeDBInstances", e))?;
+    let sharing: Vec<&str> = all
+        .iter()
+        .filter(|i| i.db_instance_identifier() != Some(id))
+        .filter(|i| {
+            i.db_parameter_groups()
+                .iter()
+                .any(|g| g.db_parameter_group_name() == Some(group.as_str()))
+        })
+        .filter_map(|i| i.db_instance_identifier())
+        .collect();
+    if !sharing.is_empty() {
+        return Err(Error::Refused(format!(
+            "parameter group {group} of {id} is shared with {}: blocking writes through it would make them \
+             read-only too; give {id} its own group",
+            sharing.join(", ")
+        )));
+    }
+    set_read_only(client, &group, "1").await?;
+    Ok(format!("read_only=1 in parameter group {group} of {id}"))
 }
 
 impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
@@ -700,71 +766,7 @@ impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
                 "a planned Aurora failover is a switchover; Aurora blocks writes itself".into(),
             ));
         };
-        let out = self
-            .client
-            .describe_db_instances()
-            .db_instance_identifier(primary)
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeDBInstances", e))?;
-        let db = out
-            .db_instances()
-            .first()
-            .ok_or_else(|| Error::Refused(format!("the primary {primary} is not listed")))?;
-        let engine = db.engine().unwrap_or_default();
-        // MySQL/MariaDB: `read_only`, a dynamic parameter applied at once; the replica's
-        // ReplicaLag (Seconds_Behind_Master) then reaches 0 when it has applied everything.
-        // PostgreSQL is refused: its ReplicaLag is now minus the last replayed commit, and "if
-        // there are no user transactions on the source DB instance, the associated PostgreSQL
-        // read replica reports a replication lag of up to five minutes" (RDS User Guide, read
-        // replicas for PostgreSQL): with writes blocked it never shows the replica caught up.
-        if !(engine.starts_with("mysql") || engine.starts_with("mariadb")) {
-            return Err(Error::Refused(format!(
-                "drpilot cannot prove a {engine} replica caught up after blocking writes (RDS reports a \
-                 PostgreSQL replica's lag as time since its last replayed commit): stop the application's \
-                 writes yourself, then fail over with planned=false"
-            )));
-        }
-        let group = db
-            .db_parameter_groups()
-            .first()
-            .and_then(|g| g.db_parameter_group_name())
-            .unwrap_or_default()
-            .to_string();
-        if group.is_empty() || group.starts_with("default.") {
-            return Err(Error::Refused(format!(
-                "{primary} uses the default parameter group {group:?}, which cannot be changed: give it a custom \
-                 one for a planned failover without data loss"
-            )));
-        }
-        let all = self
-            .client
-            .describe_db_instances()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| aws_error("DescribeDBInstances", e))?;
-        let sharing: Vec<&str> = all
-            .iter()
-            .filter(|i| i.db_instance_identifier() != Some(primary.as_str()))
-            .filter(|i| {
-                i.db_parameter_groups()
-                    .iter()
-                    .any(|g| g.db_parameter_group_name() == Some(group.as_str()))
-            })
-            .filter_map(|i| i.db_instance_identifier())
-            .collect();
-        if !sharing.is_empty() {
-            return Err(Error::Refused(format!(
-                "parameter group {group} of {primary} is shared with {}: blocking writes through it would make them \
-                 read-only too; give {primary} its own group",
-                sharing.join(", ")
-            )));
-        }
-        self.set_read_only(&group, "1").await?;
-        Ok(format!("read_only=1 in parameter group {group} of {primary}"))
+        block_writes_on(&self.client, primary).await
     }
 
     async fn unblock_writes(&self, standby: &crate::model::Standby) -> Result<String> {
@@ -785,7 +787,7 @@ impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
             .and_then(|g| g.db_parameter_group_name())
             .unwrap_or_default()
             .to_string();
-        self.set_read_only(&group, "0").await?;
+        set_read_only(&self.client, &group, "0").await?;
         Ok(format!("read_only=0 in parameter group {group} of {primary}"))
     }
 
@@ -1069,5 +1071,182 @@ impl crate::ports::StandbyControl for RdsStandby {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// Both RDS adapters work on instances of their region for a failback: the probe's client in
+/// the primary region, the standby's in the DR region.
+trait RegionClient: Sync {
+    fn rds(&self) -> &Client;
+}
+
+impl RegionClient for RdsPrimaryProbe {
+    fn rds(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl RegionClient for RdsStandby {
+    fn rds(&self) -> &Client {
+        &self.client
+    }
+}
+
+fn instance_facts(d: &aws_sdk_rds::types::DbInstance) -> crate::model::InstanceFacts {
+    use crate::model::{InstanceFacts, InstanceShape};
+    InstanceFacts {
+        id: d.db_instance_identifier().unwrap_or_default().to_string(),
+        arn: d.db_instance_arn().unwrap_or_default().to_string(),
+        status: d.db_instance_status().unwrap_or_default().to_string(),
+        endpoint: d.endpoint().and_then(|e| e.address()).map(str::to_string),
+        replica_of: d.read_replica_source_db_instance_identifier().map(str::to_string),
+        deletion_protection: d.deletion_protection().unwrap_or(false),
+        shape: InstanceShape {
+            kms_key_id: d.kms_key_id().map(str::to_string),
+            class: d.db_instance_class().unwrap_or_default().to_string(),
+            subnet_group: d
+                .db_subnet_group()
+                .and_then(|g| g.db_subnet_group_name())
+                .map(str::to_string),
+            security_groups: d
+                .vpc_security_groups()
+                .iter()
+                .filter_map(|g| g.vpc_security_group_id())
+                .map(str::to_string)
+                .collect(),
+            parameter_group: d
+                .db_parameter_groups()
+                .first()
+                .and_then(|g| g.db_parameter_group_name())
+                .map(str::to_string),
+            multi_az: d.multi_az().unwrap_or(false),
+            tags: tag_map(d.tag_list()),
+        },
+    }
+}
+
+fn rds_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+impl<T: RegionClient> crate::ports::Instances for T {
+    async fn instance(&self, id: &str) -> Result<Option<crate::model::InstanceFacts>> {
+        let out = self
+            .rds()
+            .describe_db_instances()
+            .db_instance_identifier(id)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeDBInstances", e));
+        Ok(absent_as_none(out, DB_NOT_FOUND)?.and_then(|o| o.db_instances().first().map(instance_facts)))
+    }
+
+    async fn retire(&self, id: &str, final_snapshot: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+        let out = self
+            .rds()
+            .delete_db_instance()
+            .db_instance_identifier(id)
+            .skip_final_snapshot(false)
+            .final_db_snapshot_identifier(final_snapshot)
+            .delete_automated_backups(false)
+            .send()
+            .await
+            .map_err(|e| aws_error("DeleteDBInstance", e));
+        match out {
+            Ok(_) => {}
+            Err(e) if e.aws_code().is_some_and(|c| DB_NOT_FOUND.contains(&c)) => return Ok(()),
+            // "already being deleted": an earlier try of this very request
+            Err(e) if e.aws_code() == Some("InvalidDBInstanceState") => match self.instance(id).await? {
+                Some(i) if i.status != "deleting" => return Err(e),
+                _ => return Ok(()),
+            },
+            Err(e) => return Err(e),
+        }
+        // The final snapshot carries drpilot's tags (DeleteDBInstance takes none for it).
+        if !tags.is_empty() {
+            let snapshot = self
+                .rds()
+                .describe_db_snapshots()
+                .db_snapshot_identifier(final_snapshot)
+                .send()
+                .await
+                .ok()
+                .and_then(|o| {
+                    o.db_snapshots()
+                        .first()
+                        .and_then(|s| s.db_snapshot_arn())
+                        .map(str::to_string)
+                });
+            if let Some(arn) = snapshot {
+                self.rds()
+                    .add_tags_to_resource()
+                    .resource_name(arn)
+                    .set_tags(Some(rds_tags(tags)))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("AddTagsToResource", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn create_replica(&self, req: &crate::ports::ReplicaRequest) -> Result<crate::ports::RestoreStarted> {
+        let s = &req.shape;
+        let out = self
+            .rds()
+            .create_db_instance_read_replica()
+            .db_instance_identifier(&req.id)
+            .source_db_instance_identifier(&req.source_arn)
+            .db_instance_class(&s.class)
+            .set_kms_key_id(s.kms_key_id.clone())
+            .set_db_subnet_group_name(s.subnet_group.clone())
+            .set_vpc_security_group_ids((!s.security_groups.is_empty()).then(|| s.security_groups.clone()))
+            .set_db_parameter_group_name(s.parameter_group.clone())
+            .multi_az(s.multi_az)
+            .publicly_accessible(false)
+            .set_tags(Some(rds_tags(&s.tags)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("CreateDBInstanceReadReplica", e));
+        super::restore::started(out)
+    }
+
+    async fn promote_instance(&self, id: &str) -> Result<crate::ports::Promotion> {
+        use crate::ports::Promotion;
+        match self
+            .rds()
+            .promote_read_replica()
+            .db_instance_identifier(id)
+            .send()
+            .await
+            .map_err(|e| aws_error("PromoteReadReplica", e))
+        {
+            Ok(_) => Ok(Promotion::Accepted),
+            Err(Error::Aws { code, message, .. }) if PROMOTION_NOT_NOW.contains(&code.as_str()) => {
+                Ok(Promotion::NotNow { code, message })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn block_writes_on(&self, id: &str) -> Result<String> {
+        block_writes_on(self.rds(), id).await
+    }
+
+    async fn allow_writes_on(&self, id: &str) -> Result<String> {
+        let facts = crate::ports::Instances::instance(self, id)
+            .await?
+            .ok_or_else(|| Error::RunFailed(format!("{id} is not listed")))?;
+        let group = facts.shape.parameter_group.unwrap_or_default();
+        if group.is_empty() || group.starts_with("default.") {
+            return Ok(format!("{id} uses the default parameter group: nothing to undo"));
+        }
+        set_read_only(self.rds(), &group, "{TrueIfReplica}").await?;
+        Ok(format!(
+            "read_only={{TrueIfReplica}} in parameter group {group} of {id}"
+        ))
     }
 }

@@ -36,7 +36,7 @@ const NOT_FOUND: &[&str] = &[
 /// AWS's answer to a create: started, an earlier try of it, refused for good (a key it cannot
 /// use, a class it does not offer, a missing subnet group, a denied permission), or an error
 /// worth another try (throttled, 5xx), which the caller retries.
-fn started(result: Result<()>) -> Result<RestoreStarted> {
+pub(crate) fn started(result: Result<()>) -> Result<RestoreStarted> {
     match result {
         Ok(()) => Ok(RestoreStarted::Started),
         Err(e) if e.aws_code().is_some_and(|c| ALREADY_EXISTS.contains(&c)) => Ok(RestoreStarted::AlreadyExists),

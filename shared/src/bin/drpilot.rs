@@ -40,6 +40,29 @@ enum Command {
         /// The database's name again, to confirm.
         #[arg(long, value_name = "NAME", default_value = "")]
         confirm: String,
+        /// Then fail back (RDS), so that the drill ends where it began.
+        #[arg(long)]
+        failback: bool,
+    },
+    /// Back to the primary region after a failover: a replica there first, then (with
+    /// --switch, now or later) a planned switch back, then a new DR replica. The failover
+    /// promoter's schedule carries it on once this command returns.
+    Failback {
+        /// The database (its name in DRPILOT_DATABASES).
+        #[arg(long, value_name = "NAME")]
+        database: String,
+        /// Who asks (for the record and the notices).
+        #[arg(long, value_name = "NAME")]
+        by: String,
+        /// The database's name again, to confirm.
+        #[arg(long, value_name = "NAME", default_value = "")]
+        confirm: String,
+        /// Switch back once the replica has caught up (writes pause for about two minutes).
+        #[arg(long)]
+        switch: bool,
+        /// With --switch: not before this time (RFC 3339), a maintenance window.
+        #[arg(long, value_name = "TIME", requires = "switch")]
+        at: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// An S3 backup's points in time, oldest first.
     Points {
@@ -113,6 +136,7 @@ async fn main() {
             database,
             plan,
             confirm,
+            failback,
         } => {
             let cfg = PromoterConfig::from_vars(vars.as_ref()).unwrap_or_else(|e| fail(e, 2));
             let accounts = PromoterPorts::accounts(&sdk, &cfg);
@@ -125,7 +149,7 @@ async fn main() {
                 cfg: &cfg,
                 invocation,
             }
-            .drill(&database, &plan, &confirm)
+            .drill(&database, &plan, &confirm, failback)
             .await
             .unwrap_or_else(|e| fail(e, 1));
             if cli.json {
@@ -146,6 +170,29 @@ async fn main() {
             if !report.passed {
                 exit(1);
             }
+        }
+        Command::Failback {
+            database,
+            by,
+            confirm,
+            switch,
+            at,
+        } => {
+            let cfg = PromoterConfig::from_vars(vars.as_ref()).unwrap_or_else(|e| fail(e, 2));
+            let accounts = PromoterPorts::accounts(&sdk, &cfg);
+            let invocation = Invocation {
+                request_id: format!("cli-failback-{}", std::process::id()),
+                deadline: chrono::Utc::now() + chrono::Duration::minutes(15),
+            };
+            let out = Promoter {
+                accounts: &accounts,
+                cfg: &cfg,
+                invocation,
+            }
+            .failback(&database, &by, &confirm, switch, at)
+            .await
+            .unwrap_or_else(|e| fail(e, 1));
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
         Command::Points { backup } => points(&backup, cli.json, vars.as_ref(), &sdk).await,
         Command::Restore(args) => restore(&args, cli.json, vars.as_ref(), &sdk).await,
@@ -259,6 +306,17 @@ mod tests {
             vec!["drpilot"],
             vec!["drpilot", "restore", "--backup", "a"],
             vec!["drpilot", "drill", "--database", "orders"],
+            vec!["drpilot", "failback", "--database", "orders"],
+            vec![
+                "drpilot",
+                "failback",
+                "--database",
+                "orders",
+                "--by",
+                "a",
+                "--at",
+                "2026-11-28T02:00:00Z",
+            ],
             vec!["drpilot", "status", "--colour"],
         ] {
             assert!(Cli::try_parse_from(&bad).is_err(), "{bad:?}");

@@ -5,10 +5,12 @@
 use super::{Promoter, Trigger};
 use crate::error::{Error, Result};
 use crate::lagcheck::metric;
+use crate::model::Standby;
 use crate::notice::{Notice, Severity};
 use crate::plan::lag::human_seconds;
 use crate::ports::{
-    AlarmView, Capacity, Dns, HealthChecks, MetricId, Metrics, Notifier, PrimaryProbe, StandbyControl, StateStore,
+    AlarmView, Capacity, Dns, HealthChecks, Instances, MetricId, Metrics, Notifier, PrimaryProbe, StandbyControl,
+    StateStore,
 };
 use crate::state::Record;
 use chrono::{DateTime, Duration, Utc};
@@ -23,6 +25,9 @@ pub struct DrillSummary {
     pub passed: bool,
     pub rto_seconds: Option<f64>,
     pub rpo_seconds: Option<f64>,
+    /// A drill with failback: under way, or whether it ended where it began.
+    #[serde(default)]
+    pub failback: Option<String>,
 }
 
 /// Where a database's last drill is recorded (the drill writes it; the dashboard reads it).
@@ -54,16 +59,16 @@ pub struct DrillReport {
 impl<A, P, H, M, S, D, St, N, C> Promoter<'_, A, P, H, M, S, D, St, N, C>
 where
     A: AlarmView,
-    P: PrimaryProbe,
+    P: PrimaryProbe + Instances,
     H: HealthChecks,
     M: Metrics,
-    S: StandbyControl,
+    S: StandbyControl + Instances,
     D: Dns,
     St: StateStore,
     N: Notifier,
     C: Capacity,
 {
-    pub async fn drill(&self, database: &str, plan: &str, confirm: &str) -> Result<DrillReport> {
+    pub async fn drill(&self, database: &str, plan: &str, confirm: &str, failback: bool) -> Result<DrillReport> {
         let db = self.database(database)?;
         let standby = super::standby_name(&db.standby);
         // Refusals change nothing and are not drills: no record, no report.
@@ -86,7 +91,11 @@ where
         let started = Utc::now();
         let mut steps: Vec<DrillStep> = Vec::new();
         let mut clock = std::time::Instant::now();
+        let failed = std::sync::atomic::AtomicBool::new(false);
         let mut step = |name: &'static str, passed: bool, detail: String| {
+            if !passed {
+                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             steps.push(DrillStep {
                 name,
                 passed,
@@ -204,6 +213,44 @@ where
             }
         }
 
+        // 4. With failback: back to where it began (the rest is checked when it completes).
+        let mut failing_back = None;
+        let mut back = Vec::new();
+        if failback && !failed.load(std::sync::atomic::Ordering::Relaxed) {
+            match self
+                .failback(&db.name, &format!("drill {plan}"), &db.name, true, None)
+                .await
+            {
+                Ok(v) => {
+                    let id = v["failback"].as_str().unwrap_or_default().to_string();
+                    let done = v["completed"].as_bool() == Some(true);
+                    step(
+                        "failback: back to the primary region",
+                        v.get("aborted").is_none() && v.get("called_off").is_none(),
+                        if done {
+                            format!("{id} completed")
+                        } else {
+                            format!("{id} under way: a replica in the primary region, then the switch back; the drill's result is final when it completes")
+                        },
+                    );
+                    if done {
+                        let (record, _) = self.load(&db.name).await?;
+                        if let Some(fb) = record.failback.as_ref() {
+                            back = self.back_where_it_began(db, plan, fb).await;
+                        }
+                    } else {
+                        failing_back = Some(id);
+                    }
+                }
+                Err(e) => {
+                    step("failback: back to the primary region", false, format!("refused: {e}"));
+                }
+            }
+        }
+        for s in back {
+            steps.push(s);
+        }
+
         let records = match &db.dns.switch {
             crate::model::DnsSwitch::Upsert => String::new(),
             crate::model::DnsSwitch::FailoverRecords { alarm } => format!(
@@ -212,7 +259,12 @@ where
                  primary instead, publish FailedOver 0 (infra/dns.tf)."
             ),
         };
-        let left_in = if steps.iter().any(|s| s.name.starts_with("failover") && s.passed) {
+        let back_home = steps.iter().any(|s| s.name == ENDED_WHERE_IT_BEGAN && s.passed);
+        let left_in = if back_home {
+            format!("where it began: {standby} replicates the primary of {} again", db.name)
+        } else if let Some(id) = &failing_back {
+            format!("failing back ({id}): the drill's report follows when the failback completes")
+        } else if steps.iter().any(|s| s.name.starts_with("failover") && s.passed) {
             // The recovery plan's groups stay scaled up: what each was before is on the record.
             let (record, _) = self.load(&db.name).await?;
             let groups: Vec<String> = record
@@ -256,12 +308,152 @@ where
             passed: ok,
             rto_seconds: rto,
             rpo_seconds: rpo,
+            failback: if back_home {
+                Some("ended where it began".into())
+            } else {
+                failing_back.as_ref().map(|id| format!("failing back: {id}"))
+            },
         };
         let record = Record::new(&self.hub().state, drill_key(&self.cfg.state, &db.name));
         let last = record.read::<DrillSummary>().await?;
         record.write(&summary, last.etag()).await?;
         self.hub().notifier.notify(&drill_notice(self.cfg, &report)).await?;
         Ok(report)
+    }
+}
+
+/// The drill's last step: the topology after its failback is the one before the drill.
+const ENDED_WHERE_IT_BEGAN: &str = "failback: ended where it began";
+
+impl<A, P, H, M, S, D, St, N, C> Promoter<'_, A, P, H, M, S, D, St, N, C>
+where
+    A: AlarmView,
+    P: PrimaryProbe + Instances,
+    H: HealthChecks,
+    M: Metrics,
+    S: StandbyControl + Instances,
+    D: Dns,
+    St: StateStore,
+    N: Notifier,
+    C: Capacity,
+{
+    /// After a drill's failback: the primary where it was, its replica in the DR region (tagged
+    /// for the next drill), DNS on the primary, the recovery plan's groups at their old size.
+    async fn back_where_it_began(
+        &self,
+        db: &crate::model::DatabaseSpec,
+        plan: &str,
+        fb: &super::record::Failback,
+    ) -> Vec<DrillStep> {
+        let Standby::RdsReplica { primary, replica } = &db.standby else {
+            return vec![];
+        };
+        let mut wrong = Vec::new();
+        let origin = self.at(db).primary.instance(primary).await;
+        match &origin {
+            Ok(Some(i)) if i.replica_of.is_none() && i.status == "available" => {}
+            other => wrong.push(format!(
+                "{primary} is not an available primary in {}: {other:?}",
+                self.cfg.source_region
+            )),
+        }
+        match self.at(db).standby.instance(replica).await {
+            Ok(Some(i))
+                if i.replica_of
+                    .as_deref()
+                    .is_some_and(|s| s == primary || s.ends_with(&format!(":db:{primary}"))) =>
+            {
+                if i.shape.tags.get(PLAN_TAG).map(String::as_str) != Some(plan) {
+                    wrong.push(format!(
+                        "{replica} is not tagged {PLAN_TAG}={plan} (the next drill would refuse)"
+                    ));
+                }
+            }
+            other => wrong.push(format!("{replica} does not replicate {primary}: {other:?}")),
+        }
+        let endpoint = origin
+            .ok()
+            .flatten()
+            .and_then(|i| i.endpoint)
+            .or_else(|| fb.target.clone())
+            .unwrap_or_default();
+        match self.dns_now(db, &endpoint).await {
+            Ok(Some((true, _))) => {}
+            other => wrong.push(format!(
+                "{} does not point at {endpoint}: {other:?}",
+                db.dns.record_name.trim_end_matches('.')
+            )),
+        }
+        let (record, _) = self.load(&db.name).await.unwrap_or_default();
+        for c in record.current.iter().flat_map(|f| &f.capacity) {
+            let Some(before) = c.before else { continue };
+            match self.at(db).capacity.group(&c.group).await {
+                Ok(Some(g)) if g.size == before => {}
+                other => wrong.push(format!(
+                    "{} is not back to {before}: {:?}",
+                    c.group,
+                    other.map(|g| g.map(|g| g.size))
+                )),
+            }
+        }
+        let passed = wrong.is_empty();
+        vec![DrillStep {
+            name: ENDED_WHERE_IT_BEGAN,
+            passed,
+            seconds: 0.0,
+            detail: if passed {
+                format!(
+                    "{primary} the primary in {}, {replica} its replica in {} (tagged for the next drill), DNS on {primary}, the recovery plan's groups at their old size",
+                    self.cfg.source_region, self.cfg.dr_region
+                )
+            } else {
+                wrong.join("; ")
+            },
+        }]
+    }
+
+    /// A drill's failback completed: its last word (the drill's record and a notice).
+    pub(super) async fn drill_failback_done(
+        &self,
+        db: &crate::model::DatabaseSpec,
+        fb: &super::record::Failback,
+    ) -> Result<()> {
+        let Some(plan) = fb.by.strip_prefix("drill ") else {
+            return Ok(());
+        };
+        let steps = self.back_where_it_began(db, plan, fb).await;
+        let ok = steps.iter().all(|s| s.passed);
+        let record = Record::new(&self.hub().state, drill_key(&self.cfg.state, &db.name));
+        let last = record.read::<DrillSummary>().await?;
+        let etag = last.etag().map(str::to_string);
+        let Some(mut summary) = last.value() else {
+            return Ok(());
+        };
+        let report = DrillReport {
+            database: db.name.clone(),
+            plan: plan.to_string(),
+            started_at: summary.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            passed: summary.passed && ok,
+            steps,
+            rto_seconds: summary.rto_seconds,
+            rpo_seconds: summary.rpo_seconds,
+            left_in: if ok {
+                format!("where it began (failback {})", fb.id)
+            } else {
+                format!("NOT where it began after failback {}", fb.id)
+            },
+        };
+        summary.passed = report.passed;
+        summary.failback = Some(if ok {
+            "ended where it began".into()
+        } else {
+            format!(
+                "did not end where it began: {}",
+                report.steps.first().map(|s| s.detail.as_str()).unwrap_or("")
+            )
+        });
+        record.write(&summary, etag.as_deref()).await?;
+        self.hub().notifier.notify(&drill_notice(self.cfg, &report)).await
     }
 }
 

@@ -38,12 +38,28 @@ pub enum Command {
         plan: String,
         #[serde(default)]
         confirm: String,
+        /// Then fail back, so that the drill ends where it began.
+        #[serde(default)]
+        failback: bool,
     },
     /// Lets a failover whose strict recovery plan holds DNS for capacity switch without it.
     Proceed {
         database: String,
         /// Who decided (for the record and the notices).
         by: String,
+    },
+    /// Back to the original region after a failover: prepares it (a replica there), and with
+    /// `switch` also switches back once it has caught up (not before `at`, a window).
+    Failback {
+        database: String,
+        /// Who asked (for the record and the notices).
+        by: String,
+        #[serde(default)]
+        confirm: String,
+        #[serde(default)]
+        switch: bool,
+        #[serde(default)]
+        at: Option<DateTime<Utc>>,
     },
     /// A manual (planned) failover. `force_data_loss` accepts a lag-gate refusal.
     Failover {
@@ -62,7 +78,9 @@ impl Command {
     fn required(&self) -> Vec<(&'static str, &str)> {
         match self {
             Command::Status {} => vec![],
-            Command::Acknowledge { database, by } | Command::Proceed { database, by } => {
+            Command::Acknowledge { database, by }
+            | Command::Proceed { database, by }
+            | Command::Failback { database, by, .. } => {
                 vec![("database", database), ("by", by)]
             }
             Command::Drill { database, plan, .. } => vec![("database", database), ("plan", plan)],
@@ -79,7 +97,7 @@ pub enum PromoterEvent {
     Command(Command),
 }
 
-const ACCEPTS: &str = "the promoter accepts CloudWatch alarm state changes (EventBridge, Lambda action, SNS), its schedule, and operator commands (status, acknowledge, failover, drill, proceed)";
+const ACCEPTS: &str = "the promoter accepts CloudWatch alarm state changes (EventBridge, Lambda action, SNS), its schedule, and operator commands (status, acknowledge, failover, drill, proceed, failback)";
 
 /// The CloudWatch alarm notice SNS carries as its message. (`aws_lambda_events`'
 /// `CloudWatchAlarmPayload` requires `AlarmDescription` and trigger fields that CloudWatch
@@ -217,6 +235,17 @@ mod tests {
                     database: "orders".into(),
                     plan: "q4-2026".into(),
                     confirm: "orders".into(),
+                    failback: true,
+                }),
+            ),
+            (
+                "failback.json",
+                command(Command::Failback {
+                    database: "orders".into(),
+                    by: "alice@example.com".into(),
+                    confirm: "orders".into(),
+                    switch: true,
+                    at: parse_time("2026-11-28T02:00:00Z"),
                 }),
             ),
             (
@@ -254,6 +283,9 @@ mod tests {
             serde_json::json!({"action": "acknowledge", "database": "orders", "by": " "}),
             serde_json::json!({"action": "failover", "database": "orders"}),
             serde_json::json!({"action": "proceed", "database": "orders"}),
+            serde_json::json!({"action": "failback", "database": "orders"}),
+            serde_json::json!({"action": "failback", "database": "orders", "by": "a", "at": "tonight"}),
+            serde_json::json!({"action": "failback", "database": "orders", "by": "a", "switch": "yes"}),
             serde_json::json!({"action": "failover", "database": "orders", "reason": "x", "force": true}),
             serde_json::json!({"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change", "region": "us-east-1", "detail": {}}),
             serde_json::json!({"Records": [{"Sns": {"Message": "not json"}}]}),

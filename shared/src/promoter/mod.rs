@@ -4,6 +4,7 @@
 
 pub mod drill;
 pub mod event;
+pub mod failback;
 pub mod notices;
 pub mod record;
 
@@ -18,8 +19,8 @@ use crate::plan::promotion::{
 };
 use crate::plan::recovery::{capacity_gate, describe, ready, scale_up, CapacityGate, Unready};
 use crate::ports::{
-    AlarmView, Capacity, Dns, HealthChecks, MetricId, MetricUnit, MetricValue, Metrics, Notifier, PrimaryProbe,
-    Promotion, StandbyControl, StateStore,
+    AlarmView, Capacity, Dns, HealthChecks, Instances, MetricId, MetricUnit, MetricValue, Metrics, Notifier,
+    PrimaryProbe, Promotion, StandbyControl, StateStore,
 };
 use crate::state::{Lease, Loaded, Record};
 use chrono::{Duration, Timelike, Utc};
@@ -40,6 +41,8 @@ pub struct PromoterPorts<A, P, H, M, S, D, St, N, C> {
     pub notifier: N,
     /// The DR region's Auto Scaling groups a recovery plan scales (the database's account).
     pub capacity: C,
+    /// The primary region's CloudWatch in the database's account (a failback's replica lag).
+    pub origin_metrics: M,
 }
 
 type AwsPromoterPorts = PromoterPorts<
@@ -77,6 +80,7 @@ impl AwsPromoterPorts {
             ),
             notifier: sns::SnsNotifier::new(sdk, &cfg.notify_topic_arn, "drpilot.failover-promoter"),
             capacity: crate::aws::autoscaling::AutoScaling::new(account, &cfg.dr_region),
+            origin_metrics: cloudwatch::CloudWatchMetrics::new(account, &cfg.source_region),
         }
     }
 
@@ -141,10 +145,10 @@ pub struct Promoter<'a, A, P, H, M, S, D, St, N, C> {
 impl<A, P, H, M, S, D, St, N, C> Promoter<'_, A, P, H, M, S, D, St, N, C>
 where
     A: AlarmView,
-    P: PrimaryProbe,
+    P: PrimaryProbe + Instances,
     H: HealthChecks,
     M: Metrics,
-    S: StandbyControl,
+    S: StandbyControl + Instances,
     D: Dns,
     St: StateStore,
     N: Notifier,
@@ -157,12 +161,20 @@ where
             PromoterEvent::Command(Command::Status {}) => self.status().await,
             PromoterEvent::Command(Command::Acknowledge { database, by }) => self.acknowledge(&database, &by).await,
             PromoterEvent::Command(Command::Proceed { database, by }) => self.proceed(&database, &by).await,
+            PromoterEvent::Command(Command::Failback {
+                database,
+                by,
+                confirm,
+                switch,
+                at,
+            }) => self.failback(&database, &by, &confirm, switch, at).await,
             PromoterEvent::Command(Command::Drill {
                 database,
                 plan,
                 confirm,
+                failback,
             }) => {
-                let report = self.drill(&database, &plan, &confirm).await?;
+                let report = self.drill(&database, &plan, &confirm, failback).await?;
                 serde_json::to_value(&report).map_err(|e| Error::RunFailed(format!("cannot encode the report: {e}")))
             }
             PromoterEvent::Command(Command::Failover {
@@ -454,6 +466,20 @@ where
             }
             return self.resume(db).await;
         }
+        // A failback moves this database's roles itself: no failover decides meanwhile (its
+        // alarms watch an old primary that is being replaced).
+        if let Some(fb) = record.failback.as_ref().filter(|fb| fb.is_active()) {
+            info!(db = %db.name, failback = %fb.id, "a failback is in progress: no failover meanwhile");
+            return match trigger {
+                Trigger::Operator { .. } => Err(Error::Refused(format!(
+                    "failback {} of {} is in progress; nothing was changed",
+                    fb.id, db.name
+                ))),
+                Trigger::Alarm(..) => {
+                    Ok(json!({"database": db.name, "ignored": format!("failback {} in progress", fb.id)}))
+                }
+            };
+        }
         let episode = trigger.episode_key(&self.invocation);
         if !recheck && record.last_episode.as_ref().is_some_and(|e| e.key == episode) {
             info!(db = %db.name, %episode, "duplicate delivery of an episode already decided");
@@ -702,14 +728,9 @@ where
                     let id = MetricId::new("AWS/RDS", "ReplicaLag", &[("DBInstanceIdentifier", replica)]);
                     let period = self.cfg.metric_period_seconds;
                     let now = Utc::now();
-                    let span = Duration::seconds(i64::from(period));
-                    let from =
-                        blocked_at + span - Duration::seconds(blocked_at.timestamp().rem_euclid(i64::from(period)));
-                    let from = from.with_nanosecond(0).unwrap_or(from);
-                    let lag = if from + span <= now {
-                        self.hub().metrics.newest(&id, period, from, from + span).await?
-                    } else {
-                        None
+                    let lag = match settled_period(blocked_at, now, period) {
+                        Some((from, to)) => self.hub().metrics.newest(&id, period, from, to).await?,
+                        None => None,
                     };
                     match lag {
                         Some(p) if p.value == 0.0 => {
@@ -1045,7 +1066,7 @@ where
     }
 
     /// Sleeps, but never past the point where progress must be saved before the deadline.
-    async fn nap(&self, wait: std::time::Duration) {
+    pub(super) async fn nap(&self, wait: std::time::Duration) {
         let margin = Duration::seconds(i64::from(self.cfg.deadline_margin_seconds));
         let left = (self.invocation.deadline - margin - Utc::now())
             .to_std()
@@ -1054,7 +1075,7 @@ where
     }
 
     /// Sends a notice during a failover; a failure is logged and remembered, never fatal.
-    async fn tell(&self, undelivered: &mut Vec<String>, notice: &crate::notice::Notice) {
+    pub(super) async fn tell(&self, undelivered: &mut Vec<String>, notice: &crate::notice::Notice) {
         if let Err(e) = self.hub().notifier.notify(notice).await {
             warn!(subject = %notice.subject, error = %e, "notice not delivered; the failover goes on");
             undelivered.push(format!("{:?}: {e}", notice.subject));
@@ -1120,6 +1141,13 @@ where
                 Ok((record, _)) if record.current.as_ref().is_some_and(Failover::is_active) => {
                     Some(self.resume(db).await)
                 }
+                Ok((record, _))
+                    if record.failback.as_ref().is_some_and(|fb| {
+                        fb.is_active() && fb.next_step(Utc::now()) != record::FailbackStep::AwaitSwitch
+                    }) =>
+                {
+                    Some(self.resume_failback(db).await)
+                }
                 Ok((record, etag)) if record.current.as_ref().is_some_and(Failover::needs_fencing) => {
                     self.fence(db, record, etag).await.transpose()
                 }
@@ -1140,7 +1168,7 @@ where
     }
 
     /// The state of a failover-records health-check alarm (DR region), or "missing".
-    async fn failed_over_state(&self, alarm: &str) -> Result<String> {
+    pub(super) async fn failed_over_state(&self, alarm: &str) -> Result<String> {
         let state = self.hub().alarms.alarm(&self.cfg.dr_region, alarm).await?;
         Ok(state.map_or_else(|| "missing".to_string(), |s| s.value))
     }
@@ -1474,6 +1502,24 @@ fn cannot_be_fixed_by_waiting(e: &Error) -> bool {
 
 /// Waits between promotion requests AWS refused for now: the poll interval, doubling up to
 /// eight times it.
+/// The newest whole metric period that began after `blocked_at` and has ended by `now`
+/// (`None`: none yet). A replica has every write once its ReplicaLag's Maximum over such a
+/// period is 0: a partial period may hold one lucky sample, and a period that began before
+/// the block may hold writes made before it. Each look reads the newest one, so a replica
+/// still catching up in one period is seen caught up in a later one.
+pub(crate) fn settled_period(
+    blocked_at: chrono::DateTime<Utc>,
+    now: chrono::DateTime<Utc>,
+    period: u32,
+) -> Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)> {
+    let p = i64::from(period.max(1));
+    let first = (blocked_at.timestamp().div_euclid(p) + 1) * p;
+    let newest = (now.timestamp().div_euclid(p) - 1) * p;
+    let from = chrono::DateTime::from_timestamp(newest.max(first), 0)?;
+    let to = from + Duration::seconds(p);
+    (newest >= first && to <= now).then_some((from, to))
+}
+
 fn backoff(poll: std::time::Duration, refusals: u32) -> std::time::Duration {
     poll * 2u32.pow(refusals.saturating_sub(1).min(3))
 }
@@ -1499,7 +1545,7 @@ fn outcomes<'d>(all: impl IntoIterator<Item = (&'d DatabaseSpec, Result<Value>)>
     (values, errors)
 }
 
-fn undelivered_error(failover: &str, undelivered: Vec<String>) -> Result<()> {
+pub(super) fn undelivered_error(failover: &str, undelivered: Vec<String>) -> Result<()> {
     if undelivered.is_empty() {
         Ok(())
     } else {
@@ -1603,5 +1649,33 @@ impl Trigger {
                 format!("operator request{}: {reason}", if *planned { " (planned)" } else { "" })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::settled_period;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn catching_up_is_read_from_the_newest_whole_period_after_the_block() {
+        let t = |s: u32| Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap() + chrono::Duration::seconds(s.into());
+        let blocked = t(10);
+        assert_eq!(
+            settled_period(blocked, t(100), 60),
+            None,
+            "the first whole period has not ended"
+        );
+        assert_eq!(settled_period(blocked, t(120), 60), Some((t(60), t(120))));
+        assert_eq!(
+            settled_period(blocked, t(200), 60),
+            Some((t(120), t(180))),
+            "a later look reads a later period: one that still had lag is not read forever"
+        );
+        assert_eq!(
+            settled_period(t(60), t(120), 60),
+            None,
+            "a period beginning at the block is not after it"
+        );
     }
 }

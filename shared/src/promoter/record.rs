@@ -16,6 +16,9 @@ pub struct DbRecord {
     /// The last alarm episode (or operator request) a decision was made for: duplicate
     /// deliveries of the same episode are recognised and ignored.
     pub last_episode: Option<Episode>,
+    /// The way back after `current` (a failback of it), or the last one.
+    #[serde(default)]
+    pub failback: Option<Failback>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,6 +167,161 @@ impl CapacityStep {
             healthy_at: None,
             seen: None,
         }
+    }
+}
+
+/// A failback: after a failover, back to the original region and protected again. RDS: the
+/// old primary retired (its final snapshot kept) and replaced by a cross-region replica of the
+/// new primary under its name; once caught up, and once an operator says so, a planned
+/// switch back (writes blocked, zero lag, promote, DNS, capacity back); then the old standby
+/// is replaced the same way by a new replica in the DR region. Each step is recorded, so the
+/// record alone says where to resume.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Failback {
+    pub id: String,
+    /// The failover it undoes.
+    pub failover: String,
+    pub by: String,
+    pub requested_at: DateTime<Utc>,
+    /// The operator's go for the switch back (when it may start: at once, or a window).
+    #[serde(default)]
+    pub switch: Option<SwitchOrder>,
+    /// The old primary in the original region, replaced by the new replica.
+    #[serde(default)]
+    pub old_primary: Option<Retired>,
+    #[serde(default)]
+    pub replica_requested_at: Option<DateTime<Utc>>,
+    /// The new replica in the original region available and within the lag limit.
+    #[serde(default)]
+    pub replica_ready_at: Option<DateTime<Utc>>,
+    /// What the last look at the step waited on showed.
+    #[serde(default)]
+    pub seen: Option<String>,
+    #[serde(default)]
+    pub writes_blocked: Option<(String, DateTime<Utc>)>,
+    #[serde(default)]
+    pub caught_up_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub promote_accepted_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub promoted_at: Option<DateTime<Utc>>,
+    /// The promoted replica's parameter group lets it take writes (how, when).
+    #[serde(default)]
+    pub writes_allowed: Option<(String, DateTime<Utc>)>,
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub dns_change_id: Option<String>,
+    #[serde(default)]
+    pub dns_requested_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub dns_in_sync_at: Option<DateTime<Utc>>,
+    /// The recovery plan's groups returned to their size before the failover (what was done
+    /// for each, or why not).
+    #[serde(default)]
+    pub capacity_restored: Option<(Vec<String>, DateTime<Utc>)>,
+    /// The old standby (the failover's promoted replica), replaced by a new DR replica.
+    #[serde(default)]
+    pub old_standby: Option<Retired>,
+    #[serde(default)]
+    pub standby_requested_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Given up (why, when): before the switch nothing was lost and the failed-over primary serves.
+    #[serde(default)]
+    pub aborted: Option<(String, DateTime<Utc>)>,
+    /// Switches back called off (the replica did not catch up); writes were given back.
+    #[serde(default)]
+    pub called_off: Vec<String>,
+    #[serde(default)]
+    pub notices_sent: Vec<String>,
+    #[serde(default)]
+    pub lease: Option<Lease>,
+}
+
+/// An operator's go for the switch back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwitchOrder {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    /// Not before then (a maintenance window); `None`: as soon as the replica is ready.
+    #[serde(default)]
+    pub not_before: Option<DateTime<Utc>>,
+}
+
+/// An instance a failback replaces: what its replacement takes over, its final snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Retired {
+    pub name: String,
+    pub shape: crate::model::InstanceShape,
+    pub final_snapshot: String,
+    /// `None`: it was already gone (its shape came from an earlier failback's record).
+    #[serde(default)]
+    pub requested_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub gone_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailbackStep {
+    RetireOldPrimary,
+    AwaitOldPrimaryGone,
+    CreateReplica,
+    AwaitReplica,
+    /// Waits for the operator's go (or its window).
+    AwaitSwitch,
+    BlockWrites,
+    AwaitCaughtUp,
+    Promote,
+    AwaitPromoted,
+    AllowWrites,
+    SwitchDns,
+    AwaitDns,
+    CapacityBack,
+    RetireOldStandby,
+    AwaitOldStandbyGone,
+    CreateStandby,
+    AwaitStandby,
+    Done,
+}
+
+impl Failback {
+    pub fn next_step(&self, now: DateTime<Utc>) -> FailbackStep {
+        use FailbackStep::*;
+        let gone = |r: &Option<Retired>| r.as_ref().and_then(|r| r.gone_at).is_some();
+        match self {
+            f if f.completed_at.is_some() || f.aborted.is_some() => Done,
+            f if f.old_primary.is_none() => RetireOldPrimary,
+            f if !gone(&f.old_primary) => AwaitOldPrimaryGone,
+            f if f.replica_requested_at.is_none() => CreateReplica,
+            f if f.replica_ready_at.is_none() => AwaitReplica,
+            f if f.switch.as_ref().is_none_or(|s| s.not_before.is_some_and(|t| t > now)) => AwaitSwitch,
+            f if f.writes_blocked.is_none() => BlockWrites,
+            f if f.caught_up_at.is_none() => AwaitCaughtUp,
+            f if f.promote_accepted_at.is_none() => Promote,
+            f if f.promoted_at.is_none() => AwaitPromoted,
+            f if f.writes_allowed.is_none() => AllowWrites,
+            f if f.dns_requested_at.is_none() => SwitchDns,
+            f if f.dns_in_sync_at.is_none() => AwaitDns,
+            f if f.capacity_restored.is_none() => CapacityBack,
+            f if f.old_standby.is_none() => RetireOldStandby,
+            f if !gone(&f.old_standby) => AwaitOldStandbyGone,
+            f if f.standby_requested_at.is_none() => CreateStandby,
+            _ => AwaitStandby,
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.completed_at.is_none() && self.aborted.is_none()
+    }
+
+    /// Switched back: DNS points at the original region again.
+    pub fn switched(&self) -> bool {
+        self.dns_in_sync_at.is_some()
+    }
+
+    pub fn leased_to_other(&self, me: &str, now: DateTime<Utc>) -> Option<&Lease> {
+        self.lease.as_ref().filter(|l| l.held_by_other(me, now))
     }
 }
 

@@ -31,6 +31,11 @@ DEFAULTS: dict[str, Any] = {
     # cluster: `creating` for most of this long, then `backing-up`, then `available`. 0 keeps
     # moto's instant databases. AWS: minutes to tens of minutes, growing with the data.
     "restore_seconds": 0.0,
+    # CreateDBInstanceReadReplica: `creating` for most of this long, then `backing-up`, then
+    # `available` and replicating. 0 keeps moto's instant replicas (what test set-ups want).
+    # AWS: a snapshot of the source, copied to the replica's region and restored: tens of
+    # minutes, growing with the data (RDS User Guide, "Creating a read replica").
+    "replica_create_seconds": 0.0,
     # DeleteDBInstance / DeleteDBCluster: `deleting` this long, then gone. 0 keeps moto's
     # instant deletes. AWS: minutes.
     "delete_seconds": 0.0,

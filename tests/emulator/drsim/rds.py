@@ -438,6 +438,9 @@ class Rds:
             raise RDSClientError("InvalidDBInstanceState", f"DB instance {ident} is not in available state (it is {db.status}).")
         f = self.followers.setdefault(key, Follower())
         f.promoted_at = now()  # replication stops when the promotion starts
+        # Once promoted it writes on from the data it has: a write position is the data's, so
+        # "nothing lost" is positions that are equal across a switch.
+        self.writes[key] = Writes(position=f.applied, history=[(now(), f.applied)])
         db.status = "modifying"
         self.promotions[key] = now() + float(SIM.cfg(backend.region_name, "promotion_seconds"))
         return db
@@ -548,8 +551,8 @@ class Rds:
                 f"The specified KMS key [{key_id}] does not exist, is not enabled or you do not have permissions to access it.",
             )
 
-    def made(self, kind: str, backend: RDSBackend, node: Any, key_id: str | None) -> Any:
-        seconds = float(SIM.cfg(backend.region_name, "restore_seconds"))
+    def made(self, kind: str, backend: RDSBackend, node: Any, key_id: str | None, setting: str = "restore_seconds") -> Any:
+        seconds = float(SIM.cfg(backend.region_name, setting))
         if seconds > 0:
             ident = node.db_instance_identifier if kind == "instance" else node.db_cluster_identifier
             node.status = "creating"
@@ -821,7 +824,17 @@ def install() -> None:
         return gc
 
     def create_db_instance_read_replica(self: RDSBackend, db_kwargs: dict[str, Any]) -> Any:
+        key_id = db_kwargs.get("kms_key_id")
+        if key_id:
+            # AWS refuses a replica under a key it cannot use (KMSKeyNotAccessibleFault)
+            RDS.check_key(self.account_id, self.region_name, key_id)
+        ident = db_kwargs["db_instance_identifier"]
         replica = original_create_replica(self, db_kwargs)
+        # A new instance under a name an earlier one had (a failback's replica takes the old
+        # primary's): none of the earlier one's replication or writes are its own.
+        RDS.followers.pop(("instance", self.region_name, ident), None)
+        RDS.writes.pop(("instance", self.region_name, ident), None)
+        RDS.made("instance", self, replica, key_id, "replica_create_seconds")
         # moto copies the source's parameter group name into the other region, where no such
         # group exists. AWS: "If you don't specify a value for DBParameterGroupName, ... the
         # default DBParameterGroup for the specified DB engine for a cross-Region read replica"

@@ -1,0 +1,959 @@
+//! Failback: after a failover, back to the original region, and protected again.
+//!
+//! RDS has no way to make a standalone instance a replica again, so the way back replaces
+//! instances, each under its own name (endpoints, alarms, the lag checker and Terraform keep
+//! meaning what they meant): the old primary is retired (deleted, its final snapshot kept:
+//! it may hold the writes an unplanned failover lost) and a cross-region replica of the
+//! failed-over primary takes its name in the original region, with the old primary's key,
+//! class, network and parameter group. Once it has caught up, and once an operator says so
+//! (at once or in a window), a planned switch back: writes blocked on the failed-over primary,
+//! the replica's `ReplicaLag` at 0 for a whole period, promote, writes allowed, DNS back, the
+//! recovery plan's groups back to their size before the failover. Then the old standby is
+//! replaced the same way by a new replica in the DR region: protected again.
+
+use super::record::{Acknowledgement, DbRecord, Failback, FailbackStep, Retired, SwitchOrder};
+use super::{notices, Promoter, FAILOVER_RECORDS};
+use crate::error::{Error, Result};
+use crate::model::{tags, DatabaseSpec, DnsSwitch, InstanceShape, Standby, FAILED_OVER_METRIC};
+use crate::notice::{Notice, Severity};
+use crate::plan::lag::human_seconds;
+use crate::plan::promotion::PrimaryView;
+use crate::ports::{
+    AlarmView, Capacity, Dns, HealthChecks, Instances, MetricId, MetricUnit, MetricValue, Metrics, Notifier,
+    PrimaryProbe, Promotion, ReplicaRequest, RestoreStarted, StandbyControl, StateStore,
+};
+use crate::state::Lease;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Value};
+use tracing::{info, warn};
+
+/// The tag on what a failback creates: its id.
+pub const FAILBACK_TAG: &str = "drpilot:failback";
+
+/// The final snapshot of an instance a failback retires (a valid identifier: the instance's
+/// name, letters, digits and single hyphens).
+fn final_snapshot(name: &str, fb: &Failback) -> String {
+    format!("{name}-before-failback-{}", fb.requested_at.format("%Y%m%d-%H%M%S"))
+}
+
+/// What the replacement takes over from the instance it replaces: AWS's own tags are not
+/// anyone's to set, and drpilot's failback tag names this failback.
+fn shape_for(shape: &InstanceShape, fb: &Failback) -> InstanceShape {
+    let mut shape = shape.clone();
+    shape.tags.retain(|k, _| !k.starts_with("aws:"));
+    shape
+        .tags
+        .insert(tags::MANAGED_BY.to_string(), tags::MANAGED_BY_VALUE.to_string());
+    shape.tags.insert(FAILBACK_TAG.to_string(), fb.id.clone());
+    shape
+}
+
+fn snapshot_tags(fb: &Failback) -> std::collections::BTreeMap<String, String> {
+    [
+        (tags::MANAGED_BY.to_string(), tags::MANAGED_BY_VALUE.to_string()),
+        (FAILBACK_TAG.to_string(), fb.id.clone()),
+    ]
+    .into()
+}
+
+fn names(db: &DatabaseSpec) -> Result<(&str, &str)> {
+    match &db.standby {
+        Standby::RdsReplica { primary, replica } => Ok((primary, replica)),
+        Standby::AuroraGlobal {
+            global_cluster,
+            primary_cluster,
+            ..
+        } => Err(Error::Refused(format!(
+            "{} is an Aurora global database: its way back is a switchover to {primary_cluster} once that cluster \
+             has rejoined {global_cluster} as a secondary (aws rds switchover-global-cluster); drpilot's failback \
+             replaces RDS instances; nothing was changed",
+            db.name
+        ))),
+    }
+}
+
+fn failback_notice(
+    db: &DatabaseSpec,
+    fb: &Failback,
+    step: &str,
+    severity: Severity,
+    subject: String,
+    body: String,
+) -> Notice {
+    Notice::new(severity, subject.clone(), body)
+        .with_sms(subject)
+        .with_attribute("database", db.name.clone())
+        .with_attribute("failover_id", fb.failover.clone())
+        .with_attribute("failback_id", fb.id.clone())
+        .with_attribute("step", step)
+}
+
+fn secs_between(a: DateTime<Utc>, b: DateTime<Utc>) -> String {
+    human_seconds((b - a).num_milliseconds().max(0) as f64 / 1000.0)
+}
+
+impl<A, P, H, M, S, D, St, N, C> Promoter<'_, A, P, H, M, S, D, St, N, C>
+where
+    A: AlarmView,
+    P: PrimaryProbe + Instances,
+    H: HealthChecks,
+    M: Metrics,
+    S: StandbyControl + Instances,
+    D: Dns,
+    St: StateStore,
+    N: Notifier,
+    C: Capacity,
+{
+    /// The operator's failback command: starts one (after a completed failover whose old
+    /// primary is fenced, the original region answering), or gives a prepared one its go.
+    pub async fn failback(
+        &self,
+        database: &str,
+        by: &str,
+        confirm: &str,
+        switch: bool,
+        not_before: Option<DateTime<Utc>>,
+    ) -> Result<Value> {
+        let db = self.database(database)?;
+        if confirm != db.name {
+            return Err(Error::Refused(format!(
+                "a failback replaces instances of {0} and moves its traffic: confirm it by naming the database \
+                 (confirm = \"{0}\"); nothing was changed",
+                db.name
+            )));
+        }
+        names(db)?;
+        if let Some(account) = &db.account {
+            return Err(Error::Refused(format!(
+                "{} is in member account {account}, whose drpilot role may not replace instances: fail it back by \
+                 hand there; nothing was changed",
+                db.name
+            )));
+        }
+        let (mut record, etag) = self.load(&db.name).await?;
+        let now = Utc::now();
+        let Some(f) = record.current.as_ref().filter(|f| f.completed_at.is_some()) else {
+            return Err(Error::BadEvent(format!(
+                "{} has no completed failover to fail back from{}; nothing was changed",
+                db.name,
+                if record.current.as_ref().is_some_and(|f| f.is_active()) {
+                    " (one is in progress)"
+                } else {
+                    ""
+                }
+            )));
+        };
+        if f.needs_fencing() {
+            return Err(Error::Refused(format!(
+                "the old primary of {} is not fenced yet (its region has not answered, or fencing failed: {}): \
+                 a failback starts once it cannot take writes; nothing was changed",
+                db.name,
+                f.fence_error.as_deref().unwrap_or("no answer yet")
+            )));
+        }
+        let order = switch.then(|| SwitchOrder {
+            by: by.to_string(),
+            at: now,
+            not_before,
+        });
+        match record.failback.as_mut() {
+            Some(fb) if fb.failover == f.id && fb.is_active() => {
+                if let (Some(order), None) = (order, &fb.switch) {
+                    info!(db = %db.name, failback = %fb.id, %by, "the switch back is ordered");
+                    fb.switch = Some(order);
+                    self.save(&db.name, &record, etag.as_deref()).await?.ok_or_else(|| {
+                        Error::Refused(format!("the record of {} changed meanwhile; try again", db.name))
+                    })?;
+                }
+                self.resume_failback(db).await
+            }
+            Some(fb) if fb.failover == f.id && fb.completed_at.is_some() => {
+                Ok(json!({"database": db.name, "failback": fb.id, "completed": true, "already": true}))
+            }
+            previous => {
+                // The original region must answer: everything below happens there first.
+                if let PrimaryView::Unreachable(why) = self.at(db).primary.primary(&db.standby).await {
+                    return Err(Error::Refused(format!(
+                        "{} does not answer ({why}): a failback starts once it is back; nothing was changed",
+                        self.cfg.source_region
+                    )));
+                }
+                // An aborted failback of the same failover hands over the old primary it retired.
+                let carried = previous
+                    .as_ref()
+                    .filter(|p| p.failover == f.id && p.aborted.is_some())
+                    .and_then(|p| p.old_primary.clone())
+                    .filter(|r| r.gone_at.is_some());
+                let fb = Failback {
+                    id: format!("fb-{}-{}", db.name, now.format("%Y%m%dT%H%M%SZ")),
+                    failover: f.id.clone(),
+                    by: by.to_string(),
+                    requested_at: now,
+                    switch: order,
+                    old_primary: carried,
+                    ..Default::default()
+                };
+                info!(db = %db.name, failback = %fb.id, %by, "failback requested");
+                record.failback = Some(fb);
+                self.save(&db.name, &record, etag.as_deref())
+                    .await?
+                    .ok_or_else(|| Error::Refused(format!("the record of {} changed meanwhile; try again", db.name)))?;
+                self.resume_failback(db).await
+            }
+        }
+    }
+
+    /// Takes the lease of an active failback and advances it (the continuation calls this
+    /// every minute for a failback that is not waiting for its go).
+    pub(super) async fn resume_failback(&self, db: &DatabaseSpec) -> Result<Value> {
+        let (mut record, etag) = self.load(&db.name).await?;
+        let Some(fb) = record.failback.as_mut().filter(|fb| fb.is_active()) else {
+            return Ok(json!({"database": db.name, "failback_in_progress": false}));
+        };
+        if let Some(lease) = fb.leased_to_other(&self.invocation.request_id, Utc::now()) {
+            return Ok(json!({"database": db.name, "failback": fb.id, "advanced_by": lease.holder}));
+        }
+        fb.lease = Some(Lease::to(&self.invocation));
+        let Some(etag) = self.save(&db.name, &record, etag.as_deref()).await? else {
+            return Ok(json!({"database": db.name, "advanced_by": "another invocation"}));
+        };
+        let result = self.advance_failback(db, record, etag).await;
+        if let Err(e) = &result {
+            warn!(db = %db.name, error = %e, "failback step failed: releasing the lease for the next attempt");
+            if let Ok((mut record, etag)) = self.load(&db.name).await {
+                if let Some(fb) = record.failback.as_mut().filter(|fb| {
+                    fb.lease
+                        .as_ref()
+                        .is_some_and(|l| l.holder == self.invocation.request_id)
+                }) {
+                    fb.lease = None;
+                    let _ = self.save(&db.name, &record, etag.as_deref()).await;
+                }
+            }
+        }
+        result
+    }
+
+    fn fb_commit_error(db: &DatabaseSpec) -> Error {
+        Error::Refused(format!(
+            "the failback record of {} changed under this invocation; stopping (the other one continues)",
+            db.name
+        ))
+    }
+
+    async fn fb_commit(&self, db: &DatabaseSpec, record: &DbRecord, etag: &str) -> Result<String> {
+        self.save(&db.name, record, Some(etag))
+            .await?
+            .ok_or_else(|| Self::fb_commit_error(db))
+    }
+
+    /// The failback's remaining steps, until done, waiting for its go, or near the deadline.
+    async fn advance_failback(&self, db: &DatabaseSpec, mut record: DbRecord, mut etag: String) -> Result<Value> {
+        let (primary, replica) = names(db)?;
+        let (src, dr) = (self.cfg.source_region.as_str(), self.cfg.dr_region.as_str());
+        let margin = Duration::seconds(i64::from(self.cfg.deadline_margin_seconds));
+        let poll = std::time::Duration::from_secs(u64::from(self.cfg.poll_seconds));
+        let stuck_after = Duration::seconds(i64::from(self.cfg.stuck_after_seconds));
+        let origin = &self.at(db).primary;
+        let standby = &self.at(db).standby;
+        let mut undelivered: Vec<String> = Vec::new();
+        loop {
+            let now = Utc::now();
+            let capacity_steps = record.current.as_ref().map(|f| f.capacity.clone()).unwrap_or_default();
+            let fb = record
+                .failback
+                .as_mut()
+                .ok_or_else(|| Error::RunFailed("no failback to advance".into()))?;
+            let step = fb.next_step(now);
+            if step == FailbackStep::Done {
+                let id = fb.id.clone();
+                let done = fb.completed_at.is_some();
+                super::undelivered_error(&id, undelivered)?;
+                return Ok(json!({"database": db.name, "failback": id, "completed": done, "aborted": !done}));
+            }
+            if step == FailbackStep::AwaitSwitch || self.invocation.deadline - now < margin {
+                // waiting for the operator's go (or its window), or out of time: the lease goes
+                // back, and the command or the continuation takes it up
+                fb.lease = None;
+                let id = fb.id.clone();
+                self.fb_commit(db, &record, &etag).await?;
+                super::undelivered_error(&id, undelivered)?;
+                return Ok(
+                    json!({"database": db.name, "failback": id, "in_progress": true, "next_step": format!("{step:?}")}),
+                );
+            }
+            if !fb.notices_sent.iter().any(|n| n == "started") {
+                let body = format!(
+                    "drpilot is failing {db} back to {src} (failback {id}, asked by {by}, after failover {fo}).\n\
+                     Plan: retire the old primary {primary} in {src} (deleted, its final snapshot kept: {snap}), \
+                     create a read replica of {replica} ({dr}) in its place, with its key, class, network and \
+                     parameter group; once it has caught up, {switch}: writes paused on {replica}, promote \
+                     {primary}, point {record} at it, the recovery plan's groups back to their size; then a new \
+                     replica {replica} in {dr}. Further notices follow at each step.\n",
+                    db = db.name,
+                    id = fb.id,
+                    by = fb.by,
+                    fo = fb.failover,
+                    snap = fb
+                        .old_primary
+                        .as_ref()
+                        .map_or_else(|| final_snapshot(primary, fb), |r| r.final_snapshot.clone()),
+                    switch = switch_words(fb),
+                    record = db.dns.record_name.trim_end_matches('.'),
+                );
+                let n = failback_notice(
+                    db,
+                    fb,
+                    "failback-started",
+                    Severity::Warning,
+                    format!("drpilot: FAILBACK started: {} -> {src}", db.name),
+                    body,
+                );
+                self.tell(&mut undelivered, &n).await;
+                fb.notices_sent.push("started".into());
+                etag = self.fb_commit(db, &record, &etag).await?;
+                continue;
+            }
+            match step {
+                FailbackStep::RetireOldPrimary => {
+                    let serving = standby.instance(replica).await?;
+                    if !serving.is_some_and(|i| i.replica_of.is_none() && i.status == "available") {
+                        let why = format!(
+                            "the failed-over primary {replica} in {dr} is not an available standalone instance: a \
+                             failback starts from it; nothing was changed"
+                        );
+                        return self.abort_failback(db, record, &etag, why, undelivered).await;
+                    }
+                    match origin.instance(primary).await? {
+                        Some(old) if old.deletion_protection => {
+                            let why = format!(
+                                "{primary} in {src} has deletion protection: turn it off (its final snapshot is kept) \
+                                 and ask again; nothing was changed"
+                            );
+                            return self.abort_failback(db, record, &etag, why, undelivered).await;
+                        }
+                        Some(old) if old.replica_of.is_some() => {
+                            let why = format!(
+                                "{primary} in {src} is already a replica (of {}): it is not the old primary; \
+                                 nothing was changed",
+                                old.replica_of.unwrap_or_default()
+                            );
+                            return self.abort_failback(db, record, &etag, why, undelivered).await;
+                        }
+                        Some(old) => {
+                            info!(db = %db.name, failback = %fb.id, status = %old.status, "the old primary is retired next");
+                            fb.old_primary = Some(Retired {
+                                name: primary.to_string(),
+                                final_snapshot: final_snapshot(primary, fb),
+                                shape: old.shape,
+                                requested_at: None,
+                                gone_at: None,
+                            });
+                        }
+                        None => {
+                            let why = format!(
+                                "{primary} is not in {src}: the new replica takes its key, class, network and \
+                                 parameter group from the instance it replaces; create a read replica of {replica} \
+                                 named {primary} in {src} by hand; nothing was changed"
+                            );
+                            return self.abort_failback(db, record, &etag, why, undelivered).await;
+                        }
+                    }
+                }
+                FailbackStep::AwaitOldPrimaryGone => {
+                    if let Some(tag) = self.await_retired(db, &mut record, &etag, true).await? {
+                        etag = tag;
+                        continue;
+                    }
+                }
+                FailbackStep::CreateReplica => {
+                    let Some(serving) = standby.instance(replica).await? else {
+                        let why = format!("the failed-over primary {replica} is not in {dr}");
+                        return self.abort_failback(db, record, &etag, why, undelivered).await;
+                    };
+                    let old = fb.old_primary.clone().expect("retired before the replica");
+                    let req = ReplicaRequest {
+                        id: primary.to_string(),
+                        source_arn: serving.arn,
+                        shape: shape_for(&old.shape, fb),
+                    };
+                    match origin.create_replica(&req).await? {
+                        RestoreStarted::Started => {
+                            info!(db = %db.name, failback = %fb.id, "replica requested in the original region");
+                        }
+                        RestoreStarted::AlreadyExists => {
+                            let mine = origin
+                                .instance(primary)
+                                .await?
+                                .is_some_and(|i| i.shape.tags.get(FAILBACK_TAG) == Some(&fb.id));
+                            if !mine {
+                                let why = format!("{primary} exists in {src} and is not this failback's replica");
+                                return self.abort_failback(db, record, &etag, why, undelivered).await;
+                            }
+                        }
+                        RestoreStarted::Refused { code, message } => {
+                            let why = format!(
+                                "AWS refused the replica {primary} in {src} ({code}: {message}); the old primary's \
+                                 data is in its final snapshot {}; fix the cause and ask again (the next failback \
+                                 starts from here)",
+                                old.final_snapshot
+                            );
+                            return self.abort_failback(db, record, &etag, why, undelivered).await;
+                        }
+                    }
+                    fb.replica_requested_at = Some(Utc::now());
+                }
+                FailbackStep::AwaitReplica => {
+                    let found = origin.instance(primary).await?;
+                    let lag = match &found {
+                        Some(i) if i.status == "available" && i.replica_of.is_some() => {
+                            let period = self.cfg.metric_period_seconds;
+                            let span = Duration::seconds(i64::from(period));
+                            self.replica_lag(db, primary, now - span * 3, now).await?
+                        }
+                        _ => None,
+                    };
+                    let seen = match (&found, lag) {
+                        (None, _) => "not listed yet".to_string(),
+                        (Some(i), _) if i.status != "available" => format!("{} is {}", primary, i.status),
+                        (Some(_), None) => "no ReplicaLag reported yet".to_string(),
+                        (Some(_), Some(l)) if l < 0.0 => "replication is not running (ReplicaLag -1)".to_string(),
+                        (Some(_), Some(l)) => format!("ReplicaLag {}", human_seconds(l)),
+                    };
+                    match lag {
+                        Some(l) if (0.0..=db.max_data_loss_seconds).contains(&l) => {
+                            fb.replica_ready_at = Some(Utc::now());
+                            fb.seen = Some(seen.clone());
+                            etag = self.fb_commit(db, &record, &etag).await?;
+                            let fb = record.failback.as_mut().expect("advancing a failback");
+                            let go = match &fb.switch {
+                                Some(_) => format!("The switch back starts {}.", switch_words(fb)),
+                                None => format!(
+                                    "Nothing has moved: writes and DNS stay on {replica} in {dr}. To switch back \
+                                     (writes pause for about two metric periods and the promotion):\n  {}\n(add \
+                                     \"at\": \"<RFC 3339 time>\" for a window).",
+                                    notices::command(
+                                        self.cfg,
+                                        json!({"action": "failback", "database": db.name, "by": "NAME", "confirm": db.name, "switch": true})
+                                    )
+                                ),
+                            };
+                            let n = failback_notice(
+                                db,
+                                fb,
+                                "failback-ready",
+                                Severity::Warning,
+                                format!("drpilot: failback of {} READY to switch to {src}", db.name),
+                                format!(
+                                    "The replica {primary} in {src} is available and has caught up ({seen}), \
+                                     {} after the failback began.\n{go}\n",
+                                    secs_between(fb.requested_at, Utc::now())
+                                ),
+                            );
+                            self.tell(&mut undelivered, &n).await;
+                            fb.notices_sent.push("ready".into());
+                        }
+                        _ => {
+                            if fb.seen.as_deref() != Some(seen.as_str()) {
+                                fb.seen = Some(seen);
+                                etag = self.fb_commit(db, &record, &etag).await?;
+                            }
+                            self.nap(poll).await;
+                            continue;
+                        }
+                    }
+                }
+                FailbackStep::AwaitSwitch => unreachable!("handled above"),
+                FailbackStep::BlockWrites => match standby.block_writes_on(replica).await {
+                    Ok(how) => {
+                        info!(db = %db.name, %how, "writes blocked on the failed-over primary");
+                        fb.writes_blocked = Some((how, Utc::now()));
+                    }
+                    Err(e) => {
+                        let why = format!("writes could not be blocked on {replica} ({e}); nothing was changed");
+                        return self.call_off_switch(db, record, &etag, why, false, undelivered).await;
+                    }
+                },
+                FailbackStep::AwaitCaughtUp => {
+                    let blocked_at = fb.writes_blocked.as_ref().map_or(now, |(_, t)| *t);
+                    // RDS's ReplicaLag: the Maximum over a whole period that began after the
+                    // block and has ended (as a planned failover; a partial one may be lucky).
+                    let lag = match super::settled_period(blocked_at, now, self.cfg.metric_period_seconds) {
+                        Some((from, to)) => self.replica_lag(db, primary, from, to).await?,
+                        None => None,
+                    };
+                    match lag {
+                        Some(0.0) => {
+                            info!(db = %db.name, "the replica in the original region has every write");
+                            fb.caught_up_at = Some(now);
+                        }
+                        seen if now - blocked_at > stuck_after => {
+                            let why = format!(
+                                "{primary} did not catch up within {} of blocking writes ({})",
+                                human_seconds(stuck_after.num_seconds() as f64),
+                                seen.map_or_else(
+                                    || "no ReplicaLag for a whole period".to_string(),
+                                    |l| format!("ReplicaLag {l}")
+                                )
+                            );
+                            return self.call_off_switch(db, record, &etag, why, true, undelivered).await;
+                        }
+                        _ => {
+                            self.nap(poll).await;
+                            continue;
+                        }
+                    }
+                }
+                FailbackStep::Promote => {
+                    let found = origin.instance(primary).await?;
+                    if found.as_ref().is_some_and(|i| i.replica_of.is_none()) {
+                        fb.promote_accepted_at = Some(Utc::now()); // an earlier request took
+                    } else {
+                        match origin.promote_instance(primary).await? {
+                            Promotion::Accepted => fb.promote_accepted_at = Some(Utc::now()),
+                            Promotion::NotNow { code, message } => {
+                                fb.seen = Some(format!("{code}: {message}"));
+                                etag = self.fb_commit(db, &record, &etag).await?;
+                                self.nap(poll).await;
+                                continue;
+                            }
+                        }
+                    }
+                }
+                FailbackStep::AwaitPromoted => match origin.instance(primary).await? {
+                    Some(i) if i.replica_of.is_none() && i.status == "available" => {
+                        fb.promoted_at = Some(Utc::now());
+                        fb.target = i.endpoint;
+                    }
+                    _ => {
+                        self.nap(poll).await;
+                        continue;
+                    }
+                },
+                FailbackStep::AllowWrites => {
+                    let how = origin.allow_writes_on(primary).await?;
+                    fb.writes_allowed = Some((how, Utc::now()));
+                }
+                FailbackStep::SwitchDns => {
+                    let target = fb
+                        .target
+                        .clone()
+                        .ok_or_else(|| Error::RunFailed(format!("{primary} has no endpoint to point DNS at")))?;
+                    let change = match &db.dns.switch {
+                        DnsSwitch::Upsert => self.hub().dns.point(&db.dns, &target).await?,
+                        DnsSwitch::FailoverRecords { alarm } => {
+                            // The PRIMARY record's health check follows this alarm: FailedOver 0
+                            // makes it healthy, and Route 53 answers the PRIMARY again.
+                            let back = MetricValue {
+                                name: FAILED_OVER_METRIC.into(),
+                                dimensions: vec![("Database".into(), db.name.clone())],
+                                value: 0.0,
+                                unit: MetricUnit::Count,
+                                at: Utc::now(),
+                            };
+                            self.hub().metrics.publish(&self.cfg.namespace, &[back]).await?;
+                            format!("{FAILOVER_RECORDS}{alarm}")
+                        }
+                    };
+                    fb.dns_change_id = Some(change);
+                    fb.dns_requested_at = Some(Utc::now());
+                }
+                FailbackStep::AwaitDns => {
+                    let change = fb.dns_change_id.clone().unwrap_or_default();
+                    let switched = match change.strip_prefix(FAILOVER_RECORDS) {
+                        None => self.hub().dns.in_sync(&change).await?,
+                        Some(alarm) => self.failed_over_state(alarm).await? == "OK",
+                    };
+                    if !switched {
+                        self.nap(poll).await;
+                        continue;
+                    }
+                    fb.dns_in_sync_at = Some(Utc::now());
+                    etag = self.fb_commit(db, &record, &etag).await?;
+                    let fb = record.failback.as_mut().expect("advancing a failback");
+                    let paused = match (&fb.writes_blocked, &fb.writes_allowed) {
+                        (Some((_, a)), Some((_, b))) => secs_between(*a, *b),
+                        _ => "?".into(),
+                    };
+                    let n = failback_notice(
+                        db,
+                        fb,
+                        "failback-switched",
+                        Severity::Warning,
+                        format!("drpilot: {} is back in {src}", db.name),
+                        format!(
+                            "{primary} in {src} is the primary of {} again and {} points at it ({}). Data loss: \
+                             none (writes were blocked on {replica} until {primary} had every one; they were \
+                             paused for {paused}). Next: the recovery plan's groups back to their size, then a new \
+                             replica {replica} in {dr}.\n",
+                            db.name,
+                            db.dns.record_name.trim_end_matches('.'),
+                            fb.target.as_deref().unwrap_or("?")
+                        ),
+                    );
+                    self.tell(&mut undelivered, &n).await;
+                    fb.notices_sent.push("switched".into());
+                }
+                FailbackStep::CapacityBack => {
+                    let mut done = Vec::new();
+                    for step in &capacity_steps {
+                        let Some(before) = step.before else {
+                            done.push(format!(
+                                "{}: its size before the failover is not on record; left as it is",
+                                step.group
+                            ));
+                            continue;
+                        };
+                        done.push(match self.at(db).capacity.resize(&step.group, before).await {
+                            Ok(()) => format!("{}: back to {before}", step.group),
+                            Err(e) => format!("{}: could not be returned to {before}: {e}", step.group),
+                        });
+                    }
+                    fb.capacity_restored = Some((done, Utc::now()));
+                }
+                FailbackStep::RetireOldStandby => match standby.instance(replica).await? {
+                    Some(old) => {
+                        fb.old_standby = Some(Retired {
+                            name: replica.to_string(),
+                            final_snapshot: final_snapshot(replica, fb),
+                            shape: old.shape,
+                            requested_at: None,
+                            gone_at: None,
+                        });
+                    }
+                    None => {
+                        let why = format!(
+                            "{replica} is not in {dr}: a new DR replica takes its key, class, network and parameter \
+                             group from it; {} is back in {src}, without a replica: create one by hand",
+                            db.name
+                        );
+                        return self.abort_failback(db, record, &etag, why, undelivered).await;
+                    }
+                },
+                FailbackStep::AwaitOldStandbyGone => {
+                    if let Some(tag) = self.await_retired(db, &mut record, &etag, false).await? {
+                        etag = tag;
+                        continue;
+                    }
+                }
+                FailbackStep::CreateStandby => {
+                    let source = origin
+                        .instance(primary)
+                        .await?
+                        .ok_or_else(|| Error::RunFailed(format!("{primary} is not in {src}")))?;
+                    let old = fb.old_standby.clone().expect("retired before the new standby");
+                    let req = ReplicaRequest {
+                        id: replica.to_string(),
+                        source_arn: source.arn,
+                        shape: shape_for(&old.shape, fb),
+                    };
+                    match standby.create_replica(&req).await? {
+                        RestoreStarted::Started | RestoreStarted::AlreadyExists => {
+                            fb.standby_requested_at = Some(Utc::now());
+                        }
+                        RestoreStarted::Refused { code, message } => {
+                            // The database is served: tell once, and ask again at each look.
+                            let seen = format!("AWS refused the replica {replica} in {dr}: {code}: {message}");
+                            if fb.seen.as_deref() != Some(seen.as_str()) {
+                                warn!(db = %db.name, %seen, "the new DR replica was refused");
+                                let n = failback_notice(
+                                    db,
+                                    fb,
+                                    "failback-standby-refused",
+                                    Severity::Critical,
+                                    format!("drpilot: {} has NO DR replica: AWS refused it", db.name),
+                                    format!("{seen}. drpilot asks again every minute: fix the cause.\n"),
+                                );
+                                self.tell(&mut undelivered, &n).await;
+                                fb.seen = Some(seen);
+                                etag = self.fb_commit(db, &record, &etag).await?;
+                            }
+                            self.nap(poll * 6).await;
+                            continue;
+                        }
+                    }
+                }
+                FailbackStep::AwaitStandby => match standby.instance(replica).await? {
+                    Some(i) if i.status == "available" && i.replica_of.is_some() => {
+                        // its parameter group had writes blocked for the switch: a future
+                        // failover's promotion must take writes
+                        standby.allow_writes_on(replica).await?;
+                        fb.completed_at = Some(Utc::now());
+                        fb.lease = None;
+                        let by = fb.by.clone();
+                        let at = Utc::now();
+                        if let Some(f) = record.current.as_mut().filter(|f| f.acknowledged.is_none()) {
+                            f.acknowledged = Some(Acknowledgement { by, at });
+                        }
+                        etag = self.fb_commit(db, &record, &etag).await?;
+                        let fb = record.failback.as_mut().expect("advancing a failback");
+                        let n = self.failback_completed(db, fb);
+                        self.tell(&mut undelivered, &n).await;
+                        fb.notices_sent.push("completed".into());
+                        if let Err(e) = self.drill_failback_done(db, fb).await {
+                            undelivered.push(format!("the drill's last word: {e}"));
+                        }
+                    }
+                    found => {
+                        let seen =
+                            found.map_or_else(|| "not listed yet".into(), |i| format!("{replica} is {}", i.status));
+                        if fb.seen.as_deref() != Some(seen.as_str()) {
+                            fb.seen = Some(seen);
+                            etag = self.fb_commit(db, &record, &etag).await?;
+                        }
+                        self.nap(poll).await;
+                        continue;
+                    }
+                },
+                FailbackStep::Done => unreachable!("handled above"),
+            }
+            etag = self.fb_commit(db, &record, &etag).await?;
+        }
+    }
+
+    /// RDS's `ReplicaLag` (Maximum) of the replica in the original region, from that region's
+    /// CloudWatch.
+    async fn replica_lag(
+        &self,
+        db: &DatabaseSpec,
+        id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Option<f64>> {
+        let metric = MetricId::new("AWS/RDS", "ReplicaLag", &[("DBInstanceIdentifier", id)]);
+        let period = self.cfg.metric_period_seconds;
+        Ok(self
+            .at(db)
+            .origin_metrics
+            .newest(&metric, period, from, to)
+            .await?
+            .map(|p| p.value))
+    }
+
+    /// One look at an instance being retired: asks for its deletion (final snapshot kept)
+    /// until AWS has it, and records when it is gone. `Some(etag)`: looked, not gone yet.
+    async fn await_retired(
+        &self,
+        db: &DatabaseSpec,
+        record: &mut DbRecord,
+        etag: &str,
+        old_primary: bool,
+    ) -> Result<Option<String>> {
+        let fb = record.failback.as_mut().expect("advancing a failback");
+        let snapshot_tags = snapshot_tags(fb);
+        let retired = if old_primary {
+            fb.old_primary.as_mut()
+        } else {
+            fb.old_standby.as_mut()
+        }
+        .expect("recorded before it is retired");
+        let found = if old_primary {
+            self.at(db).primary.instance(&retired.name).await?
+        } else {
+            self.at(db).standby.instance(&retired.name).await?
+        };
+        match found {
+            None => {
+                retired.gone_at = Some(Utc::now());
+                Ok(None)
+            }
+            Some(i) => {
+                if i.status != "deleting" {
+                    if old_primary {
+                        self.at(db)
+                            .primary
+                            .retire(&retired.name, &retired.final_snapshot, &snapshot_tags)
+                            .await?;
+                    } else {
+                        self.at(db)
+                            .standby
+                            .retire(&retired.name, &retired.final_snapshot, &snapshot_tags)
+                            .await?;
+                    }
+                    info!(db = %db.name, instance = %retired.name, snapshot = %retired.final_snapshot, "retiring (final snapshot kept)");
+                }
+                let first = retired.requested_at.is_none();
+                retired.requested_at.get_or_insert_with(Utc::now);
+                let tag = if first {
+                    self.fb_commit(db, record, etag).await?
+                } else {
+                    etag.to_string()
+                };
+                self.nap(std::time::Duration::from_secs(u64::from(self.cfg.poll_seconds)))
+                    .await;
+                Ok(Some(tag))
+            }
+        }
+    }
+
+    async fn abort_failback(
+        &self,
+        db: &DatabaseSpec,
+        mut record: DbRecord,
+        etag: &str,
+        why: String,
+        mut undelivered: Vec<String>,
+    ) -> Result<Value> {
+        let fb = record.failback.as_mut().expect("advancing a failback");
+        warn!(db = %db.name, failback = %fb.id, %why, "failback stopped");
+        fb.aborted = Some((why.clone(), Utc::now()));
+        fb.lease = None;
+        let id = fb.id.clone();
+        self.fb_commit(db, &record, etag).await?;
+        let fb = record.failback.as_ref().expect("advancing a failback");
+        let serving = if fb.switched() {
+            format!("{} is served from {}", db.name, self.cfg.source_region)
+        } else {
+            format!(
+                "{} stays on {} in {} (DNS and writes unchanged)",
+                db.name,
+                names(db)?.1,
+                self.cfg.dr_region
+            )
+        };
+        let n = failback_notice(
+            db,
+            fb,
+            "failback-stopped",
+            Severity::Critical,
+            format!("drpilot: failback of {} STOPPED", db.name),
+            format!("Failback {id} stopped: {why}.\n{serving}.\n"),
+        );
+        self.tell(&mut undelivered, &n).await;
+        super::undelivered_error(&id, undelivered)?;
+        Ok(json!({"database": db.name, "failback": id, "aborted": why}))
+    }
+
+    /// The switch back could not go on before the promotion: writes are given back to the
+    /// failed-over primary (when they were blocked) and the failback waits for a new go.
+    async fn call_off_switch(
+        &self,
+        db: &DatabaseSpec,
+        mut record: DbRecord,
+        etag: &str,
+        why: String,
+        blocked: bool,
+        mut undelivered: Vec<String>,
+    ) -> Result<Value> {
+        let (_, replica) = names(db)?;
+        let restored = if blocked {
+            match self.at(db).standby.allow_writes_on(replica).await {
+                Ok(how) => format!("writes restored on {replica} ({how})"),
+                Err(e) => format!("writes could NOT be restored on {replica} ({e}): set read_only back by hand"),
+            }
+        } else {
+            format!("writes on {replica} were not touched")
+        };
+        let fb = record.failback.as_mut().expect("advancing a failback");
+        warn!(db = %db.name, failback = %fb.id, %why, "switch back called off");
+        fb.called_off
+            .push(format!("{}: {why}", crate::model::stamp(Utc::now())));
+        fb.switch = None;
+        fb.writes_blocked = None;
+        fb.caught_up_at = None;
+        fb.lease = None;
+        fb.notices_sent.retain(|n| n != "ready");
+        let id = fb.id.clone();
+        self.fb_commit(db, &record, etag).await?;
+        let fb = record.failback.as_ref().expect("advancing a failback");
+        let n = failback_notice(
+            db,
+            fb,
+            "failback-called-off",
+            Severity::Critical,
+            format!("drpilot: switch back of {} CALLED OFF", db.name),
+            format!(
+                "The switch back of {} was called off: {why}; {restored}. {} keeps serving from {}. The replica \
+                 stays; ask for the switch again when it has caught up.\n",
+                db.name, replica, self.cfg.dr_region
+            ),
+        );
+        self.tell(&mut undelivered, &n).await;
+        super::undelivered_error(&id, undelivered)?;
+        Ok(json!({"database": db.name, "failback": id, "called_off": why}))
+    }
+
+    fn failback_completed(&self, db: &DatabaseSpec, fb: &Failback) -> Notice {
+        let (primary, replica) = names(db).unwrap_or_default();
+        let (src, dr) = (&self.cfg.source_region, &self.cfg.dr_region);
+        let mut lines = Vec::new();
+        let mut line = |what: &str, a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| {
+            if let (Some(a), Some(b)) = (a, b) {
+                lines.push(format!("  {what}: {}", secs_between(a, b)));
+            }
+        };
+        line(
+            "old primary retired",
+            fb.old_primary.as_ref().and_then(|r| r.requested_at),
+            fb.old_primary.as_ref().and_then(|r| r.gone_at),
+        );
+        line(
+            "replica made and caught up",
+            fb.replica_requested_at,
+            fb.replica_ready_at,
+        );
+        line(
+            "writes paused (blocked -> allowed)",
+            fb.writes_blocked.as_ref().map(|w| w.1),
+            fb.writes_allowed.as_ref().map(|w| w.1),
+        );
+        line(
+            "switch back (blocked -> DNS in sync)",
+            fb.writes_blocked.as_ref().map(|w| w.1),
+            fb.dns_in_sync_at,
+        );
+        line("new DR replica", fb.standby_requested_at, fb.completed_at);
+        line("whole failback", Some(fb.requested_at), fb.completed_at);
+        let groups = fb
+            .capacity_restored
+            .as_ref()
+            .filter(|(g, _)| !g.is_empty())
+            .map(|(g, _)| format!("Recovery plan: {}.\n", g.join("; ")))
+            .unwrap_or_default();
+        let snapshots: Vec<&str> = [&fb.old_primary, &fb.old_standby]
+            .into_iter()
+            .flatten()
+            .filter(|r| r.requested_at.is_some())
+            .map(|r| r.final_snapshot.as_str())
+            .collect();
+        failback_notice(
+            db,
+            fb,
+            "failback-completed",
+            Severity::Info,
+            format!("drpilot: {} PROTECTED again ({src} -> {dr})", db.name),
+            format!(
+                "Failback {id} of {db} completed: {primary} in {src} is the primary, {record} points at it, and \
+                 {replica} in {dr} is its replica again. Automatic failover is armed (failover {fo} acknowledged \
+                 by {by}).\nTimeline:\n{timeline}\n{groups}Final snapshots kept (delete them when you no longer \
+                 need them): {snaps}. The old primary's may hold writes the failover lost.\n",
+                id = fb.id,
+                db = db.name,
+                record = db.dns.record_name.trim_end_matches('.'),
+                fo = fb.failover,
+                by = fb.by,
+                timeline = lines.join("\n"),
+                snaps = if snapshots.is_empty() {
+                    "none".to_string()
+                } else {
+                    snapshots.join(", ")
+                },
+            ),
+        )
+    }
+}
+
+/// When the switch back starts, in words.
+fn switch_words(fb: &Failback) -> String {
+    match &fb.switch {
+        None => "on an operator's go (a second failback command with \"switch\": true)".into(),
+        Some(SwitchOrder {
+            not_before: Some(t), ..
+        }) => format!(
+            "not before {} (ordered by {})",
+            crate::model::stamp(*t),
+            fb.switch.as_ref().map_or("", |s| &s.by)
+        ),
+        Some(s) => format!("as soon as the replica has caught up (ordered by {})", s.by),
+    }
+}
