@@ -415,3 +415,135 @@ async fn maintenance_being_applied_is_reported_one_waiting_for_its_window_is_not
         "{report:#?}"
     );
 }
+
+/// A failback's instance work, over a mocked RDS: a deletion AWS already has under way is no
+/// error (a resumed failback asks again), anything else AWS refuses is; the final snapshot is
+/// always asked for; a replica AWS refuses keeps AWS's code; writes are given back through the
+/// instance's own group with RDS's default formula, and a default group is left alone.
+#[tokio::test]
+async fn failback_instances_retire_with_a_final_snapshot_and_answer_as_aws_does() {
+    use aws_sdk_rds::operation::create_db_instance_read_replica::CreateDBInstanceReadReplicaError;
+    use aws_sdk_rds::operation::delete_db_instance::{DeleteDBInstanceError, DeleteDbInstanceOutput};
+    use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
+    use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
+    use aws_sdk_rds::operation::modify_db_parameter_group::ModifyDbParameterGroupOutput;
+    use aws_sdk_rds::types::error::{InvalidDbInstanceStateFault, KmsKeyNotAccessibleFault};
+    use drpilot::ports::{Instances, ReplicaRequest, RestoreStarted};
+
+    let with_status = |id: &str, status: &str, group: &str| {
+        let mut i = instance(id, "mysql", group);
+        i.db_instance_status = Some(status.to_string());
+        i
+    };
+    let delete = mock!(aws_sdk_rds::Client::delete_db_instance)
+        .match_requests(|r| {
+            r.db_instance_identifier() == Some("old")
+                && r.skip_final_snapshot() == Some(false)
+                && r.final_db_snapshot_identifier() == Some("old-before-failback-1")
+                && r.delete_automated_backups() == Some(false)
+        })
+        .then_output(|| DeleteDbInstanceOutput::builder().build());
+    let busy = mock!(aws_sdk_rds::Client::delete_db_instance)
+        .match_requests(|r| matches!(r.db_instance_identifier(), Some("deleting") | Some("stopping")))
+        .then_error(move || {
+            DeleteDBInstanceError::InvalidDbInstanceStateFault(
+                InvalidDbInstanceStateFault::builder()
+                    .message("not now")
+                    .meta(meta("InvalidDBInstanceState", "not now"))
+                    .build(),
+            )
+        });
+    let describe = mock!(aws_sdk_rds::Client::describe_db_instances).then_output(|| {
+        DescribeDbInstancesOutput::builder()
+            .db_instances(
+                aws_sdk_rds::types::DbInstance::builder()
+                    .db_instance_identifier("x")
+                    .db_instance_status("deleting")
+                    .build(),
+            )
+            .build()
+    });
+    let stopping = mock!(aws_sdk_rds::Client::describe_db_instances)
+        .match_requests(|r| r.db_instance_identifier() == Some("stopping"))
+        .then_output(move || {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(with_status("stopping", "stopping", "p"))
+                .build()
+        });
+    let snapshot =
+        mock!(aws_sdk_rds::Client::describe_db_snapshots).then_output(|| DescribeDbSnapshotsOutput::builder().build());
+    let refused = mock!(aws_sdk_rds::Client::create_db_instance_read_replica).then_error(move || {
+        CreateDBInstanceReadReplicaError::KmsKeyNotAccessibleFault(
+            KmsKeyNotAccessibleFault::builder()
+                .message("key disabled")
+                .meta(meta("KMSKeyNotAccessibleFault", "key disabled"))
+                .build(),
+        )
+    });
+    let client = mock_client!(
+        aws_sdk_rds,
+        RuleMode::MatchAny,
+        [&delete, &busy, &stopping, &describe, &snapshot, &refused]
+    );
+    let rds = RdsPrimaryProbe::with_client(client);
+    let tags = std::collections::BTreeMap::from([("drpilot:failback".to_string(), "fb-1".to_string())]);
+    rds.retire("old", "old-before-failback-1", &tags).await.unwrap();
+    assert_eq!(delete.num_calls(), 1, "deleted with its final snapshot");
+    rds.retire("deleting", "s", &tags)
+        .await
+        .expect("already being deleted: an earlier request's");
+    let e = rds.retire("stopping", "s", &tags).await.unwrap_err().to_string();
+    assert!(
+        e.contains("DeleteDBInstance") && e.contains("InvalidDBInstanceState"),
+        "{e}"
+    );
+    let req = ReplicaRequest {
+        id: "orders-db".into(),
+        source_arn: "arn:aws:rds:us-west-2:123456789012:db:orders-db-dr".into(),
+        shape: drpilot::model::InstanceShape {
+            kms_key_id: Some("alias/gone".into()),
+            class: "db.r6g.large".into(),
+            ..Default::default()
+        },
+    };
+    match rds.create_replica(&req).await.unwrap() {
+        RestoreStarted::Refused { code, message } => {
+            assert_eq!(code, "KMSKeyNotAccessibleFault");
+            assert!(message.contains("key disabled"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // writes given back: RDS's own formula, in the instance's own group only
+    let describe = |group: &'static str| {
+        mock!(aws_sdk_rds::Client::describe_db_instances).then_output(move || {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(with_status("orders-db", "available", group))
+                .build()
+        })
+    };
+    let modify = mock!(aws_sdk_rds::Client::modify_db_parameter_group)
+        .match_requests(|r| {
+            r.db_parameter_group_name() == Some("orders-params")
+                && r.parameters()
+                    .iter()
+                    .any(|p| p.parameter_name() == Some("read_only") && p.parameter_value() == Some("{TrueIfReplica}"))
+        })
+        .then_output(|| ModifyDbParameterGroupOutput::builder().build());
+    let own = describe("orders-params");
+    let rds = RdsStandby::new(mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&own, &modify]));
+    let how = rds.allow_writes_on("orders-db").await.unwrap();
+    assert!(how.contains("{TrueIfReplica}"), "{how}");
+    assert_eq!(modify.num_calls(), 1);
+    let default = describe("default.mysql8.0");
+    let rds = RdsStandby::new(mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&default, &modify]));
+    rds.allow_writes_on("orders-db").await.unwrap();
+    assert_eq!(modify.num_calls(), 1, "a default group is not touched");
+}
+
+fn meta(code: &str, message: &str) -> aws_sdk_rds::error::ErrorMetadata {
+    aws_sdk_rds::error::ErrorMetadata::builder()
+        .code(code)
+        .message(message)
+        .build()
+}

@@ -283,8 +283,8 @@ where
             };
             format!(
                 "{standby} is now the primary of {db} and {record} points at it; automatic failover of {db} stays \
-                 disarmed until a human acknowledges. To restore: create a new cross-region replica of {standby}, \
-                 update the promoter's databases setting, then acknowledge.{records}{groups}",
+                 disarmed until a human acknowledges. To restore: drpilot failback --database {db} (or a drill with \
+                 failback next time), which ends with {standby} a replica again.{records}{groups}",
                 db = db.name,
                 record = db.dns.record_name.trim_end_matches('.')
             )

@@ -693,7 +693,7 @@ pub fn fenced(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice {
     let body = format!(
         "{region} answers again, and the old primary of {db} is fenced: {how} at {at}, {after} after failover {id} completed.\n\
          Writes now go only to {name} in {dr}. RDS starts a stopped instance again after seven days: \
-         delete the old primary, or make it a replica of the new one (failback), before then.\n",
+         fail back before then (drpilot failback: the old primary is replaced by a replica of the new one).\n",
         region = cfg.source_region,
         db = db.name,
         at = hms(at),

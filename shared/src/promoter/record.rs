@@ -295,7 +295,12 @@ impl Failback {
             f if !gone(&f.old_primary) => AwaitOldPrimaryGone,
             f if f.replica_requested_at.is_none() => CreateReplica,
             f if f.replica_ready_at.is_none() => AwaitReplica,
-            f if f.switch.as_ref().is_none_or(|s| s.not_before.is_some_and(|t| t > now)) => AwaitSwitch,
+            // a switch under way goes on (another invocation's clock may be a little behind)
+            f if f.writes_blocked.is_none()
+                && f.switch.as_ref().is_none_or(|s| s.not_before.is_some_and(|t| t > now)) =>
+            {
+                AwaitSwitch
+            }
             f if f.writes_blocked.is_none() => BlockWrites,
             f if f.caught_up_at.is_none() => AwaitCaughtUp,
             f if f.promote_accepted_at.is_none() => Promote,
@@ -373,6 +378,72 @@ impl Failover {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_failback_waits_for_its_go_and_its_window_and_resumes_where_the_record_says() {
+        use FailbackStep::*;
+        let t = Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap();
+        let retired = |gone: bool| Retired {
+            name: "orders-db".into(),
+            shape: Default::default(),
+            final_snapshot: "orders-db-before-failback-1".into(),
+            requested_at: Some(t),
+            gone_at: gone.then_some(t),
+        };
+        let mut fb = Failback {
+            id: "fb".into(),
+            requested_at: t,
+            ..Default::default()
+        };
+        assert_eq!(fb.next_step(t), RetireOldPrimary);
+        fb.old_primary = Some(retired(false));
+        assert_eq!(
+            fb.next_step(t),
+            AwaitOldPrimaryGone,
+            "asked, not gone yet: ask again, never create"
+        );
+        fb.old_primary = Some(retired(true));
+        assert_eq!(fb.next_step(t), CreateReplica);
+        fb.replica_requested_at = Some(t);
+        assert_eq!(fb.next_step(t), AwaitReplica);
+        fb.replica_ready_at = Some(t);
+        assert_eq!(fb.next_step(t), AwaitSwitch, "ready: nothing moves without the go");
+        fb.switch = Some(SwitchOrder {
+            by: "alice".into(),
+            at: t,
+            not_before: Some(t + chrono::Duration::hours(2)),
+        });
+        assert_eq!(
+            fb.next_step(t + chrono::Duration::hours(1)),
+            AwaitSwitch,
+            "not before its window"
+        );
+        assert_eq!(fb.next_step(t + chrono::Duration::hours(2)), BlockWrites);
+        fb.writes_blocked = Some(("read_only=1".into(), t));
+        assert_eq!(
+            fb.next_step(t),
+            AwaitCaughtUp,
+            "a started switch goes on whatever the window"
+        );
+        fb.caught_up_at = Some(t);
+        fb.promote_accepted_at = Some(t);
+        fb.promoted_at = Some(t);
+        assert_eq!(fb.next_step(t), AllowWrites);
+        fb.writes_allowed = Some(("{TrueIfReplica}".into(), t));
+        assert_eq!(fb.next_step(t), SwitchDns);
+        fb.dns_requested_at = Some(t);
+        fb.dns_in_sync_at = Some(t);
+        assert!(fb.switched());
+        assert_eq!(fb.next_step(t), CapacityBack);
+        fb.capacity_restored = Some((vec![], t));
+        assert_eq!(fb.next_step(t), RetireOldStandby);
+        fb.old_standby = Some(retired(true));
+        fb.standby_requested_at = Some(t);
+        assert_eq!(fb.next_step(t), AwaitStandby);
+        fb.completed_at = Some(t);
+        assert_eq!(fb.next_step(t), Done);
+        assert!(!fb.is_active());
+    }
 
     #[test]
     fn the_next_step_follows_the_recorded_timestamps() {
