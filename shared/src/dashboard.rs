@@ -206,7 +206,7 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
                         .capacity
                         .iter()
                         .filter(|c| c.healthy_at.is_none())
-                        .map(|c| format!("{}: {}", c.group, c.seen.as_deref().unwrap_or("not seen yet")))
+                        .map(|c| format!("{}: {}", c.group, c.last_seen()))
                         .collect();
                     let held = if f.notices_sent.iter().any(|n| n == "capacity-held") {
                         "DNS HELD for capacity (strict plan)"

@@ -161,6 +161,7 @@ where
         // 2. The planned failover, through the promoter's own path (record, lock, notices).
         let mut rto = None;
         let mut rpo = None;
+        let mut scaled: Vec<String> = Vec::new();
         if ok {
             let outcome = self
                 .decide_and_act(
@@ -184,6 +185,12 @@ where
             };
             ok = step("failover: promote and switch DNS", done, detail);
             if let Some(f) = f.filter(|_| done) {
+                // the recovery plan's groups stay scaled up: what each was before is on the record
+                scaled = f
+                    .capacity
+                    .iter()
+                    .filter_map(|c| Some(format!("{} (was {})", c.group, c.before?)))
+                    .collect();
                 rto = super::notices::rto_components(&f).map(|c| c.acting());
                 rpo = f.estimated_rpo_seconds;
                 if let (Some(measured), Some(budget)) = (rto, db.rto_seconds) {
@@ -265,20 +272,12 @@ where
         } else if let Some(id) = &failing_back {
             format!("failing back ({id}): the drill's report follows when the failback completes")
         } else if steps.iter().any(|s| s.name.starts_with("failover") && s.passed) {
-            // The recovery plan's groups stay scaled up: what each was before is on the record.
-            let (record, _) = self.load(&db.name).await?;
-            let groups: Vec<String> = record
-                .current
-                .iter()
-                .flat_map(|f| &f.capacity)
-                .filter_map(|c| Some(format!("{} (was {})", c.group, c.before?)))
-                .collect();
-            let groups = if groups.is_empty() {
+            let groups = if scaled.is_empty() {
                 String::new()
             } else {
                 format!(
                     " The recovery plan's Auto Scaling groups stay scaled up: {}.",
-                    groups.join(", ")
+                    scaled.join(", ")
                 )
             };
             format!(

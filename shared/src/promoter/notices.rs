@@ -168,22 +168,22 @@ fn capacity_lines(f: &Failover) -> String {
                 (Some(_), None) => "ready".to_string(),
                 _ => "NOT ready".to_string(),
             };
-            format!(
-                "  {}: {state} ({}): {}\n",
-                c.group,
-                asked(c),
-                c.seen.as_deref().unwrap_or("not seen yet")
-            )
+            format!("  {}: {state} ({}): {}\n", c.group, asked(c), c.last_seen())
         })
         .collect()
 }
 
 use crate::plan::recovery::CANNOT_BE_SCALED;
 
+/// The capacity gate's reason without its groups ("<head>: <each group>").
+fn reason_head(why: &str) -> &str {
+    why.split_once(": ").map_or(why, |(head, _)| head)
+}
+
 /// Why DNS was let go without the capacity, as a sentence's start (from the gate's reason:
 /// "<head>: <each group>").
 fn let_go(why: &str, dr: &str) -> String {
-    let head = why.split_once(": ").map_or(why, |(head, _)| head);
+    let head = reason_head(why);
     if head == CANNOT_BE_SCALED {
         format!(
             "drpilot cannot scale the application's capacity in {dr}: a configuration error (a group that does \
@@ -263,7 +263,7 @@ pub fn capacity(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice
 /// A strict plan's wait is over (or its groups cannot be scaled) and capacity is not ready:
 /// DNS waits. Sent once per failover. `why` is the gate's reason.
 pub fn capacity_held(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover, why: &str) -> Notice {
-    let state = if why.starts_with(CANNOT_BE_SCALED) {
+    let state = if reason_head(why) == CANNOT_BE_SCALED {
         format!(
             "drpilot cannot scale the application's capacity in {}: a configuration error (a group that does \
              not exist, or a role that may not scale it), which waiting does not fix. Fix the plan or the role, \
@@ -376,7 +376,7 @@ pub fn timeline(f: &Failover) -> String {
             why => format!(
                 "  {}  capacity NOT ready ({}): DNS switches without it",
                 hms(*t),
-                why.split_once(": ").map_or(why, |(head, _)| head)
+                reason_head(why)
             ),
         });
     }
@@ -489,7 +489,7 @@ pub fn completed(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notic
             Some((why, _)) if why != "ready" => format!(
                 "The application's capacity in {} was NOT ready when DNS switched ({}):\n{}",
                 cfg.dr_region,
-                why.split_once(": ").map_or(why.as_str(), |(head, _)| head),
+                reason_head(why),
                 capacity_lines(f)
             ),
             _ => String::new(),

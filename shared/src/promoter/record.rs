@@ -157,6 +157,11 @@ pub struct CapacityStep {
 }
 
 impl CapacityStep {
+    /// What AWS showed at the last look, for responders.
+    pub fn last_seen(&self) -> &str {
+        self.seen.as_deref().unwrap_or("not seen yet")
+    }
+
     pub fn new(group: &crate::model::CapacityGroup) -> Self {
         CapacityStep {
             group: group.name.clone(),
