@@ -19,7 +19,10 @@
 #     roles are swapped after a failover (the promoted standby becomes `primary`), Terraform
 #     makes a fresh, healthy pair instead of inheriting the old one's ALARM or last known
 #     status, which would send clients to the new replica.
-# Sending clients back to the primary (failback) is a human's call: publish FailedOver = 0, e.g.
+# Sending clients back to the primary is drpilot's failback (`drpilot failback`): it publishes
+# FailedOver = 0 itself once the primary region's replica is promoted. Do it by hand only after
+# failing back by hand (never while the primary region holds no promoted primary: clients
+# would reach a replica):
 #   aws cloudwatch put-metric-data --region <dr_region> --namespace <metric_namespace> \
 #     --metric-name FailedOver --dimensions Database=<name> --value 0
 # Remove the simple record of the same name first: Route 53 refuses a simple record beside
@@ -64,7 +67,7 @@ resource "aws_cloudwatch_metric_alarm" "failed_over" {
   provider            = aws.dr
   for_each            = local.failover_records
   alarm_name          = local.failed_over_alarms[each.key]
-  alarm_description   = "drpilot: ${each.key} failed over; while this is in ALARM Route 53 answers ${each.value.dns.record_name} with the standby (the SECONDARY record). Failback: put FailedOver 0 (see dns.tf)."
+  alarm_description   = "drpilot: ${each.key} failed over; while this is in ALARM Route 53 answers ${each.value.dns.record_name} with the standby (the SECONDARY record). drpilot failback puts FailedOver 0 once the primary region's replica is promoted (see dns.tf)."
   namespace           = var.metric_namespace
   metric_name         = "FailedOver"
   dimensions          = { Database = each.key }

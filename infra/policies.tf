@@ -250,22 +250,18 @@ data "aws_iam_policy_document" "failover_promoter" {
     for_each = length(local.replicas) > 0 ? [1] : []
     content {
       sid = "FailBackEncryptedReplicas"
-      # CreateDBInstanceReadReplica with KmsKeyId: RDS uses the key through a grant
-      actions   = ["kms:CreateGrant"]
-      resources = concat([aws_kms_key.dr.arn], var.copier_source_kms_key_arns)
+      # CreateDBInstanceReadReplica with KmsKeyId: the new replica takes the key of the instance
+      # it replaces (a key of the user's, not known here), used by RDS through a grant; only RDS
+      # in the deployment's two regions may use these rights.
+      #checkov:skip=CKV_AWS_356:the replaced instances' keys are the user's own; kms:ViaService limits the use to RDS
+      #checkov:skip=CKV_AWS_111:kms:ViaService limits CreateGrant and DescribeKey to RDS acting for the caller
+      actions   = ["kms:CreateGrant", "kms:DescribeKey"]
+      resources = ["*"]
       condition {
-        test     = "Bool"
-        variable = "kms:GrantIsForAWSResource"
-        values   = ["true"]
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["rds.${var.primary_region}.amazonaws.com", "rds.${var.dr_region}.amazonaws.com"]
       }
-    }
-  }
-  dynamic "statement" {
-    for_each = length(local.replicas) > 0 ? [1] : []
-    content {
-      sid       = "DescribeFailBackKeys"
-      actions   = ["kms:DescribeKey"]
-      resources = concat([aws_kms_key.dr.arn], var.copier_source_kms_key_arns)
     }
   }
   dynamic "statement" {

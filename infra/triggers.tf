@@ -6,7 +6,7 @@ locals {
       function = module.failover_promoter
       schedule = var.drill.schedule
       pattern  = null
-      input    = jsonencode({ action = "drill", database = var.drill.database, plan = var.drill.plan, confirm = var.drill.database })
+      input    = jsonencode({ action = "drill", database = var.drill.database, plan = var.drill.plan, confirm = var.drill.database, failback = var.drill.failback })
     }
   }
   backup_trigger = length(var.s3_backups) == 0 ? {} : {

@@ -303,11 +303,12 @@ variable "poll_seconds" {
 }
 
 variable "drill" {
-  description = "A scheduled DR drill (null: none): a planned failover of `database`, whose standby must carry the tag drpilot:drill-plan=<plan>. It really fails over; see the README for the state it leaves."
+  description = "A scheduled DR drill (null: none): a planned failover of `database`, whose standby must carry the tag drpilot:drill-plan=<plan>. It really fails over; with failback = true (RDS MySQL) it then fails back and checks it ended where it began, else it leaves the database failed over (see the README)."
   type = object({
     database = string
     plan     = string
     schedule = optional(string, "cron(0 9 ? 1,4,7,10 TUE#2 *)") # quarterly, second Tuesday, 09:00 UTC
+    failback = optional(bool, false)
   })
   default = null
 }

@@ -230,7 +230,8 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
                 (word, Some(format!("{detail}{unfenced}")))
             }
         };
-        let (phase, phase_detail) = phase(&record, now);
+        let aurora = matches!(db.standby, crate::model::Standby::AuroraGlobal { .. });
+        let (phase, phase_detail) = phase(&record, aurora, now);
         let last_drill = Record::new(state, drill_key(&cfg.state, &db.name))
             .read::<DrillSummary>()
             .await?
@@ -328,9 +329,10 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
     })
 }
 
-/// The overall verdict, with every reason that lowered it.
 /// The database's phase, from its failover record (and what it is doing, when that matters).
-pub fn phase(record: &DbRecord, now: DateTime<Utc>) -> (&'static str, Option<String>) {
+/// An Aurora global database whose old primary has rejoined as its secondary is protected
+/// again with the roles swapped; an RDS database is protected again only after a failback.
+pub fn phase(record: &DbRecord, aurora: bool, now: DateTime<Utc>) -> (&'static str, Option<String>) {
     let done = |fb: &crate::promoter::record::Failback| {
         record
             .current
@@ -353,12 +355,25 @@ pub fn phase(record: &DbRecord, now: DateTime<Utc>) -> (&'static str, Option<Str
                 fb.completed_at.map(stamp).unwrap_or_default()
             )),
         ),
+        (Some(f), Some(fb)) if fb.failover == f.id && fb.switched() => (
+            "back without a standby",
+            Some(format!(
+                "failback {} stopped after the switch back: {}",
+                fb.id,
+                fb.aborted.as_ref().map_or("", |(why, _)| why.as_str())
+            )),
+        ),
         (Some(f), _) if f.is_active() => ("failing over", None),
+        (Some(f), _) if f.completed_at.is_some() && aurora && f.fenced.is_some() => (
+            "protected",
+            Some("roles swapped: the old primary cluster is the global database's secondary".into()),
+        ),
         (Some(f), _) if f.completed_at.is_some() => ("failed over", None),
         _ => ("protected", None),
     }
 }
 
+/// The overall verdict, with every reason that lowered it.
 pub fn verdict(resources: &[ResourceRow], databases: &[DatabaseRow], now: DateTime<Utc>) -> (Verdict, Vec<String>) {
     let mut worst = Verdict::Protected;
     let mut reasons = Vec::new();
@@ -410,6 +425,14 @@ pub fn verdict(resources: &[ResourceRow], databases: &[DatabaseRow], now: DateTi
                 format!(
                     "{}: failed over: it runs in the DR region without a standby until a failback",
                     d.name
+                ),
+            ),
+            "back without a standby" => lower(
+                Verdict::NotProtected,
+                format!(
+                    "{}: back in the primary region without a DR replica ({})",
+                    d.name,
+                    d.phase_detail.as_deref().unwrap_or("")
                 ),
             ),
             _ => {}

@@ -199,6 +199,10 @@ pub struct InstanceFacts {
     /// The instance it replicates from (its ARN or identifier); `None`: not a replica.
     pub replica_of: Option<String>,
     pub deletion_protection: bool,
+    /// `DbiResourceId`: the instance itself, whatever it is named (a failback deletes only the
+    /// instance it recorded, never a newer one under the same name).
+    pub resource_id: String,
+    pub engine: String,
     pub shape: InstanceShape,
 }
 
@@ -216,6 +220,11 @@ pub struct InstanceShape {
     pub parameter_group: Option<String>,
     #[serde(default)]
     pub multi_az: bool,
+    /// Days of automated backups (a promoted replica gets these back; RDS's default is 1).
+    #[serde(default)]
+    pub backup_retention_days: i32,
+    #[serde(default)]
+    pub publicly_accessible: bool,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
 }

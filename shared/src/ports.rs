@@ -404,24 +404,30 @@ pub struct ReplicaRequest {
 pub trait Instances: Sync {
     /// `None`: no such instance (or deleted).
     fn instance(&self, id: &str) -> impl Future<Output = Result<Option<crate::model::InstanceFacts>>> + Send;
-    /// `DeleteDBInstance` keeping a final snapshot (named `final_snapshot`, with `tags`) and
-    /// the automated backups. Already being deleted, or gone, is no error.
-    fn retire(
+    /// `DeleteDBInstance` keeping a final snapshot (named `final_snapshot`) and the automated
+    /// backups. Already being deleted, or gone, is no error.
+    fn retire(&self, id: &str, final_snapshot: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Tags a DB snapshot (`false`: no such snapshot).
+    fn tag_snapshot(
         &self,
-        id: &str,
-        final_snapshot: &str,
+        snapshot: &str,
         tags: &std::collections::BTreeMap<String, String>,
-    ) -> impl Future<Output = Result<()>> + Send;
+    ) -> impl Future<Output = Result<bool>> + Send;
     /// `CreateDBInstanceReadReplica`; an instance with that identifier already existing is
     /// `AlreadyExists` (the caller checks it is its own), AWS's refusal `Refused`.
     fn create_replica(&self, req: &ReplicaRequest) -> impl Future<Output = Result<RestoreStarted>> + Send;
-    /// `PromoteReadReplica` of an instance of this region.
-    fn promote_instance(&self, id: &str) -> impl Future<Output = Result<Promotion>> + Send;
+    /// `PromoteReadReplica` of an instance of this region, keeping `backup_retention_days` of
+    /// automated backups (RDS's default for a promoted replica is 1).
+    fn promote_instance(&self, id: &str, backup_retention_days: i32) -> impl Future<Output = Result<Promotion>> + Send;
+    /// Whether writes on the instance can be blocked safely (`Err(Refused)`: why not), asking
+    /// nothing of it: the checks of `block_writes_on`.
+    fn can_block_writes(&self, id: &str) -> impl Future<Output = Result<String>> + Send;
     /// Makes the instance read-only through its own DB parameter group (as `block_writes`).
     fn block_writes_on(&self, id: &str) -> impl Future<Output = Result<String>> + Send;
-    /// Gives the instance's parameter group back RDS's default for `read_only`,
-    /// `{TrueIfReplica}`: read-only while it is a replica, writable once promoted.
-    fn allow_writes_on(&self, id: &str) -> impl Future<Output = Result<String>> + Send;
+    /// Gives a parameter group back RDS's default for `read_only`, `{TrueIfReplica}`:
+    /// read-only while an instance is a replica, writable once promoted. A default group
+    /// (which cannot be changed, and was never blocked) is left alone.
+    fn allow_writes_in(&self, group: &str) -> impl Future<Output = Result<String>> + Send;
 }
 
 /// The DR region's application capacity a recovery plan scales up (EC2 Auto Scaling).

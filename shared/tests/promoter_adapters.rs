@@ -419,7 +419,8 @@ async fn maintenance_being_applied_is_reported_one_waiting_for_its_window_is_not
 /// A failback's instance work, over a mocked RDS: a deletion AWS already has under way is no
 /// error (a resumed failback asks again), anything else AWS refuses is; the final snapshot is
 /// always asked for; a replica AWS refuses keeps AWS's code; writes are given back through the
-/// instance's own group with RDS's default formula, and a default group is left alone.
+/// instance's own group with RDS's default formula, and a default group is left alone; whether
+/// writes can be blocked is known without changing anything.
 #[tokio::test]
 async fn failback_instances_retire_with_a_final_snapshot_and_answer_as_aws_does() {
     use aws_sdk_rds::operation::create_db_instance_read_replica::CreateDBInstanceReadReplicaError;
@@ -486,13 +487,12 @@ async fn failback_instances_retire_with_a_final_snapshot_and_answer_as_aws_does(
         [&delete, &busy, &stopping, &describe, &snapshot, &refused]
     );
     let rds = RdsPrimaryProbe::with_client(client);
-    let tags = std::collections::BTreeMap::from([("drpilot:failback".to_string(), "fb-1".to_string())]);
-    rds.retire("old", "old-before-failback-1", &tags).await.unwrap();
+    rds.retire("old", "old-before-failback-1").await.unwrap();
     assert_eq!(delete.num_calls(), 1, "deleted with its final snapshot");
-    rds.retire("deleting", "s", &tags)
+    rds.retire("deleting", "s")
         .await
         .expect("already being deleted: an earlier request's");
-    let e = rds.retire("stopping", "s", &tags).await.unwrap_err().to_string();
+    let e = rds.retire("stopping", "s").await.unwrap_err().to_string();
     assert!(
         e.contains("DeleteDBInstance") && e.contains("InvalidDBInstanceState"),
         "{e}"
@@ -532,13 +532,22 @@ async fn failback_instances_retire_with_a_final_snapshot_and_answer_as_aws_does(
         .then_output(|| ModifyDbParameterGroupOutput::builder().build());
     let own = describe("orders-params");
     let rds = RdsStandby::new(mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&own, &modify]));
-    let how = rds.allow_writes_on("orders-db").await.unwrap();
+    let how = rds.allow_writes_in("orders-params").await.unwrap();
     assert!(how.contains("{TrueIfReplica}"), "{how}");
     assert_eq!(modify.num_calls(), 1);
-    let default = describe("default.mysql8.0");
-    let rds = RdsStandby::new(mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&default, &modify]));
-    rds.allow_writes_on("orders-db").await.unwrap();
+    rds.allow_writes_in("default.mysql8.0").await.unwrap();
     assert_eq!(modify.num_calls(), 1, "a default group is not touched");
+    // the checks come before anything is changed: a shared group is refused, nothing asked
+    let shared = mock!(aws_sdk_rds::Client::describe_db_instances).then_output(move || {
+        DescribeDbInstancesOutput::builder()
+            .db_instances(with_status("orders-db", "available", "orders-params"))
+            .db_instances(with_status("billing-db", "available", "orders-params"))
+            .build()
+    });
+    let rds = RdsStandby::new(mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&shared, &modify]));
+    let e = rds.can_block_writes("orders-db").await.unwrap_err().to_string();
+    assert!(e.contains("shared with billing-db"), "{e}");
+    assert_eq!(modify.num_calls(), 1);
 }
 
 fn meta(code: &str, message: &str) -> aws_sdk_rds::error::ErrorMetadata {

@@ -259,6 +259,31 @@ pub async fn failback() -> Measured {
         matches!(&refused, drpilot_tests::night::Outcome::Error(e) if e.contains("confirm it by naming the database")),
         "{refused:?}"
     );
+    // Checked before anything is deleted: a protected old primary stops it, nothing changed.
+    let protect = |on: bool| {
+        night
+            .r
+            .rds_source
+            .modify_db_instance()
+            .db_instance_identifier(&primary)
+            .deletion_protection(on)
+            .apply_immediately(true)
+            .send()
+    };
+    protect(true).await.expect("deletion protection on");
+    let refused = night.invoke_promoter(prepare.clone()).await;
+    assert!(
+        matches!(&refused, drpilot_tests::night::Outcome::Error(e)
+            if e.contains("has deletion protection") && e.contains("nothing was changed")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        night.wire().await.calls("DeleteDBInstance").count(),
+        0,
+        "nothing deleted"
+    );
+    assert!(night.record("orders").await.failback.is_none(), "nothing recorded");
+    protect(false).await.expect("deletion protection off");
     night.invoke_promoter(prepare.clone()).await;
     night
         .until("the failback replica ready", minutes(30.0), |n| {

@@ -636,6 +636,13 @@ async fn set_read_only(client: &Client, group: &str, value: &str) -> Result<()> 
 /// Makes `id` read-only through its own (custom, not shared) DB parameter group: MySQL and
 /// MariaDB only (see `PrimaryProbe::block_writes`).
 async fn block_writes_on(client: &Client, id: &str) -> Result<String> {
+    let group = writes_blockable(client, id).await?;
+    set_read_only(client, &group, "1").await?;
+    Ok(format!("read_only=1 in parameter group {group} of {id}"))
+}
+
+/// The instance's own parameter group, when blocking writes through it is safe; else why not.
+async fn writes_blockable(client: &Client, id: &str) -> Result<String> {
     let out = client
         .describe_db_instances()
         .db_instance_identifier(id)
@@ -697,8 +704,7 @@ async fn block_writes_on(client: &Client, id: &str) -> Result<String> {
             sharing.join(", ")
         )));
     }
-    set_read_only(client, &group, "1").await?;
-    Ok(format!("read_only=1 in parameter group {group} of {id}"))
+    Ok(group)
 }
 
 impl crate::ports::PrimaryProbe for RdsPrimaryProbe {
@@ -1101,7 +1107,11 @@ fn instance_facts(d: &aws_sdk_rds::types::DbInstance) -> crate::model::InstanceF
         endpoint: d.endpoint().and_then(|e| e.address()).map(str::to_string),
         replica_of: d.read_replica_source_db_instance_identifier().map(str::to_string),
         deletion_protection: d.deletion_protection().unwrap_or(false),
+        resource_id: d.dbi_resource_id().unwrap_or_default().to_string(),
+        engine: d.engine().unwrap_or_default().to_string(),
         shape: InstanceShape {
+            backup_retention_days: d.backup_retention_period().unwrap_or(0),
+            publicly_accessible: d.publicly_accessible().unwrap_or(false),
             kms_key_id: d.kms_key_id().map(str::to_string),
             class: d.db_instance_class().unwrap_or_default().to_string(),
             subnet_group: d
@@ -1143,7 +1153,7 @@ impl<T: RegionClient> crate::ports::Instances for T {
         Ok(absent_as_none(out, DB_NOT_FOUND)?.and_then(|o| o.db_instances().first().map(instance_facts)))
     }
 
-    async fn retire(&self, id: &str, final_snapshot: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+    async fn retire(&self, id: &str, final_snapshot: &str) -> Result<()> {
         let out = self
             .rds()
             .delete_db_instance()
@@ -1155,41 +1165,42 @@ impl<T: RegionClient> crate::ports::Instances for T {
             .await
             .map_err(|e| aws_error("DeleteDBInstance", e));
         match out {
-            Ok(_) => {}
-            Err(e) if e.aws_code().is_some_and(|c| DB_NOT_FOUND.contains(&c)) => return Ok(()),
+            Ok(_) => Ok(()),
+            Err(e) if e.aws_code().is_some_and(|c| DB_NOT_FOUND.contains(&c)) => Ok(()),
             // "already being deleted": an earlier try of this very request
             Err(e) if e.aws_code() == Some("InvalidDBInstanceState") => match self.instance(id).await? {
-                Some(i) if i.status != "deleting" => return Err(e),
-                _ => return Ok(()),
+                Some(i) if i.status != "deleting" => Err(e),
+                _ => Ok(()),
             },
-            Err(e) => return Err(e),
+            Err(e) => Err(e),
         }
-        // The final snapshot carries drpilot's tags (DeleteDBInstance takes none for it).
-        if !tags.is_empty() {
-            let snapshot = self
-                .rds()
-                .describe_db_snapshots()
-                .db_snapshot_identifier(final_snapshot)
-                .send()
-                .await
-                .ok()
-                .and_then(|o| {
-                    o.db_snapshots()
-                        .first()
-                        .and_then(|s| s.db_snapshot_arn())
-                        .map(str::to_string)
-                });
-            if let Some(arn) = snapshot {
-                self.rds()
-                    .add_tags_to_resource()
-                    .resource_name(arn)
-                    .set_tags(Some(rds_tags(tags)))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("AddTagsToResource", e))?;
-            }
-        }
-        Ok(())
+    }
+
+    async fn tag_snapshot(&self, snapshot: &str, tags: &BTreeMap<String, String>) -> Result<bool> {
+        let found = self
+            .rds()
+            .describe_db_snapshots()
+            .db_snapshot_identifier(snapshot)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeDBSnapshots", e));
+        let arn = match absent_as_none(found, &["DBSnapshotNotFound"])? {
+            Some(o) => o
+                .db_snapshots()
+                .first()
+                .and_then(|s| s.db_snapshot_arn())
+                .map(str::to_string),
+            None => None,
+        };
+        let Some(arn) = arn else { return Ok(false) };
+        self.rds()
+            .add_tags_to_resource()
+            .resource_name(arn)
+            .set_tags(Some(rds_tags(tags)))
+            .send()
+            .await
+            .map_err(|e| aws_error("AddTagsToResource", e))?;
+        Ok(true)
     }
 
     async fn create_replica(&self, req: &crate::ports::ReplicaRequest) -> Result<crate::ports::RestoreStarted> {
@@ -1205,21 +1216,26 @@ impl<T: RegionClient> crate::ports::Instances for T {
             .set_vpc_security_group_ids((!s.security_groups.is_empty()).then(|| s.security_groups.clone()))
             .set_db_parameter_group_name(s.parameter_group.clone())
             .multi_az(s.multi_az)
-            .publicly_accessible(false)
+            .publicly_accessible(s.publicly_accessible)
             .set_tags(Some(rds_tags(&s.tags)))
             .send()
             .await
             .map(|_| ())
             .map_err(|e| aws_error("CreateDBInstanceReadReplica", e));
-        super::restore::started(out)
+        match out {
+            // the source is busy (backing up after its promotion, modifying): ask again later
+            Err(e) if e.aws_code() == Some("InvalidDBInstanceState") => Err(e),
+            out => super::restore::started(out),
+        }
     }
 
-    async fn promote_instance(&self, id: &str) -> Result<crate::ports::Promotion> {
+    async fn promote_instance(&self, id: &str, backup_retention_days: i32) -> Result<crate::ports::Promotion> {
         use crate::ports::Promotion;
         match self
             .rds()
             .promote_read_replica()
             .db_instance_identifier(id)
+            .set_backup_retention_period((backup_retention_days > 0).then_some(backup_retention_days))
             .send()
             .await
             .map_err(|e| aws_error("PromoteReadReplica", e))
@@ -1232,21 +1248,19 @@ impl<T: RegionClient> crate::ports::Instances for T {
         }
     }
 
+    async fn can_block_writes(&self, id: &str) -> Result<String> {
+        writes_blockable(self.rds(), id).await
+    }
+
     async fn block_writes_on(&self, id: &str) -> Result<String> {
         block_writes_on(self.rds(), id).await
     }
 
-    async fn allow_writes_on(&self, id: &str) -> Result<String> {
-        let facts = crate::ports::Instances::instance(self, id)
-            .await?
-            .ok_or_else(|| Error::RunFailed(format!("{id} is not listed")))?;
-        let group = facts.shape.parameter_group.unwrap_or_default();
+    async fn allow_writes_in(&self, group: &str) -> Result<String> {
         if group.is_empty() || group.starts_with("default.") {
-            return Ok(format!("{id} uses the default parameter group: nothing to undo"));
+            return Ok(format!("the default parameter group {group:?}: nothing to undo"));
         }
-        set_read_only(self.rds(), &group, "{TrueIfReplica}").await?;
-        Ok(format!(
-            "read_only={{TrueIfReplica}} in parameter group {group} of {id}"
-        ))
+        set_read_only(self.rds(), group, "{TrueIfReplica}").await?;
+        Ok(format!("read_only={{TrueIfReplica}} in parameter group {group}"))
     }
 }

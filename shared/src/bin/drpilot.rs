@@ -44,9 +44,11 @@ enum Command {
         #[arg(long)]
         failback: bool,
     },
-    /// Back to the primary region after a failover: a replica there first, then (with
-    /// --switch, now or later) a planned switch back, then a new DR replica. The failover
-    /// promoter's schedule carries it on once this command returns.
+    /// Back to the primary region after a failover. It DELETES the old primary there (keeping a
+    /// final snapshot: it may hold writes the failover lost) and makes a replica of the
+    /// failed-over primary in its place; then (with --switch, now or in a window) a planned
+    /// switch back, then a new DR replica in place of the old standby. The failover promoter's
+    /// schedule carries it on once this command returns.
     Failback {
         /// The database (its name in DRPILOT_DATABASES).
         #[arg(long, value_name = "NAME")]
@@ -63,6 +65,9 @@ enum Command {
         /// With --switch: not before this time (RFC 3339), a maintenance window.
         #[arg(long, value_name = "TIME", requires = "switch")]
         at: Option<chrono::DateTime<chrono::Utc>>,
+        /// Give up a failback that has not begun its switch back.
+        #[arg(long, conflicts_with = "switch")]
+        cancel: bool,
     },
     /// An S3 backup's points in time, oldest first.
     Points {
@@ -177,6 +182,7 @@ async fn main() {
             confirm,
             switch,
             at,
+            cancel,
         } => {
             let cfg = PromoterConfig::from_vars(vars.as_ref()).unwrap_or_else(|e| fail(e, 2));
             let accounts = PromoterPorts::accounts(&sdk, &cfg);
@@ -189,7 +195,7 @@ async fn main() {
                 cfg: &cfg,
                 invocation,
             }
-            .failback(&database, &by, &confirm, switch, at)
+            .failback_command(&database, &by, &confirm, switch, at, cancel)
             .await
             .unwrap_or_else(|e| fail(e, 1));
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());

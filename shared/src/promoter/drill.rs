@@ -91,11 +91,7 @@ where
         let started = Utc::now();
         let mut steps: Vec<DrillStep> = Vec::new();
         let mut clock = std::time::Instant::now();
-        let failed = std::sync::atomic::AtomicBool::new(false);
         let mut step = |name: &'static str, passed: bool, detail: String| {
-            if !passed {
-                failed.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
             steps.push(DrillStep {
                 name,
                 passed,
@@ -223,7 +219,9 @@ where
         // 4. With failback: back to where it began (the rest is checked when it completes).
         let mut failing_back = None;
         let mut back = Vec::new();
-        if failback && !failed.load(std::sync::atomic::Ordering::Relaxed) {
+        // (once the failover passed, whatever its RTO: the drill must not leave production in the
+        // DR region because it was slow)
+        if failback && ok {
             match self
                 .failback(&db.name, &format!("drill {plan}"), &db.name, true, None)
                 .await
@@ -376,12 +374,21 @@ where
             .and_then(|i| i.endpoint)
             .or_else(|| fb.target.clone())
             .unwrap_or_default();
-        match self.dns_now(db, &endpoint).await {
-            Ok(Some((true, _))) => {}
-            other => wrong.push(format!(
-                "{} does not point at {endpoint}: {other:?}",
-                db.dns.record_name.trim_end_matches('.')
-            )),
+        match &db.dns.switch {
+            // the PRIMARY record answers while its health check's alarm is OK
+            crate::model::DnsSwitch::FailoverRecords { alarm } => match self.failed_over_state(alarm).await {
+                Ok(state) if state == "OK" => {}
+                other => wrong.push(format!(
+                    "{alarm} is {other:?}, not OK: Route 53 does not answer the PRIMARY"
+                )),
+            },
+            crate::model::DnsSwitch::Upsert => match self.dns_now(db, &endpoint).await {
+                Ok(Some((true, _))) => {}
+                other => wrong.push(format!(
+                    "{} does not point at {endpoint}: {other:?}",
+                    db.dns.record_name.trim_end_matches('.')
+                )),
+            },
         }
         let (record, _) = self.load(&db.name).await.unwrap_or_default();
         for c in record.current.iter().flat_map(|f| &f.capacity) {
@@ -412,15 +419,25 @@ where
     }
 
     /// A drill's failback completed: its last word (the drill's record and a notice).
+    /// `stopped`: the failback stopped or its switch was called off (why): the drill FAILs.
     pub(super) async fn drill_failback_done(
         &self,
         db: &crate::model::DatabaseSpec,
         fb: &super::record::Failback,
+        stopped: Option<&str>,
     ) -> Result<()> {
         let Some(plan) = fb.by.strip_prefix("drill ") else {
             return Ok(());
         };
-        let steps = self.back_where_it_began(db, plan, fb).await;
+        let steps = match stopped {
+            None => self.back_where_it_began(db, plan, fb).await,
+            Some(why) => vec![DrillStep {
+                name: ENDED_WHERE_IT_BEGAN,
+                passed: false,
+                seconds: 0.0,
+                detail: format!("failback {} stopped: {why}", fb.id),
+            }],
+        };
         let ok = steps.iter().all(|s| s.passed);
         let record = Record::new(&self.hub().state, drill_key(&self.cfg.state, &db.name));
         let last = record.read::<DrillSummary>().await?;

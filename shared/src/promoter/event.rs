@@ -60,6 +60,9 @@ pub enum Command {
         switch: bool,
         #[serde(default)]
         at: Option<DateTime<Utc>>,
+        /// Gives up a failback that has not begun its switch back.
+        #[serde(default)]
+        cancel: bool,
     },
     /// A manual (planned) failover. `force_data_loss` accepts a lag-gate refusal.
     Failover {
@@ -246,6 +249,7 @@ mod tests {
                     confirm: "orders".into(),
                     switch: true,
                     at: parse_time("2026-11-28T02:00:00Z"),
+                    cancel: false,
                 }),
             ),
             (

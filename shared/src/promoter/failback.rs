@@ -14,7 +14,7 @@
 use super::record::{Acknowledgement, DbRecord, Failback, FailbackStep, Retired, SwitchOrder};
 use super::{notices, Promoter, FAILOVER_RECORDS};
 use crate::error::{Error, Result};
-use crate::model::{tags, DatabaseSpec, DnsSwitch, InstanceShape, Standby, FAILED_OVER_METRIC};
+use crate::model::{DatabaseSpec, DnsSwitch, InstanceShape, Standby, FAILED_OVER_METRIC};
 use crate::notice::{Notice, Severity};
 use crate::plan::lag::human_seconds;
 use crate::plan::promotion::PrimaryView;
@@ -41,20 +41,26 @@ fn final_snapshot(name: &str, fb: &Failback) -> String {
 fn shape_for(shape: &InstanceShape, fb: &Failback) -> InstanceShape {
     let mut shape = shape.clone();
     shape.tags.retain(|k, _| !k.starts_with("aws:"));
-    shape
-        .tags
-        .insert(tags::MANAGED_BY.to_string(), tags::MANAGED_BY_VALUE.to_string());
     shape.tags.insert(FAILBACK_TAG.to_string(), fb.id.clone());
     shape
 }
 
+/// A final snapshot's tags: the failback that kept it (not `drpilot:managed-by`, which marks
+/// the copier's copies: retention never counts or prunes these).
 fn snapshot_tags(fb: &Failback) -> std::collections::BTreeMap<String, String> {
-    [
-        (tags::MANAGED_BY.to_string(), tags::MANAGED_BY_VALUE.to_string()),
-        (FAILBACK_TAG.to_string(), fb.id.clone()),
-    ]
-    .into()
+    [(FAILBACK_TAG.to_string(), fb.id.clone())].into()
 }
+
+/// What one look at an instance being retired found.
+enum Retiring {
+    Gone,
+    Waiting(String),
+    /// Another instance has the name now: nothing is deleted.
+    Stranger(String),
+}
+
+/// The statuses of a standalone instance that serves (RDS backs a promoted replica up).
+const SERVES: &[&str] = &["available", "backing-up", "modifying", "storage-optimization"];
 
 fn names(db: &DatabaseSpec) -> Result<(&str, &str)> {
     match &db.standby {
@@ -114,7 +120,27 @@ where
         switch: bool,
         not_before: Option<DateTime<Utc>>,
     ) -> Result<Value> {
+        self.failback_command(database, by, confirm, switch, not_before, false)
+            .await
+    }
+
+    /// The failback command in full: `cancel` stops a failback that has not begun its switch
+    /// back (nothing has moved then: the failed-over primary serves as before).
+    pub async fn failback_command(
+        &self,
+        database: &str,
+        by: &str,
+        confirm: &str,
+        switch: bool,
+        not_before: Option<DateTime<Utc>>,
+        cancel: bool,
+    ) -> Result<Value> {
         let db = self.database(database)?;
+        if not_before.is_some() && !switch {
+            return Err(Error::BadEvent(
+                "\"at\" is the switch back's window: it needs \"switch\": true; nothing was changed".into(),
+            ));
+        }
         if confirm != db.name {
             return Err(Error::Refused(format!(
                 "a failback replaces instances of {0} and moves its traffic: confirm it by naming the database \
@@ -156,11 +182,41 @@ where
             at: now,
             not_before,
         });
+        if cancel {
+            let Some(fb) = record
+                .failback
+                .as_mut()
+                .filter(|fb| fb.failover == f.id && fb.is_active())
+            else {
+                return Err(Error::BadEvent(format!(
+                    "{} has no failback to cancel; nothing was changed",
+                    db.name
+                )));
+            };
+            if fb.writes_blocked.is_some() || fb.switched() {
+                return Err(Error::Refused(format!(
+                    "failback {} has begun its switch back: it cannot be cancelled now; nothing was changed",
+                    fb.id
+                )));
+            }
+            let id = fb.id.clone();
+            let why = format!("cancelled by {by}");
+            return self
+                .abort_failback(db, record, etag.as_deref().unwrap_or_default(), why, Vec::new())
+                .await
+                .map(|_| json!({"database": db.name, "failback": id, "cancelled_by": by}));
+        }
         match record.failback.as_mut() {
             Some(fb) if fb.failover == f.id && fb.is_active() => {
-                if let (Some(order), None) = (order, &fb.switch) {
+                let changes = match (&order, &fb.switch) {
+                    (Some(_), None) => true,
+                    // a new window, while the switch has not begun
+                    (Some(o), Some(s)) => o.not_before != s.not_before && fb.writes_blocked.is_none(),
+                    _ => false,
+                };
+                if changes {
                     info!(db = %db.name, failback = %fb.id, %by, "the switch back is ordered");
-                    fb.switch = Some(order);
+                    fb.switch = order;
                     self.save(&db.name, &record, etag.as_deref()).await?.ok_or_else(|| {
                         Error::Refused(format!("the record of {} changed meanwhile; try again", db.name))
                     })?;
@@ -184,6 +240,8 @@ where
                     .filter(|p| p.failover == f.id && p.aborted.is_some())
                     .and_then(|p| p.old_primary.clone())
                     .filter(|r| r.gone_at.is_some());
+                // Everything the way back needs, checked before anything is deleted.
+                self.failback_preflight(db, carried.is_some()).await?;
                 let fb = Failback {
                     id: format!("fb-{}-{}", db.name, now.format("%Y%m%dT%H%M%SZ")),
                     failover: f.id.clone(),
@@ -201,6 +259,80 @@ where
                 self.resume_failback(db).await
             }
         }
+    }
+
+    /// Whether the way back can be gone all the way, asked before the old primary is deleted:
+    /// a failback that could not switch back would leave the original region without it.
+    async fn failback_preflight(&self, db: &DatabaseSpec, old_primary_retired: bool) -> Result<()> {
+        let (primary, replica) = names(db)?;
+        let (src, dr) = (&self.cfg.source_region, &self.cfg.dr_region);
+        let refuse = |why: String| Err(Error::Refused(format!("{why}; nothing was changed")));
+        let Some(serving) = self.at(db).standby.instance(replica).await? else {
+            return refuse(format!("the failed-over primary {replica} is not in {dr}"));
+        };
+        if serving.replica_of.is_some() || !SERVES.contains(&serving.status.as_str()) {
+            return refuse(format!(
+                "the failed-over primary {replica} in {dr} is {}{}: a failback starts from a standalone instance that serves",
+                serving.status,
+                if serving.replica_of.is_some() { ", a replica" } else { "" }
+            ));
+        }
+        // A cross-Region replica takes a parameter group of its own only for MySQL
+        // (CreateDBInstanceReadReplica, DBParameterGroupName), and only MySQL's ReplicaLag
+        // proves a replica has every write once writes are blocked.
+        if !serving.engine.starts_with("mysql") {
+            return refuse(format!(
+                "drpilot fails back RDS for MySQL; {replica} runs {}: fail it back by hand",
+                serving.engine
+            ));
+        }
+        if serving.shape.backup_retention_days <= 0 {
+            return refuse(format!(
+                "{replica} keeps no automated backups: RDS makes a read replica only of an instance that does \
+                 (set a backup retention period)"
+            ));
+        }
+        if serving.deletion_protection {
+            return refuse(format!(
+                "{replica} has deletion protection: the failback replaces it in the end (its final snapshot \
+                 kept); turn it off and ask again"
+            ));
+        }
+        if let Err(e) = self.at(db).standby.can_block_writes(replica).await {
+            return refuse(format!("the switch back blocks writes on {replica}, and cannot: {e}"));
+        }
+        // Never replace what may be serving: DNS must point at the failed-over primary.
+        if let Some(endpoint) = &serving.endpoint {
+            if let Some((false, points)) = self.dns_now(db, endpoint).await? {
+                return refuse(format!(
+                    "{} points at {points}, not at {replica}: someone may have failed back by hand, and \
+                     drpilot replaces nothing that may be serving",
+                    db.dns.record_name.trim_end_matches('.')
+                ));
+            }
+        }
+        match self.at(db).primary.instance(primary).await? {
+            None if old_primary_retired => {}
+            None => {
+                return refuse(format!(
+                    "{primary} is not in {src}: the new replica takes its key, class, network and parameter group \
+                     from the instance it replaces; create a read replica of {replica} named {primary} in {src} by hand"
+                ))
+            }
+            Some(old) if old.deletion_protection => {
+                return refuse(format!(
+                    "{primary} in {src} has deletion protection: turn it off (its final snapshot is kept) and ask again"
+                ))
+            }
+            Some(old) if old.replica_of.is_some() => {
+                return refuse(format!(
+                    "{primary} in {src} is a replica (of {}): it is not the old primary",
+                    old.replica_of.unwrap_or_default()
+                ))
+            }
+            Some(_) => {}
+        }
+        Ok(())
     }
 
     /// Takes the lease of an active failback and advances it (the continuation calls this
@@ -232,6 +364,53 @@ where
             }
         }
         result
+    }
+
+    /// Once per step (`key`): a wait longer than `DRPILOT_STUCK_AFTER_SECONDS` is told
+    /// (critical), with what AWS shows; the wait goes on. `true`: told now (save it).
+    #[allow(clippy::too_many_arguments)]
+    async fn stuck_once(
+        &self,
+        undelivered: &mut Vec<String>,
+        db: &DatabaseSpec,
+        fb: &mut Failback,
+        key: &str,
+        what: &str,
+        since: DateTime<Utc>,
+        seen: &str,
+    ) -> bool {
+        let waited = Utc::now() - since;
+        if waited <= Duration::seconds(i64::from(self.cfg.stuck_after_seconds))
+            || fb.notices_sent.iter().any(|n| n == key)
+        {
+            return false;
+        }
+        let cancel = if fb.writes_blocked.is_none() && !fb.switched() {
+            format!(
+                " Nothing has moved yet; to give up: {}",
+                notices::command(
+                    self.cfg,
+                    json!({"action": "failback", "database": db.name, "by": "NAME", "confirm": db.name, "cancel": true})
+                )
+            )
+        } else {
+            String::new()
+        };
+        let n = failback_notice(
+            db,
+            fb,
+            "failback-stuck",
+            Severity::Critical,
+            format!("drpilot: failback of {} STUCK waiting for {what}", db.name),
+            format!(
+                "Failback {} has waited {} for {what}: {seen}. drpilot keeps waiting.{cancel}\n",
+                fb.id,
+                human_seconds(waited.num_seconds() as f64)
+            ),
+        );
+        self.tell(undelivered, &n).await;
+        fb.notices_sent.push(key.to_string());
+        true
     }
 
     fn fb_commit_error(db: &DatabaseSpec) -> Error {
@@ -317,7 +496,7 @@ where
             match step {
                 FailbackStep::RetireOldPrimary => {
                     let serving = standby.instance(replica).await?;
-                    if !serving.is_some_and(|i| i.replica_of.is_none() && i.status == "available") {
+                    if !serving.is_some_and(|i| i.replica_of.is_none() && SERVES.contains(&i.status.as_str())) {
                         let why = format!(
                             "the failed-over primary {replica} in {dr} is not an available standalone instance: a \
                              failback starts from it; nothing was changed"
@@ -344,6 +523,7 @@ where
                             info!(db = %db.name, failback = %fb.id, status = %old.status, "the old primary is retired next");
                             fb.old_primary = Some(Retired {
                                 name: primary.to_string(),
+                                resource_id: old.resource_id,
                                 final_snapshot: final_snapshot(primary, fb),
                                 shape: old.shape,
                                 requested_at: None,
@@ -360,12 +540,14 @@ where
                         }
                     }
                 }
-                FailbackStep::AwaitOldPrimaryGone => {
-                    if let Some(tag) = self.await_retired(db, &mut record, &etag, true).await? {
+                FailbackStep::AwaitOldPrimaryGone => match self.await_retired(db, &mut record, &etag, true).await? {
+                    Retiring::Gone => {}
+                    Retiring::Waiting(tag) => {
                         etag = tag;
                         continue;
                     }
-                }
+                    Retiring::Stranger(why) => return self.abort_failback(db, record, &etag, why, undelivered).await,
+                },
                 FailbackStep::CreateReplica => {
                     let Some(serving) = standby.instance(replica).await? else {
                         let why = format!("the failed-over primary {replica} is not in {dr}");
@@ -454,6 +636,22 @@ where
                             fb.notices_sent.push("ready".into());
                         }
                         _ => {
+                            let since = fb.replica_requested_at.unwrap_or(fb.requested_at);
+                            if self
+                                .stuck_once(
+                                    &mut undelivered,
+                                    db,
+                                    fb,
+                                    "replica-stuck",
+                                    "the replica in the primary region",
+                                    since,
+                                    &seen,
+                                )
+                                .await
+                            {
+                                etag = self.fb_commit(db, &record, &etag).await?;
+                                continue;
+                            }
                             if fb.seen.as_deref() != Some(seen.as_str()) {
                                 fb.seen = Some(seen);
                                 etag = self.fb_commit(db, &record, &etag).await?;
@@ -469,17 +667,22 @@ where
                         info!(db = %db.name, %how, "writes blocked on the failed-over primary");
                         fb.writes_blocked = Some((how, Utc::now()));
                     }
-                    Err(e) => {
+                    Err(e @ Error::Refused(_)) => {
                         let why = format!("writes could not be blocked on {replica} ({e}); nothing was changed");
                         return self.call_off_switch(db, record, &etag, why, false, undelivered).await;
                     }
+                    // a throttled call, a lost answer: block again (the same setting) next look
+                    Err(e) => return Err(e),
                 },
                 FailbackStep::AwaitCaughtUp => {
                     let blocked_at = fb.writes_blocked.as_ref().map_or(now, |(_, t)| *t);
                     // RDS's ReplicaLag: the Maximum over a whole period that began after the
                     // block and has ended (as a planned failover; a partial one may be lucky).
                     let lag = match super::settled_period(blocked_at, now, self.cfg.metric_period_seconds) {
-                        Some((from, to)) => self.replica_lag(db, primary, from, to).await?,
+                        Some((from, to)) => self.replica_lag(db, primary, from, to).await.unwrap_or_else(|e| {
+                            warn!(db = %db.name, error = %e, "ReplicaLag could not be read: asked again");
+                            None
+                        }),
                         None => None,
                     };
                     match lag {
@@ -506,12 +709,24 @@ where
                 }
                 FailbackStep::Promote => {
                     let found = origin.instance(primary).await?;
+                    let retention = fb.old_primary.as_ref().map_or(0, |r| r.shape.backup_retention_days);
                     if found.as_ref().is_some_and(|i| i.replica_of.is_none()) {
                         fb.promote_accepted_at = Some(Utc::now()); // an earlier request took
                     } else {
-                        match origin.promote_instance(primary).await? {
+                        match origin.promote_instance(primary, retention).await? {
                             Promotion::Accepted => fb.promote_accepted_at = Some(Utc::now()),
                             Promotion::NotNow { code, message } => {
+                                let blocked_at = fb.writes_blocked.as_ref().map_or(now, |(_, t)| *t);
+                                // Still an idle replica (no promotion of ours under way): writes
+                                // go back to the DR primary rather than stay blocked for ever.
+                                let idle = found.as_ref().is_some_and(|i| i.status == "available");
+                                if idle && now - blocked_at > stuck_after {
+                                    let why = format!(
+                                        "AWS would not promote {primary} within {} of blocking writes ({code}: {message})",
+                                        human_seconds(stuck_after.num_seconds() as f64)
+                                    );
+                                    return self.call_off_switch(db, record, &etag, why, true, undelivered).await;
+                                }
                                 fb.seen = Some(format!("{code}: {message}"));
                                 etag = self.fb_commit(db, &record, &etag).await?;
                                 self.nap(poll).await;
@@ -525,14 +740,32 @@ where
                         fb.promoted_at = Some(Utc::now());
                         fb.target = i.endpoint;
                     }
-                    _ => {
+                    found => {
+                        // Accepted: the promotion is AWS's now; writes stay blocked until it ends.
+                        let seen = found.map_or_else(|| "not listed".into(), |i| format!("{primary} is {}", i.status));
+                        let since = fb.promote_accepted_at.unwrap_or(now);
+                        if self
+                            .stuck_once(
+                                &mut undelivered,
+                                db,
+                                fb,
+                                "promotion-stuck",
+                                "the promotion back",
+                                since,
+                                &seen,
+                            )
+                            .await
+                        {
+                            etag = self.fb_commit(db, &record, &etag).await?;
+                        }
                         self.nap(poll).await;
                         continue;
                     }
                 },
                 FailbackStep::AllowWrites => {
-                    let how = origin.allow_writes_on(primary).await?;
-                    fb.writes_allowed = Some((how, Utc::now()));
+                    let group = fb.old_primary.as_ref().and_then(|r| r.shape.parameter_group.clone());
+                    let how = origin.allow_writes_in(group.as_deref().unwrap_or_default()).await?;
+                    fb.writes_allowed = Some((format!("{how} of {primary}"), Utc::now()));
                 }
                 FailbackStep::SwitchDns => {
                     let target = fb
@@ -612,9 +845,20 @@ where
                     fb.capacity_restored = Some((done, Utc::now()));
                 }
                 FailbackStep::RetireOldStandby => match standby.instance(replica).await? {
+                    Some(old) if old.deletion_protection || old.replica_of.is_some() => {
+                        let why =
+                            format!(
+                            "{replica} in {dr} {}: it is not replaced; {} is back in {src}, without a replica: turn \
+                             that off and create the replica by hand",
+                            if old.deletion_protection { "has deletion protection" } else { "is a replica" },
+                            db.name
+                        );
+                        return self.abort_failback(db, record, &etag, why, undelivered).await;
+                    }
                     Some(old) => {
                         fb.old_standby = Some(Retired {
                             name: replica.to_string(),
+                            resource_id: old.resource_id,
                             final_snapshot: final_snapshot(replica, fb),
                             shape: old.shape,
                             requested_at: None,
@@ -630,12 +874,14 @@ where
                         return self.abort_failback(db, record, &etag, why, undelivered).await;
                     }
                 },
-                FailbackStep::AwaitOldStandbyGone => {
-                    if let Some(tag) = self.await_retired(db, &mut record, &etag, false).await? {
+                FailbackStep::AwaitOldStandbyGone => match self.await_retired(db, &mut record, &etag, false).await? {
+                    Retiring::Gone => {}
+                    Retiring::Waiting(tag) => {
                         etag = tag;
                         continue;
                     }
-                }
+                    Retiring::Stranger(why) => return self.abort_failback(db, record, &etag, why, undelivered).await,
+                },
                 FailbackStep::CreateStandby => {
                     let source = origin
                         .instance(primary)
@@ -675,9 +921,6 @@ where
                 }
                 FailbackStep::AwaitStandby => match standby.instance(replica).await? {
                     Some(i) if i.status == "available" && i.replica_of.is_some() => {
-                        // its parameter group had writes blocked for the switch: a future
-                        // failover's promotion must take writes
-                        standby.allow_writes_on(replica).await?;
                         fb.completed_at = Some(Utc::now());
                         fb.lease = None;
                         let by = fb.by.clone();
@@ -690,13 +933,29 @@ where
                         let n = self.failback_completed(db, fb);
                         self.tell(&mut undelivered, &n).await;
                         fb.notices_sent.push("completed".into());
-                        if let Err(e) = self.drill_failback_done(db, fb).await {
+                        if let Err(e) = self.drill_failback_done(db, fb, None).await {
                             undelivered.push(format!("the drill's last word: {e}"));
                         }
                     }
                     found => {
                         let seen =
                             found.map_or_else(|| "not listed yet".into(), |i| format!("{replica} is {}", i.status));
+                        let since = fb.standby_requested_at.unwrap_or(fb.requested_at);
+                        if self
+                            .stuck_once(
+                                &mut undelivered,
+                                db,
+                                fb,
+                                "standby-stuck",
+                                "the new DR replica",
+                                since,
+                                &seen,
+                            )
+                            .await
+                        {
+                            etag = self.fb_commit(db, &record, &etag).await?;
+                            continue;
+                        }
                         if fb.seen.as_deref() != Some(seen.as_str()) {
                             fb.seen = Some(seen);
                             etag = self.fb_commit(db, &record, &etag).await?;
@@ -738,42 +997,34 @@ where
         record: &mut DbRecord,
         etag: &str,
         old_primary: bool,
-    ) -> Result<Option<String>> {
+    ) -> Result<Retiring> {
         let fb = record.failback.as_mut().expect("advancing a failback");
-        let snapshot_tags = snapshot_tags(fb);
-        let retired = if old_primary {
-            fb.old_primary.as_mut()
+        let tags = snapshot_tags(fb);
+        let slot = if old_primary {
+            &mut fb.old_primary
         } else {
-            fb.old_standby.as_mut()
-        }
-        .expect("recorded before it is retired");
-        let found = if old_primary {
-            self.at(db).primary.instance(&retired.name).await?
-        } else {
-            self.at(db).standby.instance(&retired.name).await?
+            &mut fb.old_standby
         };
-        match found {
-            None => {
-                retired.gone_at = Some(Utc::now());
-                Ok(None)
-            }
-            Some(i) => {
-                if i.status != "deleting" {
-                    if old_primary {
-                        self.at(db)
-                            .primary
-                            .retire(&retired.name, &retired.final_snapshot, &snapshot_tags)
-                            .await?;
-                    } else {
-                        self.at(db)
-                            .standby
-                            .retire(&retired.name, &retired.final_snapshot, &snapshot_tags)
-                            .await?;
-                    }
-                    info!(db = %db.name, instance = %retired.name, snapshot = %retired.final_snapshot, "retiring (final snapshot kept)");
+        let retired = slot.clone().expect("recorded before it is retired");
+        let look = if old_primary {
+            retire_look(&self.at(db).primary, &self.cfg.source_region, &retired, &tags, false).await?
+        } else {
+            retire_look(&self.at(db).standby, &self.cfg.dr_region, &retired, &tags, true).await?
+        };
+        match look {
+            Retiring::Gone => {
+                if let Some(r) = slot.as_mut() {
+                    r.gone_at = Some(Utc::now());
                 }
+                Ok(Retiring::Gone)
+            }
+            Retiring::Stranger(why) => Ok(Retiring::Stranger(why)),
+            Retiring::Waiting(_) => {
+                info!(db = %db.name, instance = %retired.name, snapshot = %retired.final_snapshot, "retiring (final snapshot kept)");
                 let first = retired.requested_at.is_none();
-                retired.requested_at.get_or_insert_with(Utc::now);
+                if let Some(r) = slot.as_mut() {
+                    r.requested_at.get_or_insert_with(Utc::now);
+                }
                 let tag = if first {
                     self.fb_commit(db, record, etag).await?
                 } else {
@@ -781,7 +1032,7 @@ where
                 };
                 self.nap(std::time::Duration::from_secs(u64::from(self.cfg.poll_seconds)))
                     .await;
-                Ok(Some(tag))
+                Ok(Retiring::Waiting(tag))
             }
         }
     }
@@ -820,6 +1071,9 @@ where
             format!("Failback {id} stopped: {why}.\n{serving}.\n"),
         );
         self.tell(&mut undelivered, &n).await;
+        if let Err(e) = self.drill_failback_done(db, fb, Some(&why)).await {
+            undelivered.push(format!("the drill's last word: {e}"));
+        }
         super::undelivered_error(&id, undelivered)?;
         Ok(json!({"database": db.name, "failback": id, "aborted": why}))
     }
@@ -837,10 +1091,17 @@ where
     ) -> Result<Value> {
         let (_, replica) = names(db)?;
         let restored = if blocked {
-            match self.at(db).standby.allow_writes_on(replica).await {
-                Ok(how) => format!("writes restored on {replica} ({how})"),
-                Err(e) => format!("writes could NOT be restored on {replica} ({e}): set read_only back by hand"),
-            }
+            // Writes go back before anything is recorded: if they cannot yet, this fails, the
+            // record still says blocked, and the next look calls off again.
+            let group = self
+                .at(db)
+                .standby
+                .instance(replica)
+                .await?
+                .and_then(|i| i.shape.parameter_group)
+                .unwrap_or_default();
+            let how = self.at(db).standby.allow_writes_in(&group).await?;
+            format!("writes restored on {replica} ({how})")
         } else {
             format!("writes on {replica} were not touched")
         };
@@ -869,6 +1130,12 @@ where
             ),
         );
         self.tell(&mut undelivered, &n).await;
+        if let Err(e) = self
+            .drill_failback_done(db, fb, Some(&format!("switch back called off: {why}")))
+            .await
+        {
+            undelivered.push(format!("the drill's last word: {e}"));
+        }
         super::undelivered_error(&id, undelivered)?;
         Ok(json!({"database": db.name, "failback": id, "called_off": why}))
     }
@@ -955,5 +1222,48 @@ fn switch_words(fb: &Failback) -> String {
             fb.switch.as_ref().map_or("", |s| &s.by)
         ),
         Some(s) => format!("as soon as the replica has caught up (ordered by {})", s.by),
+    }
+}
+
+/// One look at an instance a failback retires, in its region: gone (its final snapshot then
+/// carries the failback's tag, and an old standby's parameter group, blocked for the switch,
+/// lets a future promotion take writes again); another instance under its name (nothing is
+/// deleted); or still there, its deletion asked for (again: AWS's "already being deleted" is
+/// no error).
+async fn retire_look<I: Instances>(
+    instances: &I,
+    region: &str,
+    retired: &Retired,
+    tags: &std::collections::BTreeMap<String, String>,
+    give_writes_back: bool,
+) -> Result<Retiring> {
+    match instances.instance(&retired.name).await? {
+        None => {
+            match instances.tag_snapshot(&retired.final_snapshot, tags).await {
+                Ok(true) => {}
+                Ok(false) => warn!(snapshot = %retired.final_snapshot, %region, "the final snapshot is not listed"),
+                Err(e) => {
+                    warn!(snapshot = %retired.final_snapshot, error = %e, "the final snapshot could not be tagged")
+                }
+            }
+            if give_writes_back {
+                let group = retired.shape.parameter_group.clone().unwrap_or_default();
+                instances.allow_writes_in(&group).await?;
+            }
+            Ok(Retiring::Gone)
+        }
+        Some(i) if !retired.resource_id.is_empty() && i.resource_id != retired.resource_id => {
+            Ok(Retiring::Stranger(format!(
+                "the instance named {} in {region} is not the one this failback recorded (resource {} now, {} then): \
+                 nothing was deleted",
+                retired.name, i.resource_id, retired.resource_id
+            )))
+        }
+        Some(i) => {
+            if i.status != "deleting" {
+                instances.retire(&retired.name, &retired.final_snapshot).await?;
+            }
+            Ok(Retiring::Waiting(String::new()))
+        }
     }
 }

@@ -167,7 +167,11 @@ where
                 confirm,
                 switch,
                 at,
-            }) => self.failback(&database, &by, &confirm, switch, at).await,
+                cancel,
+            }) => {
+                self.failback_command(&database, &by, &confirm, switch, at, cancel)
+                    .await
+            }
             PromoterEvent::Command(Command::Drill {
                 database,
                 plan,
@@ -1502,11 +1506,12 @@ fn cannot_be_fixed_by_waiting(e: &Error) -> bool {
 
 /// Waits between promotion requests AWS refused for now: the poll interval, doubling up to
 /// eight times it.
-/// The newest whole metric period that began after `blocked_at` and has ended by `now`
-/// (`None`: none yet). A replica has every write once its ReplicaLag's Maximum over such a
-/// period is 0: a partial period may hold one lucky sample, and a period that began before
-/// the block may hold writes made before it. Each look reads the newest one, so a replica
-/// still catching up in one period is seen caught up in a later one.
+/// The whole metric periods that began after `blocked_at` and have ended by `now`, as one
+/// range (`None`: none yet). A replica has every write once its ReplicaLag's Maximum over
+/// such a period is 0: a partial period may hold one lucky sample, and a period that began
+/// before the block may hold writes made before it. The caller reads the newest datapoint in
+/// the range: a replica still catching up in one period is seen caught up in a later one, and
+/// a datapoint CloudWatch publishes late is read when it arrives.
 pub(crate) fn settled_period(
     blocked_at: chrono::DateTime<Utc>,
     now: chrono::DateTime<Utc>,
@@ -1514,10 +1519,13 @@ pub(crate) fn settled_period(
 ) -> Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)> {
     let p = i64::from(period.max(1));
     let first = (blocked_at.timestamp().div_euclid(p) + 1) * p;
-    let newest = (now.timestamp().div_euclid(p) - 1) * p;
-    let from = chrono::DateTime::from_timestamp(newest.max(first), 0)?;
-    let to = from + Duration::seconds(p);
-    (newest >= first && to <= now).then_some((from, to))
+    let end = now.timestamp().div_euclid(p) * p;
+    (end >= first + p).then(|| {
+        Some((
+            chrono::DateTime::from_timestamp(first, 0)?,
+            chrono::DateTime::from_timestamp(end, 0)?,
+        ))
+    })?
 }
 
 fn backoff(poll: std::time::Duration, refusals: u32) -> std::time::Duration {
@@ -1658,7 +1666,7 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     #[test]
-    fn catching_up_is_read_from_the_newest_whole_period_after_the_block() {
+    fn catching_up_is_read_from_whole_periods_after_the_block() {
         let t = |s: u32| Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap() + chrono::Duration::seconds(s.into());
         let blocked = t(10);
         assert_eq!(
@@ -1669,8 +1677,8 @@ mod tests {
         assert_eq!(settled_period(blocked, t(120), 60), Some((t(60), t(120))));
         assert_eq!(
             settled_period(blocked, t(200), 60),
-            Some((t(120), t(180))),
-            "a later look reads a later period: one that still had lag is not read forever"
+            Some((t(60), t(180))),
+            "a later look reads later periods too: one that still had lag is not read forever"
         );
         assert_eq!(
             settled_period(t(60), t(120), 60),

@@ -258,6 +258,9 @@ pub struct SwitchOrder {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Retired {
     pub name: String,
+    /// Its `DbiResourceId`: only this instance is ever deleted under the name.
+    #[serde(default)]
+    pub resource_id: String,
     pub shape: crate::model::InstanceShape,
     pub final_snapshot: String,
     /// `None`: it was already gone (its shape came from an earlier failback's record).
@@ -390,6 +393,7 @@ mod tests {
         let t = Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap();
         let retired = |gone: bool| Retired {
             name: "orders-db".into(),
+            resource_id: "db-ABC".into(),
             shape: Default::default(),
             final_snapshot: "orders-db-before-failback-1".into(),
             requested_at: Some(t),
