@@ -203,6 +203,8 @@ pub struct InstanceFacts {
     /// instance it recorded, never a newer one under the same name).
     pub resource_id: String,
     pub engine: String,
+    /// Its parameter group's changes are in force (RDS's `ParameterApplyStatus` `in-sync`).
+    pub parameters_applied: bool,
     pub shape: InstanceShape,
 }
 

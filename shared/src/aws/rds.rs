@@ -1109,6 +1109,10 @@ fn instance_facts(d: &aws_sdk_rds::types::DbInstance) -> crate::model::InstanceF
         deletion_protection: d.deletion_protection().unwrap_or(false),
         resource_id: d.dbi_resource_id().unwrap_or_default().to_string(),
         engine: d.engine().unwrap_or_default().to_string(),
+        parameters_applied: d
+            .db_parameter_groups()
+            .iter()
+            .all(|g| g.parameter_apply_status().is_none_or(|s| s == "in-sync")),
         shape: InstanceShape {
             backup_retention_days: d.backup_retention_period().unwrap_or(0),
             publicly_accessible: d.publicly_accessible().unwrap_or(false),

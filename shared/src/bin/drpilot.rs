@@ -187,8 +187,14 @@ async fn main() {
             let cfg = PromoterConfig::from_vars(vars.as_ref()).unwrap_or_else(|e| fail(e, 2));
             let accounts = PromoterPorts::accounts(&sdk, &cfg);
             let invocation = Invocation {
-                request_id: format!("cli-failback-{}", std::process::id()),
-                deadline: chrono::Utc::now() + chrono::Duration::minutes(15),
+                // Short: the command records the operator's word and takes the first steps; the
+                // promoter's schedule carries on (an interrupted CLI holds the lease only so long).
+                request_id: format!(
+                    "cli-failback-{}-{}",
+                    std::process::id(),
+                    chrono::Utc::now().timestamp_millis()
+                ),
+                deadline: chrono::Utc::now() + chrono::Duration::minutes(3),
             };
             let out = Promoter {
                 accounts: &accounts,

@@ -88,6 +88,11 @@ where
             )));
         }
 
+        // With failback: what the way back needs that the failover does not change is checked
+        // first, so that an unattended drill never fails over into a failback it cannot do.
+        if failback {
+            self.drill_failback_preflight(db).await?;
+        }
         let started = Utc::now();
         let mut steps: Vec<DrillStep> = Vec::new();
         let mut clock = std::time::Instant::now();
@@ -319,6 +324,59 @@ where
     }
 }
 
+impl<A, P, H, M, S, D, St, N, C> Promoter<'_, A, P, H, M, S, D, St, N, C>
+where
+    A: AlarmView,
+    P: PrimaryProbe + Instances,
+    H: HealthChecks,
+    M: Metrics,
+    S: StandbyControl + Instances,
+    D: Dns,
+    St: StateStore,
+    N: Notifier,
+    C: Capacity,
+{
+    /// Before a drill with failback: the failback's own checks that hold before the failover
+    /// (RDS MySQL in the deployment's account, no deletion protection on either instance, the
+    /// standby's parameter group its own, the primary there and not a replica). Refused:
+    /// nothing was changed.
+    async fn drill_failback_preflight(&self, db: &crate::model::DatabaseSpec) -> Result<()> {
+        let refuse = |why: String| {
+            Err(Error::Refused(format!(
+                "a drill with failback must be able to fail back, and cannot: {why}; nothing was changed"
+            )))
+        };
+        let Standby::RdsReplica { primary, replica } = &db.standby else {
+            return refuse(format!(
+                "{} is an Aurora global database (failback replaces RDS instances)",
+                db.name
+            ));
+        };
+        if let Some(account) = &db.account {
+            return refuse(format!("{} is in member account {account}", db.name));
+        }
+        match self.at(db).standby.instance(replica).await? {
+            Some(i) if !i.engine.starts_with("mysql") => {
+                return refuse(format!("{replica} runs {}, not MySQL", i.engine))
+            }
+            Some(i) if i.deletion_protection => return refuse(format!("{replica} has deletion protection")),
+            Some(_) => {}
+            None => return refuse(format!("{replica} is not in {}", self.cfg.dr_region)),
+        }
+        if let Err(e) = self.at(db).standby.can_block_writes(replica).await {
+            return refuse(format!(
+                "writes on {replica} could not be blocked for the switch back: {e}"
+            ));
+        }
+        match self.at(db).primary.instance(primary).await? {
+            Some(i) if i.deletion_protection => refuse(format!("{primary} has deletion protection")),
+            Some(i) if i.replica_of.is_some() => refuse(format!("{primary} is a replica")),
+            Some(_) => Ok(()),
+            None => refuse(format!("{primary} is not in {}", self.cfg.source_region)),
+        }
+    }
+}
+
 /// The drill's last step: the topology after its failback is the one before the drill.
 const ENDED_WHERE_IT_BEGAN: &str = "failback: ended where it began";
 
@@ -442,7 +500,12 @@ where
         let record = Record::new(&self.hub().state, drill_key(&self.cfg.state, &db.name));
         let last = record.read::<DrillSummary>().await?;
         let etag = last.etag().map(str::to_string);
-        let Some(mut summary) = last.value() else {
+        // only the drill that started this failback (one stopped inside the drill's own
+        // invocation is in that drill's report already)
+        let Some(mut summary) = last
+            .value()
+            .filter(|s| s.failback.as_deref() == Some(format!("failing back: {}", fb.id).as_str()))
+        else {
             return Ok(());
         };
         let report = DrillReport {

@@ -193,9 +193,19 @@ where
                     db.name
                 )));
             };
-            if fb.writes_blocked.is_some() || fb.switched() {
+            if let Some(lease) = fb.leased_to_other(&self.invocation.request_id, now) {
                 return Err(Error::Refused(format!(
-                    "failback {} has begun its switch back: it cannot be cancelled now; nothing was changed",
+                    "failback {} is being advanced by {} right now: ask again in a minute; nothing was changed",
+                    fb.id, lease.holder
+                )));
+            }
+            let due = fb
+                .switch
+                .as_ref()
+                .is_some_and(|o| o.not_before.is_none_or(|t| t <= now));
+            if due || fb.writes_blocked.is_some() || fb.switched() {
+                return Err(Error::Refused(format!(
+                    "failback {} has begun its switch back (or it is due): it cannot be cancelled now; nothing was changed",
                     fb.id
                 )));
             }
@@ -208,12 +218,24 @@ where
         }
         match record.failback.as_mut() {
             Some(fb) if fb.failover == f.id && fb.is_active() => {
+                let due = fb
+                    .switch
+                    .as_ref()
+                    .is_some_and(|o| o.not_before.is_none_or(|t| t <= now));
                 let changes = match (&order, &fb.switch) {
                     (Some(_), None) => true,
-                    // a new window, while the switch has not begun
-                    (Some(o), Some(s)) => o.not_before != s.not_before && fb.writes_blocked.is_none(),
+                    // a new window, while the switch is not due yet
+                    (Some(o), Some(s)) => o.not_before != s.not_before && !due && fb.writes_blocked.is_none(),
                     _ => false,
                 };
+                if changes && fb.switch.is_some() {
+                    if let Some(lease) = fb.leased_to_other(&self.invocation.request_id, now) {
+                        return Err(Error::Refused(format!(
+                            "failback {} is being advanced by {} right now: ask again in a minute; nothing was changed",
+                            fb.id, lease.holder
+                        )));
+                    }
+                }
                 if changes {
                     info!(db = %db.name, failback = %fb.id, %by, "the switch back is ordered");
                     fb.switch = order;
@@ -239,7 +261,7 @@ where
                     .as_ref()
                     .filter(|p| p.failover == f.id && p.aborted.is_some())
                     .and_then(|p| p.old_primary.clone())
-                    .filter(|r| r.gone_at.is_some());
+                    .filter(|r| r.requested_at.is_some());
                 // Everything the way back needs, checked before anything is deleted.
                 self.failback_preflight(db, carried.is_some()).await?;
                 let fb = Failback {
@@ -386,8 +408,20 @@ where
             return false;
         }
         let cancel = if fb.writes_blocked.is_none() && !fb.switched() {
+            let left = match (&fb.old_primary, fb.replica_requested_at) {
+                (Some(r), Some(_)) => format!(
+                    " DNS and writes have not moved; the old primary is retired (final snapshot {}) and the replica \
+                     being made stays (delete it before a new failback).",
+                    r.final_snapshot
+                ),
+                (Some(r), None) => format!(
+                    " DNS and writes have not moved; the old primary is being retired (final snapshot {}).",
+                    r.final_snapshot
+                ),
+                _ => " Nothing has moved yet.".to_string(),
+            };
             format!(
-                " Nothing has moved yet; to give up: {}",
+                "{left} To give up: {}",
                 notices::command(
                     self.cfg,
                     json!({"action": "failback", "database": db.name, "by": "NAME", "confirm": db.name, "cancel": true})
@@ -540,14 +574,18 @@ where
                         }
                     }
                 }
-                FailbackStep::AwaitOldPrimaryGone => match self.await_retired(db, &mut record, &etag, true).await? {
-                    Retiring::Gone => {}
-                    Retiring::Waiting(tag) => {
-                        etag = tag;
-                        continue;
+                FailbackStep::AwaitOldPrimaryGone => {
+                    match self.await_retired(db, &mut record, &mut etag, true).await? {
+                        Retiring::Gone => {}
+                        Retiring::Waiting(tag) => {
+                            etag = tag;
+                            continue;
+                        }
+                        Retiring::Stranger(why) => {
+                            return self.abort_failback(db, record, &etag, why, undelivered).await
+                        }
                     }
-                    Retiring::Stranger(why) => return self.abort_failback(db, record, &etag, why, undelivered).await,
-                },
+                }
                 FailbackStep::CreateReplica => {
                     let Some(serving) = standby.instance(replica).await? else {
                         let why = format!("the failed-over primary {replica} is not in {dr}");
@@ -662,19 +700,45 @@ where
                     }
                 }
                 FailbackStep::AwaitSwitch => unreachable!("handled above"),
+                FailbackStep::BlockWrites if fb.blocked_group.is_none() => {
+                    match standby.can_block_writes(replica).await {
+                        // the group goes on the record before the block: a call-off gives back that one
+                        Ok(group) => fb.blocked_group = Some(group),
+                        Err(e @ Error::Refused(_)) => {
+                            let why = format!("writes could not be blocked on {replica} ({e}); nothing was changed");
+                            return self.call_off_switch(db, record, &etag, why, false, undelivered).await;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
                 FailbackStep::BlockWrites => match standby.block_writes_on(replica).await {
                     Ok(how) => {
                         info!(db = %db.name, %how, "writes blocked on the failed-over primary");
                         fb.writes_blocked = Some((how, Utc::now()));
                     }
                     Err(e @ Error::Refused(_)) => {
-                        let why = format!("writes could not be blocked on {replica} ({e}); nothing was changed");
-                        return self.call_off_switch(db, record, &etag, why, false, undelivered).await;
+                        let why = format!("writes could not be blocked on {replica} ({e})");
+                        return self.call_off_switch(db, record, &etag, why, true, undelivered).await;
                     }
                     // a throttled call, a lost answer: block again (the same setting) next look
                     Err(e) => return Err(e),
                 },
+                FailbackStep::CallOff => {
+                    let why = fb.calling_off.clone().unwrap_or_default();
+                    return self.call_off_switch(db, record, &etag, why, true, undelivered).await;
+                }
                 FailbackStep::AwaitCaughtUp => {
+                    // RDS applies a parameter group change asynchronously: the periods that prove
+                    // the replica caught up begin once it is in force ("in-sync").
+                    let applied = standby.instance(replica).await?.is_some_and(|i| i.parameters_applied);
+                    if !applied {
+                        if let Some((_, t)) = fb.writes_blocked.as_mut() {
+                            *t = now;
+                        }
+                        etag = self.fb_commit(db, &record, &etag).await?;
+                        self.nap(poll).await;
+                        continue;
+                    }
                     let blocked_at = fb.writes_blocked.as_ref().map_or(now, |(_, t)| *t);
                     // RDS's ReplicaLag: the Maximum over a whole period that began after the
                     // block and has ended (as a planned failover; a partial one may be lucky).
@@ -719,7 +783,7 @@ where
                                 let blocked_at = fb.writes_blocked.as_ref().map_or(now, |(_, t)| *t);
                                 // Still an idle replica (no promotion of ours under way): writes
                                 // go back to the DR primary rather than stay blocked for ever.
-                                let idle = found.as_ref().is_some_and(|i| i.status == "available");
+                                let idle = found.as_ref().is_none_or(|i| i.status == "available");
                                 if idle && now - blocked_at > stuck_after {
                                     let why = format!(
                                         "AWS would not promote {primary} within {} of blocking writes ({code}: {message})",
@@ -727,7 +791,21 @@ where
                                     );
                                     return self.call_off_switch(db, record, &etag, why, true, undelivered).await;
                                 }
-                                fb.seen = Some(format!("{code}: {message}"));
+                                let seen = format!(
+                                    "{code}: {message} ({}); writes stay blocked on {replica}: the application cannot write",
+                                    found.as_ref().map_or("not listed".to_string(), |i| format!("{primary} is {}", i.status))
+                                );
+                                self.stuck_once(
+                                    &mut undelivered,
+                                    db,
+                                    fb,
+                                    "promote-stuck",
+                                    "AWS to promote",
+                                    blocked_at,
+                                    &seen,
+                                )
+                                .await;
+                                fb.seen = Some(seen);
                                 etag = self.fb_commit(db, &record, &etag).await?;
                                 self.nap(poll).await;
                                 continue;
@@ -874,7 +952,8 @@ where
                         return self.abort_failback(db, record, &etag, why, undelivered).await;
                     }
                 },
-                FailbackStep::AwaitOldStandbyGone => match self.await_retired(db, &mut record, &etag, false).await? {
+                FailbackStep::AwaitOldStandbyGone => match self.await_retired(db, &mut record, &mut etag, false).await?
+                {
                     Retiring::Gone => {}
                     Retiring::Waiting(tag) => {
                         etag = tag;
@@ -894,7 +973,16 @@ where
                         shape: shape_for(&old.shape, fb),
                     };
                     match standby.create_replica(&req).await? {
-                        RestoreStarted::Started | RestoreStarted::AlreadyExists => {
+                        RestoreStarted::Started => fb.standby_requested_at = Some(Utc::now()),
+                        RestoreStarted::AlreadyExists => {
+                            let mine = standby
+                                .instance(replica)
+                                .await?
+                                .is_some_and(|i| i.shape.tags.get(FAILBACK_TAG) == Some(&fb.id));
+                            if !mine {
+                                let why = format!("{replica} exists in {dr} and is not this failback's replica");
+                                return self.abort_failback(db, record, &etag, why, undelivered).await;
+                            }
                             fb.standby_requested_at = Some(Utc::now());
                         }
                         RestoreStarted::Refused { code, message } => {
@@ -920,7 +1008,13 @@ where
                     }
                 }
                 FailbackStep::AwaitStandby => match standby.instance(replica).await? {
-                    Some(i) if i.status == "available" && i.replica_of.is_some() => {
+                    Some(i)
+                        if i.status == "available"
+                            && i.replica_of
+                                .as_deref()
+                                .is_some_and(|s| s == primary || s.ends_with(&format!(":db:{primary}")))
+                            && i.shape.tags.get(FAILBACK_TAG) == Some(&fb.id) =>
+                    {
                         fb.completed_at = Some(Utc::now());
                         fb.lease = None;
                         let by = fb.by.clone();
@@ -995,11 +1089,23 @@ where
         &self,
         db: &DatabaseSpec,
         record: &mut DbRecord,
-        etag: &str,
+        etag: &mut String,
         old_primary: bool,
     ) -> Result<Retiring> {
         let fb = record.failback.as_mut().expect("advancing a failback");
         let tags = snapshot_tags(fb);
+        let slot = if old_primary {
+            &mut fb.old_primary
+        } else {
+            &mut fb.old_standby
+        };
+        // The deletion is on the record before it is asked for (a run killed after asking
+        // still names the final snapshot in the notices).
+        if let Some(r) = slot.as_mut().filter(|r| r.requested_at.is_none()) {
+            r.requested_at = Some(Utc::now());
+            *etag = self.fb_commit(db, record, etag).await?;
+        }
+        let fb = record.failback.as_mut().expect("advancing a failback");
         let slot = if old_primary {
             &mut fb.old_primary
         } else {
@@ -1021,18 +1127,9 @@ where
             Retiring::Stranger(why) => Ok(Retiring::Stranger(why)),
             Retiring::Waiting(_) => {
                 info!(db = %db.name, instance = %retired.name, snapshot = %retired.final_snapshot, "retiring (final snapshot kept)");
-                let first = retired.requested_at.is_none();
-                if let Some(r) = slot.as_mut() {
-                    r.requested_at.get_or_insert_with(Utc::now);
-                }
-                let tag = if first {
-                    self.fb_commit(db, record, etag).await?
-                } else {
-                    etag.to_string()
-                };
                 self.nap(std::time::Duration::from_secs(u64::from(self.cfg.poll_seconds)))
                     .await;
-                Ok(Retiring::Waiting(tag))
+                Ok(Retiring::Waiting(etag.clone()))
             }
         }
     }
@@ -1053,7 +1150,22 @@ where
         self.fb_commit(db, &record, etag).await?;
         let fb = record.failback.as_ref().expect("advancing a failback");
         let serving = if fb.switched() {
-            format!("{} is served from {}", db.name, self.cfg.source_region)
+            // The old standby's group had writes blocked for the switch: a replica made with it
+            // by hand, once promoted in a future failover, must take writes.
+            let group = fb
+                .old_standby
+                .as_ref()
+                .and_then(|r| r.shape.parameter_group.clone())
+                .or_else(|| fb.blocked_group.clone())
+                .unwrap_or_default();
+            let given = match self.at(db).standby.allow_writes_in(&group).await {
+                Ok(how) => format!("{how} (blocked for the switch, given back)"),
+                Err(e) => format!(
+                    "parameter group {group} still has read_only=1 from the switch ({e}): set it back to {{TrueIfReplica}} \
+                     before a replica uses it"
+                ),
+            };
+            format!("{} is served from {}; {given}", db.name, self.cfg.source_region)
         } else {
             format!(
                 "{} stays on {} in {} (DNS and writes unchanged)",
@@ -1090,22 +1202,27 @@ where
         mut undelivered: Vec<String>,
     ) -> Result<Value> {
         let (_, replica) = names(db)?;
+        let mut etag = etag.to_string();
         let restored = if blocked {
-            // Writes go back before anything is recorded: if they cannot yet, this fails, the
-            // record still says blocked, and the next look calls off again.
-            let group = self
-                .at(db)
-                .standby
-                .instance(replica)
-                .await?
-                .and_then(|i| i.shape.parameter_group)
-                .unwrap_or_default();
+            // The call-off is on the record before writes are given back: a run killed in
+            // between gives them back again (CallOff) and never promotes. Giving them back
+            // is tried at each look until it is done.
+            let fb = record.failback.as_mut().expect("advancing a failback");
+            if fb.calling_off.is_none() {
+                fb.calling_off = Some(why.clone());
+                etag = self.fb_commit(db, &record, &etag).await?;
+            }
+            let fb = record.failback.as_ref().expect("advancing a failback");
+            let group = fb.blocked_group.clone().unwrap_or_default();
             let how = self.at(db).standby.allow_writes_in(&group).await?;
             format!("writes restored on {replica} ({how})")
         } else {
             format!("writes on {replica} were not touched")
         };
+        let etag = etag.as_str();
         let fb = record.failback.as_mut().expect("advancing a failback");
+        fb.calling_off = None;
+        fb.blocked_group = None;
         warn!(db = %db.name, failback = %fb.id, %why, "switch back called off");
         fb.called_off
             .push(format!("{}: {why}", crate::model::stamp(Utc::now())));

@@ -238,6 +238,13 @@ pub struct Failback {
     /// Switches back called off (the replica did not catch up); writes were given back.
     #[serde(default)]
     pub called_off: Vec<String>,
+    /// A call-off under way (why): recorded before writes are given back, so that a run killed
+    /// meanwhile gives them back again rather than promote.
+    #[serde(default)]
+    pub calling_off: Option<String>,
+    /// The DR primary's parameter group writes are blocked through (recorded before the block).
+    #[serde(default)]
+    pub blocked_group: Option<String>,
     #[serde(default)]
     pub notices_sent: Vec<String>,
     #[serde(default)]
@@ -278,6 +285,8 @@ pub enum FailbackStep {
     AwaitReplica,
     /// Waits for the operator's go (or its window).
     AwaitSwitch,
+    /// Gives writes back to the DR primary and records the call-off.
+    CallOff,
     BlockWrites,
     AwaitCaughtUp,
     Promote,
@@ -303,6 +312,7 @@ impl Failback {
             f if !gone(&f.old_primary) => AwaitOldPrimaryGone,
             f if f.replica_requested_at.is_none() => CreateReplica,
             f if f.replica_ready_at.is_none() => AwaitReplica,
+            f if f.calling_off.is_some() => CallOff,
             // a switch under way goes on (another invocation's clock may be a little behind)
             f if f.writes_blocked.is_none()
                 && f.switch.as_ref().is_none_or(|s| s.not_before.is_some_and(|t| t > now)) =>
