@@ -248,7 +248,8 @@ where
                         if let Some(fb) = record.failback.as_ref() {
                             back = self.back_where_it_began(db, plan, fb).await;
                         }
-                    } else {
+                    } else if v["in_progress"].as_bool() == Some(true) {
+                        // its last word comes when it completes (a stopped one's is in this report)
                         failing_back = Some(id);
                     }
                 }
@@ -360,6 +361,11 @@ where
                 return refuse(format!("{replica} runs {}, not MySQL", i.engine))
             }
             Some(i) if i.deletion_protection => return refuse(format!("{replica} has deletion protection")),
+            Some(i) if i.shape.backup_retention_days <= 0 => {
+                return refuse(format!(
+                    "{replica} keeps no automated backups (RDS replicates only an instance that does)"
+                ))
+            }
             Some(_) => {}
             None => return refuse(format!("{replica} is not in {}", self.cfg.dr_region)),
         }

@@ -51,6 +51,9 @@ fn snapshot_tags(fb: &Failback) -> std::collections::BTreeMap<String, String> {
     [(FAILBACK_TAG.to_string(), fb.id.clone())].into()
 }
 
+/// Why a failback stopped at an instance that took a retired one's name.
+const STRANGER: &str = "is not the one this failback recorded";
+
 /// What one look at an instance being retired found.
 enum Retiring {
     Gone,
@@ -193,16 +196,20 @@ where
                     db.name
                 )));
             };
-            if let Some(lease) = fb.leased_to_other(&self.invocation.request_id, now) {
+            // An invocation advancing it may be about to block writes only once the replica is
+            // ready and a switch is ordered; before that it only waits, and its next save fails.
+            let holder = fb.leased_to_other(&self.invocation.request_id, now);
+            if let Some(lease) = holder.filter(|_| fb.replica_ready_at.is_some() && fb.switch.is_some()) {
                 return Err(Error::Refused(format!(
                     "failback {} is being advanced by {} right now: ask again in a minute; nothing was changed",
                     fb.id, lease.holder
                 )));
             }
-            let due = fb
-                .switch
-                .as_ref()
-                .is_some_and(|o| o.not_before.is_none_or(|t| t <= now));
+            let due = fb.replica_ready_at.is_some()
+                && fb
+                    .switch
+                    .as_ref()
+                    .is_some_and(|o| o.not_before.is_none_or(|t| t <= now));
             if due || fb.writes_blocked.is_some() || fb.switched() {
                 return Err(Error::Refused(format!(
                     "failback {} has begun its switch back (or it is due): it cannot be cancelled now; nothing was changed",
@@ -218,24 +225,27 @@ where
         }
         match record.failback.as_mut() {
             Some(fb) if fb.failover == f.id && fb.is_active() => {
-                let due = fb
-                    .switch
-                    .as_ref()
-                    .is_some_and(|o| o.not_before.is_none_or(|t| t <= now));
+                let due = fb.replica_ready_at.is_some()
+                    && fb
+                        .switch
+                        .as_ref()
+                        .is_some_and(|o| o.not_before.is_none_or(|t| t <= now));
                 let changes = match (&order, &fb.switch) {
                     (Some(_), None) => true,
                     // a new window, while the switch is not due yet
-                    (Some(o), Some(s)) => o.not_before != s.not_before && !due && fb.writes_blocked.is_none(),
+                    (Some(o), Some(s)) if o.not_before != s.not_before => {
+                        if due || fb.writes_blocked.is_some() {
+                            return Err(Error::Refused(format!(
+                                "the switch back of failback {} is due or under way: its window cannot move now; \
+                                 nothing was changed",
+                                fb.id
+                            )));
+                        }
+                        true
+                    }
                     _ => false,
                 };
-                if changes && fb.switch.is_some() {
-                    if let Some(lease) = fb.leased_to_other(&self.invocation.request_id, now) {
-                        return Err(Error::Refused(format!(
-                            "failback {} is being advanced by {} right now: ask again in a minute; nothing was changed",
-                            fb.id, lease.holder
-                        )));
-                    }
-                }
+
                 if changes {
                     info!(db = %db.name, failback = %fb.id, %by, "the switch back is ordered");
                     fb.switch = order;
@@ -260,6 +270,7 @@ where
                 let carried = previous
                     .as_ref()
                     .filter(|p| p.failover == f.id && p.aborted.is_some())
+                    .filter(|p| !p.aborted.as_ref().is_some_and(|(why, _)| why.contains(STRANGER)))
                     .and_then(|p| p.old_primary.clone())
                     .filter(|r| r.requested_at.is_some());
                 // Everything the way back needs, checked before anything is deleted.
@@ -730,19 +741,26 @@ where
                 FailbackStep::AwaitCaughtUp => {
                     // RDS applies a parameter group change asynchronously: the periods that prove
                     // the replica caught up begin once it is in force ("in-sync").
-                    let applied = standby.instance(replica).await?.is_some_and(|i| i.parameters_applied);
-                    if !applied {
-                        if let Some((_, t)) = fb.writes_blocked.as_mut() {
-                            *t = now;
+                    let blocked_at = fb.writes_blocked.as_ref().map_or(now, |(_, t)| *t);
+                    if fb.block_in_force_at.is_none() {
+                        let applied = standby.instance(replica).await?.is_some_and(|i| i.parameters_applied);
+                        if applied {
+                            fb.block_in_force_at = Some(now);
+                            etag = self.fb_commit(db, &record, &etag).await?;
+                        } else if now - blocked_at > stuck_after {
+                            let why = format!(
+                                "the block on {replica} was not in force (its parameter group not in-sync) within {}",
+                                human_seconds(stuck_after.num_seconds() as f64)
+                            );
+                            return self.call_off_switch(db, record, &etag, why, true, undelivered).await;
                         }
-                        etag = self.fb_commit(db, &record, &etag).await?;
                         self.nap(poll).await;
                         continue;
                     }
-                    let blocked_at = fb.writes_blocked.as_ref().map_or(now, |(_, t)| *t);
+                    let in_force_at = fb.block_in_force_at.unwrap_or(blocked_at);
                     // RDS's ReplicaLag: the Maximum over a whole period that began after the
                     // block and has ended (as a planned failover; a partial one may be lucky).
-                    let lag = match super::settled_period(blocked_at, now, self.cfg.metric_period_seconds) {
+                    let lag = match super::settled_period(in_force_at, now, self.cfg.metric_period_seconds) {
                         Some((from, to)) => self.replica_lag(db, primary, from, to).await.unwrap_or_else(|e| {
                             warn!(db = %db.name, error = %e, "ReplicaLag could not be read: asked again");
                             None
@@ -774,7 +792,10 @@ where
                 FailbackStep::Promote => {
                     let found = origin.instance(primary).await?;
                     let retention = fb.old_primary.as_ref().map_or(0, |r| r.shape.backup_retention_days);
-                    if found.as_ref().is_some_and(|i| i.replica_of.is_none()) {
+                    if found.is_none() {
+                        let why = format!("{primary} is no longer in {src}: nothing to promote");
+                        return self.call_off_switch(db, record, &etag, why, true, undelivered).await;
+                    } else if found.as_ref().is_some_and(|i| i.replica_of.is_none()) {
                         fb.promote_accepted_at = Some(Utc::now()); // an earlier request took
                     } else {
                         match origin.promote_instance(primary, retention).await? {
@@ -1158,12 +1179,22 @@ where
                 .and_then(|r| r.shape.parameter_group.clone())
                 .or_else(|| fb.blocked_group.clone())
                 .unwrap_or_default();
-            let given = match self.at(db).standby.allow_writes_in(&group).await {
-                Ok(how) => format!("{how} (blocked for the switch, given back)"),
-                Err(e) => format!(
-                    "parameter group {group} still has read_only=1 from the switch ({e}): set it back to {{TrueIfReplica}} \
-                     before a replica uses it"
-                ),
+            let gone = fb.old_standby.as_ref().is_some_and(|r| r.gone_at.is_some());
+            let given = if !gone {
+                // the old DR primary still exists: writable again, it would take stale writes
+                format!(
+                    "parameter group {group} keeps read_only=1 from the switch while {} exists: once it is deleted, \
+                     set read_only back to {{TrueIfReplica}} before a replica uses the group",
+                    names(db)?.1
+                )
+            } else {
+                match self.at(db).standby.allow_writes_in(&group).await {
+                    Ok(how) => format!("{how} (blocked for the switch, given back)"),
+                    Err(e) => format!(
+                        "parameter group {group} still has read_only=1 from the switch ({e}): set it back to \
+                         {{TrueIfReplica}} before a replica uses it"
+                    ),
+                }
             };
             format!("{} is served from {}; {given}", db.name, self.cfg.source_region)
         } else {
@@ -1213,7 +1244,17 @@ where
                 etag = self.fb_commit(db, &record, &etag).await?;
             }
             let fb = record.failback.as_ref().expect("advancing a failback");
-            let group = fb.blocked_group.clone().unwrap_or_default();
+            let group = match fb.blocked_group.clone() {
+                Some(g) => g,
+                // a record from before the group was recorded: the instance's own
+                None => self
+                    .at(db)
+                    .standby
+                    .instance(replica)
+                    .await?
+                    .and_then(|i| i.shape.parameter_group)
+                    .unwrap_or_default(),
+            };
             let how = self.at(db).standby.allow_writes_in(&group).await?;
             format!("writes restored on {replica} ({how})")
         } else {
@@ -1223,6 +1264,9 @@ where
         let fb = record.failback.as_mut().expect("advancing a failback");
         fb.calling_off = None;
         fb.blocked_group = None;
+        fb.block_in_force_at = None;
+        fb.notices_sent
+            .retain(|n| !matches!(n.as_str(), "promote-stuck" | "promotion-stuck"));
         warn!(db = %db.name, failback = %fb.id, %why, "switch back called off");
         fb.called_off
             .push(format!("{}: {why}", crate::model::stamp(Utc::now())));
@@ -1371,8 +1415,7 @@ async fn retire_look<I: Instances>(
         }
         Some(i) if !retired.resource_id.is_empty() && i.resource_id != retired.resource_id => {
             Ok(Retiring::Stranger(format!(
-                "the instance named {} in {region} is not the one this failback recorded (resource {} now, {} then): \
-                 nothing was deleted",
+                "the instance named {} in {region} {STRANGER} (resource {} now, {} then): nothing was deleted",
                 retired.name, i.resource_id, retired.resource_id
             )))
         }

@@ -245,6 +245,10 @@ pub struct Failback {
     /// The DR primary's parameter group writes are blocked through (recorded before the block).
     #[serde(default)]
     pub blocked_group: Option<String>,
+    /// When RDS first showed the block in force (`in-sync`): the periods that prove the replica
+    /// caught up begin after it.
+    #[serde(default)]
+    pub block_in_force_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub notices_sent: Vec<String>,
     #[serde(default)]
