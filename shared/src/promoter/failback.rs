@@ -458,6 +458,32 @@ where
         true
     }
 
+    /// One look at a step that waits on AWS: told once when it waits too long (`what`: the
+    /// notice's key and words), what it saw saved when that changed, then a nap. Returns the
+    /// record's etag after any save.
+    #[allow(clippy::too_many_arguments)]
+    async fn wait_on(
+        &self,
+        undelivered: &mut Vec<String>,
+        db: &DatabaseSpec,
+        record: &mut DbRecord,
+        mut etag: String,
+        what: (&str, &str),
+        since: DateTime<Utc>,
+        seen: String,
+    ) -> Result<String> {
+        let fb = record.failback.as_mut().expect("advancing a failback");
+        let told = self.stuck_once(undelivered, db, fb, what.0, what.1, since, &seen).await;
+        let changed = fb.seen.as_deref() != Some(seen.as_str());
+        fb.seen = Some(seen);
+        if told || changed {
+            etag = self.fb_commit(db, record, &etag).await?;
+        }
+        self.nap(std::time::Duration::from_secs(u64::from(self.cfg.poll_seconds)))
+            .await;
+        Ok(etag)
+    }
+
     fn fb_commit_error(db: &DatabaseSpec) -> Error {
         Error::Refused(format!(
             "the failback record of {} changed under this invocation; stopping (the other one continues)",
@@ -686,26 +712,10 @@ where
                         }
                         _ => {
                             let since = fb.replica_requested_at.unwrap_or(fb.requested_at);
-                            if self
-                                .stuck_once(
-                                    &mut undelivered,
-                                    db,
-                                    fb,
-                                    "replica-stuck",
-                                    "the replica in the primary region",
-                                    since,
-                                    &seen,
-                                )
-                                .await
-                            {
-                                etag = self.fb_commit(db, &record, &etag).await?;
-                                continue;
-                            }
-                            if fb.seen.as_deref() != Some(seen.as_str()) {
-                                fb.seen = Some(seen);
-                                etag = self.fb_commit(db, &record, &etag).await?;
-                            }
-                            self.nap(poll).await;
+                            let what = ("replica-stuck", "the replica in the primary region");
+                            etag = self
+                                .wait_on(&mut undelivered, db, &mut record, etag, what, since, seen)
+                                .await?;
                             continue;
                         }
                     }
@@ -1056,26 +1066,10 @@ where
                         let seen =
                             found.map_or_else(|| "not listed yet".into(), |i| format!("{replica} is {}", i.status));
                         let since = fb.standby_requested_at.unwrap_or(fb.requested_at);
-                        if self
-                            .stuck_once(
-                                &mut undelivered,
-                                db,
-                                fb,
-                                "standby-stuck",
-                                "the new DR replica",
-                                since,
-                                &seen,
-                            )
-                            .await
-                        {
-                            etag = self.fb_commit(db, &record, &etag).await?;
-                            continue;
-                        }
-                        if fb.seen.as_deref() != Some(seen.as_str()) {
-                            fb.seen = Some(seen);
-                            etag = self.fb_commit(db, &record, &etag).await?;
-                        }
-                        self.nap(poll).await;
+                        let what = ("standby-stuck", "the new DR replica");
+                        etag = self
+                            .wait_on(&mut undelivered, db, &mut record, etag, what, since, seen)
+                            .await?;
                         continue;
                     }
                 },
