@@ -75,6 +75,8 @@ locals {
           capacity     = [for g in d.recovery_plan.capacity : { for k, v in g : k => v if v != null }]
           wait_seconds = d.recovery_plan.wait_seconds
           strict       = d.recovery_plan.strict
+          # null when not given: the promoter reads null as absent
+          automation_topic_arn = d.recovery_plan.automation_topic_arn
         }
       },
       {

@@ -22,7 +22,11 @@ locals {
   aurora             = [for d in local.own_databases : d if d.kind == "aurora-global"]
   health_check_ids   = [for h in aws_route53_health_check.primary : h.id]
   # Recovery plans' Auto Scaling groups (DR region, this account).
-  plan_groups = distinct(flatten([for d in local.own_databases : d.recovery_plan == null ? [] : [for g in d.recovery_plan.capacity : g.auto_scaling_group]]))
+  plan_groups = distinct(flatten([for d in local.own_databases : d.recovery_plan == null ? [] : [for g in d.recovery_plan.capacity : g.auto_scaling_group if g.auto_scaling_group != null]]))
+  # and their ECS services, as cluster/service
+  # and the topics their end events go to (the user's automation)
+  plan_topics   = distinct(flatten([for d in local.own_databases : d.recovery_plan == null ? [] : compact([d.recovery_plan.automation_topic_arn])]))
+  plan_services = distinct(flatten([for d in local.own_databases : d.recovery_plan == null ? [] : [for g in d.recovery_plan.capacity : "${g.cluster}/${g.ecs_service}" if g.ecs_service != null]]))
 }
 
 data "aws_iam_policy_document" "snapshot_copier" {
@@ -310,6 +314,23 @@ data "aws_iam_policy_document" "failover_promoter" {
       #checkov:skip=CKV_AWS_356:DescribeAutoScalingGroups and DescribeScalingActivities have no resource-level permissions; read only
       actions   = ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeScalingActivities"]
       resources = ["*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.plan_topics) > 0 ? [1] : []
+    content {
+      sid       = "TellRecoveryPlanAutomation"
+      actions   = ["sns:Publish"]
+      resources = local.plan_topics
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.plan_services) > 0 ? [1] : []
+    content {
+      sid = "ScaleAndWatchRecoveryPlanServices"
+      # Both take the service's ARN (its cluster and name), nothing wider.
+      actions   = ["ecs:UpdateService", "ecs:DescribeServices"]
+      resources = [for s in local.plan_services : "arn:${local.partition}:ecs:${var.dr_region}:${local.account}:service/${s}"]
     }
   }
   statement {

@@ -224,21 +224,29 @@ variable "databases" {
     # failover record stay in this deployment's account)
     account = optional(string)
     # What a failover does between the promotion and the DNS switch: scale the application's
-    # Auto Scaling groups in the DR region (this account) to these sizes (min and max default
-    # to desired; nothing is ever made smaller), and wait until that many instances are in
-    # service and healthy. After wait_seconds (at once for a group that does not exist or may
-    # not be scaled) DNS switches without them (a degraded application beats a dead region)
-    # unless strict, when DNS waits and responders are told (an operator's
-    # {"action": "proceed"} lets it go). The promoter may scale only these groups.
+    # Auto Scaling groups (auto_scaling_group; min and max default to desired) and ECS services
+    # (ecs_service with its cluster; desired only) in the DR region (this account) to these
+    # sizes (nothing is ever made smaller), and wait until that many instances are in service
+    # and healthy (tasks running). After wait_seconds (at once for a group or service that
+    # does not exist or may not be scaled) DNS switches without them (a degraded application
+    # beats a dead region) unless strict, when DNS waits and responders are told (an
+    # operator's {"action": "proceed"} lets it go). The promoter may scale only these groups
+    # and services.
     recovery_plan = optional(object({
       capacity = list(object({
-        auto_scaling_group = string
+        auto_scaling_group = optional(string)
+        ecs_service        = optional(string)
+        cluster            = optional(string)
         desired            = number
         min                = optional(number)
         max                = optional(number)
       }))
       wait_seconds = optional(number, 600)
       strict       = optional(bool, false)
+      # At the end of a failover (and of a failback), a JSON event for your own automation is
+      # published to this SNS topic (in dr_region; an encrypted topic's key policy must let the
+      # promoter use the key). A plan may be only this, with no capacity.
+      automation_topic_arn = optional(string)
     }))
   }))
   validation {
@@ -248,12 +256,14 @@ variable "databases" {
   validation {
     # `? :`, not `||`: Terraform evaluates both sides of `||`, and a null plan has no attributes.
     condition = alltrue([for d in var.databases : d.recovery_plan == null ? true : (
-      d.account == null && length(d.recovery_plan.capacity) > 0 && d.recovery_plan.wait_seconds >= 1 && floor(d.recovery_plan.wait_seconds) == d.recovery_plan.wait_seconds &&
-      length(distinct([for g in d.recovery_plan.capacity : g.auto_scaling_group])) == length(d.recovery_plan.capacity) &&
-      alltrue([for g in d.recovery_plan.capacity : alltrue([for n in [g.desired, coalesce(g.min, g.desired), coalesce(g.max, g.desired)] : n >= 0 && floor(n) == n]) &&
+      d.account == null && (length(d.recovery_plan.capacity) > 0 || d.recovery_plan.automation_topic_arn != null) && d.recovery_plan.wait_seconds >= 1 && floor(d.recovery_plan.wait_seconds) == d.recovery_plan.wait_seconds &&
+      (d.recovery_plan.automation_topic_arn == null ? true : length(regexall("^arn:[a-z-]+:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+$", d.recovery_plan.automation_topic_arn)) == 1) &&
+      length(distinct([for g in d.recovery_plan.capacity : jsonencode([g.auto_scaling_group, g.cluster, g.ecs_service])])) == length(d.recovery_plan.capacity) &&
+      alltrue([for g in d.recovery_plan.capacity : (g.auto_scaling_group != null ? (g.ecs_service == null && g.cluster == null) : (g.ecs_service != null && g.cluster != null && g.min == null && g.max == null)) &&
+        alltrue([for n in [g.desired, coalesce(g.min, g.desired), coalesce(g.max, g.desired)] : n >= 0 && floor(n) == n]) &&
       g.desired >= 1 && coalesce(g.min, g.desired) <= g.desired && g.desired <= coalesce(g.max, g.desired)])
     )])
-    error_message = "databases[].recovery_plan: only for databases in this account; at least one group, each once, with whole numbers 1 <= desired and 0 <= min <= desired <= max; wait_seconds a whole number >= 1."
+    error_message = "databases[].recovery_plan: only for databases in this account; automation_topic_arn an SNS topic ARN; at least one capacity entry (or an automation_topic_arn), each once: auto_scaling_group with whole numbers 1 <= desired and 0 <= min <= desired <= max, or ecs_service with cluster and a whole desired >= 1 (no min or max); wait_seconds a whole number >= 1."
   }
 
 }

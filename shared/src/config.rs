@@ -2,8 +2,9 @@
 
 use crate::error::{Error, Result};
 use crate::model::{
-    arn_region, valid_bucket_name, AccountSpec, BackupSpec, CapacityGroup, DatabaseSpec, DnsSpec, DnsSwitch, Fence,
-    GroupSize, ProtectedDb, RecoveryPlan, ResourceSpec, Selection, Standby, StateLocation, Target, VerifySpec,
+    arn_region, valid_bucket_name, AccountSpec, BackupSpec, CapacityGroup, CapacityKind, DatabaseSpec, DnsSpec,
+    DnsSwitch, Fence, GroupSize, ProtectedDb, RecoveryPlan, ResourceSpec, Selection, Standby, StateLocation, Target,
+    VerifySpec,
 };
 use crate::plan::retention::Retention;
 use serde::Deserialize;
@@ -650,9 +651,16 @@ fn text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D
     }
 }
 
-/// `text`, for an optional field (with `#[serde(default)]`).
+/// `text`, for an optional field (with `#[serde(default)]`); null is as good as absent (what
+/// Terraform writes for an optional attribute it was not given).
 fn some_text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
-    text(d).map(Some)
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) => match s.trim() {
+            "" => Err(serde::de::Error::custom("must be a non-empty string")),
+            t => Ok(Some(t.to_string())),
+        },
+    }
 }
 
 /// The lag checker's settings.
@@ -792,7 +800,7 @@ impl DashboardConfig {
 }
 
 const DATABASES_VAR: &str = "DRPILOT_DATABASES";
-const DATABASES_HELP: &str = r#"a JSON array like [{"name": "orders", "kind": "rds-replica", "primary": "orders-db", "replica": "orders-db-dr", "alarms": ["orders-primary-down"], "max_data_loss_seconds": 60, "dns": {"zone_id": "Z123", "record_name": "db.example.com"}}]; kind aurora-global takes global_cluster, primary_cluster, secondary_cluster; optional: lag_resource, rto_seconds, health_check_id, fence (stop or none; default stop), dns.record_type (CNAME), dns.ttl (60), dns.mode (upsert, or failover-records with dns.alarm), recovery_plan {"capacity": [{"auto_scaling_group": "orders-web-dr", "desired": 10, "min": 10, "max": 20}], "wait_seconds": 600, "strict": false}"#;
+const DATABASES_HELP: &str = r#"a JSON array like [{"name": "orders", "kind": "rds-replica", "primary": "orders-db", "replica": "orders-db-dr", "alarms": ["orders-primary-down"], "max_data_loss_seconds": 60, "dns": {"zone_id": "Z123", "record_name": "db.example.com"}}]; kind aurora-global takes global_cluster, primary_cluster, secondary_cluster; optional: lag_resource, rto_seconds, health_check_id, fence (stop or none; default stop), dns.record_type (CNAME), dns.ttl (60), dns.mode (upsert, or failover-records with dns.alarm), recovery_plan {"capacity": [{"auto_scaling_group": "orders-web-dr", "desired": 10, "min": 10, "max": 20}, {"ecs_service": "orders-api", "cluster": "apps-dr", "desired": 6}], "wait_seconds": 600, "strict": false, "automation_topic_arn": "arn:aws:sns:us-west-2:123456789012:orders-automation"}"#;
 
 /// One entry of `DRPILOT_DATABASES` as written; `kind` says which identifiers it takes.
 #[derive(Deserialize)]
@@ -834,13 +842,19 @@ struct PlanEntry {
     capacity: Vec<GroupEntry>,
     wait_seconds: Option<u32>,
     strict: Option<bool>,
+    #[serde(default, deserialize_with = "some_text")]
+    automation_topic_arn: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GroupEntry {
-    #[serde(deserialize_with = "text")]
-    auto_scaling_group: String,
+    #[serde(default, deserialize_with = "some_text")]
+    auto_scaling_group: Option<String>,
+    #[serde(default, deserialize_with = "some_text")]
+    ecs_service: Option<String>,
+    #[serde(default, deserialize_with = "some_text")]
+    cluster: Option<String>,
     desired: u32,
     min: Option<u32>,
     max: Option<u32>,
@@ -851,29 +865,58 @@ struct GroupEntry {
 const PLAN_WAIT_SECONDS: u32 = 600;
 
 fn recovery_plan(entry: &str, e: PlanEntry) -> std::result::Result<RecoveryPlan, String> {
-    if e.capacity.is_empty() {
+    if let Some(arn) = &e.automation_topic_arn {
+        let is_sns = arn.split(':').nth(2) == Some("sns") && arn.split(':').count() == 6;
+        if !is_sns || arn_region(arn).is_none_or(str::is_empty) {
+            return Err(format!(
+                "{entry}: recovery_plan.automation_topic_arn {arn:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
+            ));
+        }
+    }
+    if e.capacity.is_empty() && e.automation_topic_arn.is_none() {
         return Err(format!(
-            "{entry}: recovery_plan.capacity needs at least one Auto Scaling group"
+            "{entry}: recovery_plan needs at least one Auto Scaling group or ECS service in capacity, or an automation_topic_arn"
         ));
     }
     let mut capacity: Vec<CapacityGroup> = Vec::new();
-    for g in e.capacity {
-        let name = g.auto_scaling_group;
+    for (i, g) in e.capacity.into_iter().enumerate() {
+        let (kind, name) = match (g.auto_scaling_group, g.ecs_service, g.cluster) {
+            (Some(name), None, None) => (CapacityKind::AutoScalingGroup, name),
+            (None, Some(name), Some(cluster)) if g.min.is_none() && g.max.is_none() => {
+                (CapacityKind::EcsService { cluster }, name)
+            }
+            (None, Some(name), Some(_)) => {
+                return Err(format!(
+                    "{entry}: recovery_plan ECS service {name}: takes desired only (a service has a desired count; min and max are its Application Auto Scaling target's)"
+                ))
+            }
+            (None, Some(name), None) => {
+                return Err(format!(
+                    "{entry}: recovery_plan ECS service {name}: needs its cluster"
+                ))
+            }
+            _ => {
+                return Err(format!(
+                    "{entry}: recovery_plan.capacity[{i}]: needs auto_scaling_group, or ecs_service with cluster (one of them)"
+                ))
+            }
+        };
         let size = GroupSize {
             min: g.min.unwrap_or(g.desired),
             desired: g.desired,
             max: g.max.unwrap_or(g.desired),
         };
+        let what = kind.label(&name);
         if size.desired == 0 || size.min > size.desired || size.desired > size.max {
             return Err(format!(
-                "{entry}: recovery_plan group {name}: needs 0 < desired and min <= desired <= max (min and max default to desired); got desired {}, min {}, max {}",
+                "{entry}: recovery_plan {what}: needs 0 < desired and min <= desired <= max (min and max default to desired); got desired {}, min {}, max {}",
                 size.desired, size.min, size.max
             ));
         }
-        if capacity.iter().any(|c| c.name == name) {
-            return Err(format!("{entry}: recovery_plan lists group {name} twice"));
+        if capacity.iter().any(|c| c.name == name && c.kind == kind) {
+            return Err(format!("{entry}: recovery_plan lists {what} twice"));
         }
-        capacity.push(CapacityGroup { name, size });
+        capacity.push(CapacityGroup { kind, name, size });
     }
     let wait_seconds = e.wait_seconds.unwrap_or(PLAN_WAIT_SECONDS);
     if wait_seconds == 0 {
@@ -885,6 +928,7 @@ fn recovery_plan(entry: &str, e: PlanEntry) -> std::result::Result<RecoveryPlan,
         capacity,
         wait_seconds,
         strict: e.strict.unwrap_or(false),
+        automation_topic: e.automation_topic_arn,
     })
 }
 
@@ -1011,7 +1055,7 @@ pub fn databases(vars: &dyn Vars) -> Result<Vec<DatabaseSpec>> {
             None => None,
             Some(_) if account.is_some() => {
                 return Err(bad(format!(
-                    "entry {i} ({name}): a recovery_plan scales Auto Scaling groups in this deployment's own account; {name} is in member account {}",
+                    "entry {i} ({name}): a recovery_plan scales Auto Scaling groups and ECS services in this deployment's own account; {name} is in member account {}",
                     account.as_deref().unwrap_or_default()
                 )))
             }
@@ -1118,8 +1162,26 @@ impl PromoterConfig {
             }
         };
         let bounded = |name, default, range| bounded(vars, name, default, range);
+        let notify_topic_arn = topic_arn(vars, "DRPILOT_NOTIFY_TOPIC_ARN")?;
+        let databases = databases(vars)?;
+        // The promoter publishes through the responders' topic's region (the one it can reach
+        // on the night): an automation topic elsewhere would be published to the wrong region.
+        let region = arn_region(&notify_topic_arn).unwrap_or_default();
+        for d in &databases {
+            if let Some(topic) = d.recovery.as_ref().and_then(|p| p.automation_topic.as_deref()) {
+                if arn_region(topic) != Some(region) {
+                    return Err(Error::config(
+                        DATABASES_VAR,
+                        format!(
+                            "{}: recovery_plan.automation_topic_arn {topic} must be in {region}, the region of DRPILOT_NOTIFY_TOPIC_ARN (the promoter publishes there)",
+                            d.name
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(PromoterConfig {
-            databases: databases(vars)?,
+            databases,
             accounts: accounts(vars)?,
             mode,
             cooldown_seconds: bounded("DRPILOT_COOLDOWN_SECONDS", 3600, 0..=30 * 86_400)?,
@@ -1132,7 +1194,7 @@ impl PromoterConfig {
             metric_period_seconds: metric_period(vars)?,
             namespace: optional(vars, "DRPILOT_METRIC_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
             state: state_location(vars)?,
-            notify_topic_arn: topic_arn(vars, "DRPILOT_NOTIFY_TOPIC_ARN")?,
+            notify_topic_arn,
             s3_force_path_style: parse_bool(vars, "DRPILOT_S3_FORCE_PATH_STYLE", false)?,
             function_name: optional(vars, "AWS_LAMBDA_FUNCTION_NAME")
                 .unwrap_or_else(|| "drpilot-failover-promoter".into()),
@@ -1984,6 +2046,34 @@ mod tests {
     }
 
     #[test]
+    fn an_automation_topic_must_be_where_the_promoter_publishes() {
+        let with_topic = |topic: &str| {
+            let text = format!(
+                r#"[{{"name": "orders", "kind": "rds-replica", "primary": "p", "replica": "r", "alarms": ["a"], "max_data_loss_seconds": 60, "dns": {{"zone_id": "Z1", "record_name": "db.example.com"}}, "recovery_plan": {{"automation_topic_arn": "{topic}"}}}}]"#
+            );
+            let mut v = base();
+            v.insert("DRPILOT_DATABASES", Box::leak(text.into_boxed_str()));
+            v.insert("DRPILOT_STATE_BUCKET", "drpilot-state");
+            PromoterConfig::from_vars(&v)
+        };
+        let ok = with_topic("arn:aws:sns:us-east-1:123456789012:orders-automation").unwrap();
+        let plan = ok.databases[0].recovery.clone().unwrap();
+        assert_eq!(
+            (plan.capacity.len(), plan.automation_topic.as_deref()),
+            (0, Some("arn:aws:sns:us-east-1:123456789012:orders-automation")),
+            "a plan may be only the event at the end"
+        );
+        let err = with_topic("arn:aws:sns:eu-west-1:123456789012:orders-automation")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("DRPILOT_DATABASES")
+                && err.contains("must be in us-east-1, the region of DRPILOT_NOTIFY_TOPIC_ARN"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_recovery_plan_is_checked_at_cold_start_and_its_sizes_default_to_desired() {
         let with_plan = |plan: &str, account: &str| {
             let text = format!(
@@ -1998,7 +2088,7 @@ mod tests {
             databases(&v).map(|d| d[0].recovery.clone())
         };
         let plan = with_plan(
-            r#"{"capacity": [{"auto_scaling_group": "web", "desired": 10}, {"auto_scaling_group": "api", "desired": 4, "min": 2, "max": 8}], "strict": true}"#,
+            r#"{"capacity": [{"auto_scaling_group": "web", "desired": 10}, {"auto_scaling_group": "api", "desired": 4, "min": 2, "max": 8}, {"ecs_service": "api", "cluster": "apps", "desired": 6, "auto_scaling_group": null}], "strict": true}"#,
             "",
         )
         .unwrap()
@@ -2008,6 +2098,7 @@ mod tests {
             RecoveryPlan {
                 capacity: vec![
                     CapacityGroup {
+                        kind: CapacityKind::AutoScalingGroup,
                         name: "web".into(),
                         size: GroupSize {
                             min: 10,
@@ -2016,6 +2107,7 @@ mod tests {
                         }
                     },
                     CapacityGroup {
+                        kind: CapacityKind::AutoScalingGroup,
                         name: "api".into(),
                         size: GroupSize {
                             min: 2,
@@ -2023,9 +2115,19 @@ mod tests {
                             max: 8
                         }
                     },
+                    CapacityGroup {
+                        kind: CapacityKind::EcsService { cluster: "apps".into() },
+                        name: "api".into(),
+                        size: GroupSize {
+                            min: 6,
+                            desired: 6,
+                            max: 6
+                        }
+                    },
                 ],
                 wait_seconds: 600,
                 strict: true,
+                automation_topic: None,
             }
         );
         // Terraform writes the optional fields it was not given as null
@@ -2040,7 +2142,36 @@ mod tests {
             (600, false, 3)
         );
         for (plan, account, expected) in [
-            (r#"{"capacity": []}"#, "", "needs at least one Auto Scaling group"),
+            (
+                r#"{"capacity": []}"#,
+                "",
+                "needs at least one Auto Scaling group or ECS service in capacity, or an automation_topic_arn",
+            ),
+            (
+                r#"{"automation_topic_arn": "arn:aws:sqs:us-west-2:123456789012:q"}"#,
+                "",
+                "is not an SNS topic ARN",
+            ),
+            (
+                r#"{"capacity": [{"ecs_service": "api", "desired": 6}]}"#,
+                "",
+                "ECS service api: needs its cluster",
+            ),
+            (
+                r#"{"capacity": [{"ecs_service": "api", "cluster": "apps", "desired": 6, "max": 12}]}"#,
+                "",
+                "ECS service api: takes desired only",
+            ),
+            (
+                r#"{"capacity": [{"ecs_service": "api", "cluster": "apps", "auto_scaling_group": "web", "desired": 6}]}"#,
+                "",
+                "capacity[0]: needs auto_scaling_group, or ecs_service with cluster (one of them)",
+            ),
+            (
+                r#"{"capacity": [{"auto_scaling_group": "web", "cluster": "apps", "desired": 6}]}"#,
+                "",
+                "capacity[0]: needs auto_scaling_group, or ecs_service with cluster",
+            ),
             (
                 r#"{"capacity": [{"auto_scaling_group": "web", "desired": 10, "max": 5}]}"#,
                 "",
@@ -2054,7 +2185,7 @@ mod tests {
             (
                 r#"{"capacity": [{"auto_scaling_group": "web", "desired": 2}, {"auto_scaling_group": "web", "desired": 3}]}"#,
                 "",
-                "lists group web twice",
+                "lists Auto Scaling group web twice",
             ),
             (
                 r#"{"capacity": [{"auto_scaling_group": "web", "desired": 2}], "wait_seconds": 0}"#,

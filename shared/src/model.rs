@@ -352,7 +352,8 @@ pub struct DatabaseSpec {
 /// capacity -> DNS), as a warm standby's runbook does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveryPlan {
-    /// Auto Scaling groups in the DR region (the database's account), scaled up together.
+    /// Auto Scaling groups and ECS services in the DR region (the database's account), scaled
+    /// up together.
     pub capacity: Vec<CapacityGroup>,
     /// How long capacity may take to be healthy after the promotion (seconds).
     pub wait_seconds: u32,
@@ -360,13 +361,49 @@ pub struct RecoveryPlan {
     /// is over, and an operator can let it go); `false` (the default): DNS switches without it
     /// when the wait is over, because a degraded application beats a dead region.
     pub strict: bool,
+    /// At the end of a failover (and of a failback), an event for the user's own automation
+    /// is published to this SNS topic (in the responders' topic's region).
+    pub automation_topic: Option<String>,
 }
 
-/// One Auto Scaling group of a recovery plan and the size a failover gives it.
+/// One part of the application a recovery plan scales, and the size a failover gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CapacityGroup {
+    pub kind: CapacityKind,
+    /// The Auto Scaling group's or the ECS service's name.
     pub name: String,
     pub size: GroupSize,
+}
+
+/// What a recovery plan scales in the DR region.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CapacityKind {
+    /// An EC2 Auto Scaling group: min, desired and max; ready once enough instances are
+    /// `InService` and healthy.
+    #[default]
+    AutoScalingGroup,
+    /// An ECS service in this cluster: its desired count (min = desired = max); ready once
+    /// enough tasks are RUNNING.
+    EcsService { cluster: String },
+}
+
+impl CapacityKind {
+    /// "Auto Scaling group web" / "ECS service api (cluster apps)", for responders.
+    pub fn label(&self, name: &str) -> String {
+        match self {
+            CapacityKind::AutoScalingGroup => format!("Auto Scaling group {name}"),
+            CapacityKind::EcsService { cluster } => format!("ECS service {name} (cluster {cluster})"),
+        }
+    }
+
+    /// A size as this kind has it: "10 (min 10, max 20)" for a group, "6 tasks" for a service.
+    pub fn size(&self, size: GroupSize) -> String {
+        match self {
+            CapacityKind::AutoScalingGroup => size.to_string(),
+            CapacityKind::EcsService { .. } => format!("{} tasks", size.desired),
+        }
+    }
 }
 
 /// An Auto Scaling group's bounds and desired capacity.

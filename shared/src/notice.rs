@@ -36,6 +36,9 @@ pub struct Notice {
     pub attributes: BTreeMap<String, String>,
     /// A text message for SMS subscribers (sent as the `sms` protocol's message).
     pub sms: Option<String>,
+    /// Where it goes when not to the responders' topic: a recovery plan's automation topic
+    /// (in the same region).
+    pub topic: Option<String>,
 }
 
 impl Notice {
@@ -56,6 +59,7 @@ impl Notice {
             severity,
             attributes: BTreeMap::new(),
             sms: None,
+            topic: None,
         }
     }
 

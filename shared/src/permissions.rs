@@ -68,10 +68,13 @@ pub const FAILOVER_PROMOTER: &[&str] = &[
     "route53:GetChange",
     "route53:ListResourceRecordSets",
     "route53:GetHealthCheckStatus",
-    // recovery plans: the DR region's Auto Scaling groups, scaled up before DNS switches
+    // recovery plans: the DR region's Auto Scaling groups, scaled up before DNS switches ...
     "autoscaling:UpdateAutoScalingGroup",
     "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:DescribeScalingActivities",
+    // and its ECS services
+    "ecs:UpdateService",
+    "ecs:DescribeServices",
     "s3:GetObject",
     "s3:PutObject",
     "sns:Publish",

@@ -430,12 +430,23 @@ pub trait Instances: Sync {
     fn allow_writes_in(&self, group: &str) -> impl Future<Output = Result<String>> + Send;
 }
 
-/// The DR region's application capacity a recovery plan scales up (EC2 Auto Scaling).
+/// The DR region's application capacity a recovery plan scales up (EC2 Auto Scaling groups,
+/// ECS services).
 pub trait Capacity: Sync {
-    /// The group's size and health now (`None`: no such group).
-    fn group(&self, name: &str) -> impl Future<Output = Result<Option<crate::plan::recovery::GroupState>>> + Send;
-    /// Sets the group's bounds and desired capacity (the same size twice is no error).
-    fn resize(&self, name: &str, size: crate::model::GroupSize) -> impl Future<Output = Result<()>> + Send;
+    /// The group's or service's size and health now (`None`: no such group or service).
+    fn group(
+        &self,
+        kind: &crate::model::CapacityKind,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<crate::plan::recovery::GroupState>>> + Send;
+    /// Sets the group's bounds and desired capacity, or the service's desired count (the same
+    /// size twice is no error).
+    fn resize(
+        &self,
+        kind: &crate::model::CapacityKind,
+        name: &str,
+        size: crate::model::GroupSize,
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// DNS: points a record at a target and tells when the change is live everywhere.

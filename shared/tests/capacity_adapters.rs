@@ -1,6 +1,6 @@
-//! The Auto Scaling adapter over the real SDK client with `aws-smithy-mocks`: what AWS's
-//! answers mean for a recovery plan (instances launching or unhealthy, a launch that failed,
-//! a group that is not there, a refused request).
+//! The Auto Scaling and ECS adapters over the real SDK clients with `aws-smithy-mocks`: what
+//! AWS's answers mean for a recovery plan (instances launching or unhealthy, tasks pending, a
+//! launch or placement that failed, a group or service that is not there, a refused request).
 
 use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
 use aws_sdk_autoscaling::operation::describe_scaling_activities::DescribeScalingActivitiesOutput;
@@ -9,9 +9,15 @@ use aws_sdk_autoscaling::operation::update_auto_scaling_group::{
 };
 use aws_sdk_autoscaling::types::error::ScalingActivityInProgressFault;
 use aws_sdk_autoscaling::types::{Activity, AutoScalingGroup, Instance, LifecycleState, ScalingActivityStatusCode};
+use aws_sdk_ecs::operation::describe_services::{DescribeServicesError, DescribeServicesOutput};
+use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
+use aws_sdk_ecs::types::error::ClusterNotFoundException;
+use aws_sdk_ecs::types::{Failure, Service, ServiceEvent};
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use drpilot::aws::autoscaling::AutoScaling;
-use drpilot::model::GroupSize;
+use drpilot::aws::capacity::AppCapacity;
+use drpilot::aws::ecs::EcsServices;
+use drpilot::model::{CapacityKind, GroupSize};
 use drpilot::plan::recovery::GroupState;
 use drpilot::ports::Capacity;
 
@@ -140,4 +146,150 @@ async fn a_resize_sends_all_three_bounds_and_a_refusal_keeps_aws_code() {
         err.contains("UpdateAutoScalingGroup") && err.contains("ScalingActivityInProgress"),
         "{err}"
     );
+}
+
+fn service(name: &str, status: &str, desired: i32, running: i32, pending: i32, newest: &str) -> Service {
+    Service::builder()
+        .service_name(name)
+        .status(status)
+        .desired_count(desired)
+        .running_count(running)
+        .pending_count(pending)
+        .events(ServiceEvent::builder().id("e-2").message(newest).build())
+        .events(
+            ServiceEvent::builder()
+                .id("e-1")
+                .message(format!("(service {name}) has started 4 tasks."))
+                .build(),
+        )
+        .build()
+}
+
+const NO_ROOM: &str = "(service api) was unable to place a task. Reason: Capacity is unavailable at this time. Please try again later or in a different availability zone.";
+
+#[tokio::test]
+async fn a_service_counts_running_tasks_as_ready_and_says_why_tasks_cannot_be_placed() {
+    let short = mock!(aws_sdk_ecs::Client::describe_services)
+        .match_requests(|r| r.cluster() == Some("apps") && r.services() == ["api"])
+        .then_output(|| {
+            DescribeServicesOutput::builder()
+                .services(service("api", "ACTIVE", 6, 2, 1, NO_ROOM))
+                .build()
+        });
+    let steady = mock!(aws_sdk_ecs::Client::describe_services)
+        .match_requests(|r| r.services() == ["web"])
+        .then_output(|| {
+            DescribeServicesOutput::builder()
+                .services(service(
+                    "web",
+                    "ACTIVE",
+                    4,
+                    4,
+                    0,
+                    "(service web) has reached a steady state.",
+                ))
+                .build()
+        });
+    let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&short, &steady]);
+    let services = EcsServices::with_client(client);
+    assert_eq!(
+        services.service("apps", "api").await.unwrap(),
+        Some(GroupState {
+            size: GroupSize {
+                min: 6,
+                desired: 6,
+                max: 6
+            },
+            healthy: 2,
+            launching: 1,
+            last_failure: Some(NO_ROOM.into()),
+        }),
+        "RUNNING tasks are ready, PENDING ones still coming; the newest event says why it is short"
+    );
+    let web = services.service("apps", "web").await.unwrap().unwrap();
+    assert_eq!((web.healthy, web.last_failure), (4, None));
+}
+
+#[tokio::test]
+async fn a_missing_deleted_or_clusterless_service_is_none() {
+    let missing = mock!(aws_sdk_ecs::Client::describe_services)
+        .match_requests(|r| r.services() == ["gone"])
+        .then_output(|| {
+            DescribeServicesOutput::builder()
+                .failures(
+                    Failure::builder()
+                        .arn("arn:aws:ecs:us-west-2:123456789012:service/apps/gone")
+                        .reason("MISSING")
+                        .build(),
+                )
+                .build()
+        });
+    let draining = mock!(aws_sdk_ecs::Client::describe_services)
+        .match_requests(|r| r.services() == ["old"])
+        .then_output(|| {
+            DescribeServicesOutput::builder()
+                .services(service("old", "INACTIVE", 0, 0, 0, "(service old) has been deleted."))
+                .build()
+        });
+    let no_cluster = mock!(aws_sdk_ecs::Client::describe_services)
+        .match_requests(|r| r.cluster() == Some("nowhere"))
+        .then_error(|| {
+            DescribeServicesError::ClusterNotFoundException(
+                ClusterNotFoundException::builder()
+                    .message("Cluster not found.")
+                    .build(),
+            )
+        });
+    let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&missing, &draining, &no_cluster]);
+    let services = EcsServices::with_client(client);
+    assert_eq!(services.service("apps", "gone").await.unwrap(), None);
+    assert_eq!(
+        services.service("apps", "old").await.unwrap(),
+        None,
+        "a deleted service"
+    );
+    assert_eq!(services.service("nowhere", "api").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_plan_resizes_a_service_by_its_desired_count_and_a_group_by_its_bounds() {
+    let update = mock!(aws_sdk_ecs::Client::update_service)
+        .match_requests(|r| r.cluster() == Some("apps") && r.service() == Some("api") && r.desired_count() == Some(6))
+        .then_output(|| UpdateServiceOutput::builder().build());
+    let resize = mock!(aws_sdk_autoscaling::Client::update_auto_scaling_group)
+        .match_requests(|r| {
+            r.auto_scaling_group_name() == Some("web")
+                && (r.min_size(), r.desired_capacity(), r.max_size()) == (Some(10), Some(10), Some(20))
+        })
+        .then_output(|| UpdateAutoScalingGroupOutput::builder().build());
+    let capacity = AppCapacity {
+        groups: AutoScaling::with_client(mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, [&resize])),
+        services: EcsServices::with_client(mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&update])),
+    };
+    let ecs = CapacityKind::EcsService { cluster: "apps".into() };
+    capacity
+        .resize(
+            &ecs,
+            "api",
+            GroupSize {
+                min: 6,
+                desired: 6,
+                max: 6,
+            },
+        )
+        .await
+        .unwrap();
+    capacity
+        .resize(
+            &CapacityKind::AutoScalingGroup,
+            "web",
+            GroupSize {
+                min: 10,
+                desired: 10,
+                max: 20,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((update.num_calls(), resize.num_calls()), (1, 1));
 }

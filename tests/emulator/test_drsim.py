@@ -242,3 +242,49 @@ class AutoScalingLaunches(unittest.TestCase):
                 asg.describe_scaling_activities(AutoScalingGroupName="web")["Activities"][0]["StatusCode"], "Successful"
             )
             SIM.regions.pop(region, None)
+
+
+class EcsTasks(unittest.TestCase):
+    """A service's new tasks are PENDING, then RUNNING; a region out of capacity says so in the
+    service's events, keeps the desired count, and fills the service once capacity returns."""
+
+    def test_tasks_take_time_and_capacity_can_run_out(self):
+        import boto3
+        from moto import mock_aws
+
+        from drsim import ecs
+        from drsim.core import SIM
+
+        ecs.install()
+        region = "sa-east-1"
+        with mock_aws():
+            SIM.configure(region, {"ecs_task_start_seconds": 60.0, "ecs_capacity": 6})
+            client = boto3.client("ecs", region_name=region)
+            client.create_cluster(clusterName="apps")
+            client.register_task_definition(
+                family="api", containerDefinitions=[{"name": "api", "image": "api:1", "memory": 512}]
+            )
+            client.create_service(cluster="apps", serviceName="api", taskDefinition="api", desiredCount=2)
+
+            def counts():
+                s = client.describe_services(cluster="apps", services=["api"])["services"][0]
+                return s["desiredCount"], s["runningCount"], s["pendingCount"], s["events"][0]["message"]
+
+            self.assertEqual(counts()[:3], (2, 0, 2))
+            ecs.SERVICES.tick(ecs.time.time() + 61)
+            self.assertEqual(counts(), (2, 2, 0, "(service api) has reached a steady state."))
+
+            client.update_service(cluster="apps", service="api", desiredCount=10)
+            client.update_service(cluster="apps", service="api", desiredCount=10)
+            desired, running, pending, newest = counts()
+            self.assertEqual((desired, running, pending), (10, 2, 4), "6 fit; asking twice starts no more")
+            self.assertIn("was unable to place a task. Reason: Capacity is unavailable", newest)
+
+            SIM.configure(region, {"ecs_capacity": None})
+            ecs.SERVICES.tick(ecs.time.time() + 1)
+            ecs.SERVICES.tick(ecs.time.time() + 62)
+            self.assertEqual(counts(), (10, 10, 0, "(service api) has reached a steady state."), "capacity returned")
+
+            client.update_service(cluster="apps", service="api", desiredCount=2)
+            self.assertEqual(counts()[:3], (2, 2, 0), "a scale-down stops the extra tasks")
+            SIM.regions.pop(region, None)

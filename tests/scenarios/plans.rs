@@ -17,20 +17,24 @@ fn step<'a>(notices: &'a [Received], db: &str, step: &str) -> Option<&'a Receive
         .find(|n| n.attribute("database") == Some(db) && n.attribute("step") == Some(step))
 }
 
-/// A warm standby: the shop's web tier runs 2 instances in the DR region. The primary region
-/// goes dark; the promoter promotes the replica, grows the group to 10 (EC2 takes three
-/// minutes to bring each instance into service) and points DNS at the new primary only once
-/// all 10 are healthy. One scale-up request reaches AWS; the timeline and the RTO say how long
-/// the capacity took.
+/// A warm standby: the shop's web tier runs 2 instances in the DR region, and its API 2 ECS
+/// tasks. The primary region goes dark; the promoter promotes the replica, grows the group to
+/// 10 (EC2 takes three minutes to bring each instance into service) and the service to 6 tasks
+/// (a minute each to start), and points DNS at the new primary only once all 10 are healthy
+/// and all 6 running. One scale-up request of each reaches AWS; the timeline and the RTO say
+/// how long the capacity took.
 pub async fn warm_standby() -> Measured {
     let plan = NightPlan::new("warm", "eu-west-2", "ca-central-1")
         .database("orders", 5.0, 60.0)
         .health_checked()
-        .recovery_plan(2, 10, minutes(10.0), false);
+        .recovery_plan(2, 10, minutes(10.0), false)
+        .ecs_tasks(2, 6)
+        .automation_topic();
     let mut night = Night::begin(plan).await;
+    night.pass(minutes(1.5)).await; // the service's first tasks start
     assert_eq!(
-        night.app_group("orders").await,
-        (2, 2),
+        (night.app_group("orders").await, night.app_service("orders").await),
+        ((2, 2), (2, 2)),
         "the warm standby before the night"
     );
     night.pass(minutes(2.0)).await;
@@ -51,7 +55,17 @@ pub async fn warm_standby() -> Measured {
         ),
         "{p:?}"
     );
+    let updated: Vec<_> = wire.calls("UpdateService").collect();
+    assert_eq!(updated.len(), 1, "one scale-up request for the service: {updated:#?}");
+    let (cluster, service) = night.db("orders").app_service.clone().unwrap();
+    let p = &updated[0].params;
+    assert_eq!(
+        (p.get("cluster"), p.get("service"), p.get("desiredCount")),
+        (Some(&cluster), Some(&service), Some(&"6".to_string())),
+        "{p:?}"
+    );
     assert_eq!(night.app_group("orders").await, (10, 10), "10 instances in service");
+    assert_eq!(night.app_service("orders").await, (6, 6), "6 tasks running");
     assert_eq!(night.dns("orders").await, Some(night.replica_endpoint("orders").await));
 
     let f = night.failover("orders").await.unwrap();
@@ -62,6 +76,12 @@ pub async fn warm_standby() -> Measured {
         healthy <= f.dns_requested_at.unwrap(),
         "all 10 healthy before DNS switched"
     );
+    let tasks = &f.capacity[1];
+    assert!(
+        tasks.healthy_at.unwrap() <= f.dns_requested_at.unwrap(),
+        "all 6 tasks running before DNS switched"
+    );
+    assert_eq!(tasks.before.map(|b| b.desired), Some(2));
     assert_eq!(
         group.before.map(|b| b.desired),
         Some(2),
@@ -76,7 +96,7 @@ pub async fn warm_standby() -> Measured {
     let started = step(&notices, "orders", "started").unwrap();
     assert!(
         started.message.contains(&format!(
-            "scale Auto Scaling group {} to 10 (min 10, max 20) and wait until healthy (up to {}; then DNS switches with or without it)",
+            "scale Auto Scaling group {} to 10 (min 10, max 20) and ECS service {service} (cluster {cluster}) to 6 tasks and wait until healthy (up to {}; then DNS switches with or without it)",
             night.db("orders").app_group.as_deref().unwrap(),
             on_test_bed(&night, minutes(10.0))
         )),
@@ -84,7 +104,48 @@ pub async fn warm_standby() -> Measured {
         started.message
     );
     let completed = step(&notices, "orders", "completed").unwrap();
-    for line in ["asked for 10 (min 10, max 20), was 2", "capacity ready", "+ capacity "] {
+    // The plan's last step: one event for the user's automation, before the failover completed.
+    let events = night.automation_events("orders").await;
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0].attribute("event"), Some("failover-completed"));
+    let event: serde_json::Value = serde_json::from_str(&events[0].message).unwrap();
+    assert_eq!(
+        (
+            event["failover"].as_str(),
+            event["endpoint"].as_str(),
+            event["region"].as_str()
+        ),
+        (
+            Some(f.id.as_str()),
+            Some(night.replica_endpoint("orders").await.as_str()),
+            Some(night.plan.dr.as_str())
+        ),
+        "{event:#}"
+    );
+    assert_eq!(
+        event["capacity"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["name"].as_str().unwrap(), c["ready"].as_bool().unwrap()))
+            .collect::<Vec<_>>(),
+        [
+            (night.db("orders").app_group.as_deref().unwrap(), true),
+            (service.as_str(), true)
+        ]
+    );
+    assert!(
+        f.automation.as_ref().unwrap().1 <= f.completed_at.unwrap(),
+        "published before the failover completed"
+    );
+    for line in [
+        "asked for 10 (min 10, max 20), was 2",
+        "asked for 6 tasks, was 2",
+        "6 of 6 running",
+        "automation: failover-completed published to",
+        "capacity ready",
+        "+ capacity ",
+    ] {
         assert!(completed.message.contains(line), "{line:?} in {}", completed.message);
     }
     let mut m = measured(&night, "orders", dark, true).await;
@@ -93,7 +154,8 @@ pub async fn warm_standby() -> Measured {
         capacity >= minutes(3.0) - 20.0,
         "EC2's three minutes to launch: {capacity}"
     );
-    m.other.push("1 UpdateAutoScalingGroup 2 -> 10".into());
+    m.other
+        .push("1 UpdateAutoScalingGroup 2 -> 10, 1 UpdateService 2 -> 6 tasks".into());
     night.end().await;
     m
 }
@@ -211,7 +273,9 @@ pub async fn failback() -> Measured {
     let mut plan = NightPlan::new("failback", "ap-northeast-1", "us-west-2")
         .database("orders", 5.0, 60.0)
         .engine("mysql")
-        .recovery_plan(2, 10, minutes(10.0), false);
+        .recovery_plan(2, 10, minutes(10.0), false)
+        .ecs_tasks(2, 4)
+        .automation_topic();
     // two long RDS nights in one: a minute of AWS's is two seconds here
     plan.scale = drpilot_tests::night::Scale(30);
     let mut night = Night::begin(plan).await;
@@ -219,10 +283,35 @@ pub async fn failback() -> Measured {
     let (primary, replica) = (night.db("orders").primary.clone(), night.db("orders").replica.clone());
     let original = night.db("orders").primary_endpoint.clone();
     night.tag_standby("orders", "q4").await;
+    // The user's automation topic refuses the failover's event (its policy not updated yet):
+    // reported, and the failover completes anyway.
+    let topic = night.db("orders").automation.clone().expect("a topic").topic_arn;
+    let refused_publish = night
+        .sim
+        .fault(
+            serde_json::json!({"service": "sns", "region": dr, "action": "Publish", "mode": "error",
+            "status": 403, "code": "AuthorizationError", "message": "User is not authorized to perform: SNS:Publish",
+            "params": {"TopicArn": topic}}),
+        )
+        .await;
     night.pass(minutes(2.0)).await;
     night.region_goes_dark().await;
     night.until_failed_over("orders").await;
-    assert_eq!(night.app_group("orders").await, (10, 10));
+    night.sim.clear_fault(refused_publish).await;
+    let completed = step(&night.promoter_notices().await, "orders", "completed")
+        .expect("the failover completed")
+        .clone();
+    assert!(
+        completed
+            .message
+            .contains(&format!("automation: failover-completed NOT published to {topic}: ")),
+        "{}",
+        completed.message
+    );
+    assert_eq!(
+        (night.app_group("orders").await, night.app_service("orders").await),
+        ((10, 10), (4, 4))
+    );
     let early = serde_json::json!({"action": "failback", "database": "orders", "by": "alice", "confirm": "orders"});
     let refused = night.invoke_promoter(early).await;
     assert!(
@@ -430,6 +519,7 @@ pub async fn failback() -> Measured {
         2,
         "the web tier back to 2"
     );
+    assert_eq!(night.app_service("orders").await, (2, 2), "the API back to 2 tasks");
     assert_eq!(night.dns("orders").await, Some(original));
     let record = night.record("orders").await;
     let fb = record.failback.clone().expect("failback scenario unwrap #7");
@@ -445,6 +535,32 @@ pub async fn failback() -> Measured {
         .expect("failback scenario unwrap #9")
         .clone();
     assert!(completed.subject.contains("PROTECTED again"), "{}", completed.subject);
+    assert!(
+        completed
+            .message
+            .contains("Automation: failback-completed published to"),
+        "{}",
+        completed.message
+    );
+    let events = night.automation_events("orders").await;
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e.attribute("event").unwrap_or("?"))
+            .collect::<Vec<_>>(),
+        ["failback-completed"],
+        "the user's automation told at the end of the failback (the failover's was refused)"
+    );
+    let back: serde_json::Value = serde_json::from_str(&events[0].message).unwrap();
+    assert_eq!(
+        (
+            back["failback"].as_str(),
+            back["region"].as_str(),
+            back["primary"].as_str()
+        ),
+        (Some(fb.id.as_str()), Some(source.as_str()), Some(primary.as_str())),
+        "{back:#}"
+    );
     night
         .until("the dashboard says PROTECTED", minutes(5.0), |n| {
             Box::pin(async move { n.status().await.verdict.as_str() == "PROTECTED" })
@@ -512,7 +628,7 @@ pub async fn failback() -> Measured {
 }
 
 /// What a drill must leave as it found it: the primary and its replica (status, replication,
-/// parameters, endpoint, the drill tag), where DNS points, the web tier's size.
+/// parameters, endpoint, the drill tag), where DNS points, the web tier's size and the API's tasks.
 async fn topology(n: &Night, primary: &str, replica: &str) -> String {
     let group = n.db("orders").app_group.clone().expect("a plan's group");
     let p =
@@ -530,7 +646,7 @@ async fn topology(n: &Night, primary: &str, replica: &str) -> String {
     let (p, r) = (p.expect("the primary"), r.expect("the replica"));
     let (p, r) = (&p.db_instances()[0], &r.db_instances()[0]);
     format!(
-        "primary {:?} {:?} replica-of {:?} params {:?} endpoint {:?} | replica {:?} {:?} of {:?} params {:?} tags {:?} | dns {:?} | group {:?}",
+        "primary {:?} {:?} replica-of {:?} params {:?} endpoint {:?} | replica {:?} {:?} of {:?} params {:?} tags {:?} | dns {:?} | group {:?} | service {:?}",
         p.db_instance_identifier(),
         p.db_instance_status(),
         p.read_replica_source_db_instance_identifier(),
@@ -543,5 +659,6 @@ async fn topology(n: &Night, primary: &str, replica: &str) -> String {
         r.tag_list().iter().filter(|t| t.key() == Some("drpilot:drill-plan")).map(|t| t.value()).collect::<Vec<_>>(),
         n.dns("orders").await,
         drpilot_tests::night::group_size(&n.plan.dr, &group).await.0,
+        n.app_service("orders").await.0,
     )
 }

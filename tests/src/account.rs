@@ -246,6 +246,7 @@ pub fn tags_of(tags: &[Tag]) -> BTreeMap<String, String> {
 
 /// The responders' SNS topic with an SQS queue subscribed: what a responder got is read back
 /// from the queue.
+#[derive(Debug, Clone)]
 pub struct Responders {
     pub topic_arn: String,
     queue_url: String,

@@ -88,13 +88,17 @@ pub struct DbPlan {
 
 /// A database's recovery plan on the night: its app's Auto Scaling group runs `from`
 /// instances in the DR region (warm standby); a failover asks for `to` (max twice that) and
-/// waits `wait` AWS seconds for them, longer if `strict`.
+/// waits `wait` AWS seconds for them, longer if `strict`. `tasks`: its API also runs as an ECS
+/// service of that many tasks (from, to).
 #[derive(Debug, Clone, Copy)]
 pub struct RecoverySpec {
     pub from: u32,
     pub to: u32,
     pub wait: f64,
     pub strict: bool,
+    pub tasks: Option<(u32, u32)>,
+    /// The plan publishes its end event to an automation topic of the database's own.
+    pub automation: bool,
 }
 
 /// What the night looks like before anything goes wrong.
@@ -121,6 +125,8 @@ pub struct NightPlan {
     pub member: Option<String>,
     /// EC2 Auto Scaling: how long a launched instance takes to be in service (AWS seconds).
     pub launch: f64,
+    /// ECS: how long a started task is PENDING before RUNNING (AWS seconds).
+    pub task_start: f64,
 }
 
 impl NightPlan {
@@ -140,6 +146,8 @@ impl NightPlan {
             member: None,
             // booting, the launch template's user data and the health check's grace period
             launch: minutes(3.0),
+            // Fargate: the image pulled and the containers started
+            task_start: minutes(1.0),
         }
     }
 
@@ -148,7 +156,32 @@ impl NightPlan {
     /// AWS seconds (and longer when `strict`).
     pub fn recovery_plan(mut self, from: u32, to: u32, wait: f64, strict: bool) -> Self {
         if let Some(d) = self.databases.last_mut() {
-            d.recovery = Some(RecoverySpec { from, to, wait, strict });
+            d.recovery = Some(RecoverySpec {
+                from,
+                to,
+                wait,
+                strict,
+                tasks: None,
+                automation: false,
+            });
+        }
+        self
+    }
+
+    /// The last database's recovery plan publishes its end events to an automation topic
+    /// (read back with `Night::automation_events`).
+    pub fn automation_topic(mut self) -> Self {
+        if let Some(r) = self.databases.last_mut().and_then(|d| d.recovery.as_mut()) {
+            r.automation = true;
+        }
+        self
+    }
+
+    /// The last database's recovery plan also scales its API, an ECS service running `from`
+    /// tasks in the DR region, to `to`.
+    pub fn ecs_tasks(mut self, from: u32, to: u32) -> Self {
+        if let Some(r) = self.databases.last_mut().and_then(|d| d.recovery.as_mut()) {
+            r.tasks = Some((from, to));
         }
         self
     }
@@ -249,6 +282,10 @@ pub struct Db {
     pub failover_alarm: Option<String>,
     /// `recovery`: the app's Auto Scaling group in the DR region.
     pub app_group: Option<String>,
+    /// `recovery.tasks`: the app's ECS service in the DR region (cluster, service).
+    pub app_service: Option<(String, String)>,
+    /// `recovery.automation`: the user's automation topic, a queue subscribed.
+    pub automation: Option<Responders>,
 }
 
 /// The account a night runs in: what the user had before drpilot was deployed.
@@ -339,8 +376,18 @@ impl Account {
                 Some(spec) => Some(app_group(&plan.dr, &p.name, spec.from).await),
                 None => None,
             };
+            let app_service = match p.recovery.and_then(|r| r.tasks) {
+                Some((from, _)) => Some(app_service(&plan.dr, &p.name, from).await),
+                None => None,
+            };
+            let automation = match p.recovery.filter(|r| r.automation) {
+                Some(_) => Some(Responders::new(&plan.dr, &unique(&format!("{}-automation", p.name))).await),
+                None => None,
+            };
             dbs.push(Db {
                 app_group,
+                app_service,
+                automation,
                 plan: p.clone(),
                 global_cluster,
                 lag_resource: p.name.clone(),
@@ -392,6 +439,51 @@ pub async fn app_group(region: &str, db: &str, size: u32) -> String {
         .await
         .unwrap();
     name
+}
+
+/// The app's API in the DR region: an ECS cluster and a service of `tasks` tasks in it (a task
+/// definition registered for it, as a real service needs one). Returns (cluster, service).
+pub async fn app_service(region: &str, db: &str, tasks: u32) -> (String, String) {
+    let ecs = aws_sdk_ecs::Client::new(&sdk(region).await);
+    let cluster = unique(&format!("{db}-apps-dr"));
+    ecs.create_cluster().cluster_name(&cluster).send().await.unwrap();
+    let family = unique(&format!("{db}-api"));
+    ecs.register_task_definition()
+        .family(&family)
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("api")
+                .image("public.ecr.aws/docker/library/nginx:stable")
+                .memory(512)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let service = format!("{db}-api");
+    ecs.create_service()
+        .cluster(&cluster)
+        .service_name(&service)
+        .task_definition(&family)
+        .desired_count(tasks as i32)
+        .send()
+        .await
+        .unwrap();
+    (cluster, service)
+}
+
+/// An ECS service's desired count and how many of its tasks are running.
+pub async fn service_size(region: &str, cluster: &str, service: &str) -> (u32, u32) {
+    let ecs = aws_sdk_ecs::Client::new(&sdk(region).await);
+    let out = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .unwrap();
+    let s = &out.services()[0];
+    (s.desired_count() as u32, s.running_count() as u32)
 }
 
 /// An Auto Scaling group's desired capacity and how many instances are in service and healthy.
@@ -652,6 +744,7 @@ impl Night {
                     "alarm_evaluation": true,
                     "deliveries": {"eventbridge": eb, "sns": sns_times, "lambda": lambda_times},
                     "asg_launch_seconds": scale.real_secs(plan.launch),
+                    "ecs_task_start_seconds": scale.real_secs(plan.task_start),
                 }),
             )
             .await;
@@ -761,8 +854,14 @@ impl Night {
                     v["health_check_id"] = id.clone().into();
                 }
                 if let (Some(spec), Some(group)) = (&d.plan.recovery, &d.app_group) {
+                    let mut capacity = vec![json!({"auto_scaling_group": group, "desired": spec.to, "max": 2 * spec.to})];
+                    if let (Some((_, to)), Some((cluster, service))) = (spec.tasks, &d.app_service) {
+                        capacity.push(json!({"ecs_service": service, "cluster": cluster, "desired": to}));
+                    }
+                    let automation = d.automation.as_ref().map(|t| t.topic_arn.clone());
                     v["recovery_plan"] = json!({
-                        "capacity": [{"auto_scaling_group": group, "desired": spec.to, "max": 2 * spec.to}],
+                        "automation_topic_arn": automation,
+                        "capacity": capacity,
                         "wait_seconds": scale.setting(spec.wait as u32, 1).parse::<u32>().unwrap(),
                         "strict": spec.strict,
                     });
@@ -1201,6 +1300,27 @@ impl Night {
     pub async fn app_group(&self, db: &str) -> (u32, u32) {
         let group = self.db(db).app_group.clone().expect("a database with a recovery plan");
         group_size(&self.plan.dr, &group).await
+    }
+
+    /// What the database's recovery plan published to the user's automation so far (taken off
+    /// its queue).
+    pub async fn automation_events(&self, db: &str) -> Vec<crate::account::Received> {
+        self.db(db)
+            .automation
+            .as_ref()
+            .expect("a plan with an automation topic")
+            .received()
+            .await
+    }
+
+    /// The database's app service in the DR region: desired count, tasks running.
+    pub async fn app_service(&self, db: &str) -> (u32, u32) {
+        let (cluster, service) = self
+            .db(db)
+            .app_service
+            .clone()
+            .expect("a database with ECS tasks in its plan");
+        service_size(&self.plan.dr, &cluster, &service).await
     }
 
     /// How many instances the DR region's Auto Scaling groups can run in all (`None`: no

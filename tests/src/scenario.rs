@@ -200,6 +200,8 @@ pub async fn run() -> Result<Outcome, String> {
         zone: zone.clone(),
         primary_endpoint: primary.clone(),
         app_group: None,
+        app_service: None,
+        automation: None,
         health_check_id: None,
         failover_alarm: None,
     };

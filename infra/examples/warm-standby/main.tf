@@ -71,10 +71,14 @@ module "drpilot" {
     # 53's data plane switches once the replica is promoted.
     dns          = { zone_id = "Z0123456789ABCDEFGHIJ", record_name = "db.shop.example.com", ttl = 30, mode = "failover-records" }
     health_check = { fqdn = "orders-db.abcdefghijkl.us-east-1.rds.amazonaws.com", port = 5432 }
-    # Warm standby: the shop's web tier runs 2 instances in us-west-2 until a failover, which
-    # grows it to 10 and waits (up to 10 minutes) until they are healthy before DNS switches.
+    # Warm standby: the shop's web tier runs 2 instances in us-west-2 and its API 2 ECS tasks
+    # until a failover, which grows them to 10 instances and 6 tasks and waits (up to 10
+    # minutes) until they are healthy and running before DNS switches.
     recovery_plan = {
-      capacity = [{ auto_scaling_group = "shop-web-dr", desired = 10, max = 20 }]
+      capacity = [
+        { auto_scaling_group = "shop-web-dr", desired = 10, max = 20 },
+        { ecs_service = "shop-api", cluster = "shop-dr", desired = 6 },
+      ]
     }
   }]
 

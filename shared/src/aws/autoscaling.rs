@@ -5,7 +5,6 @@ use super::aws_error;
 use crate::error::Result;
 use crate::model::GroupSize;
 use crate::plan::recovery::GroupState;
-use crate::ports::Capacity;
 use aws_sdk_autoscaling::types::{LifecycleState, ScalingActivityStatusCode};
 use aws_sdk_autoscaling::Client;
 
@@ -58,8 +57,9 @@ fn int(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
-impl Capacity for AutoScaling {
-    async fn group(&self, name: &str) -> Result<Option<GroupState>> {
+impl AutoScaling {
+    /// The group's size and health now (`None`: no such group).
+    pub async fn group(&self, name: &str) -> Result<Option<GroupState>> {
         let out = self
             .client
             .describe_auto_scaling_groups()
@@ -112,7 +112,8 @@ impl Capacity for AutoScaling {
         }))
     }
 
-    async fn resize(&self, name: &str, size: GroupSize) -> Result<()> {
+    /// Sets the group's bounds and desired capacity (the same size twice is no error).
+    pub async fn resize(&self, name: &str, size: GroupSize) -> Result<()> {
         self.client
             .update_auto_scaling_group()
             .auto_scaling_group_name(name)

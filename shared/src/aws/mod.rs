@@ -3,7 +3,9 @@
 //! profiles all work as usual) and pinned to the region they serve.
 
 pub mod autoscaling;
+pub mod capacity;
 pub mod cloudwatch;
+pub mod ecs;
 pub mod rds;
 pub mod restore;
 pub mod route53;

@@ -47,7 +47,7 @@ impl Notifier for SnsNotifier {
         let publish = self
             .client
             .publish()
-            .topic_arn(&self.topic_arn)
+            .topic_arn(notice.topic.as_deref().unwrap_or(&self.topic_arn))
             .subject(&notice.subject);
         // With an SMS text, one message per protocol: SMS subscribers get the short one.
         let publish = match &notice.sms {

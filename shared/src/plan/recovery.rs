@@ -1,7 +1,7 @@
 //! A database's recovery plan after its promotion: how much capacity to ask for, when it is
 //! ready, and whether DNS may switch without it. Pure: the promoter brings AWS's answers.
 
-use crate::model::GroupSize;
+use crate::model::{CapacityKind, GroupSize};
 use crate::plan::lag::human_seconds;
 
 /// What AWS reports of an Auto Scaling group now.
@@ -35,14 +35,19 @@ pub fn ready(state: &GroupState, wanted: u32) -> bool {
     state.healthy >= wanted.min(state.size.desired.max(1))
 }
 
-/// "7 of 10 healthy, 3 launching" and AWS's reason when launches fail.
-pub fn describe(state: &GroupState, wanted: u32) -> String {
-    let mut s = format!("{} of {wanted} healthy", state.healthy);
+/// "7 of 10 healthy, 3 launching" (a service's tasks: "4 of 6 running, 2 pending") and AWS's
+/// reason when launches fail.
+pub fn describe(state: &GroupState, wanted: u32, kind: &CapacityKind) -> String {
+    let (ready, coming, desired) = match kind {
+        CapacityKind::AutoScalingGroup => ("healthy", "launching", "desired capacity"),
+        CapacityKind::EcsService { .. } => ("running", "pending", "desired count"),
+    };
+    let mut s = format!("{} of {wanted} {ready}", state.healthy);
     if state.launching > 0 {
-        s.push_str(&format!(", {} launching", state.launching));
+        s.push_str(&format!(", {} {coming}", state.launching));
     }
     if state.size.desired < wanted {
-        s.push_str(&format!(" (desired capacity is {})", state.size.desired));
+        s.push_str(&format!(" ({desired} is {})", state.size.desired));
     }
     if let Some(why) = &state.last_failure {
         s.push_str(&format!("; the last launch failed: {why}"));
@@ -150,8 +155,16 @@ mod tests {
         let mut s = state(10, 7, 1);
         s.last_failure = Some("We currently do not have sufficient t3.large capacity".into());
         assert_eq!(
-            describe(&s, 10),
+            describe(&s, 10, &CapacityKind::AutoScalingGroup),
             "7 of 10 healthy, 1 launching; the last launch failed: We currently do not have sufficient t3.large capacity"
+        );
+        let service = CapacityKind::EcsService { cluster: "apps".into() };
+        let mut tasks = state(4, 2, 1);
+        tasks.last_failure =
+            Some("(service api) was unable to place a task. Reason: Capacity is unavailable at this time.".into());
+        assert_eq!(
+            describe(&tasks, 6, &service),
+            "2 of 6 running, 1 pending (desired count is 4); the last launch failed: (service api) was unable to place a task. Reason: Capacity is unavailable at this time."
         );
     }
 

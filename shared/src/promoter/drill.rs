@@ -190,7 +190,7 @@ where
                 scaled = f
                     .capacity
                     .iter()
-                    .filter_map(|c| Some(format!("{} (was {})", c.group, c.before?)))
+                    .filter_map(|c| Some(format!("{} (was {})", c.group, c.size(c.before?))))
                     .collect();
                 rto = super::notices::rto_components(&f).map(|c| c.acting());
                 rpo = f.estimated_rpo_seconds;
@@ -457,11 +457,12 @@ where
         let (record, _) = self.load(&db.name).await.unwrap_or_default();
         for c in record.current.iter().flat_map(|f| &f.capacity) {
             let Some(before) = c.before else { continue };
-            match self.at(db).capacity.group(&c.group).await {
+            match self.at(db).capacity.group(&c.kind, &c.group).await {
                 Ok(Some(g)) if g.size == before => {}
                 other => wrong.push(format!(
-                    "{} is not back to {before}: {:?}",
-                    c.group,
+                    "{} is not back to {}: {:?}",
+                    c.label(),
+                    c.size(before),
                     other.map(|g| g.map(|g| g.size))
                 )),
             }

@@ -946,10 +946,13 @@ where
                             ));
                             continue;
                         };
-                        done.push(match self.at(db).capacity.resize(&step.group, before).await {
-                            Ok(()) => format!("{}: back to {before}", step.group),
-                            Err(e) => format!("{}: could not be returned to {before}: {e}", step.group),
-                        });
+                        let size = step.size(before);
+                        done.push(
+                            match self.at(db).capacity.resize(&step.kind, &step.group, before).await {
+                                Ok(()) => format!("{}: back to {size}", step.group),
+                                Err(e) => format!("{}: could not be returned to {size}: {e}", step.group),
+                            },
+                        );
                     }
                     fb.capacity_restored = Some((done, Utc::now()));
                 }
@@ -1046,6 +1049,27 @@ where
                                 .is_some_and(|s| s == primary || s.ends_with(&format!(":db:{primary}")))
                             && i.shape.tags.get(FAILBACK_TAG) == Some(&fb.id) =>
                     {
+                        // The plan's event for the user's automation, before completion (as a
+                        // failover's: at least once, the failback id tells a repeat).
+                        if fb.automation.is_none() {
+                            let event = serde_json::json!({
+                                "source": "drpilot",
+                                "event": "failback-completed",
+                                "database": db.name,
+                                "failback": fb.id,
+                                "failover": fb.failover,
+                                "region": self.cfg.source_region,
+                                "primary": primary,
+                                "standby_region": self.cfg.dr_region,
+                                "standby": replica,
+                                "record": db.dns.record_name.trim_end_matches('.'),
+                                "capacity_restored": fb.capacity_restored.as_ref().map(|(g, _)| g),
+                                "dns_in_sync_at": fb.dns_in_sync_at,
+                            });
+                            if let Some(told) = self.announce(db, "failback-completed", event).await {
+                                fb.automation = Some((told, Utc::now()));
+                            }
+                        }
                         fb.completed_at = Some(Utc::now());
                         fb.lease = None;
                         let by = fb.by.clone();
@@ -1326,12 +1350,15 @@ where
         );
         line("new DR replica", fb.standby_requested_at, fb.completed_at);
         line("whole failback", Some(fb.requested_at), fb.completed_at);
-        let groups = fb
+        let mut groups = fb
             .capacity_restored
             .as_ref()
             .filter(|(g, _)| !g.is_empty())
             .map(|(g, _)| format!("Recovery plan: {}.\n", g.join("; ")))
             .unwrap_or_default();
+        if let Some((told, _)) = &fb.automation {
+            groups.push_str(&format!("Automation: {told}.\n"));
+        }
         let snapshots: Vec<&str> = [&fb.old_primary, &fb.old_standby]
             .into_iter()
             .flatten()

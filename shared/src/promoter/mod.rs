@@ -12,7 +12,7 @@ use crate::accounts::Accounts;
 use crate::config::PromoterConfig;
 use crate::error::{Error, Result};
 use crate::lagcheck::metric;
-use crate::model::{DatabaseSpec, DnsSwitch, Standby, FAILED_OVER_METRIC};
+use crate::model::{CapacityKind, DatabaseSpec, DnsSwitch, Standby, FAILED_OVER_METRIC};
 use crate::plan::promotion::{
     classify, decide, AlarmWindow, Decision, Disarm, Evidence, Policy, PreviousFailover, PrimaryView, ReplicaState,
     Request, StatusClass, Verdict, CONFIRMED, DISARM_TAG,
@@ -39,7 +39,8 @@ pub struct PromoterPorts<A, P, H, M, S, D, St, N, C> {
     pub dns: D,
     pub state: St,
     pub notifier: N,
-    /// The DR region's Auto Scaling groups a recovery plan scales (the database's account).
+    /// The DR region's Auto Scaling groups and ECS services a recovery plan scales (the
+    /// database's account).
     pub capacity: C,
     /// The primary region's CloudWatch in the database's account (a failback's replica lag).
     pub origin_metrics: M,
@@ -54,7 +55,7 @@ type AwsPromoterPorts = PromoterPorts<
     crate::aws::route53::Route53,
     crate::aws::s3::S3State,
     crate::aws::sns::SnsNotifier,
-    crate::aws::autoscaling::AutoScaling,
+    crate::aws::capacity::AppCapacity,
 >;
 
 impl AwsPromoterPorts {
@@ -79,7 +80,7 @@ impl AwsPromoterPorts {
                 &cfg.state.bucket,
             ),
             notifier: sns::SnsNotifier::new(sdk, &cfg.notify_topic_arn, "drpilot.failover-promoter"),
-            capacity: crate::aws::autoscaling::AutoScaling::new(account, &cfg.dr_region),
+            capacity: crate::aws::capacity::AppCapacity::new(account, &cfg.dr_region),
             origin_metrics: cloudwatch::CloudWatchMetrics::new(account, &cfg.source_region),
         }
     }
@@ -877,7 +878,7 @@ where
                         .iter_mut()
                         .filter(|s| s.before.is_none() && s.requested_at.is_none())
                     {
-                        if let Ok(Some(state)) = capacity.group(&step.group).await {
+                        if let Ok(Some(state)) = capacity.group(&step.kind, &step.group).await {
                             step.before = Some(state.size);
                             noted = true;
                         }
@@ -995,6 +996,15 @@ where
                     f.notices_sent.push("dns".into());
                 }
                 Step::Complete => {
+                    // The plan's event for the user's automation, before the failover is
+                    // complete: a run killed in between publishes it again (at least once; the
+                    // failover id tells a repeat).
+                    if f.automation.is_none() {
+                        let event = notices::failover_event(self.cfg, db, f);
+                        if let Some(told) = self.announce(db, "failover-completed", event).await {
+                            f.automation = Some((told, Utc::now()));
+                        }
+                    }
                     f.completed_at = Some(Utc::now());
                     f.lease = None;
                     etag = self.commit(db, &record, &etag).await?;
@@ -1079,6 +1089,21 @@ where
     }
 
     /// Sends a notice during a failover; a failure is logged and remembered, never fatal.
+    /// Publishes a recovery plan's event for the user's own automation (`None`: the plan has no
+    /// automation topic). What became of it, for the record and the notices; a failure is
+    /// reported, never a reason to stop.
+    pub(super) async fn announce(&self, db: &DatabaseSpec, event: &str, detail: Value) -> Option<String> {
+        let topic = db.recovery.as_ref()?.automation_topic.as_deref()?;
+        let n = notices::automation_event(db, topic, event, &detail);
+        Some(match self.hub().notifier.notify(&n).await {
+            Ok(()) => format!("{event} published to {topic}"),
+            Err(e) => {
+                warn!(db = %db.name, %topic, error = %e, "the automation event was not published");
+                format!("{event} NOT published to {topic}: {e}")
+            }
+        })
+    }
+
     pub(super) async fn tell(&self, undelivered: &mut Vec<String>, notice: &crate::notice::Notice) {
         if let Err(e) = self.hub().notifier.notify(notice).await {
             warn!(subject = %notice.subject, error = %e, "notice not delivered; the failover goes on");
@@ -1439,13 +1464,21 @@ where
     }
 }
 
-/// One group of a recovery plan, one look: asks AWS for the plan's size once, then marks the
-/// group healthy once enough instances are in service. `Some`: not ready yet, and what AWS
-/// shows (or why asking failed; it is asked again at the next look).
+/// One group or service of a recovery plan, one look: asks AWS for the plan's size once, then
+/// marks it healthy once enough instances are in service (tasks running). `Some`: not ready
+/// yet, and what AWS shows (or why asking failed; it is asked again at the next look).
 async fn scale_and_check<C: Capacity>(capacity: &C, step: &mut record::CapacityStep) -> Option<Unready> {
-    let state = match capacity.group(&step.group).await {
+    let state = match capacity.group(&step.kind, &step.group).await {
         Ok(Some(state)) => state,
-        Ok(None) => return seen(step, "no such Auto Scaling group in the DR region".into(), true),
+        Ok(None) => {
+            let what = match &step.kind {
+                CapacityKind::AutoScalingGroup => "no such Auto Scaling group in the DR region".to_string(),
+                CapacityKind::EcsService { cluster } => {
+                    format!("no such ECS service in cluster {cluster} in the DR region")
+                }
+            };
+            return seen(step, what, true);
+        }
         Err(e) => {
             let broken = cannot_be_fixed_by_waiting(&e);
             return seen(step, format!("cannot read the group: {e}"), broken);
@@ -1463,15 +1496,15 @@ async fn scale_and_check<C: Capacity>(capacity: &C, step: &mut record::CapacityS
             );
         };
         if let Some(size) = scale_up(state.size, step.wanted) {
-            if let Err(e) = capacity.resize(&step.group, size).await {
+            if let Err(e) = capacity.resize(&step.kind, &step.group, size).await {
                 warn!(group = %step.group, error = %e, "cannot scale the group up; asking again");
                 let broken = cannot_be_fixed_by_waiting(&e);
-                return seen(step, format!("asking for {size} failed: {e}"), broken);
+                return seen(step, format!("asking for {} failed: {e}", step.size(size)), broken);
             }
             info!(group = %step.group, %size, "scaled up");
             step.requested_at = Some(Utc::now());
             step.resized = true;
-            let what = format!("asked for {size}; was {}", state.size);
+            let what = format!("asked for {}; was {}", step.size(size), step.size(state.size));
             return seen(step, what, false);
         }
         step.requested_at = Some(Utc::now());
@@ -1479,7 +1512,7 @@ async fn scale_and_check<C: Capacity>(capacity: &C, step: &mut record::CapacityS
         // killed run) took, or a policy grew it.
         step.resized = state.size != before;
     }
-    let what = describe(&state, step.wanted.desired);
+    let what = describe(&state, step.wanted.desired, &step.kind);
     if ready(&state, step.wanted.desired) {
         step.healthy_at = Some(Utc::now());
         step.seen = Some(what);
@@ -1501,7 +1534,17 @@ fn seen(step: &mut record::CapacityStep, what: String, broken: bool) -> Option<U
 /// AWS's answers that mean a configuration error (a group that does not exist, a denied or
 /// invalid request): waiting does not fix them.
 fn cannot_be_fixed_by_waiting(e: &Error) -> bool {
-    matches!(e, Error::Aws { code, .. } if ["AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "ValidationError"].contains(&code.as_str()))
+    const CODES: &[&str] = &[
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "ValidationError",
+        // ECS: a service that is not active, or a parameter it refuses
+        "ServiceNotActiveException",
+        "ServiceNotFoundException",
+        "InvalidParameterException",
+    ];
+    matches!(e, Error::Aws { code, .. } if CODES.contains(&code.as_str()))
 }
 
 /// Waits between promotion requests AWS refused for now: the poll interval, doubling up to

@@ -134,11 +134,11 @@ fn capacity_plan(f: &Failover) -> String {
     let groups: Vec<String> = f
         .capacity
         .iter()
-        .map(|c| format!("Auto Scaling group {} to {}", c.group, c.wanted))
+        .map(|c| format!("{} to {}", c.label(), c.size(c.wanted)))
         .collect();
     format!(
         "scale {} and wait until healthy (up to {}{}), ",
-        groups.join(", "),
+        groups.join(" and "),
         human_seconds(f64::from(f.capacity_wait_seconds)),
         if f.capacity_strict {
             "; the plan is strict: DNS waits for it"
@@ -151,10 +151,14 @@ fn capacity_plan(f: &Failover) -> String {
 /// What was asked of a group: "asked for 10 (min 10, max 20), was 2", or that nothing was.
 fn asked(c: &CapacityStep) -> String {
     match (c.resized, c.requested_at, c.before) {
-        (true, _, Some(b)) => format!("asked for {}, was {}", c.wanted, b.desired),
-        (true, _, None) => format!("asked for {}", c.wanted),
-        (false, Some(_), Some(b)) => format!("already {} (the plan asks {}): nothing asked", b.desired, c.wanted),
-        _ => format!("NOT asked for {} yet", c.wanted),
+        (true, _, Some(b)) => format!("asked for {}, was {}", c.size(c.wanted), b.desired),
+        (true, _, None) => format!("asked for {}", c.size(c.wanted)),
+        (false, Some(_), Some(b)) => format!(
+            "already {} (the plan asks {}): nothing asked",
+            b.desired,
+            c.size(c.wanted)
+        ),
+        _ => format!("NOT asked for {} yet", c.size(c.wanted)),
     }
 }
 
@@ -359,7 +363,7 @@ pub fn timeline(f: &Failover) -> String {
     }
     for c in &f.capacity {
         if let Some(t) = c.requested_at {
-            lines.push(format!("  {}  Auto Scaling group {} {}", hms(t), c.group, asked(c)));
+            lines.push(format!("  {}  {} {}", hms(t), c.label(), asked(c)));
         }
         if let Some(t) = c.healthy_at {
             lines.push(format!(
@@ -403,10 +407,57 @@ pub fn timeline(f: &Failover) -> String {
             None => format!("  {}  DNS change in sync", hms(t)),
         });
     }
+    if let Some((told, t)) = &f.automation {
+        lines.push(format!("  {}  automation: {told}", hms(*t)));
+    }
     if let Some(t) = f.completed_at {
         lines.push(format!("  {}  completed", hms(t)));
     }
     lines.join("\n") + "\n"
+}
+
+/// A recovery plan's event for the user's own automation: the JSON document itself is the
+/// message (with `event` and `database` as message attributes, for subscription filters).
+pub fn automation_event(db: &DatabaseSpec, topic: &str, event: &str, detail: &serde_json::Value) -> Notice {
+    let mut n = Notice::new(
+        Severity::Info,
+        format!("drpilot event: {event}: {}", db.name),
+        detail.to_string(),
+    );
+    n.attributes.insert("event".into(), event.into());
+    n.attributes.insert("database".into(), db.name.clone());
+    n.topic = Some(topic.to_string());
+    n
+}
+
+/// What a completed failover tells the user's automation: where the database is now, and how
+/// the plan's capacity came out.
+pub fn failover_event(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> serde_json::Value {
+    serde_json::json!({
+        "source": "drpilot",
+        "event": "failover-completed",
+        "database": db.name,
+        "failover": f.id,
+        // "alarm NAME", "operator request", or a drill's "drill PLAN"
+        "trigger": f.trigger,
+        "planned": f.planned,
+        "from_region": cfg.source_region,
+        "region": cfg.dr_region,
+        "primary": standby_name(&db.standby),
+        "endpoint": f.target,
+        "record": record(db),
+        "capacity": f.capacity.iter().map(|c| serde_json::json!({
+            "kind": c.kind,
+            "name": c.group,
+            "wanted": c.wanted.desired,
+            "ready": c.healthy_at.is_some(),
+            "seen": c.seen,
+        })).collect::<Vec<_>>(),
+        "capacity_settled": f.capacity_settled.as_ref().map(|(why, _)| why),
+        "estimated_rpo_seconds": f.estimated_rpo_seconds,
+        "promoted_at": f.promoted_at,
+        "dns_in_sync_at": f.dns_in_sync_at,
+    })
 }
 
 /// A completed failover's measured RTO and its components, in seconds.
@@ -603,7 +654,7 @@ pub fn advisory(cfg: &PromoterConfig, db: &DatabaseSpec, trigger: &str, d: &Deci
                 " after scaling {}",
                 p.capacity
                     .iter()
-                    .map(|g| format!("Auto Scaling group {} to {}", g.name, g.size))
+                    .map(|g| format!("{} to {}", g.kind.label(&g.name), g.kind.size(g.size)))
                     .collect::<Vec<_>>()
                     .join(" and ")
             ),

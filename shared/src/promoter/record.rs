@@ -131,11 +131,19 @@ pub struct Failover {
     /// An operator let DNS switch without the capacity a strict plan waits for.
     #[serde(default)]
     pub capacity_waived: Option<Acknowledgement>,
+    /// The recovery plan's event for the user's own automation, at the end: what became of
+    /// it ("... published to TOPIC", or why not), and when.
+    #[serde(default)]
+    pub automation: Option<(String, DateTime<Utc>)>,
 }
 
-/// One Auto Scaling group of a failover's recovery plan: asked for, then waited on.
+/// One Auto Scaling group or ECS service of a failover's recovery plan: asked for, then
+/// waited on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CapacityStep {
+    /// What `group` names (records from before ECS services knew only groups).
+    #[serde(default)]
+    pub kind: crate::model::CapacityKind,
     pub group: String,
     /// What the plan asks for.
     pub wanted: GroupSize,
@@ -162,8 +170,19 @@ impl CapacityStep {
         self.seen.as_deref().unwrap_or("not seen yet")
     }
 
+    /// "Auto Scaling group web" / "ECS service api (cluster apps)".
+    pub fn label(&self) -> String {
+        self.kind.label(&self.group)
+    }
+
+    /// A size as this step's kind has it.
+    pub fn size(&self, size: crate::model::GroupSize) -> String {
+        self.kind.size(size)
+    }
+
     pub fn new(group: &crate::model::CapacityGroup) -> Self {
         CapacityStep {
+            kind: group.kind.clone(),
             group: group.name.clone(),
             wanted: group.size,
             before: None,
@@ -249,6 +268,9 @@ pub struct Failback {
     /// caught up begin after it.
     #[serde(default)]
     pub block_in_force_at: Option<DateTime<Utc>>,
+    /// The recovery plan's event for the user's own automation, at the end (as a failover's).
+    #[serde(default)]
+    pub automation: Option<(String, DateTime<Utc>)>,
     #[serde(default)]
     pub notices_sent: Vec<String>,
     #[serde(default)]
@@ -506,6 +528,7 @@ mod tests {
             capacity_strict: false,
             capacity_settled: None,
             capacity_waived: None,
+            automation: None,
         };
         assert_eq!(f.next_step(), Step::Promote);
         f.promote_requested_at = Some(t);
@@ -519,6 +542,7 @@ mod tests {
         f.promoted_at = Some(t);
         assert_eq!(f.next_step(), Step::SwitchDns, "no recovery plan: DNS next");
         f.capacity = vec![CapacityStep::new(&crate::model::CapacityGroup {
+            kind: crate::model::CapacityKind::AutoScalingGroup,
             name: "web".into(),
             size: GroupSize {
                 min: 10,

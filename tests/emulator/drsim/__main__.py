@@ -10,7 +10,7 @@ from typing import Any, Callable
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from . import autoscaling, cloudwatch, delivery, rds, route53, s3
+from . import autoscaling, cloudwatch, delivery, ecs, rds, route53, s3
 from .core import SIM, DEFAULTS, Outage
 from .http import Simulator
 
@@ -114,6 +114,7 @@ def main(argv: list[str]) -> None:
     route53.install()
     s3.install()
     autoscaling.install()
+    ecs.install()
     SIM.run_clock()
     app = Simulator(DomainDispatcherApplication(create_backend_app), ROUTES)
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)

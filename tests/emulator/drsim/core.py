@@ -64,6 +64,11 @@ DEFAULTS: dict[str, Any] = {
     # groups can run in all before launches fail for want of capacity (None: no limit).
     "asg_launch_seconds": 0.0,
     "asg_capacity": None,
+    # ECS (ecs.py): a started task is PENDING this long before RUNNING (0 keeps moto's instant
+    # tasks; AWS: a minute or so to pull the image and start), and how many tasks the region's
+    # services can run in all before placements fail for want of capacity (None: no limit).
+    "ecs_task_start_seconds": 0.0,
+    "ecs_capacity": None,
     # How many times each state change is delivered per channel: EventBridge, SNS and Lambda
     # all deliver at least once, and sometimes more (their documentation says so).
     "deliveries": {"eventbridge": 1, "sns": 1, "lambda": 1},
