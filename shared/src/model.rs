@@ -189,6 +189,41 @@ pub struct RestoredDb {
     pub tags: BTreeMap<String, String>,
 }
 
+/// An Aurora DB cluster as its region describes it: what a failback back to it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterFacts {
+    pub arn: String,
+    pub status: String,
+    /// The cluster (writer) endpoint.
+    pub endpoint: Option<String>,
+}
+
+/// An Aurora global database as `DescribeGlobalClusters` tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalFacts {
+    pub status: String,
+    /// A switchover or failover is under way (its `FailoverState`).
+    pub switching: bool,
+    pub members: Vec<GlobalMember>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalMember {
+    pub arn: String,
+    pub is_writer: bool,
+    /// `SynchronizationStatus` is `connected` (or not reported): not being rebuilt after a
+    /// failover (`pending-resync`).
+    pub in_sync: bool,
+}
+
+impl GlobalFacts {
+    /// The member whose ARN ends in `:cluster:<id>`.
+    pub fn member(&self, id: &str) -> Option<&GlobalMember> {
+        let tail = format!(":cluster:{id}");
+        self.members.iter().find(|m| m.arn.ends_with(&tail))
+    }
+}
+
 /// An RDS DB instance as its region describes it: what a failback needs to replace it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceFacts {

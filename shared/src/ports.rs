@@ -428,6 +428,13 @@ pub trait Instances: Sync {
     /// read-only while an instance is a replica, writable once promoted. A default group
     /// (which cannot be changed, and was never blocked) is left alone.
     fn allow_writes_in(&self, group: &str) -> impl Future<Output = Result<String>> + Send;
+    /// An Aurora DB cluster of this region (`None`: no such cluster).
+    fn cluster(&self, id: &str) -> impl Future<Output = Result<Option<crate::model::ClusterFacts>>> + Send;
+    /// An Aurora global database and its members (`None`: no such global database).
+    fn global(&self, id: &str) -> impl Future<Output = Result<Option<crate::model::GlobalFacts>>> + Send;
+    /// `SwitchoverGlobalCluster` to `target_arn`: Aurora synchronizes the target before it
+    /// switches (no data lost). AWS's "not now" (a member not ready) is `NotNow`.
+    fn switchover(&self, global: &str, target_arn: &str) -> impl Future<Output = Result<Promotion>> + Send;
 }
 
 /// The DR region's application capacity a recovery plan scales up (EC2 Auto Scaling groups,

@@ -109,6 +109,10 @@ const SCENARIOS: &[Scenario] = &[
     ("restore-tests-verified-kms-failure-killed-run-swept", || {
         Box::pin(restores::restore_tests())
     }),
+    // Regions of its own: the last two no other night uses.
+    ("aurora-failback-switchover-back-nothing-replaced", || {
+        Box::pin(plans::aurora_failback())
+    }),
     // These two darken the regions of the advisory and the duplicate-deliveries nights,
     // which ended long before (three nights run at a time, in this order).
     ("warm-standby-plan-capacity-10-healthy-before-dns", || {

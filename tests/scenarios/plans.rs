@@ -662,3 +662,181 @@ async fn topology(n: &Night, primary: &str, replica: &str) -> String {
         n.app_service("orders").await.0,
     )
 }
+
+/// An Aurora global database fails back. The primary region goes dark and the promoter fails
+/// the global database over (`FailoverGlobalCluster`, data loss allowed). The region returns;
+/// Aurora rebuilds the old primary cluster as a secondary (`pending-resync` for ten minutes).
+/// A failback asked at once waits for that, says READY and moves nothing; the operator's
+/// `--switch` asks one `SwitchoverGlobalCluster` back to the old primary cluster (Aurora
+/// synchronizes it first: nothing is lost), DNS goes back to it, the plan's capacity back to
+/// its size, and the DR cluster is its secondary again. Nothing is deleted or created; the
+/// dashboard says PROTECTED.
+pub async fn aurora_failback() -> Measured {
+    let mut plan = NightPlan::new("aurorafb", "ap-south-2", "ap-east-2")
+        .aurora("ledger", 1.0, minutes(10.0))
+        .recovery_plan(2, 4, minutes(10.0), false);
+    plan.scale = drpilot_tests::night::Scale(30);
+    let mut night = Night::begin(plan).await;
+    let (source, global) = (
+        night.plan.source.clone(),
+        night.db("ledger").global_cluster.clone().expect("a global database"),
+    );
+    let (primary, secondary) = (night.db("ledger").primary.clone(), night.db("ledger").replica.clone());
+    let original = night.db("ledger").primary_endpoint.clone();
+    // Aurora rebuilds a left-behind primary from the new one: minutes to hours with the volume.
+    night
+        .sim
+        .configure(
+            &source,
+            serde_json::json!({"global_resync_seconds": night.plan.scale.real_secs(minutes(10.0))}),
+        )
+        .await;
+    night.region_goes_dark().await;
+    night.until_failed_over("ledger").await;
+    night.region_returns().await;
+    night
+        .until("the old primary fenced", minutes(5.0), |n| {
+            Box::pin(async move { n.promoter_steps().await.iter().any(|s| s == "fenced") })
+        })
+        .await;
+    let back_at = chrono::Utc::now();
+    let mark = night.wire().await.0.len();
+    let members = |n: &Night| {
+        let (rds, global) = (n.r.rds_dr.clone(), global.clone());
+        async move {
+            let out = rds
+                .describe_global_clusters()
+                .global_cluster_identifier(global)
+                .send()
+                .await
+                .expect("the global database");
+            out.global_clusters()[0]
+                .global_cluster_members()
+                .iter()
+                .map(|m| {
+                    let id = m
+                        .db_cluster_arn()
+                        .unwrap_or_default()
+                        .rsplit(':')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                    let sync = m
+                        .synchronization_status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default();
+                    (id, m.is_writer() == Some(true), sync)
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(
+        members(&night)
+            .await
+            .contains(&(primary.clone(), false, "pending-resync".to_string())),
+        "Aurora rebuilds the old primary: {:?}",
+        members(&night).await
+    );
+
+    // 1. Prepare: it waits for the rebuild; nothing moves.
+    let prepare = serde_json::json!({"action": "failback", "database": "ledger", "by": "alice", "confirm": "ledger"});
+    night.invoke_promoter(prepare).await;
+    night
+        .until("the failback ready", minutes(30.0), |n| {
+            Box::pin(async move { n.promoter_steps().await.iter().any(|s| s == "failback-ready") })
+        })
+        .await;
+    let record = night.record("ledger").await;
+    let fb = record.failback.clone().expect("a failback");
+    let ready_after = night
+        .plan
+        .scale
+        .aws((fb.replica_ready_at.unwrap() - back_at).num_milliseconds() as f64 / 1000.0);
+    assert!(
+        ready_after >= minutes(10.0) - 60.0,
+        "ready only once Aurora rebuilt it: {ready_after}"
+    );
+    assert_eq!(
+        night.dns("ledger").await,
+        Some(night.replica_endpoint("ledger").await),
+        "no switch without the second command"
+    );
+
+    // 2. The switch back.
+    let switch = serde_json::json!({"action": "failback", "database": "ledger", "by": "alice", "confirm": "ledger", "switch": true});
+    night.invoke_promoter(switch).await;
+    night
+        .until("the failback completed", minutes(30.0), |n| {
+            Box::pin(async move { n.promoter_steps().await.iter().any(|s| s == "failback-completed") })
+        })
+        .await;
+    let wire = night.wire().await;
+    let since = drpilot_tests::sim::Wire(wire.0.iter().skip(mark).cloned().collect());
+    let switched: Vec<_> = since
+        .calls("SwitchoverGlobalCluster")
+        .filter(|c| c.accepted())
+        .collect();
+    assert_eq!(switched.len(), 1, "one switchover back: {switched:#?}");
+    assert!(
+        switched[0]
+            .param("TargetDbClusterIdentifier")
+            .is_some_and(|t| t.ends_with(&format!(":cluster:{primary}"))),
+        "{:?}",
+        switched[0]
+    );
+    for action in [
+        "FailoverGlobalCluster",
+        "DeleteDBCluster",
+        "DeleteDBInstance",
+        "CreateDBCluster",
+        "RemoveFromGlobalCluster",
+    ] {
+        assert_eq!(
+            since.calls(action).count(),
+            0,
+            "no {action}: nothing lost, replaced or detached"
+        );
+    }
+    assert_eq!(
+        members(&night).await,
+        [
+            (primary.clone(), true, "connected".to_string()),
+            (secondary.clone(), false, "connected".to_string())
+        ],
+        "the topology as before the night"
+    );
+    assert_eq!(
+        night.dns("ledger").await,
+        Some(original),
+        "DNS back at the original cluster"
+    );
+    assert_eq!(night.app_group("ledger").await.0, 2, "the plan's group back to 2");
+    let done = step(&night.promoter_notices().await, "ledger", "failback-completed")
+        .expect("the completed notice")
+        .clone();
+    assert!(
+        done.message.contains("Nothing was deleted") && done.message.contains("switchover (asked -> writer)"),
+        "{}",
+        done.message
+    );
+    night
+        .until("the dashboard says PROTECTED", minutes(5.0), |n| {
+            Box::pin(async move { n.status().await.verdict.as_str() == "PROTECTED" })
+        })
+        .await;
+    let board = night.status().await;
+    assert_eq!(board.databases[0].phase, "protected again", "{}", board.render());
+    let fb = night.record("ledger").await.failback.expect("the failback");
+    let h = |s: f64| drpilot::plan::lag::human_seconds(s.round());
+    let aws = |a: chrono::DateTime<chrono::Utc>, b: chrono::DateTime<chrono::Utc>| {
+        night.plan.scale.aws((b - a).num_milliseconds() as f64 / 1000.0)
+    };
+    let mut m = Measured::default();
+    m.other.push(format!(
+        "rejoined in {}, switchover back {} (1 SwitchoverGlobalCluster, nothing deleted), DNS back, PROTECTED",
+        h(ready_after),
+        h(aws(fb.promote_accepted_at.unwrap(), fb.dns_in_sync_at.unwrap()))
+    ));
+    night.end().await;
+    m
+}

@@ -989,7 +989,10 @@ impl crate::ports::StandbyControl for RdsStandby {
                     .send()
                     .await
                     .map_err(|e| aws_error("DescribeGlobalClusters", e))?;
-                let g = global.global_clusters().first();
+                let g = global
+                    .global_clusters()
+                    .iter()
+                    .find(|g| g.global_cluster_identifier() == Some(global_cluster.as_str()));
                 let is_writer = g
                     .map(|g| {
                         g.global_cluster_members()
@@ -1146,6 +1149,70 @@ fn rds_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
 }
 
 impl<T: RegionClient> crate::ports::Instances for T {
+    async fn cluster(&self, id: &str) -> Result<Option<crate::model::ClusterFacts>> {
+        let out = self
+            .rds()
+            .describe_db_clusters()
+            .db_cluster_identifier(id)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeDBClusters", e));
+        Ok(absent_as_none(out, &["DBClusterNotFoundFault"])?.and_then(|o| {
+            o.db_clusters().first().map(|c| crate::model::ClusterFacts {
+                arn: c.db_cluster_arn().unwrap_or_default().to_string(),
+                status: c.status().unwrap_or_default().to_string(),
+                endpoint: c.endpoint().map(str::to_string),
+            })
+        }))
+    }
+
+    async fn global(&self, id: &str) -> Result<Option<crate::model::GlobalFacts>> {
+        use aws_sdk_rds::types::GlobalClusterMemberSynchronizationStatus as Sync;
+        let out = self
+            .rds()
+            .describe_global_clusters()
+            .global_cluster_identifier(id)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeGlobalClusters", e));
+        Ok(absent_as_none(out, &["GlobalClusterNotFoundFault"])?.and_then(|o| {
+            o.global_clusters()
+                .iter()
+                .find(|g| g.global_cluster_identifier() == Some(id))
+                .map(|g| crate::model::GlobalFacts {
+                    status: g.status().unwrap_or_default().to_string(),
+                    switching: g.failover_state().is_some_and(|f| f.status().is_some()),
+                    members: g
+                        .global_cluster_members()
+                        .iter()
+                        .map(|m| crate::model::GlobalMember {
+                            arn: m.db_cluster_arn().unwrap_or_default().to_string(),
+                            is_writer: m.is_writer() == Some(true),
+                            in_sync: !matches!(m.synchronization_status(), Some(Sync::PendingResync)),
+                        })
+                        .collect(),
+                })
+        }))
+    }
+
+    async fn switchover(&self, global: &str, target_arn: &str) -> Result<crate::ports::Promotion> {
+        let out = self
+            .rds()
+            .switchover_global_cluster()
+            .global_cluster_identifier(global)
+            .target_db_cluster_identifier(target_arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("SwitchoverGlobalCluster", e));
+        match out {
+            Ok(_) => Ok(crate::ports::Promotion::Accepted),
+            Err(Error::Aws { code, message, .. }) if PROMOTION_NOT_NOW.contains(&code.as_str()) => {
+                Ok(crate::ports::Promotion::NotNow { code, message })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     async fn instance(&self, id: &str) -> Result<Option<crate::model::InstanceFacts>> {
         let out = self
             .rds()

@@ -65,19 +65,24 @@ enum Retiring {
 /// The statuses of a standalone instance that serves (RDS backs a promoted replica up).
 const SERVES: &[&str] = &["available", "backing-up", "modifying", "storage-optimization"];
 
+/// The database's two sides: the original primary and the standby (RDS instances, or an
+/// Aurora global database's primary and secondary clusters).
 fn names(db: &DatabaseSpec) -> Result<(&str, &str)> {
     match &db.standby {
         Standby::RdsReplica { primary, replica } => Ok((primary, replica)),
         Standby::AuroraGlobal {
-            global_cluster,
             primary_cluster,
+            secondary_cluster,
             ..
-        } => Err(Error::Refused(format!(
-            "{} is an Aurora global database: its way back is a switchover to {primary_cluster} once that cluster \
-             has rejoined {global_cluster} as a secondary (aws rds switchover-global-cluster); drpilot's failback \
-             replaces RDS instances; nothing was changed",
-            db.name
-        ))),
+        } => Ok((primary_cluster, secondary_cluster)),
+    }
+}
+
+/// The Aurora global database's identifier (`None`: an RDS replica).
+fn global_of(db: &DatabaseSpec) -> Option<&str> {
+    match &db.standby {
+        Standby::AuroraGlobal { global_cluster, .. } => Some(global_cluster),
+        Standby::RdsReplica { .. } => None,
     }
 }
 
@@ -274,8 +279,12 @@ where
                     .and_then(|p| p.old_primary.clone())
                     .filter(|r| r.requested_at.is_some());
                 // Everything the way back needs, checked before anything is deleted.
-                self.failback_preflight(db, carried.is_some()).await?;
+                match global_of(db) {
+                    Some(global) => self.aurora_preflight(db, global).await?,
+                    None => self.failback_preflight(db, carried.is_some()).await?,
+                }
                 let fb = Failback {
+                    aurora: global_of(db).is_some(),
                     id: format!("fb-{}-{}", db.name, now.format("%Y%m%dT%H%M%SZ")),
                     failover: f.id.clone(),
                     by: by.to_string(),
@@ -364,6 +373,42 @@ where
                 ))
             }
             Some(_) => {}
+        }
+        Ok(())
+    }
+
+    /// An Aurora global database's way back, checked before anything moves: the DR cluster is
+    /// the global writer and serves, DNS points at it, and the old primary cluster is still a
+    /// member (it rejoins as a secondary once its region answers; a detached one cannot be
+    /// switched to).
+    async fn aurora_preflight(&self, db: &DatabaseSpec, global: &str) -> Result<()> {
+        let (primary, replica) = names(db)?;
+        let refuse = |why: String| Err(Error::Refused(format!("{why}; nothing was changed")));
+        let standby = &self.at(db).standby;
+        let Some(g) = standby.global(global).await? else {
+            return refuse(format!("the global database {global} is not there"));
+        };
+        if !g.member(replica).is_some_and(|m| m.is_writer) {
+            return refuse(format!(
+                "{replica} is not the writer of {global}: a failback starts from the failed-over cluster"
+            ));
+        }
+        if g.member(primary).is_none() {
+            return refuse(format!(
+                "{primary} is no longer a member of {global} (detached?): there is nothing to switch back to; add it \
+                 back as a secondary, or fail back by hand"
+            ));
+        }
+        let Some(serving) = standby.cluster(replica).await? else {
+            return refuse(format!("{replica} is not in {}", self.cfg.dr_region));
+        };
+        if let Some(endpoint) = &serving.endpoint {
+            if let Some((false, points)) = self.dns_now(db, endpoint).await? {
+                return refuse(format!(
+                    "{} points at {points}, not at {replica}: someone may have moved it by hand",
+                    db.dns.record_name.trim_end_matches('.')
+                ));
+            }
         }
         Ok(())
     }
@@ -533,24 +578,42 @@ where
                 );
             }
             if !fb.notices_sent.iter().any(|n| n == "started") {
-                let body = format!(
-                    "drpilot is failing {db} back to {src} (failback {id}, asked by {by}, after failover {fo}).\n\
+                let body = if fb.aurora {
+                    format!(
+                        "drpilot is failing {db} back to {src} (failback {id}, asked by {by}, after failover {fo}).\n\
+                         Plan: wait until {primary} in {src} has rejoined the global database as a secondary and is \
+                         in sync (Aurora rebuilds it after a failover); then, {switch}: switch the global database \
+                         over to {primary} (SwitchoverGlobalCluster: Aurora synchronizes it before it switches, so \
+                         nothing is lost; writes pause for a minute or two), point {record} at it, the recovery \
+                         plan's capacity back to its size. {replica} in {dr} is its secondary again. Nothing is \
+                         deleted. Further notices follow at each step.\n",
+                        db = db.name,
+                        id = fb.id,
+                        by = fb.by,
+                        fo = fb.failover,
+                        switch = switch_words(fb),
+                        record = db.dns.record_name.trim_end_matches('.'),
+                    )
+                } else {
+                    format!(
+                        "drpilot is failing {db} back to {src} (failback {id}, asked by {by}, after failover {fo}).\n\
                      Plan: retire the old primary {primary} in {src} (deleted, its final snapshot kept: {snap}), \
                      create a read replica of {replica} ({dr}) in its place, with its key, class, network and \
                      parameter group; once it has caught up, {switch}: writes paused on {replica}, promote \
                      {primary}, point {record} at it, the recovery plan's groups back to their size; then a new \
                      replica {replica} in {dr}. Further notices follow at each step.\n",
-                    db = db.name,
-                    id = fb.id,
-                    by = fb.by,
-                    fo = fb.failover,
-                    snap = fb
-                        .old_primary
-                        .as_ref()
-                        .map_or_else(|| final_snapshot(primary, fb), |r| r.final_snapshot.clone()),
-                    switch = switch_words(fb),
-                    record = db.dns.record_name.trim_end_matches('.'),
-                );
+                        db = db.name,
+                        id = fb.id,
+                        by = fb.by,
+                        fo = fb.failover,
+                        snap = fb
+                            .old_primary
+                            .as_ref()
+                            .map_or_else(|| final_snapshot(primary, fb), |r| r.final_snapshot.clone()),
+                        switch = switch_words(fb),
+                        record = db.dns.record_name.trim_end_matches('.'),
+                    )
+                };
                 let n = failback_notice(
                     db,
                     fb,
@@ -661,24 +724,32 @@ where
                     fb.replica_requested_at = Some(Utc::now());
                 }
                 FailbackStep::AwaitReplica => {
-                    let found = origin.instance(primary).await?;
-                    let lag = match &found {
-                        Some(i) if i.status == "available" && i.replica_of.is_some() => {
-                            let period = self.cfg.metric_period_seconds;
-                            let span = Duration::seconds(i64::from(period));
-                            self.replica_lag(db, primary, now - span * 3, now).await?
+                    let (ready, seen) = match global_of(db) {
+                        Some(global) => self.aurora_rejoined(db, global).await?,
+                        None => {
+                            let found = origin.instance(primary).await?;
+                            let lag = match &found {
+                                Some(i) if i.status == "available" && i.replica_of.is_some() => {
+                                    let period = self.cfg.metric_period_seconds;
+                                    let span = Duration::seconds(i64::from(period));
+                                    self.replica_lag(db, primary, now - span * 3, now).await?
+                                }
+                                _ => None,
+                            };
+                            let seen = match (&found, lag) {
+                                (None, _) => "not listed yet".to_string(),
+                                (Some(i), _) if i.status != "available" => format!("{} is {}", primary, i.status),
+                                (Some(_), None) => "no ReplicaLag reported yet".to_string(),
+                                (Some(_), Some(l)) if l < 0.0 => {
+                                    "replication is not running (ReplicaLag -1)".to_string()
+                                }
+                                (Some(_), Some(l)) => format!("ReplicaLag {}", human_seconds(l)),
+                            };
+                            (lag.is_some_and(|l| (0.0..=db.max_data_loss_seconds).contains(&l)), seen)
                         }
-                        _ => None,
                     };
-                    let seen = match (&found, lag) {
-                        (None, _) => "not listed yet".to_string(),
-                        (Some(i), _) if i.status != "available" => format!("{} is {}", primary, i.status),
-                        (Some(_), None) => "no ReplicaLag reported yet".to_string(),
-                        (Some(_), Some(l)) if l < 0.0 => "replication is not running (ReplicaLag -1)".to_string(),
-                        (Some(_), Some(l)) => format!("ReplicaLag {}", human_seconds(l)),
-                    };
-                    match lag {
-                        Some(l) if (0.0..=db.max_data_loss_seconds).contains(&l) => {
+                    match ready {
+                        true => {
                             fb.replica_ready_at = Some(Utc::now());
                             fb.seen = Some(seen.clone());
                             etag = self.fb_commit(db, &record, &etag).await?;
@@ -687,8 +758,12 @@ where
                                 Some(_) => format!("The switch back starts {}.", switch_words(fb)),
                                 None => format!(
                                     "Nothing has moved: writes and DNS stay on {replica} in {dr}. To switch back \
-                                     (writes pause for about two metric periods and the promotion):\n  {}\n(add \
-                                     \"at\": \"<RFC 3339 time>\" for a window).",
+                                     ({}):\n  {}\n(add \"at\": \"<RFC 3339 time>\" for a window).",
+                                    if fb.aurora {
+                                        "Aurora's switchover pauses writes for a minute or two"
+                                    } else {
+                                        "writes pause for about two metric periods and the promotion"
+                                    },
                                     notices::command(
                                         self.cfg,
                                         json!({"action": "failback", "database": db.name, "by": "NAME", "confirm": db.name, "switch": true})
@@ -702,15 +777,20 @@ where
                                 Severity::Warning,
                                 format!("drpilot: failback of {} READY to switch to {src}", db.name),
                                 format!(
-                                    "The replica {primary} in {src} is available and has caught up ({seen}), \
-                                     {} after the failback began.\n{go}\n",
+                                    "{} {primary} in {src} is available and has caught up ({seen}), {} after the \
+                                     failback began.\n{go}\n",
+                                    if fb.aurora {
+                                        "The old primary cluster"
+                                    } else {
+                                        "The replica"
+                                    },
                                     secs_between(fb.requested_at, Utc::now())
                                 ),
                             );
                             self.tell(&mut undelivered, &n).await;
                             fb.notices_sent.push("ready".into());
                         }
-                        _ => {
+                        false => {
                             let since = fb.replica_requested_at.unwrap_or(fb.requested_at);
                             let what = ("replica-stuck", "the replica in the primary region");
                             etag = self
@@ -794,6 +874,93 @@ where
                             return self.call_off_switch(db, record, &etag, why, true, undelivered).await;
                         }
                         _ => {
+                            self.nap(poll).await;
+                            continue;
+                        }
+                    }
+                }
+                FailbackStep::Promote if fb.aurora => {
+                    let global = global_of(db).unwrap_or_default();
+                    let g = standby.global(global).await?;
+                    let member = g.as_ref().and_then(|g| g.member(primary));
+                    match member {
+                        None => {
+                            let why = format!("{primary} is no longer a member of {global}: nothing to switch to");
+                            return self.call_off_switch(db, record, &etag, why, false, undelivered).await;
+                        }
+                        // an earlier request took
+                        Some(m) if m.is_writer => fb.promote_accepted_at = Some(Utc::now()),
+                        Some(m) => match standby.switchover(global, &m.arn.clone()).await? {
+                            Promotion::Accepted => {
+                                info!(db = %db.name, failback = %fb.id, "switchover back asked");
+                                fb.promote_accepted_at = Some(Utc::now());
+                            }
+                            Promotion::NotNow { code, message } => {
+                                // Nothing was blocked: the DR cluster serves as before. Asked
+                                // again until the limit, then called off (a new go tries again).
+                                let since = fb
+                                    .switch
+                                    .as_ref()
+                                    .map_or(now, |o| o.not_before.unwrap_or(o.at).max(o.at));
+                                if now - since > stuck_after {
+                                    let why = format!(
+                                        "AWS would not switch {global} over to {primary} within {} ({code}: {message})",
+                                        human_seconds(stuck_after.num_seconds() as f64)
+                                    );
+                                    return self.call_off_switch(db, record, &etag, why, false, undelivered).await;
+                                }
+                                let seen = format!("{code}: {message}; {replica} in {dr} serves as before");
+                                self.stuck_once(
+                                    &mut undelivered,
+                                    db,
+                                    fb,
+                                    "promote-stuck",
+                                    "AWS to switch over",
+                                    since,
+                                    &seen,
+                                )
+                                .await;
+                                fb.seen = Some(seen);
+                                etag = self.fb_commit(db, &record, &etag).await?;
+                                self.nap(poll).await;
+                                continue;
+                            }
+                        },
+                    }
+                }
+                FailbackStep::AwaitPromoted if fb.aurora => {
+                    let global = global_of(db).unwrap_or_default();
+                    let g = standby.global(global).await?;
+                    let cluster = origin.cluster(primary).await?;
+                    let writer = g.as_ref().and_then(|g| g.member(primary)).is_some_and(|m| m.is_writer);
+                    let settled = g.as_ref().is_some_and(|g| g.status == "available" && !g.switching);
+                    match cluster {
+                        Some(c) if writer && settled && c.status == "available" => {
+                            fb.promoted_at = Some(Utc::now());
+                            fb.target = c.endpoint;
+                        }
+                        found => {
+                            let seen = format!(
+                                "{global} is {}; {primary} is {}{}",
+                                g.as_ref().map_or("not listed", |g| g.status.as_str()),
+                                found.as_ref().map_or("not listed", |c| c.status.as_str()),
+                                if writer { ", the writer" } else { ", not the writer yet" }
+                            );
+                            let since = fb.promote_accepted_at.unwrap_or(now);
+                            if self
+                                .stuck_once(
+                                    &mut undelivered,
+                                    db,
+                                    fb,
+                                    "promotion-stuck",
+                                    "the switchover back",
+                                    since,
+                                    &seen,
+                                )
+                                .await
+                            {
+                                etag = self.fb_commit(db, &record, &etag).await?;
+                            }
                             self.nap(poll).await;
                             continue;
                         }
@@ -917,6 +1084,23 @@ where
                         (Some((_, a)), Some((_, b))) => secs_between(*a, *b),
                         _ => "?".into(),
                     };
+                    let how = if fb.aurora {
+                        format!(
+                            "Data loss: none (Aurora's switchover synchronized {primary} before it switched; the \
+                             switch took {}). Next: the recovery plan's capacity back to its size; {replica} in \
+                             {dr} is its secondary again.",
+                            match (fb.promote_accepted_at, fb.promoted_at) {
+                                (Some(a), Some(b)) => secs_between(a, b),
+                                _ => "?".into(),
+                            }
+                        )
+                    } else {
+                        format!(
+                            "Data loss: none (writes were blocked on {replica} until {primary} had every one; they \
+                             were paused for {paused}). Next: the recovery plan's groups back to their size, then a \
+                             new replica {replica} in {dr}."
+                        )
+                    };
                     let n = failback_notice(
                         db,
                         fb,
@@ -924,10 +1108,7 @@ where
                         Severity::Warning,
                         format!("drpilot: {} is back in {src}", db.name),
                         format!(
-                            "{primary} in {src} is the primary of {} again and {} points at it ({}). Data loss: \
-                             none (writes were blocked on {replica} until {primary} had every one; they were \
-                             paused for {paused}). Next: the recovery plan's groups back to their size, then a new \
-                             replica {replica} in {dr}.\n",
+                            "{primary} in {src} is the primary of {} again and {} points at it ({}). {how}\n",
                             db.name,
                             db.dns.record_name.trim_end_matches('.'),
                             fb.target.as_deref().unwrap_or("?")
@@ -1041,66 +1222,114 @@ where
                         }
                     }
                 }
-                FailbackStep::AwaitStandby => match standby.instance(replica).await? {
-                    Some(i)
-                        if i.status == "available"
-                            && i.replica_of
-                                .as_deref()
-                                .is_some_and(|s| s == primary || s.ends_with(&format!(":db:{primary}")))
-                            && i.shape.tags.get(FAILBACK_TAG) == Some(&fb.id) =>
-                    {
-                        // The plan's event for the user's automation, before completion (as a
-                        // failover's: at least once, the failback id tells a repeat).
-                        if fb.automation.is_none() {
-                            let event = serde_json::json!({
-                                "source": "drpilot",
-                                "event": "failback-completed",
-                                "database": db.name,
-                                "failback": fb.id,
-                                "failover": fb.failover,
-                                "region": self.cfg.source_region,
-                                "primary": primary,
-                                "standby_region": self.cfg.dr_region,
-                                "standby": replica,
-                                "record": db.dns.record_name.trim_end_matches('.'),
-                                "capacity_restored": fb.capacity_restored.as_ref().map(|(g, _)| g),
-                                "dns_in_sync_at": fb.dns_in_sync_at,
-                            });
-                            if let Some(told) = self.announce(db, "failback-completed", event).await {
-                                fb.automation = Some((told, Utc::now()));
+                FailbackStep::AwaitStandby => {
+                    let (done, seen) = match global_of(db) {
+                        // the old DR cluster follows as a secondary again, by the switchover itself
+                        Some(global) => {
+                            let g = standby.global(global).await?;
+                            let member = g.as_ref().and_then(|g| g.member(replica)).cloned();
+                            let cluster = standby.cluster(replica).await?;
+                            let status = cluster.map_or_else(|| "not listed".to_string(), |c| c.status);
+                            let done =
+                                member.as_ref().is_some_and(|m| !m.is_writer && m.in_sync) && status == "available";
+                            let seen = match member {
+                                None => format!("{replica} is not a member of {global}"),
+                                Some(m) if m.is_writer => format!("{replica} is still the writer of {global}"),
+                                Some(m) if !m.in_sync => format!("{replica} is being resynchronized (pending-resync)"),
+                                Some(_) => format!("{replica} is {status}, a secondary of {global}"),
+                            };
+                            (done, seen)
+                        }
+                        None => match standby.instance(replica).await? {
+                            Some(i)
+                                if i.status == "available"
+                                    && i.replica_of
+                                        .as_deref()
+                                        .is_some_and(|s| s == primary || s.ends_with(&format!(":db:{primary}")))
+                                    && i.shape.tags.get(FAILBACK_TAG) == Some(&fb.id) =>
+                            {
+                                (true, format!("{replica} replicates {primary}"))
                             }
-                        }
-                        fb.completed_at = Some(Utc::now());
-                        fb.lease = None;
-                        let by = fb.by.clone();
-                        let at = Utc::now();
-                        if let Some(f) = record.current.as_mut().filter(|f| f.acknowledged.is_none()) {
-                            f.acknowledged = Some(Acknowledgement { by, at });
-                        }
-                        etag = self.fb_commit(db, &record, &etag).await?;
-                        let fb = record.failback.as_mut().expect("advancing a failback");
-                        let n = self.failback_completed(db, fb);
-                        self.tell(&mut undelivered, &n).await;
-                        fb.notices_sent.push("completed".into());
-                        if let Err(e) = self.drill_failback_done(db, fb, None).await {
-                            undelivered.push(format!("the drill's last word: {e}"));
-                        }
-                    }
-                    found => {
-                        let seen =
-                            found.map_or_else(|| "not listed yet".into(), |i| format!("{replica} is {}", i.status));
-                        let since = fb.standby_requested_at.unwrap_or(fb.requested_at);
+                            found => (
+                                false,
+                                found.map_or_else(|| "not listed yet".into(), |i| format!("{replica} is {}", i.status)),
+                            ),
+                        },
+                    };
+                    if !done {
+                        let since = fb.standby_requested_at.or(fb.dns_in_sync_at).unwrap_or(fb.requested_at);
                         let what = ("standby-stuck", "the new DR replica");
                         etag = self
                             .wait_on(&mut undelivered, db, &mut record, etag, what, since, seen)
                             .await?;
                         continue;
                     }
-                },
+                    // The plan's event for the user's automation, before completion (as a
+                    // failover's: at least once, the failback id tells a repeat).
+                    if fb.automation.is_none() {
+                        let event = serde_json::json!({
+                            "source": "drpilot",
+                            "event": "failback-completed",
+                            "database": db.name,
+                            "failback": fb.id,
+                            "failover": fb.failover,
+                            "region": self.cfg.source_region,
+                            "primary": primary,
+                            "endpoint": fb.target,
+                            "standby_region": self.cfg.dr_region,
+                            "standby": replica,
+                            "record": db.dns.record_name.trim_end_matches('.'),
+                            "capacity_restored": fb.capacity_restored.as_ref().map(|(g, _)| g),
+                            "dns_in_sync_at": fb.dns_in_sync_at,
+                        });
+                        if let Some(told) = self.announce(db, "failback-completed", event).await {
+                            fb.automation = Some((told, Utc::now()));
+                        }
+                    }
+                    fb.completed_at = Some(Utc::now());
+                    fb.lease = None;
+                    let by = fb.by.clone();
+                    let at = Utc::now();
+                    if let Some(f) = record.current.as_mut().filter(|f| f.acknowledged.is_none()) {
+                        f.acknowledged = Some(Acknowledgement { by, at });
+                    }
+                    etag = self.fb_commit(db, &record, &etag).await?;
+                    let fb = record.failback.as_mut().expect("advancing a failback");
+                    let n = self.failback_completed(db, fb);
+                    self.tell(&mut undelivered, &n).await;
+                    fb.notices_sent.push("completed".into());
+                    if let Err(e) = self.drill_failback_done(db, fb, None).await {
+                        undelivered.push(format!("the drill's last word: {e}"));
+                    }
+                }
                 FailbackStep::Done => unreachable!("handled above"),
             }
             etag = self.fb_commit(db, &record, &etag).await?;
         }
+    }
+
+    /// Whether the old primary cluster has rejoined the global database as an in-sync secondary
+    /// (Aurora rebuilds it once its region answers after a failover), and what AWS shows.
+    async fn aurora_rejoined(&self, db: &DatabaseSpec, global: &str) -> Result<(bool, String)> {
+        let (primary, _) = names(db)?;
+        let g = self.at(db).standby.global(global).await?;
+        let cluster = self.at(db).primary.cluster(primary).await?;
+        let status = cluster.map_or_else(|| "not listed".to_string(), |c| c.status);
+        Ok(match (g, &status) {
+            (None, _) => (false, format!("the global database {global} is not there")),
+            (Some(g), status) => match g.member(primary) {
+                None => (false, format!("{primary} is not a member of {global}")),
+                Some(m) if m.is_writer => (false, format!("{primary} is the writer of {global}")),
+                Some(m) if !m.in_sync => (
+                    false,
+                    format!("{primary} is being rebuilt as a secondary of {global} (pending-resync)"),
+                ),
+                Some(_) if status != "available" || g.status != "available" || g.switching => {
+                    (false, format!("{primary} is {status}; {global} is {}", g.status))
+                }
+                Some(_) => (true, format!("{primary} rejoined {global} as a secondary, in sync")),
+            },
+        })
     }
 
     /// RDS's `ReplicaLag` (Maximum) of the replica in the original region, from that region's
@@ -1188,7 +1417,15 @@ where
         let id = fb.id.clone();
         self.fb_commit(db, &record, etag).await?;
         let fb = record.failback.as_ref().expect("advancing a failback");
-        let serving = if fb.switched() {
+        let serving = if fb.switched() && fb.aurora {
+            format!(
+                "{} is served from {}; {} in {} follows it as the global database's secondary",
+                db.name,
+                self.cfg.source_region,
+                names(db)?.1,
+                self.cfg.dr_region
+            )
+        } else if fb.switched() {
             // The old standby's group had writes blocked for the switch: a replica made with it
             // by hand, once promoted in a future failover, must take writes.
             let group = fb
@@ -1349,6 +1586,19 @@ where
             fb.dns_in_sync_at,
         );
         line("new DR replica", fb.standby_requested_at, fb.completed_at);
+        if fb.aurora {
+            line(
+                "old primary rejoined and in sync",
+                Some(fb.requested_at),
+                fb.replica_ready_at,
+            );
+            line("switchover (asked -> writer)", fb.promote_accepted_at, fb.promoted_at);
+            line(
+                "switch back (asked -> DNS in sync)",
+                fb.promote_accepted_at,
+                fb.dns_in_sync_at,
+            );
+        }
         line("whole failback", Some(fb.requested_at), fb.completed_at);
         let mut groups = fb
             .capacity_restored
@@ -1374,18 +1624,24 @@ where
             format!(
                 "Failback {id} of {db} completed: {primary} in {src} is the primary, {record} points at it, and \
                  {replica} in {dr} is its replica again. Automatic failover is armed (failover {fo} acknowledged \
-                 by {by}).\nTimeline:\n{timeline}\n{groups}Final snapshots kept (delete them when you no longer \
-                 need them): {snaps}. The old primary's may hold writes the failover lost.\n",
+                 by {by}).\nTimeline:\n{timeline}\n{groups}{snaps}\n",
                 id = fb.id,
                 db = db.name,
                 record = db.dns.record_name.trim_end_matches('.'),
                 fo = fb.failover,
                 by = fb.by,
                 timeline = lines.join("\n"),
-                snaps = if snapshots.is_empty() {
-                    "none".to_string()
-                } else {
-                    snapshots.join(", ")
+                snaps = match (fb.aurora, snapshots.is_empty()) {
+                    (true, _) => format!(
+                        "Nothing was deleted. Writes the failover lost are not in {primary}: Aurora rebuilt it from \
+                         the new primary when it rejoined."
+                    ),
+                    (false, true) => "Final snapshots kept: none.".to_string(),
+                    (false, false) => format!(
+                        "Final snapshots kept (delete them when you no longer need them): {}. The old primary's \
+                         may hold writes the failover lost.",
+                        snapshots.join(", ")
+                    ),
                 },
             ),
         )

@@ -1318,7 +1318,7 @@ where
             }
             (Standby::AuroraGlobal { primary_cluster, .. }, _) => match self.at(db).standby.state(&db.standby).await {
                 Ok(s) if s.promoted => Ok(format!(
-                    "Aurora keeps one writer: {primary_cluster} rejoined the global database as a secondary"
+                    "Aurora keeps one writer: {primary_cluster} is no longer the global database's writer (it rejoins as a secondary)"
                 )),
                 Ok(_) => Err(format!(
                     "{primary_cluster} answers and the DR cluster is not the global writer"

@@ -743,8 +743,16 @@ pub fn fenced(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> Notice {
     let after = f.completed_at.map(|c| secs(c, at)).unwrap_or_else(|| "?".into());
     let body = format!(
         "{region} answers again, and the old primary of {db} is fenced: {how} at {at}, {after} after failover {id} completed.\n\
-         Writes now go only to {name} in {dr}. RDS starts a stopped instance again after seven days: \
-         fail back before then (drpilot failback: the old primary is replaced by a replica of the new one).\n",
+         Writes now go only to {name} in {dr}. {next}\n",
+        next = match &db.standby {
+            crate::model::Standby::AuroraGlobal { primary_cluster, .. } => format!(
+                "Aurora rebuilds {primary_cluster} as a secondary; drpilot failback switches the global database back \
+                 to it once it is in sync (nothing is replaced)."
+            ),
+            crate::model::Standby::RdsReplica { .. } => "RDS starts a stopped instance again after seven days: fail \
+                 back before then (drpilot failback: the old primary is replaced by a replica of the new one)."
+                .to_string(),
+        },
         region = cfg.source_region,
         db = db.name,
         at = hms(at),

@@ -203,6 +203,11 @@ impl CapacityStep {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Failback {
     pub id: String,
+    /// An Aurora global database's way back: once the old primary cluster has rejoined as an
+    /// in-sync secondary, a switchover to it (Aurora synchronizes before it switches), DNS and
+    /// capacity back; the DR cluster is its secondary again by itself. Nothing is replaced.
+    #[serde(default)]
+    pub aurora: bool,
     /// The failover it undoes.
     pub failover: String,
     pub by: String,
@@ -332,8 +337,20 @@ impl Failback {
     pub fn next_step(&self, now: DateTime<Utc>) -> FailbackStep {
         use FailbackStep::*;
         let gone = |r: &Option<Retired>| r.as_ref().and_then(|r| r.gone_at).is_some();
+        let due = |f: &Failback| f.switch.as_ref().is_some_and(|s| s.not_before.is_none_or(|t| t <= now));
         match self {
             f if f.completed_at.is_some() || f.aborted.is_some() => Done,
+            f if f.aurora => match f {
+                f if f.replica_ready_at.is_none() => AwaitReplica,
+                // a switchover asked goes on whatever the window
+                f if f.promote_accepted_at.is_none() && !due(f) => AwaitSwitch,
+                f if f.promote_accepted_at.is_none() => Promote,
+                f if f.promoted_at.is_none() => AwaitPromoted,
+                f if f.dns_requested_at.is_none() => SwitchDns,
+                f if f.dns_in_sync_at.is_none() => AwaitDns,
+                f if f.capacity_restored.is_none() => CapacityBack,
+                _ => AwaitStandby,
+            },
             f if f.old_primary.is_none() => RetireOldPrimary,
             f if !gone(&f.old_primary) => AwaitOldPrimaryGone,
             f if f.replica_requested_at.is_none() => CreateReplica,
@@ -488,6 +505,55 @@ mod tests {
         fb.completed_at = Some(t);
         assert_eq!(fb.next_step(t), Done);
         assert!(!fb.is_active());
+    }
+
+    #[test]
+    fn an_aurora_failback_waits_for_the_rejoin_and_its_go_then_switches_over_and_replaces_nothing() {
+        use FailbackStep::*;
+        let t = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+        let mut fb = Failback {
+            id: "fb".into(),
+            aurora: true,
+            requested_at: t,
+            ..Default::default()
+        };
+        assert_eq!(fb.next_step(t), AwaitReplica, "the old primary rejoins first");
+        fb.replica_ready_at = Some(t);
+        assert_eq!(fb.next_step(t), AwaitSwitch);
+        fb.switch = Some(SwitchOrder {
+            by: "alice".into(),
+            at: t,
+            not_before: Some(t + chrono::Duration::hours(2)),
+        });
+        assert_eq!(fb.next_step(t + chrono::Duration::hours(1)), AwaitSwitch);
+        assert_eq!(
+            fb.next_step(t + chrono::Duration::hours(2)),
+            Promote,
+            "no write block of drpilot's: Aurora's switchover synchronizes"
+        );
+        fb.promote_accepted_at = Some(t);
+        assert_eq!(
+            fb.next_step(t),
+            AwaitPromoted,
+            "an asked switchover goes on whatever the window"
+        );
+        fb.promoted_at = Some(t);
+        assert_eq!(
+            fb.next_step(t),
+            SwitchDns,
+            "nothing to allow: Aurora's writer takes writes"
+        );
+        fb.dns_requested_at = Some(t);
+        fb.dns_in_sync_at = Some(t);
+        assert_eq!(fb.next_step(t), CapacityBack);
+        fb.capacity_restored = Some((vec![], t));
+        assert_eq!(
+            fb.next_step(t),
+            AwaitStandby,
+            "the DR cluster is the secondary again by itself: nothing retired, nothing created"
+        );
+        fb.completed_at = Some(t);
+        assert_eq!(fb.next_step(t), Done);
     }
 
     #[test]

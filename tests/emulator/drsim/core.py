@@ -45,6 +45,11 @@ DEFAULTS: dict[str, Any] = {
     "copy_quota": 20,
     # FailoverGlobalCluster / SwitchoverGlobalCluster: `failing-over` / `switching-over` this long.
     "global_switch_seconds": 2.0,
+    # After a failover with data loss, the old primary cluster rejoins the global database as a
+    # secondary once its region answers: Aurora rebuilds it from the new primary
+    # (SynchronizationStatus pending-resync, then connected) for this long. AWS: minutes to
+    # hours, with the volume.
+    "global_resync_seconds": 0.0,
     # Route 53: a change is PENDING this long before INSYNC (AWS: usually within 60 s). Route 53
     # is global: its settings live under the region name "global".
     "dns_propagation_seconds": 0.0,

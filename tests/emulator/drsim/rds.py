@@ -13,7 +13,7 @@ from typing import Any
 
 from moto.core.responses import ActionResult
 from moto.rds.exceptions import DBClusterNotFoundError, DBInstanceNotFoundError, RDSClientError
-from moto.rds.models import DBCluster, RDSBackend, rds_backends
+from moto.rds.models import DBCluster, GlobalCluster, RDSBackend, rds_backends
 from moto.rds.responses import RDSResponse
 
 from .cloudwatch import epoch
@@ -127,6 +127,9 @@ class Rds:
         self.copies: dict[tuple, tuple[float, float, Any, bool]] = {}
         self.max_in_flight: dict[str, int] = {}
         self.switches: dict[str, dict[str, Any]] = {}  # global cluster id -> switch in progress
+        # Aurora clusters a failover left behind, being rebuilt as secondaries: (cluster key) ->
+        # when the rebuild ends (None: their region has not answered yet)
+        self.resync: dict[tuple, float | None] = {}
         self.published: dict[str, int] = {}  # region -> last metric period boundary published
         self.maintenance: dict[tuple, dict[str, Any]] = {}  # pending maintenance being applied
         self.rds_events: list[RdsEvent] = []
@@ -201,8 +204,9 @@ class Rds:
             if writer is None:
                 continue
             for m in gc.members:
-                if m is not writer:
-                    out.append((("cluster", writer.region, writer.db_cluster_identifier), ("cluster", m.region, m.db_cluster_identifier)))
+                key = ("cluster", m.region, m.db_cluster_identifier)
+                if m is not writer and key not in self.resync:
+                    out.append((("cluster", writer.region, writer.db_cluster_identifier), key))
         return out
 
     # -- replication ------------------------------------------------------------------------
@@ -339,6 +343,7 @@ class Rds:
         self.tick_creating(t)
         self.tick_deleting(t)
         self.tick_switches(t)
+        self.tick_resync(t)
         self.tick_maintenance(t)
         pairs = self.pairs()
         self.tick_replication(t, dt, pairs)
@@ -696,7 +701,13 @@ class Rds:
         # FailoverGlobalCluster without AllowDataLoss is a switchover (no data lost)
         switchover = switchover or not allow_loss
         writer = next((m for m in gc.members if m.is_writer), None)
-        if switchover and (writer is None or SIM.dark(writer.region) is not None or any(m.status != "available" for m in gc.members)):
+        resyncing = any(("cluster", m.region, m.db_cluster_identifier) in self.resync for m in gc.members)
+        if switchover and (
+            writer is None
+            or SIM.dark(writer.region) is not None
+            or resyncing
+            or any(m.status != "available" for m in gc.members)
+        ):
             # A switchover needs every member healthy (Aurora User Guide, "Performing
             # switchovers for Amazon Aurora global databases").
             raise RDSClientError("InvalidGlobalClusterStateFault", f"Global cluster {ident} cannot switch over: not every member is available.")
@@ -742,12 +753,39 @@ class Rds:
                 if m is old and sw["switchover"]:
                     # the old writer follows the new one: a replica again, applying from zero
                     self.followers[("cluster", m.region, m.db_cluster_identifier)] = Follower(lag=f.lag)
+                elif m is old:
+                    # a failover leaves the old primary behind: it rejoins as a secondary once
+                    # its region answers, rebuilt from the new primary (Aurora User Guide,
+                    # "Recovering an Amazon Aurora global database from an unplanned outage":
+                    # its unreplicated writes are kept only in a snapshot)
+                    self.resync[("cluster", m.region, m.db_cluster_identifier)] = None
             gc.status = "available"
             gc.failover_state = None
             # the new writer starts its own write position; the old one follows it (switchover)
             # or waits to rejoin (failover: it is recreated as a secondary when it comes back).
             self.writes.setdefault(new_key, Writes())
             f.promoted_at = t
+
+    def tick_resync(self, t: float) -> None:
+        for key, due in list(self.resync.items()):
+            if SIM.dark(key[1]) is not None:
+                continue
+            if due is None:
+                self.resync[key] = t + float(SIM.cfg(key[1], "global_resync_seconds"))
+            elif t >= due:
+                del self.resync[key]
+                # rebuilt: it holds what the new primary has, and follows it from here
+                gc = next((g for g in self.globals().values() if any(("cluster", m.region, m.db_cluster_identifier) == key for m in g.members)), None)
+                writer = next((m for m in gc.members if m.is_writer), None) if gc else None
+                applied = 0.0
+                if writer is not None:
+                    w = self.writes.get(("cluster", writer.region, writer.db_cluster_identifier))
+                    applied = w.position if w is not None else 0.0
+                self.followers[key] = Follower(applied=applied)
+
+    def synchronization(self, key: tuple) -> str:
+        """A global cluster member's SynchronizationStatus."""
+        return "pending-resync" if key in self.resync else "connected"
 
     # -- inspection --------------------------------------------------------------------------
     def replication(self, key: tuple) -> dict[str, Any]:
@@ -814,6 +852,18 @@ def install() -> None:
         if shared is not None:
             return RDS.copy("cluster", self, source, target, lambda: RDS.copy_shared("cluster", self, shared, **kwargs))
         return RDS.copy("cluster", self, source, target, lambda: original_copy_cluster(self, **kwargs))
+
+    original_members = GlobalCluster.global_cluster_members
+
+    def global_cluster_members(self: GlobalCluster) -> list[dict[str, Any]]:
+        # moto does not report SynchronizationStatus (GlobalClusterMember: connected |
+        # pending-resync); AWS does, for each member
+        members = original_members.fget(self)  # type: ignore[attr-defined]
+        for out, m in zip(members, self.members):
+            out["SynchronizationStatus"] = RDS.synchronization(("cluster", m.region, m.db_cluster_identifier))
+        return members
+
+    GlobalCluster.global_cluster_members = property(global_cluster_members)  # type: ignore[assignment,method-assign]
 
     def create_global_cluster(self: RDSBackend, *args: Any, **kwargs: Any) -> Any:
         gc = original_create_global(self, *args, **kwargs)
@@ -909,6 +959,20 @@ def install() -> None:
 
     RDSResponse.failover_global_cluster = failover_global_cluster
     RDSResponse.switchover_global_cluster = switchover_global_cluster
+
+    def describe_global_clusters(self: RDSResponse) -> ActionResult:
+        # moto answers every global cluster whatever is asked; AWS answers the one named
+        # (GlobalClusterIdentifier), or GlobalClusterNotFoundFault (RDS API Reference,
+        # DescribeGlobalClusters)
+        found = self.global_backend.describe_global_clusters()
+        ident = self.params.get("GlobalClusterIdentifier")
+        if ident:
+            found = [g for g in found if g.global_cluster_identifier.lower() == str(ident).lower()]
+            if not found:
+                raise RDSClientError("GlobalClusterNotFoundFault", f"Global cluster {ident} not found.")
+        return ActionResult({"GlobalClusters": found})
+
+    RDSResponse.describe_global_clusters = describe_global_clusters
 
     # moto answers DescribePendingMaintenanceActions with HTTP 500, and DescribeEvents with every
     # event it has (it reads neither the source, the time range nor the categories).
