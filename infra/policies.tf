@@ -196,6 +196,13 @@ data "aws_iam_policy_document" "lag_checker" {
 }
 
 data "aws_iam_policy_document" "failover_promoter" {
+  lifecycle {
+    precondition {
+      # the promoter publishes through its responders' topic's region (dr_region)
+      condition     = alltrue([for t in local.plan_topics : split(":", t)[3] == var.dr_region])
+      error_message = "databases[].recovery_plan.automation_topic_arn: the topic must be in dr_region, where the promoter publishes."
+    }
+  }
   statement {
     sid       = "RereadPrimaryHealthAndFailedOverAlarms"
     actions   = ["cloudwatch:DescribeAlarms"]

@@ -259,11 +259,12 @@ variable "databases" {
       d.account == null && (length(d.recovery_plan.capacity) > 0 || d.recovery_plan.automation_topic_arn != null) && d.recovery_plan.wait_seconds >= 1 && floor(d.recovery_plan.wait_seconds) == d.recovery_plan.wait_seconds &&
       (d.recovery_plan.automation_topic_arn == null ? true : length(regexall("^arn:[a-z-]+:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+$", d.recovery_plan.automation_topic_arn)) == 1) &&
       length(distinct([for g in d.recovery_plan.capacity : jsonencode([g.auto_scaling_group, g.cluster, g.ecs_service])])) == length(d.recovery_plan.capacity) &&
-      alltrue([for g in d.recovery_plan.capacity : (g.auto_scaling_group != null ? (g.ecs_service == null && g.cluster == null) : (g.ecs_service != null && g.cluster != null && g.min == null && g.max == null)) &&
+      alltrue([for g in d.recovery_plan.capacity : (g.auto_scaling_group != null ? (g.ecs_service == null && g.cluster == null) : (g.ecs_service != null && g.cluster != null && g.min == null && g.max == null &&
+        try(length(regexall("^[A-Za-z0-9_-]{1,255}$", g.ecs_service)) + length(regexall("^[A-Za-z0-9_-]{1,255}$", g.cluster)) == 2, false))) &&
         alltrue([for n in [g.desired, coalesce(g.min, g.desired), coalesce(g.max, g.desired)] : n >= 0 && floor(n) == n]) &&
       g.desired >= 1 && coalesce(g.min, g.desired) <= g.desired && g.desired <= coalesce(g.max, g.desired)])
     )])
-    error_message = "databases[].recovery_plan: only for databases in this account; automation_topic_arn an SNS topic ARN; at least one capacity entry (or an automation_topic_arn), each once: auto_scaling_group with whole numbers 1 <= desired and 0 <= min <= desired <= max, or ecs_service with cluster and a whole desired >= 1 (no min or max); wait_seconds a whole number >= 1."
+    error_message = "databases[].recovery_plan: only for databases in this account; automation_topic_arn a standard (not FIFO) SNS topic ARN; at least one capacity entry (or an automation_topic_arn), each once: auto_scaling_group with whole numbers 1 <= desired and 0 <= min <= desired <= max, or ecs_service with cluster (both by name, not ARN) and a whole desired >= 1 (no min or max); wait_seconds a whole number >= 1."
   }
 
 }

@@ -152,14 +152,19 @@ pub fn region(vars: &dyn Vars, name: &'static str) -> Result<String> {
 /// An SNS topic ARN; its region decides which regional endpoint publishes to it.
 pub fn topic_arn(vars: &dyn Vars, name: &'static str) -> Result<String> {
     let arn = required(vars, name)?;
-    let is_sns = arn.split(':').nth(2) == Some("sns") && arn.split(':').count() == 6;
-    match arn_region(&arn) {
-        Some(r) if is_sns && !r.is_empty() => Ok(arn),
-        _ => Err(Error::config(
+    match is_topic_arn(&arn) {
+        true => Ok(arn),
+        false => Err(Error::config(
             name,
             format!("{arn:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"),
         )),
     }
+}
+
+/// `arn:PARTITION:sns:REGION:ACCOUNT:NAME`, none of them empty.
+fn is_topic_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.split(':').collect();
+    parts.len() == 6 && parts[0] == "arn" && parts[2] == "sns" && parts.iter().all(|p| !p.is_empty())
 }
 
 /// `DRPILOT_SOURCE_REGION` and `DRPILOT_DR_REGION`, which must differ.
@@ -866,10 +871,15 @@ const PLAN_WAIT_SECONDS: u32 = 600;
 
 fn recovery_plan(entry: &str, e: PlanEntry) -> std::result::Result<RecoveryPlan, String> {
     if let Some(arn) = &e.automation_topic_arn {
-        let is_sns = arn.split(':').nth(2) == Some("sns") && arn.split(':').count() == 6;
-        if !is_sns || arn_region(arn).is_none_or(str::is_empty) {
+        if !is_topic_arn(arn) {
             return Err(format!(
                 "{entry}: recovery_plan.automation_topic_arn {arn:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
+            ));
+        }
+        // a FIFO topic takes only messages with a group id, which an event has no use for
+        if arn.ends_with(".fifo") {
+            return Err(format!(
+                "{entry}: recovery_plan.automation_topic_arn {arn:?} is a FIFO topic: use a standard topic"
             ));
         }
     }
@@ -901,6 +911,17 @@ fn recovery_plan(entry: &str, e: PlanEntry) -> std::result::Result<RecoveryPlan,
                 ))
             }
         };
+        if let CapacityKind::EcsService { cluster } = &kind {
+            // names, as the IAM grant and DescribeServices' answer spell them (not ARNs)
+            let valid = |n: &str| {
+                (1..=255).contains(&n.len()) && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            };
+            if !valid(&name) || !valid(cluster) {
+                return Err(format!(
+                    "{entry}: recovery_plan ECS service {name:?} in cluster {cluster:?}: give both by name (letters, digits, - and _), not as ARNs"
+                ));
+            }
+        }
         let size = GroupSize {
             min: g.min.unwrap_or(g.desired),
             desired: g.desired,
@@ -2153,9 +2174,24 @@ mod tests {
                 "is not an SNS topic ARN",
             ),
             (
+                r#"{"automation_topic_arn": "arn:aws:sns:us-west-2::q"}"#,
+                "",
+                "is not an SNS topic ARN",
+            ),
+            (
+                r#"{"automation_topic_arn": "arn:aws:sns:us-west-2:123456789012:events.fifo"}"#,
+                "",
+                "is a FIFO topic",
+            ),
+            (
                 r#"{"capacity": [{"ecs_service": "api", "desired": 6}]}"#,
                 "",
                 "ECS service api: needs its cluster",
+            ),
+            (
+                r#"{"capacity": [{"ecs_service": "api", "cluster": "arn:aws:ecs:us-west-2:123456789012:cluster/apps", "desired": 6}]}"#,
+                "",
+                "give both by name",
             ),
             (
                 r#"{"capacity": [{"ecs_service": "api", "cluster": "apps", "desired": 6, "max": 12}]}"#,

@@ -95,6 +95,7 @@ async fn launching_unhealthy_and_failed_launches_are_counted_apart_with_aws_reas
             healthy: 2,
             launching: 3,
             last_failure: Some("We currently do not have sufficient t3.large capacity".into()),
+            steady: true,
         },
         "in service and healthy only; pending and unhealthy instances are still launching; terminating ones are neither"
     );
@@ -203,11 +204,12 @@ async fn a_service_counts_running_tasks_as_ready_and_says_why_tasks_cannot_be_pl
             healthy: 2,
             launching: 1,
             last_failure: Some(NO_ROOM.into()),
+            steady: false,
         }),
         "RUNNING tasks are ready, PENDING ones still coming; the newest event says why it is short"
     );
     let web = services.service("apps", "web").await.unwrap().unwrap();
-    assert_eq!((web.healthy, web.last_failure), (4, None));
+    assert_eq!((web.healthy, web.last_failure, web.steady), (4, None, true));
 }
 
 #[tokio::test]

@@ -441,8 +441,9 @@ pub async fn app_group(region: &str, db: &str, size: u32) -> String {
     name
 }
 
-/// The app's API in the DR region: an ECS cluster and a service of `tasks` tasks in it (a task
-/// definition registered for it, as a real service needs one). Returns (cluster, service).
+/// The app's API in the DR region: an ECS cluster and a Fargate service of `tasks` tasks in it
+/// (a task definition registered for it, as a real service needs one). Returns (cluster,
+/// service).
 pub async fn app_service(region: &str, db: &str, tasks: u32) -> (String, String) {
     let ecs = aws_sdk_ecs::Client::new(&sdk(region).await);
     let cluster = unique(&format!("{db}-apps-dr"));
@@ -465,6 +466,7 @@ pub async fn app_service(region: &str, db: &str, tasks: u32) -> (String, String)
         .cluster(&cluster)
         .service_name(&service)
         .task_definition(&family)
+        .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
         .desired_count(tasks as i32)
         .send()
         .await

@@ -109,6 +109,7 @@ impl AutoScaling {
             healthy: healthy as u32,
             launching: launching as u32,
             last_failure,
+            steady: true,
         }))
     }
 

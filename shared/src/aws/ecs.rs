@@ -28,8 +28,9 @@ impl EcsServices {
     /// The service's desired count and tasks now (`None`: no such service or cluster, or a
     /// deleted one). A service has no bounds of its own: min and max are its desired count.
     /// Ready tasks are RUNNING ones (ECS stops a task whose container or load balancer health
-    /// check fails); PENDING ones are still starting. When it is short of running tasks, the
-    /// newest service event that says a task could not be placed or started is AWS's reason.
+    /// check fails); PENDING ones are still starting. The service has settled once its newest
+    /// event says it "has reached a steady state"; a newest event that says a task could not
+    /// be placed or started, or is unhealthy, is AWS's reason it has not.
     pub async fn service(&self, cluster: &str, name: &str) -> Result<Option<GroupState>> {
         let out = match self
             .client
@@ -53,18 +54,14 @@ impl EcsServices {
         };
         let desired = count(s.desired_count());
         let running = count(s.running_count());
-        let last_failure = if running < desired {
-            s.events()
-                .first()
-                .and_then(|e| e.message())
-                .filter(|m| {
-                    let m = m.to_ascii_lowercase();
-                    m.contains("unable to") || m.contains("failed") || m.contains("unhealthy")
-                })
-                .map(str::to_string)
-        } else {
-            None
+        // events come newest first
+        let newest = s.events().first().and_then(|e| e.message()).unwrap_or_default();
+        let steady = newest.ends_with("has reached a steady state.");
+        let failed = {
+            let m = newest.to_ascii_lowercase();
+            m.contains("unable to") || m.contains("failed") || m.contains("unhealthy")
         };
+        let last_failure = (!steady && failed).then(|| newest.to_string());
         Ok(Some(GroupState {
             size: GroupSize {
                 min: desired,
@@ -74,6 +71,7 @@ impl EcsServices {
             healthy: running,
             launching: count(s.pending_count()),
             last_failure,
+            steady,
         }))
     }
 

@@ -14,6 +14,10 @@ pub struct GroupState {
     pub launching: u32,
     /// AWS's words on the newest scaling activity that failed, if the newest one did.
     pub last_failure: Option<String>,
+    /// AWS says it has settled: an ECS service's newest event is "has reached a steady state"
+    /// (its tasks running and passing their health checks at the desired count). Always
+    /// `true` for an Auto Scaling group, whose instances report their own health.
+    pub steady: bool,
 }
 
 /// The size to ask for: the plan's, but never smaller than the group is now in any bound (a
@@ -30,9 +34,17 @@ pub fn scale_up(now: GroupSize, plan: GroupSize) -> Option<GroupSize> {
 }
 
 /// Ready when as many instances are healthy as the plan asked for (or the group's own desired
-/// capacity, if a policy has set it lower since: AWS is not going to launch more then).
-pub fn ready(state: &GroupState, wanted: u32) -> bool {
-    state.healthy >= wanted.min(state.size.desired.max(1))
+/// capacity, if a policy has set it lower since: AWS is not going to launch more then, and the
+/// group's min, which drpilot raised, keeps a policy from going below the plan's).
+///
+/// An ECS service has no floor of drpilot's: its Application Auto Scaling target may scale it
+/// back in below the plan, so it is ready only at the plan's count or more, once ECS says it
+/// has reached a steady state (RUNNING tasks alone may still be failing their health checks).
+pub fn ready(state: &GroupState, wanted: u32, kind: &CapacityKind) -> bool {
+    match kind {
+        CapacityKind::AutoScalingGroup => state.healthy >= wanted.min(state.size.desired.max(1)),
+        CapacityKind::EcsService { .. } => state.size.desired >= wanted && state.healthy >= wanted && state.steady,
+    }
 }
 
 /// "7 of 10 healthy, 3 launching" (a service's tasks: "4 of 6 running, 2 pending") and AWS's
@@ -48,6 +60,8 @@ pub fn describe(state: &GroupState, wanted: u32, kind: &CapacityKind) -> String 
     }
     if state.size.desired < wanted {
         s.push_str(&format!(" ({desired} is {})", state.size.desired));
+    } else if !state.steady && state.healthy >= wanted {
+        s.push_str(" (not in a steady state yet)");
     }
     if let Some(why) = &state.last_failure {
         s.push_str(&format!("; the last launch failed: {why}"));
@@ -121,6 +135,7 @@ mod tests {
             healthy,
             launching,
             last_failure: None,
+            steady: true,
         }
     }
 
@@ -140,14 +155,39 @@ mod tests {
 
     #[test]
     fn ready_counts_healthy_instances_against_what_was_asked() {
-        assert!(!ready(&state(10, 7, 3), 10));
-        assert!(ready(&state(10, 10, 0), 10));
-        assert!(ready(&state(12, 10, 2), 10), "more than asked is not needed");
+        assert!(!ready(&state(10, 7, 3), 10, &ASG));
+        assert!(ready(&state(10, 10, 0), 10, &ASG));
+        assert!(ready(&state(12, 10, 2), 10, &ASG), "more than asked is not needed");
         assert!(
-            ready(&state(6, 6, 0), 10),
+            ready(&state(6, 6, 0), 10, &ASG),
             "a policy set it lower since: AWS launches no more"
         );
-        assert!(!ready(&state(0, 0, 0), 10), "a group scaled to nothing is never ready");
+        assert!(
+            !ready(&state(0, 0, 0), 10, &ASG),
+            "a group scaled to nothing is never ready"
+        );
+    }
+
+    const ASG: CapacityKind = CapacityKind::AutoScalingGroup;
+
+    #[test]
+    fn a_service_is_ready_only_at_the_plans_count_once_ecs_says_it_is_steady() {
+        let service = CapacityKind::EcsService { cluster: "apps".into() };
+        assert!(ready(&state(6, 6, 0), 6, &service));
+        assert!(
+            !ready(&state(4, 4, 0), 6, &service),
+            "scaled back in below the plan (its Application Auto Scaling target): not ready"
+        );
+        let mut starting = state(6, 6, 0);
+        starting.steady = false;
+        assert!(
+            !ready(&starting, 6, &service),
+            "running, not yet passing its health checks"
+        );
+        assert_eq!(
+            describe(&starting, 6, &service),
+            "6 of 6 running (not in a steady state yet)"
+        );
     }
 
     #[test]

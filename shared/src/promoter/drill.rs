@@ -280,7 +280,7 @@ where
                 String::new()
             } else {
                 format!(
-                    " The recovery plan's Auto Scaling groups stay scaled up: {}.",
+                    " The recovery plan's groups and services stay scaled up: {}.",
                     scaled.join(", ")
                 )
             };

@@ -1095,15 +1095,26 @@ where
     pub(super) async fn announce(&self, db: &DatabaseSpec, event: &str, detail: Value) -> Option<String> {
         let topic = db.recovery.as_ref()?.automation_topic.as_deref()?;
         let n = notices::automation_event(db, topic, event, &detail);
-        Some(match self.hub().notifier.notify(&n).await {
-            Ok(()) => format!("{event} published to {topic}"),
-            Err(e) => {
-                warn!(db = %db.name, %topic, error = %e, "the automation event was not published");
-                format!("{event} NOT published to {topic}: {e}")
+        let poll = std::time::Duration::from_secs(u64::from(self.cfg.poll_seconds));
+        let mut tries = 0;
+        Some(loop {
+            tries += 1;
+            match self.hub().notifier.notify(&n).await {
+                Ok(()) => break format!("{event} published to {topic}"),
+                // throttled, 5xx, a timeout: asked again a little later (the SDK retried already)
+                Err(e) if e.is_retryable() && tries < 3 => {
+                    warn!(db = %db.name, %topic, error = %e, "the automation event was not published; asking again");
+                    self.nap(poll).await;
+                }
+                Err(e) => {
+                    warn!(db = %db.name, %topic, error = %e, "the automation event was not published");
+                    break format!("{event} NOT published to {topic}: {e}");
+                }
             }
         })
     }
 
+    /// Tells responders; a notice that cannot be delivered is reported and never stops a step.
     pub(super) async fn tell(&self, undelivered: &mut Vec<String>, notice: &crate::notice::Notice) {
         if let Err(e) = self.hub().notifier.notify(notice).await {
             warn!(subject = %notice.subject, error = %e, "notice not delivered; the failover goes on");
@@ -1474,14 +1485,14 @@ async fn scale_and_check<C: Capacity>(capacity: &C, step: &mut record::CapacityS
             let what = match &step.kind {
                 CapacityKind::AutoScalingGroup => "no such Auto Scaling group in the DR region".to_string(),
                 CapacityKind::EcsService { cluster } => {
-                    format!("no such ECS service in cluster {cluster} in the DR region")
+                    format!("no such ECS service in cluster {cluster} in the DR region (or it is draining or deleted)")
                 }
             };
             return seen(step, what, true);
         }
         Err(e) => {
             let broken = cannot_be_fixed_by_waiting(&e);
-            return seen(step, format!("cannot read the group: {e}"), broken);
+            return seen(step, format!("cannot read the {}: {e}", step.label()), broken);
         }
     };
     if step.requested_at.is_none() {
@@ -1491,7 +1502,7 @@ async fn scale_and_check<C: Capacity>(capacity: &C, step: &mut record::CapacityS
             step.before = Some(state.size);
             return seen(
                 step,
-                format!("{} now; the plan's size is asked for next", state.size),
+                format!("{} now; the plan's size is asked for next", step.size(state.size)),
                 false,
             );
         };
@@ -1513,7 +1524,7 @@ async fn scale_and_check<C: Capacity>(capacity: &C, step: &mut record::CapacityS
         step.resized = state.size != before;
     }
     let what = describe(&state, step.wanted.desired, &step.kind);
-    if ready(&state, step.wanted.desired) {
+    if ready(&state, step.wanted.desired, &step.kind) {
         step.healthy_at = Some(Utc::now());
         step.seen = Some(what);
         return None;

@@ -447,7 +447,14 @@ pub fn failover_event(cfg: &PromoterConfig, db: &DatabaseSpec, f: &Failover) -> 
         "endpoint": f.target,
         "record": record(db),
         "capacity": f.capacity.iter().map(|c| serde_json::json!({
-            "kind": c.kind,
+            "kind": match &c.kind {
+                crate::model::CapacityKind::AutoScalingGroup => "auto-scaling-group",
+                crate::model::CapacityKind::EcsService { .. } => "ecs-service",
+            },
+            "cluster": match &c.kind {
+                crate::model::CapacityKind::EcsService { cluster } => Some(cluster),
+                crate::model::CapacityKind::AutoScalingGroup => None,
+            },
             "name": c.group,
             "wanted": c.wanted.desired,
             "ready": c.healthy_at.is_some(),
@@ -649,7 +656,7 @@ pub fn advisory(cfg: &PromoterConfig, db: &DatabaseSpec, trigger: &str, d: &Deci
         standby = standby_name(&db.standby),
         dr = cfg.dr_region,
         record = record(db),
-        capacity = match &db.recovery {
+        capacity = match db.recovery.as_ref().filter(|p| !p.capacity.is_empty()) {
             Some(p) => format!(
                 " after scaling {}",
                 p.capacity

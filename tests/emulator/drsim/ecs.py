@@ -12,9 +12,9 @@ waits on a scale-down).
 
 A region can be out of capacity. AWS then cannot place the task and says so in the service's
 events, newest first, and its scheduler tries again while the service is short (Developer
-Guide, "Amazon ECS service event messages": "(service name) was unable to place a task.
-Reason: Capacity is unavailable at this time. Please try again later or in a different
-availability zone."). ``ecs_capacity`` (None: unlimited) is how many tasks the region's
+Guide, "Amazon ECS service event messages": for Fargate, "(service name) was unable to place
+a task. Reason: Capacity is unavailable at this time. Please try again later or in a
+different availability zone."; the test bed's services are Fargate ones). ``ecs_capacity`` (None: unlimited) is how many tasks the region's
 services can run in all (running and pending); placements beyond it fail that way, and are
 tried again on each tick, so raising the setting lets the service fill up as capacity
 returns. A service that has all its tasks running says "(service name) has reached a steady
@@ -90,13 +90,9 @@ class Services:
 
     def counts(self, s: Service) -> None:
         s.pending_count = len(self.starting.get(self.key(s), []))
+        # a new desired count starts no deployment: the primary one's counts follow
         for d in s.deployments[:1]:
-            d.update(
-                desiredCount=s.desired_count,
-                runningCount=s.running_count,
-                pendingCount=s.pending_count,
-                rolloutState="COMPLETED" if s.running_count >= s.desired_count else "IN_PROGRESS",
-            )
+            d.update(desiredCount=s.desired_count, runningCount=s.running_count, pendingCount=s.pending_count)
 
     def tick(self, t: float) -> None:
         for k, s in list(self.services.items()):
