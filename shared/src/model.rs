@@ -204,6 +204,8 @@ pub struct GlobalFacts {
     pub status: String,
     /// A switchover or failover is under way (its `FailoverState`).
     pub switching: bool,
+    /// The cluster it is switching to (`FailoverState.ToDbClusterArn`).
+    pub switching_to: Option<String>,
     pub members: Vec<GlobalMember>,
 }
 
@@ -217,11 +219,21 @@ pub struct GlobalMember {
 }
 
 impl GlobalFacts {
-    /// The member whose ARN ends in `:cluster:<id>`.
+    /// The member whose ARN ends in `:cluster:<id>` (RDS identifiers are not case-sensitive).
     pub fn member(&self, id: &str) -> Option<&GlobalMember> {
-        let tail = format!(":cluster:{id}");
-        self.members.iter().find(|m| m.arn.ends_with(&tail))
+        self.members.iter().find(|m| arn_names(&m.arn, id))
     }
+
+    /// A switchover or failover under way to the cluster `id`.
+    pub fn switching_to(&self, id: &str) -> bool {
+        self.switching && self.switching_to.as_deref().is_some_and(|arn| arn_names(arn, id))
+    }
+}
+
+/// Whether a DB cluster ARN names the cluster `id`.
+fn arn_names(arn: &str, id: &str) -> bool {
+    arn.rsplit_once(":cluster:")
+        .is_some_and(|(_, name)| name.eq_ignore_ascii_case(id))
 }
 
 /// An RDS DB instance as its region describes it: what a failback needs to replace it.
@@ -562,4 +574,26 @@ pub struct AccountSpec {
     /// The member's own DR-region KMS key, which the snapshot copier re-encrypts copies
     /// there with (a key of the hub's would make the member's recovery depend on the hub).
     pub dr_kms_key_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_global_member_is_found_by_its_cluster_name_in_any_case_and_a_switch_by_its_target() {
+        let g = GlobalFacts {
+            status: "switching-over".into(),
+            switching: true,
+            switching_to: Some("arn:aws:rds:eu-west-3:123456789012:cluster:ledger".into()),
+            members: vec![GlobalMember {
+                arn: "arn:aws:rds:eu-west-3:123456789012:cluster:ledger".into(),
+                is_writer: false,
+                in_sync: true,
+            }],
+        };
+        assert!(g.member("Ledger").is_some());
+        assert!(g.member("ledger-dr").is_none(), "a name is matched whole");
+        assert!(g.switching_to("ledger") && !g.switching_to("ledger-dr"));
+    }
 }

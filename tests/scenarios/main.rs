@@ -109,10 +109,6 @@ const SCENARIOS: &[Scenario] = &[
     ("restore-tests-verified-kms-failure-killed-run-swept", || {
         Box::pin(restores::restore_tests())
     }),
-    // Regions of its own: the last two no other night uses.
-    ("aurora-failback-switchover-back-nothing-replaced", || {
-        Box::pin(plans::aurora_failback())
-    }),
     // These two darken the regions of the advisory and the duplicate-deliveries nights,
     // which ended long before (three nights run at a time, in this order).
     ("warm-standby-plan-capacity-10-healthy-before-dns", || {
@@ -124,6 +120,10 @@ const SCENARIOS: &[Scenario] = &[
     // The regions of the killed-promoter and the first outage nights, long over by then.
     ("failback-after-outage-zero-loss-protected-again", || {
         Box::pin(plans::failback())
+    }),
+    // The Aurora outage night's regions, long over by then.
+    ("aurora-failback-switchover-back-nothing-replaced", || {
+        Box::pin(plans::aurora_failback())
     }),
 ];
 

@@ -672,7 +672,7 @@ async fn topology(n: &Night, primary: &str, replica: &str) -> String {
 /// its size, and the DR cluster is its secondary again. Nothing is deleted or created; the
 /// dashboard says PROTECTED.
 pub async fn aurora_failback() -> Measured {
-    let mut plan = NightPlan::new("aurorafb", "ap-south-2", "ap-east-2")
+    let mut plan = NightPlan::new("aurorafb", "eu-west-3", "eu-north-1")
         .aurora("ledger", 1.0, minutes(10.0))
         .recovery_plan(2, 4, minutes(10.0), false);
     plan.scale = drpilot_tests::night::Scale(30);
@@ -693,13 +693,12 @@ pub async fn aurora_failback() -> Measured {
         .await;
     night.region_goes_dark().await;
     night.until_failed_over("ledger").await;
-    night.region_returns().await;
+    let returned = night.region_returns().await;
     night
         .until("the old primary fenced", minutes(5.0), |n| {
             Box::pin(async move { n.promoter_steps().await.iter().any(|s| s == "fenced") })
         })
         .await;
-    let back_at = chrono::Utc::now();
     let mark = night.wire().await.0.len();
     let members = |n: &Night| {
         let (rds, global) = (n.r.rds_dr.clone(), global.clone());
@@ -748,10 +747,8 @@ pub async fn aurora_failback() -> Measured {
         .await;
     let record = night.record("ledger").await;
     let fb = record.failback.clone().expect("a failback");
-    let ready_after = night
-        .plan
-        .scale
-        .aws((fb.replica_ready_at.unwrap() - back_at).num_milliseconds() as f64 / 1000.0);
+    let ready_at = fb.replica_ready_at.unwrap().timestamp_millis() as f64 / 1000.0;
+    let ready_after = night.plan.scale.aws(ready_at - returned);
     assert!(
         ready_after >= minutes(10.0) - 60.0,
         "ready only once Aurora rebuilt it: {ready_after}"
@@ -827,13 +824,62 @@ pub async fn aurora_failback() -> Measured {
     let board = night.status().await;
     assert_eq!(board.databases[0].phase, "protected again", "{}", board.render());
     let fb = night.record("ledger").await.failback.expect("the failback");
+
+    // 3. The quarterly drill, with failback: a switchover there and one back, ending where it
+    // began (the members, their roles, DNS, the plan's group). Aurora switches in minutes, so
+    // the failback completes within the drill's own invocation: one report, with its last step.
+    night.tag_standby("ledger", "q4").await;
+    let before = (
+        members(&night).await,
+        night.dns("ledger").await,
+        night.app_group("ledger").await.0,
+    );
+    let drill = serde_json::json!({"action": "drill", "database": "ledger", "plan": "q4", "confirm": "ledger", "failback": true});
+    let report = night.invoke_promoter(drill).await;
+    let ended = |r: &serde_json::Value| {
+        r["steps"].as_array().is_some_and(|s| {
+            s.iter()
+                .any(|s| s["name"] == "failback: ended where it began" && s["passed"] == true)
+        })
+    };
+    assert!(
+        matches!(&report, drpilot_tests::night::Outcome::Ok(r) if r["passed"] == true && ended(r)),
+        "{report:?}"
+    );
+    let drills: Vec<_> = night
+        .promoter_notices()
+        .await
+        .into_iter()
+        .filter(|n| n.attribute("step") == Some("drill"))
+        .collect();
+    assert!(
+        drills.len() == 1
+            && drills[0].subject.contains("DRILL PASS")
+            && drills[0].message.contains("[PASS] failback: ended where it began"),
+        "{drills:#?}"
+    );
+    assert_eq!(
+        (
+            members(&night).await,
+            night.dns("ledger").await,
+            night.app_group("ledger").await.0
+        ),
+        before,
+        "the drill ends where it began"
+    );
+    let wire = night.wire().await;
+    assert_eq!(
+        wire.calls("SwitchoverGlobalCluster").filter(|c| c.accepted()).count(),
+        3,
+        "the failback's switchover, then the drill's there and back"
+    );
     let h = |s: f64| drpilot::plan::lag::human_seconds(s.round());
     let aws = |a: chrono::DateTime<chrono::Utc>, b: chrono::DateTime<chrono::Utc>| {
         night.plan.scale.aws((b - a).num_milliseconds() as f64 / 1000.0)
     };
     let mut m = Measured::default();
     m.other.push(format!(
-        "rejoined in {}, switchover back {} (1 SwitchoverGlobalCluster, nothing deleted), DNS back, PROTECTED",
+        "rejoined in {}, switchover back {} (1 SwitchoverGlobalCluster, nothing deleted), DNS back, PROTECTED; drill with failback ends where it began",
         h(ready_after),
         h(aws(fb.promote_accepted_at.unwrap(), fb.dns_in_sync_at.unwrap()))
     ));

@@ -1439,10 +1439,15 @@ impl Night {
         self.tag_standby_with(db, "drpilot:drill-plan", plan).await;
     }
 
-    /// Sets a tag on the database's standby (an RDS replica).
+    /// Sets a tag on the database's standby (an RDS replica, or an Aurora secondary cluster).
     pub async fn tag_standby_with(&self, db: &str, key: &str, value: &str) {
+        let kind = if self.db(db).global_cluster.is_some() {
+            "cluster"
+        } else {
+            "db"
+        };
         let arn = format!(
-            "arn:aws:rds:{}:{}:db:{}",
+            "arn:aws:rds:{}:{}:{kind}:{}",
             self.plan.dr,
             self.r.account,
             self.db(db).replica

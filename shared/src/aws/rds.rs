@@ -989,10 +989,10 @@ impl crate::ports::StandbyControl for RdsStandby {
                     .send()
                     .await
                     .map_err(|e| aws_error("DescribeGlobalClusters", e))?;
-                let g = global
-                    .global_clusters()
-                    .iter()
-                    .find(|g| g.global_cluster_identifier() == Some(global_cluster.as_str()));
+                let g = global.global_clusters().iter().find(|g| {
+                    g.global_cluster_identifier()
+                        .is_some_and(|g| g.eq_ignore_ascii_case(global_cluster))
+                });
                 let is_writer = g
                     .map(|g| {
                         g.global_cluster_members()
@@ -1182,6 +1182,10 @@ impl<T: RegionClient> crate::ports::Instances for T {
                 .map(|g| crate::model::GlobalFacts {
                     status: g.status().unwrap_or_default().to_string(),
                     switching: g.failover_state().is_some_and(|f| f.status().is_some()),
+                    switching_to: g
+                        .failover_state()
+                        .and_then(|f| f.to_db_cluster_arn())
+                        .map(str::to_string),
                     members: g
                         .global_cluster_members()
                         .iter()

@@ -234,13 +234,15 @@ where
                 Ok(v) => {
                     let id = v["failback"].as_str().unwrap_or_default().to_string();
                     let done = v["completed"].as_bool() == Some(true);
+                    // "aborted": why (a string), or false beside "completed": true
+                    let aborted = v.get("aborted").is_some_and(|a| a != &serde_json::Value::Bool(false));
                     step(
                         "failback: back to the primary region",
-                        v.get("aborted").is_none() && v.get("called_off").is_none(),
+                        !aborted && v.get("called_off").is_none(),
                         if done {
                             format!("{id} completed")
                         } else {
-                            format!("{id} under way: a replica in the primary region, then the switch back; the drill's result is final when it completes")
+                            format!("{id} under way: the drill's result is final when it completes")
                         },
                     );
                     if done {
@@ -347,15 +349,37 @@ where
                 "a drill with failback must be able to fail back, and cannot: {why}; nothing was changed"
             )))
         };
-        let Standby::RdsReplica { primary, replica } = &db.standby else {
-            return refuse(format!(
-                "{} is an Aurora global database (failback replaces RDS instances)",
-                db.name
-            ));
-        };
         if let Some(account) = &db.account {
             return refuse(format!("{} is in member account {account}", db.name));
         }
+        let (primary, replica) = match &db.standby {
+            Standby::RdsReplica { primary, replica } => (primary, replica),
+            // Aurora: the drill's switchover leaves the old primary an in-sync secondary, and
+            // the failback switches back to it; both must be members, in sync, available.
+            Standby::AuroraGlobal {
+                global_cluster,
+                primary_cluster,
+                secondary_cluster,
+            } => {
+                let Some(g) = self.at(db).standby.global(global_cluster).await? else {
+                    return refuse(format!("the global database {global_cluster} is not there"));
+                };
+                for (id, writer) in [(primary_cluster, true), (secondary_cluster, false)] {
+                    match g.member(id) {
+                        Some(m) if m.is_writer == writer && m.in_sync => {}
+                        Some(m) => {
+                            return refuse(format!(
+                                "{id} is {} of {global_cluster}{}",
+                                if m.is_writer { "the writer" } else { "a secondary" },
+                                if m.in_sync { "" } else { ", being resynchronized" }
+                            ))
+                        }
+                        None => return refuse(format!("{id} is not a member of {global_cluster}")),
+                    }
+                }
+                return Ok(());
+            }
+        };
         match self.at(db).standby.instance(replica).await? {
             Some(i) if !i.engine.starts_with("mysql") => {
                 return refuse(format!("{replica} runs {}, not MySQL", i.engine))
@@ -406,38 +430,73 @@ where
         plan: &str,
         fb: &super::record::Failback,
     ) -> Vec<DrillStep> {
-        let Standby::RdsReplica { primary, replica } = &db.standby else {
-            return vec![];
-        };
         let mut wrong = Vec::new();
-        let origin = self.at(db).primary.instance(primary).await;
-        match &origin {
-            Ok(Some(i)) if i.replica_of.is_none() && i.status == "available" => {}
-            other => wrong.push(format!(
-                "{primary} is not an available primary in {}: {other:?}",
-                self.cfg.source_region
-            )),
-        }
-        match self.at(db).standby.instance(replica).await {
-            Ok(Some(i))
-                if i.replica_of
-                    .as_deref()
-                    .is_some_and(|s| s == primary || s.ends_with(&format!(":db:{primary}"))) =>
-            {
-                if i.shape.tags.get(PLAN_TAG).map(String::as_str) != Some(plan) {
-                    wrong.push(format!(
-                        "{replica} is not tagged {PLAN_TAG}={plan} (the next drill would refuse)"
-                    ));
+        let (primary, replica, endpoint) = match &db.standby {
+            Standby::RdsReplica { primary, replica } => {
+                let origin = self.at(db).primary.instance(primary).await;
+                match &origin {
+                    Ok(Some(i)) if i.replica_of.is_none() && i.status == "available" => {}
+                    other => wrong.push(format!(
+                        "{primary} is not an available primary in {}: {other:?}",
+                        self.cfg.source_region
+                    )),
                 }
+                match self.at(db).standby.instance(replica).await {
+                    Ok(Some(i))
+                        if i.replica_of
+                            .as_deref()
+                            .is_some_and(|s| s == primary || s.ends_with(&format!(":db:{primary}"))) =>
+                    {
+                        if i.shape.tags.get(PLAN_TAG).map(String::as_str) != Some(plan) {
+                            wrong.push(format!(
+                                "{replica} is not tagged {PLAN_TAG}={plan} (the next drill would refuse)"
+                            ));
+                        }
+                    }
+                    other => wrong.push(format!("{replica} does not replicate {primary}: {other:?}")),
+                }
+                let endpoint = origin.ok().flatten().and_then(|i| i.endpoint);
+                (primary, replica, endpoint)
             }
-            other => wrong.push(format!("{replica} does not replicate {primary}: {other:?}")),
-        }
-        let endpoint = origin
-            .ok()
-            .flatten()
-            .and_then(|i| i.endpoint)
-            .or_else(|| fb.target.clone())
-            .unwrap_or_default();
+            Standby::AuroraGlobal {
+                global_cluster,
+                primary_cluster,
+                secondary_cluster,
+            } => {
+                match self.at(db).standby.global(global_cluster).await {
+                    Ok(Some(g)) => {
+                        for (id, writer) in [(primary_cluster, true), (secondary_cluster, false)] {
+                            if !g.member(id).is_some_and(|m| m.is_writer == writer && m.in_sync) {
+                                wrong.push(format!(
+                                    "{id} is not {} of {global_cluster}: {:?}",
+                                    if writer { "the writer" } else { "an in-sync secondary" },
+                                    g.member(id)
+                                ));
+                            }
+                        }
+                    }
+                    other => wrong.push(format!("{global_cluster}: {other:?}")),
+                }
+                match self.at(db).standby.state(&db.standby).await {
+                    Ok(s) if s.tags.get(PLAN_TAG).map(String::as_str) == Some(plan) => {}
+                    other => wrong.push(format!(
+                        "{secondary_cluster} is not tagged {PLAN_TAG}={plan} (the next drill would refuse): {:?}",
+                        other.map(|s| s.tags)
+                    )),
+                }
+                let origin = self.at(db).primary.cluster(primary_cluster).await;
+                match &origin {
+                    Ok(Some(c)) if c.status == "available" => {}
+                    other => wrong.push(format!(
+                        "{primary_cluster} is not available in {}: {other:?}",
+                        self.cfg.source_region
+                    )),
+                }
+                let endpoint = origin.ok().flatten().and_then(|c| c.endpoint);
+                (primary_cluster, secondary_cluster, endpoint)
+            }
+        };
+        let endpoint = endpoint.or_else(|| fb.target.clone()).unwrap_or_default();
         match &db.dns.switch {
             // the PRIMARY record answers while its health check's alarm is OK
             crate::model::DnsSwitch::FailoverRecords { alarm } => match self.failed_over_state(alarm).await {

@@ -463,7 +463,13 @@ where
         {
             return false;
         }
-        let cancel = if fb.writes_blocked.is_none() && !fb.switched() {
+        // the cancel the command would take: before the switch back is due or under way
+        let due = fb.replica_ready_at.is_some()
+            && fb
+                .switch
+                .as_ref()
+                .is_some_and(|o| o.not_before.is_none_or(|t| t <= Utc::now()));
+        let cancel = if fb.writes_blocked.is_none() && fb.promote_accepted_at.is_none() && !due && !fb.switched() {
             let left = match (&fb.old_primary, fb.replica_requested_at) {
                 (Some(r), Some(_)) => format!(
                     " DNS and writes have not moved; the old primary is retired (final snapshot {}) and the replica \
@@ -883,13 +889,16 @@ where
                     let global = global_of(db).unwrap_or_default();
                     let g = standby.global(global).await?;
                     let member = g.as_ref().and_then(|g| g.member(primary));
+                    let under_way = g.as_ref().is_some_and(|g| g.switching_to(primary));
+                    let busy = g.as_ref().is_some_and(|g| g.switching);
                     match member {
                         None => {
                             let why = format!("{primary} is no longer a member of {global}: nothing to switch to");
                             return self.call_off_switch(db, record, &etag, why, false, undelivered).await;
                         }
-                        // an earlier request took
-                        Some(m) if m.is_writer => fb.promote_accepted_at = Some(Utc::now()),
+                        // an earlier request took (its answer lost, or its run killed), done or
+                        // under way: never asked again, never called off
+                        Some(m) if m.is_writer || under_way => fb.promote_accepted_at = Some(Utc::now()),
                         Some(m) => match standby.switchover(global, &m.arn.clone()).await? {
                             Promotion::Accepted => {
                                 info!(db = %db.name, failback = %fb.id, "switchover back asked");
@@ -897,12 +906,15 @@ where
                             }
                             Promotion::NotNow { code, message } => {
                                 // Nothing was blocked: the DR cluster serves as before. Asked
-                                // again until the limit, then called off (a new go tries again).
-                                let since = fb
+                                // again until the limit (from when the switch became due and the
+                                // old primary was ready), then called off (a new go tries again);
+                                // never while the global database is switching.
+                                let due_at = fb
                                     .switch
                                     .as_ref()
                                     .map_or(now, |o| o.not_before.unwrap_or(o.at).max(o.at));
-                                if now - since > stuck_after {
+                                let since = fb.replica_ready_at.map_or(due_at, |r| r.max(due_at));
+                                if now - since > stuck_after && !busy {
                                     let why = format!(
                                         "AWS would not switch {global} over to {primary} within {} ({code}: {message})",
                                         human_seconds(stuck_after.num_seconds() as f64)
@@ -934,10 +946,18 @@ where
                     let cluster = origin.cluster(primary).await?;
                     let writer = g.as_ref().and_then(|g| g.member(primary)).is_some_and(|m| m.is_writer);
                     let settled = g.as_ref().is_some_and(|g| g.status == "available" && !g.switching);
+                    let dr_writer = g.as_ref().and_then(|g| g.member(replica)).is_some_and(|m| m.is_writer);
+                    let asked = fb.promote_accepted_at.unwrap_or(now);
                     match cluster {
                         Some(c) if writer && settled && c.status == "available" => {
                             fb.promoted_at = Some(Utc::now());
                             fb.target = c.endpoint;
+                        }
+                        // settled with the DR cluster still the writer, well after the ask: AWS
+                        // cancelled or never ran the switchover; asked again (nothing moved)
+                        _ if settled && dr_writer && now - asked > Duration::seconds(3 * poll.as_secs() as i64) => {
+                            warn!(db = %db.name, failback = %fb.id, "the switchover back did not take: asking again");
+                            fb.promote_accepted_at = None;
                         }
                         found => {
                             let seen = format!(
