@@ -751,7 +751,13 @@ async fn an_object_larger_than_one_invocation_can_copy_completes_across_invocati
         1,
         "one upload, resumed, not started over"
     );
-    assert_eq!(on_dr("CompleteMultipartUpload"), 1);
+    // Completed once. (A completion whose answer the invocation's deadline cut off is asked
+    // again by the next one, which S3 refuses, NoSuchUpload: seen on a loaded machine.)
+    let completed = wire
+        .calls("CompleteMultipartUpload")
+        .filter(|e| e.params.get("Bucket") == Some(&bed.dr_bucket) && e.accepted())
+        .count();
+    assert_eq!(completed, 1, "one completion");
     assert_eq!(on_dr("AbortMultipartUpload"), 0);
     let subtitles = wire
         .calls("CopyObject")

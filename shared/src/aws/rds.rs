@@ -1178,7 +1178,10 @@ impl<T: RegionClient> crate::ports::Instances for T {
         Ok(absent_as_none(out, &["GlobalClusterNotFoundFault"])?.and_then(|o| {
             o.global_clusters()
                 .iter()
-                .find(|g| g.global_cluster_identifier() == Some(id))
+                .find(|g| {
+                    g.global_cluster_identifier()
+                        .is_some_and(|g| g.eq_ignore_ascii_case(id))
+                })
                 .map(|g| crate::model::GlobalFacts {
                     status: g.status().unwrap_or_default().to_string(),
                     switching: g.failover_state().is_some_and(|f| f.status().is_some()),

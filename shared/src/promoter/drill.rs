@@ -273,8 +273,15 @@ where
             ),
         };
         let back_home = steps.iter().any(|s| s.name == ENDED_WHERE_IT_BEGAN && s.passed);
+        // a failback done within this invocation whose last step found the topology changed
+        let not_home = steps
+            .iter()
+            .find(|s| s.name == ENDED_WHERE_IT_BEGAN && !s.passed)
+            .map(|s| s.detail.clone());
         let left_in = if back_home {
             format!("where it began: {standby} replicates the primary of {} again", db.name)
+        } else if let Some(why) = &not_home {
+            format!("failed back, but NOT where it began: {why}")
         } else if let Some(id) = &failing_back {
             format!("failing back ({id}): the drill's report follows when the failback completes")
         } else if steps.iter().any(|s| s.name.starts_with("failover") && s.passed) {
@@ -315,6 +322,8 @@ where
             rpo_seconds: rpo,
             failback: if back_home {
                 Some("ended where it began".into())
+            } else if let Some(why) = not_home {
+                Some(format!("did not end where it began: {why}"))
             } else {
                 failing_back.as_ref().map(|id| format!("failing back: {id}"))
             },

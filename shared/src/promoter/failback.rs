@@ -890,7 +890,7 @@ where
                     let g = standby.global(global).await?;
                     let member = g.as_ref().and_then(|g| g.member(primary));
                     let under_way = g.as_ref().is_some_and(|g| g.switching_to(primary));
-                    let busy = g.as_ref().is_some_and(|g| g.switching);
+                    let busy = g.as_ref().is_some_and(|g| g.switching || g.status != "available");
                     match member {
                         None => {
                             let why = format!("{primary} is no longer a member of {global}: nothing to switch to");
@@ -956,7 +956,18 @@ where
                         // settled with the DR cluster still the writer, well after the ask: AWS
                         // cancelled or never ran the switchover; asked again (nothing moved)
                         _ if settled && dr_writer && now - asked > Duration::seconds(3 * poll.as_secs() as i64) => {
+                            if fb.switch_reasks >= 2 {
+                                let why = format!(
+                                    "AWS accepted the switchover of {global} to {primary} and rolled it back {} times",
+                                    fb.switch_reasks + 1
+                                );
+                                return self.call_off_switch(db, record, &etag, why, false, undelivered).await;
+                            }
                             warn!(db = %db.name, failback = %fb.id, "the switchover back did not take: asking again");
+                            fb.switch_reasks += 1;
+                            fb.seen = Some(format!(
+                                "the switchover to {primary} did not take ({replica} is still the writer): asked again"
+                            ));
                             fb.promote_accepted_at = None;
                         }
                         found => {
@@ -967,21 +978,10 @@ where
                                 if writer { ", the writer" } else { ", not the writer yet" }
                             );
                             let since = fb.promote_accepted_at.unwrap_or(now);
-                            if self
-                                .stuck_once(
-                                    &mut undelivered,
-                                    db,
-                                    fb,
-                                    "promotion-stuck",
-                                    "the switchover back",
-                                    since,
-                                    &seen,
-                                )
-                                .await
-                            {
-                                etag = self.fb_commit(db, &record, &etag).await?;
-                            }
-                            self.nap(poll).await;
+                            let what = ("promotion-stuck", "the switchover back");
+                            etag = self
+                                .wait_on(&mut undelivered, db, &mut record, etag, what, since, seen)
+                                .await?;
                             continue;
                         }
                     }
@@ -1040,21 +1040,10 @@ where
                         // Accepted: the promotion is AWS's now; writes stay blocked until it ends.
                         let seen = found.map_or_else(|| "not listed".into(), |i| format!("{primary} is {}", i.status));
                         let since = fb.promote_accepted_at.unwrap_or(now);
-                        if self
-                            .stuck_once(
-                                &mut undelivered,
-                                db,
-                                fb,
-                                "promotion-stuck",
-                                "the promotion back",
-                                since,
-                                &seen,
-                            )
-                            .await
-                        {
-                            etag = self.fb_commit(db, &record, &etag).await?;
-                        }
-                        self.nap(poll).await;
+                        let what = ("promotion-stuck", "the promotion back");
+                        etag = self
+                            .wait_on(&mut undelivered, db, &mut record, etag, what, since, seen)
+                            .await?;
                         continue;
                     }
                 },
@@ -1540,6 +1529,8 @@ where
         fb.calling_off = None;
         fb.blocked_group = None;
         fb.block_in_force_at = None;
+        fb.switch_reasks = 0;
+        fb.promote_accepted_at = None;
         fb.notices_sent
             .retain(|n| !matches!(n.as_str(), "promote-stuck" | "promotion-stuck"));
         warn!(db = %db.name, failback = %fb.id, %why, "switch back called off");

@@ -276,6 +276,9 @@ pub struct Failback {
     /// The recovery plan's event for the user's own automation, at the end (as a failover's).
     #[serde(default)]
     pub automation: Option<(String, DateTime<Utc>)>,
+    /// Aurora: switchovers AWS accepted and then rolled back, asked again (bounded).
+    #[serde(default)]
+    pub switch_reasks: u32,
     #[serde(default)]
     pub notices_sent: Vec<String>,
     #[serde(default)]
