@@ -232,7 +232,12 @@ where
                 .await
             {
                 Ok(v) => {
-                    let id = v["failback"].as_str().unwrap_or_default().to_string();
+                    let mut id = v["failback"].as_str().unwrap_or_default().to_string();
+                    if id.is_empty() {
+                        // another invocation (the continuation) took it up first: it is on the record
+                        let (record, _) = self.load(&db.name).await?;
+                        id = record.failback.map(|fb| fb.id).unwrap_or_default();
+                    }
                     let done = v["completed"].as_bool() == Some(true);
                     // "aborted": why (a string), or false beside "completed": true
                     let aborted = v.get("aborted").is_some_and(|a| a != &serde_json::Value::Bool(false));
@@ -250,8 +255,9 @@ where
                         if let Some(fb) = record.failback.as_ref() {
                             back = self.back_where_it_began(db, plan, fb).await;
                         }
-                    } else if v["in_progress"].as_bool() == Some(true) {
-                        // its last word comes when it completes (a stopped one's is in this report)
+                    } else if !aborted && v.get("called_off").is_none() {
+                        // under way here or in the invocation that took it up first: its last
+                        // word comes when it completes (a stopped one's is in this report)
                         failing_back = Some(id);
                     }
                 }
