@@ -922,19 +922,10 @@ where
                                     return self.call_off_switch(db, record, &etag, why, false, undelivered).await;
                                 }
                                 let seen = format!("{code}: {message}; {replica} in {dr} serves as before");
-                                self.stuck_once(
-                                    &mut undelivered,
-                                    db,
-                                    fb,
-                                    "promote-stuck",
-                                    "AWS to switch over",
-                                    since,
-                                    &seen,
-                                )
-                                .await;
-                                fb.seen = Some(seen);
-                                etag = self.fb_commit(db, &record, &etag).await?;
-                                self.nap(poll).await;
+                                let what = ("promote-stuck", "AWS to switch over");
+                                etag = self
+                                    .wait_on(&mut undelivered, db, &mut record, etag, what, since, seen)
+                                    .await?;
                                 continue;
                             }
                         },
@@ -1013,19 +1004,10 @@ where
                                     "{code}: {message} ({}); writes stay blocked on {replica}: the application cannot write",
                                     found.as_ref().map_or("not listed".to_string(), |i| format!("{primary} is {}", i.status))
                                 );
-                                self.stuck_once(
-                                    &mut undelivered,
-                                    db,
-                                    fb,
-                                    "promote-stuck",
-                                    "AWS to promote",
-                                    blocked_at,
-                                    &seen,
-                                )
-                                .await;
-                                fb.seen = Some(seen);
-                                etag = self.fb_commit(db, &record, &etag).await?;
-                                self.nap(poll).await;
+                                let what = ("promote-stuck", "AWS to promote");
+                                etag = self
+                                    .wait_on(&mut undelivered, db, &mut record, etag, what, blocked_at, seen)
+                                    .await?;
                                 continue;
                             }
                         }
