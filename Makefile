@@ -10,7 +10,7 @@ WITH_SIM := tests/emulator/with-simulator.sh
 
 BENCH_VENV := .venv-bench
 
-.PHONY: test demo scenarios bench bench-s3 bench-copier bench-lag build lint infra-check package fmt venv clean
+.PHONY: test demo page-check scenarios bench bench-s3 bench-copier bench-lag build lint infra-check package fmt venv clean
 
 $(VENV)/.installed: tests/emulator/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -86,6 +86,12 @@ bench-copier: $(VENV)/.installed
 bench-lag: $(VENV)/.installed
 	cargo build --release -p lag-checker
 	$(WITH_SIM) $(VENV)/bin/python tests/bench/lag_vs_boto3.py
+
+# The status pages `make demo` writes, in a real headless browser (Chromium, where one is
+# installed; not part of `make test`): screenshots at a phone's and a laptop's width under
+# target/page-check/, and the DOM the browser built checked against the file.
+page-check: demo
+	$(PYTHON) tests/page/check.py
 
 # Lambda zips (bootstrap, provided.al2023) in dist/, checked against the runtime's glibc.
 package:

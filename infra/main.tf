@@ -67,6 +67,11 @@ locals {
       dr_kms_key_id = m.dr_kms_key_arn
     } : k => v if v != null }
   ]) }
+  # What the status page needs of the databases (the lag checker's copy; Lambda allows 4 KB of
+  # environment per function): without the recovery plans and health checks it does not show.
+  databases_page_json = jsonencode([
+    for d in jsondecode(local.databases_json) : { for k, v in d : k => v if !contains(["recovery_plan", "health_check_id"], k) }
+  ])
   databases_json = jsonencode([
     for d in var.databases : merge(
       { for k, v in d : k => v if v != null && !contains(["dns", "health_check", "recovery_plan"], k) },
@@ -285,6 +290,17 @@ resource "aws_s3_bucket_lifecycle_configuration" "state" {
       noncurrent_days = 1
     }
   }
+  # The status page is rewritten every five minutes: its old versions are of no use.
+  rule {
+    id     = "status-page-versions"
+    status = "Enabled"
+    filter {
+      prefix = "drpilot/status/"
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 1
+    }
+  }
   rule {
     id     = "restore-test-scratch-markers"
     status = "Enabled"
@@ -342,6 +358,7 @@ module "snapshot_copier" {
     DRPILOT_S3_FORCE_PATH_STYLE  = "false"
     DRPILOT_VAULT                = local.vault_json
     DRPILOT_VAULT_EVERY_HOURS    = var.backup_account == null ? "168" : tostring(var.backup_account.every_hours)
+    DRPILOT_METRIC_NAMESPACE     = var.metric_namespace
   }
 }
 
@@ -374,6 +391,12 @@ module "lag_checker" {
     DRPILOT_S3_FORCE_PATH_STYLE   = "false"
     # measure for 45 of the 55 s; what is not measured by then is published as unknown
     DRPILOT_DEADLINE_MARGIN_SECONDS = "10"
+    # the status page, and what it shows besides the resources (read-only here)
+    DRPILOT_STATUS_PAGE         = var.status_page ? "true" : "false"
+    DRPILOT_DATABASES           = var.status_page && length(var.databases) > 0 ? local.databases_page_json : ""
+    DRPILOT_VERIFY_DATABASES    = var.status_page ? local.verify_databases_json : ""
+    DRPILOT_VERIFY_BACKUPS      = var.status_page && length(local.verify_backups) > 0 ? jsonencode(local.verify_backups) : ""
+    DRPILOT_VERIFY_MAX_AGE_DAYS = var.restore_verification == null ? "8" : tostring(var.restore_verification.max_age_days)
   }
 }
 

@@ -71,3 +71,8 @@ output "s3_changes_topic" {
   description = "The topic S3 notifications of event-driven backups go to (add it to a source bucket's own notification configuration, if it has one)."
   value       = length(aws_sns_topic.s3_changes) > 0 ? aws_sns_topic.s3_changes[0].arn : null
 }
+
+output "dashboard_url" {
+  description = "drpilot's CloudWatch dashboard (in the DR region)."
+  value       = "https://${local.console}/cloudwatch/home?region=${var.dr_region}#dashboards/dashboard/${aws_cloudwatch_dashboard.dr.dashboard_name}"
+}

@@ -31,6 +31,18 @@ locals {
 
 data "aws_iam_policy_document" "snapshot_copier" {
   statement {
+    sid = "PublishRunCounts"
+    #checkov:skip=CKV_AWS_356:PutMetricData has no resource-level permissions; the namespace condition scopes it
+    #checkov:skip=CKV_AWS_111:scoped to drpilot's namespace by condition
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [var.metric_namespace]
+    }
+  }
+  statement {
     sid = "ReadDatabasesAndSnapshots"
     #checkov:skip=CKV_AWS_356:Describe* list every database and snapshot; AWS cannot scope a listing
     actions   = ["rds:DescribeDBInstances", "rds:DescribeDBClusters", "rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots"]
@@ -179,6 +191,35 @@ data "aws_iam_policy_document" "lag_checker" {
     sid       = "ReadBackupPointsInTime"
     actions   = ["s3:GetObject"]
     resources = ["${aws_s3_bucket.state.arn}/drpilot/s3-backup/*/state.json"]
+  }
+  dynamic "statement" {
+    for_each = var.status_page ? [1] : []
+    content {
+      sid = "ReadGlobalDatabasesForTheStatusPage"
+      #checkov:skip=CKV_AWS_356:DescribeGlobalClusters of the databases' global databases (an operator's hold on their failover); AWS cannot scope a listing
+      actions   = ["rds:DescribeGlobalClusters"]
+      resources = ["*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.status_page ? [1] : []
+    content {
+      sid     = "ReadWhatTheStatusPageShows"
+      actions = ["s3:GetObject"]
+      resources = [
+        "${aws_s3_bucket.state.arn}/drpilot/failover-promoter/*",
+        "${aws_s3_bucket.state.arn}/drpilot/drill/*",
+        "${aws_s3_bucket.state.arn}/drpilot/restore-verifier/state.json",
+      ]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.status_page ? [1] : []
+    content {
+      sid       = "PublishTheStatusPage"
+      actions   = ["s3:PutObject"]
+      resources = ["${aws_s3_bucket.state.arn}/drpilot/status/*"]
+    }
   }
   dynamic "statement" {
     for_each = length(var.member_accounts) > 0 ? [1] : []

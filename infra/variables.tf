@@ -165,6 +165,12 @@ variable "lag_resources" {
   }
 }
 
+variable "status_page" {
+  description = "The lag checker publishes the status page (one self-contained HTML file) to the state bucket after each run; `drpilot status --url` prints a link to it, valid for an hour."
+  type        = bool
+  default     = true
+}
+
 variable "lag_window_seconds" {
   description = "A lag metric with no datapoint this recent means replication is broken."
   type        = number

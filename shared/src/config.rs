@@ -358,6 +358,8 @@ pub fn deployment(vars: &dyn Vars) -> Result<String> {
 pub struct CopierConfig {
     pub source_region: String,
     pub dr_region: String,
+    /// `DRPILOT_METRIC_NAMESPACE`: where each run's counts are published.
+    pub namespace: String,
     pub selection: Selection,
     /// KMS key in the DR region that encrypted copies are re-encrypted with.
     pub dr_kms_key_id: Option<String>,
@@ -400,6 +402,7 @@ impl CopierConfig {
         "DRPILOT_S3_FORCE_PATH_STYLE",
         "DRPILOT_VAULT",
         "DRPILOT_VAULT_EVERY_HOURS",
+        "DRPILOT_METRIC_NAMESPACE",
     ];
 
     pub fn from_env() -> Result<Self> {
@@ -489,6 +492,7 @@ impl CopierConfig {
         Ok(CopierConfig {
             source_region,
             dr_region,
+            namespace: metric_namespace(vars)?,
             selection,
             dr_kms_key_id,
             max_copies_in_flight,
@@ -690,6 +694,9 @@ pub struct LagConfig {
     pub accounts: Vec<AccountSpec>,
     /// Whose snapshot copies a snapshot resource's age is measured on.
     pub deployment: String,
+    /// `DRPILOT_STATUS_PAGE`: publish the status page to the state bucket after each run, with
+    /// what it shows (the promoter's databases and the restore tests, from their settings).
+    pub status_page: Option<DashboardConfig>,
 }
 
 impl LagConfig {
@@ -707,6 +714,12 @@ impl LagConfig {
         "DRPILOT_DEADLINE_MARGIN_SECONDS",
         "DRPILOT_ACCOUNTS",
         "DRPILOT_DEPLOYMENT",
+        // the status page, and what it shows besides the resources
+        "DRPILOT_STATUS_PAGE",
+        DATABASES_VAR,
+        VERIFY_VAR,
+        VERIFY_BACKUPS_VAR,
+        "DRPILOT_VERIFY_MAX_AGE_DAYS",
     ];
 
     pub fn from_env() -> Result<Self> {
@@ -716,6 +729,11 @@ impl LagConfig {
     pub fn from_vars(vars: &dyn Vars) -> Result<Self> {
         let (source_region, dr_region) = region_pair(vars)?;
         let metric_period_seconds = metric_period(vars)?;
+        let status_page = if parse_bool(vars, "DRPILOT_STATUS_PAGE", false)? {
+            Some(DashboardConfig::from_vars(vars)?)
+        } else {
+            None
+        };
         // five periods by default (five minutes on AWS)
         let window_seconds = parse_optional::<u32>(vars, "DRPILOT_LAG_WINDOW_SECONDS", "a whole number of seconds")?
             .unwrap_or(5 * metric_period_seconds);
@@ -727,13 +745,7 @@ impl LagConfig {
                 ),
             ));
         }
-        let namespace = optional(vars, "DRPILOT_METRIC_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into());
-        if namespace.starts_with("AWS/") || namespace.len() > 255 {
-            return Err(Error::config(
-                "DRPILOT_METRIC_NAMESPACE",
-                format!("{namespace:?}: a custom namespace may not start with AWS/"),
-            ));
-        }
+        let namespace = metric_namespace(vars)?;
         Ok(LagConfig {
             source_region,
             dr_region,
@@ -748,11 +760,24 @@ impl LagConfig {
             deadline_margin_seconds: bounded(vars, "DRPILOT_DEADLINE_MARGIN_SECONDS", 10, 1..=600)?,
             accounts: accounts(vars)?,
             deployment: deployment(vars)?,
+            status_page,
         })
     }
 }
 
 pub const DEFAULT_NAMESPACE: &str = "drpilot";
+
+/// `DRPILOT_METRIC_NAMESPACE`: drpilot's own metrics' namespace in the DR region.
+fn metric_namespace(vars: &dyn Vars) -> Result<String> {
+    let namespace = optional(vars, "DRPILOT_METRIC_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into());
+    if namespace.starts_with("AWS/") || namespace.len() > 255 {
+        return Err(Error::config(
+            "DRPILOT_METRIC_NAMESPACE",
+            format!("{namespace:?}: a custom namespace may not start with AWS/"),
+        ));
+    }
+    Ok(namespace)
+}
 
 /// What the dashboard (and the drill) look at: the lag checker's resources and the promoter's
 /// databases, and where their state lives.
@@ -788,7 +813,7 @@ impl DashboardConfig {
             } else {
                 vec![]
             },
-            namespace: optional(vars, "DRPILOT_METRIC_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
+            namespace: metric_namespace(vars)?,
             metric_period_seconds: metric_period(vars)?,
             state: state_location(vars)?,
             s3_force_path_style: parse_bool(vars, "DRPILOT_S3_FORCE_PATH_STYLE", false)?,
@@ -1213,7 +1238,7 @@ impl PromoterConfig {
             stuck_after_seconds: bounded("DRPILOT_STUCK_AFTER_SECONDS", 1800, 1..=86_400)?,
             probe_spacing_ms: bounded("DRPILOT_PROBE_SPACING_MS", 2000, 0..=10_000)?,
             metric_period_seconds: metric_period(vars)?,
-            namespace: optional(vars, "DRPILOT_METRIC_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
+            namespace: metric_namespace(vars)?,
             state: state_location(vars)?,
             notify_topic_arn,
             s3_force_path_style: parse_bool(vars, "DRPILOT_S3_FORCE_PATH_STYLE", false)?,
@@ -1687,7 +1712,7 @@ impl VerifierConfig {
             timeout_seconds: bounded(vars, "DRPILOT_VERIFY_TIMEOUT_SECONDS", 3 * 3600, 1..=86_400)?,
             poll_seconds: bounded(vars, "DRPILOT_POLL_SECONDS", 30, 1..=300)?,
             deadline_margin_seconds: bounded(vars, "DRPILOT_DEADLINE_MARGIN_SECONDS", 30, 0..=600)?,
-            namespace: optional(vars, "DRPILOT_METRIC_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
+            namespace: metric_namespace(vars)?,
             state: state_location(vars)?,
             notify_topic_arn: topic_arn(vars, "DRPILOT_NOTIFY_TOPIC_ARN")?,
             deployment: deployment(vars)?,
@@ -2044,8 +2069,11 @@ mod tests {
             read_by(&copier, |v| CopierConfig::from_vars(v).is_ok()),
             sorted(CopierConfig::SETTINGS)
         );
+        let mut lag = lag_base();
+        lag.insert("DRPILOT_STATUS_PAGE", "true");
+        lag.insert("DRPILOT_DATABASES", ONE_DATABASE);
         assert_eq!(
-            read_by(&lag_base(), |v| LagConfig::from_vars(v).is_ok()),
+            read_by(&lag, |v| LagConfig::from_vars(v).is_ok()),
             sorted(LagConfig::SETTINGS)
         );
         assert_eq!(
@@ -2417,6 +2445,28 @@ mod tests {
             let err = BackupConfig::from_vars(&v).unwrap_err().to_string();
             assert!(err.contains(name) && err.contains(expected), "{name}: {err}");
         }
+    }
+
+    const ONE_DATABASE: &str = r#"[{"name": "orders", "kind": "rds-replica", "primary": "p", "replica": "r", "alarms": ["a"], "max_data_loss_seconds": 60, "dns": {"zone_id": "Z1", "record_name": "db.example.com"}}]"#;
+
+    #[test]
+    fn the_lag_checker_reads_what_its_status_page_shows_only_when_it_publishes_one() {
+        let off = LagConfig::from_vars(&lag_base()).unwrap();
+        assert!(off.status_page.is_none());
+        let mut on = lag_base();
+        on.insert("DRPILOT_STATUS_PAGE", "true");
+        on.insert("DRPILOT_DATABASES", ONE_DATABASE);
+        let page = LagConfig::from_vars(&on).unwrap().status_page.expect("a page");
+        assert_eq!((page.resources.len(), page.databases.len()), (5, 1));
+        assert_eq!(page.state.key("status/index.html"), "drpilot/status/index.html");
+        // what it shows is checked at cold start as the promoter checks it, naming the setting
+        on.insert("DRPILOT_DATABASES", r#"[{"name": "orders"}]"#);
+        assert_eq!(err_var_of(LagConfig::from_vars(&on).map(|_| ())), "DRPILOT_DATABASES");
+        on.insert("DRPILOT_STATUS_PAGE", "sometimes");
+        assert_eq!(err_var_of(LagConfig::from_vars(&on).map(|_| ())), "DRPILOT_STATUS_PAGE");
+        // off, the promoter's settings are not the lag checker's business
+        on.insert("DRPILOT_STATUS_PAGE", "false");
+        assert!(LagConfig::from_vars(&on).is_ok());
     }
 
     fn lag_base() -> HashMap<&'static str, &'static str> {

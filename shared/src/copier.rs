@@ -26,6 +26,68 @@ pub struct CopierPorts<S, D, N> {
     /// The isolated backup account's copies (`DRPILOT_VAULT`; the function's own account's
     /// databases only).
     pub vault: Option<Vault<D>>,
+    /// Where the hub publishes each run's counts (the dashboard's copier graph); `None` in a
+    /// member account's ports, and where no metrics are wanted.
+    pub metrics: Option<RunMetrics>,
+}
+
+/// The copier's own metrics, in the DR region, no dimension: one datapoint of each per run.
+pub mod metric {
+    /// Copies started into the DR region.
+    pub const STARTED: &str = "SnapshotCopiesStarted";
+    /// Databases whose copy waits for a slot: AWS's cross-region copies in flight are at the limit.
+    pub const QUEUED: &str = "SnapshotCopiesQueued";
+    /// Databases the run failed for, and run-wide failures (an account unreachable, the DR
+    /// region not listed).
+    pub const FAILED: &str = "SnapshotCopiesFailed";
+    /// Copies into the DR region in progress after a reconciliation (those of the run included).
+    pub const IN_FLIGHT: &str = "SnapshotCopiesInFlight";
+}
+
+/// A run's counts as metrics, summed over the accounts it ran in (a snapshot event's run lists
+/// only its database's copies: no in-flight count).
+pub fn run_metrics(reports: &[Result<&CopyReport, ()>], at: DateTime<Utc>) -> Vec<crate::ports::MetricValue> {
+    use crate::ports::{MetricUnit, MetricValue};
+    let value = |name: &str, value: usize| MetricValue {
+        name: name.into(),
+        dimensions: vec![],
+        value: value as f64,
+        unit: MetricUnit::Count,
+        at,
+    };
+    let ok: Vec<&CopyReport> = reports.iter().filter_map(|r| r.ok()).collect();
+    let sum = |f: &dyn Fn(&CopyReport) -> usize| ok.iter().map(|r| f(r)).sum::<usize>();
+    let failed = sum(&|r| r.failures().len() + r.errors.len()) + reports.iter().filter(|r| r.is_err()).count();
+    let mut out = vec![
+        value(metric::STARTED, sum(&|r| r.count(DbStatus::Copied))),
+        value(metric::QUEUED, sum(&|r| r.count(DbStatus::Queued))),
+        value(metric::FAILED, failed),
+    ];
+    if !ok.is_empty() && ok.iter().all(|r| r.copies_in_flight_before.is_some()) {
+        let in_flight = sum(&|r| r.copies_in_flight_before.unwrap_or(0) as usize + r.count(DbStatus::Copied));
+        out.push(value(metric::IN_FLIGHT, in_flight));
+    }
+    out
+}
+
+/// The hub's CloudWatch, where `run_metrics` go.
+pub struct RunMetrics {
+    cloudwatch: crate::aws::cloudwatch::CloudWatchMetrics,
+    namespace: String,
+}
+
+impl RunMetrics {
+    async fn publish(&self, reports: &[Result<&CopyReport, ()>], at: DateTime<Utc>) {
+        use crate::ports::Metrics;
+        if let Err(e) = self
+            .cloudwatch
+            .publish(&self.namespace, &run_metrics(reports, at))
+            .await
+        {
+            // the dashboard's graph misses a point; the copies are what matter
+            warn!(error = %e, "could not publish the run's metrics");
+        }
+    }
 }
 
 /// The isolated backup account: its DR region's snapshots, through a role there that may copy
@@ -153,6 +215,10 @@ impl AwsCopierPorts {
             dr: RdsDr::new(fleet_client_in(account, &cfg.dr_region)).for_deployment(&cfg.deployment),
             notifier: crate::aws::sns::SnsNotifier::new(hub, &cfg.notify_topic_arn, "drpilot.snapshot-copier"),
             ledger: Ledger::for_account(hub, cfg, member.map_or("own", |m| m.id.as_str())),
+            metrics: member.is_none().then(|| RunMetrics {
+                cloudwatch: crate::aws::cloudwatch::CloudWatchMetrics::new(hub, &cfg.dr_region),
+                namespace: cfg.namespace.clone(),
+            }),
             vault: match (member, &cfg.vault) {
                 (None, Some(spec)) => {
                     let role = crate::accounts::Role::new(hub, spec, "drpilot-snapshot-copier");
@@ -1006,6 +1072,9 @@ where
     };
     let report = run(ports, cfg, &trigger, &scope, now).await;
     info!(summary = %report.summary(), "run finished");
+    if let Some(metrics) = &ports.metrics {
+        metrics.publish(&[Ok(&report)], now).await;
+    }
     if let Some(notice) = report.failure_notice() {
         if let Err(e) = ports.notifier.notify(&notice).await {
             warn!(error = %e, "could not notify responders");
@@ -1096,6 +1165,16 @@ where
             Outcome::Unreachable(why) => warn!(account = %o.account, %why, "account unreachable"),
         }
     }
+    if let Some(metrics) = &accounts.own.metrics {
+        let reports: Vec<Result<&CopyReport, ()>> = outcomes
+            .iter()
+            .map(|o| match &o.result {
+                Outcome::Report(r) => Ok(r),
+                Outcome::Unreachable(_) => Err(()),
+            })
+            .collect();
+        metrics.publish(&reports, now).await;
+    }
     let what = format!("snapshot copy ({} -> {})", cfg.source_region, cfg.dr_region);
     let notice = accounts::fleet_notice(&what, &outcomes, CopyReport::failure_notice);
     let report = serde_json::json!({ "trigger": trigger, "accounts": outcomes });
@@ -1114,6 +1193,70 @@ where
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn a_runs_counts_sum_over_its_accounts_and_an_unreachable_account_counts_as_failed() {
+        let db = |status: DbStatus, failed: bool| DbReport {
+            reason: failed.then(|| "CopyDBSnapshot: throttled".into()),
+            ..DbReport::new(
+                &ProtectedDb {
+                    id: "db".into(),
+                    kind: DbKind::Instance,
+                },
+                status,
+            )
+        };
+        let report = |in_flight: Option<u32>, dbs: Vec<DbReport>, errors: Vec<String>| CopyReport {
+            trigger: "schedule".into(),
+            started_at: "2026-11-28T00:00:00Z".into(),
+            source_region: "us-east-1".into(),
+            dr_region: "us-west-2".into(),
+            copies_in_flight_before: in_flight,
+            copy_limit: 20,
+            dbs,
+            errors,
+            dr_ledger: None,
+            vault: None,
+        };
+        let own = report(
+            Some(18),
+            vec![
+                db(DbStatus::Copied, false),
+                db(DbStatus::Copied, false),
+                db(DbStatus::Queued, false),
+                db(DbStatus::Failed, true),
+            ],
+            vec![],
+        );
+        let member = report(
+            Some(1),
+            vec![db(DbStatus::AlreadyPresent, false)],
+            vec!["listing failed".into()],
+        );
+        let values = |reports: &[Result<&CopyReport, ()>]| -> Vec<(String, f64)> {
+            run_metrics(reports, Utc::now())
+                .into_iter()
+                .map(|m| (m.name, m.value))
+                .collect()
+        };
+        let named =
+            |pairs: &[(&str, f64)]| -> Vec<(String, f64)> { pairs.iter().map(|(n, v)| (n.to_string(), *v)).collect() };
+        assert_eq!(
+            values(&[Ok(&own), Ok(&member), Err(())]),
+            named(&[
+                (metric::STARTED, 2.0),
+                (metric::QUEUED, 1.0),
+                (metric::FAILED, 3.0), // the failed database, the member's listing, the unreachable account
+                (metric::IN_FLIGHT, 21.0),
+            ])
+        );
+        // a snapshot event's run knows no in-flight count
+        let event = report(None, vec![db(DbStatus::Copied, false)], vec![]);
+        assert_eq!(
+            values(&[Ok(&event)]),
+            named(&[(metric::STARTED, 1.0), (metric::QUEUED, 0.0), (metric::FAILED, 0.0)])
+        );
+    }
 
     fn cfg() -> CopierConfig {
         CopierConfig::from_vars(&HashMap::from([

@@ -75,6 +75,16 @@ pub struct DatabaseRow {
     #[serde(default)]
     pub disarmed_until: Option<String>,
     pub last_drill: Option<DrillSummary>,
+    /// The newest failover's steps so far, oldest first (empty: none ever).
+    #[serde(default)]
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// One step of a failover, when it happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub at: String,
+    pub what: String,
 }
 
 /// One database the restore verifier proves restorable: its last verification.
@@ -261,6 +271,12 @@ pub async fn gather<M: Metrics, D: DrSnapshotStore, S: StateStore, C: crate::por
             phase: phase.to_string(),
             phase_detail,
             last_drill,
+            timeline: record.current.as_ref().map_or_else(Vec::new, |f| {
+                crate::promoter::notices::timeline_entries(f)
+                    .into_iter()
+                    .map(|(at, what)| TimelineEntry { at: stamp(at), what })
+                    .collect()
+            }),
         });
     }
     let verifications = if cfg.verify.is_empty() && cfg.verify_backups.is_empty() {
@@ -614,6 +630,7 @@ mod tests {
                 rpo_seconds: Some(1.0),
                 failback: None,
             }),
+            timeline: vec![],
         }
     }
 

@@ -18,6 +18,7 @@ pub mod plan;
 pub mod ports;
 pub mod promoter;
 pub mod state;
+pub mod statuspage;
 pub mod table;
 pub mod verifier;
 

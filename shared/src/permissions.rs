@@ -25,7 +25,8 @@ pub const SNAPSHOT_COPIER: &[&str] = &[
     "s3:ListBucket", // a missing ledger is a 404, not a 403
     "s3:GetObject",
     "s3:PutObject",
-    "s3:DeleteObject", // dropped by a run that changed the DR region
+    "s3:DeleteObject",          // dropped by a run that changed the DR region
+    "cloudwatch:PutMetricData", // each run's counts (the dashboard's copier graph)
 ];
 
 pub const LAG_CHECKER: &[&str] = &[
@@ -33,11 +34,12 @@ pub const LAG_CHECKER: &[&str] = &[
     "rds:DescribeDBClusters",
     "rds:DescribeDBSnapshots",
     "rds:DescribeDBClusterSnapshots",
+    "rds:DescribeGlobalClusters", // the status page: an operator's hold on an Aurora failover
     "cloudwatch:GetMetricData",
     "cloudwatch:PutMetricData",
     "s3:ListBucket",
     "s3:GetObject",
-    "s3:PutObject",
+    "s3:PutObject", // its alert state, and the status page
     "sns:Publish",
     "sts:AssumeRole",
 ];

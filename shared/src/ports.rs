@@ -121,6 +121,17 @@ pub trait Metrics: Sync {
         }
     }
 
+    /// Every `Maximum` over `period_seconds` buckets of each metric between `from` and `to`,
+    /// oldest first, in the order asked (`Err` when CloudWatch could not answer for that
+    /// metric alone): the recovery point over time the status page draws.
+    fn series_each(
+        &self,
+        metrics: &[MetricId],
+        period_seconds: u32,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<Vec<Result<Vec<crate::plan::lag::Datapoint>>>>> + Send;
+
     fn publish(&self, namespace: &str, values: &[MetricValue]) -> impl Future<Output = Result<()>> + Send;
 }
 
@@ -303,6 +314,13 @@ pub trait StateStore: Sync {
     fn load(&self, key: &str) -> impl Future<Output = Result<Option<Versioned>>> + Send;
     /// Writes only if the object is still at `expected` (`None`: only if it does not exist).
     fn save(&self, key: &str, body: &[u8], expected: Option<&str>) -> impl Future<Output = Result<Saved>> + Send;
+}
+
+/// Pages written whole for people to read, replacing what was there (the status page).
+pub trait PagePublisher: Sync {
+    fn put_page(&self, key: &str, html: String) -> impl Future<Output = Result<()>> + Send;
+    /// When the page at `key` was last written (`None`: there is none).
+    fn page_written(&self, key: &str) -> impl Future<Output = Result<Option<chrono::DateTime<chrono::Utc>>>> + Send;
 }
 
 /// A CloudWatch alarm's current state.

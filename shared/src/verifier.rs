@@ -1403,6 +1403,15 @@ mod tests {
             ) -> Result<Vec<Result<Option<crate::plan::lag::Datapoint>>>> {
                 Ok(vec![])
             }
+            async fn series_each(
+                &self,
+                _: &[MetricId],
+                _: u32,
+                _: DateTime<Utc>,
+                _: DateTime<Utc>,
+            ) -> Result<Vec<Result<Vec<crate::plan::lag::Datapoint>>>> {
+                Ok(vec![])
+            }
             async fn publish(&self, _: &str, values: &[MetricValue]) -> Result<()> {
                 self.0.lock().unwrap().extend_from_slice(values);
                 Ok(())

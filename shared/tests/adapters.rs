@@ -143,6 +143,7 @@ async fn throttled_listing_is_retried_and_the_run_completes() {
         notifier: RecordingNotifier::default(),
         ledger: None,
         vault: None,
+        metrics: None,
     };
     let cfg = cfg("orders");
     let response = handle(&ports, &cfg, CopierEvent::Operator, chrono::Utc::now())
@@ -190,6 +191,7 @@ async fn a_copy_failing_for_one_db_is_reported_and_the_other_db_is_copied() {
         notifier: RecordingNotifier::default(),
         ledger: None,
         vault: None,
+        metrics: None,
     };
     let err = handle(
         &ports,
@@ -248,6 +250,7 @@ async fn copies_in_progress_in_the_dr_region_count_against_the_limit() {
         notifier: RecordingNotifier::default(),
         ledger: None,
         vault: None,
+        metrics: None,
     };
     let response = handle(&ports, &cfg("orders"), CopierEvent::Operator, chrono::Utc::now())
         .await

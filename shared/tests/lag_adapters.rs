@@ -262,3 +262,43 @@ async fn newest_each_asks_500_metrics_a_call_follows_next_token_and_keeps_per_qu
         (1, 1, 1)
     );
 }
+
+/// The status page's sparkline: every datapoint of a metric, oldest first, across pages
+/// (CloudWatch answers newest first with `TimestampDescending`).
+#[tokio::test]
+async fn series_each_returns_every_datapoint_oldest_first_across_pages() {
+    use drpilot::ports::{MetricId, Metrics};
+    let at = |s: i64| aws_smithy_types::DateTime::from_secs(1_800_000_000 + s);
+    let page = move |secs: &[i64], values: &[f64], next: Option<&str>| {
+        GetMetricDataOutput::builder()
+            .metric_data_results(
+                MetricDataResult::builder()
+                    .id("m0")
+                    .set_timestamps(Some(secs.iter().map(|s| at(*s)).collect()))
+                    .set_values(Some(values.to_vec()))
+                    .build(),
+            )
+            .set_next_token(next.map(String::from))
+            .build()
+    };
+    let first = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+        .match_requests(|r| r.next_token().is_none())
+        .then_output(move || page(&[600, 300], &[40.0, 30.0], Some("more")));
+    let second = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+        .match_requests(|r| r.next_token() == Some("more"))
+        .then_output(move || page(&[0], &[20.0], None));
+    let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&first, &second]);
+    let metric = MetricId::new("drpilot", "RecoveryPointSeconds", &[("Resource", "orders")]);
+    let now = chrono::Utc::now();
+    let series = CloudWatchMetrics::with_client(cloudwatch)
+        .series_each(&[metric], 300, now - chrono::Duration::hours(24), now)
+        .await
+        .unwrap();
+    let points: Vec<(i64, f64)> = series[0]
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|p| (p.at.timestamp() - 1_800_000_000, p.value))
+        .collect();
+    assert_eq!(points, vec![(0, 20.0), (300, 30.0), (600, 40.0)]);
+}

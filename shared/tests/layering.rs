@@ -16,6 +16,7 @@ const FUNCTIONS: &[&str] = &[
     "lagcheck",
     "permissions",
     "promoter",
+    "statuspage",
     "verifier",
 ];
 

@@ -16,6 +16,8 @@ pub struct Outcome {
     pub dashboard_before: Dashboard,
     pub dashboard_after: Dashboard,
     pub failover: Option<Failover>,
+    /// The status pages (`drpilot status --html`) before and after the failover.
+    pub pages: (std::path::PathBuf, std::path::PathBuf),
 }
 
 const SOURCE: &str = "us-east-1";
@@ -257,7 +259,7 @@ pub async fn run() -> Result<Outcome, String> {
     }
 
     step("DR dashboard (drpilot status), before");
-    let dashboard_before = status(&settings)?;
+    let (dashboard_before, page_before) = status(&settings, "before")?;
 
     let (failover_ok, failover) = simulate_failure(&night).await?;
 
@@ -265,7 +267,7 @@ pub async fn run() -> Result<Outcome, String> {
     let after = lag_check(&night).await?;
     print!("{}", after.table());
     step("DR dashboard (drpilot status), after the failover");
-    let dashboard_after = status(&settings)?;
+    let (dashboard_after, page_after) = status(&settings, "after")?;
     night.end().await;
 
     let status = |name: &str| lag.resources.iter().find(|r| r.name == name).map(|r| r.status.as_str());
@@ -285,6 +287,7 @@ pub async fn run() -> Result<Outcome, String> {
         dashboard_before,
         dashboard_after,
         failover,
+        pages: (page_before, page_after),
     })
 }
 
@@ -463,8 +466,12 @@ async fn s3_backup(
     Ok(ok)
 }
 
-/// Runs `drpilot status` as a user would, prints it, and returns its `--json` form.
-fn status(settings: &std::path::Path) -> Result<Dashboard, String> {
+/// Runs `drpilot status` as a user would, prints it, writes its status page (`--html`) under
+/// target/drpilot-demo/ and says where, and returns its `--json` form and the page's path.
+fn status(settings: &std::path::Path, when: &str) -> Result<(Dashboard, std::path::PathBuf), String> {
+    let dir = crate::repo_path("target/drpilot-demo");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let page = dir.join(format!("status-{when}.html"));
     let run = |json: bool| -> Result<Vec<u8>, String> {
         let mut cmd = Command::new(function_binary("drpilot"));
         cmd.arg("status")
@@ -474,6 +481,8 @@ fn status(settings: &std::path::Path) -> Result<Dashboard, String> {
             .envs(function_env(&[]));
         if json {
             cmd.arg("--json");
+        } else {
+            cmd.arg("--html").arg(&page);
         }
         let out = cmd.output().map_err(|e| format!("cannot run drpilot status: {e}"))?;
         if !out.status.success() {
@@ -485,7 +494,9 @@ fn status(settings: &std::path::Path) -> Result<Dashboard, String> {
         Ok(out.stdout)
     };
     print!("{}", String::from_utf8_lossy(&run(false)?));
-    serde_json::from_slice(&run(true)?).map_err(|e| format!("drpilot status --json: {e}"))
+    println!("the status page (open it in a browser): {}", page.display());
+    let board = serde_json::from_slice(&run(true)?).map_err(|e| format!("drpilot status --json: {e}"))?;
+    Ok((board, page))
 }
 
 /// The primary region goes dark. CloudWatch (the simulator's) evaluates the primary-down

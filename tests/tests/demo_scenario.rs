@@ -112,7 +112,41 @@ fn the_demo_scenario_protects_the_business_and_shows_it() {
         .map(|s| timeline.find(s).unwrap_or_else(|| panic!("{s} missing:\n{timeline}")))
         .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{timeline}");
+    // The status pages `make demo` writes say the same, in words: before, at risk with every
+    // resource; after, not protected, with the failover's timeline, step by step in order.
+    let (page_before, page_after) = (
+        std::fs::read_to_string(&outcome.pages.0).unwrap(),
+        std::fs::read_to_string(&outcome.pages.1).unwrap(),
+    );
+    assert!(page_before.contains("DR status: <span class=\"word\">AT RISK</span>"));
+    assert!(page_after.contains("DR status: <span class=\"word\">NOT PROTECTED</span>"));
+    for r in &before.resources {
+        assert!(
+            page_before.contains(&format!("id=\"resource-{}\"", r.name)),
+            "{}",
+            r.name
+        );
+    }
+    assert!(page_after.contains("AWAITING-ACKNOWLEDGEMENT"));
+    let on_page: Vec<usize> = drpilot::promoter::notices::timeline_entries(&f)
+        .iter()
+        .map(|(at, what)| {
+            let line = format!("{}</time> {}", drpilot::model::stamp(*at), maud_escaped(what));
+            page_after
+                .find(&line)
+                .unwrap_or_else(|| panic!("{line} is not on the page"))
+        })
+        .collect();
+    assert!(on_page.len() >= order.len() && on_page.windows(2).all(|w| w[0] < w[1]));
     // estimated on the simulator's clock (20x): within the five-minute limit
     let estimate = f.estimated_rpo_seconds.expect("an estimated RPO");
     assert!(estimate > 0.0 && estimate <= 15.0, "{estimate}");
+}
+
+/// Text as the page escapes it.
+fn maud_escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

@@ -316,3 +316,246 @@ fn the_backup_account_role_copies_and_never_deletes() {
         assert!(denied.contains(a), "the role denies {a} explicitly");
     }
 }
+
+/// Terraform itself: the infra venv's (what `make test` installs), else one on the PATH.
+fn terraform() -> std::path::PathBuf {
+    let venv = drpilot_tests::repo_path(".venv-infra/bin/terraform");
+    if venv.is_file() {
+        return venv;
+    }
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("terraform"))
+        .find(|t| t.is_file());
+    on_path.unwrap_or_else(|| panic!("Terraform is not installed: `make test` installs it in .venv-infra"))
+}
+
+/// The dashboard module's body for these inputs, evaluated by Terraform (the module has no
+/// provider and no resource, so `apply` works offline and changes nothing anywhere).
+fn dashboard_body(inputs: serde_json::Value) -> serde_json::Value {
+    let dir = std::env::temp_dir().join(drpilot_tests::unique("dashboard-tf"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut module = inputs;
+    module["source"] = drpilot_tests::repo_path("infra/modules/dashboard")
+        .display()
+        .to_string()
+        .into();
+    let config = serde_json::json!({
+        "module": { "dashboard": module },
+        "output": { "body": { "value": "${module.dashboard.body}" } },
+    });
+    std::fs::write(dir.join("main.tf.json"), config.to_string()).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(terraform())
+            .args(args)
+            .current_dir(&dir)
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("TF_IN_AUTOMATION", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "terraform {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    run(&["init", "-backend=false", "-input=false", "-no-color"]);
+    run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    let body = run(&["output", "-raw", "body"]);
+    std::fs::remove_dir_all(&dir).ok();
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// A graphed metric: namespace, name, dimensions.
+type Graphed = (String, String, Vec<(String, String)>);
+
+/// Every metric a widget graphs; metric math is left out.
+fn graphed(widget: &serde_json::Value) -> Vec<Graphed> {
+    let entries = widget["properties"]["metrics"].as_array().cloned().unwrap_or_default();
+    entries
+        .iter()
+        .filter_map(|m| {
+            let parts: Vec<&str> = m.as_array()?.iter().filter_map(|p| p.as_str()).collect();
+            let (ns, name) = (parts.first()?.to_string(), parts.get(1)?.to_string());
+            let dims = parts[2..]
+                .chunks(2)
+                .filter(|c| c.len() == 2)
+                .map(|c| (c[0].to_string(), c[1].to_string()))
+                .collect();
+            Some((ns, name, dims))
+        })
+        .collect()
+}
+
+/// The CloudWatch dashboard is generated from the lists the functions get (the root module
+/// passes them), shows every alarm infra/ ships, and graphs the very metrics the code
+/// publishes: Terraform evaluates the module on a sample fleet and each resource is named,
+/// with its budget as the line on its own graph.
+#[test]
+fn the_dashboard_names_every_resource_with_the_metrics_the_code_publishes() {
+    use drpilot::lagcheck::metric;
+    let root = infra_root();
+    let module = root
+        .blocks()
+        .find(|b| b.identifier() == "module" && b.labels().first().map(|l| l.as_str()) == Some("dashboard_body"))
+        .expect("module \"dashboard_body\" in infra/");
+    let input = |key: &str| text(attribute(module.body(), key).unwrap_or_else(|| panic!("dashboard_body.{key}")));
+    assert_eq!(
+        input("resources"),
+        "jsondecode(local.lag_resources_json)",
+        "DRPILOT_RESOURCES' list"
+    );
+    assert_eq!(input("namespace"), "var.metric_namespace");
+    assert_eq!(input("region"), "var.dr_region");
+    assert_eq!(input("functions"), "local.functions_all");
+    assert!(input("databases").contains("var.databases"));
+    let alarms = input("alarm_arns");
+    for block in root.blocks().filter(|b| {
+        b.identifier() == "resource" && b.labels().first().map(|l| l.as_str()) == Some("aws_cloudwatch_metric_alarm")
+    }) {
+        let name = block.labels()[1].as_str();
+        assert!(
+            alarms.contains(&format!("aws_cloudwatch_metric_alarm.{name}")),
+            "the alarm {name} is not on the dashboard"
+        );
+    }
+    let dashboard = root
+        .blocks()
+        .find(|b| {
+            b.identifier() == "resource" && b.labels().first().map(|l| l.as_str()) == Some("aws_cloudwatch_dashboard")
+        })
+        .expect("resource aws_cloudwatch_dashboard in infra/");
+    assert_eq!(
+        text(attribute(dashboard.body(), "provider").unwrap()),
+        "aws.dr",
+        "in the DR region"
+    );
+    assert_eq!(
+        text(attribute(dashboard.body(), "dashboard_body").unwrap()),
+        "module.dashboard_body.body"
+    );
+
+    // A fleet of every kind, as DRPILOT_RESOURCES has it.
+    let resources = serde_json::json!([
+        {"name": "orders", "kind": "rds-replica", "replica": "orders-dr", "rpo_seconds": 60},
+        {"name": "ledger", "kind": "aurora-global", "cluster": "ledger-dr", "rpo_seconds": 5},
+        {"name": "orders-copies", "kind": "snapshot", "db": "orders", "db_kind": "instance", "rpo_seconds": 86400},
+        {"name": "assets", "kind": "s3-backup", "source_bucket": "a", "dr_bucket": "b", "rpo_seconds": 900},
+        {"name": "s3-backup-media", "kind": "s3-backup", "backup": "media", "rpo_seconds": 3600},
+    ]);
+    let functions = serde_json::json!({
+        "copier": "p-snapshot-copier", "lag": "p-lag-checker", "promoter": "p-failover-promoter",
+        "backup": "p-s3-backup", "verifier": "p-restore-verifier",
+    });
+    let alarm_arns: Vec<String> = (0..130)
+        .map(|i| format!("arn:aws:cloudwatch:us-west-2:123456789012:alarm:a{i}"))
+        .collect();
+    let inputs = |resources: &serde_json::Value| {
+        serde_json::json!({
+            "title": "drpilot prod: us-east-1 to us-west-2", "region": "us-west-2", "namespace": "dr-ns",
+            "period": 60, "resources": resources, "databases": ["orders", "ledger"],
+            "functions": functions, "alarm_arns": alarm_arns,
+        })
+    };
+    let body = dashboard_body(inputs(&resources));
+    let widgets = body["widgets"].as_array().unwrap();
+    let with = |ns: &str, name: &str, dims: &[(&str, &str)]| -> Vec<&serde_json::Value> {
+        let dims: Vec<(String, String)> = dims.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        widgets
+            .iter()
+            .filter(|w| graphed(w).contains(&(ns.to_string(), name.to_string(), dims.clone())))
+            .collect()
+    };
+    for r in resources.as_array().unwrap() {
+        let (name, budget) = (r["name"].as_str().unwrap(), r["rpo_seconds"].as_f64().unwrap());
+        let point = with("dr-ns", metric::RECOVERY_POINT, &[(metric::DIMENSION, name)]);
+        // its own graph, with its budget as the line, and the fleet's percent-of-budget graph
+        let own: Vec<_> = point.iter().filter(|w| graphed(w).len() == 1).collect();
+        assert_eq!(own.len(), 1, "{name}'s own graph");
+        assert_eq!(
+            own[0]["properties"]["annotations"]["horizontal"][0]["value"].as_f64(),
+            Some(budget)
+        );
+        assert_eq!(own[0]["properties"]["region"], "us-west-2");
+        let percent = point
+            .iter()
+            .find(|w| {
+                w["properties"]["title"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Recovery point as % of its RPO budget")
+            })
+            .unwrap_or_else(|| panic!("{name} in a percent-of-budget graph"));
+        assert!(
+            percent.to_string().contains(&format!(" / {budget}")),
+            "{name}: {percent}"
+        );
+        assert_eq!(
+            with("dr-ns", metric::STATUS, &[(metric::DIMENSION, name)]).len(),
+            1,
+            "{name}'s health"
+        );
+    }
+    for backup in ["assets", "s3-backup-media"] {
+        assert!(
+            with("dr-ns", metric::RECOVERY_POINT, &[(metric::DIMENSION, backup)])
+                .iter()
+                .any(|w| w["properties"]["title"].as_str().unwrap().starts_with("S3 backups")),
+            "{backup} in the S3 backups' graph"
+        );
+    }
+    assert!(
+        !with("dr-ns", metric::UNMEASURED, &[]).is_empty(),
+        "the lag checker's own metric"
+    );
+    use drpilot::copier::metric as copier;
+    for name in [copier::STARTED, copier::QUEUED, copier::FAILED, copier::IN_FLIGHT] {
+        assert_eq!(with("dr-ns", name, &[]).len(), 1, "the copier's {name}");
+    }
+    for db in ["orders", "ledger"] {
+        assert_eq!(
+            with("dr-ns", drpilot::model::FAILED_OVER_METRIC, &[("Database", db)]).len(),
+            1
+        );
+    }
+    for name in ["Invocations", "Errors"] {
+        assert!(!with("AWS/Lambda", name, &[("FunctionName", "p-failover-promoter")]).is_empty());
+    }
+    for f in functions.as_object().unwrap().values() {
+        assert!(!with("AWS/Lambda", "Errors", &[("FunctionName", f.as_str().unwrap())]).is_empty());
+    }
+    // every alarm, 100 to a widget
+    let shown: Vec<String> = widgets
+        .iter()
+        .filter(|w| w["type"] == "alarm")
+        .flat_map(|w| {
+            w["properties"]["alarms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(shown, alarm_arns);
+
+    // A fleet too large for a graph each: the grouped graphs still name every resource, and the
+    // dashboard stays within CloudWatch's 500 widgets.
+    let fleet: Vec<serde_json::Value> = (0..130)
+        .map(|i| serde_json::json!({"name": format!("db{i}"), "kind": "rds-replica", "replica": format!("db{i}-dr"), "rpo_seconds": 60 + i}))
+        .collect();
+    let body = dashboard_body(inputs(&serde_json::Value::from(fleet)));
+    let widgets = body["widgets"].as_array().unwrap();
+    assert!(widgets.len() <= 500);
+    for i in 0..130 {
+        let name = format!("db{i}");
+        let named = |metric: &str| {
+            widgets
+                .iter()
+                .filter(|w| graphed(w).iter().any(|(_, m, d)| m == metric && d[0].1 == name))
+                .count()
+        };
+        assert_eq!((named(metric::RECOVERY_POINT), named(metric::STATUS)), (1, 1), "{name}");
+    }
+}

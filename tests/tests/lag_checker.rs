@@ -612,3 +612,169 @@ async fn a_run_out_of_time_publishes_what_it_measured_and_reports_the_rest_unkno
         [3.0]
     );
 }
+
+/// The status page, end to end: the lag checker's binary (as Lambda runs it) publishes it to
+/// the state bucket after its run, as HTML; `drpilot status --url` links to that very page
+/// without credentials; `drpilot status --html` writes the same page locally. Its sparkline
+/// shows the recovery points earlier runs published, oldest first, with a gap where none were.
+#[tokio::test]
+async fn the_lag_checker_publishes_the_status_page_and_the_cli_links_to_it() {
+    let b = bed("ap-southeast-7", "ap-southeast-6").await;
+    let (primary, replica) = (unique("shop"), unique("shop-dr"));
+    b.r.create_instance(&primary, false, &[]).await;
+    b.r.create_replica(&primary, &replica).await;
+    let name = unique("shop-replica");
+    let resources = json!([{"name": name, "kind": "rds-replica", "replica": replica, "rpo_seconds": 60}]).to_string();
+    let now = Utc::now();
+    // What earlier runs published, an hour apart (each in a five-minute bucket of its own),
+    // then the replica's lag for this run to measure.
+    let earlier = [(3, 50.0), (2, 150.0), (1, 20.0)];
+    for (hours, value) in earlier {
+        b.cw.put(
+            "drpilot",
+            "RecoveryPointSeconds",
+            ("Resource", &name),
+            value,
+            now - Duration::hours(hours),
+        )
+        .await;
+    }
+    b.cw.put(
+        "AWS/RDS",
+        "ReplicaLag",
+        ("DBInstanceIdentifier", &replica),
+        4.0,
+        now - Duration::seconds(30),
+    )
+    .await;
+    let settings = [
+        ("DRPILOT_SOURCE_REGION", b.r.source.clone()),
+        ("DRPILOT_DR_REGION", b.r.dr.clone()),
+        ("DRPILOT_RESOURCES", resources),
+        ("DRPILOT_STATE_BUCKET", b.state_bucket.clone()),
+        ("DRPILOT_NOTIFY_TOPIC_ARN", b.responders.topic_arn.clone()),
+        ("DRPILOT_S3_FORCE_PATH_STYLE", "true".into()),
+    ];
+    let mut env = drpilot_tests::function_env(&settings);
+    env.insert("DRPILOT_STATUS_PAGE".into(), "true".into());
+    let event = std::fs::read_to_string(drpilot_tests::repo_path("events/lag-checker/schedule.json")).unwrap();
+    let out = drpilot_tests::run_function("lag-checker", &env, &event);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Published, as a page a browser shows.
+    let s3 = drpilot_tests::account::s3_client(&b.r.dr).await;
+    let key = "drpilot/status/index.html";
+    let object = s3
+        .get_object()
+        .bucket(&b.state_bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("the page is published");
+    assert_eq!(object.content_type(), Some("text/html; charset=utf-8"));
+    assert_eq!(object.cache_control(), Some("no-store"));
+    let etag = object.e_tag().map(String::from);
+    let page = String::from_utf8(object.body.collect().await.unwrap().to_vec()).unwrap();
+    assert!(
+        page.contains("DR status: <span class=\"word\">PROTECTED</span>"),
+        "{page}"
+    );
+    assert!(page.contains(&format!("id=\"resource-{name}\"")), "{page}");
+    assert!(page.contains("<span class=\"word healthy\">HEALTHY</span>"), "{page}");
+    assert!(
+        page.contains("newest 4s at "),
+        "this run's measurement is the newest point"
+    );
+    // The sparkline: earlier runs' points and this run's 4 s, oldest first, each alone (an
+    // hour apart: the line breaks between them).
+    let top = 150.0 * 1.25;
+    let values: Vec<f64> = page
+        .split("<polyline points=\"")
+        .skip(1)
+        .map(|rest| {
+            let first = rest[..rest.find('"').unwrap()].split(' ').next().unwrap();
+            let y: f64 = first.split_once(',').unwrap().1.parse().unwrap();
+            ((40.0 - y) / 40.0 * top * 10.0).round() / 10.0
+        })
+        .collect();
+    assert_eq!(values.len(), 4, "{values:?}");
+    for (got, want) in values.iter().zip([50.0, 150.0, 20.0, 4.0]) {
+        assert!((got - want).abs() <= 0.3, "{values:?}");
+    }
+
+    // The CLI's link opens it with no credentials at all.
+    let settings_file = std::env::temp_dir().join(format!("{}.env", unique("page")));
+    let text: String = settings.iter().map(|(k, v)| format!("{k}='{v}'\n")).collect();
+    std::fs::write(&settings_file, text).unwrap();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(drpilot_tests::function_binary("drpilot"))
+            .args(args)
+            .args(["--settings", &settings_file.display().to_string()])
+            .env_clear()
+            .envs(drpilot_tests::function_env(&[]))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out
+    };
+    let link = String::from_utf8(cli(&["status", "--url"]).stdout).unwrap();
+    let link = link.trim();
+    assert!(link.contains(&format!("/{}/{key}?", b.state_bucket)), "{link}");
+    assert!(link.contains("X-Amz-Expires=3600"), "{link}");
+    let fetched = reqwest::get(link).await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.text().await.unwrap(), page);
+
+    // And locally: the same page.
+    let file = std::env::temp_dir().join(format!("{}.html", unique("status")));
+    cli(&["status", "--html", &file.display().to_string()]);
+    let local = std::fs::read_to_string(&file).unwrap();
+    assert!(local.contains(&format!("id=\"resource-{name}\"")) && local.contains("<svg class=\"spark\""));
+
+    // The next minute's run finds the page younger than five minutes: it is left as it is.
+    let out = drpilot_tests::run_function("lag-checker", &env, &event);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let again = s3.head_object().bucket(&b.state_bucket).key(key).send().await.unwrap();
+    assert_eq!(again.e_tag().map(String::from), etag, "published once in five runs");
+}
+
+/// No page is published without `DRPILOT_STATUS_PAGE`, and then `--url` says why rather than
+/// handing out a link to nothing.
+#[tokio::test]
+async fn without_the_status_page_setting_nothing_is_published_and_the_link_is_refused() {
+    let b = bed("ap-southeast-7", "ap-southeast-6").await;
+    let replica = unique("quiet-dr");
+    let resources =
+        json!([{"name": unique("quiet"), "kind": "rds-replica", "replica": replica, "rpo_seconds": 60}]).to_string();
+    let settings = [
+        ("DRPILOT_SOURCE_REGION", b.r.source.clone()),
+        ("DRPILOT_DR_REGION", b.r.dr.clone()),
+        ("DRPILOT_RESOURCES", resources),
+        ("DRPILOT_STATE_BUCKET", b.state_bucket.clone()),
+        ("DRPILOT_NOTIFY_TOPIC_ARN", b.responders.topic_arn.clone()),
+        ("DRPILOT_S3_FORCE_PATH_STYLE", "true".into()),
+    ];
+    let event = std::fs::read_to_string(drpilot_tests::repo_path("events/lag-checker/schedule.json")).unwrap();
+    drpilot_tests::run_function("lag-checker", &drpilot_tests::function_env(&settings), &event);
+    let s3 = drpilot_tests::account::s3_client(&b.r.dr).await;
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&b.state_bucket)
+        .prefix("drpilot/status/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.key_count(), Some(0));
+    let out = std::process::Command::new(drpilot_tests::function_binary("drpilot"))
+        .args(["status", "--url"])
+        .env_clear()
+        .envs(drpilot_tests::function_env(&settings))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("drpilot/status/index.html does not exist") && said.contains("DRPILOT_STATUS_PAGE"),
+        "{said}"
+    );
+}

@@ -57,16 +57,32 @@ async fn copies_encrypted_unencrypted_and_aurora_to_the_dr_region_with_the_dr_ke
         .await;
     let cluster_snap = r.snapshot_cluster(&cluster, &format!("{cluster}-manual")).await;
     let responders = Responders::new("us-east-1", &unique("responders")).await;
+    let namespace = unique("drpilot-copier");
     let cfg = config(
         &r,
         &responders.topic_arn,
-        &[("DRPILOT_SELECT_TAG", &selector), ("DRPILOT_DR_KMS_KEY_ID", &key)],
+        &[
+            ("DRPILOT_SELECT_TAG", &selector),
+            ("DRPILOT_DR_KMS_KEY_ID", &key),
+            ("DRPILOT_METRIC_NAMESPACE", &namespace),
+        ],
     );
 
     let response = run_handler(&r, &cfg, schedule()).await.expect("run succeeds");
     for db in [&enc, &plain, &cluster] {
         assert_eq!(status_of(&response, db), "copied", "{response:#}");
     }
+    // The run's counts, in the DR region, for the dashboard's copier graph.
+    let cw = drpilot_tests::account::Cloudwatch::new("us-west-2").await;
+    let counted = |name: &'static str| {
+        let (cw, namespace) = (&cw, &namespace);
+        async move { cw.values_of(namespace, name, &[]).await.last().map(|p| p.1) }
+    };
+    use drpilot::copier::metric;
+    assert_eq!(counted(metric::STARTED).await, Some(3.0));
+    assert_eq!(counted(metric::FAILED).await, Some(0.0));
+    assert_eq!(counted(metric::QUEUED).await, Some(0.0));
+    assert!(counted(metric::IN_FLIGHT).await.is_some_and(|n| n >= 3.0));
 
     // The encrypted instance's newest snapshot is in the DR region, re-encrypted with the DR key,
     // carrying its source tags and drpilot's own.

@@ -95,6 +95,15 @@ resource "aws_lambda_function" "this" {
 
   tags       = var.tags
   depends_on = [aws_iam_role_policy.runtime]
+
+  lifecycle {
+    # Lambda refuses more than 4 KB of environment variables (names and values) per function:
+    # say which function and how much, at plan time where the values are known.
+    precondition {
+      condition     = sum(concat([0], [for k, v in var.environment : length(k) + length(v)])) <= 4096
+      error_message = "${var.name}: its settings take ${sum(concat([0], [for k, v in var.environment : length(k) + length(v)]))} bytes; Lambda allows 4 KB of environment variables. Fewer databases or resources per deployment (or shorter names) fit."
+    }
+  }
 }
 
 resource "aws_lambda_function_event_invoke_config" "this" {

@@ -44,14 +44,15 @@ fn smithy_time(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
 }
 
 impl CloudWatchMetrics {
-    /// One `GetMetricData` (and its continuation pages) for at most `MAX_QUERIES` metrics.
-    async fn newest_batch(
+    /// One `GetMetricData` (and its continuation pages) for at most `MAX_QUERIES` metrics:
+    /// each metric's datapoints, oldest first.
+    async fn series_batch(
         &self,
         metrics: &[MetricId],
         period_seconds: u32,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<Result<Option<Datapoint>>>> {
+    ) -> Result<Vec<Result<Vec<Datapoint>>>> {
         let queries: Vec<MetricDataQuery> = metrics
             .iter()
             .enumerate()
@@ -75,7 +76,7 @@ impl CloudWatchMetrics {
                     .build()
             })
             .collect();
-        let mut newest: Vec<Result<Option<Datapoint>>> = metrics.iter().map(|_| Ok(None)).collect();
+        let mut series: Vec<Result<Vec<Datapoint>>> = metrics.iter().map(|_| Ok(vec![])).collect();
         let mut answered = vec![false; metrics.len()];
         // A large answer comes in pages (NextToken); each page adds datapoints to its queries.
         let mut pages = self
@@ -93,32 +94,24 @@ impl CloudWatchMetrics {
                 let Some(i) = result.id().and_then(|id| id.strip_prefix('m')?.parse::<usize>().ok()) else {
                     continue;
                 };
-                let Some(slot) = newest.get_mut(i) else { continue };
+                let Some(slot) = series.get_mut(i) else { continue };
                 answered[i] = true;
                 if let Some(failed) = query_failure(result) {
                     *slot = Err(failed);
                     continue;
                 }
-                let found = result
-                    .timestamps()
-                    .iter()
-                    .zip(result.values())
-                    .filter_map(|(t, v)| {
+                if let Ok(points) = slot.as_mut() {
+                    points.extend(result.timestamps().iter().zip(result.values()).filter_map(|(t, v)| {
                         Some(Datapoint {
                             at: to_chrono(t)?,
                             value: *v,
                         })
-                    })
-                    .max_by_key(|d| d.at);
-                if let (Ok(current), Some(found)) = (slot.as_mut(), found) {
-                    if current.is_none_or(|c| c.at < found.at) {
-                        *current = Some(found);
-                    }
+                    }));
                 }
             }
         }
         // A query CloudWatch did not answer at all is not "no datapoint".
-        for (slot, _) in newest.iter_mut().zip(answered).filter(|(_, answered)| !answered) {
+        for (slot, _) in series.iter_mut().zip(answered).filter(|(_, answered)| !answered) {
             *slot = Err(crate::error::Error::Aws {
                 operation: "GetMetricData",
                 code: "NoResult".into(),
@@ -126,7 +119,11 @@ impl CloudWatchMetrics {
                 retryable: true,
             });
         }
-        Ok(newest)
+        for points in series.iter_mut().flatten() {
+            points.sort_by_key(|p| p.at);
+            points.dedup_by_key(|p| p.at);
+        }
+        Ok(series)
     }
 }
 
@@ -160,11 +157,25 @@ impl Metrics for CloudWatchMetrics {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Result<Option<Datapoint>>>> {
+        let series = self.series_each(metrics, period_seconds, from, to).await?;
+        Ok(series
+            .into_iter()
+            .map(|s| s.map(|points| points.into_iter().max_by_key(|p| p.at)))
+            .collect())
+    }
+
+    async fn series_each(
+        &self,
+        metrics: &[MetricId],
+        period_seconds: u32,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Result<Vec<Datapoint>>>> {
         // All batches at once: a fleet's metrics are a few batches of 500.
-        let batches: Vec<Vec<Result<Option<Datapoint>>>> = futures::future::try_join_all(
+        let batches: Vec<Vec<Result<Vec<Datapoint>>>> = futures::future::try_join_all(
             metrics
                 .chunks(MAX_QUERIES)
-                .map(|batch| self.newest_batch(batch, period_seconds, from, to)),
+                .map(|batch| self.series_batch(batch, period_seconds, from, to)),
         )
         .await?;
         Ok(batches.into_iter().flatten().collect())

@@ -32,6 +32,39 @@ pub fn client_in(sdk: &SdkConfig, region: &str, force_path_style: bool) -> Clien
     Client::from_conf(conf)
 }
 
+/// A link to read one private object without credentials, valid for `seconds`, and when the
+/// object was last written. Refused when there is no such object (a link to nothing helps no
+/// one at 3 a.m.).
+pub async fn presigned_link(client: &Client, bucket: &str, key: &str, seconds: u64) -> Result<(String, String)> {
+    let written = match client.head_object().bucket(bucket).key(key).send().await {
+        Ok(head) => head
+            .last_modified()
+            .and_then(to_chrono)
+            .map_or_else(|| "at an unknown time".to_string(), crate::model::stamp),
+        // 403 too: without s3:ListBucket, S3 answers a missing key so
+        Err(e)
+            if e.raw_response()
+                .is_some_and(|r| matches!(r.status().as_u16(), 403 | 404)) =>
+        {
+            return Err(Error::Refused(format!(
+                "s3://{bucket}/{key} does not exist, or your credentials may not read it: the lag checker \
+                 publishes it every five minutes when DRPILOT_STATUS_PAGE is on (Terraform's status_page)"
+            )))
+        }
+        Err(e) => return Err(aws_error("HeadObject", e)),
+    };
+    let presigning = aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(seconds))
+        .map_err(|e| Error::Refused(format!("a link valid for {seconds} s: {e}")))?;
+    let request = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .presigned(presigning)
+        .await
+        .map_err(|e| aws_error("GetObject (presigned)", e))?;
+    Ok((request.uri().to_string(), written))
+}
+
 /// One object of a `ListObjectsV2` page.
 fn object_info(o: &aws_sdk_s3::types::Object) -> ObjectInfo {
     ObjectInfo {
@@ -690,6 +723,33 @@ impl StateStore for S3State {
                     e => Err(e),
                 }
             }
+        }
+    }
+}
+
+/// The status page: HTML a browser renders (not downloads), never cached by the browser, so a
+/// reload shows the newest run's.
+impl crate::ports::PagePublisher for S3State {
+    async fn put_page(&self, key: &str, html: String) -> Result<()> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("text/html; charset=utf-8")
+            .cache_control("no-store")
+            .body(ByteStream::from(html.into_bytes()))
+            .send()
+            .await
+            .map_err(|e| aws_error("PutObject", e))?;
+        Ok(())
+    }
+
+    async fn page_written(&self, key: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(head) => Ok(head.last_modified().and_then(to_chrono)),
+            // a bare 404 for a missing key (no error code in a HEAD's answer)
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+            Err(e) => Err(aws_error("HeadObject", e)),
         }
     }
 }

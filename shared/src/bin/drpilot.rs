@@ -28,7 +28,17 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Is every protected resource inside its RPO, and is every database ready to fail over?
-    Status,
+    Status {
+        /// Also write the status page here: one self-contained HTML file (no script, nothing
+        /// fetched) with the verdict, every resource's recovery point over the last 24 hours
+        /// against its budget, each database's failover timeline, drills and restore tests.
+        #[arg(long, value_name = "FILE")]
+        html: Option<std::path::PathBuf>,
+        /// Print a link, valid for an hour, to the status page the lag checker publishes in the
+        /// DR state bucket (readable on a phone while the primary region is down).
+        #[arg(long, conflicts_with = "html")]
+        url: bool,
+    },
     /// A planned failover exercise of one database whose standby is tagged for the plan.
     Drill {
         /// The database (its name in DRPILOT_DATABASES).
@@ -121,20 +131,36 @@ async fn main() {
     };
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     match cli.command {
-        Command::Status => {
+        Command::Status { html, url } => {
             let cfg = DashboardConfig::from_vars(vars.as_ref()).unwrap_or_else(|e| fail(e, 2));
-            let metrics = drpilot::aws::cloudwatch::CloudWatchMetrics::new(&sdk, &cfg.dr_region);
-            let copies = drpilot::aws::rds::RdsDr::new(drpilot::aws::rds::client_in(&sdk, &cfg.dr_region));
-            let s3 = drpilot::aws::s3::client_in(&sdk, &cfg.dr_region, cfg.s3_force_path_style);
-            let state = drpilot::aws::s3::S3State::new(s3, &cfg.state.bucket);
-            let standbys = drpilot::aws::rds::RdsStandby::new(drpilot::aws::rds::client_in(&sdk, &cfg.dr_region));
-            let board = drpilot::dashboard::gather(&cfg, &metrics, &copies, &state, &standbys, chrono::Utc::now())
-                .await
-                .unwrap_or_else(|e| fail(e, 1));
+            if url {
+                let s3 = drpilot::aws::s3::client_in(&sdk, &cfg.dr_region, cfg.s3_force_path_style);
+                let key = cfg.state.key(drpilot::statuspage::PAGE_OBJECT);
+                let (link, published) = drpilot::aws::s3::presigned_link(&s3, &cfg.state.bucket, &key, 3600)
+                    .await
+                    .unwrap_or_else(|e| fail(e, 1));
+                if cli.json {
+                    let out = serde_json::json!({"url": link, "published": published, "expires_in_seconds": 3600});
+                    println!("{out}");
+                } else {
+                    eprintln!("the status page published {published} (valid for an hour):");
+                    println!("{link}");
+                }
+                return;
+            }
+            let ports = drpilot::statuspage::StatusPorts::aws(&sdk, &cfg);
+            let now = chrono::Utc::now();
+            let board = ports.board(&cfg, now).await.unwrap_or_else(|e| fail(e, 1));
             if cli.json {
                 println!("{}", serde_json::to_string_pretty(&board).unwrap_or_default());
             } else {
                 print!("{}", board.render());
+            }
+            // After the board is printed: a page that cannot be written does not cost the table.
+            if let Some(path) = html {
+                let page = ports.page(&cfg, &board, now).await;
+                std::fs::write(&path, page).unwrap_or_else(|e| fail(format!("{}: {e}", path.display()), 1));
+                eprintln!("the status page: {}", path.display());
             }
         }
         Command::Drill {

@@ -352,68 +352,73 @@ pub fn dns_switched(db: &DatabaseSpec, f: &Failover) -> Notice {
 
 /// The failover's timeline and its measured RTO components.
 pub fn timeline(f: &Failover) -> String {
+    let lines: Vec<String> = timeline_entries(f)
+        .into_iter()
+        .map(|(t, what)| format!("  {}  {what}", hms(t)))
+        .collect();
+    lines.join("\n") + "\n"
+}
+
+/// The failover's steps so far, each with when it happened (the timeline's lines; the status
+/// page shows them in full).
+pub fn timeline_entries(f: &Failover) -> Vec<(DateTime<Utc>, String)> {
     let cause = if f.cause.is_empty() { &f.trigger } else { &f.cause };
-    let mut lines = vec![format!("  {}  failure detected ({cause})", hms(f.detected_at))];
-    lines.push(format!("  {}  decided to promote: all gates passed", hms(f.decided_at)));
+    let mut lines = vec![
+        (f.detected_at, format!("failure detected ({cause})")),
+        (f.decided_at, "decided to promote: all gates passed".to_string()),
+    ];
     if let Some(t) = f.promote_requested_at {
-        lines.push(format!("  {}  promotion requested", hms(t)));
+        lines.push((t, "promotion requested".into()));
     }
     if let Some(t) = f.promoted_at {
-        lines.push(format!("  {}  standby promoted and available", hms(t)));
+        lines.push((t, "standby promoted and available".into()));
     }
     for c in &f.capacity {
         if let Some(t) = c.requested_at {
-            lines.push(format!("  {}  {} {}", hms(t), c.label(), asked(c)));
+            lines.push((t, format!("{} {}", c.label(), asked(c))));
         }
         if let Some(t) = c.healthy_at {
-            lines.push(format!(
-                "  {}  {} ready: {}",
-                hms(t),
-                c.group,
-                c.seen.as_deref().unwrap_or("")
-            ));
+            lines.push((t, format!("{} ready: {}", c.group, c.seen.as_deref().unwrap_or(""))));
         }
     }
     if let Some((why, t)) = &f.capacity_settled {
         lines.push(match why.as_str() {
-            "ready" => format!("  {}  capacity ready", hms(*t)),
-            why => format!(
-                "  {}  capacity NOT ready ({}): DNS switches without it",
-                hms(*t),
-                reason_head(why)
+            "ready" => (*t, "capacity ready".to_string()),
+            why => (
+                *t,
+                format!("capacity NOT ready ({}): DNS switches without it", reason_head(why)),
             ),
         });
     }
     let by_records = by_failover_records(f);
     if let Some(t) = f.dns_requested_at {
         lines.push(match by_records {
-            Some(alarm) => format!(
-                "  {}  FailedOver published in the DR region (sets off {alarm}, the PRIMARY record's health check)",
-                hms(t)
+            Some(alarm) => (
+                t,
+                format!("FailedOver published in the DR region (sets off {alarm}, the PRIMARY record's health check)"),
             ),
-            None => format!(
-                "  {}  DNS change submitted ({})",
-                hms(t),
-                f.dns_change_id.as_deref().unwrap_or("?")
+            None => (
+                t,
+                format!("DNS change submitted ({})", f.dns_change_id.as_deref().unwrap_or("?")),
             ),
         });
     }
     if let Some(t) = f.dns_in_sync_at {
         lines.push(match by_records {
-            Some(alarm) => format!(
-                "  {}  {alarm} in ALARM: Route 53 answers the SECONDARY record (the standby)",
-                hms(t)
+            Some(alarm) => (
+                t,
+                format!("{alarm} in ALARM: Route 53 answers the SECONDARY record (the standby)"),
             ),
-            None => format!("  {}  DNS change in sync", hms(t)),
+            None => (t, "DNS change in sync".to_string()),
         });
     }
     if let Some((told, t)) = &f.automation {
-        lines.push(format!("  {}  automation: {told}", hms(*t)));
+        lines.push((*t, format!("automation: {told}")));
     }
     if let Some(t) = f.completed_at {
-        lines.push(format!("  {}  completed", hms(t)));
+        lines.push((t, "completed".into()));
     }
-    lines.join("\n") + "\n"
+    lines
 }
 
 /// A recovery plan's event for the user's own automation: the JSON document itself is the
