@@ -216,8 +216,9 @@ data "aws_iam_policy_document" "lag_checker" {
   dynamic "statement" {
     for_each = var.status_page ? [1] : []
     content {
-      sid       = "PublishTheStatusPage"
-      actions   = ["s3:PutObject"]
+      sid     = "PublishTheStatusPage"
+      actions = ["s3:GetObject", "s3:PutObject"] # GetObject: a HeadObject says when it was written
+
       resources = ["${aws_s3_bucket.state.arn}/drpilot/status/*"]
     }
   }

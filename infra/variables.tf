@@ -166,7 +166,7 @@ variable "lag_resources" {
 }
 
 variable "status_page" {
-  description = "The lag checker publishes the status page (one self-contained HTML file) to the state bucket after each run; `drpilot status --url` prints a link to it, valid for an hour."
+  description = "The lag checker publishes the status page (one self-contained HTML file) to the state bucket every five minutes; `drpilot status --url` prints a link to it, valid for an hour."
   type        = bool
   default     = true
 }

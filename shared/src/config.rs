@@ -694,7 +694,7 @@ pub struct LagConfig {
     pub accounts: Vec<AccountSpec>,
     /// Whose snapshot copies a snapshot resource's age is measured on.
     pub deployment: String,
-    /// `DRPILOT_STATUS_PAGE`: publish the status page to the state bucket after each run, with
+    /// `DRPILOT_STATUS_PAGE`: publish the status page to the state bucket every five periods, with
     /// what it shows (the promoter's databases and the restore tests, from their settings).
     pub status_page: Option<DashboardConfig>,
 }

@@ -38,7 +38,7 @@ pub mod metric {
     /// Databases whose copy waits for a slot: AWS's cross-region copies in flight are at the limit.
     pub const QUEUED: &str = "SnapshotCopiesQueued";
     /// Databases the run failed for, and run-wide failures (an account unreachable, the DR
-    /// region not listed).
+    /// region not listed, a copy into the isolated backup account).
     pub const FAILED: &str = "SnapshotCopiesFailed";
     /// Copies into the DR region in progress after a reconciliation (those of the run included).
     pub const IN_FLIGHT: &str = "SnapshotCopiesInFlight";
@@ -57,7 +57,9 @@ pub fn run_metrics(reports: &[Result<&CopyReport, ()>], at: DateTime<Utc>) -> Ve
     };
     let ok: Vec<&CopyReport> = reports.iter().filter_map(|r| r.ok()).collect();
     let sum = |f: &dyn Fn(&CopyReport) -> usize| ok.iter().map(|r| f(r)).sum::<usize>();
-    let failed = sum(&|r| r.failures().len() + r.errors.len()) + reports.iter().filter(|r| r.is_err()).count();
+    let vault_errors = |r: &CopyReport| r.vault.as_ref().map_or(0, |v| v.errors.len());
+    let failed =
+        sum(&|r| r.failures().len() + r.errors.len() + vault_errors(r)) + reports.iter().filter(|r| r.is_err()).count();
     let mut out = vec![
         value(metric::STARTED, sum(&|r| r.count(DbStatus::Copied))),
         value(metric::QUEUED, sum(&|r| r.count(DbStatus::Queued))),

@@ -3,7 +3,7 @@
 //! verdict in words, every resource with its recovery point over the last 24 hours against its
 //! budget (an inline SVG sparkline), each database's DR phase with its failover's timeline, the
 //! last drill and the restore tests. `drpilot status --html FILE` writes it; the lag checker
-//! can publish it to the DR state bucket after each run.
+//! can publish it to the DR state bucket every five periods.
 
 use crate::config::DashboardConfig;
 use crate::dashboard::{Dashboard, DatabaseRow, ResourceRow, Verdict};
@@ -141,7 +141,7 @@ h2 { font-size: 1.2rem; margin: 1.6rem 0 .4rem; border-bottom: 1px solid var(--l
 .protected .word, .word.healthy, .word.pass { color: var(--ok); }
 .at-risk .word, .word.breached, .word.unknown { color: var(--warn); }
 .not-protected .word, .word.broken, .word.stale, .word.fail { color: var(--bad); }
-.meta { color: GrayText; font-size: .9rem; }
+.meta { color: #555; font-size: .9rem; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; vertical-align: top; padding: .35rem .5rem; border-bottom: 1px solid var(--line); }
 td, li, .meta { overflow-wrap: anywhere; }
@@ -194,10 +194,15 @@ fn sparkline(h: &History, r: &ResourceRow) -> Markup {
     let budget_y = SPARK_HEIGHT - r.rpo_seconds / top * SPARK_HEIGHT;
     let worst = points.iter().map(|p| p.value).fold(f64::MIN, f64::max);
     let over = points.iter().filter(|p| p.value > r.rpo_seconds).count();
-    // the newest with its time: while replication is broken nothing is published, and the
-    // newest point is the last measured before the break
+    // the newest with its time (a point is the worst of its five minutes): while replication
+    // is broken nothing is published, and the newest point is the last measured before the break
     let newest = points.last().map_or_else(String::new, |p| {
-        format!("{} at {}", human_seconds(p.value), p.at.format("%H:%MZ"))
+        format!(
+            "{} in the {} from {}",
+            human_seconds(p.value),
+            human_seconds(h.bucket_seconds as f64),
+            p.at.format("%m-%d %H:%MZ")
+        )
     });
     let label = format!(
         "Recovery point over the last {window}: worst {}, newest {newest}, budget {}; {over} of {} points over budget",
@@ -417,7 +422,7 @@ where
         render(board, &h)
     }
 
-    /// What the lag checker does after each run with `DRPILOT_STATUS_PAGE` on: unless the
+    /// What the lag checker does after its runs with `DRPILOT_STATUS_PAGE` on: unless the
     /// published page is younger than `BUCKET_PERIODS` periods (five minutes on AWS: a
     /// sparkline's point), gathers the board and publishes the page. So one run in five pays
     /// for the page (a `HeadObject` in the others). Returns the key written, if any.
@@ -730,7 +735,7 @@ mod tests {
         assert!(page.contains(&format!("y1=\"{budget_y:.1}\"")), "{page}");
         // and in words, for a screen reader
         assert!(
-            page.contains("worst 95s, newest 95s at 01:35Z, budget 60s; 2 of 6 points over budget"),
+            page.contains("worst 95s, newest 95s in the 5m from 11-27 01:35Z, budget 60s; 2 of 6 points over budget"),
             "{page}"
         );
     }

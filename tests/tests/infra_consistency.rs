@@ -559,3 +559,40 @@ fn the_dashboard_names_every_resource_with_the_metrics_the_code_publishes() {
         assert_eq!((named(metric::RECOVERY_POINT), named(metric::STATUS)), (1, 1), "{name}");
     }
 }
+
+/// The lag checker asks S3 when the status page was written (`HeadObject`, which AWS allows
+/// with `s3:GetObject` only) before it writes it: both on `drpilot/status/*`, nothing broader.
+#[test]
+fn the_lag_checker_may_read_and_write_its_status_page_and_no_more_there() {
+    fn statements<'a>(body: &'a Body, out: &mut Vec<&'a Body>) {
+        if attribute(body, "actions").is_some() {
+            out.push(body);
+        }
+        for block in body.blocks() {
+            statements(block.body(), out);
+        }
+    }
+    let root = infra_root();
+    let document = root
+        .blocks()
+        .find(|b| b.identifier() == "data" && b.labels().get(1).map(|l| l.as_str()) == Some("lag_checker"))
+        .expect("data.aws_iam_policy_document.lag_checker");
+    let mut all = vec![];
+    statements(document.body(), &mut all);
+    let on_page: Vec<&Body> = all
+        .into_iter()
+        .filter(|s| attribute(s, "resources").is_some_and(|r| text(r).contains("/drpilot/status/")))
+        .collect();
+    assert_eq!(on_page.len(), 1, "one statement on the status page");
+    let mut actions = BTreeSet::new();
+    actions_in(on_page[0], &mut actions);
+    assert_eq!(
+        actions,
+        BTreeSet::from(["s3:GetObject".to_string(), "s3:PutObject".to_string()])
+    );
+    let resources = text(attribute(on_page[0], "resources").unwrap());
+    assert!(
+        resources.contains("/drpilot/status/*\"") && !resources.contains(','),
+        "{resources}"
+    );
+}

@@ -660,6 +660,7 @@ async fn the_lag_checker_publishes_the_status_page_and_the_cli_links_to_it() {
     let event = std::fs::read_to_string(drpilot_tests::repo_path("events/lag-checker/schedule.json")).unwrap();
     let out = drpilot_tests::run_function("lag-checker", &env, &event);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("status page published"));
 
     // Published, as a page a browser shows.
     let s3 = drpilot_tests::account::s3_client(&b.r.dr).await;
@@ -682,7 +683,7 @@ async fn the_lag_checker_publishes_the_status_page_and_the_cli_links_to_it() {
     assert!(page.contains(&format!("id=\"resource-{name}\"")), "{page}");
     assert!(page.contains("<span class=\"word healthy\">HEALTHY</span>"), "{page}");
     assert!(
-        page.contains("newest 4s at "),
+        page.contains("newest 4s in the 5m from "),
         "this run's measurement is the newest point"
     );
     // The sparkline: earlier runs' points and this run's 4 s, oldest first, each alone (an
@@ -733,7 +734,12 @@ async fn the_lag_checker_publishes_the_status_page_and_the_cli_links_to_it() {
 
     // The next minute's run finds the page younger than five minutes: it is left as it is.
     let out = drpilot_tests::run_function("lag-checker", &env, &event);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{logs}");
+    assert!(
+        !logs.contains("status page published") && !logs.contains("not published"),
+        "{logs}"
+    );
     let again = s3.head_object().bucket(&b.state_bucket).key(key).send().await.unwrap();
     assert_eq!(again.e_tag().map(String::from), etag, "published once in five runs");
 }
