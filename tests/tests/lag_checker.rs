@@ -613,6 +613,18 @@ async fn a_run_out_of_time_publishes_what_it_measured_and_reports_the_rest_unkno
     );
 }
 
+/// The lag checker binary's settings (as Terraform sets them, on the bed's regions and bucket).
+fn binary_settings(b: &Bed, resources: String) -> [(&'static str, String); 6] {
+    [
+        ("DRPILOT_SOURCE_REGION", b.r.source.clone()),
+        ("DRPILOT_DR_REGION", b.r.dr.clone()),
+        ("DRPILOT_RESOURCES", resources),
+        ("DRPILOT_STATE_BUCKET", b.state_bucket.clone()),
+        ("DRPILOT_NOTIFY_TOPIC_ARN", b.responders.topic_arn.clone()),
+        ("DRPILOT_S3_FORCE_PATH_STYLE", "true".into()),
+    ]
+}
+
 /// The status page, end to end: the lag checker's binary (as Lambda runs it) publishes it to
 /// the state bucket after its run, as HTML; `drpilot status --url` links to that very page
 /// without credentials; `drpilot status --html` writes the same page locally. Its sparkline
@@ -647,14 +659,7 @@ async fn the_lag_checker_publishes_the_status_page_and_the_cli_links_to_it() {
         now - Duration::seconds(30),
     )
     .await;
-    let settings = [
-        ("DRPILOT_SOURCE_REGION", b.r.source.clone()),
-        ("DRPILOT_DR_REGION", b.r.dr.clone()),
-        ("DRPILOT_RESOURCES", resources),
-        ("DRPILOT_STATE_BUCKET", b.state_bucket.clone()),
-        ("DRPILOT_NOTIFY_TOPIC_ARN", b.responders.topic_arn.clone()),
-        ("DRPILOT_S3_FORCE_PATH_STYLE", "true".into()),
-    ];
+    let settings = binary_settings(&b, resources);
     let mut env = drpilot_tests::function_env(&settings);
     env.insert("DRPILOT_STATUS_PAGE".into(), "true".into());
     let event = std::fs::read_to_string(drpilot_tests::repo_path("events/lag-checker/schedule.json")).unwrap();
@@ -752,14 +757,7 @@ async fn without_the_status_page_setting_nothing_is_published_and_the_link_is_re
     let replica = unique("quiet-dr");
     let resources =
         json!([{"name": unique("quiet"), "kind": "rds-replica", "replica": replica, "rpo_seconds": 60}]).to_string();
-    let settings = [
-        ("DRPILOT_SOURCE_REGION", b.r.source.clone()),
-        ("DRPILOT_DR_REGION", b.r.dr.clone()),
-        ("DRPILOT_RESOURCES", resources),
-        ("DRPILOT_STATE_BUCKET", b.state_bucket.clone()),
-        ("DRPILOT_NOTIFY_TOPIC_ARN", b.responders.topic_arn.clone()),
-        ("DRPILOT_S3_FORCE_PATH_STYLE", "true".into()),
-    ];
+    let settings = binary_settings(&b, resources);
     let event = std::fs::read_to_string(drpilot_tests::repo_path("events/lag-checker/schedule.json")).unwrap();
     drpilot_tests::run_function("lag-checker", &drpilot_tests::function_env(&settings), &event);
     let s3 = drpilot_tests::account::s3_client(&b.r.dr).await;
