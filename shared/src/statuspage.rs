@@ -348,8 +348,8 @@ pub fn render(board: &Dashboard, h: &History) -> String {
                     h1 { span aria-hidden="true" { (verdict_sign(v)) " " } "DR status: " span.word { (v.as_str()) } }
                     div.meta {
                         "Primary " (board.primary_region) ", DR " (board.dr_region) ". As of "
-                        time datetime=(board.at) { (board.at) } " UTC. This page does not change by itself: `drpilot status` (or "
-                        "`drpilot status --url` for the newest published page) says how things are now."
+                        time datetime=(board.at) { (board.at) } " UTC. This page does not change by itself: " code { "drpilot status" } " (or "
+                        code { "drpilot status --url" } " for the newest published page) says how things are now."
                     }
                     @if board.reasons.is_empty() {
                         p { "Every resource is within its RPO budget and every database is ready to fail over." }
@@ -365,7 +365,7 @@ pub fn render(board: &Dashboard, h: &History) -> String {
                     }
                     @if !board.verifications.is_empty() { (verifications(board)) }
                 }
-                footer.meta { p { "drpilot " (env!("CARGO_PKG_VERSION")) ". Text from the same state as `drpilot status`." } }
+                footer.meta { p { "drpilot " (env!("CARGO_PKG_VERSION")) ". Text from the same state as " code { "drpilot status" } "." } }
             }
         }
     };

@@ -471,6 +471,7 @@ async fn s3_backup(
 fn status(settings: &std::path::Path, when: &str) -> Result<(Dashboard, std::path::PathBuf), String> {
     let dir = crate::repo_path("target/drpilot-demo");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let dir = dir.canonicalize().unwrap_or(dir); // printed: no tests/../ in it
     let page = dir.join(format!("status-{when}.html"));
     let run = |json: bool| -> Result<Vec<u8>, String> {
         let mut cmd = Command::new(function_binary("drpilot"));
