@@ -41,7 +41,7 @@ def run(chrome, args, url):
 
 def counts(html):
     return {
-        "verdict": re.search(r'DR status: <span class="word">([A-Z ]+)</span>', html).group(1),
+        "verdict": (re.findall(r'DR status: <span class="word">([A-Z ]+)</span>', html) or [None])[0],
         "resources": len(re.findall(r'<tr id="resource-', html)),
         "sparkline lines": len(re.findall(r"<polyline ", html)),
         "timeline steps": len(re.findall(r"<li><time ", html)),
