@@ -21,8 +21,9 @@ resource "aws_cloudwatch_metric_alarm" "primary_down" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "rpo_breached" {
-  provider            = aws.dr
-  for_each            = { for r in var.lag_resources : r.name => r }
+  provider = aws.dr
+  # every resource the lag checker measures, each S3 backup's included
+  for_each            = { for r in jsondecode(local.lag_resources_json) : r.name => r }
   alarm_name          = "${var.name_prefix}-${each.key}-rpo-breached"
   alarm_description   = "drpilot: ${each.key} is further behind than its RPO budget (${each.value.rpo_seconds} s)"
   namespace           = var.metric_namespace
