@@ -22,10 +22,11 @@ resource "aws_cloudwatch_metric_alarm" "primary_down" {
 
 resource "aws_cloudwatch_metric_alarm" "rpo_breached" {
   provider = aws.dr
-  # every resource the lag checker measures, each S3 backup's included
-  for_each            = { for r in jsondecode(local.lag_resources_json) : r.name => r }
+  # every resource the lag checker measures, each S3 backup's included (name => budget: only
+  # the names need be known at plan time)
+  for_each            = merge({ for r in var.lag_resources : r.name => r.rpo_seconds }, { for b in var.s3_backups : "s3-backup-${b.name}" => b.rpo_seconds })
   alarm_name          = "${var.name_prefix}-${each.key}-rpo-breached"
-  alarm_description   = "drpilot: ${each.key} is further behind than its RPO budget (${each.value.rpo_seconds} s)"
+  alarm_description   = "drpilot: ${each.key} is further behind than its RPO budget (${each.value} s)"
   namespace           = var.metric_namespace
   metric_name         = "RpoStatus"
   dimensions          = { Resource = each.key }

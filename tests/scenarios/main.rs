@@ -92,9 +92,9 @@ const SCENARIOS: &[Scenario] = &[
     ("partition-checkers-see-primary-no-failover", || {
         Box::pin(trust::partition())
     }),
-    // The regions of the killed-promoter and the first outage nights, over for more than a
-    // minute by then (it starts when the stale redelivery's hour ends); the longest night after
-    // that one, so it starts early rather than ending the suite alone.
+    // The regions of the killed-promoter and the first outage nights, over by then (it starts
+    // when the stale redelivery's hour ends, about a minute after the killed night's end); the
+    // longest night after that one, so it starts early rather than ending the suite alone.
     ("failback-after-outage-zero-loss-protected-again", || {
         Box::pin(plans::failback())
     }),
@@ -107,7 +107,7 @@ const SCENARIOS: &[Scenario] = &[
     ("old-primary-back-fenced-in-one-continuation", || {
         Box::pin(trust::fence_on_return())
     }),
-    // The Aurora outage night's regions, over for more than two minutes by then.
+    // The Aurora outage night's regions, over for about a minute and a half by then.
     ("aurora-failback-switchover-back-nothing-replaced", || {
         Box::pin(plans::aurora_failback())
     }),
