@@ -563,7 +563,11 @@ async fn a_strict_plan_holds_dns_until_an_operator_lets_it_go() {
         .collect();
     assert_eq!(held.len(), 1, "{:?}", subjects(&notices));
     assert!(held[0].message.contains(r#""action":"proceed""#), "{}", held[0].message);
-    let completed = notices.last().unwrap();
+    // (the old primary's region never went dark: its fencing notice may follow at once)
+    let completed = notices
+        .iter()
+        .find(|n| n.attribute("step") == Some("completed"))
+        .unwrap_or_else(|| panic!("no completed notice: {:?}", subjects(&notices)));
     assert!(
         completed
             .message
