@@ -120,6 +120,21 @@ async fn get_object(client: &Client, bucket: &str, key: &str) -> Result<Option<V
 }
 
 /// `DeleteObject`: of one version, or (`None`) of the current object.
+/// An object's size, ETag and time, or `None` when there is no such key.
+async fn head_object(client: &Client, bucket: &str, key: &str) -> Result<Option<ObjectInfo>> {
+    match client.head_object().bucket(bucket).key(key).send().await {
+        Ok(head) => Ok(Some(ObjectInfo {
+            key: key.to_string(),
+            size: head.content_length().unwrap_or_default(),
+            etag: head.e_tag().unwrap_or_default().to_string(),
+            last_modified: head.last_modified().and_then(to_chrono),
+        })),
+        // HeadObject answers a missing key with a bare 404 (no error code in the body)
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+        Err(e) => Err(aws_error("HeadObject", e)),
+    }
+}
+
 async fn delete(client: &Client, bucket: &str, key: &str, version_id: Option<&str>) -> Result<()> {
     client
         .delete_object()
@@ -507,17 +522,7 @@ impl ObjectStore for S3Objects {
     }
 
     async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>> {
-        match self.client.head_object().bucket(bucket).key(key).send().await {
-            Ok(head) => Ok(Some(ObjectInfo {
-                key: key.to_string(),
-                size: head.content_length().unwrap_or_default(),
-                etag: head.e_tag().unwrap_or_default().to_string(),
-                last_modified: head.last_modified().and_then(to_chrono),
-            })),
-            // HeadObject answers a missing key with a bare 404 (no error code in the body)
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
-            Err(e) => Err(aws_error("HeadObject", e)),
-        }
+        head_object(&self.client, bucket, key).await
     }
 
     async fn stored_version(&self, bucket: &str, key: &str, version: &str) -> Result<Option<StoredVersion>> {
@@ -745,12 +750,9 @@ impl crate::ports::PagePublisher for S3State {
     }
 
     async fn page_written(&self, key: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
-        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
-            Ok(head) => Ok(head.last_modified().and_then(to_chrono)),
-            // a bare 404 for a missing key (no error code in a HEAD's answer)
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
-            Err(e) => Err(aws_error("HeadObject", e)),
-        }
+        Ok(head_object(&self.client, &self.bucket, key)
+            .await?
+            .and_then(|o| o.last_modified))
     }
 }
 
