@@ -579,18 +579,10 @@ pub async fn failback() -> Measured {
     );
     night
         .until("the drill's failback", minutes(60.0), |n| {
-            Box::pin(async move {
-                let r = n.promoter_notices().await;
-                r.iter().filter(|n| n.attribute("step") == Some("drill")).count() == 2
-            })
+            Box::pin(async move { n.promoter_notices_at("drill").await.len() == 2 })
         })
         .await;
-    let drills: Vec<_> = night
-        .promoter_notices()
-        .await
-        .into_iter()
-        .filter(|n| n.attribute("step") == Some("drill"))
-        .collect();
+    let drills = night.promoter_notices_at("drill").await;
     assert!(
         drills[0].message.contains("failback: back to the primary region"),
         "{}",
@@ -846,12 +838,7 @@ pub async fn aurora_failback() -> Measured {
         matches!(&report, drpilot_tests::night::Outcome::Ok(r) if r["passed"] == true && ended(r)),
         "{report:?}"
     );
-    let drills: Vec<_> = night
-        .promoter_notices()
-        .await
-        .into_iter()
-        .filter(|n| n.attribute("step") == Some("drill"))
-        .collect();
+    let drills = night.promoter_notices_at("drill").await;
     assert!(
         drills.len() == 1
             && drills[0].subject.contains("DRILL PASS")

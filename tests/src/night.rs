@@ -1292,6 +1292,13 @@ impl Night {
         all
     }
 
+    /// The promoter's notices of one step (their `step` attribute), oldest first.
+    pub async fn promoter_notices_at(&self, step: &str) -> Vec<Received> {
+        let mut all = self.promoter_notices().await;
+        all.retain(|n| n.attribute("step") == Some(step));
+        all
+    }
+
     /// Where the app's record sends clients now: what Route 53's resolvers answer (its data
     /// plane, which answers while its API in us-east-1 does not).
     pub async fn dns(&self, db: &str) -> Option<String> {

@@ -518,12 +518,7 @@ async fn a_strict_plan_holds_dns_until_an_operator_lets_it_go() {
     let operator = async {
         night
             .until("DNS held", minutes(10.0), |n| {
-                Box::pin(async move {
-                    n.promoter_notices()
-                        .await
-                        .iter()
-                        .any(|m| m.attribute("step") == Some("capacity-held"))
-                })
+                Box::pin(async move { !n.promoter_notices_at("capacity-held").await.is_empty() })
             })
             .await;
         let f = night.failover("orders").await.unwrap();
